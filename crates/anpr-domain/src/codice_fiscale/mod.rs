@@ -1,0 +1,1 @@
+//! Codice fiscale (placeholder until implemented).

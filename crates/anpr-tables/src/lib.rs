@@ -1,0 +1,2 @@
+//! ANPR decoding tables (tabelle di decodifica) shipped inside the product.
+#![forbid(unsafe_code)]
