@@ -20,7 +20,9 @@ use crate::{
 };
 
 /// Instantiates every conformance check as a `#[tokio::test]`. `$fresh` is an async
-/// expression yielding a fresh, empty store (`impl Store`), evaluated once per test.
+/// expression yielding `(store, guard)`: a fresh, empty store (`impl Store`) and a value
+/// kept alive until the test ends and then dropped (e.g. to delete the test database).
+/// It is evaluated once per test.
 #[macro_export]
 macro_rules! conformance_tests {
     ($fresh:expr) => {
@@ -37,8 +39,9 @@ macro_rules! conformance_tests {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                let store = $fresh.await;
+                let (store, guard) = $fresh.await;
                 $crate::conformance::$name(std::sync::Arc::new(store)).await;
+                drop(guard);
             }
         )*
     };
