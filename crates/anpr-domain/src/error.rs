@@ -99,6 +99,8 @@ impl Anomalia {
 pub const CODICE_VALORE_NON_VALIDO: &str = "EV001";
 /// Our code for a mandatory field that is missing.
 pub const CODICE_CAMPO_OBBLIGATORIO: &str = "EV002";
+/// Our code for a date after today where only past dates make sense.
+pub const CODICE_DATA_FUTURA: &str = "EV003";
 
 impl fmt::Display for Anomalia {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::codice_fiscale::CodiceFiscale;
+use crate::codice_fiscale::{CodiceFiscale, CodiceFiscaleSoggetto};
 use crate::ids::{
     CodiceCatastale, CodiceIstatComune, IdAnprFamiglia, IdAnprSoggetto, IdComunale, Sesso,
 };
@@ -181,13 +181,14 @@ impl StatoCodiceFiscale {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DatiCodiceFiscale {
-    pub cod_fiscale: CodiceFiscale,
+    /// The ordinary code, or the numeric provisional one.
+    pub cod_fiscale: CodiceFiscaleSoggetto,
     pub stato: StatoCodiceFiscale,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_attribuzione_validita: Option<NaiveDate>,
     /// Other codes of the same person linked to this one (M-3.3).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub codici_collegati: Vec<CodiceFiscale>,
+    pub codici_collegati: Vec<CodiceFiscaleSoggetto>,
 }
 
 /// One citizenship (`tipoCittadinanza`): ISTAT state code (`100` = Italy).

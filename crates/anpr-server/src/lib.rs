@@ -1,1 +1,113 @@
-//! Placeholder.
+//! The registry's HTTP edge: REST under `/api/v1` (JSON in the ANPR vocabulary, OpenAPI
+//! 3.1 at `/api/v1/openapi.json`), `/healthz` and `/metrics`.
+//!
+//! Handlers are thin: they build the [`CallerContext`] (see [`caller`]), parse the
+//! request into the service's input, call one use case and map its result. Errors are
+//! mapped once, in [`error`]. Every response names the environment it came from in the
+//! `X-ANPR-Ambiente` header (and in JSON bodies where they have an envelope).
+#![forbid(unsafe_code)]
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use anpr_domain::caller::Ambiente;
+use anpr_service::Registry;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+pub mod caller;
+pub mod error;
+mod openapi;
+mod rest;
+
+/// Largest request body accepted (JSON requests are small; bulk files have their own
+/// streaming endpoints).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Response header naming the environment.
+pub const HEADER_AMBIENTE: &str = "x-anpr-ambiente";
+
+/// Settings of the HTTP edge.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Environment used when a request does not choose one.
+    pub ambiente_predefinito: Ambiente,
+    /// Backend name shown by `/healthz` (`sqlite` or `postgres`).
+    pub backend: &'static str,
+    /// Accept identity headers (`X-ANPR-Utente`, ...) without a verified certificate.
+    /// Never honoured for `produzione`, whatever this says.
+    pub identita_da_header: bool,
+}
+
+/// Shared state of the handlers.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub config: Arc<ServerConfig>,
+    metrics: PrometheusHandle,
+}
+
+/// The process-wide Prometheus recorder (a recorder can be installed only once).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (embedding, tests): then our
+            // handle simply renders nothing, which is better than failing to start.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Builds the router with all routes and layers.
+pub fn router(registry: Arc<Registry>, config: ServerConfig) -> Router {
+    let state = AppState { registry, config: Arc::new(config), metrics: metrics_handle() };
+    Router::new()
+        .route("/healthz", get(rest::healthz))
+        .route("/metrics", get(rest::metrics))
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/api/v1/tabelle", get(rest::elenco_tabelle))
+        .route("/api/v1/tabelle/comuni", get(rest::comuni))
+        .route("/api/v1/tabelle/{nome}", get(rest::righe_tabella))
+        .route("/api/v1/codice-fiscale/calcola", post(rest::calcola_cf))
+        .route("/api/v1/codice-fiscale/verifica", post(rest::verifica_cf))
+        .route("/api/v1/codice-fiscale/decodifica", post(rest::decodifica_cf))
+        .route("/api/v1/soggetti/consulta", post(rest::consulta_soggetto))
+        .route("/api/v1/famiglie/consulta", post(rest::consulta_famiglia))
+        .route("/api/v1/audit/verifica", post(rest::verifica_audit))
+        .fallback(rest::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Records metrics and a log line for every request, and stamps the environment header.
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let requested_env = req.headers().get(caller::HEADER_RICHIESTA_AMBIENTE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let mut response = next.run(req).await;
+    let status = response.status().as_u16();
+    let elapsed = start.elapsed();
+    metrics::counter!("anpr_http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status.to_string()).increment(1);
+    metrics::histogram!("anpr_http_request_duration_seconds", "method" => method.to_string(), "route" => route.clone()).record(elapsed.as_secs_f64());
+    tracing::info!(%method, route, status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    if !response.headers().contains_key(HEADER_AMBIENTE) {
+        let env = requested_env
+            .and_then(|e| e.parse::<Ambiente>().ok())
+            .unwrap_or(state.config.ambiente_predefinito);
+        if let Ok(v) = HeaderValue::from_str(env.as_str()) {
+            response.headers_mut().insert(HEADER_AMBIENTE, v);
+        }
+    }
+    response
+}

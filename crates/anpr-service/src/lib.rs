@@ -1,1 +1,140 @@
-//! Placeholder.
+//! The registry's use cases.
+//!
+//! [`Registry`] is the one entry point the edges (REST, SOAP, web, CLI) call. Every use
+//! case takes a [`CallerContext`], is authorised first (deny by default, see [`authz`]),
+//! then validates, decides, persists through the environment's [`Store`] and audits.
+//! This is the only crate that combines domain, decoding tables, storage and adapters.
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use anpr_domain::audit::{NuovaVoceAudit, TipoEvento};
+use anpr_domain::caller::{Ambiente, CallerContext};
+use anpr_domain::ids::IdOperazioneAnpr;
+use anpr_store::Store;
+use anpr_tables::Tables;
+
+pub mod audit;
+pub mod authz;
+pub mod clock;
+pub mod codice_fiscale;
+pub mod consultazione;
+pub mod error;
+pub mod tabelle;
+
+pub use error::{RiferimentoSupporto, ServiceError};
+
+use authz::Permesso;
+use clock::Clock;
+
+/// The registry: one store per environment, the decoding tables and a clock.
+pub struct Registry {
+    stores: BTreeMap<Ambiente, Arc<dyn Store>>,
+    tables: &'static Tables,
+    clock: Arc<dyn Clock>,
+    request_seq: AtomicU64,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("ambienti", &self.stores.keys().collect::<Vec<_>>())
+            .field("tables", &self.tables.version().to_string())
+            .finish()
+    }
+}
+
+impl Registry {
+    /// Builds the registry over the given environments' stores.
+    pub fn new(stores: BTreeMap<Ambiente, Arc<dyn Store>>, clock: Arc<dyn Clock>) -> Self {
+        Self { stores, tables: anpr_tables::tables(), clock, request_seq: AtomicU64::new(1) }
+    }
+
+    /// Environments this registry serves.
+    pub fn ambienti(&self) -> Vec<Ambiente> {
+        self.stores.keys().copied().collect()
+    }
+
+    /// The store of an environment. The edges choose the environment; a caller asking
+    /// for one this process does not serve is refused with a coded error.
+    pub fn store(&self, ambiente: Ambiente) -> Result<&Arc<dyn Store>, ServiceError> {
+        self.stores.get(&ambiente).ok_or_else(|| ServiceError::Rifiutata {
+            anomalie: vec![anpr_domain::error::Anomalia::errore(
+                CODICE_AMBIENTE_NON_DISPONIBILE,
+                format!("Ambiente {ambiente} non disponibile su questo server"),
+            )
+            .campo("ambiente")
+            .valore(ambiente.as_str())
+            .atteso(self.ambienti().iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", "))],
+            riferimento: self.riferimento(None),
+        })
+    }
+
+    pub fn tables(&self) -> &'static Tables {
+        self.tables
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
+    /// A support reference for the current call.
+    pub fn riferimento(&self, op: Option<IdOperazioneAnpr>) -> RiferimentoSupporto {
+        let id = match op {
+            Some(op) => op.to_string(),
+            None => format!("R{}-{}", self.clock.now().timestamp(), self.request_seq.fetch_add(1, Ordering::Relaxed)),
+        };
+        RiferimentoSupporto { data: self.clock.now(), id }
+    }
+
+    /// Authorises `ctx` for `permesso`; a denial is audited and returned coded.
+    pub async fn autorizza(&self, ctx: &CallerContext, permesso: Permesso, azione: &str) -> Result<(), ServiceError> {
+        match authz::autorizza(ctx, permesso) {
+            Ok(()) => Ok(()),
+            Err(denied) => {
+                tracing::warn!(utente = %ctx.utente, ?permesso, azione, "access denied");
+                let voce = self.voce_audit(ctx, TipoEvento::AccessoNegato, azione, None, "negato".into());
+                if let Ok(store) = self.store(ctx.ambiente) {
+                    store.append_audit(voce).await.map_err(|e| self.interno(e))?;
+                }
+                Err(ServiceError::AccessoNegato { permesso: denied.permesso, riferimento: self.riferimento(None) })
+            }
+        }
+    }
+
+    /// An audit entry for `ctx` doing `azione` on `oggetto`.
+    pub fn voce_audit(
+        &self,
+        ctx: &CallerContext,
+        evento: TipoEvento,
+        azione: &str,
+        oggetto: Option<String>,
+        esito: String,
+    ) -> NuovaVoceAudit {
+        NuovaVoceAudit {
+            istante: self.clock.now(),
+            evento,
+            azione: azione.to_owned(),
+            utente: ctx.utente.clone(),
+            comune: ctx.comune.as_ref().map(ToString::to_string),
+            postazione: ctx.postazione.clone(),
+            canale: ctx.canale.as_str().to_owned(),
+            oggetto,
+            id_operazione_anpr: None,
+            esito,
+        }
+    }
+
+    /// Logs an internal failure and returns the opaque error the caller sees.
+    pub fn interno(&self, cause: impl fmt::Display) -> ServiceError {
+        let riferimento = self.riferimento(None);
+        tracing::error!(riferimento = %riferimento, error = %cause, "internal error");
+        ServiceError::Interno { riferimento }
+    }
+}
+
+/// Our code for a request addressed to an environment this server does not serve.
+pub const CODICE_AMBIENTE_NON_DISPONIBILE: &str = "EV010";

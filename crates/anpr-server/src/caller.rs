@@ -1,0 +1,88 @@
+//! Building the caller context of a REST request.
+//!
+//! The environment comes from the `X-ANPR-Ambiente` request header, or the server's
+//! default. Until mutual TLS and signed messages land (security issue), the identity of
+//! a REST caller can be declared with development headers — `X-ANPR-Utente` (user CF),
+//! `X-ANPR-Comune` (ISTAT code), `X-ANPR-Profili` (comma-separated profiles),
+//! `X-ANPR-Postazione` — only when the server was started with that mode enabled, and
+//! **never** for `produzione`. A request with no identity is anonymous and holds only the
+//! public permissions.
+
+use std::collections::BTreeSet;
+
+use anpr_domain::caller::{Ambiente, CallerContext, Canale, Profilo};
+use anpr_domain::error::Anomalia;
+use anpr_domain::ids::CodiceIstatComune;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Request header choosing the environment.
+pub const HEADER_RICHIESTA_AMBIENTE: &str = "x-anpr-ambiente";
+pub const HEADER_UTENTE: &str = "x-anpr-utente";
+pub const HEADER_COMUNE: &str = "x-anpr-comune";
+pub const HEADER_PROFILI: &str = "x-anpr-profili";
+pub const HEADER_POSTAZIONE: &str = "x-anpr-postazione";
+
+/// Principal name of anonymous callers in the audit log.
+pub const ANONIMO: &str = "anonimo";
+
+/// Our code for identity headers refused (production, or mode disabled).
+pub const CODICE_IDENTITA_NON_AMMESSA: &str = "EA402";
+
+/// Extractor: the verified caller of this request.
+#[derive(Debug, Clone)]
+pub struct Caller(pub CallerContext);
+
+fn header<'a>(parts: &'a Parts, name: &str) -> Result<Option<&'a str>, ApiError> {
+    match parts.headers.get(name) {
+        None => Ok(None),
+        Some(v) => v.to_str().map(|s| Some(s.trim())).map_err(|_| {
+            ApiError::bad_request(Anomalia::errore(anpr_domain::error::CODICE_VALORE_NON_VALIDO, "Intestazione non valida").campo(name).atteso("testo ASCII"))
+        }),
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ambiente = match header(parts, HEADER_RICHIESTA_AMBIENTE)? {
+            None => state.config.ambiente_predefinito,
+            Some(v) => v.parse::<Ambiente>().map_err(|e| ApiError::bad_request(Anomalia::from_invalid(HEADER_RICHIESTA_AMBIENTE, &e)))?,
+        };
+        let utente = header(parts, HEADER_UTENTE)?;
+        let comune = header(parts, HEADER_COMUNE)?;
+        let profili = header(parts, HEADER_PROFILI)?;
+        let postazione = header(parts, HEADER_POSTAZIONE)?;
+        let declared = utente.is_some() || comune.is_some() || profili.is_some() || postazione.is_some();
+        if declared && (ambiente == Ambiente::Produzione || !state.config.identita_da_header) {
+            return Err(ApiError::forbidden(
+                Anomalia::errore(
+                    CODICE_IDENTITA_NON_AMMESSA,
+                    format!("Identità dichiarata tramite intestazioni non ammessa nell'ambiente {ambiente}"),
+                )
+                .campo(HEADER_UTENTE)
+                .atteso("un certificato di postazione verificato (TLS reciproco) o un messaggio firmato"),
+                ambiente,
+            ));
+        }
+        let comune = comune
+            .map(|c| c.parse::<CodiceIstatComune>().map_err(|e| ApiError::bad_request(Anomalia::from_invalid(HEADER_COMUNE, &e))))
+            .transpose()?;
+        let mut set = BTreeSet::new();
+        for p in profili.unwrap_or("").split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            set.insert(p.parse::<Profilo>().map_err(|e| ApiError::bad_request(Anomalia::from_invalid(HEADER_PROFILI, &e)))?);
+        }
+        Ok(Caller(CallerContext {
+            ambiente,
+            comune,
+            utente: utente.unwrap_or(ANONIMO).to_owned(),
+            profili: set,
+            postazione: postazione.map(str::to_owned),
+            canale: Canale::Rest,
+        }))
+    }
+}

@@ -1,0 +1,249 @@
+//! REST handlers: parse, call one use case, map the answer. JSON field names are the
+//! ANPR vocabulary (the XSDs' Italian names in camelCase). Personal identifiers travel in
+//! bodies, never in URLs (they would end up in access logs).
+
+use anpr_domain::error::Anomalia;
+use anpr_domain::ids::{CodiceCatastale, CodiceIstatComune, IdAnprFamiglia, IdAnprSoggetto};
+use anpr_domain::scheda::SezioneSoggetto;
+use anpr_service::codice_fiscale::RichiestaCalcolo;
+use anpr_service::tabelle::FiltroComuni;
+use anpr_tables::StatoComune;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::caller::Caller;
+use crate::error::ApiError;
+use crate::AppState;
+
+type ApiResult = Result<Response, ApiError>;
+
+/// Wraps a successful payload with the environment.
+fn ok<T: Serialize>(ambiente: anpr_domain::caller::Ambiente, body: T) -> ApiResult {
+    let mut v = serde_json::to_value(body).map_err(|e| {
+        tracing::error!(error = %e, "response serialisation failed");
+        ApiError::bad_request(Anomalia::errore(anpr_service::error::CODICE_ERRORE_INTERNO, "Errore interno"))
+    })?;
+    if let Value::Object(map) = &mut v {
+        map.insert("ambiente".into(), json!(ambiente));
+    }
+    Ok(Json(v).into_response())
+}
+
+fn parse_date(campo: &str, s: &str) -> Result<NaiveDate, ApiError> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+        ApiError::bad_request(
+            Anomalia::errore(anpr_domain::error::CODICE_VALORE_NON_VALIDO, "Data non valida")
+                .campo(campo)
+                .valore(s)
+                .atteso("una data esistente nel formato AAAA-MM-GG"),
+        )
+    })
+}
+
+fn parse_opt_date(campo: &str, s: Option<&str>) -> Result<Option<NaiveDate>, ApiError> {
+    s.map(|s| parse_date(campo, s)).transpose()
+}
+
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    let mut ok = true;
+    let mut ambienti = serde_json::Map::new();
+    for a in state.registry.ambienti() {
+        let up = match state.registry.store(a) {
+            Ok(store) => store.ping().await.is_ok(),
+            Err(_) => false,
+        };
+        ok &= up;
+        ambienti.insert(a.as_str().into(), json!(if up { "ok" } else { "non disponibile" }));
+    }
+    let body = json!({
+        "status": if ok { "ok" } else { "degraded" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "environment": state.config.ambiente_predefinito,
+        "ambiente": state.config.ambiente_predefinito,
+        "ambienti": ambienti,
+        "backend": state.config.backend,
+        "tabelle": state.registry.tables().version().to_string(),
+    });
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body)).into_response()
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+pub async fn not_found(State(state): State<AppState>, Caller(ctx): Caller) -> ApiError {
+    let err = anpr_service::ServiceError::NonTrovato { cosa: "percorso".into(), riferimento: state.registry.riferimento(None) };
+    ApiError::from_service(err, ctx.ambiente)
+}
+
+pub async fn elenco_tabelle(State(state): State<AppState>, Caller(ctx): Caller) -> ApiResult {
+    let tabelle = state.registry.elenco_tabelle(&ctx).await.map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
+    ok(ctx.ambiente, json!({ "totale": tabelle.len(), "versione": state.registry.tables().version().to_string(), "tabelle": tabelle }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ComuniQuery {
+    stato: Option<String>,
+    data_riferimento: Option<String>,
+    denominazione: Option<String>,
+    codice_istat: Option<String>,
+    codice_catastale: Option<String>,
+}
+
+pub async fn comuni(State(state): State<AppState>, Caller(ctx): Caller, query: Result<Query<ComuniQuery>, QueryRejection>) -> ApiResult {
+    let Query(q) = query?;
+    let stato = q
+        .stato
+        .as_deref()
+        .map(|s| {
+            s.parse::<StatoComune>().map_err(|_| {
+                ApiError::bad_request(
+                    Anomalia::errore(anpr_domain::error::CODICE_VALORE_NON_VALIDO, "Stato del comune non valido")
+                        .campo("stato")
+                        .valore(s)
+                        .atteso("A (attivo), C (cessato) o D (da istituire)"),
+                )
+            })
+        })
+        .transpose()?;
+    let filtro = FiltroComuni {
+        stato,
+        data_riferimento: parse_opt_date("dataRiferimento", q.data_riferimento.as_deref())?,
+        denominazione: q.denominazione,
+        codice_istat: q
+            .codice_istat
+            .map(|c| c.parse::<CodiceIstatComune>().map_err(|e| ApiError::bad_request(Anomalia::from_invalid("codiceIstat", &e))))
+            .transpose()?,
+        codice_catastale: q
+            .codice_catastale
+            .map(|c| c.to_ascii_uppercase().parse::<CodiceCatastale>().map_err(|e| ApiError::bad_request(Anomalia::from_invalid("codiceCatastale", &e))))
+            .transpose()?,
+    };
+    let elenco = state.registry.comuni(&ctx, &filtro).await.map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
+    ok(ctx.ambiente, elenco)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TabellaQuery {
+    data_riferimento: Option<String>,
+}
+
+pub async fn righe_tabella(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(nome): Path<String>,
+    query: Result<Query<TabellaQuery>, QueryRejection>,
+) -> ApiResult {
+    let Query(q) = query?;
+    let data = parse_opt_date("dataRiferimento", q.data_riferimento.as_deref())?;
+    let righe = state.registry.righe_tabella(&ctx, &nome, data).await.map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
+    ok(ctx.ambiente, righe)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CalcoloBody {
+    cognome: String,
+    nome: String,
+    sesso: String,
+    data_nascita: String,
+    luogo_nascita: String,
+}
+
+pub async fn calcola_cf(State(state): State<AppState>, Caller(ctx): Caller, body: Result<Json<CalcoloBody>, JsonRejection>) -> ApiResult {
+    let Json(b) = body?;
+    let req = RichiestaCalcolo { cognome: b.cognome, nome: b.nome, sesso: b.sesso, data_nascita: b.data_nascita, luogo_nascita: b.luogo_nascita };
+    let r = state.registry.calcola_codice_fiscale(&ctx, &req).await.map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
+    ok(ctx.ambiente, r)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CodiceBody {
+    codice_fiscale: String,
+}
+
+pub async fn verifica_cf(State(state): State<AppState>, Caller(ctx): Caller, body: Result<Json<CodiceBody>, JsonRejection>) -> ApiResult {
+    let Json(b) = body?;
+    let r = state.registry.verifica_codice_fiscale(&ctx, &b.codice_fiscale).await.map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
+    ok(ctx.ambiente, r)
+}
+
+pub async fn decodifica_cf(State(state): State<AppState>, Caller(ctx): Caller, body: Result<Json<CodiceBody>, JsonRejection>) -> ApiResult {
+    let Json(b) = body?;
+    let r = state.registry.decodifica_codice_fiscale(&ctx, &b.codice_fiscale).await.map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
+    ok(ctx.ambiente, r)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConsultaSoggettoBody {
+    #[serde(rename = "idANPR")]
+    id_anpr: String,
+    data_riferimento: Option<String>,
+    /// Sections wanted (data minimisation); all when absent.
+    sezioni: Option<Vec<String>>,
+}
+
+pub async fn consulta_soggetto(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    body: Result<Json<ConsultaSoggettoBody>, JsonRejection>,
+) -> ApiResult {
+    let Json(b) = body?;
+    let id = b.id_anpr.parse::<IdAnprSoggetto>().map_err(|e| ApiError::bad_request(Anomalia::from_invalid("idANPR", &e)))?;
+    let data = parse_opt_date("dataRiferimento", b.data_riferimento.as_deref())?;
+    let sezioni = b
+        .sezioni
+        .map(|list| {
+            list.iter()
+                .map(|s| {
+                    SezioneSoggetto::from_key(s).ok_or_else(|| {
+                        ApiError::bad_request(
+                            Anomalia::errore(anpr_domain::error::CODICE_VALORE_NON_VALIDO, "Sezione della scheda inesistente")
+                                .campo("sezioni")
+                                .valore(s)
+                                .atteso(SezioneSoggetto::ALL.iter().map(|k| k.key()).collect::<Vec<_>>().join(", ")),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let r = state.registry.leggi_scheda(&ctx, id, data, sezioni.as_deref()).await.map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
+    ok(ctx.ambiente, r)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConsultaFamigliaBody {
+    #[serde(rename = "idANPR")]
+    id_anpr: String,
+    data_riferimento: Option<String>,
+}
+
+pub async fn consulta_famiglia(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    body: Result<Json<ConsultaFamigliaBody>, JsonRejection>,
+) -> ApiResult {
+    let Json(b) = body?;
+    let id = b.id_anpr.parse::<IdAnprFamiglia>().map_err(|e| ApiError::bad_request(Anomalia::from_invalid("idANPR", &e)))?;
+    let data = parse_opt_date("dataRiferimento", b.data_riferimento.as_deref())?;
+    let r = state.registry.leggi_famiglia(&ctx, id, data).await.map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
+    ok(ctx.ambiente, r)
+}
+
+pub async fn verifica_audit(State(state): State<AppState>, Caller(ctx): Caller) -> ApiResult {
+    let r = state.registry.verifica_audit(&ctx).await.map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
+    ok(ctx.ambiente, r)
+}

@@ -1,0 +1,146 @@
+//! Authorisation: the permission matrix, in one place.
+//!
+//! Every use case declares the [`Permesso`] it needs and calls [`autorizza`] first.
+//! Access is denied by default: a profile holds a permission only if the matrix below
+//! says so. Public permissions (decoding tables, the tax-code algorithm) need no profile.
+//! The matrix is documented in the README and enforced for every channel alike.
+
+use anpr_domain::caller::{CallerContext, Profilo};
+use serde::Serialize;
+
+/// What a use case needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Permesso {
+    /// Read the decoding tables (public data, service 7001).
+    ConsultaTabelle,
+    /// Compute or check a tax code (public algorithm; no registry data involved).
+    CalcoloCodiceFiscale,
+    /// Read an individual, family or cohabitation record (national scope).
+    ConsultaScheda,
+    /// Registrations (1001, 1002, 1010, A001, A002).
+    Iscrizione,
+    /// Changes (5001, 5005, 5008, 5013, 5014, A006).
+    Mutazione,
+    /// Removals (2001, 2003, 2009).
+    Cancellazione,
+    /// Annulments (1013, 2011, 5012).
+    Annullamento,
+    /// Certificates.
+    Certificazione,
+    /// Identity cards.
+    CartaIdentita,
+    /// Extractions and ISTAT statistics.
+    Estrazione,
+    /// Subentro (onboarding) and its anomalies.
+    Subentro,
+    /// Operations monitoring.
+    Monitoraggio,
+    /// Verify the audit chain.
+    VerificaAudit,
+}
+
+impl Permesso {
+    pub const ALL: [Permesso; 13] = [
+        Permesso::ConsultaTabelle,
+        Permesso::CalcoloCodiceFiscale,
+        Permesso::ConsultaScheda,
+        Permesso::Iscrizione,
+        Permesso::Mutazione,
+        Permesso::Cancellazione,
+        Permesso::Annullamento,
+        Permesso::Certificazione,
+        Permesso::CartaIdentita,
+        Permesso::Estrazione,
+        Permesso::Subentro,
+        Permesso::Monitoraggio,
+        Permesso::VerificaAudit,
+    ];
+
+    /// True when any caller, even one with no profile, holds it.
+    pub fn pubblico(self) -> bool {
+        matches!(self, Permesso::ConsultaTabelle | Permesso::CalcoloCodiceFiscale)
+    }
+}
+
+/// The permission matrix: which profiles hold which permission.
+pub fn profili_abilitati(permesso: Permesso) -> &'static [Profilo] {
+    use Profilo::*;
+    match permesso {
+        Permesso::ConsultaTabelle | Permesso::CalcoloCodiceFiscale => &[],
+        Permesso::ConsultaScheda => &[
+            OperatoreAnagrafe,
+            OperatoreConsultazione,
+            OperatoreCertificazione,
+            OperatoreCartaIdentita,
+            SuperUtente,
+            Sindaco,
+            Consolato,
+            EnteFruitore,
+        ],
+        Permesso::Iscrizione | Permesso::Mutazione | Permesso::Cancellazione | Permesso::Annullamento => {
+            &[OperatoreAnagrafe, SuperUtente]
+        }
+        Permesso::Certificazione => &[OperatoreCertificazione, OperatoreAnagrafe, SuperUtente],
+        Permesso::CartaIdentita => &[OperatoreCartaIdentita, SuperUtente],
+        Permesso::Estrazione => &[OperatoreConsultazione, SuperUtente, Sindaco],
+        Permesso::Subentro => &[OperatoreSubentro, SuperUtente],
+        Permesso::Monitoraggio => &[OperatoreMonitoraggio, SuperUtente, AmministratorePrimoLivello],
+        Permesso::VerificaAudit => &[GestoreSistema, AmministratoreSicurezza],
+    }
+}
+
+/// Denied: the caller lacks the permission.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("permission {permesso:?} denied to {utente}")]
+pub struct AccessoNegato {
+    pub permesso: Permesso,
+    pub utente: String,
+}
+
+/// Checks that `ctx` holds `permesso`.
+pub fn autorizza(ctx: &CallerContext, permesso: Permesso) -> Result<(), AccessoNegato> {
+    if permesso.pubblico() || profili_abilitati(permesso).iter().any(|p| ctx.has(*p)) {
+        Ok(())
+    } else {
+        Err(AccessoNegato { permesso, utente: ctx.utente.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anpr_domain::caller::{Ambiente, Canale};
+
+    fn ctx(profili: &[Profilo]) -> CallerContext {
+        CallerContext {
+            ambiente: Ambiente::Test,
+            comune: Some("058091".parse().unwrap()),
+            utente: "RSSMRA80A01H501U".into(),
+            profili: profili.iter().copied().collect(),
+            postazione: None,
+            canale: Canale::Rest,
+        }
+    }
+
+    #[test]
+    fn denied_by_default() {
+        let nobody = ctx(&[]);
+        for p in Permesso::ALL {
+            assert_eq!(autorizza(&nobody, p).is_ok(), p.pubblico(), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn matrix_grants_exactly_what_it_lists() {
+        assert!(autorizza(&ctx(&[Profilo::OperatoreAnagrafe]), Permesso::Iscrizione).is_ok());
+        assert!(autorizza(&ctx(&[Profilo::OperatoreCertificazione]), Permesso::Iscrizione).is_err());
+        assert!(autorizza(&ctx(&[Profilo::Sindaco]), Permesso::VerificaAudit).is_err());
+        assert!(autorizza(&ctx(&[Profilo::GestoreSistema]), Permesso::VerificaAudit).is_ok());
+        // A person holding several roles gets the union.
+        let both = ctx(&[Profilo::OperatoreCertificazione, Profilo::OperatoreSubentro]);
+        assert!(autorizza(&both, Permesso::Subentro).is_ok());
+        assert!(autorizza(&both, Permesso::Certificazione).is_ok());
+        assert!(autorizza(&both, Permesso::Annullamento).is_err());
+    }
+}

@@ -1,0 +1,108 @@
+//! Reading records (SPEC M-5.1): national scope, as at a date, audited.
+//!
+//! Every read of personal data appends an audit entry naming the record (by its
+//! national id, never by personal data) before the data are returned: a read whose audit
+//! entry cannot be written is not served.
+
+use anpr_domain::audit::TipoEvento;
+use anpr_domain::caller::CallerContext;
+use anpr_domain::ids::{IdAnprFamiglia, IdAnprSoggetto};
+use anpr_domain::scheda::{SchedaFamiglia, SchedaSoggetto, SezioneSoggetto};
+use anpr_store::{EntityRef, RecordSections};
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::authz::Permesso;
+use crate::{Registry, ServiceError};
+
+/// An individual record as read, with the date it was read at.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SchedaLetta {
+    pub id_anpr: IdAnprSoggetto,
+    /// `None` = current state.
+    pub data_riferimento: Option<NaiveDate>,
+    pub scheda: SchedaSoggetto,
+}
+
+/// A family or cohabitation record with its members at the date.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FamigliaLetta {
+    pub id_anpr: IdAnprFamiglia,
+    pub data_riferimento: Option<NaiveDate>,
+    pub scheda: SchedaFamiglia,
+    /// Members and their relationship code, ordered by subject id.
+    pub componenti: Vec<ComponenteLetto>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponenteLetto {
+    pub id_anpr: IdAnprSoggetto,
+    pub codice_legame: String,
+}
+
+impl Registry {
+    /// Reads an individual record, whole or restricted to `sezioni` (data minimisation),
+    /// at `data` (valid time) or now.
+    pub async fn leggi_scheda(
+        &self,
+        ctx: &CallerContext,
+        id: IdAnprSoggetto,
+        data: Option<NaiveDate>,
+        sezioni: Option<&[SezioneSoggetto]>,
+    ) -> Result<SchedaLetta, ServiceError> {
+        self.autorizza(ctx, Permesso::ConsultaScheda, "consultaScheda").await?;
+        let record = self.read_audited(ctx, EntityRef::Soggetto(id), data, "consultaScheda").await?;
+        let wanted = |key: &str| sezioni.is_none_or(|s| s.iter().any(|k| k.key() == key));
+        let scheda = SchedaSoggetto::from_sections(record.iter().filter(|(k, _)| wanted(k))).map_err(|e| self.interno(e))?;
+        Ok(SchedaLetta { id_anpr: id, data_riferimento: data, scheda })
+    }
+
+    /// Reads a family or cohabitation record with its members, at `data` or now.
+    pub async fn leggi_famiglia(
+        &self,
+        ctx: &CallerContext,
+        id: IdAnprFamiglia,
+        data: Option<NaiveDate>,
+    ) -> Result<FamigliaLetta, ServiceError> {
+        self.autorizza(ctx, Permesso::ConsultaScheda, "consultaFamiglia").await?;
+        let record = self.read_audited(ctx, EntityRef::Famiglia(id), data, "consultaFamiglia").await?;
+        let scheda = SchedaFamiglia::from_sections(record.iter()).map_err(|e| self.interno(e))?;
+        let store = self.store(ctx.ambiente)?;
+        let members = store
+            .by_section_key(SezioneSoggetto::Legame.key(), &id.to_string(), data)
+            .await
+            .map_err(|e| self.interno(e))?;
+        let mut componenti = Vec::with_capacity(members.len());
+        for (entity, value) in members {
+            let EntityRef::Soggetto(sid) = entity else { continue };
+            let legame: anpr_domain::scheda::Legame = serde_json::from_value(value).map_err(|e| self.interno(e))?;
+            componenti.push(ComponenteLetto { id_anpr: sid, codice_legame: legame.codice_legame });
+        }
+        componenti.sort_by_key(|c| c.id_anpr);
+        Ok(FamigliaLetta { id_anpr: id, data_riferimento: data, scheda, componenti })
+    }
+
+    /// Audits the read, then reads. A record not found is audited as such too: probing
+    /// for ids is itself worth a trace.
+    async fn read_audited(
+        &self,
+        ctx: &CallerContext,
+        entity: EntityRef,
+        data: Option<NaiveDate>,
+        azione: &str,
+    ) -> Result<RecordSections, ServiceError> {
+        let store = self.store(ctx.ambiente)?;
+        let record = store.record(entity, data).await.map_err(|e| self.interno(e))?;
+        let oggetto = match entity {
+            EntityRef::Soggetto(id) => format!("soggetto:{id}"),
+            EntityRef::Famiglia(id) => format!("famiglia:{id}"),
+        };
+        let esito = if record.is_some() { "ok" } else { "non trovato" };
+        let voce = self.voce_audit(ctx, TipoEvento::Lettura, azione, Some(oggetto), esito.into());
+        store.append_audit(voce).await.map_err(|e| self.interno(e))?;
+        record.ok_or_else(|| ServiceError::NonTrovato { cosa: entity.to_string(), riferimento: self.riferimento(None) })
+    }
+}
