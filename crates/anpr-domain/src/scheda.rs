@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::codice_fiscale::{CodiceFiscale, CodiceFiscaleSoggetto};
+use crate::codice_fiscale::CodiceFiscaleSoggetto;
 use crate::ids::{
     CodiceCatastale, CodiceIstatComune, IdAnprFamiglia, IdAnprSoggetto, IdComunale, Sesso,
 };
@@ -208,7 +208,7 @@ pub struct Genitore {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_anpr: Option<IdAnprSoggetto>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub codice_fiscale: Option<CodiceFiscale>,
+    pub codice_fiscale: Option<CodiceFiscaleSoggetto>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cognome: Option<Nome>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
