@@ -99,7 +99,7 @@ impl DataAnagrafica {
 
 /// Where a birth or another event happened (`tipoLuogoEvento`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "tipo")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "tipo")]
 pub enum Luogo {
     /// An Italian municipality, as it was at the date of the event.
     Comune {
@@ -766,6 +766,18 @@ mod tests {
         let back = SchedaSoggetto::from_sections(sections.iter().map(|(k, v)| (k.key(), v))).unwrap();
         assert_eq!(back, s);
         assert_eq!(back.generalita.unwrap().nome.unwrap().as_str(), "Nicolò");
+    }
+
+    #[test]
+    fn sections_use_the_xsd_field_names() {
+        let s = sample();
+        let g = s.section_json(SezioneSoggetto::Generalita).unwrap();
+        assert_eq!(g["dataNascita"]["precisione"], "completa");
+        assert_eq!(g["luogoNascita"]["tipo"], "comune");
+        assert_eq!(g["luogoNascita"]["codiceIstat"], "058091");
+        assert_eq!(g["luogoNascita"]["codiceCatastale"], "H501");
+        let c = s.section_json(SezioneSoggetto::Competenza).unwrap();
+        assert_eq!(c["idSchedaSoggettoComune"], "A-1");
     }
 
     #[test]
