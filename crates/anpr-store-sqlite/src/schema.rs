@@ -1,0 +1,179 @@
+//! Opening connections and migrating the schema.
+//!
+//! Migrations are SQL files in `migrations/`, embedded in the binary and applied in
+//! order, each in its own transaction together with its row in `schema_migrations`. A
+//! database that already records a version this program does not know was written by a
+//! newer program: opening it is refused rather than risking writes the newer schema
+//! does not expect.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anpr_store::StoreError;
+use chrono::{SecondsFormat, Utc};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::codec::Context;
+
+/// One schema migration: its version (strictly increasing), name and SQL.
+#[derive(Debug)]
+pub(crate) struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// All migrations, in order. Append only: an applied migration is never edited.
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("../migrations/0001_initial.sql"),
+}];
+
+/// The schema version this program writes.
+pub(crate) fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// How long a connection waits for a lock held by another connection (e.g. a second
+/// process, or a checkpoint) before reporting `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Page cache per connection, in KiB (negative `cache_size` means KiB). The writer
+/// touches the hot index pages of every table; readers need less.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+const READER_CACHE_KIB: i64 = 16 * 1024;
+
+/// Prepared statements kept per connection: every fixed statement of the store plus
+/// the dynamic search shapes in use.
+const STATEMENT_CACHE: usize = 128;
+
+/// Size the WAL file is truncated to after a checkpoint, in bytes.
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+/// Opens (creating it if missing) the database for writing and sets the connection up.
+pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn =
+        Connection::open_with_flags(path, flags).ctx(&format!("opening {}", path.display()))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .ctx("setting busy_timeout")?;
+    // WAL: readers never block the writer nor the writer the readers, and a commit is one
+    // sequential append to the log. It is a property of the file, set once and kept.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .ctx("setting journal_mode")?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Backend(format!(
+            "journal_mode WAL refused (got {mode})"
+        )));
+    }
+    // FULL: the WAL is synced at every commit, so an acknowledged operation survives a
+    // power loss, not just a process crash (NORMAL would only guarantee the latter).
+    conn.pragma_update(None, "synchronous", "FULL")
+        .ctx("setting synchronous")?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .ctx("setting foreign_keys")?;
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
+        .ctx("setting cache_size")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .ctx("setting temp_store")?;
+    // After a burst the WAL is reset, not shrunk; this truncates it back after a
+    // checkpoint so one burst does not keep a huge file around.
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
+        .ctx("setting journal_size_limit")?;
+    // Planner statistics: bounded ANALYZE work, refreshed only where tables changed a lot
+    // (SQLite's recommendation for long-lived connections).
+    conn.pragma_update(None, "analysis_limit", 400)
+        .ctx("setting analysis_limit")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// Refreshes the planner statistics where they are stale (cheap when nothing changed).
+pub(crate) fn optimize(conn: &Connection) {
+    if let Err(e) = conn.execute_batch("PRAGMA optimize") {
+        tracing::warn!(error = %e, "PRAGMA optimize failed");
+    }
+}
+
+/// Opens a read-only connection to an existing, migrated database.
+pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .ctx(&format!("opening {} for reading", path.display()))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .ctx("setting busy_timeout")?;
+    conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)
+        .ctx("setting cache_size")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .ctx("setting temp_store")?;
+    // Belt and braces on top of the read-only open: a bug cannot write through a reader.
+    conn.pragma_update(None, "query_only", "ON")
+        .ctx("setting query_only")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// Brings the schema up to date, or refuses a database newer than this program.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    INTEGER PRIMARY KEY,
+             name       TEXT NOT NULL,
+             applied_at TEXT NOT NULL
+         )",
+    )
+    .ctx("creating schema_migrations")?;
+    let latest = latest_version();
+    for migration in MIGRATIONS {
+        // IMMEDIATE takes the write lock before reading the version, so two processes
+        // opening the same new file cannot both apply a migration.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx("starting a migration")?;
+        let current: i64 = tx
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                [],
+                |r| r.get(0),
+            )
+            .ctx("reading the schema version")?;
+        // Checked in every round, the first included: a newer database is refused before
+        // anything is written to it.
+        if current > latest {
+            return Err(StoreError::Backend(format!(
+                "the database schema (version {current}) is newer than this program supports (version {latest}); \
+                 upgrade the program"
+            )));
+        }
+        if current >= migration.version {
+            continue;
+        }
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applying SQLite migration"
+        );
+        tx.execute_batch(migration.sql).ctx(&format!(
+            "applying migration {} ({})",
+            migration.version, migration.name
+        ))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            rusqlite::params![
+                migration.version,
+                migration.name,
+                Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
+            ],
+        )
+        .ctx("recording a migration")?;
+        tx.commit().ctx("committing a migration")?;
+    }
+    // 0x10002: also analyse tables never analysed yet (first open of a migrated file).
+    conn.execute_batch("PRAGMA optimize = 0x10002")
+        .ctx("optimising")?;
+    Ok(())
+}

@@ -1,0 +1,785 @@
+//! The write side: what `apply`, `annul` and the other writes do inside the writer's
+//! transaction.
+//!
+//! Requests are validated and serialised by the caller's task ([`PreparedOp::new`]), so
+//! that the single writer thread only runs SQL. Each function here runs inside a
+//! savepoint opened by the writer (see `writer.rs`): on error it simply returns, and
+//! the writer rolls the savepoint back, so every request is all or nothing.
+
+use std::collections::BTreeSet;
+
+use anpr_domain::audit::{concatena, NuovaVoceAudit, TestaCatena, VoceAudit};
+use anpr_domain::ids::{CodiceIstatComune, IdOperazioneAnpr, IdOperazioneComune};
+use anpr_domain::operazione::StatoOperazione;
+use anpr_store::{EntityRef, FamilyIndex, IndexWrite, NewOperation, StoreError, SubjectIndex};
+use chrono::Utc;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::codec::{
+    date_from_sql, date_to_sql, json_from_sql, json_to_sql, timestamp_to_sql, truncate_micros,
+    u64_to_sql, Context,
+};
+
+/// The internal section that versions a record's index rows, so that annulment can
+/// restore them exactly.
+pub(crate) const INDEX_SECTION: &str = "_indice";
+
+/// One section write, ready for SQL.
+#[derive(Debug)]
+struct PreparedWrite {
+    entity: EntityRef,
+    section: String,
+    value: Option<String>,
+    key: Option<String>,
+}
+
+/// One index row, ready for SQL: the row for the projection and its JSON for the
+/// `_indice` version.
+#[derive(Debug)]
+struct PreparedIndex {
+    row: IndexWrite,
+    json: String,
+}
+
+#[derive(Debug)]
+struct PreparedOutbox {
+    tipo: String,
+    destinatario: String,
+    payload: String,
+}
+
+/// A [`NewOperation`] validated and converted to its stored form.
+#[derive(Debug)]
+pub(crate) struct PreparedOp {
+    id: IdOperazioneAnpr,
+    codice_servizio: String,
+    comune: Option<CodiceIstatComune>,
+    id_operazione_comune: Option<IdOperazioneComune>,
+    utente: String,
+    postazione: Option<String>,
+    canale: String,
+    decorrenza: String,
+    registrata_il: String,
+    stato: StatoOperazione,
+    richiesta: String,
+    risposta: String,
+    writes: Vec<PreparedWrite>,
+    indexes: Vec<PreparedIndex>,
+    outbox: Vec<PreparedOutbox>,
+    audit: NuovaVoceAudit,
+}
+
+impl PreparedOp {
+    /// Checks what the store can check without reading (a refusal or an annulment
+    /// carries no writes, sections are named, values fit) and serialises the JSON.
+    pub(crate) fn new(op: NewOperation, is_annulment: bool) -> Result<Self, StoreError> {
+        match op.stato {
+            StatoOperazione::Eseguita => {}
+            StatoOperazione::Rifiutata if is_annulment => {
+                return Err(StoreError::Invalid(format!(
+                    "annulment {} must be eseguita, not rifiutata",
+                    op.id
+                )));
+            }
+            StatoOperazione::Rifiutata => {
+                if !op.writes.is_empty() || !op.indexes.is_empty() {
+                    return Err(StoreError::Invalid(format!(
+                        "refused operation {} carries writes or index rows",
+                        op.id
+                    )));
+                }
+            }
+            StatoOperazione::Annullata => {
+                return Err(StoreError::Invalid(format!(
+                    "operation {} cannot be stored as already annulled",
+                    op.id
+                )));
+            }
+        }
+        if is_annulment && (!op.writes.is_empty() || !op.indexes.is_empty()) {
+            return Err(StoreError::Invalid(format!(
+                "annulment {} carries writes or index rows",
+                op.id
+            )));
+        }
+        if op.id_operazione_comune.is_some() && op.comune.is_none() {
+            // The ordering rule is per municipality: without one it cannot be enforced.
+            return Err(StoreError::Invalid(format!(
+                "operation {} has an idOperazioneComune but no comune",
+                op.id
+            )));
+        }
+        let writes = op
+            .writes
+            .into_iter()
+            .map(|w| {
+                if w.section.is_empty() || w.section == INDEX_SECTION {
+                    return Err(StoreError::Invalid(format!(
+                        "section name {:?} is reserved or empty",
+                        w.section
+                    )));
+                }
+                let value = w
+                    .value
+                    .as_ref()
+                    .map(|v| json_to_sql(v, "section value"))
+                    .transpose()?;
+                Ok(PreparedWrite {
+                    entity: w.entity,
+                    section: w.section,
+                    value,
+                    key: w.key,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let indexes = op
+            .indexes
+            .into_iter()
+            .map(|row| {
+                let json = match &row {
+                    IndexWrite::Soggetto(s) => {
+                        if let Some(d) = s.data_nascita {
+                            date_to_sql(d)?;
+                        }
+                        json_to_sql(s, "subject index")?
+                    }
+                    IndexWrite::Famiglia(f) => json_to_sql(f, "family index")?,
+                };
+                Ok(PreparedIndex { row, json })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let outbox = op
+            .outbox
+            .into_iter()
+            .map(|m| {
+                Ok(PreparedOutbox {
+                    payload: json_to_sql(&m.payload, "outbox payload")?,
+                    tipo: m.tipo,
+                    destinatario: m.destinatario,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Self {
+            id: op.id,
+            codice_servizio: op.codice_servizio.as_str().to_owned(),
+            comune: op.comune,
+            id_operazione_comune: op.id_operazione_comune,
+            utente: op.utente,
+            postazione: op.postazione,
+            canale: op.canale,
+            decorrenza: date_to_sql(op.decorrenza)?,
+            registrata_il: timestamp_to_sql(op.registrata_il)?,
+            stato: op.stato,
+            richiesta: op.richiesta,
+            risposta: op.risposta,
+            writes,
+            indexes,
+            outbox,
+            audit: prepare_audit(op.audit)?,
+        })
+    }
+
+    /// Every record the operation writes or indexes, each once, in `EntityRef` order.
+    fn entities(&self) -> BTreeSet<EntityRef> {
+        self.writes
+            .iter()
+            .map(|w| w.entity)
+            .chain(self.indexes.iter().map(|i| i.row.entity()))
+            .collect()
+    }
+}
+
+/// Normalises an audit entry to its stored form *before* it is hashed (see
+/// `codec::truncate_micros`) and checks that it fits.
+pub(crate) fn prepare_audit(mut voce: NuovaVoceAudit) -> Result<NuovaVoceAudit, StoreError> {
+    voce.istante = truncate_micros(voce.istante);
+    timestamp_to_sql(voce.istante)?;
+    if let Some(id) = voce.id_operazione_anpr {
+        u64_to_sql(id, "audit idOperazioneANPR")?;
+    }
+    Ok(voce)
+}
+
+/// A registry id (subject, family, operation) as an SQL integer. Their constructors cap
+/// them at 16 or 18 decimal digits, always below `i64::MAX`, so this is exact.
+pub(crate) fn domain_id_sql(id: u64) -> i64 {
+    i64::try_from(id).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn op_id_sql(id: IdOperazioneAnpr) -> i64 {
+    domain_id_sql(id.get())
+}
+
+/// `Store::apply`.
+pub(crate) fn apply(conn: &Connection, op: &PreparedOp) -> Result<VoceAudit, StoreError> {
+    let ordine = insert_operation(conn, op, None)?;
+    let op_id = op_id_sql(op.id);
+    for w in &op.writes {
+        write_version(
+            conn,
+            op_id,
+            &op.decorrenza,
+            w.entity,
+            &w.section,
+            w.value.as_deref(),
+            w.key.as_deref(),
+            false,
+        )?;
+    }
+    for i in &op.indexes {
+        // The index is a projection of the *current* state, versioned only so that
+        // annulment can restore it. An operation may legitimately take effect before the
+        // last index change (it changes a section that was not changed since), so an
+        // `_indice` version starts no earlier than the current one instead of refusing.
+        write_version(
+            conn,
+            op_id,
+            &op.decorrenza,
+            i.row.entity(),
+            INDEX_SECTION,
+            Some(&i.json),
+            None,
+            true,
+        )?;
+        upsert_projection(conn, &i.row)?;
+    }
+    let entities = op.entities();
+    link_entities(conn, &entities, ordine, op_id)?;
+    insert_outbox(conn, op)?;
+    chain_audit(conn, op.audit.clone())
+}
+
+/// `Store::annul`.
+pub(crate) fn annul(
+    conn: &Connection,
+    target: IdOperazioneAnpr,
+    annulment: &PreparedOp,
+) -> Result<VoceAudit, StoreError> {
+    let target_sql = op_id_sql(target);
+    let row: Option<(i64, String, Option<i64>)> = conn
+        .prepare_cached("SELECT ordine, stato, annulla FROM operazioni WHERE id = ?1")
+        .and_then(|mut s| {
+            s.query_row([target_sql], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+        })
+        .ctx("reading the operation to annul")?;
+    let Some((target_ordine, stato, annulla)) = row else {
+        return Err(StoreError::OperationNotFound(target));
+    };
+    match StatoOperazione::parse(&stato) {
+        Some(StatoOperazione::Eseguita) => {}
+        Some(_) => return Err(StoreError::OperationNotInForce(target)),
+        None => {
+            return Err(StoreError::Corrupt(format!(
+                "operation {target}: state {stato:?}"
+            )))
+        }
+    }
+    if annulla.is_some() {
+        // Its effects (removed versions) are gone for good: undoing an annulment is a new
+        // operation that writes the data again, decided by the service layer.
+        return Err(StoreError::Invalid(format!(
+            "operation {target} is an annulment; annulments cannot be annulled"
+        )));
+    }
+    let entities = linked_entities(conn, target_sql)?;
+    for &entity in &entities {
+        // Newest first, in order of application. Annulments (which link the entities of
+        // what they annulled) and operations no longer in force do not count.
+        let newer: Option<i64> = conn
+            .prepare_cached(
+                "SELECT oe.op FROM operazioni_entita oe JOIN operazioni o ON o.id = oe.op
+                 WHERE oe.kind = ?1 AND oe.entity = ?2 AND oe.ordine > ?3
+                   AND o.stato = 'eseguita' AND o.annulla IS NULL
+                 ORDER BY oe.ordine DESC LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row(
+                    params![entity.kind(), entity_sql(entity), target_ordine],
+                    |r| r.get(0),
+                )
+                .optional()
+            })
+            .ctx("looking for later operations")?;
+        if let Some(newer) = newer {
+            return Err(StoreError::NotNewest {
+                op: target,
+                entity,
+                newer: op_id_from_sql(newer)?,
+            });
+        }
+    }
+    let ordine = insert_operation(conn, annulment, Some(target_sql))?;
+    let annulment_sql = op_id_sql(annulment.id);
+    for &entity in &entities {
+        let (kind, id) = (entity.kind(), entity_sql(entity));
+        let mut index_touched = false;
+        {
+            let mut deleted = conn
+                .prepare_cached("DELETE FROM versioni WHERE kind = ?1 AND entity = ?2 AND creata_da = ?3 RETURNING section")
+                .ctx("preparing to remove versions")?;
+            let mut rows = deleted
+                .query(params![kind, id, target_sql])
+                .ctx("removing versions")?;
+            while let Some(row) = rows.next().ctx("removing versions")? {
+                let section: String = row.get(0).ctx("removing versions")?;
+                index_touched |= section == INDEX_SECTION;
+            }
+        }
+        conn.prepare_cached(
+            "UPDATE versioni SET valido_al = NULL, chiusa_da = NULL WHERE kind = ?1 AND entity = ?2 AND chiusa_da = ?3",
+        )
+        .and_then(|mut s| s.execute(params![kind, id, target_sql]))
+        .ctx("reopening versions")?;
+        if index_touched {
+            restore_projection(conn, entity)?;
+        }
+    }
+    // The annulment touched the same records: linking them keeps "operations on this
+    // record" complete for monitoring.
+    link_entities(conn, &entities, ordine, annulment_sql)?;
+    conn.prepare_cached(
+        "UPDATE operazioni SET stato = 'annullata', annullata_da = ?1 WHERE id = ?2",
+    )
+    .and_then(|mut s| s.execute(params![annulment_sql, target_sql]))
+    .ctx("marking the operation annulled")?;
+    insert_outbox(conn, annulment)?;
+    chain_audit(conn, annulment.audit.clone())
+}
+
+/// Checks the operation id and `idOperazioneComune` and appends the operation to the
+/// log. Returns its order of application.
+fn insert_operation(
+    conn: &Connection,
+    op: &PreparedOp,
+    annulla: Option<i64>,
+) -> Result<i64, StoreError> {
+    let op_id = op_id_sql(op.id);
+    let id_comune = match (&op.comune, op.id_operazione_comune) {
+        (Some(comune), Some(id)) => {
+            let id_sql = u64_to_sql(id.get(), "idOperazioneComune")?;
+            let last: Option<i64> = conn
+                .prepare_cached("SELECT ultimo FROM ultimo_id_comune WHERE comune = ?1")
+                .and_then(|mut s| s.query_row([comune.as_str()], |r| r.get(0)).optional())
+                .ctx("reading the last idOperazioneComune")?;
+            if let Some(last) = last.filter(|&last| id_sql <= last) {
+                // Not after the last one: either a replay of a used id, or out of order.
+                // (Only here is the second lookup needed, so the usual case costs one.)
+                let existing: Option<i64> = conn
+                    .prepare_cached(
+                        "SELECT id FROM operazioni WHERE comune = ?1 AND id_operazione_comune = ?2",
+                    )
+                    .and_then(|mut s| {
+                        s.query_row(params![comune.as_str(), id_sql], |r| r.get(0))
+                            .optional()
+                    })
+                    .ctx("checking idOperazioneComune")?;
+                if let Some(existing) = existing {
+                    return Err(StoreError::DuplicateIdOperazioneComune {
+                        id,
+                        existing: op_id_from_sql(existing)?,
+                    });
+                }
+                let last = u64::try_from(last)
+                    .ok()
+                    .and_then(|l| IdOperazioneComune::new(l).ok())
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!("last idOperazioneComune of {comune}: {last}"))
+                    })?;
+                return Err(StoreError::IdOperazioneComuneNotIncreasing { id, last });
+            }
+            conn.prepare_cached(
+                "INSERT INTO ultimo_id_comune (comune, ultimo) VALUES (?1, ?2)
+                 ON CONFLICT (comune) DO UPDATE SET ultimo = excluded.ultimo",
+            )
+            .and_then(|mut s| s.execute(params![comune.as_str(), id_sql]))
+            .ctx("recording the last idOperazioneComune")?;
+            Some(id_sql)
+        }
+        _ => None,
+    };
+    // A reused operation id shows up as a primary key violation: no lookup beforehand.
+    conn.prepare_cached(
+        "INSERT INTO operazioni (id, ordine, codice_servizio, comune, id_operazione_comune, utente, postazione, canale,
+                                 decorrenza, registrata_il, stato, annullata_da, annulla, richiesta, risposta)
+         VALUES (?1, (SELECT COALESCE(MAX(ordine), 0) + 1 FROM operazioni), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL,
+                 ?11, ?12, ?13)
+         RETURNING ordine",
+    )
+    .and_then(|mut s| {
+        s.query_row(
+            params![
+                op_id,
+                op.codice_servizio,
+                op.comune.as_ref().map(CodiceIstatComune::as_str),
+                id_comune,
+                op.utente,
+                op.postazione,
+                op.canale,
+                op.decorrenza,
+                op.registrata_il,
+                op.stato.as_str(),
+                annulla,
+                op.richiesta,
+                op.risposta,
+            ],
+            |r| r.get(0),
+        )
+    })
+    .map_err(|e| match e.sqlite_error() {
+        Some(f) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+            StoreError::DuplicateOperationId(op.id)
+        }
+        _ => crate::codec::sql_error("inserting the operation", e),
+    })
+}
+
+/// Closes the current version of a section at `decorrenza` and appends the new one.
+/// With `clamp`, a decorrenza before the current version starts the new version when
+/// the current one starts (used for `_indice`); otherwise it is refused.
+#[allow(clippy::too_many_arguments)]
+fn write_version(
+    conn: &Connection,
+    op_id: i64,
+    decorrenza: &str,
+    entity: EntityRef,
+    section: &str,
+    value: Option<&str>,
+    key: Option<&str>,
+    clamp: bool,
+) -> Result<(), StoreError> {
+    let (kind, id) = (entity.kind(), entity_sql(entity));
+    let current: Option<(i64, String)> = conn
+        .prepare_cached(
+            "SELECT id, valido_dal FROM versioni
+             WHERE kind = ?1 AND entity = ?2 AND section = ?3 AND valido_al IS NULL
+             ORDER BY id DESC LIMIT 1",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![kind, id, section], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .ctx("reading the current version")?;
+    let mut from = decorrenza.to_owned();
+    if let Some((version, current_from)) = current {
+        // Fixed-width ISO dates: text order is date order.
+        if from < current_from {
+            if clamp {
+                from.clone_from(&current_from);
+            } else {
+                return Err(StoreError::DecorrenzaBeforeCurrent {
+                    entity,
+                    section: section.to_owned(),
+                    decorrenza: date_from_sql(decorrenza, "decorrenza")?,
+                    current_from: date_from_sql(&current_from, "valido_dal")?,
+                });
+            }
+        }
+        conn.prepare_cached("UPDATE versioni SET valido_al = ?1, chiusa_da = ?2 WHERE id = ?3")
+            .and_then(|mut s| s.execute(params![from, op_id, version]))
+            .ctx("closing the current version")?;
+    }
+    conn.prepare_cached(
+        "INSERT INTO versioni (kind, entity, section, valido_dal, valido_al, creata_da, chiusa_da, value, chiave)
+         VALUES (?1, ?2, ?3, ?4, NULL, ?5, NULL, ?6, ?7)",
+    )
+    .and_then(|mut s| s.execute(params![kind, id, section, from, op_id, value, key]))
+    .ctx("inserting a version")?;
+    Ok(())
+}
+
+fn upsert_projection(conn: &Connection, row: &IndexWrite) -> Result<(), StoreError> {
+    match row {
+        IndexWrite::Soggetto(s) => upsert_subject(conn, s),
+        IndexWrite::Famiglia(f) => upsert_family(conn, f),
+    }
+}
+
+fn upsert_subject(conn: &Connection, s: &SubjectIndex) -> Result<(), StoreError> {
+    let data_nascita = s.data_nascita.map(date_to_sql).transpose()?;
+    let id_famiglia = s.id_famiglia.map(|f| domain_id_sql(f.get()));
+    conn.prepare_cached(
+        "INSERT INTO indice_soggetti (id, comune, posizione, codice_fiscale, cognome_key, nome_key, sesso, data_nascita,
+                                      id_comunale, id_famiglia, chiave_indirizzo)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (id) DO UPDATE SET
+             comune = excluded.comune, posizione = excluded.posizione, codice_fiscale = excluded.codice_fiscale,
+             cognome_key = excluded.cognome_key, nome_key = excluded.nome_key, sesso = excluded.sesso,
+             data_nascita = excluded.data_nascita, id_comunale = excluded.id_comunale,
+             id_famiglia = excluded.id_famiglia, chiave_indirizzo = excluded.chiave_indirizzo",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            domain_id_sql(s.id.get()),
+            s.comune.as_str(),
+            s.posizione,
+            s.codice_fiscale,
+            s.cognome_key,
+            s.nome_key,
+            s.sesso,
+            data_nascita,
+            s.id_comunale,
+            id_famiglia,
+            s.chiave_indirizzo,
+        ])
+    })
+    .ctx("writing the subject index")?;
+    Ok(())
+}
+
+fn upsert_family(conn: &Connection, f: &FamilyIndex) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO indice_famiglie (id, comune, tipo, stato, id_comunale, chiave_indirizzo)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (id) DO UPDATE SET
+             comune = excluded.comune, tipo = excluded.tipo, stato = excluded.stato,
+             id_comunale = excluded.id_comunale, chiave_indirizzo = excluded.chiave_indirizzo",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            domain_id_sql(f.id.get()),
+            f.comune.as_str(),
+            f.tipo,
+            f.stato,
+            f.id_comunale,
+            f.chiave_indirizzo,
+        ])
+    })
+    .ctx("writing the family index")?;
+    Ok(())
+}
+
+/// Rebuilds an entity's projection row from its current `_indice` version, or removes
+/// it when there is none (e.g. an annulled registration).
+fn restore_projection(conn: &Connection, entity: EntityRef) -> Result<(), StoreError> {
+    let current: Option<Option<String>> = conn
+        .prepare_cached(
+            "SELECT value FROM versioni
+             WHERE kind = ?1 AND entity = ?2 AND section = ?3 AND valido_al IS NULL
+             ORDER BY id DESC LIMIT 1",
+        )
+        .and_then(|mut s| {
+            s.query_row(
+                params![entity.kind(), entity_sql(entity), INDEX_SECTION],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .ctx("reading the current index version")?;
+    let what = format!("index version of {entity}");
+    match (entity, current.flatten()) {
+        (EntityRef::Soggetto(id), Some(json)) => {
+            let row: SubjectIndex = json_from_sql(&json, &what)?;
+            if row.id != id {
+                return Err(StoreError::Corrupt(format!(
+                    "{what} names subject {}",
+                    row.id
+                )));
+            }
+            upsert_subject(conn, &row)
+        }
+        (EntityRef::Famiglia(id), Some(json)) => {
+            let row: FamilyIndex = json_from_sql(&json, &what)?;
+            if row.id != id {
+                return Err(StoreError::Corrupt(format!(
+                    "{what} names family {}",
+                    row.id
+                )));
+            }
+            upsert_family(conn, &row)
+        }
+        (EntityRef::Soggetto(_), None) => conn
+            .prepare_cached("DELETE FROM indice_soggetti WHERE id = ?1")
+            .and_then(|mut s| s.execute([entity_sql(entity)]))
+            .map(drop)
+            .ctx("removing the subject index"),
+        (EntityRef::Famiglia(_), None) => conn
+            .prepare_cached("DELETE FROM indice_famiglie WHERE id = ?1")
+            .and_then(|mut s| s.execute([entity_sql(entity)]))
+            .map(drop)
+            .ctx("removing the family index"),
+    }
+}
+
+fn link_entities<'a>(
+    conn: &Connection,
+    entities: impl IntoIterator<Item = &'a EntityRef>,
+    ordine: i64,
+    op_id: i64,
+) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO operazioni_entita (kind, entity, ordine, op) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .ctx("preparing entity links")?;
+    for &e in entities {
+        stmt.execute(params![e.kind(), entity_sql(e), ordine, op_id])
+            .ctx("linking an entity")?;
+    }
+    Ok(())
+}
+
+/// The records an operation touched, in `EntityRef` order.
+pub(crate) fn linked_entities(conn: &Connection, op_id: i64) -> Result<Vec<EntityRef>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT kind, entity FROM operazioni_entita WHERE op = ?1")
+        .ctx("preparing entity links")?;
+    let raw = stmt
+        .query_map([op_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .ctx("reading entity links")?;
+    let mut out = raw
+        .into_iter()
+        .map(|(kind, id)| {
+            EntityRef::from_parts(&kind, crate::codec::u64_from_sql(id, "entity id")?)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+fn insert_outbox(conn: &Connection, op: &PreparedOp) -> Result<(), StoreError> {
+    if op.outbox.is_empty() {
+        return Ok(());
+    }
+    let now = timestamp_to_sql(Utc::now())?;
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO outbox (id_operazione_anpr, tipo, destinatario, payload, creato_il) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .ctx("preparing the outbox")?;
+    for m in &op.outbox {
+        stmt.execute(params![
+            op_id_sql(op.id),
+            m.tipo,
+            m.destinatario,
+            m.payload,
+            now
+        ])
+        .ctx("queuing an outbox message")?;
+    }
+    Ok(())
+}
+
+/// Chains an audit entry (already normalised by [`prepare_audit`]) after the current
+/// head and moves the head.
+pub(crate) fn chain_audit(
+    conn: &Connection,
+    voce: NuovaVoceAudit,
+) -> Result<VoceAudit, StoreError> {
+    let head: Option<(i64, String)> = conn
+        .prepare_cached("SELECT seq, hash FROM audit_testa WHERE id = 1")
+        .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .ctx("reading the audit head")?;
+    let head = head
+        .map(|(seq, hash)| {
+            Ok::<_, StoreError>(TestaCatena {
+                seq: crate::codec::u64_from_sql(seq, "audit head")?,
+                hash,
+            })
+        })
+        .transpose()?;
+    let entry = concatena(head.as_ref(), voce);
+    let v = &entry.voce;
+    let id_op = v
+        .id_operazione_anpr
+        .map(|id| u64_to_sql(id, "audit idOperazioneANPR"))
+        .transpose()?;
+    let seq = u64_to_sql(entry.seq, "audit seq")?;
+    conn.prepare_cached(
+        "INSERT INTO audit (seq, istante, evento, azione, utente, comune, postazione, canale, oggetto, id_operazione_anpr,
+                            esito, hash_precedente, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            seq,
+            // Formatting cannot fail here: prepare_audit checked the range.
+            v.istante.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            v.evento.as_str(),
+            v.azione,
+            v.utente,
+            v.comune,
+            v.postazione,
+            v.canale,
+            v.oggetto,
+            id_op,
+            v.esito,
+            entry.hash_precedente,
+            entry.hash,
+        ])
+    })
+    .ctx("appending the audit entry")?;
+    conn.prepare_cached(
+        "INSERT INTO audit_testa (id, seq, hash) VALUES (1, ?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+    )
+    .and_then(|mut s| s.execute(params![seq, entry.hash]))
+    .ctx("moving the audit head")?;
+    Ok(entry)
+}
+
+/// Reserves `count` ids of a sequence; returns the first and one past the last.
+pub(crate) fn reserve_ids(
+    conn: &Connection,
+    sequence: &str,
+    count: u64,
+) -> Result<(u64, u64), StoreError> {
+    let count_sql = u64_to_sql(count, "block size")?;
+    let next: i64 = conn
+        .prepare_cached(
+            "INSERT INTO sequenze (nome, prossimo) VALUES (?1, 1 + ?2)
+             ON CONFLICT (nome) DO UPDATE SET prossimo = prossimo + ?2
+             RETURNING prossimo",
+        )
+        .and_then(|mut s| s.query_row(params![sequence, count_sql], |r| r.get(0)))
+        .ctx("reserving ids")?;
+    let end = crate::codec::u64_from_sql(next, "sequence")?;
+    let start = end
+        .checked_sub(count)
+        .filter(|&s| s > 0)
+        .ok_or_else(|| StoreError::Corrupt(format!("sequence {sequence}: next id {end}")))?;
+    Ok((start, end))
+}
+
+/// `Store::outbox_mark`.
+pub(crate) fn outbox_mark(conn: &Connection, id: u64, delivered: bool) -> Result<(), StoreError> {
+    let now = timestamp_to_sql(Utc::now())?;
+    let changed = conn
+        .prepare_cached(
+            "UPDATE outbox SET tentativi = tentativi + 1,
+                               consegnato_il = CASE WHEN ?2 THEN COALESCE(consegnato_il, ?3) ELSE consegnato_il END
+             WHERE id = ?1",
+        )
+        .and_then(|mut s| s.execute(params![crate::codec::u64_bound(id), delivered, now]))
+        .ctx("recording a delivery attempt")?;
+    if changed == 0 {
+        return Err(StoreError::Invalid(format!(
+            "outbox message {id} does not exist"
+        )));
+    }
+    Ok(())
+}
+
+/// One row of `Store::baseline_raw_insert`: the cheapest durable write there is.
+pub(crate) fn baseline_insert(conn: &Connection) -> Result<(), StoreError> {
+    let now = timestamp_to_sql(Utc::now())?;
+    conn.prepare_cached("INSERT INTO baseline_raw (creato_il, payload) VALUES (?1, ?2)")
+        .and_then(|mut s| s.execute(params![now, "{\"baseline\":true}"]))
+        .ctx("inserting a baseline row")?;
+    Ok(())
+}
+
+pub(crate) fn entity_sql(e: EntityRef) -> i64 {
+    domain_id_sql(e.id())
+}
+
+pub(crate) fn op_id_from_sql(v: i64) -> Result<IdOperazioneAnpr, StoreError> {
+    u64::try_from(v)
+        .ok()
+        .and_then(|v| IdOperazioneAnpr::new(v).ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("operation id {v}")))
+}

@@ -1,0 +1,300 @@
+//! The single writer thread and its group commit.
+//!
+//! SQLite allows one writer at a time, so instead of having every task fight for the
+//! write lock, one dedicated thread owns the only write connection and receives write
+//! requests over a channel, each with a oneshot for its reply.
+//!
+//! **Group commit.** The cost of a durable write is the `fsync` at commit, not the SQL.
+//! So the thread takes whatever requests are queued (up to [`GROUP_MAX`]), opens one
+//! transaction, runs each request inside its own `SAVEPOINT` (a failing request rolls
+//! back only its savepoint and gets its own error), then commits once and only then
+//! replies to all of them. Every `Ok` reply therefore still means "durable", but one
+//! `fsync` pays for the whole group. Under load, requests queue up during the previous
+//! commit's `fsync` and form the next group by themselves; with a single caller every
+//! group has one request and nothing waits for a timer.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use anpr_domain::audit::{NuovaVoceAudit, VoceAudit};
+use anpr_domain::ids::IdOperazioneAnpr;
+use anpr_store::StoreError;
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::codec::Context;
+use crate::schema;
+use crate::write::{self, PreparedOp};
+
+/// Most requests committed together. Bounds the latency a request can add to the others
+/// of its group and the work lost to a failed commit.
+pub(crate) const GROUP_MAX: usize = 256;
+
+/// Queue length before callers wait (asynchronously) for room: back-pressure instead of
+/// unbounded memory when writes arrive faster than the disk takes them.
+const QUEUE: usize = 4 * GROUP_MAX;
+
+/// Groups between two refreshes of the planner statistics (`PRAGMA optimize`), so that
+/// a long-running store keeps good plans as its tables grow.
+const OPTIMIZE_EVERY: u64 = 10_000;
+
+/// A write request.
+#[derive(Debug)]
+pub(crate) enum Job {
+    Apply(PreparedOp),
+    Annul {
+        target: IdOperazioneAnpr,
+        annulment: PreparedOp,
+    },
+    AppendAudit(NuovaVoceAudit),
+    OutboxMark {
+        id: u64,
+        delivered: bool,
+    },
+    ReserveIds {
+        sequence: &'static str,
+        count: u64,
+    },
+    BaselineInsert,
+}
+
+/// A write request's successful result.
+#[derive(Debug)]
+pub(crate) enum Done {
+    Audit(VoceAudit),
+    Ids { start: u64, end: u64 },
+    Nothing,
+}
+
+type Reply = oneshot::Sender<Result<Done, StoreError>>;
+
+#[derive(Debug)]
+struct Request {
+    job: Job,
+    reply: Reply,
+}
+
+/// Counts of the writer's work since the store was opened, for monitoring and for
+/// checking that group commit happens: `requests / groups` is the average group size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriterStats {
+    /// Transactions committed (or attempted), one per group.
+    pub groups: u64,
+    /// Requests run, successful or not.
+    pub requests: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    groups: AtomicU64,
+    requests: AtomicU64,
+}
+
+/// Handle to the writer thread. Dropping it closes the queue and waits for the thread
+/// to finish what was queued and close the connection.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    queue: Option<mpsc::Sender<Request>>,
+    thread: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
+}
+
+impl Writer {
+    pub(crate) fn start(conn: Connection) -> Result<Self, StoreError> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let counters = Arc::new(Counters::default());
+        let thread_counters = Arc::clone(&counters);
+        let thread = std::thread::Builder::new()
+            .name("anpr-sqlite-writer".into())
+            .spawn(move || run(conn, rx, &thread_counters))
+            .map_err(|e| StoreError::Backend(format!("starting the writer thread: {e}")))?;
+        Ok(Self {
+            queue: Some(tx),
+            thread: Some(thread),
+            counters,
+        })
+    }
+
+    pub(crate) fn stats(&self) -> WriterStats {
+        WriterStats {
+            groups: self.counters.groups.load(Ordering::Relaxed),
+            requests: self.counters.requests.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Queues a request and waits for its (durable) outcome.
+    pub(crate) async fn submit(&self, job: Job) -> Result<Done, StoreError> {
+        let stopped = || StoreError::Backend("the writer thread has stopped".into());
+        let queue = self.queue.as_ref().ok_or_else(stopped)?;
+        let (reply, outcome) = oneshot::channel();
+        queue
+            .send(Request { job, reply })
+            .await
+            .map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread's loop once the queue is drained.
+        self.queue.take();
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("the SQLite writer thread panicked");
+            }
+        }
+    }
+}
+
+fn run(conn: Connection, mut queue: mpsc::Receiver<Request>, counters: &Counters) {
+    tracing::debug!("SQLite writer started");
+    let mut group = Vec::with_capacity(GROUP_MAX);
+    while let Some(first) = queue.blocking_recv() {
+        group.push(first);
+        while group.len() < GROUP_MAX {
+            match queue.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let groups = counters.groups.fetch_add(1, Ordering::Relaxed) + 1;
+        counters
+            .requests
+            .fetch_add(group.len() as u64, Ordering::Relaxed);
+        commit_group(&conn, &mut group);
+        if groups.is_multiple_of(OPTIMIZE_EVERY) {
+            schema::optimize(&conn);
+        }
+    }
+    schema::optimize(&conn);
+    tracing::debug!("SQLite writer stopped");
+}
+
+/// Runs a group of requests in one transaction and replies to each after the commit.
+fn commit_group(conn: &Connection, group: &mut Vec<Request>) {
+    let mut outcomes: Vec<Result<Done, StoreError>> = Vec::with_capacity(group.len());
+    // Index of the first outcome belonging to the open transaction.
+    let mut txn_start = 0;
+    let mut in_txn = begin(conn);
+    for request in group.iter() {
+        if let Err(e) = &in_txn {
+            outcomes.push(Err(e.clone_backend()));
+            continue;
+        }
+        outcomes.push(run_in_savepoint(conn, &request.job));
+        if conn.is_autocommit() {
+            // SQLite itself rolled the whole transaction back (I/O error, disk full...):
+            // what this group did so far is lost, so those requests must not report
+            // success. Start over for the rest of the group.
+            tracing::error!("SQLite rolled back a group transaction");
+            for outcome in &mut outcomes[txn_start..] {
+                if outcome.is_ok() {
+                    *outcome = Err(StoreError::Backend(
+                        "the transaction was rolled back by the database".into(),
+                    ));
+                }
+            }
+            txn_start = outcomes.len();
+            in_txn = begin(conn);
+        }
+    }
+    if in_txn.is_ok() {
+        if let Err(e) = conn.execute_batch("COMMIT").ctx("committing") {
+            tracing::error!(error = %e, "group commit failed");
+            if !conn.is_autocommit() {
+                if let Err(e) = conn.execute_batch("ROLLBACK") {
+                    tracing::error!(error = %e, "rolling back a failed commit failed");
+                }
+            }
+            for outcome in &mut outcomes[txn_start..] {
+                if outcome.is_ok() {
+                    *outcome = Err(e.clone_backend());
+                }
+            }
+        }
+    }
+    for (request, outcome) in group.drain(..).zip(outcomes) {
+        // The caller may have gone away (cancelled future); the write stands regardless.
+        let _ = request.reply.send(outcome);
+    }
+}
+
+fn begin(conn: &Connection) -> Result<(), StoreError> {
+    // IMMEDIATE takes the write lock up front: another process holding it makes us wait
+    // here (busy_timeout), not fail halfway through the group.
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .ctx("starting a group transaction")
+}
+
+/// Runs one request inside its own savepoint: all of it, or none of it.
+fn run_in_savepoint(conn: &Connection, job: &Job) -> Result<Done, StoreError> {
+    exec(conn, "SAVEPOINT request")?;
+    // A bug must not take the writer thread, and with it the whole store, down.
+    let outcome = catch_unwind(AssertUnwindSafe(|| run_job(conn, job)))
+        .unwrap_or_else(|_| Err(StoreError::Backend("a write request panicked".into())));
+    if let Err(e @ (StoreError::Backend(_) | StoreError::Corrupt(_))) = &outcome {
+        // Conflicts are the caller's business; these are ours.
+        tracing::error!(error = %e, "write request failed");
+    }
+    if conn.is_autocommit() {
+        // SQLite already rolled the whole transaction back; commit_group handles it.
+        return outcome;
+    }
+    let isolated = if outcome.is_err() {
+        exec(conn, "ROLLBACK TO request")
+    } else {
+        Ok(())
+    }
+    .and_then(|()| exec(conn, "RELEASE request"));
+    if let Err(e) = isolated {
+        // This request's changes could not be kept apart from the others': abandon the
+        // whole group transaction rather than commit part of a failed request. The group
+        // sees the rollback and fails the requests it had run so far.
+        tracing::error!(error = %e, "could not close a savepoint; rolling the group back");
+        if let Err(e) = conn.execute_batch("ROLLBACK") {
+            tracing::error!(error = %e, "rolling the group back failed");
+        }
+        return Err(outcome.err().unwrap_or(e));
+    }
+    outcome
+}
+
+fn exec(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute([]))
+        .map(drop)
+        .ctx(sql)
+}
+
+fn run_job(conn: &Connection, job: &Job) -> Result<Done, StoreError> {
+    match job {
+        Job::Apply(op) => write::apply(conn, op).map(Done::Audit),
+        Job::Annul { target, annulment } => write::annul(conn, *target, annulment).map(Done::Audit),
+        Job::AppendAudit(voce) => write::chain_audit(conn, voce.clone()).map(Done::Audit),
+        Job::OutboxMark { id, delivered } => {
+            write::outbox_mark(conn, *id, *delivered).map(|()| Done::Nothing)
+        }
+        Job::ReserveIds { sequence, count } => {
+            write::reserve_ids(conn, sequence, *count).map(|(start, end)| Done::Ids { start, end })
+        }
+        Job::BaselineInsert => write::baseline_insert(conn).map(|()| Done::Nothing),
+    }
+}
+
+/// `StoreError` is not `Clone`; the failures shared by a whole group are backend
+/// failures, re-created per request.
+trait CloneBackend {
+    fn clone_backend(&self) -> StoreError;
+}
+
+impl CloneBackend for StoreError {
+    fn clone_backend(&self) -> StoreError {
+        match self {
+            StoreError::Backend(message) => StoreError::Backend(message.clone()),
+            other => StoreError::Backend(other.to_string()),
+        }
+    }
+}

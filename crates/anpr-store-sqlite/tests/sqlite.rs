@@ -1,0 +1,608 @@
+//! Tests specific to the SQLite backend: durability across reopening, migrations,
+//! group commit under concurrency, order of application, corrupt data, environments.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anpr_domain::audit::verifica_catena;
+use anpr_domain::caller::Ambiente;
+use anpr_domain::ids::{IdAnprSoggetto, IdOperazioneAnpr};
+use anpr_domain::operazione::StatoOperazione;
+use anpr_store::conformance::operation;
+use anpr_store::{
+    EntityRef, IndexWrite, NewOperation, SectionWrite, Sequence, Store, StoreError, SubjectIndex,
+    SubjectQuery,
+};
+use anpr_store_sqlite::SqliteStore;
+use chrono::NaiveDate;
+use serde_json::json;
+
+fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+fn fresh() -> (SqliteStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("t.sqlite3")).unwrap();
+    (store, dir)
+}
+
+async fn op_id(store: &impl Store) -> IdOperazioneAnpr {
+    IdOperazioneAnpr::new(store.next_id(Sequence::Operazione).await.unwrap()).unwrap()
+}
+
+async fn subject_id(store: &impl Store) -> IdAnprSoggetto {
+    IdAnprSoggetto::new(store.next_id(Sequence::Soggetto).await.unwrap()).unwrap()
+}
+
+fn index(s: IdAnprSoggetto, cognome: &str) -> SubjectIndex {
+    SubjectIndex {
+        id: s,
+        comune: "058091".parse().unwrap(),
+        posizione: "R".into(),
+        codice_fiscale: Some(format!("CF{:014}", s.get())),
+        cognome_key: Some(anpr_domain::text::fold_key(cognome)),
+        nome_key: Some("MARIO".into()),
+        sesso: Some("M".into()),
+        data_nascita: Some(day(1980, 1, 1)),
+        id_comunale: Some(format!("C-{}", s.get())),
+        id_famiglia: None,
+        chiave_indirizzo: None,
+    }
+}
+
+/// A registration: one section, one index row, one audit entry.
+fn registration(
+    id: IdOperazioneAnpr,
+    s: IdAnprSoggetto,
+    id_comune: Option<u64>,
+    from: NaiveDate,
+) -> NewOperation {
+    let mut op = operation(id, "1002", "058091", id_comune, from);
+    op.writes.push(SectionWrite {
+        entity: EntityRef::Soggetto(s),
+        section: "generalita".into(),
+        value: Some(json!({"cognome": "Rossi", "nome": "Mario"})),
+        key: None,
+    });
+    op.indexes.push(IndexWrite::Soggetto(index(s, "Rossi")));
+    op
+}
+
+fn residence(id: IdOperazioneAnpr, s: IdAnprSoggetto, from: NaiveDate, via: &str) -> NewOperation {
+    let mut op = operation(id, "5005", "058091", None, from);
+    op.writes.push(SectionWrite {
+        entity: EntityRef::Soggetto(s),
+        section: "residenza".into(),
+        value: Some(json!({ "via": via })),
+        key: None,
+    });
+    op
+}
+
+fn raw(path: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(path).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_reopening_and_ids_never_repeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.sqlite3");
+    let mut seen = Vec::new();
+    let s;
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        s = subject_id(&store).await;
+        let id = op_id(&store).await;
+        store
+            .apply(registration(id, s, Some(1), day(2000, 1, 1)))
+            .await
+            .unwrap();
+        for _ in 0..5 {
+            seen.push(store.next_id(Sequence::Operazione).await.unwrap());
+        }
+        seen.push(id.get());
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let rec = store
+        .record(EntityRef::Soggetto(s), None)
+        .await
+        .unwrap()
+        .expect("record survives");
+    assert_eq!(
+        rec.get("generalita"),
+        Some(&json!({"cognome": "Rossi", "nome": "Mario"}))
+    );
+    let page = store.audit_page(0, 100).await.unwrap();
+    assert_eq!(
+        verifica_catena(&page, store.audit_head().await.unwrap().as_ref()),
+        Ok(1)
+    );
+    // The last idOperazioneComune survives too.
+    let id = op_id(&store).await;
+    let again = registration(id, subject_id(&store).await, Some(1), day(2000, 1, 1));
+    assert!(matches!(
+        store.apply(again).await,
+        Err(StoreError::DuplicateIdOperazioneComune { .. })
+    ));
+    let max_before = *seen.iter().max().unwrap();
+    for _ in 0..5 {
+        let next = store.next_id(Sequence::Operazione).await.unwrap();
+        assert!(
+            next > max_before,
+            "id {next} handed out again after reopening (max before {max_before})"
+        );
+    }
+    assert!(store.next_id(Sequence::Soggetto).await.unwrap() > s.get());
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_the_file_is_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.sqlite3");
+    for _ in 0..3 {
+        drop(SqliteStore::open(&path).unwrap());
+    }
+    let conn = raw(&path);
+    let versions: Vec<i64> = conn
+        .prepare("SELECT version FROM schema_migrations ORDER BY version")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(versions, vec![1]);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.sqlite3");
+    drop(SqliteStore::open(&path).unwrap());
+    raw(&path)
+        .execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future', 'x')", [])
+        .unwrap();
+    match SqliteStore::open(&path) {
+        Err(StoreError::Backend(message)) => assert!(message.contains("newer"), "{message}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_applies_are_group_committed_and_all_succeed() {
+    let (store, _dir) = fresh();
+    let store = Arc::new(store);
+    let mut tasks = Vec::new();
+    for _ in 0..500 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let s = subject_id(&*store).await;
+            let id = op_id(&*store).await;
+            store
+                .apply(registration(id, s, None, day(2000, 1, 1)))
+                .await
+                .unwrap();
+            s
+        }));
+    }
+    let mut subjects = Vec::new();
+    for t in tasks {
+        subjects.push(t.await.unwrap());
+    }
+    let page = store.audit_page(0, 1000).await.unwrap();
+    assert_eq!(
+        verifica_catena(&page, store.audit_head().await.unwrap().as_ref()),
+        Ok(500)
+    );
+    // 500 applies plus the id reservations, in far fewer transactions.
+    let stats = store.writer_stats();
+    assert!(stats.requests >= 500, "{stats:?}");
+    assert!(
+        stats.groups < stats.requests / 2,
+        "no group commit happened: {stats:?}"
+    );
+    let found = store
+        .find_subjects(&SubjectQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 500);
+    for s in subjects {
+        assert!(store
+            .record(EntityRef::Soggetto(s), None)
+            .await
+            .unwrap()
+            .is_some());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_request_fails_alone_among_concurrent_ones() {
+    let (store, _dir) = fresh();
+    let store = Arc::new(store);
+    // A subject registered in 2010: a change dated 2005 fails inside the writer.
+    let late = subject_id(&*store).await;
+    store
+        .apply(registration(
+            op_id(&*store).await,
+            late,
+            None,
+            day(2010, 1, 1),
+        ))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = op_id(&*store).await;
+            if i % 10 == 5 {
+                let mut bad = registration(id, subject_id(&*store).await, None, day(2005, 1, 1));
+                bad.writes.push(SectionWrite {
+                    entity: EntityRef::Soggetto(late),
+                    section: "generalita".into(),
+                    value: Some(json!({"cognome": "Bianchi"})),
+                    key: None,
+                });
+                (id, false, store.apply(bad).await)
+            } else {
+                let s = subject_id(&*store).await;
+                (
+                    id,
+                    true,
+                    store
+                        .apply(registration(id, s, None, day(2000, 1, 1)))
+                        .await,
+                )
+            }
+        }));
+    }
+    let mut good = 0;
+    for t in tasks {
+        let (id, should_succeed, outcome) = t.await.unwrap();
+        if should_succeed {
+            outcome.unwrap();
+            assert!(store.operation(id).await.unwrap().is_some());
+            good += 1;
+        } else {
+            assert!(
+                matches!(outcome, Err(StoreError::DecorrenzaBeforeCurrent { .. })),
+                "{outcome:?}"
+            );
+            assert!(
+                store.operation(id).await.unwrap().is_none(),
+                "failed operation {id} left a row"
+            );
+        }
+    }
+    assert_eq!(good, 270);
+    let page = store.audit_page(0, 1000).await.unwrap();
+    assert_eq!(
+        verifica_catena(&page, store.audit_head().await.unwrap().as_ref()),
+        Ok(271)
+    );
+    let found = store
+        .find_subjects(&SubjectQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 271, "the failed registrations left index rows");
+    let rec = store
+        .record(EntityRef::Soggetto(late), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        rec.get("generalita"),
+        Some(&json!({"cognome": "Rossi", "nome": "Mario"}))
+    );
+}
+
+#[tokio::test]
+async fn newest_first_follows_the_order_of_application_not_the_ids() {
+    let (store, _dir) = fresh();
+    let s = subject_id(&store).await;
+    store
+        .apply(registration(op_id(&store).await, s, None, day(2000, 1, 1)))
+        .await
+        .unwrap();
+    let before = store.record(EntityRef::Soggetto(s), None).await.unwrap();
+    // Allocated in one order, applied in the other (as two concurrent requests can be).
+    let first_id = op_id(&store).await;
+    let second_id = op_id(&store).await;
+    store
+        .apply(residence(second_id, s, day(2010, 1, 1), "Po 2"))
+        .await
+        .unwrap();
+    store
+        .apply(residence(first_id, s, day(2011, 1, 1), "Dante 3"))
+        .await
+        .unwrap();
+    let ann = op_id(&store).await;
+    match store
+        .annul(
+            second_id,
+            operation(ann, "5012", "058091", None, day(2012, 1, 1)),
+        )
+        .await
+    {
+        Err(StoreError::NotNewest { newer, .. }) => assert_eq!(newer, first_id),
+        other => panic!("expected NotNewest, got {other:?}"),
+    }
+    store
+        .annul(
+            first_id,
+            operation(ann, "5012", "058091", None, day(2012, 1, 1)),
+        )
+        .await
+        .unwrap();
+    let ann2 = op_id(&store).await;
+    store
+        .annul(
+            second_id,
+            operation(ann2, "5012", "058091", None, day(2012, 1, 1)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.record(EntityRef::Soggetto(s), None).await.unwrap(),
+        before
+    );
+    // Annulments are in the record's operation log, and cannot themselves be annulled.
+    let log = store
+        .operations(&anpr_store::OperationQuery {
+            entity: Some(EntityRef::Soggetto(s)),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(log.iter().filter(|o| o.annulla.is_some()).count(), 2);
+    assert_eq!(
+        log.iter()
+            .filter(|o| o.stato == StatoOperazione::Annullata)
+            .count(),
+        2
+    );
+    let ann3 = op_id(&store).await;
+    assert!(matches!(
+        store
+            .annul(
+                ann,
+                operation(ann3, "5012", "058091", None, day(2012, 1, 1))
+            )
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+#[tokio::test]
+async fn an_index_change_may_take_effect_before_the_last_index_change() {
+    let (store, _dir) = fresh();
+    let s = subject_id(&store).await;
+    store
+        .apply(registration(op_id(&store).await, s, None, day(2010, 1, 1)))
+        .await
+        .unwrap();
+    // A datum never changed since 2000 is set from 2005; the index row changes with it.
+    let id = op_id(&store).await;
+    let mut op = operation(id, "5008", "058091", None, day(2005, 1, 1));
+    op.writes.push(SectionWrite {
+        entity: EntityRef::Soggetto(s),
+        section: "altriDati".into(),
+        value: Some(json!({"titoloStudio": "3"})),
+        key: None,
+    });
+    op.indexes.push(IndexWrite::Soggetto(index(s, "Russo")));
+    store.apply(op).await.unwrap();
+    let q = SubjectQuery {
+        id: Some(s),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        store.find_subjects(&q).await.unwrap()[0]
+            .cognome_key
+            .as_deref(),
+        Some("RUSSO")
+    );
+    let ann = op_id(&store).await;
+    store
+        .annul(id, operation(ann, "5012", "058091", None, day(2012, 1, 1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.find_subjects(&q).await.unwrap()[0]
+            .cognome_key
+            .as_deref(),
+        Some("ROSSI")
+    );
+}
+
+#[tokio::test]
+async fn subject_search_combines_every_criterion() {
+    let (store, _dir) = fresh();
+    let a = subject_id(&store).await;
+    let b = subject_id(&store).await;
+    store
+        .apply(registration(op_id(&store).await, a, None, day(2000, 1, 1)))
+        .await
+        .unwrap();
+    let mut op = registration(op_id(&store).await, b, None, day(2000, 1, 1));
+    let mut row = index(b, "Rossini");
+    row.nome_key = Some("MARIA".into());
+    row.sesso = Some("F".into());
+    op.indexes = vec![IndexWrite::Soggetto(row)];
+    store.apply(op).await.unwrap();
+    let find = |q: SubjectQuery| {
+        let store = &store;
+        async move {
+            store
+                .find_subjects(&q)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|i| i.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let base = SubjectQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        find(SubjectQuery {
+            cognome_prefix: Some("ROSS".into()),
+            ..base.clone()
+        })
+        .await,
+        vec![a, b]
+    );
+    assert_eq!(
+        find(SubjectQuery {
+            cognome_prefix: Some("ROSS".into()),
+            nome_prefix: Some("MARIA".into()),
+            ..base.clone()
+        })
+        .await,
+        vec![b]
+    );
+    assert_eq!(
+        find(SubjectQuery {
+            sesso: Some("F".into()),
+            id: Some(a),
+            ..base.clone()
+        })
+        .await,
+        vec![]
+    );
+    assert_eq!(
+        find(SubjectQuery {
+            comune: Some("058091".parse().unwrap()),
+            id_comunale: Some(format!("C-{}", a.get())),
+            codice_fiscale: Some(format!("CF{:014}", a.get())),
+            data_nascita: Some(day(1980, 1, 1)),
+            posizione: Some("R".into()),
+            ..base.clone()
+        })
+        .await,
+        vec![a]
+    );
+    assert_eq!(
+        find(SubjectQuery {
+            cognome_prefix: Some("ROSS".into()),
+            limit: 1,
+            ..base.clone()
+        })
+        .await,
+        vec![a]
+    );
+    assert_eq!(find(SubjectQuery { limit: 0, ..base }).await, vec![]);
+}
+
+#[tokio::test]
+async fn requests_the_store_cannot_honour_are_invalid() {
+    let (store, _dir) = fresh();
+    let s = subject_id(&store).await;
+    let mut op = registration(op_id(&store).await, s, None, day(2000, 1, 1));
+    op.writes[0].section = "_indice".into();
+    assert!(matches!(store.apply(op).await, Err(StoreError::Invalid(_))));
+    let mut op = registration(op_id(&store).await, s, Some(1), day(2000, 1, 1));
+    op.comune = None;
+    assert!(matches!(store.apply(op).await, Err(StoreError::Invalid(_))));
+    let reg = op_id(&store).await;
+    store
+        .apply(registration(reg, s, None, day(2000, 1, 1)))
+        .await
+        .unwrap();
+    let mut ann = operation(op_id(&store).await, "5012", "058091", None, day(2001, 1, 1));
+    ann.stato = StatoOperazione::Rifiutata;
+    assert!(matches!(
+        store.annul(reg, ann).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store.outbox_mark(12345, true).await,
+        Err(StoreError::Invalid(_))
+    ));
+    // Nothing of the above reached the audit log.
+    assert_eq!(store.audit_head().await.unwrap().map(|h| h.seq), Some(1));
+}
+
+#[tokio::test]
+async fn corrupt_stored_data_is_reported_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.sqlite3");
+    let s;
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        s = subject_id(&store).await;
+        store
+            .apply(registration(op_id(&store).await, s, None, day(2000, 1, 1)))
+            .await
+            .unwrap();
+    }
+    let conn = raw(&path);
+    conn.execute(
+        "UPDATE versioni SET value = '{not json' WHERE section = 'generalita'",
+        [],
+    )
+    .unwrap();
+    conn.execute("UPDATE operazioni SET decorrenza = 'yesterday'", [])
+        .unwrap();
+    conn.execute("UPDATE audit SET istante = 42", []).unwrap();
+    drop(conn);
+    let store = SqliteStore::open(&path).unwrap();
+    let e = EntityRef::Soggetto(s);
+    assert!(matches!(
+        store.record(e, None).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    assert!(matches!(
+        store.history(e, "generalita").await,
+        Err(StoreError::Corrupt(_))
+    ));
+    let all = anpr_store::OperationQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.operations(&all).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    assert!(matches!(
+        store.audit_page(0, 10).await,
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+#[tokio::test]
+async fn environments_are_separate_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let test = SqliteStore::open_in_dir(&dir.path().join("data"), Ambiente::Test).unwrap();
+    let prod = SqliteStore::open_in_dir(&dir.path().join("data"), Ambiente::Produzione).unwrap();
+    assert_eq!(test.path(), dir.path().join("data").join("test.sqlite3"));
+    assert_eq!(
+        prod.path(),
+        dir.path().join("data").join("produzione.sqlite3")
+    );
+    let s = subject_id(&test).await;
+    test.apply(registration(op_id(&test).await, s, None, day(2000, 1, 1)))
+        .await
+        .unwrap();
+    assert!(test.audit_head().await.unwrap().is_some());
+    assert!(prod.audit_head().await.unwrap().is_none());
+    assert!(prod
+        .record(EntityRef::Soggetto(s), None)
+        .await
+        .unwrap()
+        .is_none());
+}
