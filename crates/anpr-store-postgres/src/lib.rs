@@ -1,1 +1,330 @@
-//! Placeholder.
+//! PostgreSQL backend of the registry's [`Store`]: the production-scale one.
+//!
+//! One [`PostgresStore`] is one environment's data set, kept in its own schema
+//! (`anpr_test`, `anpr_presubentro`, `anpr_produzione`); every pooled connection has its
+//! `search_path` pinned to that schema, so environments sharing a database cannot see
+//! each other's rows. The layout is in `migrations/`, applied on connect ([`schema`]).
+//!
+//! Writes ([`Store::apply`], [`Store::annul`]) are one READ COMMITTED transaction each
+//! ([`write`]); what must hold under concurrency is enforced by locks taken in a fixed
+//! order (municipality counter, records, version rows, audit head) and by a unique index
+//! allowing one open version per section. Losing a race shows up as a deadlock or as a
+//! collision on that index, and the whole transaction is simply run again. The audit
+//! head makes every write pass through one short serialised section at its end; to keep
+//! disk flushes out of it, the commit is asynchronous and the caller is answered after a
+//! separate synchronous flush (see `write::confirm_durable`). Reads are single statements
+//! ([`read`]).
+#![forbid(unsafe_code)]
+
+mod error;
+mod read;
+mod schema;
+mod write;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anpr_domain::audit::{NuovaVoceAudit, TestaCatena, VoceAudit};
+use anpr_domain::caller::Ambiente;
+use anpr_domain::ids::{CodiceIstatComune, IdAnprFamiglia, IdOperazioneAnpr, IdOperazioneComune};
+use anpr_store::{
+    Backend, EntityRef, FamilyIndex, NewOperation, OperationQuery, OutboxMessage, RecordSections,
+    Sequence, Store, StoreError, StoredOperation, StoredVersion, SubjectIndex, SubjectQuery,
+};
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+
+pub use schema::validate_schema_name;
+
+use error::Failure;
+
+/// Connections kept by default: enough to overlap network round trips of concurrent
+/// requests without crowding the server's `max_connections` (several processes and
+/// environments share it).
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+/// How long a request waits for a free connection before failing, rather than hanging.
+const POOL_WAIT: Duration = Duration::from_secs(30);
+
+/// Connection settings beyond the URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Maximum number of pooled connections.
+    pub max_size: usize,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_size: DEFAULT_POOL_SIZE,
+        }
+    }
+}
+
+/// The PostgreSQL store of one environment.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    schema: String,
+}
+
+impl fmt::Debug for PostgresStore {
+    // The URL (which may carry a password) is deliberately not kept, so not shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = self.pool.status();
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.schema)
+            .field("pool_size", &status.size)
+            .field("pool_max_size", &status.max_size)
+            .finish()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url` and uses schema `schema`, creating and migrating it as needed.
+    pub async fn connect(url: &str, schema: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, schema, &PoolSettings::default()).await
+    }
+
+    /// Connects to the data set of an environment: schema `anpr_<ambiente>`.
+    pub async fn connect_env(url: &str, ambiente: Ambiente) -> Result<Self, StoreError> {
+        Self::connect(url, &schema_for(ambiente)).await
+    }
+
+    /// Like [`PostgresStore::connect`], with explicit pool settings.
+    pub async fn connect_with(
+        url: &str,
+        schema: &str,
+        settings: &PoolSettings,
+    ) -> Result<Self, StoreError> {
+        validate_schema_name(schema)?;
+        if settings.max_size == 0 {
+            return Err(StoreError::Invalid(
+                "the connection pool needs at least one connection".into(),
+            ));
+        }
+        // The driver's parse error can echo the URL, password included: keep it out.
+        let mut config = tokio_postgres::Config::from_str(url)
+            .map_err(|_| StoreError::Invalid("the PostgreSQL URL cannot be parsed".into()))?;
+        let options = match config.get_options() {
+            Some(existing) if !existing.trim().is_empty() => {
+                format!("{existing} -c search_path={schema}")
+            }
+            _ => format!("-c search_path={schema}"),
+        };
+        config.options(options);
+        if config.get_application_name().is_none() {
+            config.application_name("anpr");
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(settings.max_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(Duration::from_secs(15)))
+            .build()
+            .map_err(|e| StoreError::Backend(format!("building the connection pool: {e}")))?;
+        let store = Self {
+            pool,
+            schema: schema.to_owned(),
+        };
+        {
+            let mut client = store
+                .pool
+                .get()
+                .await
+                .map_err(|e| Failure::from(e).into_store_error())?;
+            schema::migrate(&mut client, schema).await?;
+        }
+        Ok(store)
+    }
+
+    /// The schema this store uses.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// The newest schema version this build knows.
+    pub fn schema_version() -> i32 {
+        schema::MIGRATIONS.last().map_or(0, |m| m.0)
+    }
+
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, Failure> {
+        Ok(self.pool.get().await?)
+    }
+}
+
+/// The schema of an environment's data set.
+pub fn schema_for(ambiente: Ambiente) -> String {
+    format!("anpr_{}", ambiente.as_str())
+}
+
+fn sequence_sql(sequence: Sequence) -> &'static str {
+    match sequence {
+        Sequence::Operazione => "SELECT nextval('seq_operazione')",
+        Sequence::Soggetto => "SELECT nextval('seq_soggetto')",
+        Sequence::Famiglia => "SELECT nextval('seq_famiglia')",
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn next_id(&self, sequence: Sequence) -> Result<u64, StoreError> {
+        let run = async {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(sequence_sql(sequence))
+                .await
+                .map_err(|e| db("next_id", e))?;
+            let row = client
+                .query_one(&stmt, &[])
+                .await
+                .map_err(|e| db("next_id", e))?;
+            Ok::<_, Failure>(error::to_u64(row.get::<_, i64>(0), "sequence value")?)
+        };
+        run.await.map_err(Failure::into_store_error)
+    }
+
+    async fn apply(&self, op: NewOperation) -> Result<VoceAudit, StoreError> {
+        write::apply(self, op).await
+    }
+
+    async fn annul(
+        &self,
+        target: IdOperazioneAnpr,
+        annulment: NewOperation,
+    ) -> Result<VoceAudit, StoreError> {
+        write::annul(self, target, annulment).await
+    }
+
+    async fn operation(&self, id: IdOperazioneAnpr) -> Result<Option<StoredOperation>, StoreError> {
+        read::operation(self, id)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+
+    async fn operation_by_comune_id(
+        &self,
+        comune: &CodiceIstatComune,
+        id: IdOperazioneComune,
+    ) -> Result<Option<StoredOperation>, StoreError> {
+        read::operation_by_comune_id(self, comune, id)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+
+    async fn operations(&self, query: &OperationQuery) -> Result<Vec<StoredOperation>, StoreError> {
+        read::operations(self, query)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+
+    async fn record(
+        &self,
+        entity: EntityRef,
+        at: Option<NaiveDate>,
+    ) -> Result<Option<RecordSections>, StoreError> {
+        read::record(self, entity, at)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+
+    async fn history(
+        &self,
+        entity: EntityRef,
+        section: &str,
+    ) -> Result<Vec<StoredVersion>, StoreError> {
+        read::history(self, entity, section)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+
+    async fn by_section_key(
+        &self,
+        section: &str,
+        key: &str,
+        at: Option<NaiveDate>,
+    ) -> Result<Vec<(EntityRef, serde_json::Value)>, StoreError> {
+        read::by_section_key(self, section, key, at)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+
+    async fn find_subjects(&self, query: &SubjectQuery) -> Result<Vec<SubjectIndex>, StoreError> {
+        read::find_subjects(self, query)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+
+    async fn family_index(&self, id: IdAnprFamiglia) -> Result<Option<FamilyIndex>, StoreError> {
+        read::family_index(self, id)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+
+    async fn append_audit(&self, entry: NuovaVoceAudit) -> Result<VoceAudit, StoreError> {
+        write::append_audit(self, entry).await
+    }
+
+    async fn audit_page(&self, after: u64, limit: u32) -> Result<Vec<VoceAudit>, StoreError> {
+        read::audit_page(self, after, limit)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+
+    async fn audit_head(&self) -> Result<Option<TestaCatena>, StoreError> {
+        read::audit_head(self)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+
+    async fn outbox_pending(&self, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
+        read::outbox_pending(self, limit)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+
+    async fn outbox_mark(&self, id: u64, delivered: bool) -> Result<(), StoreError> {
+        write::outbox_mark(self, id, delivered)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let run = async {
+            let client = self.client().await?;
+            client
+                .simple_query("SELECT 1")
+                .await
+                .map_err(|e| db("ping", e))?;
+            Ok::<_, Failure>(())
+        };
+        run.await.map_err(Failure::into_store_error)
+    }
+
+    async fn baseline_raw_insert(&self, rows: u32) -> Result<(), StoreError> {
+        write::baseline_raw_insert(self, rows)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+}
+
+pub(crate) fn db(what: &'static str, error: tokio_postgres::Error) -> Failure {
+    Failure::Db { what, error }
+}

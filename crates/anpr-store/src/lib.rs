@@ -135,8 +135,9 @@ pub struct FamilyIndex {
     pub chiave_indirizzo: Option<String>,
 }
 
-/// A new index row, or the removal of a record from the indexes (an annulled
-/// registration makes the subject disappear).
+/// A new index row for a record. Records leave the indexes only through annulment of
+/// the operation that indexed them (an annulled registration makes the subject
+/// disappear); a removed subject stays indexed with its position `C`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IndexWrite {
     Soggetto(SubjectIndex),
@@ -283,7 +284,7 @@ pub struct SubjectQuery {
     pub posizione: Option<String>,
     pub id_famiglia: Option<IdAnprFamiglia>,
     pub chiave_indirizzo: Option<String>,
-    /// At most this many rows (the store caps it at 1000).
+    /// At most this many rows (the store caps it at 1000; `0` returns none).
     pub limit: u32,
 }
 
