@@ -90,7 +90,9 @@ impl<T: Clone> StoriaSezione<T> {
         Ok(())
     }
 
-    /// Undoes operation `op`, which must be the newest that touched this section.
+    /// Undoes operation `op`, which must be the newest that touched this section. Every
+    /// version it created goes (an operation may replace a section more than once) and
+    /// the version it found is reopened.
     pub fn annulla(&mut self, op: IdOperazioneAnpr) -> Result<(), ErroreStoria> {
         let newest = self.versioni.last().map(|v| v.creata_da).ok_or(ErroreStoria::OperazioneEstranea(op))?;
         if newest != op {
@@ -100,7 +102,9 @@ impl<T: Clone> StoriaSezione<T> {
                 Err(ErroreStoria::OperazioneEstranea(op))
             };
         }
-        self.versioni.pop();
+        while self.versioni.last().is_some_and(|v| v.creata_da == op) {
+            self.versioni.pop();
+        }
         for v in self.versioni.iter_mut().filter(|v| v.chiusa_da == Some(op)) {
             v.valido_al = None;
             v.chiusa_da = None;
@@ -165,6 +169,17 @@ mod tests {
         let err = s.applica(d(2009, 12, 31), op(2), Some(2)).unwrap_err();
         assert_eq!(err, ErroreStoria::DecorrenzaAnteriore { decorrenza: d(2009, 12, 31), corrente: d(2010, 1, 1) });
         assert_eq!(s.versioni().len(), 1);
+    }
+
+    #[test]
+    fn annulling_an_operation_that_wrote_twice_restores_the_version_it_found() {
+        let mut s = StoriaSezione::default();
+        s.applica(d(2000, 1, 1), op(1), Some(1)).unwrap();
+        let before = s.clone();
+        s.applica(d(2010, 1, 1), op(2), Some(2)).unwrap();
+        s.applica(d(2010, 1, 1), op(2), Some(3)).unwrap();
+        s.annulla(op(2)).unwrap();
+        assert_eq!(s, before);
     }
 
     #[test]

@@ -3,17 +3,17 @@
 //! One [`PostgresStore`] is one environment's data set, kept in its own schema
 //! (`anpr_test`, `anpr_presubentro`, `anpr_produzione`); every pooled connection has its
 //! `search_path` pinned to that schema, so environments sharing a database cannot see
-//! each other's rows. The layout is in `migrations/`, applied on connect ([`schema`]).
+//! each other's rows. The layout is in `migrations/`, applied on connect (module `schema`).
 //!
 //! Writes ([`Store::apply`], [`Store::annul`]) are one READ COMMITTED transaction each
-//! ([`write`]); what must hold under concurrency is enforced by locks taken in a fixed
+//! (module `write`); what must hold under concurrency is enforced by locks taken in a fixed
 //! order (municipality counter, records, version rows, audit head) and by a unique index
 //! allowing one open version per section. Losing a race shows up as a deadlock or as a
 //! collision on that index, and the whole transaction is simply run again. The audit
 //! head makes every write pass through one short serialised section at its end; to keep
 //! disk flushes out of it, the commit is asynchronous and the caller is answered after a
 //! separate synchronous flush (see `write::confirm_durable`). Reads are single statements
-//! ([`read`]).
+//! (module `read`).
 #![forbid(unsafe_code)]
 
 mod error;
@@ -327,4 +327,19 @@ impl Store for PostgresStore {
 
 pub(crate) fn db(what: &'static str, error: tokio_postgres::Error) -> Failure {
     Failure::Db { what, error }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_schemas() {
+        assert_eq!(schema_for(Ambiente::Test), "anpr_test");
+        assert_eq!(schema_for(Ambiente::Presubentro), "anpr_presubentro");
+        assert_eq!(schema_for(Ambiente::Produzione), "anpr_produzione");
+        for a in Ambiente::ALL {
+            validate_schema_name(&schema_for(a)).unwrap();
+        }
+    }
 }

@@ -6,5 +6,5 @@ use anpr_store_sqlite::SqliteStore;
 anpr_store::conformance_tests!(async {
     let dir = tempfile::tempdir().expect("temporary directory");
     let store = SqliteStore::open(&dir.path().join("t.sqlite3")).expect("open a fresh store");
-    (store, dir)
+    Some((store, dir))
 });
