@@ -201,6 +201,16 @@ fn print_refusal(err: &ServiceError) {
     eprintln!("riferimento: {}", err.riferimento());
 }
 
+/// Reports a refusal (as JSON with `--json`) and returns exit status 2.
+fn report_refusal(err: &ServiceError, json: bool) -> ExitCode {
+    if json {
+        print_json(&serde_json::json!({"esito": "KO", "anomalie": err.anomalie(), "riferimento": err.riferimento()}));
+    } else {
+        print_refusal(err);
+    }
+    ExitCode::from(2)
+}
+
 fn parse_date(s: Option<&str>) -> Result<Option<chrono::NaiveDate>, String> {
     s.map(|s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("data non valida {s:?}: atteso AAAA-MM-GG")))
         .transpose()
@@ -384,14 +394,7 @@ async fn cf(cmd: CfCommand) -> ExitCode {
                     println!("omocodici: {}", r.omocodici.join(" "));
                     ExitCode::SUCCESS
                 }
-                Err(e) => {
-                    if json {
-                        print_json(&serde_json::json!({"esito": "KO", "anomalie": e.anomalie(), "riferimento": e.riferimento()}));
-                    } else {
-                        print_refusal(&e);
-                    }
-                    ExitCode::from(2)
-                }
+                Err(e) => report_refusal(&e, json),
             }
         }
         CfCommand::Verifica { codice, json } => match registry.verifica_codice_fiscale(&ctx, &codice).await {
@@ -439,14 +442,7 @@ async fn cf(cmd: CfCommand) -> ExitCode {
                 }
                 ExitCode::SUCCESS
             }
-            Err(e) => {
-                if json {
-                    print_json(&serde_json::json!({"esito": "KO", "anomalie": e.anomalie(), "riferimento": e.riferimento()}));
-                } else {
-                    print_refusal(&e);
-                }
-                ExitCode::from(2)
-            }
+            Err(e) => report_refusal(&e, json),
         },
     }
 }
