@@ -20,7 +20,9 @@ fn bench(c: &mut Criterion) {
     let cf = calcola(&dati).expect("computable");
     let text = cf.to_string();
     let mut g = c.benchmark_group("codice_fiscale");
-    g.bench_function("baseline_uppercase_16", |b| b.iter(|| black_box(black_box("rssmra80a01h501u").to_ascii_uppercase())));
+    g.bench_function("baseline_uppercase_16", |b| {
+        b.iter(|| black_box(black_box("rssmra80a01h501u").to_ascii_uppercase()))
+    });
     g.bench_function("calcola", |b| b.iter(|| calcola(black_box(&dati))));
     g.bench_function("verifica", |b| b.iter(|| verifica(black_box(&text))));
     g.bench_function("omocodici", |b| b.iter(|| omocodici(black_box(&cf))));

@@ -99,7 +99,11 @@ pub fn calcola_hash(seq: u64, hash_precedente: &str, voce: &NuovaVoceAudit) -> S
     };
     field(&seq.to_be_bytes());
     field(hash_precedente.as_bytes());
-    field(voce.istante.to_rfc3339_opts(chrono::SecondsFormat::Micros, true).as_bytes());
+    field(
+        voce.istante
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            .as_bytes(),
+    );
     field(voce.evento.as_str().as_bytes());
     field(voce.azione.as_bytes());
     field(voce.utente.as_bytes());
@@ -119,7 +123,12 @@ pub fn concatena(testa: Option<&TestaCatena>, voce: NuovaVoceAudit) -> VoceAudit
         None => (1, HASH_INIZIALE.to_owned()),
     };
     let hash = calcola_hash(seq, &prev, &voce);
-    VoceAudit { seq, voce, hash_precedente: prev, hash }
+    VoceAudit {
+        seq,
+        voce,
+        hash_precedente: prev,
+        hash,
+    }
 }
 
 /// Where and how the chain is broken.
@@ -129,7 +138,9 @@ pub enum ViolazioneAudit {
     Alterata { seq: u64 },
     #[error("entry {seq}: chain broken (expected sequence {expected_seq}); entries removed or reordered before it")]
     SequenzaInterrotta { seq: u64, expected_seq: u64 },
-    #[error("entry {seq}: previous hash does not match entry {prev_seq}; entries removed or reordered")]
+    #[error(
+        "entry {seq}: previous hash does not match entry {prev_seq}; entries removed or reordered"
+    )]
     CollegamentoInterrotto { seq: u64, prev_seq: u64 },
     #[error("chain head says entry {head_seq} is the last, but the log ends at {last_seq}: entries removed from the end or added outside the registry")]
     TestaNonCorrispondente { head_seq: u64, last_seq: u64 },
@@ -165,10 +176,16 @@ impl VerificaCatena {
             return Err(ViolazioneAudit::Alterata { seq: v.seq });
         }
         if v.seq != expected_seq {
-            return Err(ViolazioneAudit::SequenzaInterrotta { seq: v.seq, expected_seq });
+            return Err(ViolazioneAudit::SequenzaInterrotta {
+                seq: v.seq,
+                expected_seq,
+            });
         }
         if v.hash_precedente != expected_prev {
-            return Err(ViolazioneAudit::CollegamentoInterrotto { seq: v.seq, prev_seq: expected_seq - 1 });
+            return Err(ViolazioneAudit::CollegamentoInterrotto {
+                seq: v.seq,
+                prev_seq: expected_seq - 1,
+            });
         }
         self.last = Some((v.seq, v.hash.clone()));
         self.count += 1;
@@ -213,11 +230,17 @@ mod tests {
     fn chain(n: u64) -> (Vec<VoceAudit>, TestaCatena) {
         let mut out: Vec<VoceAudit> = Vec::new();
         for i in 0..n {
-            let testa = out.last().map(|v| TestaCatena { seq: v.seq, hash: v.hash.clone() });
+            let testa = out.last().map(|v| TestaCatena {
+                seq: v.seq,
+                hash: v.hash.clone(),
+            });
             out.push(concatena(testa.as_ref(), voce(i)));
         }
         let last = out.last().unwrap();
-        let testa = TestaCatena { seq: last.seq, hash: last.hash.clone() };
+        let testa = TestaCatena {
+            seq: last.seq,
+            hash: last.hash.clone(),
+        };
         (out, testa)
     }
 
@@ -234,20 +257,29 @@ mod tests {
 
         let mut altered = v.clone();
         altered[2].voce.utente = "XXXXXX00X00X000X".into();
-        assert_eq!(verifica_catena(&altered, Some(&t)), Err(ViolazioneAudit::Alterata { seq: 3 }));
+        assert_eq!(
+            verifica_catena(&altered, Some(&t)),
+            Err(ViolazioneAudit::Alterata { seq: 3 })
+        );
 
         let mut removed = v.clone();
         removed.remove(1);
         assert_eq!(
             verifica_catena(&removed, Some(&t)),
-            Err(ViolazioneAudit::SequenzaInterrotta { seq: 3, expected_seq: 2 })
+            Err(ViolazioneAudit::SequenzaInterrotta {
+                seq: 3,
+                expected_seq: 2
+            })
         );
 
         let mut reordered = v.clone();
         reordered.swap(1, 3);
         assert_eq!(
             verifica_catena(&reordered, Some(&t)),
-            Err(ViolazioneAudit::SequenzaInterrotta { seq: 4, expected_seq: 2 })
+            Err(ViolazioneAudit::SequenzaInterrotta {
+                seq: 4,
+                expected_seq: 2
+            })
         );
 
         // Removing and renumbering (recomputing own hash) still breaks the link.
@@ -257,13 +289,19 @@ mod tests {
         forged[1].hash = calcola_hash(2, &forged[1].hash_precedente, &forged[1].voce);
         assert_eq!(
             verifica_catena(&forged, Some(&t)),
-            Err(ViolazioneAudit::CollegamentoInterrotto { seq: 2, prev_seq: 1 })
+            Err(ViolazioneAudit::CollegamentoInterrotto {
+                seq: 2,
+                prev_seq: 1
+            })
         );
 
         let truncated = &v[..4];
         assert_eq!(
             verifica_catena(truncated, Some(&t)),
-            Err(ViolazioneAudit::TestaNonCorrispondente { head_seq: 5, last_seq: 4 })
+            Err(ViolazioneAudit::TestaNonCorrispondente {
+                head_seq: 5,
+                last_seq: 4
+            })
         );
     }
 }

@@ -49,7 +49,11 @@ impl FromStr for Ambiente {
             "test" => Ok(Ambiente::Test),
             "presubentro" | "pre-subentro" => Ok(Ambiente::Presubentro),
             "produzione" => Ok(Ambiente::Produzione),
-            _ => Err(InvalidValue::new("ambiente", s, "test, presubentro or produzione")),
+            _ => Err(InvalidValue::new(
+                "ambiente",
+                s,
+                "test, presubentro or produzione",
+            )),
         }
     }
 }
@@ -123,8 +127,9 @@ pub enum Profilo {
 impl FromStr for Profilo {
     type Err = InvalidValue;
     fn from_str(s: &str) -> Result<Self, InvalidValue> {
-        serde_json::from_value(serde_json::Value::String(s.to_ascii_uppercase()))
-            .map_err(|_| InvalidValue::new("profilo", s, "a profile name such as OPERATORE_ANAGRAFE"))
+        serde_json::from_value(serde_json::Value::String(s.to_ascii_uppercase())).map_err(|_| {
+            InvalidValue::new("profilo", s, "a profile name such as OPERATORE_ANAGRAFE")
+        })
     }
 }
 

@@ -62,7 +62,10 @@ impl Anomalia {
     }
 
     pub fn avvertimento(codice: impl Into<String>, testo: impl Into<String>) -> Self {
-        Self { gravita: Gravita::Avvertimento, ..Self::errore(codice, testo) }
+        Self {
+            gravita: Gravita::Avvertimento,
+            ..Self::errore(codice, testo)
+        }
     }
 
     pub fn campo(mut self, campo: impl Into<String>) -> Self {
@@ -88,10 +91,13 @@ impl Anomalia {
     /// A malformed value in field `campo`. Uses our code `EV001` ("valore non valido"):
     /// ANPR answers schema violations with a SOAP fault and has no dedicated code.
     pub fn from_invalid(campo: impl Into<String>, err: &InvalidValue) -> Self {
-        Self::errore(CODICE_VALORE_NON_VALIDO, format!("Valore non valido per {}", err.what))
-            .campo(campo)
-            .valore(err.found.clone())
-            .atteso(err.expected)
+        Self::errore(
+            CODICE_VALORE_NON_VALIDO,
+            format!("Valore non valido per {}", err.what),
+        )
+        .campo(campo)
+        .valore(err.found.clone())
+        .atteso(err.expected)
     }
 }
 
@@ -104,7 +110,13 @@ pub const CODICE_DATA_FUTURA: &str = "EV003";
 
 impl fmt::Display for Anomalia {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} [{}] {}", self.codice, self.gravita.code(), self.testo)?;
+        write!(
+            f,
+            "{} [{}] {}",
+            self.codice,
+            self.gravita.code(),
+            self.testo
+        )?;
         if let Some(campo) = &self.campo {
             write!(f, " (campo {campo}")?;
             if let Some(v) = &self.valore {

@@ -23,7 +23,11 @@ pub struct InvalidValue {
 impl InvalidValue {
     pub fn new(what: &'static str, found: &str, expected: &'static str) -> Self {
         let found: String = found.chars().take(64).collect();
-        Self { what, found, expected }
+        Self {
+            what,
+            found,
+            expected,
+        }
     }
 }
 
@@ -72,7 +76,11 @@ impl FromStr for CodiceIstatComune {
         if s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()) {
             Ok(Self(s.to_owned()))
         } else {
-            Err(InvalidValue::new("codiceIstat", s, "six digits, e.g. 058091"))
+            Err(InvalidValue::new(
+                "codiceIstat",
+                s,
+                "six digits, e.g. 058091",
+            ))
         }
     }
 }
@@ -231,10 +239,17 @@ string_newtype!(
 impl FromStr for IdComunale {
     type Err = InvalidValue;
     fn from_str(s: &str) -> Result<Self, InvalidValue> {
-        if !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        if !s.is_empty()
+            && s.len() <= 20
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             Ok(Self(s.to_owned()))
         } else {
-            Err(InvalidValue::new("idSchedaSoggettoComune", s, "1 to 20 letters, digits or '-'"))
+            Err(InvalidValue::new(
+                "idSchedaSoggettoComune",
+                s,
+                "1 to 20 letters, digits or '-'",
+            ))
         }
     }
 }
@@ -245,7 +260,12 @@ mod tests {
 
     fn check<T: FromStr<Err = InvalidValue> + fmt::Display>(input: &str, ok: bool) {
         let parsed = input.parse::<T>();
-        assert_eq!(parsed.is_ok(), ok, "{input:?} -> {:?}", parsed.as_ref().map(|v| v.to_string()));
+        assert_eq!(
+            parsed.is_ok(),
+            ok,
+            "{input:?} -> {:?}",
+            parsed.as_ref().map(|v| v.to_string())
+        );
         if let Ok(v) = parsed {
             assert_eq!(v.to_string().to_uppercase(), input.to_uppercase());
         }
@@ -265,8 +285,14 @@ mod tests {
         check::<CodiceCatastale>("Z404", true);
         check::<CodiceCatastale>("h501", false);
         check::<CodiceCatastale>("H5011", false);
-        assert!("Z404".parse::<CodiceCatastale>().unwrap().is_foreign_state());
-        assert!(!"H501".parse::<CodiceCatastale>().unwrap().is_foreign_state());
+        assert!("Z404"
+            .parse::<CodiceCatastale>()
+            .unwrap()
+            .is_foreign_state());
+        assert!(!"H501"
+            .parse::<CodiceCatastale>()
+            .unwrap()
+            .is_foreign_state());
     }
 
     #[test]

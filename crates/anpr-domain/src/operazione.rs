@@ -35,7 +35,11 @@ impl FromStr for CodiceServizio {
         if ok {
             Ok(Self(s.to_owned()))
         } else {
-            Err(InvalidValue::new("codiceServizio", s, "a service code such as 1001 or A001"))
+            Err(InvalidValue::new(
+                "codiceServizio",
+                s,
+                "a service code such as 1001 or A001",
+            ))
         }
     }
 }
@@ -107,7 +111,11 @@ mod tests {
 
     #[test]
     fn states_round_trip() {
-        for s in [StatoOperazione::Eseguita, StatoOperazione::Rifiutata, StatoOperazione::Annullata] {
+        for s in [
+            StatoOperazione::Eseguita,
+            StatoOperazione::Rifiutata,
+            StatoOperazione::Annullata,
+        ] {
             assert_eq!(StatoOperazione::parse(s.as_str()), Some(s));
         }
         assert_eq!(StatoOperazione::parse("x"), None);

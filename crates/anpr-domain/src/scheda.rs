@@ -93,13 +93,20 @@ pub struct DataAnagrafica {
 
 impl DataAnagrafica {
     pub fn completa(data: NaiveDate) -> Self {
-        Self { data, precisione: Precisione::Completa }
+        Self {
+            data,
+            precisione: Precisione::Completa,
+        }
     }
 }
 
 /// Where a birth or another event happened (`tipoLuogoEvento`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "tipo")]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "tipo"
+)]
 pub enum Luogo {
     /// An Italian municipality, as it was at the date of the event.
     Comune {
@@ -126,8 +133,12 @@ impl Luogo {
     /// The code the codice fiscale embeds for this place, if any.
     pub fn codice_catastale(&self) -> Option<&CodiceCatastale> {
         match self {
-            Luogo::Comune { codice_catastale, .. } => Some(codice_catastale),
-            Luogo::Estero { codice_catastale, .. } => codice_catastale.as_ref(),
+            Luogo::Comune {
+                codice_catastale, ..
+            } => Some(codice_catastale),
+            Luogo::Estero {
+                codice_catastale, ..
+            } => codice_catastale.as_ref(),
             Luogo::Eccezionale { .. } => None,
         }
     }
@@ -741,7 +752,9 @@ mod tests {
                 cognome: Some(Nome::parse("D'Agostino").unwrap()),
                 nome: Some(Nome::parse("Nicolò").unwrap()),
                 sesso: Sesso::Maschio,
-                data_nascita: DataAnagrafica::completa(NaiveDate::from_ymd_opt(1980, 1, 1).unwrap()),
+                data_nascita: DataAnagrafica::completa(
+                    NaiveDate::from_ymd_opt(1980, 1, 1).unwrap(),
+                ),
                 luogo_nascita: Luogo::Comune {
                     codice_istat: comune,
                     codice_catastale: "H501".parse().unwrap(),
@@ -750,7 +763,10 @@ mod tests {
                 },
                 note: None,
             }),
-            cittadinanze: Some(vec![Cittadinanza { codice_stato: "100".into(), data_validita: None }]),
+            cittadinanze: Some(vec![Cittadinanza {
+                codice_stato: "100".into(),
+                data_validita: None,
+            }]),
             ..Default::default()
         }
     }
@@ -761,9 +777,14 @@ mod tests {
         let sections = s.sections();
         assert_eq!(
             sections.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
-            vec![SezioneSoggetto::Competenza, SezioneSoggetto::Generalita, SezioneSoggetto::Cittadinanze]
+            vec![
+                SezioneSoggetto::Competenza,
+                SezioneSoggetto::Generalita,
+                SezioneSoggetto::Cittadinanze
+            ]
         );
-        let back = SchedaSoggetto::from_sections(sections.iter().map(|(k, v)| (k.key(), v))).unwrap();
+        let back =
+            SchedaSoggetto::from_sections(sections.iter().map(|(k, v)| (k.key(), v))).unwrap();
         assert_eq!(back, s);
         assert_eq!(back.generalita.unwrap().nome.unwrap().as_str(), "Nicolò");
     }
@@ -794,7 +815,10 @@ mod tests {
         assert!(Nome::parse("  ").is_err());
         assert!(Nome::parse("123").is_err());
         assert!(Nome::parse("a\u{7}b").is_err());
-        assert_eq!(Nome::parse(" Maria Grazia ").unwrap().as_str(), "Maria Grazia");
+        assert_eq!(
+            Nome::parse(" Maria Grazia ").unwrap().as_str(),
+            "Maria Grazia"
+        );
         assert_eq!(Nome::parse("Müller").unwrap().key(), "MULLER");
     }
 

@@ -33,9 +33,15 @@ pub struct Versione<T> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ErroreStoria {
     #[error("decorrenza {decorrenza} precedes the current version, valid from {corrente}")]
-    DecorrenzaAnteriore { decorrenza: NaiveDate, corrente: NaiveDate },
+    DecorrenzaAnteriore {
+        decorrenza: NaiveDate,
+        corrente: NaiveDate,
+    },
     #[error("operation {op} is not the newest on this record (newest: {newest})")]
-    NonUltimaOperazione { op: IdOperazioneAnpr, newest: IdOperazioneAnpr },
+    NonUltimaOperazione {
+        op: IdOperazioneAnpr,
+        newest: IdOperazioneAnpr,
+    },
     #[error("operation {0} did not change this record")]
     OperazioneEstranea(IdOperazioneAnpr),
 }
@@ -48,7 +54,9 @@ pub struct StoriaSezione<T> {
 
 impl<T> Default for StoriaSezione<T> {
     fn default() -> Self {
-        Self { versioni: Vec::new() }
+        Self {
+            versioni: Vec::new(),
+        }
     }
 }
 
@@ -94,7 +102,11 @@ impl<T: Clone> StoriaSezione<T> {
     /// version it created goes (an operation may replace a section more than once) and
     /// the version it found is reopened.
     pub fn annulla(&mut self, op: IdOperazioneAnpr) -> Result<(), ErroreStoria> {
-        let newest = self.versioni.last().map(|v| v.creata_da).ok_or(ErroreStoria::OperazioneEstranea(op))?;
+        let newest = self
+            .versioni
+            .last()
+            .map(|v| v.creata_da)
+            .ok_or(ErroreStoria::OperazioneEstranea(op))?;
         if newest != op {
             return if self.versioni.iter().any(|v| v.creata_da == op) {
                 Err(ErroreStoria::NonUltimaOperazione { op, newest })
@@ -153,8 +165,17 @@ mod tests {
         assert_eq!(s.al(d(2010, 4, 30)), Some(&"Via Roma 1"));
         assert_eq!(s.al(d(2010, 5, 1)), Some(&"Via Po 2"));
         assert_eq!(s.al(d(2020, 1, 1)), None);
-        assert_eq!(s.annulla(op(2)), Err(ErroreStoria::NonUltimaOperazione { op: op(2), newest: op(3) }));
-        assert_eq!(s.annulla(op(9)), Err(ErroreStoria::OperazioneEstranea(op(9))));
+        assert_eq!(
+            s.annulla(op(2)),
+            Err(ErroreStoria::NonUltimaOperazione {
+                op: op(2),
+                newest: op(3)
+            })
+        );
+        assert_eq!(
+            s.annulla(op(9)),
+            Err(ErroreStoria::OperazioneEstranea(op(9)))
+        );
         s.annulla(op(3)).unwrap();
         assert_eq!(s.attuale(), Some(&"Via Po 2"));
         s.annulla(op(2)).unwrap();
@@ -167,7 +188,13 @@ mod tests {
         let mut s = StoriaSezione::default();
         s.applica(d(2010, 1, 1), op(1), Some(1)).unwrap();
         let err = s.applica(d(2009, 12, 31), op(2), Some(2)).unwrap_err();
-        assert_eq!(err, ErroreStoria::DecorrenzaAnteriore { decorrenza: d(2009, 12, 31), corrente: d(2010, 1, 1) });
+        assert_eq!(
+            err,
+            ErroreStoria::DecorrenzaAnteriore {
+                decorrenza: d(2009, 12, 31),
+                corrente: d(2010, 1, 1)
+            }
+        );
         assert_eq!(s.versioni().len(), 1);
     }
 

@@ -40,7 +40,14 @@ fn header<'a>(parts: &'a Parts, name: &str) -> Result<Option<&'a str>, ApiError>
     match parts.headers.get(name) {
         None => Ok(None),
         Some(v) => v.to_str().map(|s| Some(s.trim())).map_err(|_| {
-            ApiError::bad_request(Anomalia::errore(anpr_domain::error::CODICE_VALORE_NON_VALIDO, "Intestazione non valida").campo(name).atteso("testo ASCII"))
+            ApiError::bad_request(
+                Anomalia::errore(
+                    anpr_domain::error::CODICE_VALORE_NON_VALIDO,
+                    "Intestazione non valida",
+                )
+                .campo(name)
+                .atteso("testo ASCII"),
+            )
         }),
     }
 }
@@ -51,13 +58,16 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let ambiente = match header(parts, HEADER_RICHIESTA_AMBIENTE)? {
             None => state.config.ambiente_predefinito,
-            Some(v) => v.parse::<Ambiente>().map_err(|e| ApiError::bad_request(Anomalia::from_invalid(HEADER_RICHIESTA_AMBIENTE, &e)))?,
+            Some(v) => v.parse::<Ambiente>().map_err(|e| {
+                ApiError::bad_request(Anomalia::from_invalid(HEADER_RICHIESTA_AMBIENTE, &e))
+            })?,
         };
         let utente = header(parts, HEADER_UTENTE)?;
         let comune = header(parts, HEADER_COMUNE)?;
         let profili = header(parts, HEADER_PROFILI)?;
         let postazione = header(parts, HEADER_POSTAZIONE)?;
-        let declared = utente.is_some() || comune.is_some() || profili.is_some() || postazione.is_some();
+        let declared =
+            utente.is_some() || comune.is_some() || profili.is_some() || postazione.is_some();
         if declared && (ambiente == Ambiente::Produzione || !state.config.identita_da_header) {
             return Err(ApiError::forbidden(
                 Anomalia::errore(
@@ -70,11 +80,23 @@ impl FromRequestParts<AppState> for Caller {
             ));
         }
         let comune = comune
-            .map(|c| c.parse::<CodiceIstatComune>().map_err(|e| ApiError::bad_request(Anomalia::from_invalid(HEADER_COMUNE, &e))))
+            .map(|c| {
+                c.parse::<CodiceIstatComune>()
+                    .map_err(|e| ApiError::bad_request(Anomalia::from_invalid(HEADER_COMUNE, &e)))
+            })
             .transpose()?;
         let mut set = BTreeSet::new();
-        for p in profili.unwrap_or("").split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            set.insert(p.parse::<Profilo>().map_err(|e| ApiError::bad_request(Anomalia::from_invalid(HEADER_PROFILI, &e)))?);
+        for p in profili
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            set.insert(
+                p.parse::<Profilo>().map_err(|e| {
+                    ApiError::bad_request(Anomalia::from_invalid(HEADER_PROFILI, &e))
+                })?,
+            );
         }
         Ok(Caller(CallerContext {
             ambiente,

@@ -35,15 +35,30 @@ struct Body<'a> {
 
 impl ApiError {
     pub fn bad_request(a: Anomalia) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, ambiente: None, anomalie: vec![a], riferimento: None }
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            ambiente: None,
+            anomalie: vec![a],
+            riferimento: None,
+        }
     }
 
     pub fn forbidden(a: Anomalia, ambiente: Ambiente) -> Self {
-        Self { status: StatusCode::FORBIDDEN, ambiente: Some(ambiente), anomalie: vec![a], riferimento: None }
+        Self {
+            status: StatusCode::FORBIDDEN,
+            ambiente: Some(ambiente),
+            anomalie: vec![a],
+            riferimento: None,
+        }
     }
 
     pub fn not_found(a: Anomalia) -> Self {
-        Self { status: StatusCode::NOT_FOUND, ambiente: None, anomalie: vec![a], riferimento: None }
+        Self {
+            status: StatusCode::NOT_FOUND,
+            ambiente: None,
+            anomalie: vec![a],
+            riferimento: None,
+        }
     }
 
     /// Maps a service error for a request in `ambiente`.
@@ -54,13 +69,23 @@ impl ApiError {
             ServiceError::NonTrovato { .. } => StatusCode::NOT_FOUND,
             ServiceError::Interno { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        Self { status, ambiente: Some(ambiente), anomalie: err.anomalie(), riferimento: Some(err.riferimento().clone()) }
+        Self {
+            status,
+            ambiente: Some(ambiente),
+            anomalie: err.anomalie(),
+            riferimento: Some(err.riferimento().clone()),
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body { esito: "KO", ambiente: self.ambiente, anomalie: &self.anomalie, riferimento: self.riferimento.as_ref() };
+        let body = Body {
+            esito: "KO",
+            ambiente: self.ambiente,
+            anomalie: &self.anomalie,
+            riferimento: self.riferimento.as_ref(),
+        };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(env) = self.ambiente {
             if let Ok(v) = axum::http::HeaderValue::from_str(env.as_str()) {
@@ -75,19 +100,32 @@ impl IntoResponse for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         let status = rejection.status();
-        let a = Anomalia::errore(anpr_domain::error::CODICE_VALORE_NON_VALIDO, "Corpo della richiesta non valido")
-            .valore(rejection.body_text())
-            .atteso("un documento JSON conforme allo schema OpenAPI (Content-Type: application/json)");
-        Self { status: if status == StatusCode::PAYLOAD_TOO_LARGE { status } else { StatusCode::BAD_REQUEST }, ..Self::bad_request(a) }
+        let a = Anomalia::errore(
+            anpr_domain::error::CODICE_VALORE_NON_VALIDO,
+            "Corpo della richiesta non valido",
+        )
+        .valore(rejection.body_text())
+        .atteso("un documento JSON conforme allo schema OpenAPI (Content-Type: application/json)");
+        Self {
+            status: if status == StatusCode::PAYLOAD_TOO_LARGE {
+                status
+            } else {
+                StatusCode::BAD_REQUEST
+            },
+            ..Self::bad_request(a)
+        }
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
         Self::bad_request(
-            Anomalia::errore(anpr_domain::error::CODICE_VALORE_NON_VALIDO, "Parametri della richiesta non validi")
-                .valore(rejection.body_text())
-                .atteso("parametri conformi allo schema OpenAPI"),
+            Anomalia::errore(
+                anpr_domain::error::CODICE_VALORE_NON_VALIDO,
+                "Parametri della richiesta non validi",
+            )
+            .valore(rejection.body_text())
+            .atteso("parametri conformi allo schema OpenAPI"),
         )
     }
 }

@@ -69,7 +69,11 @@ fn metrics_handle() -> PrometheusHandle {
 
 /// Builds the router with all routes and layers.
 pub fn router(registry: Arc<Registry>, config: ServerConfig) -> Router {
-    let state = AppState { registry, config: Arc::new(config), metrics: metrics_handle() };
+    let state = AppState {
+        registry,
+        config: Arc::new(config),
+        metrics: metrics_handle(),
+    };
     Router::new()
         .route("/healthz", get(rest::healthz))
         .route("/metrics", get(rest::metrics))
@@ -79,7 +83,10 @@ pub fn router(registry: Arc<Registry>, config: ServerConfig) -> Router {
         .route("/api/v1/tabelle/{nome}", get(rest::righe_tabella))
         .route("/api/v1/codice-fiscale/calcola", post(rest::calcola_cf))
         .route("/api/v1/codice-fiscale/verifica", post(rest::verifica_cf))
-        .route("/api/v1/codice-fiscale/decodifica", post(rest::decodifica_cf))
+        .route(
+            "/api/v1/codice-fiscale/decodifica",
+            post(rest::decodifica_cf),
+        )
         .route("/api/v1/soggetti/consulta", post(rest::consulta_soggetto))
         .route("/api/v1/famiglie/consulta", post(rest::consulta_famiglia))
         .route("/api/v1/audit/verifica", post(rest::verifica_audit))
@@ -93,8 +100,15 @@ pub fn router(registry: Arc<Registry>, config: ServerConfig) -> Router {
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
-    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let requested_env = req.headers().get(caller::HEADER_RICHIESTA_AMBIENTE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let requested_env = req
+        .headers()
+        .get(caller::HEADER_RICHIESTA_AMBIENTE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let mut response = next.run(req).await;
     let status = response.status().as_u16();
     let elapsed = start.elapsed();

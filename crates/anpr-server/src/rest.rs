@@ -27,7 +27,10 @@ type ApiResult = Result<Response, ApiError>;
 fn ok<T: Serialize>(ambiente: anpr_domain::caller::Ambiente, body: T) -> ApiResult {
     let mut v = serde_json::to_value(body).map_err(|e| {
         tracing::error!(error = %e, "response serialisation failed");
-        ApiError::bad_request(Anomalia::errore(anpr_service::error::CODICE_ERRORE_INTERNO, "Errore interno"))
+        ApiError::bad_request(Anomalia::errore(
+            anpr_service::error::CODICE_ERRORE_INTERNO,
+            "Errore interno",
+        ))
     })?;
     if let Value::Object(map) = &mut v {
         map.insert("ambiente".into(), json!(ambiente));
@@ -38,10 +41,13 @@ fn ok<T: Serialize>(ambiente: anpr_domain::caller::Ambiente, body: T) -> ApiResu
 fn parse_date(campo: &str, s: &str) -> Result<NaiveDate, ApiError> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
         ApiError::bad_request(
-            Anomalia::errore(anpr_domain::error::CODICE_VALORE_NON_VALIDO, "Data non valida")
-                .campo(campo)
-                .valore(s)
-                .atteso("una data esistente nel formato AAAA-MM-GG"),
+            Anomalia::errore(
+                anpr_domain::error::CODICE_VALORE_NON_VALIDO,
+                "Data non valida",
+            )
+            .campo(campo)
+            .valore(s)
+            .atteso("una data esistente nel formato AAAA-MM-GG"),
         )
     })
 }
@@ -59,7 +65,10 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
             Err(_) => false,
         };
         ok &= up;
-        ambienti.insert(a.as_str().into(), json!(if up { "ok" } else { "non disponibile" }));
+        ambienti.insert(
+            a.as_str().into(),
+            json!(if up { "ok" } else { "non disponibile" }),
+        );
     }
     let body = json!({
         "status": if ok { "ok" } else { "degraded" },
@@ -70,22 +79,40 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
         "backend": state.config.backend,
         "tabelle": state.registry.tables().version().to_string(),
     });
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body)).into_response()
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 pub async fn not_found(State(state): State<AppState>, Caller(ctx): Caller) -> ApiError {
-    let err = anpr_service::ServiceError::NonTrovato { cosa: "percorso".into(), riferimento: state.registry.riferimento(None) };
+    let err = anpr_service::ServiceError::NonTrovato {
+        cosa: "percorso".into(),
+        riferimento: state.registry.riferimento(None),
+    };
     ApiError::from_service(err, ctx.ambiente)
 }
 
 pub async fn elenco_tabelle(State(state): State<AppState>, Caller(ctx): Caller) -> ApiResult {
-    let tabelle = state.registry.elenco_tabelle(&ctx).await.map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
-    ok(ctx.ambiente, json!({ "totale": tabelle.len(), "versione": state.registry.tables().version().to_string(), "tabelle": tabelle }))
+    let tabelle = state
+        .registry
+        .elenco_tabelle(&ctx)
+        .await
+        .map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
+    ok(
+        ctx.ambiente,
+        json!({ "totale": tabelle.len(), "versione": state.registry.tables().version().to_string(), "tabelle": tabelle }),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,7 +125,11 @@ pub struct ComuniQuery {
     codice_catastale: Option<String>,
 }
 
-pub async fn comuni(State(state): State<AppState>, Caller(ctx): Caller, query: Result<Query<ComuniQuery>, QueryRejection>) -> ApiResult {
+pub async fn comuni(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    query: Result<Query<ComuniQuery>, QueryRejection>,
+) -> ApiResult {
     let Query(q) = query?;
     let stato = q
         .stato
@@ -106,10 +137,13 @@ pub async fn comuni(State(state): State<AppState>, Caller(ctx): Caller, query: R
         .map(|s| {
             s.parse::<StatoComune>().map_err(|_| {
                 ApiError::bad_request(
-                    Anomalia::errore(anpr_domain::error::CODICE_VALORE_NON_VALIDO, "Stato del comune non valido")
-                        .campo("stato")
-                        .valore(s)
-                        .atteso("A (attivo), C (cessato) o D (da istituire)"),
+                    Anomalia::errore(
+                        anpr_domain::error::CODICE_VALORE_NON_VALIDO,
+                        "Stato del comune non valido",
+                    )
+                    .campo("stato")
+                    .valore(s)
+                    .atteso("A (attivo), C (cessato) o D (da istituire)"),
                 )
             })
         })
@@ -120,14 +154,27 @@ pub async fn comuni(State(state): State<AppState>, Caller(ctx): Caller, query: R
         denominazione: q.denominazione,
         codice_istat: q
             .codice_istat
-            .map(|c| c.parse::<CodiceIstatComune>().map_err(|e| ApiError::bad_request(Anomalia::from_invalid("codiceIstat", &e))))
+            .map(|c| {
+                c.parse::<CodiceIstatComune>()
+                    .map_err(|e| ApiError::bad_request(Anomalia::from_invalid("codiceIstat", &e)))
+            })
             .transpose()?,
         codice_catastale: q
             .codice_catastale
-            .map(|c| c.to_ascii_uppercase().parse::<CodiceCatastale>().map_err(|e| ApiError::bad_request(Anomalia::from_invalid("codiceCatastale", &e))))
+            .map(|c| {
+                c.to_ascii_uppercase()
+                    .parse::<CodiceCatastale>()
+                    .map_err(|e| {
+                        ApiError::bad_request(Anomalia::from_invalid("codiceCatastale", &e))
+                    })
+            })
             .transpose()?,
     };
-    let elenco = state.registry.comuni(&ctx, &filtro).await.map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
+    let elenco = state
+        .registry
+        .comuni(&ctx, &filtro)
+        .await
+        .map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
     ok(ctx.ambiente, elenco)
 }
 
@@ -145,7 +192,11 @@ pub async fn righe_tabella(
 ) -> ApiResult {
     let Query(q) = query?;
     let data = parse_opt_date("dataRiferimento", q.data_riferimento.as_deref())?;
-    let righe = state.registry.righe_tabella(&ctx, &nome, data).await.map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
+    let righe = state
+        .registry
+        .righe_tabella(&ctx, &nome, data)
+        .await
+        .map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
     ok(ctx.ambiente, righe)
 }
 
@@ -159,10 +210,24 @@ pub struct CalcoloBody {
     luogo_nascita: String,
 }
 
-pub async fn calcola_cf(State(state): State<AppState>, Caller(ctx): Caller, body: Result<Json<CalcoloBody>, JsonRejection>) -> ApiResult {
+pub async fn calcola_cf(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    body: Result<Json<CalcoloBody>, JsonRejection>,
+) -> ApiResult {
     let Json(b) = body?;
-    let req = RichiestaCalcolo { cognome: b.cognome, nome: b.nome, sesso: b.sesso, data_nascita: b.data_nascita, luogo_nascita: b.luogo_nascita };
-    let r = state.registry.calcola_codice_fiscale(&ctx, &req).await.map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
+    let req = RichiestaCalcolo {
+        cognome: b.cognome,
+        nome: b.nome,
+        sesso: b.sesso,
+        data_nascita: b.data_nascita,
+        luogo_nascita: b.luogo_nascita,
+    };
+    let r = state
+        .registry
+        .calcola_codice_fiscale(&ctx, &req)
+        .await
+        .map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
     ok(ctx.ambiente, r)
 }
 
@@ -172,15 +237,31 @@ pub struct CodiceBody {
     codice_fiscale: String,
 }
 
-pub async fn verifica_cf(State(state): State<AppState>, Caller(ctx): Caller, body: Result<Json<CodiceBody>, JsonRejection>) -> ApiResult {
+pub async fn verifica_cf(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    body: Result<Json<CodiceBody>, JsonRejection>,
+) -> ApiResult {
     let Json(b) = body?;
-    let r = state.registry.verifica_codice_fiscale(&ctx, &b.codice_fiscale).await.map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
+    let r = state
+        .registry
+        .verifica_codice_fiscale(&ctx, &b.codice_fiscale)
+        .await
+        .map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
     ok(ctx.ambiente, r)
 }
 
-pub async fn decodifica_cf(State(state): State<AppState>, Caller(ctx): Caller, body: Result<Json<CodiceBody>, JsonRejection>) -> ApiResult {
+pub async fn decodifica_cf(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    body: Result<Json<CodiceBody>, JsonRejection>,
+) -> ApiResult {
     let Json(b) = body?;
-    let r = state.registry.decodifica_codice_fiscale(&ctx, &b.codice_fiscale).await.map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
+    let r = state
+        .registry
+        .decodifica_codice_fiscale(&ctx, &b.codice_fiscale)
+        .await
+        .map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
     ok(ctx.ambiente, r)
 }
 
@@ -200,7 +281,10 @@ pub async fn consulta_soggetto(
     body: Result<Json<ConsultaSoggettoBody>, JsonRejection>,
 ) -> ApiResult {
     let Json(b) = body?;
-    let id = b.id_anpr.parse::<IdAnprSoggetto>().map_err(|e| ApiError::bad_request(Anomalia::from_invalid("idANPR", &e)))?;
+    let id = b
+        .id_anpr
+        .parse::<IdAnprSoggetto>()
+        .map_err(|e| ApiError::bad_request(Anomalia::from_invalid("idANPR", &e)))?;
     let data = parse_opt_date("dataRiferimento", b.data_riferimento.as_deref())?;
     let sezioni = b
         .sezioni
@@ -209,17 +293,30 @@ pub async fn consulta_soggetto(
                 .map(|s| {
                     SezioneSoggetto::from_key(s).ok_or_else(|| {
                         ApiError::bad_request(
-                            Anomalia::errore(anpr_domain::error::CODICE_VALORE_NON_VALIDO, "Sezione della scheda inesistente")
-                                .campo("sezioni")
-                                .valore(s)
-                                .atteso(SezioneSoggetto::ALL.iter().map(|k| k.key()).collect::<Vec<_>>().join(", ")),
+                            Anomalia::errore(
+                                anpr_domain::error::CODICE_VALORE_NON_VALIDO,
+                                "Sezione della scheda inesistente",
+                            )
+                            .campo("sezioni")
+                            .valore(s)
+                            .atteso(
+                                SezioneSoggetto::ALL
+                                    .iter()
+                                    .map(|k| k.key())
+                                    .collect::<Vec<_>>()
+                                    .join(", "),
+                            ),
                         )
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()
         })
         .transpose()?;
-    let r = state.registry.leggi_scheda(&ctx, id, data, sezioni.as_deref()).await.map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
+    let r = state
+        .registry
+        .leggi_scheda(&ctx, id, data, sezioni.as_deref())
+        .await
+        .map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
     ok(ctx.ambiente, r)
 }
 
@@ -237,13 +334,24 @@ pub async fn consulta_famiglia(
     body: Result<Json<ConsultaFamigliaBody>, JsonRejection>,
 ) -> ApiResult {
     let Json(b) = body?;
-    let id = b.id_anpr.parse::<IdAnprFamiglia>().map_err(|e| ApiError::bad_request(Anomalia::from_invalid("idANPR", &e)))?;
+    let id = b
+        .id_anpr
+        .parse::<IdAnprFamiglia>()
+        .map_err(|e| ApiError::bad_request(Anomalia::from_invalid("idANPR", &e)))?;
     let data = parse_opt_date("dataRiferimento", b.data_riferimento.as_deref())?;
-    let r = state.registry.leggi_famiglia(&ctx, id, data).await.map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
+    let r = state
+        .registry
+        .leggi_famiglia(&ctx, id, data)
+        .await
+        .map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
     ok(ctx.ambiente, r)
 }
 
 pub async fn verifica_audit(State(state): State<AppState>, Caller(ctx): Caller) -> ApiResult {
-    let r = state.registry.verifica_audit(&ctx).await.map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
+    let r = state
+        .registry
+        .verifica_audit(&ctx)
+        .await
+        .map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
     ok(ctx.ambiente, r)
 }

@@ -21,26 +21,54 @@ async fn start(identita_da_header: bool) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let mut stores: BTreeMap<Ambiente, Arc<dyn Store>> = BTreeMap::new();
     for a in Ambiente::ALL {
-        stores.insert(a, Arc::new(SqliteStore::open_in_dir(dir.path(), a).unwrap()));
+        stores.insert(
+            a,
+            Arc::new(SqliteStore::open_in_dir(dir.path(), a).unwrap()),
+        );
     }
     let registry = Arc::new(Registry::new(stores, Arc::new(SystemClock)));
-    let app = anpr_server::router(registry, ServerConfig { ambiente_predefinito: Ambiente::Test, backend: "sqlite", identita_da_header });
+    let app = anpr_server::router(
+        registry,
+        ServerConfig {
+            ambiente_predefinito: Ambiente::Test,
+            backend: "sqlite",
+            identita_da_header,
+        },
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Server { base: format!("http://{addr}"), client: reqwest::Client::new(), _dir: dir }
+    Server {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        _dir: dir,
+    }
 }
 
 impl Server {
     async fn get(&self, path: &str) -> (u16, Value, reqwest::header::HeaderMap) {
-        let r = self.client.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)), headers)
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            headers,
+        )
     }
 
-    async fn post(&self, path: &str, body: Value, headers: &[(&str, &str)]) -> (u16, Value, reqwest::header::HeaderMap) {
+    async fn post(
+        &self,
+        path: &str,
+        body: Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
         let mut req = self.client.post(format!("{}{path}", self.base)).json(&body);
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -53,7 +81,14 @@ impl Server {
 }
 
 fn codes(body: &Value) -> Vec<String> {
-    body["anomalie"].as_array().map(|a| a.iter().map(|x| x["codice"].as_str().unwrap_or("").to_owned()).collect()).unwrap_or_default()
+    body["anomalie"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| x["codice"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -76,23 +111,40 @@ async fn active_municipalities_and_lookups_as_at_a_date() {
     assert_eq!(status, 200);
     assert_eq!(body["totale"], 7901);
     assert_eq!(body["comuni"].as_array().unwrap().len(), 7901);
-    let (_, then, _) = s.get("/api/v1/tabelle/comuni?codiceIstat=047001&dataRiferimento=1990-01-01").await;
+    let (_, then, _) = s
+        .get("/api/v1/tabelle/comuni?codiceIstat=047001&dataRiferimento=1990-01-01")
+        .await;
     assert_eq!(then["totale"], 1);
     assert_eq!(then["comuni"][0]["denominazione"], "ABETONE");
-    let (_, now, _) = s.get("/api/v1/tabelle/comuni?codiceIstat=047001&dataRiferimento=2026-01-01").await;
+    let (_, now, _) = s
+        .get("/api/v1/tabelle/comuni?codiceIstat=047001&dataRiferimento=2026-01-01")
+        .await;
     assert_eq!(now["totale"], 0);
-    let (_, by_name, _) = s.get("/api/v1/tabelle/comuni?denominazione=bozen&stato=A").await;
+    let (_, by_name, _) = s
+        .get("/api/v1/tabelle/comuni?denominazione=bozen&stato=A")
+        .await;
     assert_eq!(by_name["comuni"][0]["codiceIstat"], "021008");
     let (status, bad, _) = s.get("/api/v1/tabelle/comuni?stato=Z").await;
     assert_eq!((status, codes(&bad)), (400, vec!["EV001".to_owned()]));
-    let (status, bad, _) = s.get("/api/v1/tabelle/comuni?dataRiferimento=1990-13-01").await;
+    let (status, bad, _) = s
+        .get("/api/v1/tabelle/comuni?dataRiferimento=1990-13-01")
+        .await;
     assert_eq!((status, codes(&bad)), (400, vec!["EV001".to_owned()]));
     let (status, list, _) = s.get("/api/v1/tabelle").await;
     assert_eq!(status, 200);
     assert!(list["totale"].as_u64().unwrap() > 40, "{list}");
-    let (status, rows, _) = s.get("/api/v1/tabelle/stati_esteri?dataRiferimento=2000-01-01").await;
+    let (status, rows, _) = s
+        .get("/api/v1/tabelle/stati_esteri?dataRiferimento=2000-01-01")
+        .await;
     assert_eq!(status, 200);
-    assert!(rows["righe"].as_array().unwrap().iter().any(|r| r["codiceCatastale"] == "Z404"), "USA missing");
+    assert!(
+        rows["righe"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["codiceCatastale"] == "Z404"),
+        "USA missing"
+    );
     let (status, missing, _) = s.get("/api/v1/tabelle/non_esiste").await;
     assert_eq!((status, codes(&missing)), (422, vec!["EV020".to_owned()]));
 }
@@ -121,14 +173,33 @@ async fn tax_code_over_http() {
     assert_eq!((status, codes(&body)), (422, vec!["EC007".to_owned()]));
     assert_eq!(body["anomalie"][0]["campo"], "luogoNascita");
     assert!(body["riferimento"]["id"].is_string());
-    let (status, body, _) = s.post("/api/v1/codice-fiscale/verifica", json!({"codiceFiscale": "RSSMRA80A01H501U"}), &[]).await;
+    let (status, body, _) = s
+        .post(
+            "/api/v1/codice-fiscale/verifica",
+            json!({"codiceFiscale": "RSSMRA80A01H501U"}),
+            &[],
+        )
+        .await;
     assert_eq!((status, &body["valido"]), (200, &json!(true)));
-    let (status, body, _) = s.post("/api/v1/codice-fiscale/decodifica", json!({"codiceFiscale": "RSSMRA80A01H501U"}), &[]).await;
-    assert_eq!((status, &body["anniCandidati"]), (200, &json!([1980, 2080])));
+    let (status, body, _) = s
+        .post(
+            "/api/v1/codice-fiscale/decodifica",
+            json!({"codiceFiscale": "RSSMRA80A01H501U"}),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status, &body["anniCandidati"]),
+        (200, &json!([1980, 2080]))
+    );
     // Unknown fields and wrong types are refused with a code, not a 500.
-    let (status, body, _) = s.post("/api/v1/codice-fiscale/verifica", json!({"cf": "X"}), &[]).await;
+    let (status, body, _) = s
+        .post("/api/v1/codice-fiscale/verifica", json!({"cf": "X"}), &[])
+        .await;
     assert_eq!((status, codes(&body)), (400, vec!["EV001".to_owned()]));
-    let (status, body, _) = s.post("/api/v1/codice-fiscale/calcola", json!({"cognome": 1}), &[]).await;
+    let (status, body, _) = s
+        .post("/api/v1/codice-fiscale/calcola", json!({"cognome": 1}), &[])
+        .await;
     assert_eq!((status, codes(&body)), (400, vec!["EV001".to_owned()]));
 }
 
@@ -146,37 +217,89 @@ async fn malformed_oversized_and_unknown_requests_get_coded_errors() {
     assert_eq!(r.status().as_u16(), 400);
     let body: Value = r.json().await.unwrap();
     assert_eq!(codes(&body), vec!["EV001".to_owned()]);
-    let big = format!("{{\"codiceFiscale\": \"{}\"}}", "A".repeat(anpr_server::MAX_BODY_BYTES + 10));
-    let r = s.client.post(format!("{}/api/v1/codice-fiscale/verifica", s.base)).header("content-type", "application/json").body(big).send().await.unwrap();
+    let big = format!(
+        "{{\"codiceFiscale\": \"{}\"}}",
+        "A".repeat(anpr_server::MAX_BODY_BYTES + 10)
+    );
+    let r = s
+        .client
+        .post(format!("{}/api/v1/codice-fiscale/verifica", s.base))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 413);
     let (status, body, headers) = s.get("/api/v1/non-esiste").await;
     assert_eq!((status, codes(&body)), (404, vec!["EN404".to_owned()]));
     assert_eq!(headers["x-anpr-ambiente"], "test");
-    let r = s.client.get(format!("{}/api/v1/tabelle", s.base)).header("x-anpr-ambiente", "marte").send().await.unwrap();
+    let r = s
+        .client
+        .get(format!("{}/api/v1/tabelle", s.base))
+        .header("x-anpr-ambiente", "marte")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 400);
 }
 
 #[tokio::test]
 async fn environments_are_selected_per_request_and_identity_headers_refused_in_production() {
     let s = start(true).await;
-    let (status, body, headers) = s.post("/api/v1/codice-fiscale/verifica", json!({"codiceFiscale": "RSSMRA80A01H501U"}), &[("x-anpr-ambiente", "presubentro")]).await;
+    let (status, body, headers) = s
+        .post(
+            "/api/v1/codice-fiscale/verifica",
+            json!({"codiceFiscale": "RSSMRA80A01H501U"}),
+            &[("x-anpr-ambiente", "presubentro")],
+        )
+        .await;
     assert_eq!((status, &body["ambiente"]), (200, &json!("presubentro")));
     assert_eq!(headers["x-anpr-ambiente"], "presubentro");
     let (status, body, _) = s
-        .post("/api/v1/audit/verifica", json!({}), &[("x-anpr-ambiente", "produzione"), ("x-anpr-utente", "RSSMRA80A01H501U"), ("x-anpr-profili", "GESTORE_SISTEMA")])
+        .post(
+            "/api/v1/audit/verifica",
+            json!({}),
+            &[
+                ("x-anpr-ambiente", "produzione"),
+                ("x-anpr-utente", "RSSMRA80A01H501U"),
+                ("x-anpr-profili", "GESTORE_SISTEMA"),
+            ],
+        )
         .await;
     assert_eq!((status, codes(&body)), (403, vec!["EA402".to_owned()]));
     // In test, declared identities work (development mode) and the matrix applies.
-    let (status, body, _) = s.post("/api/v1/audit/verifica", json!({}), &[("x-anpr-utente", "RSSMRA80A01H501U"), ("x-anpr-profili", "GESTORE_SISTEMA")]).await;
+    let (status, body, _) = s
+        .post(
+            "/api/v1/audit/verifica",
+            json!({}),
+            &[
+                ("x-anpr-utente", "RSSMRA80A01H501U"),
+                ("x-anpr-profili", "GESTORE_SISTEMA"),
+            ],
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["violazione"], Value::Null);
     let (status, body, _) = s.post("/api/v1/audit/verifica", json!({}), &[]).await;
     assert_eq!((status, codes(&body)), (403, vec!["EA401".to_owned()]));
-    let (status, body, _) = s.post("/api/v1/audit/verifica", json!({}), &[("x-anpr-profili", "NON_ESISTE")]).await;
+    let (status, body, _) = s
+        .post(
+            "/api/v1/audit/verifica",
+            json!({}),
+            &[("x-anpr-profili", "NON_ESISTE")],
+        )
+        .await;
     assert_eq!((status, codes(&body)), (400, vec!["EV001".to_owned()]));
     // Reading a record that does not exist: coded 404, and the probe is audited.
     let (status, body, _) = s
-        .post("/api/v1/soggetti/consulta", json!({"idANPR": "123"}), &[("x-anpr-utente", "RSSMRA80A01H501U"), ("x-anpr-profili", "OPERATORE_CONSULTAZIONE")])
+        .post(
+            "/api/v1/soggetti/consulta",
+            json!({"idANPR": "123"}),
+            &[
+                ("x-anpr-utente", "RSSMRA80A01H501U"),
+                ("x-anpr-profili", "OPERATORE_CONSULTAZIONE"),
+            ],
+        )
         .await;
     assert_eq!((status, codes(&body)), (404, vec!["EN404".to_owned()]));
 }
@@ -184,7 +307,16 @@ async fn environments_are_selected_per_request_and_identity_headers_refused_in_p
 #[tokio::test]
 async fn identity_headers_are_refused_unless_enabled() {
     let s = start(false).await;
-    let (status, body, _) = s.post("/api/v1/audit/verifica", json!({}), &[("x-anpr-utente", "RSSMRA80A01H501U"), ("x-anpr-profili", "GESTORE_SISTEMA")]).await;
+    let (status, body, _) = s
+        .post(
+            "/api/v1/audit/verifica",
+            json!({}),
+            &[
+                ("x-anpr-utente", "RSSMRA80A01H501U"),
+                ("x-anpr-profili", "GESTORE_SISTEMA"),
+            ],
+        )
+        .await;
     assert_eq!((status, codes(&body)), (403, vec!["EA402".to_owned()]));
 }
 
@@ -206,10 +338,18 @@ async fn every_documented_path_is_routed_and_metrics_count_requests() {
                 other => panic!("unexpected method {other}"),
             };
             let status = r.status().as_u16();
-            assert!(status != 404 && status != 405, "{method} {path} is documented but not routed ({status})");
+            assert!(
+                status != 404 && status != 405,
+                "{method} {path} is documented but not routed ({status})"
+            );
         }
     }
-    let r = s.client.get(format!("{}/metrics", s.base)).send().await.unwrap();
+    let r = s
+        .client
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap();
     let text = r.text().await.unwrap();
     assert!(text.contains("anpr_http_requests_total"), "{text}");
 }

@@ -44,7 +44,8 @@ fn seq_of(v: &ViolazioneAudit) -> u64 {
 impl Registry {
     /// Verifies the audit chain of the caller's environment.
     pub async fn verifica_audit(&self, ctx: &CallerContext) -> Result<RapportoAudit, ServiceError> {
-        self.autorizza(ctx, Permesso::VerificaAudit, "verificaAudit").await?;
+        self.autorizza(ctx, Permesso::VerificaAudit, "verificaAudit")
+            .await?;
         let store = self.store(ctx.ambiente)?;
         // Read the head first: entries appended while we verify are after it and are
         // not part of this verification.
@@ -54,7 +55,10 @@ impl Registry {
         let mut after = 0u64;
         let mut count = 0u64;
         let violation = 'scan: loop {
-            let page = store.audit_page(after, PAGINA).await.map_err(|e| self.interno(e))?;
+            let page = store
+                .audit_page(after, PAGINA)
+                .await
+                .map_err(|e| self.interno(e))?;
             let done = page.len() < PAGINA as usize;
             for entry in page.iter().filter(|e| e.seq <= limit) {
                 if let Err(v) = verifier.push(entry) {

@@ -59,7 +59,10 @@ impl Permesso {
 
     /// True when any caller, even one with no profile, holds it.
     pub fn pubblico(self) -> bool {
-        matches!(self, Permesso::ConsultaTabelle | Permesso::CalcoloCodiceFiscale)
+        matches!(
+            self,
+            Permesso::ConsultaTabelle | Permesso::CalcoloCodiceFiscale
+        )
     }
 }
 
@@ -78,14 +81,19 @@ pub fn profili_abilitati(permesso: Permesso) -> &'static [Profilo] {
             Consolato,
             EnteFruitore,
         ],
-        Permesso::Iscrizione | Permesso::Mutazione | Permesso::Cancellazione | Permesso::Annullamento => {
-            &[OperatoreAnagrafe, SuperUtente]
-        }
+        Permesso::Iscrizione
+        | Permesso::Mutazione
+        | Permesso::Cancellazione
+        | Permesso::Annullamento => &[OperatoreAnagrafe, SuperUtente],
         Permesso::Certificazione => &[OperatoreCertificazione, OperatoreAnagrafe, SuperUtente],
         Permesso::CartaIdentita => &[OperatoreCartaIdentita, SuperUtente],
         Permesso::Estrazione => &[OperatoreConsultazione, SuperUtente, Sindaco],
         Permesso::Subentro => &[OperatoreSubentro, SuperUtente],
-        Permesso::Monitoraggio => &[OperatoreMonitoraggio, SuperUtente, AmministratorePrimoLivello],
+        Permesso::Monitoraggio => &[
+            OperatoreMonitoraggio,
+            SuperUtente,
+            AmministratorePrimoLivello,
+        ],
         Permesso::VerificaAudit => &[GestoreSistema, AmministratoreSicurezza],
     }
 }
@@ -103,7 +111,10 @@ pub fn autorizza(ctx: &CallerContext, permesso: Permesso) -> Result<(), AccessoN
     if permesso.pubblico() || profili_abilitati(permesso).iter().any(|p| ctx.has(*p)) {
         Ok(())
     } else {
-        Err(AccessoNegato { permesso, utente: ctx.utente.clone() })
+        Err(AccessoNegato {
+            permesso,
+            utente: ctx.utente.clone(),
+        })
     }
 }
 
@@ -134,7 +145,11 @@ mod tests {
     #[test]
     fn matrix_grants_exactly_what_it_lists() {
         assert!(autorizza(&ctx(&[Profilo::OperatoreAnagrafe]), Permesso::Iscrizione).is_ok());
-        assert!(autorizza(&ctx(&[Profilo::OperatoreCertificazione]), Permesso::Iscrizione).is_err());
+        assert!(autorizza(
+            &ctx(&[Profilo::OperatoreCertificazione]),
+            Permesso::Iscrizione
+        )
+        .is_err());
         assert!(autorizza(&ctx(&[Profilo::Sindaco]), Permesso::VerificaAudit).is_err());
         assert!(autorizza(&ctx(&[Profilo::GestoreSistema]), Permesso::VerificaAudit).is_ok());
         // A person holding several roles gets the union.

@@ -55,10 +55,15 @@ fn last_sunday(year: i32, month: u32) -> NaiveDate {
 /// The civil date in Italy at instant `t`.
 pub fn italian_date(t: DateTime<Utc>) -> NaiveDate {
     let year = t.year();
-    let at_one_utc = |d: NaiveDate| Utc.from_utc_datetime(&d.and_hms_opt(1, 0, 0).expect("valid time"));
+    let at_one_utc =
+        |d: NaiveDate| Utc.from_utc_datetime(&d.and_hms_opt(1, 0, 0).expect("valid time"));
     let summer_start = at_one_utc(last_sunday(year, 3));
     let summer_end = at_one_utc(last_sunday(year, 10));
-    let offset = if t >= summer_start && t < summer_end { 2 } else { 1 };
+    let offset = if t >= summer_start && t < summer_end {
+        2
+    } else {
+        1
+    };
     (t + Duration::hours(offset)).date_naive()
 }
 
@@ -77,7 +82,7 @@ mod tests {
         check("2026-01-15T23:00:00Z", "2026-01-16"); // CET midnight
         check("2026-07-15T21:59:59Z", "2026-07-15");
         check("2026-07-15T22:00:00Z", "2026-07-16"); // CEST midnight
-        // 2026: summer time from 29 March 01:00 UTC to 25 October 01:00 UTC.
+                                                     // 2026: summer time from 29 March 01:00 UTC to 25 October 01:00 UTC.
         check("2026-03-28T23:30:00Z", "2026-03-29");
         check("2026-10-24T22:30:00Z", "2026-10-25");
         check("2026-10-25T22:30:00Z", "2026-10-25");

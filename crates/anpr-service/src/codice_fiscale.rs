@@ -110,7 +110,12 @@ impl Registry {
     /// The place `codice` denoted on `data`: a municipality valid then, or a foreign
     /// state valid then. The error names the ANPR code for a birth place not valid at
     /// the birth date (EC007 municipalities, EC030 foreign states).
-    pub fn luogo_alla_data(&self, codice: &CodiceCatastale, data: NaiveDate, campo: &str) -> Result<LuogoDecodificato, Anomalia> {
+    pub fn luogo_alla_data(
+        &self,
+        codice: &CodiceCatastale,
+        data: NaiveDate,
+        campo: &str,
+    ) -> Result<LuogoDecodificato, Anomalia> {
         let t = self.tables();
         if codice.is_foreign_state() {
             let stato = t.stato_estero_by_catastale(codice, data).ok_or_else(|| {
@@ -155,68 +160,143 @@ impl Registry {
     }
 
     /// Computes the codice fiscale and its omocodic variants.
-    pub async fn calcola_codice_fiscale(&self, ctx: &CallerContext, req: &RichiestaCalcolo) -> Result<RispostaCalcolo, ServiceError> {
-        self.autorizza(ctx, Permesso::CalcoloCodiceFiscale, "calcoloCodiceFiscale").await?;
+    pub async fn calcola_codice_fiscale(
+        &self,
+        ctx: &CallerContext,
+        req: &RichiestaCalcolo,
+    ) -> Result<RispostaCalcolo, ServiceError> {
+        self.autorizza(ctx, Permesso::CalcoloCodiceFiscale, "calcoloCodiceFiscale")
+            .await?;
         let mut anomalie = Vec::new();
         for (campo, valore) in [("cognome", &req.cognome), ("nome", &req.nome)] {
             if valore.trim().is_empty() {
-                anomalie.push(Anomalia::errore(CODICE_CAMPO_OBBLIGATORIO, format!("Il campo {campo} è obbligatorio")).campo(campo).atteso("un testo non vuoto"));
+                anomalie.push(
+                    Anomalia::errore(
+                        CODICE_CAMPO_OBBLIGATORIO,
+                        format!("Il campo {campo} è obbligatorio"),
+                    )
+                    .campo(campo)
+                    .atteso("un testo non vuoto"),
+                );
             }
         }
-        let sesso = req.sesso.parse::<Sesso>().map_err(|e| anomalie.push(Anomalia::from_invalid("sesso", &e))).ok();
+        let sesso = req
+            .sesso
+            .parse::<Sesso>()
+            .map_err(|e| anomalie.push(Anomalia::from_invalid("sesso", &e)))
+            .ok();
         let data = NaiveDate::parse_from_str(&req.data_nascita, "%Y-%m-%d")
             .map_err(|_| {
                 anomalie.push(
-                    Anomalia::errore(anpr_domain::error::CODICE_VALORE_NON_VALIDO, "Data di nascita non valida")
-                        .campo("dataNascita")
-                        .valore(&req.data_nascita)
-                        .atteso("una data esistente nel formato AAAA-MM-GG"),
+                    Anomalia::errore(
+                        anpr_domain::error::CODICE_VALORE_NON_VALIDO,
+                        "Data di nascita non valida",
+                    )
+                    .campo("dataNascita")
+                    .valore(&req.data_nascita)
+                    .atteso("una data esistente nel formato AAAA-MM-GG"),
                 )
             })
             .ok();
         if let Some(d) = data {
             if d > self.clock().today() {
                 anomalie.push(
-                    Anomalia::errore(anpr_domain::error::CODICE_DATA_FUTURA, "Data di nascita successiva alla data corrente")
-                        .campo("dataNascita")
-                        .valore(&req.data_nascita)
-                        .atteso("una data non successiva a oggi"),
+                    Anomalia::errore(
+                        anpr_domain::error::CODICE_DATA_FUTURA,
+                        "Data di nascita successiva alla data corrente",
+                    )
+                    .campo("dataNascita")
+                    .valore(&req.data_nascita)
+                    .atteso("una data non successiva a oggi"),
                 );
             }
         }
-        let luogo = req.luogo_nascita.trim().to_ascii_uppercase().parse::<CodiceCatastale>().map_err(|e| anomalie.push(Anomalia::from_invalid("luogoNascita", &e))).ok();
+        let luogo = req
+            .luogo_nascita
+            .trim()
+            .to_ascii_uppercase()
+            .parse::<CodiceCatastale>()
+            .map_err(|e| anomalie.push(Anomalia::from_invalid("luogoNascita", &e)))
+            .ok();
         let place = match (&luogo, data) {
-            (Some(l), Some(d)) => self.luogo_alla_data(l, d, "luogoNascita").map_err(|a| anomalie.push(a)).ok(),
+            (Some(l), Some(d)) => self
+                .luogo_alla_data(l, d, "luogoNascita")
+                .map_err(|a| anomalie.push(a))
+                .ok(),
             _ => None,
         };
-        let (Some(sesso), Some(data), Some(luogo), Some(place), true) = (sesso, data, luogo, place, anomalie.is_empty()) else {
-            return Err(ServiceError::Rifiutata { anomalie, riferimento: self.riferimento(None) });
+        let (Some(sesso), Some(data), Some(luogo), Some(place), true) =
+            (sesso, data, luogo, place, anomalie.is_empty())
+        else {
+            return Err(ServiceError::Rifiutata {
+                anomalie,
+                riferimento: self.riferimento(None),
+            });
         };
-        let dati = DatiCalcolo { cognome: &req.cognome, nome: &req.nome, sesso, data_nascita: data, luogo_nascita: &luogo };
+        let dati = DatiCalcolo {
+            cognome: &req.cognome,
+            nome: &req.nome,
+            sesso,
+            data_nascita: data,
+            luogo_nascita: &luogo,
+        };
         let codice = cf::calcola(&dati).map_err(|e| {
             let campo = match &e {
-                ErroreCodiceFiscale::NessunaLettera { campo } | ErroreCodiceFiscale::CarattereNonTraslitterabile { campo, .. } => campo.to_string(),
+                ErroreCodiceFiscale::NessunaLettera { campo }
+                | ErroreCodiceFiscale::CarattereNonTraslitterabile { campo, .. } => {
+                    campo.to_string()
+                }
                 _ => "codiceFiscale".to_owned(),
             };
-            let valore = if campo == "cognome" { &req.cognome } else { &req.nome };
-            ServiceError::Rifiutata { anomalie: vec![anomalia_cf(&campo, valore, &e)], riferimento: self.riferimento(None) }
+            let valore = if campo == "cognome" {
+                &req.cognome
+            } else {
+                &req.nome
+            };
+            ServiceError::Rifiutata {
+                anomalie: vec![anomalia_cf(&campo, valore, &e)],
+                riferimento: self.riferimento(None),
+            }
         })?;
         Ok(RispostaCalcolo {
             codice_fiscale: codice.to_string(),
-            omocodici: cf::omocodici(&codice).iter().map(ToString::to_string).collect(),
+            omocodici: cf::omocodici(&codice)
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             luogo_nascita: place,
         })
     }
 
     /// Checks a codice fiscale (ordinary, omocodic or numeric provisional). An invalid
     /// code is a normal answer (`valido: false` with the reason), not a refusal.
-    pub async fn verifica_codice_fiscale(&self, ctx: &CallerContext, codice: &str) -> Result<RispostaVerifica, ServiceError> {
-        self.autorizza(ctx, Permesso::CalcoloCodiceFiscale, "verificaCodiceFiscale").await?;
+    pub async fn verifica_codice_fiscale(
+        &self,
+        ctx: &CallerContext,
+        codice: &str,
+    ) -> Result<RispostaVerifica, ServiceError> {
+        self.autorizza(ctx, Permesso::CalcoloCodiceFiscale, "verificaCodiceFiscale")
+            .await?;
         let input = codice.trim().to_ascii_uppercase();
-        let base = RispostaVerifica { codice_fiscale: input.clone(), valido: false, tipo: None, forma_base: None, livello_omocodia: None, anomalie: Vec::new() };
-        let parsed = if input.len() == 11 { cf::verifica_provvisorio(&input).map(|_| None) } else { cf::verifica(&input).map(Some) };
+        let base = RispostaVerifica {
+            codice_fiscale: input.clone(),
+            valido: false,
+            tipo: None,
+            forma_base: None,
+            livello_omocodia: None,
+            anomalie: Vec::new(),
+        };
+        let parsed = if input.len() == 11 {
+            cf::verifica_provvisorio(&input).map(|_| None)
+        } else {
+            cf::verifica(&input).map(Some)
+        };
         Ok(match parsed {
-            Ok(None) => RispostaVerifica { valido: true, tipo: Some("provvisorio"), ..base },
+            Ok(None) => RispostaVerifica {
+                valido: true,
+                tipo: Some("provvisorio"),
+                ..base
+            },
             Ok(Some(c)) => {
                 let livello = cf::livello_omocodia(&c);
                 RispostaVerifica {
@@ -227,20 +307,35 @@ impl Registry {
                     ..base
                 }
             }
-            Err(e) => RispostaVerifica { anomalie: vec![anomalia_cf("codiceFiscale", &input, &e)], ..base },
+            Err(e) => RispostaVerifica {
+                anomalie: vec![anomalia_cf("codiceFiscale", &input, &e)],
+                ..base
+            },
         })
     }
 
     /// Decodes a codice fiscale; the place is looked up at the probable birth date.
-    pub async fn decodifica_codice_fiscale(&self, ctx: &CallerContext, codice: &str) -> Result<RispostaDecodifica, ServiceError> {
-        self.autorizza(ctx, Permesso::CalcoloCodiceFiscale, "decodificaCodiceFiscale").await?;
+    pub async fn decodifica_codice_fiscale(
+        &self,
+        ctx: &CallerContext,
+        codice: &str,
+    ) -> Result<RispostaDecodifica, ServiceError> {
+        self.autorizza(
+            ctx,
+            Permesso::CalcoloCodiceFiscale,
+            "decodificaCodiceFiscale",
+        )
+        .await?;
         let input = codice.trim().to_ascii_uppercase();
         let dati = cf::decodifica(&input).map_err(|e| ServiceError::Rifiutata {
             anomalie: vec![anomalia_cf("codiceFiscale", &input, &e)],
             riferimento: self.riferimento(None),
         })?;
         let probabile = dati.data_nascita_probabile(self.clock().today());
-        let luogo = probabile.and_then(|d| self.luogo_alla_data(&dati.luogo_nascita, d, "codiceFiscale").ok());
+        let luogo = probabile.and_then(|d| {
+            self.luogo_alla_data(&dati.luogo_nascita, d, "codiceFiscale")
+                .ok()
+        });
         let parsed: Option<CodiceFiscale> = input.parse().ok();
         Ok(RispostaDecodifica {
             codice_fiscale: input,
@@ -253,7 +348,9 @@ impl Registry {
             codice_catastale: dati.luogo_nascita.to_string(),
             luogo_nascita: luogo,
             livello_omocodia: dati.livello_omocodia,
-            forma_base: parsed.filter(|_| dati.livello_omocodia > 0).map(|c| cf::forma_base(&c).to_string()),
+            forma_base: parsed
+                .filter(|_| dati.livello_omocodia > 0)
+                .map(|c| cf::forma_base(&c).to_string()),
         })
     }
 }

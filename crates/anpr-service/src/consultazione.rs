@@ -53,11 +53,19 @@ impl Registry {
         data: Option<NaiveDate>,
         sezioni: Option<&[SezioneSoggetto]>,
     ) -> Result<SchedaLetta, ServiceError> {
-        self.autorizza(ctx, Permesso::ConsultaScheda, "consultaScheda").await?;
-        let record = self.read_audited(ctx, EntityRef::Soggetto(id), data, "consultaScheda").await?;
+        self.autorizza(ctx, Permesso::ConsultaScheda, "consultaScheda")
+            .await?;
+        let record = self
+            .read_audited(ctx, EntityRef::Soggetto(id), data, "consultaScheda")
+            .await?;
         let wanted = |key: &str| sezioni.is_none_or(|s| s.iter().any(|k| k.key() == key));
-        let scheda = SchedaSoggetto::from_sections(record.iter().filter(|(k, _)| wanted(k))).map_err(|e| self.interno(e))?;
-        Ok(SchedaLetta { id_anpr: id, data_riferimento: data, scheda })
+        let scheda = SchedaSoggetto::from_sections(record.iter().filter(|(k, _)| wanted(k)))
+            .map_err(|e| self.interno(e))?;
+        Ok(SchedaLetta {
+            id_anpr: id,
+            data_riferimento: data,
+            scheda,
+        })
     }
 
     /// Reads a family or cohabitation record with its members, at `data` or now.
@@ -67,8 +75,11 @@ impl Registry {
         id: IdAnprFamiglia,
         data: Option<NaiveDate>,
     ) -> Result<FamigliaLetta, ServiceError> {
-        self.autorizza(ctx, Permesso::ConsultaScheda, "consultaFamiglia").await?;
-        let record = self.read_audited(ctx, EntityRef::Famiglia(id), data, "consultaFamiglia").await?;
+        self.autorizza(ctx, Permesso::ConsultaScheda, "consultaFamiglia")
+            .await?;
+        let record = self
+            .read_audited(ctx, EntityRef::Famiglia(id), data, "consultaFamiglia")
+            .await?;
         let scheda = SchedaFamiglia::from_sections(record.iter()).map_err(|e| self.interno(e))?;
         let store = self.store(ctx.ambiente)?;
         let members = store
@@ -77,12 +88,23 @@ impl Registry {
             .map_err(|e| self.interno(e))?;
         let mut componenti = Vec::with_capacity(members.len());
         for (entity, value) in members {
-            let EntityRef::Soggetto(sid) = entity else { continue };
-            let legame: anpr_domain::scheda::Legame = serde_json::from_value(value).map_err(|e| self.interno(e))?;
-            componenti.push(ComponenteLetto { id_anpr: sid, codice_legame: legame.codice_legame });
+            let EntityRef::Soggetto(sid) = entity else {
+                continue;
+            };
+            let legame: anpr_domain::scheda::Legame =
+                serde_json::from_value(value).map_err(|e| self.interno(e))?;
+            componenti.push(ComponenteLetto {
+                id_anpr: sid,
+                codice_legame: legame.codice_legame,
+            });
         }
         componenti.sort_by_key(|c| c.id_anpr);
-        Ok(FamigliaLetta { id_anpr: id, data_riferimento: data, scheda, componenti })
+        Ok(FamigliaLetta {
+            id_anpr: id,
+            data_riferimento: data,
+            scheda,
+            componenti,
+        })
     }
 
     /// Audits the read, then reads. A record not found is audited as such too: probing
@@ -95,14 +117,33 @@ impl Registry {
         azione: &str,
     ) -> Result<RecordSections, ServiceError> {
         let store = self.store(ctx.ambiente)?;
-        let record = store.record(entity, data).await.map_err(|e| self.interno(e))?;
+        let record = store
+            .record(entity, data)
+            .await
+            .map_err(|e| self.interno(e))?;
         let oggetto = match entity {
             EntityRef::Soggetto(id) => format!("soggetto:{id}"),
             EntityRef::Famiglia(id) => format!("famiglia:{id}"),
         };
-        let esito = if record.is_some() { "ok" } else { "non trovato" };
-        let voce = self.voce_audit(ctx, TipoEvento::Lettura, azione, Some(oggetto), esito.into());
-        store.append_audit(voce).await.map_err(|e| self.interno(e))?;
-        record.ok_or_else(|| ServiceError::NonTrovato { cosa: entity.to_string(), riferimento: self.riferimento(None) })
+        let esito = if record.is_some() {
+            "ok"
+        } else {
+            "non trovato"
+        };
+        let voce = self.voce_audit(
+            ctx,
+            TipoEvento::Lettura,
+            azione,
+            Some(oggetto),
+            esito.into(),
+        );
+        store
+            .append_audit(voce)
+            .await
+            .map_err(|e| self.interno(e))?;
+        record.ok_or_else(|| ServiceError::NonTrovato {
+            cosa: entity.to_string(),
+            riferimento: self.riferimento(None),
+        })
     }
 }

@@ -33,13 +33,22 @@ impl fmt::Display for RiferimentoSupporto {
 pub enum ServiceError {
     /// The request was refused: blocking outcomes (and any warnings) attached.
     #[error("request refused: {}", .anomalie.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-    Rifiutata { anomalie: Vec<Anomalia>, riferimento: RiferimentoSupporto },
+    Rifiutata {
+        anomalie: Vec<Anomalia>,
+        riferimento: RiferimentoSupporto,
+    },
     /// The caller lacks the permission.
     #[error("access denied: {permesso:?}")]
-    AccessoNegato { permesso: Permesso, riferimento: RiferimentoSupporto },
+    AccessoNegato {
+        permesso: Permesso,
+        riferimento: RiferimentoSupporto,
+    },
     /// The requested thing does not exist (or is not visible to the caller).
     #[error("not found: {cosa}")]
-    NonTrovato { cosa: String, riferimento: RiferimentoSupporto },
+    NonTrovato {
+        cosa: String,
+        riferimento: RiferimentoSupporto,
+    },
     /// Our failure; the cause is logged under the reference.
     #[error("internal error (ref {riferimento})")]
     Interno { riferimento: RiferimentoSupporto },
@@ -64,7 +73,10 @@ impl ServiceError {
                 format!("Utente non abilitato alla funzione richiesta ({permesso:?})"),
             )],
             ServiceError::NonTrovato { cosa, .. } => {
-                vec![Anomalia::errore(CODICE_NON_TROVATO, format!("Nessun dato trovato: {cosa}"))]
+                vec![Anomalia::errore(
+                    CODICE_NON_TROVATO,
+                    format!("Nessun dato trovato: {cosa}"),
+                )]
             }
             ServiceError::Interno { riferimento } => vec![Anomalia::errore(
                 CODICE_ERRORE_INTERNO,

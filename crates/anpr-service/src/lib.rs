@@ -50,7 +50,12 @@ impl fmt::Debug for Registry {
 impl Registry {
     /// Builds the registry over the given environments' stores.
     pub fn new(stores: BTreeMap<Ambiente, Arc<dyn Store>>, clock: Arc<dyn Clock>) -> Self {
-        Self { stores, tables: anpr_tables::tables(), clock, request_seq: AtomicU64::new(1) }
+        Self {
+            stores,
+            tables: anpr_tables::tables(),
+            clock,
+            request_seq: AtomicU64::new(1),
+        }
     }
 
     /// Environments this registry serves.
@@ -61,16 +66,24 @@ impl Registry {
     /// The store of an environment. The edges choose the environment; a caller asking
     /// for one this process does not serve is refused with a coded error.
     pub fn store(&self, ambiente: Ambiente) -> Result<&Arc<dyn Store>, ServiceError> {
-        self.stores.get(&ambiente).ok_or_else(|| ServiceError::Rifiutata {
-            anomalie: vec![anpr_domain::error::Anomalia::errore(
-                CODICE_AMBIENTE_NON_DISPONIBILE,
-                format!("Ambiente {ambiente} non disponibile su questo server"),
-            )
-            .campo("ambiente")
-            .valore(ambiente.as_str())
-            .atteso(self.ambienti().iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", "))],
-            riferimento: self.riferimento(None),
-        })
+        self.stores
+            .get(&ambiente)
+            .ok_or_else(|| ServiceError::Rifiutata {
+                anomalie: vec![anpr_domain::error::Anomalia::errore(
+                    CODICE_AMBIENTE_NON_DISPONIBILE,
+                    format!("Ambiente {ambiente} non disponibile su questo server"),
+                )
+                .campo("ambiente")
+                .valore(ambiente.as_str())
+                .atteso(
+                    self.ambienti()
+                        .iter()
+                        .map(|a| a.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )],
+                riferimento: self.riferimento(None),
+            })
     }
 
     pub fn tables(&self) -> &'static Tables {
@@ -85,22 +98,46 @@ impl Registry {
     pub fn riferimento(&self, op: Option<IdOperazioneAnpr>) -> RiferimentoSupporto {
         let id = match op {
             Some(op) => op.to_string(),
-            None => format!("R{}-{}", self.clock.now().timestamp(), self.request_seq.fetch_add(1, Ordering::Relaxed)),
+            None => format!(
+                "R{}-{}",
+                self.clock.now().timestamp(),
+                self.request_seq.fetch_add(1, Ordering::Relaxed)
+            ),
         };
-        RiferimentoSupporto { data: self.clock.now(), id }
+        RiferimentoSupporto {
+            data: self.clock.now(),
+            id,
+        }
     }
 
     /// Authorises `ctx` for `permesso`; a denial is audited and returned coded.
-    pub async fn autorizza(&self, ctx: &CallerContext, permesso: Permesso, azione: &str) -> Result<(), ServiceError> {
+    pub async fn autorizza(
+        &self,
+        ctx: &CallerContext,
+        permesso: Permesso,
+        azione: &str,
+    ) -> Result<(), ServiceError> {
         match authz::autorizza(ctx, permesso) {
             Ok(()) => Ok(()),
             Err(denied) => {
                 tracing::warn!(utente = %ctx.utente, ?permesso, azione, "access denied");
-                let voce = self.voce_audit(ctx, TipoEvento::AccessoNegato, azione, None, "negato".into());
+                let voce = self.voce_audit(
+                    ctx,
+                    TipoEvento::AccessoNegato,
+                    azione,
+                    None,
+                    "negato".into(),
+                );
                 if let Ok(store) = self.store(ctx.ambiente) {
-                    store.append_audit(voce).await.map_err(|e| self.interno(e))?;
+                    store
+                        .append_audit(voce)
+                        .await
+                        .map_err(|e| self.interno(e))?;
                 }
-                Err(ServiceError::AccessoNegato { permesso: denied.permesso, riferimento: self.riferimento(None) })
+                Err(ServiceError::AccessoNegato {
+                    permesso: denied.permesso,
+                    riferimento: self.riferimento(None),
+                })
             }
         }
     }

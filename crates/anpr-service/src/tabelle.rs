@@ -53,29 +53,49 @@ pub const TABELLA_CONSOLATI: &str = "consolati";
 
 impl Registry {
     /// Every table with its description, row count and version.
-    pub async fn elenco_tabelle(&self, ctx: &CallerContext) -> Result<Vec<TableInfo>, ServiceError> {
-        self.autorizza(ctx, Permesso::ConsultaTabelle, "elencoTabelle").await?;
+    pub async fn elenco_tabelle(
+        &self,
+        ctx: &CallerContext,
+    ) -> Result<Vec<TableInfo>, ServiceError> {
+        self.autorizza(ctx, Permesso::ConsultaTabelle, "elencoTabelle")
+            .await?;
         Ok(self.tables().table_names())
     }
 
     /// Municipalities matching the filter, in archive order.
-    pub async fn comuni(&self, ctx: &CallerContext, filtro: &FiltroComuni) -> Result<ElencoComuni, ServiceError> {
-        self.autorizza(ctx, Permesso::ConsultaTabelle, "consultaComuni").await?;
+    pub async fn comuni(
+        &self,
+        ctx: &CallerContext,
+        filtro: &FiltroComuni,
+    ) -> Result<ElencoComuni, ServiceError> {
+        self.autorizza(ctx, Permesso::ConsultaTabelle, "consultaComuni")
+            .await?;
         let t = self.tables();
-        let by_name: Option<Vec<&'static Comune>> =
-            filtro.denominazione.as_deref().map(|n| t.comuni_by_name(n, filtro.data_riferimento));
-        let candidates: Box<dyn Iterator<Item = &'static Comune>> = match (&by_name, &filtro.codice_istat, &filtro.codice_catastale) {
-            (Some(list), _, _) => Box::new(list.iter().copied()),
-            (None, Some(istat), _) => Box::new(t.comune_history_by_istat(istat).into_iter()),
-            (None, None, _) => Box::new(t.comuni().iter()),
-        };
+        let by_name: Option<Vec<&'static Comune>> = filtro
+            .denominazione
+            .as_deref()
+            .map(|n| t.comuni_by_name(n, filtro.data_riferimento));
+        let candidates: Box<dyn Iterator<Item = &'static Comune>> =
+            match (&by_name, &filtro.codice_istat, &filtro.codice_catastale) {
+                (Some(list), _, _) => Box::new(list.iter().copied()),
+                (None, Some(istat), _) => Box::new(t.comune_history_by_istat(istat).into_iter()),
+                (None, None, _) => Box::new(t.comuni().iter()),
+            };
         let comuni: Vec<&'static Comune> = candidates
             .filter(|c| filtro.stato.is_none_or(|s| c.stato == s))
             .filter(|c| filtro.data_riferimento.is_none_or(|d| c.is_valid_at(d)))
             .filter(|c| filtro.codice_istat.as_ref().is_none_or(|i| &c.istat == i))
-            .filter(|c| filtro.codice_catastale.as_ref().is_none_or(|k| c.catastale.as_ref() == Some(k)))
+            .filter(|c| {
+                filtro
+                    .codice_catastale
+                    .as_ref()
+                    .is_none_or(|k| c.catastale.as_ref() == Some(k))
+            })
             .collect();
-        Ok(ElencoComuni { totale: comuni.len(), comuni })
+        Ok(ElencoComuni {
+            totale: comuni.len(),
+            comuni,
+        })
     }
 
     /// The rows of table `nome` (as listed by [`Registry::elenco_tabelle`]), optionally
@@ -86,28 +106,50 @@ impl Registry {
         nome: &str,
         data: Option<NaiveDate>,
     ) -> Result<RigheTabella, ServiceError> {
-        self.autorizza(ctx, Permesso::ConsultaTabelle, "consultaTabella").await?;
+        self.autorizza(ctx, Permesso::ConsultaTabelle, "consultaTabella")
+            .await?;
         let t = self.tables();
         let righe: Vec<serde_json::Value> = match nome {
-            TABELLA_COMUNI => t.comuni().iter().filter(|c| data.is_none_or(|d| c.is_valid_at(d))).map(to_json).collect(),
-            TABELLA_STATI_ESTERI => {
-                t.stati_esteri().iter().filter(|s| data.is_none_or(|d| s.is_valid_at(d))).map(to_json).collect()
-            }
+            TABELLA_COMUNI => t
+                .comuni()
+                .iter()
+                .filter(|c| data.is_none_or(|d| c.is_valid_at(d)))
+                .map(to_json)
+                .collect(),
+            TABELLA_STATI_ESTERI => t
+                .stati_esteri()
+                .iter()
+                .filter(|s| data.is_none_or(|d| s.is_valid_at(d)))
+                .map(to_json)
+                .collect(),
             TABELLA_CONSOLATI => t.consolati().iter().map(to_json).collect(),
             other => match t.table(other) {
-                Some(table) => table.rows().iter().filter(|r| data.is_none_or(|d| r.is_valid_at(d))).map(to_json).collect(),
+                Some(table) => table
+                    .rows()
+                    .iter()
+                    .filter(|r| data.is_none_or(|d| r.is_valid_at(d)))
+                    .map(to_json)
+                    .collect(),
                 None => {
                     return Err(ServiceError::Rifiutata {
-                        anomalie: vec![Anomalia::errore(CODICE_TABELLA_INESISTENTE, "Tabella inesistente")
-                            .campo("nome")
-                            .valore(other)
-                            .atteso("uno dei nomi restituiti da GET /api/v1/tabelle")],
+                        anomalie: vec![Anomalia::errore(
+                            CODICE_TABELLA_INESISTENTE,
+                            "Tabella inesistente",
+                        )
+                        .campo("nome")
+                        .valore(other)
+                        .atteso("uno dei nomi restituiti da GET /api/v1/tabelle")],
                         riferimento: self.riferimento(None),
                     })
                 }
             },
         };
-        Ok(RigheTabella { nome: nome.to_owned(), versione: t.version().to_string(), totale: righe.len(), righe })
+        Ok(RigheTabella {
+            nome: nome.to_owned(),
+            versione: t.version().to_string(),
+            totale: righe.len(),
+            righe,
+        })
     }
 }
 

@@ -8,15 +8,17 @@
 use std::sync::Arc;
 
 use anpr_domain::audit::{verifica_catena, NuovaVoceAudit, TipoEvento};
-use anpr_domain::ids::{CodiceIstatComune, IdAnprFamiglia, IdAnprSoggetto, IdOperazioneAnpr, IdOperazioneComune};
+use anpr_domain::ids::{
+    CodiceIstatComune, IdAnprFamiglia, IdAnprSoggetto, IdOperazioneAnpr, IdOperazioneComune,
+};
 use anpr_domain::operazione::{CodiceServizio, StatoOperazione};
 use anpr_domain::storia::StoriaSezione;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde_json::json;
 
 use crate::{
-    EntityRef, FamilyIndex, IndexWrite, NewOperation, NewOutboxMessage, OperationQuery, SectionWrite, Sequence,
-    Store, StoreError, SubjectIndex, SubjectQuery,
+    EntityRef, FamilyIndex, IndexWrite, NewOperation, NewOutboxMessage, OperationQuery,
+    SectionWrite, Sequence, Store, StoreError, SubjectIndex, SubjectQuery,
 };
 
 /// Instantiates every conformance check as a `#[tokio::test]`. `$fresh` is an async
@@ -62,10 +64,18 @@ fn now() -> DateTime<Utc> {
 }
 
 /// A minimal well-formed operation with no writes; tests add what they need.
-pub fn operation(id: IdOperazioneAnpr, codice: &str, comune_code: &str, id_comune: Option<u64>, decorrenza: NaiveDate) -> NewOperation {
+pub fn operation(
+    id: IdOperazioneAnpr,
+    codice: &str,
+    comune_code: &str,
+    id_comune: Option<u64>,
+    decorrenza: NaiveDate,
+) -> NewOperation {
     NewOperation {
         id,
-        codice_servizio: codice.parse::<CodiceServizio>().expect("valid service code"),
+        codice_servizio: codice
+            .parse::<CodiceServizio>()
+            .expect("valid service code"),
         comune: Some(comune(comune_code)),
         id_operazione_comune: id_comune.map(|n| IdOperazioneComune::new(n).expect("valid id")),
         utente: "RSSMRA80A01H501U".into(),
@@ -95,18 +105,43 @@ pub fn operation(id: IdOperazioneAnpr, codice: &str, comune_code: &str, id_comun
 }
 
 async fn op_id(store: &Arc<impl Store>) -> IdOperazioneAnpr {
-    IdOperazioneAnpr::new(store.next_id(Sequence::Operazione).await.expect("next op id")).expect("op id in range")
+    IdOperazioneAnpr::new(
+        store
+            .next_id(Sequence::Operazione)
+            .await
+            .expect("next op id"),
+    )
+    .expect("op id in range")
 }
 
 async fn subject_id(store: &Arc<impl Store>) -> IdAnprSoggetto {
-    IdAnprSoggetto::new(store.next_id(Sequence::Soggetto).await.expect("next subject id")).expect("id in range")
+    IdAnprSoggetto::new(
+        store
+            .next_id(Sequence::Soggetto)
+            .await
+            .expect("next subject id"),
+    )
+    .expect("id in range")
 }
 
 async fn family_id(store: &Arc<impl Store>) -> IdAnprFamiglia {
-    IdAnprFamiglia::new(store.next_id(Sequence::Famiglia).await.expect("next family id")).expect("id in range")
+    IdAnprFamiglia::new(
+        store
+            .next_id(Sequence::Famiglia)
+            .await
+            .expect("next family id"),
+    )
+    .expect("id in range")
 }
 
-fn index(id: IdAnprSoggetto, comune_code: &str, cf: &str, cognome: &str, nome: &str, famiglia: Option<IdAnprFamiglia>) -> SubjectIndex {
+fn index(
+    id: IdAnprSoggetto,
+    comune_code: &str,
+    cf: &str,
+    cognome: &str,
+    nome: &str,
+    famiglia: Option<IdAnprFamiglia>,
+) -> SubjectIndex {
     SubjectIndex {
         id,
         comune: comune(comune_code),
@@ -123,44 +158,113 @@ fn index(id: IdAnprSoggetto, comune_code: &str, cf: &str, cognome: &str, nome: &
 }
 
 fn write(entity: EntityRef, section: &str, value: Option<serde_json::Value>) -> SectionWrite {
-    SectionWrite { entity, section: section.into(), value, key: None }
+    SectionWrite {
+        entity,
+        section: section.into(),
+        value,
+        key: None,
+    }
 }
 
 /// Registers a subject with generalities and residence; returns (subject, op).
-async fn register(store: &Arc<impl Store>, comune_code: &str, id_comune: Option<u64>, cf: &str, cognome: &str, from: NaiveDate) -> (IdAnprSoggetto, IdOperazioneAnpr) {
+async fn register(
+    store: &Arc<impl Store>,
+    comune_code: &str,
+    id_comune: Option<u64>,
+    cf: &str,
+    cognome: &str,
+    from: NaiveDate,
+) -> (IdAnprSoggetto, IdOperazioneAnpr) {
     let s = subject_id(store).await;
     let id = op_id(store).await;
     let mut op = operation(id, "1002", comune_code, id_comune, from);
     let e = EntityRef::Soggetto(s);
-    op.writes.push(write(e, "generalita", Some(json!({"cognome": cognome, "nome": "Mario"}))));
-    op.writes.push(write(e, "residenza", Some(json!({"via": "Roma 1"}))));
-    op.indexes.push(IndexWrite::Soggetto(index(s, comune_code, cf, cognome, "Mario", None)));
+    op.writes.push(write(
+        e,
+        "generalita",
+        Some(json!({"cognome": cognome, "nome": "Mario"})),
+    ));
+    op.writes
+        .push(write(e, "residenza", Some(json!({"via": "Roma 1"}))));
+    op.indexes.push(IndexWrite::Soggetto(index(
+        s,
+        comune_code,
+        cf,
+        cognome,
+        "Mario",
+        None,
+    )));
     store.apply(op).await.expect("registration applies");
     (s, id)
 }
 
 pub async fn apply_then_read_current(store: Arc<impl Store>) {
-    let (s, op) = register(&store, "058091", Some(1), "RSSMRA80A01H501U", "Rossì", day(2000, 1, 1)).await;
-    let rec = store.record(EntityRef::Soggetto(s), None).await.unwrap().expect("record exists");
-    assert_eq!(rec.get("generalita"), Some(&json!({"cognome": "Rossì", "nome": "Mario"})));
+    let (s, op) = register(
+        &store,
+        "058091",
+        Some(1),
+        "RSSMRA80A01H501U",
+        "Rossì",
+        day(2000, 1, 1),
+    )
+    .await;
+    let rec = store
+        .record(EntityRef::Soggetto(s), None)
+        .await
+        .unwrap()
+        .expect("record exists");
+    assert_eq!(
+        rec.get("generalita"),
+        Some(&json!({"cognome": "Rossì", "nome": "Mario"}))
+    );
     assert_eq!(rec.get("residenza"), Some(&json!({"via": "Roma 1"})));
-    assert!(rec.get("_indice").is_none(), "internal sections are not returned");
-    let stored = store.operation(op).await.unwrap().expect("operation stored");
+    assert!(
+        rec.get("_indice").is_none(),
+        "internal sections are not returned"
+    );
+    let stored = store
+        .operation(op)
+        .await
+        .unwrap()
+        .expect("operation stored");
     assert_eq!(stored.stato, StatoOperazione::Eseguita);
     assert_eq!(stored.entities, vec![EntityRef::Soggetto(s)]);
     assert_eq!(stored.codice_servizio.as_str(), "1002");
-    assert_eq!(stored.risposta, format!("{{\"idOperazioneANPR\":\"{op}\"}}"));
-    let by_comune = store.operation_by_comune_id(&comune("058091"), IdOperazioneComune::new(1).unwrap()).await.unwrap();
+    assert_eq!(
+        stored.risposta,
+        format!("{{\"idOperazioneANPR\":\"{op}\"}}")
+    );
+    let by_comune = store
+        .operation_by_comune_id(&comune("058091"), IdOperazioneComune::new(1).unwrap())
+        .await
+        .unwrap();
     assert_eq!(by_comune.map(|o| o.id), Some(op));
-    assert!(store.record(EntityRef::Soggetto(IdAnprSoggetto::new(999_999).unwrap()), None).await.unwrap().is_none());
+    assert!(store
+        .record(
+            EntityRef::Soggetto(IdAnprSoggetto::new(999_999).unwrap()),
+            None
+        )
+        .await
+        .unwrap()
+        .is_none());
     store.ping().await.unwrap();
 }
 
 pub async fn as_at_reads_follow_the_reference_model(store: Arc<impl Store>) {
-    let (s, first) = register(&store, "058091", None, "RSSMRA80A01H501U", "Rossi", day(2000, 1, 1)).await;
+    let (s, first) = register(
+        &store,
+        "058091",
+        None,
+        "RSSMRA80A01H501U",
+        "Rossi",
+        day(2000, 1, 1),
+    )
+    .await;
     let e = EntityRef::Soggetto(s);
     let mut model: StoriaSezione<serde_json::Value> = StoriaSezione::default();
-    model.applica(day(2000, 1, 1), first, Some(json!({"via": "Roma 1"}))).unwrap();
+    model
+        .applica(day(2000, 1, 1), first, Some(json!({"via": "Roma 1"})))
+        .unwrap();
     // Moves, a same-day correction, and a removal of the datum.
     let steps: [(NaiveDate, Option<serde_json::Value>); 4] = [
         (day(2005, 3, 10), Some(json!({"via": "Po 2"}))),
@@ -182,64 +286,161 @@ pub async fn as_at_reads_follow_the_reference_model(store: Arc<impl Store>) {
         assert_eq!(got, model.al(probe), "residenza as at {probe}");
         probe = probe + Days::new(97);
     }
-    for edge in [day(2005, 3, 9), day(2005, 3, 10), day(2010, 6, 30), day(2010, 7, 1), day(2014, 12, 31), day(2015, 1, 1)] {
+    for edge in [
+        day(2005, 3, 9),
+        day(2005, 3, 10),
+        day(2010, 6, 30),
+        day(2010, 7, 1),
+        day(2014, 12, 31),
+        day(2015, 1, 1),
+    ] {
         let rec = store.record(e, Some(edge)).await.unwrap();
-        assert_eq!(rec.as_ref().and_then(|r| r.get("residenza")), model.al(edge), "residenza as at {edge}");
+        assert_eq!(
+            rec.as_ref().and_then(|r| r.get("residenza")),
+            model.al(edge),
+            "residenza as at {edge}"
+        );
     }
-    assert!(store.record(e, Some(day(1999, 12, 31))).await.unwrap().is_none(), "nothing before registration");
+    assert!(
+        store
+            .record(e, Some(day(1999, 12, 31)))
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing before registration"
+    );
     let history = store.history(e, "residenza").await.unwrap();
     assert_eq!(history.len(), model.versioni().len());
     for (h, m) in history.iter().zip(model.versioni()) {
-        assert_eq!((h.valido_dal, h.valido_al, h.creata_da, h.chiusa_da), (m.valido_dal, m.valido_al, m.creata_da, m.chiusa_da));
+        assert_eq!(
+            (h.valido_dal, h.valido_al, h.creata_da, h.chiusa_da),
+            (m.valido_dal, m.valido_al, m.creata_da, m.chiusa_da)
+        );
         assert_eq!(h.value.as_ref(), m.valore.as_ref());
     }
 }
 
 pub async fn change_before_current_version_is_refused_atomically(store: Arc<impl Store>) {
-    let (s, _) = register(&store, "058091", Some(10), "RSSMRA80A01H501U", "Rossi", day(2010, 1, 1)).await;
+    let (s, _) = register(
+        &store,
+        "058091",
+        Some(10),
+        "RSSMRA80A01H501U",
+        "Rossi",
+        day(2010, 1, 1),
+    )
+    .await;
     let e = EntityRef::Soggetto(s);
     let head_before = store.audit_head().await.unwrap();
     let id = op_id(&store).await;
     let mut op = operation(id, "5008", "058091", Some(11), day(2009, 12, 31));
     // The first write alone would be fine; the second precedes the current version.
-    op.writes.push(write(e, "altriDati", Some(json!({"titoloStudio": "3"}))));
-    op.writes.push(write(e, "residenza", Some(json!({"via": "Po 2"}))));
-    op.outbox.push(NewOutboxMessage { tipo: "mail".into(), destinatario: "x@example.org".into(), payload: json!({}) });
+    op.writes
+        .push(write(e, "altriDati", Some(json!({"titoloStudio": "3"}))));
+    op.writes
+        .push(write(e, "residenza", Some(json!({"via": "Po 2"}))));
+    op.outbox.push(NewOutboxMessage {
+        tipo: "mail".into(),
+        destinatario: "x@example.org".into(),
+        payload: json!({}),
+    });
     match store.apply(op).await {
-        Err(StoreError::DecorrenzaBeforeCurrent { entity, section, decorrenza, current_from }) => {
-            assert_eq!((entity, section.as_str(), decorrenza, current_from), (e, "residenza", day(2009, 12, 31), day(2010, 1, 1)));
+        Err(StoreError::DecorrenzaBeforeCurrent {
+            entity,
+            section,
+            decorrenza,
+            current_from,
+        }) => {
+            assert_eq!(
+                (entity, section.as_str(), decorrenza, current_from),
+                (e, "residenza", day(2009, 12, 31), day(2010, 1, 1))
+            );
         }
         other => panic!("expected DecorrenzaBeforeCurrent, got {other:?}"),
     }
-    assert!(store.operation(id).await.unwrap().is_none(), "no operation row");
+    assert!(
+        store.operation(id).await.unwrap().is_none(),
+        "no operation row"
+    );
     let rec = store.record(e, None).await.unwrap().unwrap();
     assert!(rec.get("altriDati").is_none(), "no partial write");
-    assert_eq!(store.audit_head().await.unwrap(), head_before, "no audit entry");
-    assert!(store.outbox_pending(10).await.unwrap().is_empty(), "no outbox message");
+    assert_eq!(
+        store.audit_head().await.unwrap(),
+        head_before,
+        "no audit entry"
+    );
+    assert!(
+        store.outbox_pending(10).await.unwrap().is_empty(),
+        "no outbox message"
+    );
     // The same idOperazioneComune is still free.
     let id2 = op_id(&store).await;
-    store.apply(operation(id2, "5008", "058091", Some(11), day(2011, 1, 1))).await.unwrap();
+    store
+        .apply(operation(id2, "5008", "058091", Some(11), day(2011, 1, 1)))
+        .await
+        .unwrap();
 }
 
 pub async fn id_operazione_comune_is_idempotent_and_increasing(store: Arc<impl Store>) {
-    let (_, first) = register(&store, "058091", Some(100), "RSSMRA80A01H501U", "Rossi", day(2010, 1, 1)).await;
+    let (_, first) = register(
+        &store,
+        "058091",
+        Some(100),
+        "RSSMRA80A01H501U",
+        "Rossi",
+        day(2010, 1, 1),
+    )
+    .await;
     let id = op_id(&store).await;
-    match store.apply(operation(id, "1002", "058091", Some(100), day(2010, 1, 1))).await {
+    match store
+        .apply(operation(id, "1002", "058091", Some(100), day(2010, 1, 1)))
+        .await
+    {
         Err(StoreError::DuplicateIdOperazioneComune { id, existing }) => {
             assert_eq!((id.get(), existing), (100, first));
         }
         other => panic!("expected duplicate, got {other:?}"),
     }
     let id = op_id(&store).await;
-    match store.apply(operation(id, "1002", "058091", Some(99), day(2010, 1, 1))).await {
-        Err(StoreError::IdOperazioneComuneNotIncreasing { id, last }) => assert_eq!((id.get(), last.get()), (99, 100)),
+    match store
+        .apply(operation(id, "1002", "058091", Some(99), day(2010, 1, 1)))
+        .await
+    {
+        Err(StoreError::IdOperazioneComuneNotIncreasing { id, last }) => {
+            assert_eq!((id.get(), last.get()), (99, 100))
+        }
         other => panic!("expected not increasing, got {other:?}"),
     }
     // Another municipality has its own counter.
-    register(&store, "015146", Some(5), "VRDLGU80A01F205X", "Verdi", day(2010, 1, 1)).await;
-    register(&store, "058091", Some(101), "BNCLGU80A01H501X", "Bianchi", day(2010, 1, 1)).await;
+    register(
+        &store,
+        "015146",
+        Some(5),
+        "VRDLGU80A01F205X",
+        "Verdi",
+        day(2010, 1, 1),
+    )
+    .await;
+    register(
+        &store,
+        "058091",
+        Some(101),
+        "BNCLGU80A01H501X",
+        "Bianchi",
+        day(2010, 1, 1),
+    )
+    .await;
     // Reusing an operation id is refused too.
-    match store.apply(operation(first, "1002", "058091", Some(200), day(2010, 1, 1))).await {
+    match store
+        .apply(operation(
+            first,
+            "1002",
+            "058091",
+            Some(200),
+            day(2010, 1, 1),
+        ))
+        .await
+    {
         Err(StoreError::DuplicateOperationId(id)) => assert_eq!(id, first),
         other => panic!("expected duplicate operation id, got {other:?}"),
     }
@@ -251,32 +452,62 @@ pub async fn refused_operations_are_stored_for_replay(store: Arc<impl Store>) {
     op.stato = StatoOperazione::Rifiutata;
     op.risposta = "{\"esito\":\"KO\"}".into();
     store.apply(op).await.unwrap();
-    let stored = store.operation_by_comune_id(&comune("058091"), IdOperazioneComune::new(7).unwrap()).await.unwrap().unwrap();
-    assert_eq!((stored.stato, stored.risposta.as_str()), (StatoOperazione::Rifiutata, "{\"esito\":\"KO\"}"));
+    let stored = store
+        .operation_by_comune_id(&comune("058091"), IdOperazioneComune::new(7).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.stato, stored.risposta.as_str()),
+        (StatoOperazione::Rifiutata, "{\"esito\":\"KO\"}")
+    );
     assert!(stored.entities.is_empty());
     // A refusal carrying writes is a programming error the store rejects.
     let s = subject_id(&store).await;
     let id = op_id(&store).await;
     let mut bad = operation(id, "1001", "058091", Some(8), day(2020, 1, 1));
     bad.stato = StatoOperazione::Rifiutata;
-    bad.writes.push(write(EntityRef::Soggetto(s), "generalita", Some(json!({}))));
-    assert!(matches!(store.apply(bad).await, Err(StoreError::Invalid(_))));
+    bad.writes
+        .push(write(EntityRef::Soggetto(s), "generalita", Some(json!({}))));
+    assert!(matches!(
+        store.apply(bad).await,
+        Err(StoreError::Invalid(_))
+    ));
 }
 
-async fn snapshot(store: &Arc<impl Store>, s: IdAnprSoggetto) -> (Option<crate::RecordSections>, Vec<SubjectIndex>) {
+async fn snapshot(
+    store: &Arc<impl Store>,
+    s: IdAnprSoggetto,
+) -> (Option<crate::RecordSections>, Vec<SubjectIndex>) {
     (
         store.record(EntityRef::Soggetto(s), None).await.unwrap(),
-        store.find_subjects(&SubjectQuery { id: Some(s), limit: 10, ..Default::default() }).await.unwrap(),
+        store
+            .find_subjects(&SubjectQuery {
+                id: Some(s),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap(),
     )
 }
 
 pub async fn annulment_is_newest_first_and_restores_exactly(store: Arc<impl Store>) {
-    let (s, reg) = register(&store, "058091", None, "RSSMRA80A01H501U", "Rossi", day(2000, 1, 1)).await;
+    let (s, reg) = register(
+        &store,
+        "058091",
+        None,
+        "RSSMRA80A01H501U",
+        "Rossi",
+        day(2000, 1, 1),
+    )
+    .await;
     let e = EntityRef::Soggetto(s);
     let before_move = snapshot(&store, s).await;
     let mv = op_id(&store).await;
     let mut op = operation(mv, "5005", "058091", None, day(2010, 1, 1));
-    op.writes.push(write(e, "residenza", Some(json!({"via": "Po 2"}))));
+    op.writes
+        .push(write(e, "residenza", Some(json!({"via": "Po 2"}))));
     let mut idx = index(s, "058091", "RSSMRA80A01H501U", "Rossi", "Mario", None);
     idx.chiave_indirizzo = Some("058091 VIA PO 2".into());
     op.indexes.push(IndexWrite::Soggetto(idx));
@@ -284,30 +515,61 @@ pub async fn annulment_is_newest_first_and_restores_exactly(store: Arc<impl Stor
     let before_name = snapshot(&store, s).await;
     let nm = op_id(&store).await;
     let mut op = operation(nm, "5008", "058091", None, day(2012, 1, 1));
-    op.writes.push(write(e, "generalita", Some(json!({"cognome": "Russo", "nome": "Mario"}))));
-    op.indexes.push(IndexWrite::Soggetto(index(s, "058091", "RSSMRA80A01H501U", "Russo", "Mario", None)));
+    op.writes.push(write(
+        e,
+        "generalita",
+        Some(json!({"cognome": "Russo", "nome": "Mario"})),
+    ));
+    op.indexes.push(IndexWrite::Soggetto(index(
+        s,
+        "058091",
+        "RSSMRA80A01H501U",
+        "Russo",
+        "Mario",
+        None,
+    )));
     store.apply(op).await.unwrap();
 
     // Out of order: the move is not the newest.
     let ann = op_id(&store).await;
-    match store.annul(mv, operation(ann, "5012", "058091", None, day(2013, 1, 1))).await {
-        Err(StoreError::NotNewest { op, entity, newer }) => assert_eq!((op, entity, newer), (mv, e, nm)),
+    match store
+        .annul(mv, operation(ann, "5012", "058091", None, day(2013, 1, 1)))
+        .await
+    {
+        Err(StoreError::NotNewest { op, entity, newer }) => {
+            assert_eq!((op, entity, newer), (mv, e, nm))
+        }
         other => panic!("expected NotNewest, got {other:?}"),
     }
-    assert!(store.operation(ann).await.unwrap().is_none(), "refused annulment leaves nothing");
+    assert!(
+        store.operation(ann).await.unwrap().is_none(),
+        "refused annulment leaves nothing"
+    );
 
     let ann = op_id(&store).await;
-    store.annul(nm, operation(ann, "5012", "058091", None, day(2013, 1, 1))).await.unwrap();
+    store
+        .annul(nm, operation(ann, "5012", "058091", None, day(2013, 1, 1)))
+        .await
+        .unwrap();
     assert_eq!(snapshot(&store, s).await, before_name);
     let annulled = store.operation(nm).await.unwrap().unwrap();
-    assert_eq!((annulled.stato, annulled.annullata_da), (StatoOperazione::Annullata, Some(ann)));
-    assert_eq!(store.operation(ann).await.unwrap().unwrap().annulla, Some(nm));
+    assert_eq!(
+        (annulled.stato, annulled.annullata_da),
+        (StatoOperazione::Annullata, Some(ann))
+    );
+    assert_eq!(
+        store.operation(ann).await.unwrap().unwrap().annulla,
+        Some(nm)
+    );
     assert!(matches!(
         store.annul(nm, operation(op_id(&store).await, "5012", "058091", None, day(2013, 1, 1))).await,
         Err(StoreError::OperationNotInForce(id)) if id == nm
     ));
     let ann2 = op_id(&store).await;
-    store.annul(mv, operation(ann2, "5012", "058091", None, day(2013, 1, 1))).await.unwrap();
+    store
+        .annul(mv, operation(ann2, "5012", "058091", None, day(2013, 1, 1)))
+        .await
+        .unwrap();
     assert_eq!(snapshot(&store, s).await, before_move);
     let missing = IdOperazioneAnpr::new(987_654_321).unwrap();
     assert!(matches!(
@@ -320,22 +582,78 @@ pub async fn annulment_is_newest_first_and_restores_exactly(store: Arc<impl Stor
 }
 
 pub async fn annulled_registration_disappears(store: Arc<impl Store>) {
-    let (s, reg) = register(&store, "058091", None, "RSSMRA80A01H501U", "Rossi", day(2000, 1, 1)).await;
+    let (s, reg) = register(
+        &store,
+        "058091",
+        None,
+        "RSSMRA80A01H501U",
+        "Rossi",
+        day(2000, 1, 1),
+    )
+    .await;
     let ann = op_id(&store).await;
-    store.annul(reg, operation(ann, "1013", "058091", None, day(2000, 1, 2))).await.unwrap();
-    assert!(store.record(EntityRef::Soggetto(s), None).await.unwrap().is_none());
-    let found = store.find_subjects(&SubjectQuery { codice_fiscale: Some("RSSMRA80A01H501U".into()), limit: 10, ..Default::default() }).await.unwrap();
-    assert!(found.is_empty(), "annulled registration left in the index: {found:?}");
+    store
+        .annul(reg, operation(ann, "1013", "058091", None, day(2000, 1, 2)))
+        .await
+        .unwrap();
+    assert!(store
+        .record(EntityRef::Soggetto(s), None)
+        .await
+        .unwrap()
+        .is_none());
+    let found = store
+        .find_subjects(&SubjectQuery {
+            codice_fiscale: Some("RSSMRA80A01H501U".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        found.is_empty(),
+        "annulled registration left in the index: {found:?}"
+    );
     // The same person can be registered again.
-    let (s2, _) = register(&store, "058091", None, "RSSMRA80A01H501U", "Rossi", day(2000, 1, 1)).await;
-    let found = store.find_subjects(&SubjectQuery { codice_fiscale: Some("RSSMRA80A01H501U".into()), limit: 10, ..Default::default() }).await.unwrap();
+    let (s2, _) = register(
+        &store,
+        "058091",
+        None,
+        "RSSMRA80A01H501U",
+        "Rossi",
+        day(2000, 1, 1),
+    )
+    .await;
+    let found = store
+        .find_subjects(&SubjectQuery {
+            codice_fiscale: Some("RSSMRA80A01H501U".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(found.iter().map(|i| i.id).collect::<Vec<_>>(), vec![s2]);
 }
 
 pub async fn family_members_by_section_key_as_at(store: Arc<impl Store>) {
     let f = family_id(&store).await;
-    let (a, _) = register(&store, "058091", None, "RSSMRA80A01H501U", "Rossi", day(2000, 1, 1)).await;
-    let (b, _) = register(&store, "058091", None, "RSSLRA85A41H501X", "Rossi", day(2000, 1, 1)).await;
+    let (a, _) = register(
+        &store,
+        "058091",
+        None,
+        "RSSMRA80A01H501U",
+        "Rossi",
+        day(2000, 1, 1),
+    )
+    .await;
+    let (b, _) = register(
+        &store,
+        "058091",
+        None,
+        "RSSLRA85A41H501X",
+        "Rossi",
+        day(2000, 1, 1),
+    )
+    .await;
     let key = f.get().to_string();
     let join = |who: IdAnprSoggetto, from: NaiveDate, rel: &str| {
         let rel = rel.to_owned();
@@ -351,7 +669,11 @@ pub async fn family_members_by_section_key_as_at(store: Arc<impl Store>) {
                 key: Some(key.clone()),
             });
             if who == a {
-                op.writes.push(write(EntityRef::Famiglia(f), "dati", Some(json!({"tipoScheda": "famiglia"}))));
+                op.writes.push(write(
+                    EntityRef::Famiglia(f),
+                    "dati",
+                    Some(json!({"tipoScheda": "famiglia"})),
+                ));
                 op.indexes.push(IndexWrite::Famiglia(FamilyIndex {
                     id: f,
                     comune: comune("058091"),
@@ -369,56 +691,169 @@ pub async fn family_members_by_section_key_as_at(store: Arc<impl Store>) {
     // b leaves in 2008.
     let id = op_id(&store).await;
     let mut op = operation(id, "5001", "058091", None, day(2008, 1, 1));
-    op.writes.push(SectionWrite { entity: EntityRef::Soggetto(b), section: "legame".into(), value: None, key: None });
+    op.writes.push(SectionWrite {
+        entity: EntityRef::Soggetto(b),
+        section: "legame".into(),
+        value: None,
+        key: None,
+    });
     store.apply(op).await.unwrap();
 
     let members = |at: Option<NaiveDate>| {
         let store = store.clone();
         let key = key.clone();
         async move {
-            let mut m: Vec<EntityRef> = store.by_section_key("legame", &key, at).await.unwrap().into_iter().map(|(e, _)| e).collect();
+            let mut m: Vec<EntityRef> = store
+                .by_section_key("legame", &key, at)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(e, _)| e)
+                .collect();
             m.sort();
             m
         }
     };
     assert_eq!(members(Some(day(2000, 6, 1))).await, vec![]);
-    assert_eq!(members(Some(day(2003, 1, 1))).await, vec![EntityRef::Soggetto(a)]);
-    assert_eq!(members(Some(day(2006, 1, 1))).await, vec![EntityRef::Soggetto(a), EntityRef::Soggetto(b)]);
+    assert_eq!(
+        members(Some(day(2003, 1, 1))).await,
+        vec![EntityRef::Soggetto(a)]
+    );
+    assert_eq!(
+        members(Some(day(2006, 1, 1))).await,
+        vec![EntityRef::Soggetto(a), EntityRef::Soggetto(b)]
+    );
     assert_eq!(members(None).await, vec![EntityRef::Soggetto(a)]);
-    let fi = store.family_index(f).await.unwrap().expect("family indexed");
+    let fi = store
+        .family_index(f)
+        .await
+        .unwrap()
+        .expect("family indexed");
     assert_eq!(fi.id_comunale.as_deref(), Some("FAM-1"));
 }
 
 pub async fn subject_search_by_keys(store: Arc<impl Store>) {
-    let (a, _) = register(&store, "058091", None, "RSSMRA80A01H501U", "D'Àngelo", day(2000, 1, 1)).await;
-    let (b, _) = register(&store, "058091", None, "DNGMRA80A01H501X", "Dangelo", day(2000, 1, 1)).await;
-    let (c, _) = register(&store, "015146", None, "VRDMRA80A01F205X", "Verdi", day(2000, 1, 1)).await;
+    let (a, _) = register(
+        &store,
+        "058091",
+        None,
+        "RSSMRA80A01H501U",
+        "D'Àngelo",
+        day(2000, 1, 1),
+    )
+    .await;
+    let (b, _) = register(
+        &store,
+        "058091",
+        None,
+        "DNGMRA80A01H501X",
+        "Dangelo",
+        day(2000, 1, 1),
+    )
+    .await;
+    let (c, _) = register(
+        &store,
+        "015146",
+        None,
+        "VRDMRA80A01F205X",
+        "Verdi",
+        day(2000, 1, 1),
+    )
+    .await;
     let ids = |v: Vec<SubjectIndex>| {
         let mut ids: Vec<IdAnprSoggetto> = v.into_iter().map(|i| i.id).collect();
         ids.sort();
         ids
     };
     let q = |f: fn(&mut SubjectQuery)| {
-        let mut q = SubjectQuery { limit: 100, ..Default::default() };
+        let mut q = SubjectQuery {
+            limit: 100,
+            ..Default::default()
+        };
         f(&mut q);
         q
     };
-    assert_eq!(ids(store.find_subjects(&q(|q| q.cognome_prefix = Some("D ANG".into()))).await.unwrap()), vec![a]);
-    assert_eq!(ids(store.find_subjects(&q(|q| q.cognome_prefix = Some("D".into()))).await.unwrap()), vec![a, b]);
-    assert_eq!(ids(store.find_subjects(&q(|q| q.comune = Some("015146".parse().unwrap()))).await.unwrap()), vec![c]);
-    assert_eq!(ids(store.find_subjects(&q(|q| q.codice_fiscale = Some("DNGMRA80A01H501X".into()))).await.unwrap()), vec![b]);
-    assert_eq!(ids(store.find_subjects(&q(|q| q.data_nascita = Some(NaiveDate::from_ymd_opt(1980, 1, 1).unwrap()))).await.unwrap()).len(), 3);
-    assert_eq!(ids(store.find_subjects(&q(|q| q.posizione = Some("A".into()))).await.unwrap()), vec![]);
+    assert_eq!(
+        ids(store
+            .find_subjects(&q(|q| q.cognome_prefix = Some("D ANG".into())))
+            .await
+            .unwrap()),
+        vec![a]
+    );
+    assert_eq!(
+        ids(store
+            .find_subjects(&q(|q| q.cognome_prefix = Some("D".into())))
+            .await
+            .unwrap()),
+        vec![a, b]
+    );
+    assert_eq!(
+        ids(store
+            .find_subjects(&q(|q| q.comune = Some("015146".parse().unwrap())))
+            .await
+            .unwrap()),
+        vec![c]
+    );
+    assert_eq!(
+        ids(store
+            .find_subjects(&q(|q| q.codice_fiscale = Some("DNGMRA80A01H501X".into())))
+            .await
+            .unwrap()),
+        vec![b]
+    );
+    assert_eq!(
+        ids(store
+            .find_subjects(&q(
+                |q| q.data_nascita = Some(NaiveDate::from_ymd_opt(1980, 1, 1).unwrap())
+            ))
+            .await
+            .unwrap())
+        .len(),
+        3
+    );
+    assert_eq!(
+        ids(store
+            .find_subjects(&q(|q| q.posizione = Some("A".into())))
+            .await
+            .unwrap()),
+        vec![]
+    );
     // Prefix search must not treat LIKE wildcards in the input as wildcards.
-    assert_eq!(ids(store.find_subjects(&q(|q| q.cognome_prefix = Some("%".into()))).await.unwrap()), vec![]);
-    assert_eq!(ids(store.find_subjects(&q(|q| q.cognome_prefix = Some("_".into()))).await.unwrap()), vec![]);
-    let limited = store.find_subjects(&SubjectQuery { limit: 2, ..Default::default() }).await.unwrap();
+    assert_eq!(
+        ids(store
+            .find_subjects(&q(|q| q.cognome_prefix = Some("%".into())))
+            .await
+            .unwrap()),
+        vec![]
+    );
+    assert_eq!(
+        ids(store
+            .find_subjects(&q(|q| q.cognome_prefix = Some("_".into())))
+            .await
+            .unwrap()),
+        vec![]
+    );
+    let limited = store
+        .find_subjects(&SubjectQuery {
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(limited.len(), 2);
 }
 
 pub async fn audit_chain_spans_operations_and_reads(store: Arc<impl Store>) {
     assert_eq!(store.audit_head().await.unwrap(), None);
-    let (s, op) = register(&store, "058091", None, "RSSMRA80A01H501U", "Rossi", day(2000, 1, 1)).await;
+    let (s, op) = register(
+        &store,
+        "058091",
+        None,
+        "RSSMRA80A01H501U",
+        "Rossi",
+        day(2000, 1, 1),
+    )
+    .await;
     let read = store
         .append_audit(NuovaVoceAudit {
             istante: now(),
@@ -447,43 +882,111 @@ pub async fn audit_chain_spans_operations_and_reads(store: Arc<impl Store>) {
 pub async fn outbox_delivery_is_recorded(store: Arc<impl Store>) {
     let id = op_id(&store).await;
     let mut op = operation(id, "5005", "058091", None, day(2020, 1, 1));
-    op.outbox.push(NewOutboxMessage { tipo: "N010".into(), destinatario: "015146".into(), payload: json!({"soggetto": 1}) });
-    op.outbox.push(NewOutboxMessage { tipo: "mail".into(), destinatario: "ufficio@example.org".into(), payload: json!({"testo": "ciao"}) });
+    op.outbox.push(NewOutboxMessage {
+        tipo: "N010".into(),
+        destinatario: "015146".into(),
+        payload: json!({"soggetto": 1}),
+    });
+    op.outbox.push(NewOutboxMessage {
+        tipo: "mail".into(),
+        destinatario: "ufficio@example.org".into(),
+        payload: json!({"testo": "ciao"}),
+    });
     store.apply(op).await.unwrap();
     let pending = store.outbox_pending(10).await.unwrap();
-    assert_eq!(pending.iter().map(|m| m.message.tipo.as_str()).collect::<Vec<_>>(), vec!["N010", "mail"]);
+    assert_eq!(
+        pending
+            .iter()
+            .map(|m| m.message.tipo.as_str())
+            .collect::<Vec<_>>(),
+        vec!["N010", "mail"]
+    );
     assert_eq!(pending[0].id_operazione_anpr, Some(id));
     assert_eq!(pending[0].message.payload, json!({"soggetto": 1}));
     store.outbox_mark(pending[0].id, false).await.unwrap();
     store.outbox_mark(pending[1].id, true).await.unwrap();
     let pending = store.outbox_pending(10).await.unwrap();
     assert_eq!(pending.len(), 1);
-    assert_eq!((pending[0].message.tipo.as_str(), pending[0].tentativi), ("N010", 1));
+    assert_eq!(
+        (pending[0].message.tipo.as_str(), pending[0].tentativi),
+        ("N010", 1)
+    );
 }
 
 pub async fn operation_log_queries(store: Arc<impl Store>) {
-    let (s, r1) = register(&store, "058091", Some(1), "RSSMRA80A01H501U", "Rossi", day(2000, 1, 1)).await;
-    let (_, r2) = register(&store, "015146", Some(1), "VRDMRA80A01F205X", "Verdi", day(2000, 1, 1)).await;
+    let (s, r1) = register(
+        &store,
+        "058091",
+        Some(1),
+        "RSSMRA80A01H501U",
+        "Rossi",
+        day(2000, 1, 1),
+    )
+    .await;
+    let (_, r2) = register(
+        &store,
+        "015146",
+        Some(1),
+        "VRDMRA80A01F205X",
+        "Verdi",
+        day(2000, 1, 1),
+    )
+    .await;
     let mv = op_id(&store).await;
     let mut op = operation(mv, "5005", "058091", Some(2), day(2010, 1, 1));
-    op.writes.push(write(EntityRef::Soggetto(s), "residenza", Some(json!({"via": "Po"}))));
+    op.writes.push(write(
+        EntityRef::Soggetto(s),
+        "residenza",
+        Some(json!({"via": "Po"})),
+    ));
     store.apply(op).await.unwrap();
     let ids = |v: Vec<crate::StoredOperation>| v.into_iter().map(|o| o.id).collect::<Vec<_>>();
-    let all = OperationQuery { limit: 100, ..Default::default() };
+    let all = OperationQuery {
+        limit: 100,
+        ..Default::default()
+    };
     assert_eq!(ids(store.operations(&all).await.unwrap()), vec![r1, r2, mv]);
-    let by_comune = OperationQuery { comune: Some(comune("058091")), ..all.clone() };
-    assert_eq!(ids(store.operations(&by_comune).await.unwrap()), vec![r1, mv]);
-    let by_code = OperationQuery { codice_servizio: Some("5005".parse().unwrap()), ..all.clone() };
+    let by_comune = OperationQuery {
+        comune: Some(comune("058091")),
+        ..all.clone()
+    };
+    assert_eq!(
+        ids(store.operations(&by_comune).await.unwrap()),
+        vec![r1, mv]
+    );
+    let by_code = OperationQuery {
+        codice_servizio: Some("5005".parse().unwrap()),
+        ..all.clone()
+    };
     assert_eq!(ids(store.operations(&by_code).await.unwrap()), vec![mv]);
-    let by_entity = OperationQuery { entity: Some(EntityRef::Soggetto(s)), ..all.clone() };
-    assert_eq!(ids(store.operations(&by_entity).await.unwrap()), vec![r1, mv]);
-    let page = OperationQuery { limit: 1, dopo: Some(r1), ..all.clone() };
+    let by_entity = OperationQuery {
+        entity: Some(EntityRef::Soggetto(s)),
+        ..all.clone()
+    };
+    assert_eq!(
+        ids(store.operations(&by_entity).await.unwrap()),
+        vec![r1, mv]
+    );
+    let page = OperationQuery {
+        limit: 1,
+        dopo: Some(r1),
+        ..all.clone()
+    };
     assert_eq!(ids(store.operations(&page).await.unwrap()), vec![r2]);
-    let future = OperationQuery { dal: Some(now() + chrono::Duration::hours(1)), ..all.clone() };
+    let future = OperationQuery {
+        dal: Some(now() + chrono::Duration::hours(1)),
+        ..all.clone()
+    };
     assert!(store.operations(&future).await.unwrap().is_empty());
-    let past = OperationQuery { al: Some(now() - chrono::Duration::hours(1)), ..all.clone() };
+    let past = OperationQuery {
+        al: Some(now() - chrono::Duration::hours(1)),
+        ..all.clone()
+    };
     assert!(store.operations(&past).await.unwrap().is_empty());
-    let by_state = OperationQuery { stato: Some(StatoOperazione::Annullata), ..all };
+    let by_state = OperationQuery {
+        stato: Some(StatoOperazione::Annullata),
+        ..all
+    };
     assert!(store.operations(&by_state).await.unwrap().is_empty());
 }
 
@@ -515,7 +1018,10 @@ pub async fn sequences_are_unique_under_concurrency(store: Arc<impl Store>) {
 pub async fn concurrent_operations_keep_the_chain(store: Arc<impl Store>) {
     // Four municipalities write at once, each with its own increasing ids.
     let mut tasks = Vec::new();
-    for (t, code) in ["058091", "015146", "001272", "063049"].into_iter().enumerate() {
+    for (t, code) in ["058091", "015146", "001272", "063049"]
+        .into_iter()
+        .enumerate()
+    {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..25u64 {
@@ -529,8 +1035,18 @@ pub async fn concurrent_operations_keep_the_chain(store: Arc<impl Store>) {
     }
     let page = store.audit_page(0, 1000).await.unwrap();
     assert_eq!(page.len(), 100);
-    assert_eq!(verifica_catena(&page, store.audit_head().await.unwrap().as_ref()), Ok(100));
-    let found = store.find_subjects(&SubjectQuery { comune: Some(comune("015146")), limit: 1000, ..Default::default() }).await.unwrap();
+    assert_eq!(
+        verifica_catena(&page, store.audit_head().await.unwrap().as_ref()),
+        Ok(100)
+    );
+    let found = store
+        .find_subjects(&SubjectQuery {
+            comune: Some(comune("015146")),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(found.len(), 25);
 }
 
@@ -538,51 +1054,122 @@ pub async fn baseline_raw_insert_works(store: Arc<impl Store>) {
     store.baseline_raw_insert(10).await.unwrap();
     store.baseline_raw_insert(10).await.unwrap();
     // The baseline must not touch the registry.
-    assert!(store.operations(&OperationQuery { limit: 10, ..Default::default() }).await.unwrap().is_empty());
+    assert!(store
+        .operations(&OperationQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(store.audit_head().await.unwrap(), None);
 }
 
 fn residence(id: IdOperazioneAnpr, s: IdAnprSoggetto, from: NaiveDate, via: &str) -> NewOperation {
     let mut op = operation(id, "5005", "058091", None, from);
-    op.writes.push(write(EntityRef::Soggetto(s), "residenza", Some(json!({"via": via}))));
+    op.writes.push(write(
+        EntityRef::Soggetto(s),
+        "residenza",
+        Some(json!({"via": via})),
+    ));
     op
 }
 
 /// Ids are allocated before `apply`, so two concurrent requests can commit out of id
 /// order: "newest" must mean the order of application.
 pub async fn newest_first_follows_the_order_of_application_not_the_ids(store: Arc<impl Store>) {
-    let (s, _) = register(&store, "058091", None, "RSSMRA80A01H501U", "Rossi", day(2000, 1, 1)).await;
+    let (s, _) = register(
+        &store,
+        "058091",
+        None,
+        "RSSMRA80A01H501U",
+        "Rossi",
+        day(2000, 1, 1),
+    )
+    .await;
     let e = EntityRef::Soggetto(s);
     let before = store.record(e, None).await.unwrap();
     let first_id = op_id(&store).await;
     let second_id = op_id(&store).await;
-    store.apply(residence(second_id, s, day(2010, 1, 1), "Po 2")).await.unwrap();
-    store.apply(residence(first_id, s, day(2011, 1, 1), "Dante 3")).await.unwrap();
+    store
+        .apply(residence(second_id, s, day(2010, 1, 1), "Po 2"))
+        .await
+        .unwrap();
+    store
+        .apply(residence(first_id, s, day(2011, 1, 1), "Dante 3"))
+        .await
+        .unwrap();
     let ann = op_id(&store).await;
-    match store.annul(second_id, operation(ann, "5012", "058091", None, day(2012, 1, 1))).await {
+    match store
+        .annul(
+            second_id,
+            operation(ann, "5012", "058091", None, day(2012, 1, 1)),
+        )
+        .await
+    {
         Err(StoreError::NotNewest { newer, .. }) => assert_eq!(newer, first_id),
         other => panic!("expected NotNewest, got {other:?}"),
     }
-    store.annul(first_id, operation(ann, "5012", "058091", None, day(2012, 1, 1))).await.unwrap();
+    store
+        .annul(
+            first_id,
+            operation(ann, "5012", "058091", None, day(2012, 1, 1)),
+        )
+        .await
+        .unwrap();
     let ann2 = op_id(&store).await;
-    store.annul(second_id, operation(ann2, "5012", "058091", None, day(2012, 1, 1))).await.unwrap();
+    store
+        .annul(
+            second_id,
+            operation(ann2, "5012", "058091", None, day(2012, 1, 1)),
+        )
+        .await
+        .unwrap();
     assert_eq!(store.record(e, None).await.unwrap(), before);
 }
 
 /// An operation may replace the same section twice (e.g. a correction inside one
 /// request): annulling it must leave exactly the version it found.
 pub async fn one_operation_writing_a_section_twice_annuls_cleanly(store: Arc<impl Store>) {
-    let (s, _) = register(&store, "058091", None, "RSSMRA80A01H501U", "Rossi", day(2000, 1, 1)).await;
+    let (s, _) = register(
+        &store,
+        "058091",
+        None,
+        "RSSMRA80A01H501U",
+        "Rossi",
+        day(2000, 1, 1),
+    )
+    .await;
     let e = EntityRef::Soggetto(s);
     let id = op_id(&store).await;
     let mut op = residence(id, s, day(2010, 1, 1), "Po 2");
-    op.writes.push(write(e, "residenza", Some(json!({"via": "Po 4"}))));
+    op.writes
+        .push(write(e, "residenza", Some(json!({"via": "Po 4"}))));
     store.apply(op).await.unwrap();
-    assert_eq!(store.record(e, None).await.unwrap().unwrap().get("residenza"), Some(&json!({"via": "Po 4"})));
+    assert_eq!(
+        store
+            .record(e, None)
+            .await
+            .unwrap()
+            .unwrap()
+            .get("residenza"),
+        Some(&json!({"via": "Po 4"}))
+    );
     let ann = op_id(&store).await;
-    store.annul(id, operation(ann, "5012", "058091", None, day(2011, 1, 1))).await.unwrap();
+    store
+        .annul(id, operation(ann, "5012", "058091", None, day(2011, 1, 1)))
+        .await
+        .unwrap();
     let history = store.history(e, "residenza").await.unwrap();
     assert_eq!(history.len(), 1, "{history:?}");
     assert_eq!((history[0].valido_al, history[0].chiusa_da), (None, None));
-    assert_eq!(store.record(e, None).await.unwrap().unwrap().get("residenza"), Some(&json!({"via": "Roma 1"})));
+    assert_eq!(
+        store
+            .record(e, None)
+            .await
+            .unwrap()
+            .unwrap()
+            .get("residenza"),
+        Some(&json!({"via": "Roma 1"}))
+    );
 }

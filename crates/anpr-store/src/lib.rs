@@ -20,7 +20,9 @@
 use std::fmt;
 
 use anpr_domain::audit::{NuovaVoceAudit, TestaCatena, VoceAudit};
-use anpr_domain::ids::{CodiceIstatComune, IdAnprFamiglia, IdAnprSoggetto, IdOperazioneAnpr, IdOperazioneComune};
+use anpr_domain::ids::{
+    CodiceIstatComune, IdAnprFamiglia, IdAnprSoggetto, IdOperazioneAnpr, IdOperazioneComune,
+};
 use anpr_domain::operazione::{CodiceServizio, StatoOperazione};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -73,8 +75,12 @@ impl EntityRef {
     pub fn from_parts(kind: &str, id: u64) -> Result<Self, StoreError> {
         let bad = || StoreError::Corrupt(format!("entity {kind}:{id}"));
         match kind {
-            "S" => IdAnprSoggetto::new(id).map(EntityRef::Soggetto).map_err(|_| bad()),
-            "F" => IdAnprFamiglia::new(id).map(EntityRef::Famiglia).map_err(|_| bad()),
+            "S" => IdAnprSoggetto::new(id)
+                .map(EntityRef::Soggetto)
+                .map_err(|_| bad()),
+            "F" => IdAnprFamiglia::new(id)
+                .map(EntityRef::Famiglia)
+                .map_err(|_| bad()),
             _ => Err(bad()),
         }
     }
@@ -308,13 +314,28 @@ pub struct OperationQuery {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("idOperazioneComune {id} already used by operation {existing}")]
-    DuplicateIdOperazioneComune { id: IdOperazioneComune, existing: IdOperazioneAnpr },
+    DuplicateIdOperazioneComune {
+        id: IdOperazioneComune,
+        existing: IdOperazioneAnpr,
+    },
     #[error("idOperazioneComune {id} is not greater than the last one seen, {last}")]
-    IdOperazioneComuneNotIncreasing { id: IdOperazioneComune, last: IdOperazioneComune },
+    IdOperazioneComuneNotIncreasing {
+        id: IdOperazioneComune,
+        last: IdOperazioneComune,
+    },
     #[error("{entity}, section {section}: decorrenza {decorrenza} precedes the current version, valid from {current_from}")]
-    DecorrenzaBeforeCurrent { entity: EntityRef, section: String, decorrenza: NaiveDate, current_from: NaiveDate },
+    DecorrenzaBeforeCurrent {
+        entity: EntityRef,
+        section: String,
+        decorrenza: NaiveDate,
+        current_from: NaiveDate,
+    },
     #[error("operation {op} cannot be annulled: {entity} was changed later by operation {newer}")]
-    NotNewest { op: IdOperazioneAnpr, entity: EntityRef, newer: IdOperazioneAnpr },
+    NotNewest {
+        op: IdOperazioneAnpr,
+        entity: EntityRef,
+        newer: IdOperazioneAnpr,
+    },
     #[error("operation {0} not found")]
     OperationNotFound(IdOperazioneAnpr),
     #[error("operation {0} is not in force (already annulled or refused)")]
@@ -352,7 +373,11 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// restored from the reopened `_indice` versions (an entity with none left, e.g. an
     /// annulled registration, disappears from the indexes). `target` becomes
     /// `Annullata` with `annullata_da = annulment.id`.
-    async fn annul(&self, target: IdOperazioneAnpr, annulment: NewOperation) -> Result<VoceAudit, StoreError>;
+    async fn annul(
+        &self,
+        target: IdOperazioneAnpr,
+        annulment: NewOperation,
+    ) -> Result<VoceAudit, StoreError>;
 
     async fn operation(&self, id: IdOperazioneAnpr) -> Result<Option<StoredOperation>, StoreError>;
 
@@ -368,11 +393,19 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// The record's sections in force at `at` (valid time), or the current ones.
     /// `None` when the record has no section in force then (unknown, or not yet/no
     /// longer existing). Internal sections (`_indice`) are not returned.
-    async fn record(&self, entity: EntityRef, at: Option<NaiveDate>) -> Result<Option<RecordSections>, StoreError>;
+    async fn record(
+        &self,
+        entity: EntityRef,
+        at: Option<NaiveDate>,
+    ) -> Result<Option<RecordSections>, StoreError>;
 
     /// The full timeline of one section of a record, in record order (annulled versions
     /// are gone).
-    async fn history(&self, entity: EntityRef, section: &str) -> Result<Vec<StoredVersion>, StoreError>;
+    async fn history(
+        &self,
+        entity: EntityRef,
+        section: &str,
+    ) -> Result<Vec<StoredVersion>, StoreError>;
 
     /// Entities having a version of `section` with search key `key` in force at `at`
     /// (or now), with that version's value. E.g. the members of a family.

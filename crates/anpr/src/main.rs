@@ -19,7 +19,11 @@ use anpr_store::Store;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "anpr", version, about = "ANPR - Anagrafe Nazionale della Popolazione Residente")]
+#[command(
+    name = "anpr",
+    version,
+    about = "ANPR - Anagrafe Nazionale della Popolazione Residente"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -152,7 +156,10 @@ enum AuditCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("errore: impossibile avviare il runtime: {e}");
@@ -173,20 +180,27 @@ fn cli_caller(ambiente: Ambiente) -> CallerContext {
     }
 }
 
-async fn open_stores(storage: &StorageArgs, ambienti: &[Ambiente]) -> Result<(BTreeMap<Ambiente, Arc<dyn Store>>, &'static str), String> {
+async fn open_stores(
+    storage: &StorageArgs,
+    ambienti: &[Ambiente],
+) -> Result<(BTreeMap<Ambiente, Arc<dyn Store>>, &'static str), String> {
     let mut stores: BTreeMap<Ambiente, Arc<dyn Store>> = BTreeMap::new();
     match &storage.database_url {
         Some(url) => {
             for a in ambienti {
-                let s = anpr_store_postgres::PostgresStore::connect_env(url, *a).await.map_err(|e| format!("PostgreSQL ({a}): {e}"))?;
+                let s = anpr_store_postgres::PostgresStore::connect_env(url, *a)
+                    .await
+                    .map_err(|e| format!("PostgreSQL ({a}): {e}"))?;
                 stores.insert(*a, Arc::new(s));
             }
             Ok((stores, "postgres"))
         }
         None => {
-            std::fs::create_dir_all(&storage.data_dir).map_err(|e| format!("data directory {}: {e}", storage.data_dir.display()))?;
+            std::fs::create_dir_all(&storage.data_dir)
+                .map_err(|e| format!("data directory {}: {e}", storage.data_dir.display()))?;
             for a in ambienti {
-                let s = anpr_store_sqlite::SqliteStore::open_in_dir(&storage.data_dir, *a).map_err(|e| format!("SQLite ({a}): {e}"))?;
+                let s = anpr_store_sqlite::SqliteStore::open_in_dir(&storage.data_dir, *a)
+                    .map_err(|e| format!("SQLite ({a}): {e}"))?;
                 stores.insert(*a, Arc::new(s));
             }
             Ok((stores, "sqlite"))
@@ -204,7 +218,9 @@ fn print_refusal(err: &ServiceError) {
 /// Reports a refusal (as JSON with `--json`) and returns exit status 2.
 fn report_refusal(err: &ServiceError, json: bool) -> ExitCode {
     if json {
-        print_json(&serde_json::json!({"esito": "KO", "anomalie": err.anomalie(), "riferimento": err.riferimento()}));
+        print_json(
+            &serde_json::json!({"esito": "KO", "anomalie": err.anomalie(), "riferimento": err.riferimento()}),
+        );
     } else {
         print_refusal(err);
     }
@@ -212,8 +228,11 @@ fn report_refusal(err: &ServiceError, json: bool) -> ExitCode {
 }
 
 fn parse_date(s: Option<&str>) -> Result<Option<chrono::NaiveDate>, String> {
-    s.map(|s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("data non valida {s:?}: atteso AAAA-MM-GG")))
-        .transpose()
+    s.map(|s| {
+        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map_err(|_| format!("data non valida {s:?}: atteso AAAA-MM-GG"))
+    })
+    .transpose()
 }
 
 fn print_json<T: serde::Serialize>(value: &T) {
@@ -228,15 +247,27 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve(args).await,
         Command::Tables(cmd) => tables(cmd).await,
         Command::Cf(cmd) => cf(cmd).await,
-        Command::Audit(AuditCommand::Verify { storage, ambiente, json }) => audit_verify(storage, ambiente, json).await,
+        Command::Audit(AuditCommand::Verify {
+            storage,
+            ambiente,
+            json,
+        }) => audit_verify(storage, ambiente, json).await,
     }
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     match args.log_format {
-        LogFormat::Json => tracing_subscriber::fmt().json().with_writer(std::io::stderr).with_env_filter(filter).init(),
-        LogFormat::Text => tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .init(),
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .init(),
     }
     let (stores, backend) = match open_stores(&args.storage, &Ambiente::ALL).await {
         Ok(s) => s,
@@ -246,7 +277,11 @@ async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let registry = Arc::new(Registry::new(stores, Arc::new(SystemClock)));
-    let config = anpr_server::ServerConfig { ambiente_predefinito: args.ambiente, backend, identita_da_header: args.identita_da_header };
+    let config = anpr_server::ServerConfig {
+        ambiente_predefinito: args.ambiente,
+        backend,
+        identita_da_header: args.identita_da_header,
+    };
     let app = anpr_server::router(registry, config);
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(l) => l,
@@ -255,17 +290,26 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let addr = listener.local_addr().map_or_else(|_| args.listen.to_string(), |a| a.to_string());
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
     let where_ = match &args.storage.database_url {
         Some(_) => "PostgreSQL".to_owned(),
         None => format!("SQLite in {}", args.storage.data_dir.display()),
     };
-    println!("anpr {} in ascolto su http://{addr} (ambiente predefinito {}, archivio {where_})", env!("CARGO_PKG_VERSION"), args.ambiente);
+    println!(
+        "anpr {} in ascolto su http://{addr} (ambiente predefinito {}, archivio {where_})",
+        env!("CARGO_PKG_VERSION"),
+        args.ambiente
+    );
     tracing::info!(%addr, backend, ambiente = %args.ambiente, "listening");
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    match axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+    match axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("errore del server: {e}");
@@ -288,7 +332,10 @@ async fn tables(cmd: TablesCommand) -> ExitCode {
                 ExitCode::SUCCESS
             }
             Ok(list) => {
-                println!("Tabelle di decodifica, versione {}", registry.tables().version());
+                println!(
+                    "Tabelle di decodifica, versione {}",
+                    registry.tables().version()
+                );
                 for t in list {
                     println!("{:<45} {:>6} righe  {}", t.name, t.rows, t.description);
                 }
@@ -299,7 +346,13 @@ async fn tables(cmd: TablesCommand) -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        TablesCommand::Comune { istat, catastale, nome, data, json } => {
+        TablesCommand::Comune {
+            istat,
+            catastale,
+            nome,
+            data,
+            json,
+        } => {
             let data = match parse_date(data.as_deref()) {
                 Ok(d) => d,
                 Err(e) => {
@@ -307,7 +360,11 @@ async fn tables(cmd: TablesCommand) -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let mut filtro = FiltroComuni { data_riferimento: data, denominazione: nome, ..Default::default() };
+            let mut filtro = FiltroComuni {
+                data_riferimento: data,
+                denominazione: nome,
+                ..Default::default()
+            };
             if let Some(i) = istat {
                 match i.parse() {
                     Ok(c) => filtro.codice_istat = Some(c),
@@ -333,9 +390,20 @@ async fn tables(cmd: TablesCommand) -> ExitCode {
                 }
                 Ok(elenco) => {
                     for c in &elenco.comuni {
-                        let until = c.valid_to.map_or_else(|| "oggi".to_owned(), |d| d.to_string());
+                        let until = c
+                            .valid_to
+                            .map_or_else(|| "oggi".to_owned(), |d| d.to_string());
                         let catastale = c.catastale.as_ref().map_or("-", |k| k.as_str());
-                        println!("{} {} {:<40} ({}) {} .. {}  stato {}", c.istat, catastale, c.nome, c.sigla_provincia, c.valid_from, until, c.stato.code());
+                        println!(
+                            "{} {} {:<40} ({}) {} .. {}  stato {}",
+                            c.istat,
+                            catastale,
+                            c.nome,
+                            c.sigla_provincia,
+                            c.valid_from,
+                            until,
+                            c.stato.code()
+                        );
                     }
                     if elenco.totale == 0 {
                         eprintln!("nessun comune trovato");
@@ -381,8 +449,21 @@ async fn cf(cmd: CfCommand) -> ExitCode {
     let registry = offline_registry();
     let ctx = cli_caller(Ambiente::Test);
     match cmd {
-        CfCommand::Calcola { cognome, nome, sesso, data_nascita, luogo_nascita, json } => {
-            let req = RichiestaCalcolo { cognome, nome, sesso, data_nascita, luogo_nascita };
+        CfCommand::Calcola {
+            cognome,
+            nome,
+            sesso,
+            data_nascita,
+            luogo_nascita,
+            json,
+        } => {
+            let req = RichiestaCalcolo {
+                cognome,
+                nome,
+                sesso,
+                data_nascita,
+                luogo_nascita,
+            };
             match registry.calcola_codice_fiscale(&ctx, &req).await {
                 Ok(r) if json => {
                     print_json(&r);
@@ -390,55 +471,79 @@ async fn cf(cmd: CfCommand) -> ExitCode {
                 }
                 Ok(r) => {
                     println!("{}", r.codice_fiscale);
-                    println!("luogo di nascita: {} ({})", r.luogo_nascita.denominazione, r.luogo_nascita.codice_catastale);
+                    println!(
+                        "luogo di nascita: {} ({})",
+                        r.luogo_nascita.denominazione, r.luogo_nascita.codice_catastale
+                    );
                     println!("omocodici: {}", r.omocodici.join(" "));
                     ExitCode::SUCCESS
                 }
                 Err(e) => report_refusal(&e, json),
             }
         }
-        CfCommand::Verifica { codice, json } => match registry.verifica_codice_fiscale(&ctx, &codice).await {
-            Ok(r) => {
-                if json {
-                    print_json(&r);
-                } else if r.valido {
-                    println!("{} valido ({})", r.codice_fiscale, r.tipo.unwrap_or("ordinario"));
-                    if let Some(base) = &r.forma_base {
-                        println!("omocodice di livello {}; forma base {base}", r.livello_omocodia.unwrap_or(0));
+        CfCommand::Verifica { codice, json } => {
+            match registry.verifica_codice_fiscale(&ctx, &codice).await {
+                Ok(r) => {
+                    if json {
+                        print_json(&r);
+                    } else if r.valido {
+                        println!(
+                            "{} valido ({})",
+                            r.codice_fiscale,
+                            r.tipo.unwrap_or("ordinario")
+                        );
+                        if let Some(base) = &r.forma_base {
+                            println!(
+                                "omocodice di livello {}; forma base {base}",
+                                r.livello_omocodia.unwrap_or(0)
+                            );
+                        }
+                    } else {
+                        for a in &r.anomalie {
+                            println!("{} non valido: {a}", r.codice_fiscale);
+                        }
                     }
-                } else {
-                    for a in &r.anomalie {
-                        println!("{} non valido: {a}", r.codice_fiscale);
+                    if r.valido {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
                     }
                 }
-                if r.valido {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(1)
+                Err(e) => {
+                    print_refusal(&e);
+                    ExitCode::from(2)
                 }
             }
-            Err(e) => {
-                print_refusal(&e);
-                ExitCode::from(2)
-            }
-        },
-        CfCommand::Decodifica { codice, json } => match registry.decodifica_codice_fiscale(&ctx, &codice).await {
+        }
+        CfCommand::Decodifica { codice, json } => match registry
+            .decodifica_codice_fiscale(&ctx, &codice)
+            .await
+        {
             Ok(r) if json => {
                 print_json(&r);
                 ExitCode::SUCCESS
             }
             Ok(r) => {
                 println!("sesso: {}", r.sesso);
-                println!("nascita: giorno {} mese {} anno ..{:02} ({} o {})", r.giorno, r.mese, r.anno_due_cifre, r.anni_candidati[0], r.anni_candidati[1]);
+                println!(
+                    "nascita: giorno {} mese {} anno ..{:02} ({} o {})",
+                    r.giorno, r.mese, r.anno_due_cifre, r.anni_candidati[0], r.anni_candidati[1]
+                );
                 if let Some(d) = r.data_nascita_probabile {
                     println!("data più probabile: {d}");
                 }
                 match &r.luogo_nascita {
                     Some(l) => println!("luogo: {} ({})", l.denominazione, r.codice_catastale),
-                    None => println!("luogo: {} (non trovato nelle tabelle alla data)", r.codice_catastale),
+                    None => println!(
+                        "luogo: {} (non trovato nelle tabelle alla data)",
+                        r.codice_catastale
+                    ),
                 }
                 if let Some(base) = &r.forma_base {
-                    println!("omocodice di livello {}; forma base {base}", r.livello_omocodia);
+                    println!(
+                        "omocodice di livello {}; forma base {base}",
+                        r.livello_omocodia
+                    );
                 }
                 ExitCode::SUCCESS
             }
@@ -461,10 +566,19 @@ async fn audit_verify(storage: StorageArgs, ambiente: Ambiente, json: bool) -> E
             if json {
                 print_json(&r);
             } else if let (Some(v), Some(seq)) = (&r.violazione, r.voce) {
-                println!("catena di audit NON integra (ambiente {}): voce {seq}: {v}", r.ambiente);
-                println!("voci verificate prima della violazione: {}", r.voci_verificate);
+                println!(
+                    "catena di audit NON integra (ambiente {}): voce {seq}: {v}",
+                    r.ambiente
+                );
+                println!(
+                    "voci verificate prima della violazione: {}",
+                    r.voci_verificate
+                );
             } else {
-                println!("catena di audit integra (ambiente {}): {} voci verificate", r.ambiente, r.voci_verificate);
+                println!(
+                    "catena di audit integra (ambiente {}): {} voci verificate",
+                    r.ambiente, r.voci_verificate
+                );
             }
             if r.integro() {
                 ExitCode::SUCCESS
