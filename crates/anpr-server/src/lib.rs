@@ -90,6 +90,7 @@ pub fn router(registry: Arc<Registry>, config: ServerConfig) -> Router {
         .route("/api/v1/soggetti/consulta", post(rest::consulta_soggetto))
         .route("/api/v1/famiglie/consulta", post(rest::consulta_famiglia))
         .route("/api/v1/audit/verifica", post(rest::verifica_audit))
+        .route("/api/v1/operazioni/{codice}", post(rest::operazione))
         .fallback(rest::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), observe))

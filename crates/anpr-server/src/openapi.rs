@@ -61,6 +61,12 @@ pub fn spec() -> Value {
             "/api/v1/codice-fiscale/decodifica": post("Decodifica di un codice fiscale", "RichiestaCodiceFiscale", "RispostaDecodificaCf"),
             "/api/v1/soggetti/consulta": post("Consultazione della scheda individuale (anche alla data)", "RichiestaConsultaSoggetto", "SchedaLetta"),
             "/api/v1/famiglie/consulta": post("Consultazione della scheda famiglia/convivenza con i componenti", "RichiestaConsultaFamiglia", "FamigliaLetta"),
+            "/api/v1/operazioni/{codice}": {"post": {
+                "summary": "Operazione anagrafica (1002 iscrizione per altri motivi; 1013, 5012, 2011 annullamenti). La risposta e' il documento memorizzato: reinviare lo stesso idOperazioneComune restituisce la stessa risposta.",
+                "parameters": [ambiente_header, {"name": "codice", "in": "path", "required": true, "schema": {"type": "string", "enum": ["1002", "1013", "5012", "2011"]}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "description": "Richiesta1002 (motivoIscrizione, dataDecorrenza, generalita, cittadinanza, provenienza, residenza, famiglia) o RichiestaAnnullamento (idOperazioneANPR)"}}}},
+                "responses": {"200": ok_ref("EsitoOperazione"), "400": errore_ref(), "403": errore_ref(), "422": ok_ref("EsitoOperazione")}
+            }},
             "/api/v1/audit/verifica": {"post": {"summary": "Verifica della catena di audit dell'ambiente", "responses": {"200": ok_ref("RapportoAudit"), "403": errore_ref()}}}
         },
         "components": {"schemas": {
@@ -97,6 +103,7 @@ pub fn spec() -> Value {
             "RichiestaConsultaFamiglia": {"type": "object", "additionalProperties": false, "required": ["idANPR"], "properties": {"idANPR": {"type": "string", "pattern": "^[0-9]{1,16}$"}, "dataRiferimento": {"type": "string", "format": "date"}}},
             "SchedaLetta": {"type": "object", "properties": {"idAnpr": {"type": "string"}, "dataRiferimento": {"type": "string", "format": "date"}, "scheda": {"type": "object"}}},
             "FamigliaLetta": {"type": "object", "properties": {"idAnpr": {"type": "string"}, "dataRiferimento": {"type": "string", "format": "date"}, "scheda": {"type": "object"}, "componenti": {"type": "array", "items": {"type": "object"}}}},
+            "EsitoOperazione": {"type": "object", "required": ["idOperazioneANPR", "esito", "codiceServizio"], "properties": {"idOperazioneANPR": {"type": "string"}, "idOperazioneComune": {"type": "string"}, "codiceServizio": {"type": "string"}, "esito": {"type": "string", "enum": ["OK", "KO"]}, "decorrenza": {"type": "string", "format": "date"}, "dataOraRegistrazione": {"type": "string", "format": "date-time"}, "soggetti": {"type": "array", "items": {"type": "object"}}, "famiglie": {"type": "array", "items": {"type": "object"}}, "anomalie": {"type": "array", "items": {"$ref": "#/components/schemas/Anomalia"}}, "riferimento": {"type": "object"}}},
             "RapportoAudit": {"type": "object", "properties": {"ambiente": {"type": "string"}, "vociVerificate": {"type": "integer"}, "violazione": {"type": ["string", "null"]}, "voce": {"type": ["integer", "null"]}}}
         }}
     })

@@ -355,3 +355,81 @@ pub async fn verifica_audit(State(state): State<AppState>, Caller(ctx): Caller) 
         .map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
     ok(ctx.ambiente, r)
 }
+
+/// Our code for a service code this release does not implement yet.
+pub const CODICE_SERVIZIO_NON_DISPONIBILE: &str = "EV040";
+
+/// Parses the body of an operation into the service's request type, with a coded error.
+fn corpo<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, ApiError> {
+    serde_json::from_value(body.clone()).map_err(|e| {
+        ApiError::bad_request(
+            Anomalia::errore(
+                anpr_domain::error::CODICE_VALORE_NON_VALIDO,
+                "Corpo della richiesta non conforme",
+            )
+            .valore(e.to_string())
+            .atteso("un documento conforme allo schema dell'operazione (OpenAPI)"),
+        )
+    })
+}
+
+/// `POST /api/v1/operazioni/{codice}`: runs a registry operation. The answer is the
+/// stored response document, identical on every replay of the same `idOperazioneComune`.
+pub async fn operazione(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(codice): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult {
+    let Json(body) = body?;
+    let registry = &state.registry;
+    let result = match codice.as_str() {
+        "1002" => {
+            registry
+                .iscrizione_altri_motivi(&ctx, &corpo(&body)?, &body)
+                .await
+        }
+        "1013" => {
+            registry
+                .annulla_operazione(&ctx, "1013", &corpo(&body)?, &body)
+                .await
+        }
+        "5012" => {
+            registry
+                .annulla_operazione(&ctx, "5012", &corpo(&body)?, &body)
+                .await
+        }
+        "2011" => {
+            registry
+                .annulla_operazione(&ctx, "2011", &corpo(&body)?, &body)
+                .await
+        }
+        other => {
+            return Err(ApiError::from_service(
+                anpr_service::ServiceError::Rifiutata {
+                    anomalie: vec![Anomalia::errore(
+                        CODICE_SERVIZIO_NON_DISPONIBILE,
+                        "Servizio non disponibile in questa versione",
+                    )
+                    .campo("codice")
+                    .valore(other)
+                    .atteso("1002, 1013, 2011 o 5012")],
+                    riferimento: registry.riferimento(None),
+                },
+                ctx.ambiente,
+            ))
+        }
+    };
+    let risposta = result.map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
+    let status = if risposta.eseguita {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        risposta.documento,
+    )
+        .into_response())
+}

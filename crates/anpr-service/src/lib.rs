@@ -17,12 +17,15 @@ use anpr_domain::ids::IdOperazioneAnpr;
 use anpr_store::Store;
 use anpr_tables::Tables;
 
+pub mod annullamento;
 pub mod audit;
 pub mod authz;
 pub mod clock;
 pub mod codice_fiscale;
 pub mod consultazione;
 pub mod error;
+pub mod iscrizione;
+pub mod operazioni;
 pub mod tabelle;
 
 pub use error::{RiferimentoSupporto, ServiceError};
