@@ -231,7 +231,7 @@ async fn malformed_oversized_and_unknown_requests_get_coded_errors() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 413);
     let (status, body, headers) = s.get("/api/v1/non-esiste").await;
-    assert_eq!((status, codes(&body)), (404, vec!["EN404".to_owned()]));
+    assert_eq!((status, codes(&body)), (404, vec!["EV404".to_owned()]));
     assert_eq!(headers["x-anpr-ambiente"], "test");
     let r = s
         .client
@@ -301,7 +301,7 @@ async fn environments_are_selected_per_request_and_identity_headers_refused_in_p
             ],
         )
         .await;
-    assert_eq!((status, codes(&body)), (404, vec!["EN404".to_owned()]));
+    assert_eq!((status, codes(&body)), (404, vec!["EV404".to_owned()]));
 }
 
 #[tokio::test]

@@ -235,7 +235,7 @@ async fn a_family_registers_replays_are_identical_and_annulment_is_newest_first(
         .await;
     assert_eq!(
         (status, codes(&serde_json::from_str(&body).unwrap())),
-        (422, vec!["EV034".to_owned()]),
+        (422, vec!["EN077".to_owned()]),
         "{body}"
     );
     // A change-annulment service cannot annul a registration.

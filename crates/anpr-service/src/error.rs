@@ -89,6 +89,6 @@ impl ServiceError {
 /// Our code for a denied permission.
 pub const CODICE_ACCESSO_NEGATO: &str = "EA401";
 /// Our code for "nothing found".
-pub const CODICE_NON_TROVATO: &str = "EN404";
+pub const CODICE_NON_TROVATO: &str = "EV404";
 /// Our code for an internal failure (never the caller's fault).
 pub const CODICE_ERRORE_INTERNO: &str = "EI500";

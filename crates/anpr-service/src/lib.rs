@@ -20,13 +20,17 @@ use anpr_tables::Tables;
 pub mod annullamento;
 pub mod audit;
 pub mod authz;
+pub mod cancellazione;
 pub mod clock;
 pub mod codice_fiscale;
 pub mod consultazione;
 pub mod error;
 pub mod iscrizione;
+pub mod lavoro;
 pub mod operazioni;
+pub mod residenza;
 pub mod tabelle;
+pub mod validazione;
 
 pub use error::{RiferimentoSupporto, ServiceError};
 

@@ -28,8 +28,8 @@ pub const CODICE_ID_NON_CRESCENTE: &str = "EV030";
 /// Our code for a change dated before the version it would replace.
 pub const CODICE_DECORRENZA_ANTERIORE: &str = "EV031";
 
-/// Our code for an annulment out of order (only the newest operation on a record).
-pub const CODICE_NON_ULTIMA: &str = "EV034";
+/// ANPR code for an annulment out of order (only the newest operation on a record).
+pub const CODICE_NON_ULTIMA: &str = "EN077";
 /// Our code for annulling an operation that is not in force.
 pub const CODICE_NON_IN_VIGORE: &str = "EV035";
 
