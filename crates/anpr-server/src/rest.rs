@@ -389,9 +389,21 @@ pub async fn operazione(
                 .iscrizione_altri_motivi(&ctx, &corpo(&body)?, &body)
                 .await
         }
-        "5005" => registry.mutazione_residenza(&ctx, &corpo(&body)?, &body).await,
-        "2001" => registry.cancellazione_decesso(&ctx, &corpo(&body)?, &body).await,
-        "2003" => registry.cancellazione_altri_motivi(&ctx, &corpo(&body)?, &body).await,
+        "5005" => {
+            registry
+                .mutazione_residenza(&ctx, &corpo(&body)?, &body)
+                .await
+        }
+        "2001" => {
+            registry
+                .cancellazione_decesso(&ctx, &corpo(&body)?, &body)
+                .await
+        }
+        "2003" => {
+            registry
+                .cancellazione_altri_motivi(&ctx, &corpo(&body)?, &body)
+                .await
+        }
         "1013" => {
             registry
                 .annulla_operazione(&ctx, "1013", &corpo(&body)?, &body)

@@ -19,9 +19,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 use crate::authz::Permesso;
-use crate::lavoro::{
-    legame, Modifiche, SoggettoCorrente, SoggettoPerRicerca,
-};
+use crate::lavoro::{legame, Modifiche, SoggettoCorrente, SoggettoPerRicerca};
 use crate::operazioni::{Piano, RispostaOperazione, Testata};
 use crate::residenza::{nuova_famiglia, SoggettoMovimentato};
 use crate::validazione as v;
@@ -151,16 +149,22 @@ impl Registry {
         chi: &SoggettoPerRicerca,
         e: &mut Vec<Anomalia>,
     ) -> Option<SoggettoCorrente> {
-        match self.carica_soggetto(store, "soggetto", chi, Some(comune)).await {
+        match self
+            .carica_soggetto(store, "soggetto", chi, Some(comune))
+            .await
+        {
             Err(a) => {
                 e.push(a);
                 None
             }
             Ok(s) if s.posizione() == Some(PosizioneAnagrafica::Cancellato) => {
                 e.push(
-                    Anomalia::errore(CODICE_GIA_CANCELLATO, format!("Il soggetto {} risulta gia' cancellato", s.id))
-                        .campo("soggetto")
-                        .valore(s.id.to_string()),
+                    Anomalia::errore(
+                        CODICE_GIA_CANCELLATO,
+                        format!("Il soggetto {} risulta gia' cancellato", s.id),
+                    )
+                    .campo("soggetto")
+                    .valore(s.id.to_string()),
                 );
                 None
             }
@@ -186,9 +190,15 @@ impl Registry {
                     .atteso("1 (morte accertata) o 2 (morte presunta giudizialmente dichiarata); gli altri motivi con il servizio 2003"),
             );
         }
-        let soggetto = self.soggetto_da_cancellare(store, comune, &req.soggetto, &mut e).await;
+        let soggetto = self
+            .soggetto_da_cancellare(store, comune, &req.soggetto, &mut e)
+            .await;
         let Some(decesso) = &req.dati_decesso else {
-            e.push(Anomalia::errore("EN249", "Indicare i dati del decesso").campo("datiDecesso").atteso("datiDecesso.dataMorte"));
+            e.push(
+                Anomalia::errore("EN249", "Indicare i dati del decesso")
+                    .campo("datiDecesso")
+                    .atteso("datiDecesso.dataMorte"),
+            );
             return Err(e);
         };
         let data_morte = v::data("datiDecesso.dataMorte", &decesso.data_morte, &mut e);
@@ -226,9 +236,14 @@ impl Registry {
         if let Some(s) = &decesso.stato_morte {
             if t.stato_estero_by_istat(s, None).is_none() {
                 e.push(
-                    Anomalia::errore("EC170", format!("Stato estero di morte {s} inesistente sulla tabella di riferimento"))
-                        .campo("datiDecesso.statoMorte")
-                        .valore(s),
+                    Anomalia::errore(
+                        "EC170",
+                        format!(
+                            "Stato estero di morte {s} inesistente sulla tabella di riferimento"
+                        ),
+                    )
+                    .campo("datiDecesso.statoMorte")
+                    .valore(s),
                 );
             }
         }
@@ -262,14 +277,25 @@ impl Registry {
             data_decorrenza_cancellazione: data_morte,
             destinazione: None,
             atto_morte: decesso.atto_morte.clone(),
-            note: req.dati_sentenza.as_ref().map(|s| format!("Sentenza del {} - {}", s.data_sentenza, s.tribunale)),
+            note: req
+                .dati_sentenza
+                .as_ref()
+                .map(|s| format!("Sentenza del {} - {}", s.data_sentenza, s.tribunale)),
         });
         dopo.legame = None;
         m.soggetto(s.id, &s.scheda, &dopo);
-        self.uscita_famiglia(store, &s, &req.elenco_soggetti_famiglia, data_morte, &mut m, &mut avvertimenti)
-            .await?;
+        self.uscita_famiglia(
+            store,
+            &s,
+            &req.elenco_soggetti_famiglia,
+            data_morte,
+            &mut m,
+            &mut avvertimenti,
+        )
+        .await?;
         // The surviving spouse, when known to the registry, becomes widowed.
-        self.vedovanza(store, &s, data_morte, &mut m, &mut avvertimenti).await?;
+        self.vedovanza(store, &s, data_morte, &mut m, &mut avvertimenti)
+            .await?;
         Ok(m.piano(data_morte, avvertimenti))
     }
 
@@ -284,17 +310,37 @@ impl Registry {
         let mut e = Vec::new();
         let decorrenza = v::data("dataDecorrenza", &req.data_decorrenza, &mut e);
         v::non_futura("dataDecorrenza", decorrenza, oggi, &mut e);
-        let soggetto = self.soggetto_da_cancellare(store, comune, &req.soggetto, &mut e).await;
-        let aire = soggetto.as_ref().is_some_and(|s| s.posizione() == Some(PosizioneAnagrafica::Aire));
+        let soggetto = self
+            .soggetto_da_cancellare(store, comune, &req.soggetto, &mut e)
+            .await;
+        let aire = soggetto
+            .as_ref()
+            .is_some_and(|s| s.posizione() == Some(PosizioneAnagrafica::Aire));
         let motivo = req.motivo_cancellazione.as_str();
-        let tabella = if aire { "motivi_cancellazione_aire" } else { "motivi_cancellazione_apr" };
-        v::codice_tabella(t, tabella, motivo, None, "EN371", "Motivo di cancellazione", "motivoCancellazione", &mut e);
+        let tabella = if aire {
+            "motivi_cancellazione_aire"
+        } else {
+            "motivi_cancellazione_apr"
+        };
+        v::codice_tabella(
+            t,
+            tabella,
+            motivo,
+            None,
+            "EN371",
+            "Motivo di cancellazione",
+            "motivoCancellazione",
+            &mut e,
+        );
         if matches!(motivo, "1" | "2") {
             e.push(
-                Anomalia::errore("EN371", "La cancellazione per morte si registra con il servizio 2001")
-                    .campo("motivoCancellazione")
-                    .valore(motivo)
-                    .atteso("un motivo diverso da 1 e 2"),
+                Anomalia::errore(
+                    "EN371",
+                    "La cancellazione per morte si registra con il servizio 2001",
+                )
+                .campo("motivoCancellazione")
+                .valore(motivo)
+                .atteso("un motivo diverso da 1 e 2"),
             );
         }
         if let (Some(s), Some(d)) = (&soggetto, decorrenza) {
@@ -303,9 +349,12 @@ impl Registry {
         let altro = if aire { "8" } else { "13" };
         if motivo == altro && req.note.as_deref().is_none_or(|n| n.trim().is_empty()) {
             e.push(
-                Anomalia::errore(anpr_domain::error::CODICE_CAMPO_OBBLIGATORIO, "Note obbligatorie per il motivo di cancellazione Altro")
-                    .campo("note")
-                    .atteso("la descrizione del motivo"),
+                Anomalia::errore(
+                    anpr_domain::error::CODICE_CAMPO_OBBLIGATORIO,
+                    "Note obbligatorie per il motivo di cancellazione Altro",
+                )
+                .campo("note")
+                .atteso("la descrizione del motivo"),
             );
         }
         let dest = req.destinazione.as_ref();
@@ -348,12 +397,18 @@ impl Registry {
         let prevalente = match (motivo, &req.soggetto_prevalente) {
             ("10", None) => {
                 e.push(
-                    Anomalia::errore(anpr_domain::error::CODICE_CAMPO_OBBLIGATORIO, "Per la doppia iscrizione indicare il soggetto che resta iscritto")
-                        .campo("soggettoPrevalente"),
+                    Anomalia::errore(
+                        anpr_domain::error::CODICE_CAMPO_OBBLIGATORIO,
+                        "Per la doppia iscrizione indicare il soggetto che resta iscritto",
+                    )
+                    .campo("soggettoPrevalente"),
                 );
                 None
             }
-            ("10", Some(p)) => match self.carica_soggetto(store, "soggettoPrevalente", p, None).await {
+            ("10", Some(p)) => match self
+                .carica_soggetto(store, "soggettoPrevalente", p, None)
+                .await
+            {
                 Err(a) => {
                     e.push(a);
                     None
@@ -375,8 +430,15 @@ impl Registry {
         let mut dopo = s.scheda.clone();
         if let (false, "8", Some(a)) = (aire, motivo, &req.aire) {
             // Transfer abroad: the subject stays in the municipality, in its AIRE.
-            self.uscita_famiglia(store, &s, &req.elenco_soggetti_famiglia, decorrenza, &mut m, &mut avvertimenti)
-                .await?;
+            self.uscita_famiglia(
+                store,
+                &s,
+                &req.elenco_soggetti_famiglia,
+                decorrenza,
+                &mut m,
+                &mut avvertimenti,
+            )
+            .await?;
             let residenza = Residenza {
                 tipo_indirizzo: "4".into(),
                 indirizzo: None,
@@ -392,16 +454,24 @@ impl Registry {
                         .await
                         .map_err(|x| vec![x])?;
                     if !f.attiva() || !f.scheda.dati.as_ref().is_some_and(|d| d.famiglia_aire) {
-                        return Err(vec![Anomalia::errore("EF002", "La famiglia indicata non e' una famiglia AIRE attiva del comune")
-                            .campo("aire.idFamigliaConvivenzaANPR")
-                            .valore(raw)]);
+                        return Err(vec![Anomalia::errore(
+                            "EF002",
+                            "La famiglia indicata non e' una famiglia AIRE attiva del comune",
+                        )
+                        .campo("aire.idFamigliaConvivenzaANPR")
+                        .valore(raw)]);
                     }
                     m.famiglia(f.id, &f.scheda, &f.scheda);
                     (f.id, a.codice_legame.clone().unwrap_or_default())
                 }
                 None => {
-                    let id = IdAnprFamiglia::new(store.next_id(Sequence::Famiglia).await.map_err(|x| vec![self.anomalia_interna(x)])?)
-                        .map_err(|x| vec![self.anomalia_interna(x)])?;
+                    let id = IdAnprFamiglia::new(
+                        store
+                            .next_id(Sequence::Famiglia)
+                            .await
+                            .map_err(|x| vec![self.anomalia_interna(x)])?,
+                    )
+                    .map_err(|x| vec![self.anomalia_interna(x)])?;
                     let f = nuova_famiglia(comune, None, s.id, decorrenza, &residenza);
                     m.famiglia(id, &SchedaFamiglia::default(), &f);
                     (id, RELAZIONE_INTESTATARIO.to_owned())
@@ -411,7 +481,12 @@ impl Registry {
                 c.posizione = PosizioneAnagrafica::Aire;
             }
             dopo.residenza = Some(residenza);
-            dopo.legame = Some(legame(id_famiglia, TipoScheda::Famiglia, &codice, decorrenza));
+            dopo.legame = Some(legame(
+                id_famiglia,
+                TipoScheda::Famiglia,
+                &codice,
+                decorrenza,
+            ));
             dopo.aire = Some(DatiAire {
                 consolato: a.consolato.clone(),
                 iniziativa_iscrizione: None,
@@ -438,18 +513,30 @@ impl Registry {
             destinazione: req.destinazione.clone(),
             atto_morte: None,
             note: match &prevalente {
-                Some(p) => Some(format!("Doppia iscrizione: resta iscritto il soggetto {}", p.id)),
+                Some(p) => Some(format!(
+                    "Doppia iscrizione: resta iscritto il soggetto {}",
+                    p.id
+                )),
                 None => req.note.clone(),
             },
         });
         dopo.legame = None;
         m.soggetto(s.id, &s.scheda, &dopo);
-        self.uscita_famiglia(store, &s, &req.elenco_soggetti_famiglia, decorrenza, &mut m, &mut avvertimenti)
-            .await?;
+        self.uscita_famiglia(
+            store,
+            &s,
+            &req.elenco_soggetti_famiglia,
+            decorrenza,
+            &mut m,
+            &mut avvertimenti,
+        )
+        .await?;
         if let Some(p) = prevalente {
             // The cancelled record's tax code is linked to the record that stays.
             if let (Some(cf_c), Some(cf_p)) = (&s.scheda.codice_fiscale, &p.scheda.codice_fiscale) {
-                if cf_c.cod_fiscale != cf_p.cod_fiscale && !cf_p.codici_collegati.contains(&cf_c.cod_fiscale) {
+                if cf_c.cod_fiscale != cf_p.cod_fiscale
+                    && !cf_p.codici_collegati.contains(&cf_c.cod_fiscale)
+                {
                     let mut pd = p.scheda.clone();
                     if let Some(c) = pd.codice_fiscale.as_mut() {
                         c.codici_collegati.push(cf_c.cod_fiscale.clone());
@@ -465,16 +552,30 @@ impl Registry {
         let t = self.tables();
         if t.consolato(&a.consolato).is_none() {
             e.push(
-                Anomalia::errore("EC032", format!("Codice consolato di residenza {} inesistente sulla tabella di riferimento", a.consolato))
-                    .campo("aire.consolato")
-                    .valore(&a.consolato),
+                Anomalia::errore(
+                    "EC032",
+                    format!(
+                        "Codice consolato di residenza {} inesistente sulla tabella di riferimento",
+                        a.consolato
+                    ),
+                )
+                .campo("aire.consolato")
+                .valore(&a.consolato),
             );
         }
-        if t.stato_estero_by_istat(&a.residenza_estera.codice_stato, None).is_none() {
+        if t.stato_estero_by_istat(&a.residenza_estera.codice_stato, None)
+            .is_none()
+        {
             e.push(
-                Anomalia::errore("EC053", format!("Stato estero di residenza {} inesistente sulla tabella di riferimento", a.residenza_estera.codice_stato))
-                    .campo("aire.residenzaEstera.codiceStato")
-                    .valore(&a.residenza_estera.codice_stato),
+                Anomalia::errore(
+                    "EC053",
+                    format!(
+                        "Stato estero di residenza {} inesistente sulla tabella di riferimento",
+                        a.residenza_estera.codice_stato
+                    ),
+                )
+                .campo("aire.residenzaEstera.codiceStato")
+                .valore(&a.residenza_estera.codice_stato),
             );
         }
         if a.id_famiglia_convivenza_anpr.is_some() && a.codice_legame.is_none() {
@@ -484,7 +585,16 @@ impl Registry {
             );
         }
         if let Some(c) = &a.codice_legame {
-            v::codice_tabella(t, "relazione_parentela", c, None, "EC002", "Codice relazione di parentela", "aire.codiceLegame", e);
+            v::codice_tabella(
+                t,
+                "relazione_parentela",
+                c,
+                None,
+                "EC002",
+                "Codice relazione di parentela",
+                "aire.codiceLegame",
+                e,
+            );
         }
     }
 
@@ -503,7 +613,10 @@ impl Registry {
         let Some(id) = s.famiglia() else {
             return Ok(());
         };
-        let f = self.carica_famiglia_id(store, "soggetto", id, None).await.map_err(|a| vec![a])?;
+        let f = self
+            .carica_famiglia_id(store, "soggetto", id, None)
+            .await
+            .map_err(|a| vec![a])?;
         let restano: Vec<_> = f.componenti.iter().filter(|(m, _)| **m != s.id).collect();
         let mut dopo = f.scheda.clone();
         let mut e = Vec::new();
@@ -522,10 +635,13 @@ impl Registry {
             };
             if membro.famiglia() != Some(f.id) || membro.id == s.id {
                 e.push(
-                    Anomalia::errore("EF044", "I soggetti devono appartenere alla stessa famiglia dichiarata")
-                        .campo(&campo)
-                        .valore(membro.id.to_string())
-                        .atteso(format!("un altro componente della famiglia {}", f.id)),
+                    Anomalia::errore(
+                        "EF044",
+                        "I soggetti devono appartenere alla stessa famiglia dichiarata",
+                    )
+                    .campo(&campo)
+                    .valore(membro.id.to_string())
+                    .atteso(format!("un altro componente della famiglia {}", f.id)),
                 );
                 continue;
             }
@@ -534,15 +650,38 @@ impl Registry {
                 continue;
             };
             let (tab, cod, descr) = match f.tipo() {
-                TipoScheda::Convivenza => ("legame_convivenza", "EC003", "Codice legame scheda convivenza"),
-                TipoScheda::Famiglia => ("relazione_parentela", "EC002", "Codice relazione di parentela"),
+                TipoScheda::Convivenza => (
+                    "legame_convivenza",
+                    "EC003",
+                    "Codice legame scheda convivenza",
+                ),
+                TipoScheda::Famiglia => (
+                    "relazione_parentela",
+                    "EC002",
+                    "Codice relazione di parentela",
+                ),
             };
-            if !v::codice_tabella(self.tables(), tab, codice, None, cod, descr, &format!("{campo}.codiceLegame"), &mut e) {
+            if !v::codice_tabella(
+                self.tables(),
+                tab,
+                codice,
+                None,
+                cod,
+                descr,
+                &format!("{campo}.codiceLegame"),
+                &mut e,
+            ) {
                 continue;
             }
             if codice == RELAZIONE_INTESTATARIO {
                 if nuovo_intestatario.is_some() {
-                    e.push(Anomalia::errore("EN166", "La famiglia non puo' avere piu' di un intestatario").campo(&campo));
+                    e.push(
+                        Anomalia::errore(
+                            "EN166",
+                            "La famiglia non puo' avere piu' di un intestatario",
+                        )
+                        .campo(&campo),
+                    );
                 }
                 nuovo_intestatario = Some(membro.id);
             }
@@ -553,7 +692,10 @@ impl Registry {
         if !e.is_empty() {
             return Err(e);
         }
-        let era_intestatario = f.componenti.get(&s.id).is_some_and(|c| c == RELAZIONE_INTESTATARIO);
+        let era_intestatario = f
+            .componenti
+            .get(&s.id)
+            .is_some_and(|c| c == RELAZIONE_INTESTATARIO);
         match nuovo_intestatario {
             Some(n) => {
                 dopo.intestatario = Some(Intestatario { id_anpr: n, data_decorrenza: data });
@@ -585,21 +727,37 @@ impl Registry {
             .stato_civile
             .as_ref()
             .filter(|sc| sc.stato_civile == "2")
-            .and_then(|sc| sc.eventi.iter().rev().find(|ev| ev.tipo == TipoEventoStatoCivile::Matrimonio))
+            .and_then(|sc| {
+                sc.eventi
+                    .iter()
+                    .rev()
+                    .find(|ev| ev.tipo == TipoEventoStatoCivile::Matrimonio)
+            })
             .and_then(|ev| ev.coniuge.as_ref())
             .and_then(|c| c.id_anpr);
         let Some(id) = coniuge else {
             return Ok(());
         };
-        let chi = SoggettoPerRicerca { id_scheda_soggetto_anpr: Some(id.to_string()), codice_fiscale: None };
+        let chi = SoggettoPerRicerca {
+            id_scheda_soggetto_anpr: Some(id.to_string()),
+            codice_fiscale: None,
+        };
         let Ok(c) = self.carica_soggetto(store, "coniuge", &chi, None).await else {
             return Ok(());
         };
-        if c.posizione() == Some(PosizioneAnagrafica::Cancellato) || c.scheda.stato_civile.as_ref().is_none_or(|sc| sc.stato_civile != "2") {
+        if c.posizione() == Some(PosizioneAnagrafica::Cancellato)
+            || c.scheda
+                .stato_civile
+                .as_ref()
+                .is_none_or(|sc| sc.stato_civile != "2")
+        {
             return Ok(());
         }
         let mut cd = c.scheda.clone();
-        let mut sc = cd.stato_civile.clone().unwrap_or(StatoCivile { stato_civile: "3".into(), eventi: Vec::new() });
+        let mut sc = cd.stato_civile.clone().unwrap_or(StatoCivile {
+            stato_civile: "3".into(),
+            eventi: Vec::new(),
+        });
         sc.stato_civile = "3".into();
         sc.eventi.push(EventoStatoCivile {
             tipo: TipoEventoStatoCivile::Vedovanza,
@@ -608,7 +766,11 @@ impl Registry {
             atto: None,
             coniuge: Some(anpr_domain::scheda::Genitore {
                 id_anpr: Some(s.id),
-                codice_fiscale: s.scheda.codice_fiscale.as_ref().map(|x| x.cod_fiscale.clone()),
+                codice_fiscale: s
+                    .scheda
+                    .codice_fiscale
+                    .as_ref()
+                    .map(|x| x.cod_fiscale.clone()),
                 cognome: s.scheda.generalita.as_ref().and_then(|g| g.cognome.clone()),
                 nome: s.scheda.generalita.as_ref().and_then(|g| g.nome.clone()),
             }),
@@ -617,9 +779,12 @@ impl Registry {
         cd.stato_civile = Some(sc);
         m.soggetto(c.id, &c.scheda, &cd);
         avvertimenti.push(
-            Anomalia::avvertimento("EN300", "Stato civile del coniuge superstite aggiornato a vedovo/a")
-                .campo("coniuge")
-                .valore(c.id.to_string()),
+            Anomalia::avvertimento(
+                "EN300",
+                "Stato civile del coniuge superstite aggiornato a vedovo/a",
+            )
+            .campo("coniuge")
+            .valore(c.id.to_string()),
         );
         Ok(())
     }
@@ -630,10 +795,16 @@ fn nato_prima(s: &SoggettoCorrente, d: NaiveDate, campo: &str, e: &mut Vec<Anoma
     if let Some(g) = &s.scheda.generalita {
         if g.data_nascita.data > d {
             e.push(
-                Anomalia::errore("ES008", format!("Data di nascita {} successiva alla data decorrenza operazione", g.data_nascita.data))
-                    .campo(campo)
-                    .valore(d.to_string())
-                    .atteso(format!("una data non anteriore al {}", g.data_nascita.data)),
+                Anomalia::errore(
+                    "ES008",
+                    format!(
+                        "Data di nascita {} successiva alla data decorrenza operazione",
+                        g.data_nascita.data
+                    ),
+                )
+                .campo(campo)
+                .valore(d.to_string())
+                .atteso(format!("una data non anteriore al {}", g.data_nascita.data)),
             );
         }
     }
@@ -644,15 +815,25 @@ fn nato_prima(s: &SoggettoCorrente, d: NaiveDate, campo: &str, e: &mut Vec<Anoma
 fn stessa_persona(a: &SoggettoCorrente, b: &SoggettoCorrente, e: &mut Vec<Anomalia>) {
     let chiave = |s: &SoggettoCorrente| {
         s.scheda.generalita.as_ref().map(|g| {
-            (g.sesso, g.data_nascita.data, g.cognome.as_ref().map(|c| c.key()))
+            (
+                g.sesso,
+                g.data_nascita.data,
+                g.cognome.as_ref().map(|c| c.key()),
+            )
         })
     };
-    if a.id == b.id || b.posizione() == Some(PosizioneAnagrafica::Cancellato) || chiave(a) != chiave(b) {
+    if a.id == b.id
+        || b.posizione() == Some(PosizioneAnagrafica::Cancellato)
+        || chiave(a) != chiave(b)
+    {
         e.push(
-            Anomalia::errore(CODICE_DOPPIA_NON_COERENTE, "Il soggetto prevalente non e' un'altra iscrizione attiva della stessa persona")
-                .campo("soggettoPrevalente")
-                .valore(b.id.to_string())
-                .atteso("un soggetto attivo diverso, con stessi cognome, sesso e data di nascita"),
+            Anomalia::errore(
+                CODICE_DOPPIA_NON_COERENTE,
+                "Il soggetto prevalente non e' un'altra iscrizione attiva della stessa persona",
+            )
+            .campo("soggettoPrevalente")
+            .valore(b.id.to_string())
+            .atteso("un soggetto attivo diverso, con stessi cognome, sesso e data di nascita"),
         );
     }
 }

@@ -140,7 +140,10 @@ pub fn indice_famiglia(id: IdAnprFamiglia, f: &SchedaFamiglia) -> Option<FamilyI
             Some(StatoFamiglia::Archiviata) => "X".into(),
             _ => "A".into(),
         },
-        id_comunale: dati.id_famiglia_convivenza_comune.as_ref().map(|i| i.to_string()),
+        id_comunale: dati
+            .id_famiglia_convivenza_comune
+            .as_ref()
+            .map(|i| i.to_string()),
         chiave_indirizzo: f
             .residenza
             .as_ref()

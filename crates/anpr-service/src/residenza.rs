@@ -116,8 +116,11 @@ impl Registry {
         v::indirizzo_nel_comune(t, "residenza", &req.residenza, comune, decorrenza, &mut e);
         if req.soggetti.is_empty() {
             e.push(
-                Anomalia::errore("EN223", "Inserire almeno un soggetto in elenco soggetti famiglia")
-                    .campo("soggetti"),
+                Anomalia::errore(
+                    "EN223",
+                    "Inserire almeno un soggetto in elenco soggetti famiglia",
+                )
+                .campo("soggetti"),
             );
         }
         // Load every subject (any municipality: a transfer moves subjects of another).
@@ -174,11 +177,24 @@ impl Registry {
         let origini: BTreeSet<IdAnprFamiglia> =
             soggetti.iter().filter_map(|(s, _)| s.famiglia()).collect();
         let origine_comune = soggetti[0].0.comune().cloned();
-        if origini.len() != 1 || soggetti.iter().any(|(s, _)| s.comune() != origine_comune.as_ref()) {
-            return Err(vec![Anomalia::errore("EF054", "I soggetti devono appartenere alla stessa famiglia")
-                .campo("soggetti")
-                .valore(origini.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(", "))
-                .atteso("soggetti di un'unica famiglia o convivenza")]);
+        if origini.len() != 1
+            || soggetti
+                .iter()
+                .any(|(s, _)| s.comune() != origine_comune.as_ref())
+        {
+            return Err(vec![Anomalia::errore(
+                "EF054",
+                "I soggetti devono appartenere alla stessa famiglia",
+            )
+            .campo("soggetti")
+            .valore(
+                origini
+                    .iter()
+                    .map(|f| f.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+            .atteso("soggetti di un'unica famiglia o convivenza")]);
         }
         let origine_comune = origine_comune.unwrap_or_else(|| comune.clone());
         let trasferimento = &origine_comune != comune;
@@ -331,7 +347,12 @@ impl Registry {
         let esistente = match &dest.id_famiglia_convivenza_anpr {
             Some(raw) => {
                 let f = self
-                    .carica_famiglia(store, "famiglia.idFamigliaConvivenzaANPR", raw, Some(comune))
+                    .carica_famiglia(
+                        store,
+                        "famiglia.idFamigliaConvivenzaANPR",
+                        raw,
+                        Some(comune),
+                    )
                     .await
                     .map_err(|a| vec![a])?;
                 if !f.attiva() {
@@ -346,7 +367,9 @@ impl Registry {
             }
             None => None,
         };
-        let convivenza = esistente.as_ref().is_some_and(|f| f.tipo() == TipoScheda::Convivenza);
+        let convivenza = esistente
+            .as_ref()
+            .is_some_and(|f| f.tipo() == TipoScheda::Convivenza);
         let mut intestatari = 0;
         for (i, (_, codice)) in soggetti.iter().enumerate() {
             let campo = format!("soggetti[{i}].codiceLegame");
@@ -358,9 +381,17 @@ impl Registry {
                 continue;
             };
             let (tabella, codice_anpr, descr) = if convivenza {
-                ("legame_convivenza", "EC003", "Codice legame scheda convivenza")
+                (
+                    "legame_convivenza",
+                    "EC003",
+                    "Codice legame scheda convivenza",
+                )
             } else {
-                ("relazione_parentela", "EC002", "Codice relazione di parentela")
+                (
+                    "relazione_parentela",
+                    "EC002",
+                    "Codice relazione di parentela",
+                )
             };
             v::codice_tabella(t, tabella, codice, None, codice_anpr, descr, &campo, &mut e);
             if codice == RELAZIONE_INTESTATARIO {
@@ -372,9 +403,12 @@ impl Registry {
                 let ha_intestatario = f.componenti.values().any(|c| c == RELAZIONE_INTESTATARIO);
                 if intestatari > 0 && ha_intestatario {
                     e.push(
-                        Anomalia::errore("EF007", "Intestatario della scheda famiglia/convivenza gia' presente")
-                            .campo("soggetti")
-                            .atteso("nessun soggetto con codice legame 1"),
+                        Anomalia::errore(
+                            "EF007",
+                            "Intestatario della scheda famiglia/convivenza gia' presente",
+                        )
+                        .campo("soggetti")
+                        .atteso("nessun soggetto con codice legame 1"),
                     );
                 }
             }
@@ -396,14 +430,16 @@ impl Registry {
                 }
             }
         }
-        let id_comunale = dest
-            .id_famiglia_convivenza_comune
-            .as_deref()
-            .and_then(|s| {
-                s.parse::<IdComunale>()
-                    .map_err(|x| e.push(Anomalia::from_invalid("famiglia.idFamigliaConvivenzaComune", &x)))
-                    .ok()
-            });
+        let id_comunale = dest.id_famiglia_convivenza_comune.as_deref().and_then(|s| {
+            s.parse::<IdComunale>()
+                .map_err(|x| {
+                    e.push(Anomalia::from_invalid(
+                        "famiglia.idFamigliaConvivenzaComune",
+                        &x,
+                    ))
+                })
+                .ok()
+        });
         if !e.is_empty() {
             return Err(e);
         }
@@ -422,7 +458,11 @@ impl Registry {
             .find(|(_, c)| c.as_deref() == Some(RELAZIONE_INTESTATARIO))
             .map(|(s, _)| s.id)
             .ok_or_else(|| {
-                vec![Anomalia::errore("EF008", "Intestatario della scheda famiglia/convivenza assente").campo("soggetti")]
+                vec![Anomalia::errore(
+                    "EF008",
+                    "Intestatario della scheda famiglia/convivenza assente",
+                )
+                .campo("soggetti")]
             })?;
         Ok(Destinazione::Nuova(
             id,

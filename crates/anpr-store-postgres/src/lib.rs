@@ -16,6 +16,9 @@
 //! (module `read`).
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 mod error;
 mod read;
 mod schema;
