@@ -129,3 +129,52 @@ pub fn indirizzo_nel_comune(
         );
     }
 }
+
+impl crate::Registry {
+    /// Parses the cadastral code of a place of birth (or of another event) and resolves
+    /// it to the municipality or foreign state valid at `data` (EC007 / EC030).
+    pub(crate) fn luogo_evento(
+        &self,
+        campo: &str,
+        raw: &str,
+        data: Option<NaiveDate>,
+        out: &mut Vec<Anomalia>,
+    ) -> Option<(
+        anpr_domain::ids::CodiceCatastale,
+        anpr_domain::scheda::Luogo,
+    )> {
+        use anpr_domain::scheda::Luogo;
+        let code = raw
+            .trim()
+            .to_ascii_uppercase()
+            .parse::<anpr_domain::ids::CodiceCatastale>()
+            .map_err(|x| out.push(Anomalia::from_invalid(campo, &x)))
+            .ok()?;
+        let luogo = self
+            .luogo_alla_data(&code, data?, campo)
+            .map_err(|a| out.push(a))
+            .ok()?;
+        let l = if luogo.tipo == "comune" {
+            Luogo::Comune {
+                codice_istat: luogo
+                    .codice_istat
+                    .as_deref()
+                    .unwrap_or_default()
+                    .parse()
+                    .map_err(|x| out.push(self.anomalia_interna(x)))
+                    .ok()?,
+                codice_catastale: code.clone(),
+                nome_comune: luogo.denominazione,
+                sigla_provincia: luogo.sigla_provincia,
+            }
+        } else {
+            Luogo::Estero {
+                codice_stato: luogo.codice_istat.unwrap_or_default(),
+                codice_catastale: Some(code.clone()),
+                descrizione_stato: luogo.denominazione,
+                localita: None,
+            }
+        };
+        Some((code, l))
+    }
+}
