@@ -243,7 +243,7 @@ impl Registry {
 
     /// Resolves a parent or spouse: one in the registry (by id or CF) is linked by its
     /// id; one outside is kept by name.
-    async fn persona(
+    pub(crate) async fn persona(
         &self,
         store: &dyn Store,
         campo: &str,
