@@ -356,6 +356,12 @@ pub async fn verifica_audit(State(state): State<AppState>, Caller(ctx): Caller) 
     ok(ctx.ambiente, r)
 }
 
+/// The services `POST /api/v1/operazioni/{codice}` runs.
+pub const SERVIZI: &[&str] = &[
+    "1001", "1002", "1010", "1013", "2001", "2003", "2009", "2011", "5001", "5005", "5008", "5012",
+    "5013", "5014", "A001", "A002", "A006",
+];
+
 /// Our code for a service code this release does not implement yet.
 pub const CODICE_SERVIZIO_NON_DISPONIBILE: &str = "EV040";
 
@@ -382,42 +388,35 @@ pub async fn operazione(
     body: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult {
     let Json(body) = body?;
-    let registry = &state.registry;
+    let r = &state.registry;
     let result = match codice.as_str() {
-        "1002" => {
-            registry
-                .iscrizione_altri_motivi(&ctx, &corpo(&body)?, &body)
-                .await
-        }
-        "5005" => {
-            registry
-                .mutazione_residenza(&ctx, &corpo(&body)?, &body)
-                .await
-        }
-        "2001" => {
-            registry
-                .cancellazione_decesso(&ctx, &corpo(&body)?, &body)
-                .await
-        }
+        "1001" => r.iscrizione_nascita(&ctx, &corpo(&body)?, &body).await,
+        "1002" => r.iscrizione_altri_motivi(&ctx, &corpo(&body)?, &body).await,
+        "1010" => r.iscrizione_convivenza(&ctx, &corpo(&body)?, &body).await,
+        "A001" => r.iscrizione_aire(&ctx, "A001", &corpo(&body)?, &body).await,
+        "A002" => r.iscrizione_aire(&ctx, "A002", &corpo(&body)?, &body).await,
+        "5001" => r.mutazione_famiglia(&ctx, &corpo(&body)?, &body).await,
+        "5005" => r.mutazione_residenza(&ctx, &corpo(&body)?, &body).await,
+        "5008" => r.mutazione_scheda(&ctx, &corpo(&body)?, &body).await,
+        "5013" => r.revoca_dato(&ctx, &corpo(&body)?, &body).await,
+        "5014" => r.rettifica_dati(&ctx, &corpo(&body)?, &body).await,
+        "A006" => r.mutazione_aire(&ctx, &corpo(&body)?, &body).await,
+        "2001" => r.cancellazione_decesso(&ctx, &corpo(&body)?, &body).await,
         "2003" => {
-            registry
-                .cancellazione_altri_motivi(&ctx, &corpo(&body)?, &body)
+            r.cancellazione_altri_motivi(&ctx, &corpo(&body)?, &body)
                 .await
         }
-        "1013" => {
-            registry
-                .annulla_operazione(&ctx, "1013", &corpo(&body)?, &body)
+        "2009" => {
+            r.archiviazione_convivenza(&ctx, &corpo(&body)?, &body)
                 .await
         }
-        "5012" => {
-            registry
-                .annulla_operazione(&ctx, "5012", &corpo(&body)?, &body)
-                .await
-        }
-        "2011" => {
-            registry
-                .annulla_operazione(&ctx, "2011", &corpo(&body)?, &body)
-                .await
+        c @ ("1013" | "5012" | "2011") => {
+            let c: &'static str = match c {
+                "1013" => "1013",
+                "5012" => "5012",
+                _ => "2011",
+            };
+            r.annulla_operazione(&ctx, c, &corpo(&body)?, &body).await
         }
         other => {
             return Err(ApiError::from_service(
@@ -428,8 +427,8 @@ pub async fn operazione(
                     )
                     .campo("codice")
                     .valore(other)
-                    .atteso("1002, 1013, 2011 o 5012")],
-                    riferimento: registry.riferimento(None),
+                    .atteso(format!("uno dei servizi {}", SERVIZI.join(", ")))],
+                    riferimento: r.riferimento(None),
                 },
                 ctx.ambiente,
             ))

@@ -104,6 +104,27 @@ async fn vita_di_una_famiglia(backend: Backend) {
         )
         .await,
     );
+    // 2021-05-10: a child is born in Rome; parents found in the registry, the child
+    // joins their family as a son.
+    let nascita = s
+        .ok("1001", &json!({
+            "idOperazioneComune": "4",
+            "generalita": {"cognome": "Rossi", "nome": "Paolo", "sesso": "M", "dataNascita": "2021-05-10", "luogoNascita": "H501"},
+            "attoNascita": {"comuneRegistrazione": "058091", "anno": 2021, "numeroAtto": "123", "parte": "1", "serie": "A"},
+            "cittadinanza": [{"codiceStato": "100"}],
+            "paternita": chi(&mario),
+            "maternita": chi(&anna)
+        }))
+        .await;
+    let paolo = soggetto(&nascita);
+    assert_eq!(famiglia(&nascita), fam);
+    let p = s.scheda(&paolo, None).await;
+    assert_eq!(p["legame"]["codiceLegame"], "3");
+    assert_eq!(p["genitori"]["madre"]["idAnpr"], anna.as_str());
+    assert_eq!(p["codiceFiscale"]["codFiscale"].as_str().unwrap().len(), 16);
+    assert_eq!(p["residenza"]["dataDecorrenzaResidenza"], "2021-05-10");
+    assert_eq!(s.componenti(&fam, Some("2021-05-09")).await.len(), 3);
+    assert_eq!(s.componenti(&fam, Some("2021-05-10")).await.len(), 4);
     let prima_del_trasloco = (s.scheda(&mario, None).await, s.scheda(&luca, None).await);
 
     // 2022-01-15: the whole family moves within Rome.
@@ -111,8 +132,8 @@ async fn vita_di_una_famiglia(backend: Backend) {
         .ok(
             "5005",
             &json!({
-                "idOperazioneComune": "4", "dataDecorrenza": "2022-01-15",
-                "soggetti": [chi(&mario), chi(&anna), chi(&luca)],
+                "idOperazioneComune": "40", "dataDecorrenza": "2022-01-15",
+                "soggetti": [chi(&mario), chi(&anna), chi(&luca), chi(&paolo)],
                 "residenza": indirizzo("Appia Nuova", "5")
             }),
         )
@@ -123,7 +144,7 @@ async fn vita_di_una_famiglia(backend: Backend) {
     // 2023-06-01: Luca moves to Germany and stays in Rome's AIRE.
     let espatrio = s
         .ok("2003", &json!({
-            "idOperazioneComune": "5", "motivoCancellazione": "8", "dataDecorrenza": "2023-06-01",
+            "idOperazioneComune": "50", "motivoCancellazione": "8", "dataDecorrenza": "2023-06-01",
             "soggetto": chi(&luca),
             "aire": {"consolato": "2300300", "residenzaEstera": {"codiceStato": "216", "localita": "Berlin", "indirizzo": "Unter den Linden 1"}}
         }))
@@ -142,7 +163,7 @@ async fn vita_di_una_famiglia(backend: Backend) {
         .ok(
             "2001",
             &json!({
-                "idOperazioneComune": "6", "motivoCancellazione": "1",
+                "idOperazioneComune": "60", "motivoCancellazione": "1",
                 "soggetto": chi(&mario),
                 "datiDecesso": {"dataMorte": "2024-02-01"},
                 "elencoSoggettiFamiglia": [{"idSchedaSoggettoANPR": anna, "codiceLegame": "1"}]
@@ -160,6 +181,11 @@ async fn vita_di_una_famiglia(backend: Backend) {
         "Nazionale"
     );
     assert_eq!(s.componenti(&fam, at("2021-01-01")).await.len(), 3);
+    let p = s.scheda(&paolo, at("2022-06-01")).await;
+    assert_eq!(
+        p["residenza"]["indirizzo"]["toponimo"]["denominazioneToponimo"],
+        "Appia Nuova"
+    );
     let m = s.scheda(&mario, at("2022-06-01")).await;
     assert_eq!(
         m["residenza"]["indirizzo"]["toponimo"]["denominazioneToponimo"],
@@ -170,7 +196,7 @@ async fn vita_di_una_famiglia(backend: Backend) {
     assert_eq!(l["residenza"]["indirizzoEstero"]["localita"], "Berlin");
     assert_eq!(l["legame"]["idFamigliaConvivenzaAnpr"], fam_aire.as_str());
     let membri = s.componenti(&fam, at("2023-07-01")).await;
-    assert_eq!(membri.len(), 2, "{membri:?}");
+    assert_eq!(membri.len(), 3, "{membri:?}");
     assert!(!membri.iter().any(|(id, _)| id == &luca));
     let m = s.scheda(&mario, None).await;
     assert_eq!(m["competenza"]["posizione"], "cancellato");
@@ -181,7 +207,10 @@ async fn vita_di_una_famiglia(backend: Backend) {
     assert!(m.get("legame").is_none(), "{m}");
     assert_eq!(
         s.componenti(&fam, None).await,
-        vec![(anna.clone(), "1".to_owned())]
+        vec![
+            (anna.clone(), "1".to_owned()),
+            (paolo.clone(), "3".to_owned())
+        ]
     );
     let (_, f) = s
         .post("/api/v1/famiglie/consulta", &json!({"idANPR": fam}))
@@ -192,18 +221,18 @@ async fn vita_di_una_famiglia(backend: Backend) {
     let (codes, _) = s
         .ko(
             "5012",
-            &json!({"idOperazioneComune": "7", "idOperazioneANPR": trasloco["idOperazioneANPR"]}),
+            &json!({"idOperazioneComune": "70", "idOperazioneANPR": trasloco["idOperazioneANPR"]}),
         )
         .await;
     assert_eq!(codes, vec!["EN077"]);
 
     // Newest first, each annulment restores the state before the operation exactly.
-    annulla(&s, "2011", 8, &decesso).await;
+    annulla(&s, "2011", 80, &decesso).await;
     assert_eq!(
         (s.scheda(&mario, None).await, s.scheda(&anna, None).await),
         prima_del_decesso
     );
-    annulla(&s, "2011", 9, &espatrio).await;
+    annulla(&s, "2011", 90, &espatrio).await;
     assert_eq!(
         (s.scheda(&mario, None).await, s.scheda(&luca, None).await),
         prima_dell_espatrio
@@ -215,12 +244,12 @@ async fn vita_di_una_famiglia(backend: Backend) {
         status, 404,
         "the AIRE family created by the annulled operation is gone"
     );
-    annulla(&s, "5012", 10, &trasloco).await;
+    annulla(&s, "5012", 100, &trasloco).await;
     assert_eq!(
         (s.scheda(&mario, None).await, s.scheda(&luca, None).await),
         prima_del_trasloco
     );
-    assert_eq!(s.componenti(&fam, None).await.len(), 3);
+    assert_eq!(s.componenti(&fam, None).await.len(), 4);
 }
 
 #[tokio::test]

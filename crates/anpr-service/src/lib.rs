@@ -17,6 +17,7 @@ use anpr_domain::ids::IdOperazioneAnpr;
 use anpr_store::Store;
 use anpr_tables::Tables;
 
+pub mod aire;
 pub mod annullamento;
 pub mod audit;
 pub mod authz;
