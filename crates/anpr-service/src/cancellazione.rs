@@ -620,7 +620,9 @@ impl Registry {
         let restano: Vec<_> = f.componenti.iter().filter(|(m, _)| **m != s.id).collect();
         let mut dopo = f.scheda.clone();
         let mut e = Vec::new();
-        if restano.is_empty() {
+        // An emptied family is archived; a cohabitation (an institution) stays until
+        // archived with 2009.
+        if restano.is_empty() && f.tipo() == TipoScheda::Famiglia {
             dopo.stato = Some(StatoFamiglia::Archiviata);
         }
         let mut nuovo_intestatario = None;

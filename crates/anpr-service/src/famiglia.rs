@@ -535,7 +535,9 @@ impl Registry {
                 .collect();
             let mut ad = af.scheda.clone();
             if restano.is_empty() {
-                ad.stato = Some(StatoFamiglia::Archiviata);
+                if af.tipo() == TipoScheda::Famiglia {
+                    ad.stato = Some(StatoFamiglia::Archiviata);
+                }
             } else if !restano
                 .iter()
                 .any(|(_, c)| c.as_str() == RELAZIONE_INTESTATARIO)

@@ -297,7 +297,9 @@ impl Registry {
                     .collect();
                 let mut origine_dopo = origine.scheda.clone();
                 if restano.is_empty() {
-                    origine_dopo.stato = Some(StatoFamiglia::Archiviata);
+                    if origine.tipo() == TipoScheda::Famiglia {
+                        origine_dopo.stato = Some(StatoFamiglia::Archiviata);
+                    }
                 } else if !restano.iter().any(|(_, c)| c.as_str() == RELAZIONE_INTESTATARIO) {
                     avvertimenti.push(
                         Anomalia::avvertimento(
