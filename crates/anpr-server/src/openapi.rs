@@ -25,7 +25,7 @@ fn post(summary: &str, body: &str, response: &str) -> Value {
 pub fn spec() -> Value {
     let ambiente_header = json!({"name": "X-ANPR-Ambiente", "in": "header", "required": false, "schema": {"type": "string", "enum": ["test", "presubentro", "produzione"]}, "description": "Ambiente (data set) della richiesta; predefinito quello di avvio del server."});
     let data_rif = json!({"name": "dataRiferimento", "in": "query", "required": false, "schema": {"type": "string", "format": "date"}, "description": "Solo le righe valide a questa data."});
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "ANPR - Anagrafe Nazionale della Popolazione Residente",
@@ -61,12 +61,7 @@ pub fn spec() -> Value {
             "/api/v1/codice-fiscale/decodifica": post("Decodifica di un codice fiscale", "RichiestaCodiceFiscale", "RispostaDecodificaCf"),
             "/api/v1/soggetti/consulta": post("Consultazione della scheda individuale (anche alla data)", "RichiestaConsultaSoggetto", "SchedaLetta"),
             "/api/v1/famiglie/consulta": post("Consultazione della scheda famiglia/convivenza con i componenti", "RichiestaConsultaFamiglia", "FamigliaLetta"),
-            "/api/v1/operazioni/{codice}": {"post": {
-                "summary": "Operazione anagrafica (1002 iscrizione per altri motivi; 1013, 5012, 2011 annullamenti). La risposta e' il documento memorizzato: reinviare lo stesso idOperazioneComune restituisce la stessa risposta.",
-                "parameters": [ambiente_header, {"name": "codice", "in": "path", "required": true, "schema": {"type": "string", "enum": ["1002", "1013", "5012", "2011"]}}],
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "description": "Richiesta1002 (motivoIscrizione, dataDecorrenza, generalita, cittadinanza, provenienza, residenza, famiglia) o RichiestaAnnullamento (idOperazioneANPR)"}}}},
-                "responses": {"200": ok_ref("EsitoOperazione"), "400": errore_ref(), "403": errore_ref(), "422": ok_ref("EsitoOperazione")}
-            }},
+            "/api/v1/operazioni/{codice}": crate::openapi_operazioni::path(&ambiente_header),
             "/api/v1/audit/verifica": {"post": {"summary": "Verifica della catena di audit dell'ambiente", "responses": {"200": ok_ref("RapportoAudit"), "403": errore_ref()}}}
         },
         "components": {"schemas": {
@@ -106,7 +101,11 @@ pub fn spec() -> Value {
             "EsitoOperazione": {"type": "object", "required": ["idOperazioneANPR", "esito", "codiceServizio"], "properties": {"idOperazioneANPR": {"type": "string"}, "idOperazioneComune": {"type": "string"}, "codiceServizio": {"type": "string"}, "esito": {"type": "string", "enum": ["OK", "KO"]}, "decorrenza": {"type": "string", "format": "date"}, "dataOraRegistrazione": {"type": "string", "format": "date-time"}, "soggetti": {"type": "array", "items": {"type": "object"}}, "famiglie": {"type": "array", "items": {"type": "object"}}, "anomalie": {"type": "array", "items": {"$ref": "#/components/schemas/Anomalia"}}, "riferimento": {"type": "object"}}},
             "RapportoAudit": {"type": "object", "properties": {"ambiente": {"type": "string"}, "vociVerificate": {"type": "integer"}, "violazione": {"type": ["string", "null"]}, "voce": {"type": ["integer", "null"]}}}
         }}
-    })
+    });
+    if let Some(Value::Object(schemas)) = doc.pointer_mut("/components/schemas") {
+        schemas.extend(crate::openapi_operazioni::schemas());
+    }
+    doc
 }
 
 /// `GET /api/v1/openapi.json`.
