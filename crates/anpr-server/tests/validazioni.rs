@@ -626,3 +626,67 @@ async fn cf_attribution_annulment_and_replays() {
     assert_eq!(ops_after, ops_before);
     assert_eq!(s.store.audit_head().await.unwrap(), head_before);
 }
+
+#[tokio::test]
+async fn tax_agency_validates_blocks_and_may_be_down() {
+    use std::sync::Arc;
+    // A seeded agency: Mario Rossi's code is being processed (EAM15, blocking).
+    let sim = anpr_ae::Simulatore::new();
+    let csv = "codice_fiscale,cognome,nome,sesso,data_nascita,luogo_nascita,stato,collegato_a,in_trattamento\n\
+               RSSMRA80A01Z404R,ROSSI,MARIO,M,1980-01-01,Z404,marcato,,true\n";
+    sim.carica_csv("seme.csv", csv.as_bytes()).unwrap();
+    let s = common::start_con(Backend::Sqlite, |r| {
+        r.con_agenzia_entrate(anpr_domain::caller::Ambiente::Test, Arc::new(sim))
+    })
+    .await
+    .unwrap();
+    // A first attribution: the agency attributes the code, the record says validated.
+    let r = s
+        .ok(
+            "1002",
+            &iscrizione(1, "Verdi", "Lina", "F", "1991-09-09", None, "1"),
+        )
+        .await;
+    let cf = &s.scheda(&soggetto(&r), None).await["codiceFiscale"];
+    assert_eq!(cf["stato"], "validato", "{cf}");
+    // The agency's blocking message refuses the registration, with its remedy.
+    let mut b = iscrizione(2, "Rossi", "Mario", "M", "1980-01-01", None, "1");
+    b["generalita"]["codiceFiscale"] = json!("RSSMRA80A01Z404R");
+    let (_, v) = s.ko("1002", &b).await;
+    assert_eq!(codici(&v), vec!["EAM15"]);
+    assert!(
+        v["anomalie"][0]["atteso"]
+            .as_str()
+            .is_some_and(|a| !a.is_empty()),
+        "{v}"
+    );
+    // gestioneCF 3: no call, the code stays not validated.
+    let mut b = iscrizione(3, "Bruni", "Ezio", "M", "1966-06-06", None, "1");
+    b["generalita"]["gestioneCF"] = json!("3");
+    let r = s.ok("1002", &b).await;
+    assert_eq!(
+        s.scheda(&soggetto(&r), None).await["codiceFiscale"]["stato"],
+        "nonValidato"
+    );
+
+    // An agency that cannot be reached: the registration goes on, warned, not validated.
+    let down =
+        anpr_ae::ClientHttp::new(anpr_ae::ConfigurazioneClientHttp::new("http://127.0.0.1:9"))
+            .unwrap();
+    let s = common::start_con(Backend::Sqlite, |r| {
+        r.con_agenzia_entrate(anpr_domain::caller::Ambiente::Test, Arc::new(down))
+    })
+    .await
+    .unwrap();
+    let r = s
+        .ok(
+            "1002",
+            &iscrizione(1, "Verdi", "Lina", "F", "1991-09-09", None, "1"),
+        )
+        .await;
+    assert_eq!(codici(&r), vec!["EV060"]);
+    assert_eq!(
+        s.scheda(&soggetto(&r), None).await["codiceFiscale"]["stato"],
+        "nonValidato"
+    );
+}

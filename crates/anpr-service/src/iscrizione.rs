@@ -17,8 +17,8 @@ use anpr_domain::ids::{
 use anpr_domain::scheda::{
     Atti, Atto, Cittadinanza, Competenza, DataAnagrafica, DatiAire, DatiCodiceFiscale,
     DatiIscrizione, Generalita, Genitori, Indirizzo, IndirizzoEstero, Luogo, Nome,
-    PosizioneAnagrafica, Provenienza, Residenza, SchedaFamiglia, SchedaSoggetto,
-    StatoCodiceFiscale, TipoScheda, RELAZIONE_INTESTATARIO,
+    PosizioneAnagrafica, Provenienza, Residenza, SchedaFamiglia, SchedaSoggetto, TipoScheda,
+    RELAZIONE_INTESTATARIO,
 };
 use anpr_store::{Sequence, Store, SubjectQuery};
 use chrono::{Datelike, NaiveDate};
@@ -57,6 +57,10 @@ pub struct GeneralitaRichiesta {
     /// A previously cancelled subject registered again keeps its national id.
     #[serde(rename = "idSchedaSoggettoANPR")]
     pub id_scheda_soggetto_anpr: Option<String>,
+    /// What to ask the tax agency (`tipoGestioneCF`): 0 verify, 1 attribute, 2 omocode,
+    /// 3 no call. Absent: 0 when a code is given, 1 otherwise.
+    #[serde(rename = "gestioneCF")]
+    pub gestione_cf: Option<String>,
 }
 
 /// Family the subject joins (`idFamigliaConvivenzaANPR`) or a new one (absent id,
@@ -150,7 +154,7 @@ pub(crate) struct NuovaIscrizione {
     pub decorrenza: NaiveDate,
     pub posizione: PosizioneAnagrafica,
     pub generalita: GeneralitaValide,
-    pub codice_fiscale: CodiceFiscaleSoggetto,
+    pub codice_fiscale: DatiCodiceFiscale,
     /// A cancelled subject registered again (its record is the starting point).
     pub riuso: Option<SoggettoCorrente>,
     pub cittadinanze: Vec<Cittadinanza>,
@@ -182,7 +186,7 @@ impl Registry {
         };
         let store = self.store(ctx.ambiente)?.clone();
         self.esegui_operazione(ctx, testata, |comune, _op| async move {
-            self.decidi_1002(&*store, &comune, req).await
+            self.decidi_1002(&*store, ctx.ambiente, &comune, req).await
         })
         .await
     }
@@ -202,7 +206,7 @@ impl Registry {
         };
         let store = self.store(ctx.ambiente)?.clone();
         self.esegui_operazione(ctx, testata, |comune, _op| async move {
-            self.decidi_1001(&*store, &comune, req).await
+            self.decidi_1001(&*store, ctx.ambiente, &comune, req).await
         })
         .await
     }
@@ -223,7 +227,8 @@ impl Registry {
         };
         let store = self.store(ctx.ambiente)?.clone();
         self.esegui_operazione(ctx, testata, |comune, _op| async move {
-            self.decidi_aire(&*store, &comune, codice, req).await
+            self.decidi_aire(&*store, ctx.ambiente, &comune, codice, req)
+                .await
         })
         .await
     }
@@ -231,6 +236,7 @@ impl Registry {
     async fn decidi_1002(
         &self,
         store: &dyn Store,
+        ambiente: anpr_domain::caller::Ambiente,
         comune: &CodiceIstatComune,
         req: &Richiesta1002,
     ) -> Result<Piano, Vec<Anomalia>> {
@@ -303,10 +309,28 @@ impl Registry {
             .famiglia_iscrizione(store, comune, &req.famiglia, false, &mut e)
             .await?;
         let idf = id_comunale_famiglia(&req.famiglia, &mut e);
+        let gestione = crate::ae::gestione(
+            "generalita.gestioneCF",
+            req.generalita.gestione_cf.as_deref(),
+            req.generalita.codice_fiscale.is_some(),
+            &mut e,
+        );
         let (Some(gv), Some(decorrenza), Some(cf), true) = (gv, decorrenza, cf, e.is_empty())
         else {
             return Err(e);
         };
+        let cf = self
+            .cf_registrazione(
+                store,
+                ambiente,
+                comune,
+                gestione,
+                &cf,
+                &gv,
+                riuso.as_ref(),
+                &mut avvertimenti,
+            )
+            .await?;
         let n = NuovaIscrizione {
             decorrenza,
             posizione: PosizioneAnagrafica::Residente,
@@ -336,6 +360,7 @@ impl Registry {
     async fn decidi_1001(
         &self,
         store: &dyn Store,
+        ambiente: anpr_domain::caller::Ambiente,
         comune: &CodiceIstatComune,
         req: &Richiesta1001,
     ) -> Result<Piano, Vec<Anomalia>> {
@@ -436,9 +461,27 @@ impl Registry {
             }
             _ => None,
         };
+        let gestione = crate::ae::gestione(
+            "generalita.gestioneCF",
+            req.generalita.gestione_cf.as_deref(),
+            req.generalita.codice_fiscale.is_some(),
+            &mut e,
+        );
         let (Some(gv), Some(cf), Some(residenza), true) = (gv, cf, residenza, e.is_empty()) else {
             return Err(e);
         };
+        let cf = self
+            .cf_registrazione(
+                store,
+                ambiente,
+                comune,
+                gestione,
+                &cf,
+                &gv,
+                riuso.as_ref(),
+                &mut avvertimenti,
+            )
+            .await?;
         let n = NuovaIscrizione {
             decorrenza: gv.nascita,
             posizione: PosizioneAnagrafica::Residente,
@@ -468,6 +511,7 @@ impl Registry {
     async fn decidi_aire(
         &self,
         store: &dyn Store,
+        ambiente: anpr_domain::caller::Ambiente,
         comune: &CodiceIstatComune,
         codice: &str,
         req: &RichiestaAire,
@@ -633,10 +677,28 @@ impl Registry {
             .famiglia_iscrizione(store, comune, &req.famiglia, true, &mut e)
             .await?;
         let idf = id_comunale_famiglia(&req.famiglia, &mut e);
+        let gestione = crate::ae::gestione(
+            "generalita.gestioneCF",
+            req.generalita.gestione_cf.as_deref(),
+            req.generalita.codice_fiscale.is_some(),
+            &mut e,
+        );
         let (Some(gv), Some(decorrenza), Some(cf), true) = (gv, decorrenza, cf, e.is_empty())
         else {
             return Err(e);
         };
+        let cf = self
+            .cf_registrazione(
+                store,
+                ambiente,
+                comune,
+                gestione,
+                &cf,
+                &gv,
+                riuso.as_ref(),
+                &mut avvertimenti,
+            )
+            .await?;
         let n = NuovaIscrizione {
             decorrenza,
             posizione: PosizioneAnagrafica::Aire,
@@ -881,6 +943,37 @@ impl Registry {
                 }
             }
         };
+        Ok((codice, riuso))
+    }
+
+    /// The codice fiscale a registration writes: the tax agency's answer to
+    /// `gestione`, then the duplicate checks on the resulting code: a live subject with
+    /// it refuses the registration (EN248); a cancelled one must be named to be
+    /// registered again (EN190).
+    #[allow(clippy::too_many_arguments)]
+    async fn cf_registrazione(
+        &self,
+        store: &dyn Store,
+        ambiente: anpr_domain::caller::Ambiente,
+        comune: &CodiceIstatComune,
+        gestione: anpr_ae::GestioneCf,
+        locale: &CodiceFiscaleSoggetto,
+        gv: &GeneralitaValide,
+        riuso: Option<&SoggettoCorrente>,
+        avvertimenti: &mut Vec<Anomalia>,
+    ) -> Result<DatiCodiceFiscale, Vec<Anomalia>> {
+        let dati = crate::ae::DatiCf {
+            cognome: gv.cognome.as_str(),
+            nome: gv.nome.as_str(),
+            sesso: gv.sesso,
+            nascita: gv.nascita,
+            luogo: &gv.luogo_code,
+        };
+        let d = self
+            .codice_fiscale_ae(ambiente, comune, gestione, locale, &dati, avvertimenti)
+            .await?;
+        let mut e = Vec::new();
+        let codice = Some(d.cod_fiscale.clone());
         if let Some(c) = &codice {
             let q = SubjectQuery {
                 codice_fiscale: Some(c.as_str().to_owned()),
@@ -903,9 +996,8 @@ impl Registry {
                     .campo("generalita.codiceFiscale")
                     .valore(c.as_str()),
                 );
-            } else if let Some(cancellato) = found
-                .iter()
-                .find(|s| riuso.as_ref().is_none_or(|r| r.id != s.id))
+            } else if let Some(cancellato) =
+                found.iter().find(|s| riuso.is_none_or(|r| r.id != s.id))
             {
                 e.push(
                     Anomalia::errore("EN190", format!("Soggetto con CF {} cancellato in ANPR, per riscriverlo indicare idSchedaSoggettoANPR {} nella richiesta", c.as_str(), cancellato.id))
@@ -915,7 +1007,11 @@ impl Registry {
                 );
             }
         }
-        Ok((codice, riuso))
+        if e.is_empty() {
+            Ok(d)
+        } else {
+            Err(e)
+        }
     }
 
     /// The existing family a new subject joins (`None`: a new one), with the checks of
@@ -1054,22 +1150,20 @@ impl Registry {
             luogo_nascita: g.luogo.clone(),
             note: None,
         });
-        let collegati = prima.codice_fiscale.as_ref().map(|c| {
-            let mut v = c.codici_collegati.clone();
-            if c.cod_fiscale != n.codice_fiscale {
-                v.push(c.cod_fiscale.clone());
+        // A subject registered again keeps its earlier codes as linked ones.
+        let mut cfd = n.codice_fiscale.clone();
+        if let Some(c) = &prima.codice_fiscale {
+            for x in c
+                .codici_collegati
+                .iter()
+                .chain(std::iter::once(&c.cod_fiscale))
+            {
+                if *x != cfd.cod_fiscale && !cfd.codici_collegati.contains(x) {
+                    cfd.codici_collegati.push(x.clone());
+                }
             }
-            v
-        });
-        scheda.codice_fiscale = Some(DatiCodiceFiscale {
-            stato: match n.codice_fiscale {
-                CodiceFiscaleSoggetto::Provvisorio(_) => StatoCodiceFiscale::Provvisorio,
-                CodiceFiscaleSoggetto::Ordinario(_) => StatoCodiceFiscale::NonValidato,
-            },
-            cod_fiscale: n.codice_fiscale.clone(),
-            data_attribuzione_validita: None,
-            codici_collegati: collegati.unwrap_or_default(),
-        });
+        }
+        scheda.codice_fiscale = Some(cfd);
         if !n.cittadinanze.is_empty() {
             scheda.cittadinanze = Some(n.cittadinanze.clone());
         }

@@ -17,6 +17,7 @@ use anpr_domain::ids::IdOperazioneAnpr;
 use anpr_store::Store;
 use anpr_tables::Tables;
 
+pub mod ae;
 pub mod aire;
 pub mod annullamento;
 pub mod audit;
@@ -46,6 +47,8 @@ pub struct Registry {
     tables: &'static Tables,
     clock: Arc<dyn Clock>,
     request_seq: AtomicU64,
+    /// The tax agency of each environment (M-3.2): a simulator unless configured.
+    agenzia_entrate: BTreeMap<Ambiente, Arc<dyn anpr_ae::AgenziaEntrate>>,
 }
 
 impl fmt::Debug for Registry {
@@ -60,12 +63,39 @@ impl fmt::Debug for Registry {
 impl Registry {
     /// Builds the registry over the given environments' stores.
     pub fn new(stores: BTreeMap<Ambiente, Arc<dyn Store>>, clock: Arc<dyn Clock>) -> Self {
+        // Each environment gets its own simulated tax agency; in presubentro the agency
+        // is read-only, as in the real system.
+        let agenzia_entrate = stores
+            .keys()
+            .map(|a| {
+                let sim = anpr_ae::Simulatore::new();
+                sim.imposta_sola_lettura(*a == Ambiente::Presubentro);
+                (*a, Arc::new(sim) as Arc<dyn anpr_ae::AgenziaEntrate>)
+            })
+            .collect();
         Self {
             stores,
             tables: anpr_tables::tables(),
             clock,
             request_seq: AtomicU64::new(1),
+            agenzia_entrate,
         }
+    }
+
+    /// Uses `ae` as the tax agency of `ambiente` (an HTTP client of the real service, or
+    /// a seeded simulator).
+    pub fn con_agenzia_entrate(
+        mut self,
+        ambiente: Ambiente,
+        ae: Arc<dyn anpr_ae::AgenziaEntrate>,
+    ) -> Self {
+        self.agenzia_entrate.insert(ambiente, ae);
+        self
+    }
+
+    /// The tax agency of an environment.
+    pub fn agenzia_entrate(&self, ambiente: Ambiente) -> Option<&Arc<dyn anpr_ae::AgenziaEntrate>> {
+        self.agenzia_entrate.get(&ambiente)
     }
 
     /// Environments this registry serves.

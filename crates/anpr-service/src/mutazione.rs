@@ -35,6 +35,9 @@ pub struct GeneralitaModifica {
     pub luogo_nascita: Option<String>,
     /// A codice fiscale to set explicitly; otherwise it is derived from the new data.
     pub codice_fiscale: Option<String>,
+    /// What to ask the tax agency (`tipoGestioneCF`; default 0, verification).
+    #[serde(rename = "gestioneCF")]
+    pub gestione_cf: Option<String>,
 }
 
 /// A parent or spouse named in a request: by registry identity, or by name only.
@@ -167,7 +170,7 @@ impl Registry {
         };
         let store = self.store(ctx.ambiente)?.clone();
         self.esegui_operazione(ctx, testata, |comune, _| async move {
-            self.decidi_5008(&*store, &comune, req).await
+            self.decidi_5008(&*store, ctx.ambiente, &comune, req).await
         })
         .await
     }
@@ -315,6 +318,7 @@ impl Registry {
     async fn decidi_5008(
         &self,
         store: &dyn Store,
+        ambiente: anpr_domain::caller::Ambiente,
         comune: &CodiceIstatComune,
         req: &Richiesta5008,
     ) -> Result<Piano, Vec<Anomalia>> {
@@ -606,8 +610,73 @@ impl Registry {
             }
             dopo.atti.get_or_insert_with(Atti::default).atto_nascita = Some(a.clone());
         }
+        let gestione = req.generalita.as_ref().map(|g| {
+            crate::ae::gestione(
+                "generalita.gestioneCF",
+                g.gestione_cf.as_deref(),
+                true,
+                &mut e,
+            )
+        });
         if !e.is_empty() {
             return Err(e);
+        }
+        // Changed generalities are verified with the tax agency (gestioneCF 0 by
+        // default): the code's state on the record is the agency's answer.
+        if let (Some(gestione), Some(g), Some(cfd)) = (
+            gestione,
+            dopo.generalita.clone(),
+            dopo.codice_fiscale.clone(),
+        ) {
+            if Some(&g) != s.scheda.generalita.as_ref()
+                || dopo.codice_fiscale != s.scheda.codice_fiscale
+            {
+                if let (Some(c), Some(n), Some(l)) =
+                    (&g.cognome, &g.nome, g.luogo_nascita.codice_catastale())
+                {
+                    let dati = crate::ae::DatiCf {
+                        cognome: c.as_str(),
+                        nome: n.as_str(),
+                        sesso: g.sesso,
+                        nascita: g.data_nascita.data,
+                        luogo: l,
+                    };
+                    let vecchio = s
+                        .scheda
+                        .codice_fiscale
+                        .as_ref()
+                        .map_or(&cfd.cod_fiscale, |c| &c.cod_fiscale);
+                    let mut nuovo = if gestione == anpr_ae::GestioneCf::Verifica
+                        && Some(&g) != s.scheda.generalita.as_ref()
+                    {
+                        self.allinea_ae(
+                            ambiente,
+                            comune,
+                            vecchio,
+                            &cfd.cod_fiscale,
+                            &dati,
+                            &mut avvertimenti,
+                        )
+                        .await?
+                    } else {
+                        self.codice_fiscale_ae(
+                            ambiente,
+                            comune,
+                            gestione,
+                            &cfd.cod_fiscale,
+                            &dati,
+                            &mut avvertimenti,
+                        )
+                        .await?
+                    };
+                    for x in &cfd.codici_collegati {
+                        if *x != nuovo.cod_fiscale && !nuovo.codici_collegati.contains(x) {
+                            nuovo.codici_collegati.push(x.clone());
+                        }
+                    }
+                    dopo.codice_fiscale = Some(nuovo);
+                }
+            }
         }
         if dopo == s.scheda {
             return Err(vec![Anomalia::errore(

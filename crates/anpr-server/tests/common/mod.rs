@@ -61,10 +61,18 @@ pub const OPERATORE: [(&str, &str); 3] = [
 
 /// Starts a server on `backend`; `None` when PostgreSQL tests are skipped explicitly.
 pub async fn start(backend: Backend) -> Option<Server> {
+    start_con(backend, |r| r).await
+}
+
+/// Starts a server whose registry `configura` adjusts (e.g. its tax agency).
+pub async fn start_con(
+    backend: Backend,
+    configura: impl FnOnce(Registry) -> Registry,
+) -> Option<Server> {
     let (store, keep) = self::store(backend).await?;
     let mut stores: BTreeMap<Ambiente, Arc<dyn Store>> = BTreeMap::new();
     stores.insert(Ambiente::Test, store.clone());
-    let registry = Arc::new(Registry::new(stores, Arc::new(SystemClock)));
+    let registry = Arc::new(configura(Registry::new(stores, Arc::new(SystemClock))));
     let app = anpr_server::router(
         registry.clone(),
         ServerConfig {
