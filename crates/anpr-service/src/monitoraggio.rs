@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::authz::{self, Permesso};
 use crate::clock::inizio_giorno_italiano;
-use crate::ricerca::CODICE_CRITERI_INCOMPATIBILI;
+use crate::ricerca::{data, parsed, CODICE_CRITERI_INCOMPATIBILI};
 use crate::{Registry, ServiceError};
 
 /// Operations per page when the request does not say.
@@ -97,30 +97,6 @@ impl Default for FiltroOperazioni {
             documenti: false,
         }
     }
-}
-
-fn parsed<T: std::str::FromStr<Err = anpr_domain::ids::InvalidValue>>(
-    campo: &str,
-    raw: &str,
-    e: &mut Vec<Anomalia>,
-) -> Option<T> {
-    raw.trim()
-        .parse::<T>()
-        .map_err(|x| e.push(Anomalia::from_invalid(campo, &x)))
-        .ok()
-}
-
-fn data(campo: &str, raw: &str, e: &mut Vec<Anomalia>) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
-        .map_err(|_| {
-            e.push(
-                Anomalia::errore(CODICE_VALORE_NON_VALIDO, "Data non valida")
-                    .campo(campo)
-                    .valore(raw)
-                    .atteso("una data esistente nel formato AAAA-MM-GG"),
-            )
-        })
-        .ok()
 }
 
 impl FiltroOperazioni {

@@ -246,7 +246,8 @@ pub struct CriteriRicercaFamiglie {
 // ---------------------------------------------------------------------------------------
 // Parsing and rules.
 
-fn data(campo: &str, s: &str, e: &mut Vec<Anomalia>) -> Option<NaiveDate> {
+/// Parses an ISO date, pushing EV001 naming `campo` when malformed.
+pub(crate) fn data(campo: &str, s: &str, e: &mut Vec<Anomalia>) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
         .map_err(|_| {
             e.push(
@@ -272,7 +273,8 @@ fn codice_fiscale(campo: &str, raw: &str, e: &mut Vec<Anomalia>) -> Option<Codic
         .ok()
 }
 
-fn parsed<T: std::str::FromStr<Err = anpr_domain::ids::InvalidValue>>(
+/// Parses a domain value, pushing EV001 naming `campo` when malformed.
+pub(crate) fn parsed<T: std::str::FromStr<Err = anpr_domain::ids::InvalidValue>>(
     campo: &str,
     raw: &str,
     e: &mut Vec<Anomalia>,
