@@ -43,6 +43,22 @@ impl ApiError {
         }
     }
 
+    /// A malformed request with every coded outcome found in it.
+    pub fn bad_request_all(anomalie: Vec<Anomalia>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            ambiente: None,
+            anomalie,
+            riferimento: None,
+        }
+    }
+
+    /// Sets the environment the answer names (requests whose caller is known).
+    pub fn in_ambiente(mut self, ambiente: Ambiente) -> Self {
+        self.ambiente = Some(ambiente);
+        self
+    }
+
     pub fn forbidden(a: Anomalia, ambiente: Ambiente) -> Self {
         Self {
             status: StatusCode::FORBIDDEN,

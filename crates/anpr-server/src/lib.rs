@@ -25,6 +25,7 @@ pub mod error;
 mod openapi;
 mod openapi_operazioni;
 mod rest;
+mod rest_ricerca;
 
 /// Largest request body accepted (JSON requests are small; bulk files have their own
 /// streaming endpoints).
@@ -89,7 +90,16 @@ pub fn router(registry: Arc<Registry>, config: ServerConfig) -> Router {
             post(rest::decodifica_cf),
         )
         .route("/api/v1/soggetti/consulta", post(rest::consulta_soggetto))
+        .route(
+            "/api/v1/soggetti/ricerca",
+            post(rest_ricerca::ricerca_soggetti),
+        )
         .route("/api/v1/famiglie/consulta", post(rest::consulta_famiglia))
+        .route(
+            "/api/v1/famiglie/ricerca",
+            post(rest_ricerca::ricerca_famiglie),
+        )
+        .route("/api/v1/operazioni", get(rest_ricerca::elenco_operazioni))
         .route("/api/v1/audit/verifica", post(rest::verifica_audit))
         .route("/api/v1/operazioni/{codice}", post(rest::operazione))
         .fallback(rest::not_found)

@@ -2,6 +2,8 @@
 //! request and response shapes. A test walks every documented path against the router,
 //! so a route missing from either side fails the build.
 
+use anpr_domain::scheda::SezioneSoggetto;
+use anpr_service::{monitoraggio, ricerca};
 use axum::Json;
 use serde_json::{json, Value};
 
@@ -21,9 +23,115 @@ fn post(summary: &str, body: &str, response: &str) -> Value {
     json!({"post": {"summary": summary, "requestBody": body_ref(body), "responses": {"200": ok_ref(response), "400": errore_ref(), "403": errore_ref(), "404": errore_ref(), "422": errore_ref()}}})
 }
 
+/// Adds the entries of `extra` (an object) to the object at `doc[key]`.
+fn extend(doc: &mut Value, key: &str, extra: Value) {
+    if let (Some(target), Value::Object(extra)) = (doc[key].as_object_mut(), extra) {
+        target.extend(extra);
+    }
+}
+
 /// The document.
 pub fn spec() -> Value {
-    let ambiente_header = json!({"name": "X-ANPR-Ambiente", "in": "header", "required": false, "schema": {"type": "string", "enum": ["test", "presubentro", "produzione"]}, "description": "Ambiente (data set) della richiesta; predefinito quello di avvio del server."});
+    let mut doc = base();
+    let ambiente_header = ambiente_header();
+    extend(&mut doc, "paths", paths_ricerca(&ambiente_header));
+    extend(&mut doc["components"], "schemas", schemas_ricerca());
+    doc
+}
+
+fn ambiente_header() -> Value {
+    json!({"name": "X-ANPR-Ambiente", "in": "header", "required": false, "schema": {"type": "string", "enum": ["test", "presubentro", "produzione"]}, "description": "Ambiente (data set) della richiesta; predefinito quello di avvio del server."})
+}
+
+/// Searches and monitoring (SPEC M-5.2, M-5.5).
+fn paths_ricerca(ambiente_header: &Value) -> Value {
+    let query = |name: &str, schema: Value, description: &str| json!({"name": name, "in": "query", "required": false, "schema": schema, "description": description});
+    json!({
+            "/api/v1/soggetti/ricerca": post("Ricerca di schede individuali per un solo criterio (codice fiscale, idANPR, identificativo comunale, generalita' anche per chiave parziale), alla data, con le sezioni richieste. Piu' risultati del limite: EN115. Ogni scheda restituita e' registrata nel log di audit.", "RichiestaRicercaSoggetti", "RisultatoRicercaSoggetti"),
+            "/api/v1/famiglie/ricerca": post("Ricerca di schede famiglia/convivenza con i componenti: per idFamigliaConvivenzaANPR, per un componente (codiceFiscale o idANPR) o per indirizzo (stesso edificio: via e civico, interno escluso). L'identificativo comunale della famiglia non e' indicizzato (EN053).", "RichiestaRicercaFamiglie", "RisultatoRicercaFamiglie"),
+            "/api/v1/operazioni": {"get": {
+                "summary": "Monitoraggio delle operazioni del comune dell'utente (profili nazionali: di tutti i comuni), in ordine di idOperazioneANPR con paginazione per chiave. I documenti di richiesta e risposta solo su richiesta e solo a chi puo' consultare le schede. Consultazione registrata nel log di audit.",
+                "parameters": [
+                    ambiente_header,
+                    query("comune", json!({"type": "string", "pattern": "^[0-9]{6}$"}), "Codice ISTAT del comune; per i profili comunali solo il proprio (altrimenti accesso negato)"),
+                    query("codiceServizio", json!({"type": "string", "pattern": "^[0-9A-Z][0-9]{3}$"}), "Codice del servizio, es. 1002"),
+                    query("stato", json!({"type": "string", "enum": ["eseguita", "rifiutata", "annullata"]}), "Stato dell'operazione"),
+                    query("dal", json!({"type": "string", "format": "date"}), "Primo giorno di registrazione (data civile italiana, incluso)"),
+                    query("al", json!({"type": "string", "format": "date"}), "Ultimo giorno di registrazione (incluso); non anteriore a dal (EN478)"),
+                    query("idANPR", json!({"type": "string", "pattern": "^[0-9]{1,16}$"}), "Solo operazioni sul soggetto con questo idANPR"),
+                    query("idFamigliaConvivenzaANPR", json!({"type": "string", "pattern": "^[0-9]{1,16}$"}), "Solo operazioni sulla famiglia/convivenza (in alternativa a idANPR)"),
+                    query("dopo", json!({"type": "string", "pattern": "^[0-9]{1,18}$"}), "Paginazione: operazioni con idOperazioneANPR maggiore (il valore prossimaPagina della pagina precedente)"),
+                    query("limit", json!({"type": "integer", "minimum": 1, "maximum": monitoraggio::LIMITE_MASSIMO, "default": monitoraggio::LIMITE_PREDEFINITO}), "Operazioni per pagina"),
+                    query("documenti", json!({"type": "boolean", "default": false}), "Includere i documenti di richiesta e risposta (richiede anche il permesso di consultazione delle schede)")
+                ],
+                "responses": {"200": ok_ref("ElencoOperazioni"), "400": errore_ref(), "403": errore_ref(), "422": errore_ref()}
+            }}
+    })
+}
+
+fn schemas_ricerca() -> Value {
+    let sezioni: Vec<&str> = SezioneSoggetto::ALL.iter().map(|k| k.key()).collect();
+    json!({
+            "Indirizzo": {"type": "object", "required": ["comune", "toponimo"], "properties": {
+                "cap": {"type": "string"}, "comune": {"type": "string", "pattern": "^[0-9]{6}$"}, "frazione": {"type": "string"},
+                "toponimo": {"type": "object", "required": ["specie", "denominazioneToponimo"], "properties": {"codSpecie": {"type": "string"}, "specie": {"type": "string"}, "denominazioneToponimo": {"type": "string"}, "codToponimo": {"type": "string"}}},
+                "numeroCivico": {"type": "object", "properties": {"numero": {"type": "string"}, "lettera": {"type": "string"}, "esponente1": {"type": "string"}, "scala": {"type": "string"}, "piano": {"type": "string"}, "interno": {"type": "string"}}}
+            }},
+            "RichiestaRicercaSoggetti": {"type": "object", "additionalProperties": false, "required": ["criteriRicerca"], "description": "Forma di Richiesta3002 (3000consultazione.xsd). Un solo criterio tra codiceFiscale, idANPR, idSchedaSoggettoComune e generalita' (cognome obbligatorio; nome, sesso, datiNascita facoltativi): nessuno EN448, piu' d'uno EV050. Cognome e nome si confrontano senza maiuscole, accenti, apostrofi e trattini.", "properties": {
+                "criteriRicerca": {"type": "object", "additionalProperties": false, "properties": {
+                    "codiceFiscale": {"type": "string", "description": "Codice fiscale (16 caratteri) o provvisorio (11 cifre)"},
+                    "idANPR": {"type": "string", "pattern": "^[0-9]{1,16}$"},
+                    "idSchedaSoggettoComune": {"type": "string", "description": "Identificativo comunale della scheda, nel comune datiRichiesta.comuneResidenza (predefinito: il comune dell'utente)"},
+                    "cognome": {"type": "string"}, "nome": {"type": "string"}, "sesso": {"type": "string", "enum": ["M", "F"]}
+                }},
+                "ricercaChiaveParziale": {"type": "object", "additionalProperties": false, "required": ["ricercaCognomeNomeParziale"], "properties": {
+                    "ricercaCognomeNomeParziale": {"type": "integer", "minimum": 0, "maximum": 3, "description": "0 nessuna, 1 cognome, 2 nome, 3 cognome e nome per parte iniziale (almeno 2 lettere: EHR62; altri valori: EN149)"}
+                }},
+                "datiNascita": {"type": "object", "additionalProperties": false, "required": ["dataEvento"], "properties": {"dataEvento": {"type": "string", "format": "date"}}},
+                "datiRichiesta": {"type": "object", "additionalProperties": false, "properties": {
+                    "dataRiferimentoRichiesta": {"type": "string", "format": "date", "description": "Schede come erano a questa data; i criteri si applicano ai dati attuali (indice corrente). Schede non ancora esistenti alla data: escluse."},
+                    "comuneResidenza": {"type": "string", "pattern": "^[0-9]{6}$", "description": "Solo soggetti di competenza di questo comune"},
+                    "sezioni": {"type": "array", "items": {"type": "string", "enum": sezioni}, "description": "Sezioni della scheda da restituire (tutte se assente)"},
+                    "posizioni": {"type": "array", "items": {"type": "string", "enum": ["residente", "aire", "cancellato"]}, "description": "Predefinito residente e aire: i cancellati solo se richiesti"},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": ricerca::LIMITE_MASSIMO, "default": ricerca::LIMITE_PREDEFINITO, "description": "Numero massimo di schede; se la ricerca ne individua di piu': EN115"}
+                }}
+            }},
+            "RisultatoRicercaSoggetti": {"type": "object", "required": ["totale", "soggetti"], "properties": {"totale": {"type": "integer"}, "dataRiferimento": {"type": ["string", "null"], "format": "date"}, "soggetti": {"type": "array", "items": {"$ref": "#/components/schemas/SchedaLetta"}}, "ambiente": {"type": "string"}}},
+            "RichiestaRicercaFamiglie": {"type": "object", "additionalProperties": false, "required": ["criteriRicerca"], "description": "Un solo criterio (nessuno EV002, piu' d'uno EV050).", "properties": {
+                "criteriRicerca": {"type": "object", "additionalProperties": false, "properties": {
+                    "idFamigliaConvivenzaANPR": {"type": "string", "pattern": "^[0-9]{1,16}$"},
+                    "idFamigliaConvivenzaComune": {"type": "string", "description": "Non indicizzato: EN053"},
+                    "codiceFiscale": {"type": "string", "description": "Di un componente: la famiglia/convivenza a cui apparteneva alla data"},
+                    "idANPR": {"type": "string", "pattern": "^[0-9]{1,16}$", "description": "idANPR di un componente"},
+                    "indirizzo": {"$ref": "#/components/schemas/Indirizzo"}
+                }},
+                "datiRichiesta": {"type": "object", "additionalProperties": false, "properties": {
+                    "dataRiferimentoRichiesta": {"type": "string", "format": "date"},
+                    "includiArchiviate": {"type": "boolean", "default": false, "description": "Ricerca per indirizzo: anche famiglie/convivenze archiviate"},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": ricerca::LIMITE_MASSIMO, "default": ricerca::LIMITE_PREDEFINITO}
+                }}
+            }},
+            "RisultatoRicercaFamiglie": {"type": "object", "required": ["totale", "famiglie"], "properties": {"totale": {"type": "integer"}, "dataRiferimento": {"type": ["string", "null"], "format": "date"}, "famiglie": {"type": "array", "items": {"$ref": "#/components/schemas/FamigliaLetta"}}, "ambiente": {"type": "string"}}},
+            "SintesiOperazione": {"type": "object", "required": ["idOperazioneANPR", "codiceServizio", "stato", "decorrenza", "dataOraRegistrazione", "utente", "canale", "soggetti", "famiglie"], "properties": {
+                "idOperazioneANPR": {"type": "string"}, "codiceServizio": {"type": "string"},
+                "stato": {"type": "string", "enum": ["eseguita", "rifiutata", "annullata"]},
+                "idOperazioneComune": {"type": "string"}, "comune": {"type": "string"},
+                "decorrenza": {"type": "string", "format": "date"}, "dataOraRegistrazione": {"type": "string", "format": "date-time"},
+                "utente": {"type": "string"}, "postazione": {"type": "string"}, "canale": {"type": "string"},
+                "annullataDa": {"type": "string", "description": "idOperazioneANPR dell'annullamento"},
+                "annulla": {"type": "string", "description": "Per gli annullamenti: l'operazione annullata"},
+                "soggetti": {"type": "array", "items": {"type": "string"}, "description": "idANPR dei soggetti toccati"},
+                "famiglie": {"type": "array", "items": {"type": "string"}, "description": "idANPR delle famiglie/convivenze toccate"},
+                "richiesta": {"description": "Documento di richiesta memorizzato (solo con documenti=true)"},
+                "risposta": {"description": "Documento di risposta memorizzato (solo con documenti=true)"}
+            }},
+            "ElencoOperazioni": {"type": "object", "required": ["operazioni"], "properties": {"operazioni": {"type": "array", "items": {"$ref": "#/components/schemas/SintesiOperazione"}}, "prossimaPagina": {"type": "string", "description": "Valore di dopo per la pagina successiva; assente all'ultima"}, "ambiente": {"type": "string"}}}
+    })
+}
+
+/// The document's first slice: health, tables, tax code, consultation, operations.
+fn base() -> Value {
+    let ambiente_header = ambiente_header();
     let data_rif = json!({"name": "dataRiferimento", "in": "query", "required": false, "schema": {"type": "string", "format": "date"}, "description": "Solo le righe valide a questa data."});
     let mut doc = json!({
         "openapi": "3.1.0",

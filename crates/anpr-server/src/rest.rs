@@ -4,7 +4,6 @@
 
 use anpr_domain::error::Anomalia;
 use anpr_domain::ids::{CodiceCatastale, CodiceIstatComune, IdAnprFamiglia, IdAnprSoggetto};
-use anpr_domain::scheda::SezioneSoggetto;
 use anpr_service::codice_fiscale::RichiestaCalcolo;
 use anpr_service::tabelle::FiltroComuni;
 use anpr_tables::StatoComune;
@@ -21,10 +20,10 @@ use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::AppState;
 
-type ApiResult = Result<Response, ApiError>;
+pub(crate) type ApiResult = Result<Response, ApiError>;
 
 /// Wraps a successful payload with the environment.
-fn ok<T: Serialize>(ambiente: anpr_domain::caller::Ambiente, body: T) -> ApiResult {
+pub(crate) fn ok<T: Serialize>(ambiente: anpr_domain::caller::Ambiente, body: T) -> ApiResult {
     let mut v = serde_json::to_value(body).map_err(|e| {
         tracing::error!(error = %e, "response serialisation failed");
         ApiError::bad_request(Anomalia::errore(
@@ -288,30 +287,9 @@ pub async fn consulta_soggetto(
     let data = parse_opt_date("dataRiferimento", b.data_riferimento.as_deref())?;
     let sezioni = b
         .sezioni
-        .map(|list| {
-            list.iter()
-                .map(|s| {
-                    SezioneSoggetto::from_key(s).ok_or_else(|| {
-                        ApiError::bad_request(
-                            Anomalia::errore(
-                                anpr_domain::error::CODICE_VALORE_NON_VALIDO,
-                                "Sezione della scheda inesistente",
-                            )
-                            .campo("sezioni")
-                            .valore(s)
-                            .atteso(
-                                SezioneSoggetto::ALL
-                                    .iter()
-                                    .map(|k| k.key())
-                                    .collect::<Vec<_>>()
-                                    .join(", "),
-                            ),
-                        )
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .transpose()?;
+        .map(|keys| anpr_service::consultazione::sezioni_soggetto("sezioni", &keys))
+        .transpose()
+        .map_err(ApiError::bad_request)?;
     let r = state
         .registry
         .leggi_scheda(&ctx, id, data, sezioni.as_deref())

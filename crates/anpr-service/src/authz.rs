@@ -18,6 +18,9 @@ pub enum Permesso {
     CalcoloCodiceFiscale,
     /// Read an individual, family or cohabitation record (national scope).
     ConsultaScheda,
+    /// Search records by identifiers, generalities or address (M-5.2); every record
+    /// found is read, so the holders are those of [`Permesso::ConsultaScheda`].
+    Ricerca,
     /// Registrations (1001, 1002, 1010, A001, A002).
     Iscrizione,
     /// Changes (5001, 5005, 5008, 5013, 5014, A006).
@@ -34,17 +37,19 @@ pub enum Permesso {
     Estrazione,
     /// Subentro (onboarding) and its anomalies.
     Subentro,
-    /// Operations monitoring.
+    /// Operations monitoring (M-5.5): the operations of the caller's municipality, or of
+    /// every municipality for national profiles ([`ambito_nazionale`]).
     Monitoraggio,
     /// Verify the audit chain.
     VerificaAudit,
 }
 
 impl Permesso {
-    pub const ALL: [Permesso; 13] = [
+    pub const ALL: [Permesso; 14] = [
         Permesso::ConsultaTabelle,
         Permesso::CalcoloCodiceFiscale,
         Permesso::ConsultaScheda,
+        Permesso::Ricerca,
         Permesso::Iscrizione,
         Permesso::Mutazione,
         Permesso::Cancellazione,
@@ -71,7 +76,7 @@ pub fn profili_abilitati(permesso: Permesso) -> &'static [Profilo] {
     use Profilo::*;
     match permesso {
         Permesso::ConsultaTabelle | Permesso::CalcoloCodiceFiscale => &[],
-        Permesso::ConsultaScheda => &[
+        Permesso::ConsultaScheda | Permesso::Ricerca => &[
             OperatoreAnagrafe,
             OperatoreConsultazione,
             OperatoreCertificazione,
@@ -93,9 +98,19 @@ pub fn profili_abilitati(permesso: Permesso) -> &'static [Profilo] {
             OperatoreMonitoraggio,
             SuperUtente,
             AmministratorePrimoLivello,
+            GestoreSistema,
         ],
         Permesso::VerificaAudit => &[GestoreSistema, AmministratoreSicurezza],
     }
+}
+
+/// Profiles whose scope is national rather than one municipality's: registry operations
+/// staff. Municipal profiles act only for the municipality of their context.
+pub const PROFILI_NAZIONALI: &[Profilo] = &[Profilo::GestoreSistema];
+
+/// True when `ctx` acts with national scope (any municipality), see [`PROFILI_NAZIONALI`].
+pub fn ambito_nazionale(ctx: &CallerContext) -> bool {
+    PROFILI_NAZIONALI.iter().any(|p| ctx.has(*p))
 }
 
 /// Denied: the caller lacks the permission.
@@ -157,5 +172,27 @@ mod tests {
         assert!(autorizza(&both, Permesso::Subentro).is_ok());
         assert!(autorizza(&both, Permesso::Certificazione).is_ok());
         assert!(autorizza(&both, Permesso::Annullamento).is_err());
+    }
+
+    #[test]
+    fn search_follows_consultation_and_only_system_staff_is_national() {
+        for p in [
+            Profilo::OperatoreConsultazione,
+            Profilo::EnteFruitore,
+            Profilo::OperatoreSubentro,
+            Profilo::GestoreSistema,
+        ] {
+            assert_eq!(
+                autorizza(&ctx(&[p]), Permesso::Ricerca).is_ok(),
+                autorizza(&ctx(&[p]), Permesso::ConsultaScheda).is_ok(),
+                "{p:?}"
+            );
+        }
+        assert!(autorizza(&ctx(&[Profilo::GestoreSistema]), Permesso::Monitoraggio).is_ok());
+        assert!(ambito_nazionale(&ctx(&[Profilo::GestoreSistema])));
+        assert!(!ambito_nazionale(&ctx(&[
+            Profilo::SuperUtente,
+            Profilo::OperatoreMonitoraggio
+        ])));
     }
 }

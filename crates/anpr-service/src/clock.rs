@@ -67,6 +67,19 @@ pub fn italian_date(t: DateTime<Utc>) -> NaiveDate {
     (t + Duration::hours(offset)).date_naive()
 }
 
+/// The instant Italian civil date `d` begins (midnight in Rome), in UTC. Summer time
+/// starts and ends at 01:00 UTC, after midnight in Rome, so midnight has the offset of
+/// the day before the switch: try summer time first and check it.
+pub fn inizio_giorno_italiano(d: NaiveDate) -> DateTime<Utc> {
+    let midnight = Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).expect("valid time"));
+    let summer = midnight - Duration::hours(2);
+    if italian_date(summer) == d {
+        summer
+    } else {
+        midnight - Duration::hours(1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +100,32 @@ mod tests {
         check("2026-10-24T22:30:00Z", "2026-10-25");
         check("2026-10-25T22:30:00Z", "2026-10-25");
         check("2026-12-31T23:00:00Z", "2027-01-01");
+    }
+
+    #[test]
+    fn italian_midnights_in_utc() {
+        for (d, expected) in [
+            ("2026-01-16", "2026-01-15T23:00:00Z"),
+            ("2026-07-16", "2026-07-15T22:00:00Z"),
+            // The switch days: midnight is still on the previous day's offset.
+            ("2026-03-29", "2026-03-28T23:00:00Z"),
+            ("2026-03-30", "2026-03-29T22:00:00Z"),
+            ("2026-10-25", "2026-10-24T22:00:00Z"),
+            ("2026-10-26", "2026-10-25T23:00:00Z"),
+        ] {
+            let day: NaiveDate = d.parse().unwrap();
+            let start = inizio_giorno_italiano(day);
+            assert_eq!(
+                start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                expected,
+                "{d}"
+            );
+            assert_eq!(italian_date(start), day);
+            assert_eq!(
+                italian_date(start - Duration::seconds(1)),
+                day.pred_opt().unwrap()
+            );
+        }
     }
 
     #[test]

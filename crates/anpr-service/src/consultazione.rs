@@ -6,6 +6,7 @@
 
 use anpr_domain::audit::TipoEvento;
 use anpr_domain::caller::CallerContext;
+use anpr_domain::error::{Anomalia, CODICE_VALORE_NON_VALIDO};
 use anpr_domain::ids::{IdAnprFamiglia, IdAnprSoggetto};
 use anpr_domain::scheda::{SchedaFamiglia, SchedaSoggetto, SezioneSoggetto};
 use anpr_store::{EntityRef, RecordSections};
@@ -58,14 +59,7 @@ impl Registry {
         let record = self
             .read_audited(ctx, EntityRef::Soggetto(id), data, "consultaScheda")
             .await?;
-        let wanted = |key: &str| sezioni.is_none_or(|s| s.iter().any(|k| k.key() == key));
-        let scheda = SchedaSoggetto::from_sections(record.iter().filter(|(k, _)| wanted(k)))
-            .map_err(|e| self.interno(e))?;
-        Ok(SchedaLetta {
-            id_anpr: id,
-            data_riferimento: data,
-            scheda,
-        })
+        self.scheda_letta(id, data, &record, sezioni)
     }
 
     /// Reads a family or cohabitation record with its members, at `data` or now.
@@ -80,6 +74,37 @@ impl Registry {
         let record = self
             .read_audited(ctx, EntityRef::Famiglia(id), data, "consultaFamiglia")
             .await?;
+        self.famiglia_letta(ctx, id, data, &record).await
+    }
+
+    /// Builds the answer for an individual record already read, keeping only the
+    /// sections asked for (all when `sezioni` is `None`).
+    pub(crate) fn scheda_letta(
+        &self,
+        id: IdAnprSoggetto,
+        data: Option<NaiveDate>,
+        record: &RecordSections,
+        sezioni: Option<&[SezioneSoggetto]>,
+    ) -> Result<SchedaLetta, ServiceError> {
+        let wanted = |key: &str| sezioni.is_none_or(|s| s.iter().any(|k| k.key() == key));
+        let scheda = SchedaSoggetto::from_sections(record.iter().filter(|(k, _)| wanted(k)))
+            .map_err(|e| self.interno(e))?;
+        Ok(SchedaLetta {
+            id_anpr: id,
+            data_riferimento: data,
+            scheda,
+        })
+    }
+
+    /// Builds the answer for a family record already read: its sections and its
+    /// members at `data` (each subject's `legame` in force then names the family).
+    pub(crate) async fn famiglia_letta(
+        &self,
+        ctx: &CallerContext,
+        id: IdAnprFamiglia,
+        data: Option<NaiveDate>,
+        record: &RecordSections,
+    ) -> Result<FamigliaLetta, ServiceError> {
         let scheda = SchedaFamiglia::from_sections(record.iter()).map_err(|e| self.interno(e))?;
         let store = self.store(ctx.ambiente)?;
         let members = store
@@ -116,6 +141,25 @@ impl Registry {
         data: Option<NaiveDate>,
         azione: &str,
     ) -> Result<RecordSections, ServiceError> {
+        self.leggi_record_registrando(ctx, entity, data, azione)
+            .await?
+            .ok_or_else(|| ServiceError::NonTrovato {
+                cosa: entity.to_string(),
+                riferimento: self.riferimento(None),
+            })
+    }
+
+    /// Reads a record at `data` (or now) and appends the audit entry naming it by its
+    /// national id, with outcome `ok` or `non trovato`, before anything is returned:
+    /// when the entry cannot be written the read fails. Every use case that returns
+    /// record data reads through here (consultation, searches).
+    pub(crate) async fn leggi_record_registrando(
+        &self,
+        ctx: &CallerContext,
+        entity: EntityRef,
+        data: Option<NaiveDate>,
+        azione: &str,
+    ) -> Result<Option<RecordSections>, ServiceError> {
         let store = self.store(ctx.ambiente)?;
         let record = store
             .record(entity, data)
@@ -141,9 +185,28 @@ impl Registry {
             .append_audit(voce)
             .await
             .map_err(|e| self.interno(e))?;
-        record.ok_or_else(|| ServiceError::NonTrovato {
-            cosa: entity.to_string(),
-            riferimento: self.riferimento(None),
-        })
+        Ok(record)
     }
+}
+
+/// Parses the section keys a caller asks for (`sezioni`, data minimisation); an unknown
+/// key is EV001 naming the field and listing the known keys.
+pub fn sezioni_soggetto(campo: &str, chiavi: &[String]) -> Result<Vec<SezioneSoggetto>, Anomalia> {
+    chiavi
+        .iter()
+        .map(|s| {
+            SezioneSoggetto::from_key(s).ok_or_else(|| {
+                Anomalia::errore(CODICE_VALORE_NON_VALIDO, "Sezione della scheda inesistente")
+                    .campo(campo)
+                    .valore(s)
+                    .atteso(
+                        SezioneSoggetto::ALL
+                            .iter()
+                            .map(|k| k.key())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    )
+            })
+        })
+        .collect()
 }

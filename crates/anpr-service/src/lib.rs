@@ -30,9 +30,11 @@ pub mod error;
 pub mod famiglia;
 pub mod iscrizione;
 pub mod lavoro;
+pub mod monitoraggio;
 pub mod mutazione;
 pub mod operazioni;
 pub mod residenza;
+pub mod ricerca;
 pub mod tabelle;
 pub mod validazione;
 
@@ -159,26 +161,35 @@ impl Registry {
     ) -> Result<(), ServiceError> {
         match authz::autorizza(ctx, permesso) {
             Ok(()) => Ok(()),
-            Err(denied) => {
-                tracing::warn!(utente = %ctx.utente, ?permesso, azione, "access denied");
-                let voce = self.voce_audit(
-                    ctx,
-                    TipoEvento::AccessoNegato,
-                    azione,
-                    None,
-                    "negato".into(),
-                );
-                if let Ok(store) = self.store(ctx.ambiente) {
-                    store
-                        .append_audit(voce)
-                        .await
-                        .map_err(|e| self.interno(e))?;
-                }
-                Err(ServiceError::AccessoNegato {
-                    permesso: denied.permesso,
-                    riferimento: self.riferimento(None),
-                })
+            Err(denied) => Err(self.nega(ctx, denied.permesso, azione).await),
+        }
+    }
+
+    /// Denies `ctx` the use of `permesso` for `azione`: logs it, appends the
+    /// `accessoNegato` audit entry and returns the coded error. Also used when the
+    /// permission is held but not over the requested scope (e.g. another municipality).
+    pub async fn nega(
+        &self,
+        ctx: &CallerContext,
+        permesso: Permesso,
+        azione: &str,
+    ) -> ServiceError {
+        tracing::warn!(utente = %ctx.utente, ?permesso, azione, "access denied");
+        let voce = self.voce_audit(
+            ctx,
+            TipoEvento::AccessoNegato,
+            azione,
+            None,
+            "negato".into(),
+        );
+        if let Ok(store) = self.store(ctx.ambiente) {
+            if let Err(e) = store.append_audit(voce).await {
+                return self.interno(e);
             }
+        }
+        ServiceError::AccessoNegato {
+            permesso,
+            riferimento: self.riferimento(None),
         }
     }
 

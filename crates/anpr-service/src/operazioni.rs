@@ -68,7 +68,8 @@ pub struct Testata<'a> {
 }
 
 impl Registry {
-    fn rifiuto(&self, anomalie: Vec<Anomalia>) -> ServiceError {
+    /// A refusal with its coded outcomes and a fresh support reference.
+    pub(crate) fn rifiuto(&self, anomalie: Vec<Anomalia>) -> ServiceError {
         ServiceError::Rifiutata {
             anomalie,
             riferimento: self.riferimento(None),

@@ -187,6 +187,82 @@ impl Server {
     }
 }
 
+impl Server {
+    /// POST with explicit identity headers (`(name, value)` pairs) instead of the
+    /// server's own; status and JSON body.
+    pub async fn post_id(
+        &self,
+        path: &str,
+        body: &Value,
+        identity: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut req = self.client.post(format!("{}{path}", self.base)).json(body);
+        for (k, v) in identity {
+            req = req.header(*k, *v);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// GET with explicit identity headers; status, JSON body and the environment header.
+    pub async fn get_id(
+        &self,
+        path: &str,
+        identity: &[(&str, &str)],
+    ) -> (u16, Value, Option<String>) {
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        for (k, v) in identity {
+            req = req.header(*k, *v);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let env = r
+            .headers()
+            .get(anpr_server::HEADER_AMBIENTE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            env,
+        )
+    }
+}
+
+/// Runs an async scenario `fn(Server)` on SQLite and on PostgreSQL, as two tests.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),+ $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test]
+                async fn sqlite() {
+                    let s = super::common::start(super::common::Backend::Sqlite).await.unwrap();
+                    super::$scenario(s).await;
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    if let Some(s) = super::common::start(super::common::Backend::Postgres).await {
+                        super::$scenario(s).await;
+                    }
+                }
+            }
+        )+
+    };
+}
+
+/// The codes of the anomalies of a response document.
+pub fn codes(doc: &Value) -> Vec<String> {
+    codici(doc)
+}
+
 /// The codes of the anomalies of a response document.
 pub fn codici(doc: &Value) -> Vec<String> {
     doc["anomalie"]
