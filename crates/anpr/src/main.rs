@@ -75,6 +75,14 @@ struct ServeArgs {
     identita_da_header: bool,
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
+    /// Base URL of the tax agency's service for the `produzione` environment (our
+    /// JSON protocol, see crates/anpr-ae). Without it every environment uses the
+    /// built-in simulator.
+    #[arg(long, env = "ANPR_AE_URL")]
+    ae_url: Option<String>,
+    /// CSV register to seed the tax-agency simulators with (format in crates/anpr-ae).
+    #[arg(long, env = "ANPR_AE_REGISTRO")]
+    ae_registro: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -276,7 +284,28 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let registry = Arc::new(Registry::new(stores, Arc::new(SystemClock)));
+    let mut registry = Registry::new(stores, Arc::new(SystemClock));
+    if let Some(path) = &args.ae_registro {
+        for ambiente in Ambiente::ALL {
+            let sim = anpr_ae::Simulatore::new();
+            sim.imposta_sola_lettura(ambiente == Ambiente::Presubentro);
+            if let Err(e) = sim.carica_csv_file(path) {
+                eprintln!("errore: registro dell'Agenzia delle Entrate {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+            registry = registry.con_agenzia_entrate(ambiente, Arc::new(sim));
+        }
+    }
+    if let Some(url) = &args.ae_url {
+        match anpr_ae::ClientHttp::new(anpr_ae::ConfigurazioneClientHttp::new(url.clone())) {
+            Ok(c) => registry = registry.con_agenzia_entrate(Ambiente::Produzione, Arc::new(c)),
+            Err(e) => {
+                eprintln!("errore: --ae-url {url}: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let registry = Arc::new(registry);
     let config = anpr_server::ServerConfig {
         ambiente_predefinito: args.ambiente,
         backend,
