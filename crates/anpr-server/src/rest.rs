@@ -21,10 +21,10 @@ use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::AppState;
 
-type ApiResult = Result<Response, ApiError>;
+pub(crate) type ApiResult = Result<Response, ApiError>;
 
 /// Wraps a successful payload with the environment.
-fn ok<T: Serialize>(ambiente: anpr_domain::caller::Ambiente, body: T) -> ApiResult {
+pub(crate) fn ok<T: Serialize>(ambiente: anpr_domain::caller::Ambiente, body: T) -> ApiResult {
     let mut v = serde_json::to_value(body).map_err(|e| {
         tracing::error!(error = %e, "response serialisation failed");
         ApiError::bad_request(Anomalia::errore(
@@ -394,6 +394,11 @@ pub async fn operazione(
                 .annulla_operazione(&ctx, "1013", &corpo(&body)?, &body)
                 .await
         }
+        "1014" => {
+            registry
+                .procedimento_amministrativo(&ctx, &corpo(&body)?, &body)
+                .await
+        }
         "5012" => {
             registry
                 .annulla_operazione(&ctx, "5012", &corpo(&body)?, &body)
@@ -413,7 +418,7 @@ pub async fn operazione(
                     )
                     .campo("codice")
                     .valore(other)
-                    .atteso("1002, 1013, 2011 o 5012")],
+                    .atteso("1002, 1013, 1014, 2011 o 5012")],
                     riferimento: registry.riferimento(None),
                 },
                 ctx.ambiente,

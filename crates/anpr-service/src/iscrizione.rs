@@ -75,6 +75,8 @@ pub struct Richiesta1002 {
     pub provenienza: Option<Provenienza>,
     pub residenza: Indirizzo,
     pub famiglia: FamigliaRichiesta,
+    /// The suspended operation this registration completes (ours; SPEC M-2.5).
+    pub id_operazione_sospesa: Option<String>,
 }
 
 fn date(campo: &str, s: &str, out: &mut Vec<Anomalia>) -> Option<NaiveDate> {
@@ -109,6 +111,7 @@ impl Registry {
             permesso: Permesso::Iscrizione,
             id_operazione_comune: req.id_operazione_comune.as_deref(),
             richiesta: raw,
+            id_operazione_sospesa: self.id_sospesa(req.id_operazione_sospesa.as_deref())?,
         };
         let store = self.store(ctx.ambiente)?.clone();
         self.esegui_operazione(ctx, testata, |comune, _op| async move {
@@ -378,6 +381,9 @@ impl Registry {
                     .valore(c.as_str()),
                 );
             }
+            let esclusa = self.id_sospesa(req.id_operazione_sospesa.as_deref()).ok().flatten();
+            let conflitto = self.sospesa_in_conflitto(store, comune, &[], Some(c.as_str()), esclusa).await;
+            e.extend(conflitto.map_err(|x| vec![self.anomalia_interna(x)])?);
         }
         let (
             Some(cognome),
@@ -580,6 +586,7 @@ impl Registry {
             famiglie: vec![famiglia],
             avvertimenti,
             annulla: None,
+            procedimenti: Vec::new(),
         })
     }
 

@@ -26,6 +26,8 @@ pub mod consultazione;
 pub mod error;
 pub mod iscrizione;
 pub mod operazioni;
+pub mod procedimenti;
+pub mod sospese;
 pub mod tabelle;
 
 pub use error::{RiferimentoSupporto, ServiceError};

@@ -1358,7 +1358,7 @@ pub(crate) async fn salva_sospesa(
         .map(|v| to_i64(v.get(), "subject id"))
         .transpose()?;
     let istante = micros(s.istante);
-    let audit = normalised(s.audit.clone());
+    let audit = normalised(s.audit_for(id));
     let update = s.id.is_some();
     let outcome = with_retries("salva_sospesa", id, || async {
         let mut client = store.client().await?;

@@ -865,6 +865,7 @@ pub(crate) struct PreparedSospesa {
 impl PreparedSospesa {
     /// `id` is the one given, or a freshly allocated one for an insert.
     pub(crate) fn new(s: NuovaSospesa, id: u64) -> Result<Self, StoreError> {
+        let audit = prepare_audit(s.audit_for(id))?;
         Ok(Self {
             id: u64_to_sql(id, "suspended operation id")?,
             update: s.id.is_some(),
@@ -876,7 +877,7 @@ impl PreparedSospesa {
             codice_fiscale: s.codice_fiscale,
             richiesta: json_to_sql(&s.richiesta, "suspended request")?,
             note: s.note,
-            audit: prepare_audit(s.audit)?,
+            audit,
         })
     }
 }

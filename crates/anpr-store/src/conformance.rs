@@ -1380,8 +1380,13 @@ pub async fn suspended_operations_are_saved_listed_updated_and_deleted(store: Ar
     assert_eq!(store.sospesa(b.id).await.unwrap(), None);
     assert_eq!(ids(|_| {}).await, vec![a.id, c.id]);
 
-    // Three saves, one update and one delete were audited (the failed ones were not).
+    // Three saves, one update and one delete were audited (the failed ones were not);
+    // an insert's entry names the id it got.
     let page = store.audit_page(0, 100).await.unwrap();
+    assert_eq!(
+        page[0].voce.oggetto.as_deref(),
+        Some(format!("sospesa:{}", a.id).as_str())
+    );
     assert_eq!(
         page.iter()
             .map(|v| v.voce.azione.as_str())

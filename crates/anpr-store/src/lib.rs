@@ -401,8 +401,20 @@ pub struct NuovaSospesa {
     /// The partial request (a JSON object).
     pub richiesta: serde_json::Value,
     pub note: Option<String>,
-    /// The audit entry of the save, chained in the same transaction.
+    /// The audit entry of the save, chained in the same transaction. On insert the id
+    /// is not known beforehand: an entry without `oggetto` gets `sospesa:<id>`.
     pub audit: NuovaVoceAudit,
+}
+
+impl NuovaSospesa {
+    /// The audit entry to chain once the id is known (see [`NuovaSospesa::audit`]).
+    pub fn audit_for(&self, id: u64) -> NuovaVoceAudit {
+        let mut audit = self.audit.clone();
+        if audit.oggetto.is_none() {
+            audit.oggetto = Some(format!("sospesa:{id}"));
+        }
+        audit
+    }
 }
 
 /// A stored suspended operation.
