@@ -230,6 +230,38 @@ numeric_id!(
     IdOperazioneComune, "idOperazioneComune", 18
 );
 
+numeric_id!(
+    /// National number of an administrative proceeding (`numeroPraticaAnpr`: digits, at
+    /// most 20 in the XSD; allocated from a 64-bit sequence, so at most 18 here).
+    NumeroPraticaAnpr, "numeroPraticaAnpr", 18
+);
+
+string_newtype!(
+    /// The municipality's own number of an administrative proceeding
+    /// (`tipoNumeroPraticaComune`: letters, digits, `-` and spaces, 1 to 20 characters).
+    NumeroPraticaComune
+);
+
+impl FromStr for NumeroPraticaComune {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, InvalidValue> {
+        if !s.is_empty()
+            && s.len() <= 20
+            && s.trim() == s
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b' ')
+        {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidValue::new(
+                "numeroPraticaComune",
+                s,
+                "1 to 20 letters, digits, '-' or inner spaces",
+            ))
+        }
+    }
+}
+
 string_newtype!(
     /// The municipality's own identifier of a record (`tipoIdSchedaSoggetto`:
     /// letters, digits and `-`, 1 to 20 characters).
@@ -303,6 +335,17 @@ mod tests {
         check::<IdAnprSoggetto>("-5", false);
         check::<IdOperazioneComune>("42", true);
         check::<IdOperazioneComune>("4a", false);
+    }
+
+    #[test]
+    fn proceeding_numbers() {
+        check::<NumeroPraticaAnpr>("123456789012345678", true);
+        check::<NumeroPraticaAnpr>("1234567890123456789", false);
+        check::<NumeroPraticaAnpr>("0", false);
+        check::<NumeroPraticaComune>("PR-2024 17", true);
+        check::<NumeroPraticaComune>(" PR", false);
+        check::<NumeroPraticaComune>("PR/17", false);
+        check::<NumeroPraticaComune>("123456789012345678901", false);
     }
 
     #[test]

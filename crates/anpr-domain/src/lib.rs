@@ -12,6 +12,7 @@ pub mod codice_fiscale;
 pub mod error;
 pub mod ids;
 pub mod operazione;
+pub mod procedimento;
 pub mod scheda;
 pub mod storia;
 pub mod text;

@@ -25,7 +25,9 @@ pub mod error;
 mod openapi;
 mod openapi_operazioni;
 mod rest;
+mod rest_procedimenti;
 mod rest_ricerca;
+mod rest_sospese;
 
 /// Largest request body accepted (JSON requests are small; bulk files have their own
 /// streaming endpoints).
@@ -102,6 +104,22 @@ pub fn router(registry: Arc<Registry>, config: ServerConfig) -> Router {
         .route("/api/v1/operazioni", get(rest_ricerca::elenco_operazioni))
         .route("/api/v1/audit/verifica", post(rest::verifica_audit))
         .route("/api/v1/operazioni/{codice}", post(rest::operazione))
+        .route(
+            "/api/v1/operazioni-sospese",
+            post(rest_sospese::salva).get(rest_sospese::elenco),
+        )
+        .route(
+            "/api/v1/operazioni-sospese/ricerca",
+            post(rest_sospese::ricerca),
+        )
+        .route(
+            "/api/v1/operazioni-sospese/{id}",
+            get(rest_sospese::riprendi).delete(rest_sospese::elimina),
+        )
+        .route(
+            "/api/v1/procedimenti/ricerca",
+            post(rest_procedimenti::ricerca),
+        )
         .fallback(rest::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), observe))

@@ -36,6 +36,16 @@ pub fn spec() -> Value {
     let ambiente_header = ambiente_header();
     extend(&mut doc, "paths", paths_ricerca(&ambiente_header));
     extend(&mut doc["components"], "schemas", schemas_ricerca());
+    extend(
+        &mut doc,
+        "paths",
+        paths_sospese_procedimenti(&ambiente_header),
+    );
+    extend(
+        &mut doc["components"],
+        "schemas",
+        schemas_sospese_procedimenti(),
+    );
     doc
 }
 
@@ -214,6 +224,114 @@ fn base() -> Value {
         schemas.extend(crate::openapi_operazioni::schemas());
     }
     doc
+}
+
+/// Paths of suspended operations and proceedings (kept apart: one `json!` literal has
+/// a recursion limit).
+fn paths_sospese_procedimenti(ambiente_header: &Value) -> Value {
+    json!({
+            "/api/v1/operazioni-sospese": {
+                "get": {
+                    "summary": "Operazioni sospese dell'operatore (di tutto il comune per un superutente), senza la richiesta salvata",
+                    "parameters": [ambiente_header.clone(),
+                        {"name": "codiceServizio", "in": "query", "required": false, "schema": {"type": "string", "enum": ["1001", "1002", "A001", "A002", "5008"]}},
+                        {"name": "limite", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+                    "responses": {"200": ok_ref("ElencoSospese"), "400": errore_ref(), "403": errore_ref(), "422": errore_ref()}
+                },
+                "post": {
+                    "summary": "Salva un'operazione sospesa (nuova, o nuovo contenuto di una esistente con idOperazioneSospesa)",
+                    "parameters": [ambiente_header.clone()],
+                    "requestBody": body_ref("RichiestaSospesa"),
+                    "responses": {"200": ok_ref("OperazioneSospesa"), "400": errore_ref(), "403": errore_ref(), "404": errore_ref(), "422": errore_ref()}
+                }
+            },
+            "/api/v1/operazioni-sospese/ricerca": {"post": {
+                "summary": "Operazioni sospese con tutti i filtri (soggetto, codice fiscale, operatore) nel corpo",
+                "parameters": [ambiente_header.clone()],
+                "requestBody": body_ref("FiltroSospese"),
+                "responses": {"200": ok_ref("ElencoSospese"), "400": errore_ref(), "403": errore_ref(), "422": errore_ref()}
+            }},
+            "/api/v1/operazioni-sospese/{id}": {
+                "get": {
+                    "summary": "Riprende un'operazione sospesa: la restituisce con la richiesta salvata (solo il titolare o un superutente)",
+                    "parameters": [ambiente_header.clone(), {"name": "id", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9]+$"}}],
+                    "responses": {"200": ok_ref("OperazioneSospesa"), "400": errore_ref(), "403": errore_ref(), "404": errore_ref(), "422": errore_ref()}
+                },
+                "delete": {
+                    "summary": "Elimina un'operazione sospesa (solo il titolare o un superutente)",
+                    "parameters": [ambiente_header.clone(), {"name": "id", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9]+$"}}],
+                    "responses": {"200": ok_ref("EsitoEliminazione"), "400": errore_ref(), "403": errore_ref(), "404": errore_ref(), "422": errore_ref()}
+                }
+            },
+            "/api/v1/procedimenti/ricerca": {"post": {
+                "summary": "Ricerca dei procedimenti amministrativi del comune (per numero, stato, soggetto, operazione collegata, periodo di avvio), alla data di riferimento",
+                "parameters": [ambiente_header.clone()],
+                "requestBody": body_ref("RicercaProcedimenti"),
+                "responses": {"200": ok_ref("EsitoRicercaProcedimenti"), "400": errore_ref(), "403": errore_ref(), "422": errore_ref()}
+            }}
+    })
+}
+
+/// Schemas of suspended operations and proceedings (and `EsitoOperazione`, which
+/// names proceedings).
+fn schemas_sospese_procedimenti() -> Value {
+    json!({
+            "EsitoOperazione": {"type": "object", "required": ["idOperazioneANPR", "esito", "codiceServizio"], "properties": {"idOperazioneANPR": {"type": "string"}, "idOperazioneComune": {"type": "string"}, "codiceServizio": {"type": "string"}, "esito": {"type": "string", "enum": ["OK", "KO"]}, "decorrenza": {"type": "string", "format": "date"}, "dataOraRegistrazione": {"type": "string", "format": "date-time"}, "soggetti": {"type": "array", "items": {"type": "object"}}, "famiglie": {"type": "array", "items": {"type": "object"}}, "procedimenti": {"type": "array", "items": {"type": "object", "properties": {"numeroPraticaAnpr": {"type": "string"}}}}, "anomalie": {"type": "array", "items": {"$ref": "#/components/schemas/Anomalia"}}, "riferimento": {"type": "object"}}},
+            "Richiesta1014": {"type": "object", "additionalProperties": false, "required": ["procedimentoIstruttoria"], "properties": {
+                "idOperazioneComune": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+                "procedimentoIstruttoria": {"type": "object", "additionalProperties": false, "required": ["tipoOperazione", "dataStato", "statoProcedimento"], "properties": {
+                    "numeroPraticaAnpr": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+                    "numeroPraticaComune": {"type": "string", "pattern": "^[0-9a-zA-Z -]{1,20}$"},
+                    "tipoOperazione": {"type": "string", "enum": ["I", "M", "C", "A", "E"], "description": "I apertura, M modifica, C chiusura (archiviazione), A associa soggetti/operazioni, E elimina soggetti/operazioni"},
+                    "motivoAvvio": {"type": "string", "description": "Codice della tabella Innesco procedimento amministrativo (obbligatorio con I)"},
+                    "dataStato": {"type": "string", "format": "date", "description": "Data dello stato; e' la decorrenza dell'operazione"},
+                    "statoProcedimento": {"type": "string", "description": "Codice della tabella Stato procedimento amministrativo: 1 solo con I, 2 solo con C"},
+                    "dataChiusura": {"type": "string", "format": "date"},
+                    "esitoChiusura": {"type": "string", "enum": ["C", "R", "S"]},
+                    "noteChiusura": {"type": "string", "maxLength": 240},
+                    "noteEsito": {"type": "string", "maxLength": 240}
+                }},
+                "generalitaPerRicerca": {"type": "array", "maxItems": 100, "items": {"type": "object", "additionalProperties": false, "properties": {
+                    "idSchedaSoggettoANPR": {"type": "string"}, "codiceFiscale": {"type": "string"}, "idSchedaSoggettoComune": {"type": "string"}, "cognome": {"type": "string"}, "nome": {"type": "string"}}}},
+                "operazioniCollegate": {"type": "array", "maxItems": 100, "items": {"type": "string"}, "description": "idOperazioneANPR delle operazioni del comune da collegare (I, A) o scollegare (E); estensione non presente nell'XSD"}
+            }},
+            "RichiestaSospesa": {"type": "object", "additionalProperties": false, "required": ["codiceServizio", "richiesta"], "properties": {
+                "idOperazioneSospesa": {"type": "string", "description": "Per aggiornare un'operazione sospesa esistente"},
+                "codiceServizio": {"type": "string", "enum": ["1001", "1002", "A001", "A002", "5008"]},
+                "idSchedaSoggettoANPR": {"type": "string"},
+                "codiceFiscale": {"type": "string", "description": "Predefinito: generalita.codiceFiscale della richiesta salvata"},
+                "richiesta": {"type": "object", "description": "La richiesta parziale (al massimo 256 KiB)"},
+                "note": {"type": "string", "maxLength": 240}
+            }},
+            "FiltroSospese": {"type": "object", "additionalProperties": false, "properties": {
+                "codiceServizio": {"type": "string"}, "utente": {"type": "string", "description": "Solo per un superutente"},
+                "idSchedaSoggettoANPR": {"type": "string"}, "codiceFiscale": {"type": "string"}, "limite": {"type": "integer", "minimum": 1, "maximum": 1000}
+            }},
+            "OperazioneSospesa": {"type": "object", "required": ["idOperazioneSospesa", "codiceServizio", "comune", "utente", "creataIl", "aggiornataIl"], "properties": {
+                "idOperazioneSospesa": {"type": "string"}, "codiceServizio": {"type": "string"}, "comune": {"type": "string"}, "utente": {"type": "string"},
+                "creataIl": {"type": "string", "format": "date-time"}, "aggiornataIl": {"type": "string", "format": "date-time"},
+                "idSchedaSoggettoANPR": {"type": "string"}, "codiceFiscale": {"type": "string"}, "note": {"type": "string"}, "richiesta": {"type": "object"}, "ambiente": {"type": "string"}
+            }},
+            "ElencoSospese": {"type": "object", "required": ["totale", "operazioniSospese"], "properties": {"totale": {"type": "integer"}, "operazioniSospese": {"type": "array", "items": {"$ref": "#/components/schemas/OperazioneSospesa"}}, "ambiente": {"type": "string"}}},
+            "EsitoEliminazione": {"type": "object", "properties": {"esito": {"const": "OK"}, "idOperazioneSospesa": {"type": "string"}, "ambiente": {"type": "string"}}},
+            "RicercaProcedimenti": {"type": "object", "additionalProperties": false, "properties": {
+                "numeroPraticaAnpr": {"type": "string"}, "numeroPraticaComune": {"type": "string"}, "statoProcedimento": {"type": "string"}, "aperto": {"type": "boolean"},
+                "idSchedaSoggettoANPR": {"type": "string"}, "codiceFiscale": {"type": "string"}, "idOperazioneANPR": {"type": "string"},
+                "dataAvvioDal": {"type": "string", "format": "date"}, "dataAvvioAl": {"type": "string", "format": "date"},
+                "dataRiferimento": {"type": "string", "format": "date", "description": "Procedimenti e collegamenti come erano a questa data"},
+                "limite": {"type": "integer", "minimum": 1, "maximum": 1000}
+            }},
+            "Procedimento": {"type": "object", "required": ["numeroPraticaAnpr", "comune", "statoProcedimento", "dataStato", "dataAvvio", "aperto", "soggetti", "eventi"], "properties": {
+                "numeroPraticaAnpr": {"type": "string"}, "numeroPraticaComune": {"type": "string"}, "comune": {"type": "string"},
+                "motivoAvvio": {"type": "string"}, "descrizioneMotivoAvvio": {"type": "string"},
+                "statoProcedimento": {"type": "string"}, "descrizioneStato": {"type": "string"}, "dataStato": {"type": "string", "format": "date"},
+                "dataAvvio": {"type": "string", "format": "date"}, "aperto": {"type": "boolean"}, "dataChiusura": {"type": "string", "format": "date"},
+                "esitoChiusura": {"type": "string"}, "noteChiusura": {"type": "string"}, "noteEsito": {"type": "string"},
+                "soggetti": {"type": "array", "items": {"type": "object", "properties": {"idSchedaSoggettoANPR": {"type": "string"}, "codiceFiscale": {"type": "string"}, "cognome": {"type": "string"}, "nome": {"type": "string"}, "dataAssociazione": {"type": "string", "format": "date"}}}},
+                "eventi": {"type": "array", "items": {"type": "object", "properties": {"idOperazioneANPR": {"type": "string"}, "codiceServizio": {"type": "string"}, "dataAssociazione": {"type": "string", "format": "date"}, "statoOperazione": {"type": "string"}}}}
+            }},
+            "EsitoRicercaProcedimenti": {"type": "object", "required": ["totale", "procedimenti"], "properties": {"dataRiferimento": {"type": "string", "format": "date"}, "totale": {"type": "integer"}, "procedimenti": {"type": "array", "items": {"$ref": "#/components/schemas/Procedimento"}}, "ambiente": {"type": "string"}}}
+    })
 }
 
 /// `GET /api/v1/openapi.json`.

@@ -13,6 +13,16 @@ const SERVIZI: &[(&str, &str, &str)] = &[
         "Iscrizione per altri motivi (anche reiscrizione)",
     ),
     ("1010", "Richiesta1010", "Iscrizione scheda convivenza"),
+    (
+        "1014",
+        "Richiesta1014",
+        "Procedimento amministrativo (avvio, aggiornamento, archiviazione)",
+    ),
+    (
+        "1014",
+        "Richiesta1014",
+        "Procedimento amministrativo (avvio, aggiornamento, archiviazione)",
+    ),
     ("A001", "RichiestaAire", "Iscrizione AIRE per nascita"),
     ("A002", "RichiestaAire", "Iscrizione AIRE per altri motivi"),
     ("5001", "Richiesta5001", "Mutazione famiglia/convivenza"),
@@ -526,6 +536,17 @@ pub fn schemas() -> Map<String, Value> {
             ],
         ),
     );
+    // The services that can complete a suspended operation (SPEC M-2.5).
+    for k in [
+        "Richiesta1001",
+        "Richiesta1002",
+        "RichiestaAire",
+        "Richiesta5008",
+    ] {
+        if let Some(Value::Object(p)) = m.get_mut(k).and_then(|v| v.get_mut("properties")) {
+            p.insert("idOperazioneSospesa".into(), json!({"type": "string", "description": "operazione sospesa che questa richiesta completa"}));
+        }
+    }
     m
 }
 
@@ -535,7 +556,8 @@ mod tests {
 
     #[test]
     fn every_service_of_the_endpoint_is_documented_with_its_schema() {
-        let schemas = schemas();
+        let spec = crate::openapi::spec();
+        let schemas = spec["components"]["schemas"].as_object().unwrap();
         for (codice, schema, _) in SERVIZI {
             assert!(schemas.contains_key(*schema), "{codice}: {schema}");
         }

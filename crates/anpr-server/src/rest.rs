@@ -336,8 +336,8 @@ pub async fn verifica_audit(State(state): State<AppState>, Caller(ctx): Caller) 
 
 /// The services `POST /api/v1/operazioni/{codice}` runs.
 pub const SERVIZI: &[&str] = &[
-    "1001", "1002", "1010", "1013", "2001", "2003", "2009", "2011", "5001", "5005", "5008", "5012",
-    "5013", "5014", "A001", "A002", "A006",
+    "1001", "1002", "1010", "1013", "1014", "2001", "2003", "2009", "2011", "5001", "5005", "5008",
+    "5012", "5013", "5014", "A001", "A002", "A006",
 ];
 
 /// Our code for a service code this release does not implement yet.
@@ -386,6 +386,10 @@ pub async fn operazione(
         }
         "2009" => {
             r.archiviazione_convivenza(&ctx, &corpo(&body)?, &body)
+                .await
+        }
+        "1014" => {
+            r.procedimento_amministrativo(&ctx, &corpo(&body)?, &body)
                 .await
         }
         c @ ("1013" | "5012" | "2011") => {

@@ -42,10 +42,17 @@ pub enum Permesso {
     Monitoraggio,
     /// Verify the audit chain.
     VerificaAudit,
+    /// Keep suspended operations (save, list, resume, delete; SPEC M-2.5). Saving also
+    /// needs the permission of the suspended service.
+    OperazioniSospese,
+    /// Open, change, close administrative proceedings (service 1014).
+    Procedimento,
+    /// Search and read the municipality's administrative proceedings.
+    ConsultaProcedimenti,
 }
 
 impl Permesso {
-    pub const ALL: [Permesso; 14] = [
+    pub const ALL: [Permesso; 17] = [
         Permesso::ConsultaTabelle,
         Permesso::CalcoloCodiceFiscale,
         Permesso::ConsultaScheda,
@@ -60,6 +67,9 @@ impl Permesso {
         Permesso::Subentro,
         Permesso::Monitoraggio,
         Permesso::VerificaAudit,
+        Permesso::OperazioniSospese,
+        Permesso::Procedimento,
+        Permesso::ConsultaProcedimenti,
     ];
 
     /// True when any caller, even one with no profile, holds it.
@@ -89,7 +99,15 @@ pub fn profili_abilitati(permesso: Permesso) -> &'static [Profilo] {
         Permesso::Iscrizione
         | Permesso::Mutazione
         | Permesso::Cancellazione
-        | Permesso::Annullamento => &[OperatoreAnagrafe, SuperUtente],
+        | Permesso::Annullamento
+        | Permesso::OperazioniSospese
+        | Permesso::Procedimento => &[OperatoreAnagrafe, SuperUtente],
+        Permesso::ConsultaProcedimenti => &[
+            OperatoreAnagrafe,
+            OperatoreConsultazione,
+            SuperUtente,
+            Sindaco,
+        ],
         Permesso::Certificazione => &[OperatoreCertificazione, OperatoreAnagrafe, SuperUtente],
         Permesso::CartaIdentita => &[OperatoreCartaIdentita, SuperUtente],
         Permesso::Estrazione => &[OperatoreConsultazione, SuperUtente, Sindaco],

@@ -168,6 +168,7 @@ impl Registry {
         let oggetto = match entity {
             EntityRef::Soggetto(id) => format!("soggetto:{id}"),
             EntityRef::Famiglia(id) => format!("famiglia:{id}"),
+            EntityRef::Procedimento(id) => format!("procedimento:{id}"),
         };
         let esito = if record.is_some() {
             "ok"

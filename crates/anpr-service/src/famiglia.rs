@@ -102,6 +102,7 @@ impl Registry {
             permesso: Permesso::Mutazione,
             id_operazione_comune: req.id_operazione_comune.as_deref(),
             richiesta: raw,
+            id_operazione_sospesa: None,
         };
         let store = self.store(ctx.ambiente)?.clone();
         self.esegui_operazione(ctx, testata, |comune, _| async move {
@@ -122,6 +123,7 @@ impl Registry {
             permesso: Permesso::Iscrizione,
             id_operazione_comune: req.id_operazione_comune.as_deref(),
             richiesta: raw,
+            id_operazione_sospesa: None,
         };
         let store = self.store(ctx.ambiente)?.clone();
         self.esegui_operazione(ctx, testata, |comune, _| async move {
@@ -142,6 +144,7 @@ impl Registry {
             permesso: Permesso::Cancellazione,
             id_operazione_comune: req.id_operazione_comune.as_deref(),
             richiesta: raw,
+            id_operazione_sospesa: None,
         };
         let store = self.store(ctx.ambiente)?.clone();
         self.esegui_operazione(ctx, testata, |comune, _| async move {

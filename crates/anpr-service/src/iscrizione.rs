@@ -80,6 +80,8 @@ pub struct FamigliaRichiesta {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Richiesta1002 {
     pub id_operazione_comune: Option<String>,
+    /// The suspended operation this registration completes (SPEC M-2.5).
+    pub id_operazione_sospesa: Option<String>,
     pub motivo_iscrizione: MotivoIscrizione,
     /// Effective date of the registration.
     pub data_decorrenza: String,
@@ -96,6 +98,8 @@ pub struct Richiesta1002 {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Richiesta1001 {
     pub id_operazione_comune: Option<String>,
+    /// The suspended operation this registration completes (SPEC M-2.5).
+    pub id_operazione_sospesa: Option<String>,
     pub generalita: GeneralitaRichiesta,
     pub atto_nascita: Option<Atto>,
     #[serde(default)]
@@ -113,6 +117,8 @@ pub struct Richiesta1001 {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RichiestaAire {
     pub id_operazione_comune: Option<String>,
+    /// The suspended operation this registration completes (SPEC M-2.5).
+    pub id_operazione_sospesa: Option<String>,
     pub motivo_iscrizione: MotivoIscrizione,
     /// Effective date (A001: defaults to the birth date).
     pub data_decorrenza: Option<String>,
@@ -183,6 +189,7 @@ impl Registry {
             permesso: Permesso::Iscrizione,
             id_operazione_comune: req.id_operazione_comune.as_deref(),
             richiesta: raw,
+            id_operazione_sospesa: self.id_sospesa(req.id_operazione_sospesa.as_deref())?,
         };
         let store = self.store(ctx.ambiente)?.clone();
         self.esegui_operazione(ctx, testata, |comune, _op| async move {
@@ -203,6 +210,7 @@ impl Registry {
             permesso: Permesso::Iscrizione,
             id_operazione_comune: req.id_operazione_comune.as_deref(),
             richiesta: raw,
+            id_operazione_sospesa: self.id_sospesa(req.id_operazione_sospesa.as_deref())?,
         };
         let store = self.store(ctx.ambiente)?.clone();
         self.esegui_operazione(ctx, testata, |comune, _op| async move {
@@ -224,6 +232,7 @@ impl Registry {
             permesso: Permesso::Iscrizione,
             id_operazione_comune: req.id_operazione_comune.as_deref(),
             richiesta: raw,
+            id_operazione_sospesa: self.id_sospesa(req.id_operazione_sospesa.as_deref())?,
         };
         let store = self.store(ctx.ambiente)?.clone();
         self.esegui_operazione(ctx, testata, |comune, _op| async move {
@@ -328,6 +337,7 @@ impl Registry {
                 &cf,
                 &gv,
                 riuso.as_ref(),
+                req.id_operazione_sospesa.as_deref(),
                 &mut avvertimenti,
             )
             .await?;
@@ -479,6 +489,7 @@ impl Registry {
                 &cf,
                 &gv,
                 riuso.as_ref(),
+                req.id_operazione_sospesa.as_deref(),
                 &mut avvertimenti,
             )
             .await?;
@@ -696,6 +707,7 @@ impl Registry {
                 &cf,
                 &gv,
                 riuso.as_ref(),
+                req.id_operazione_sospesa.as_deref(),
                 &mut avvertimenti,
             )
             .await?;
@@ -960,8 +972,19 @@ impl Registry {
         locale: &CodiceFiscaleSoggetto,
         gv: &GeneralitaValide,
         riuso: Option<&SoggettoCorrente>,
+        sospesa: Option<&str>,
         avvertimenti: &mut Vec<Anomalia>,
     ) -> Result<DatiCodiceFiscale, Vec<Anomalia>> {
+        // A suspended registration of the same codice fiscale blocks this one (unless
+        // this one completes it).
+        let esclusa = self.id_sospesa(sospesa).ok().flatten();
+        if let Some(a) = self
+            .sospesa_in_conflitto(store, comune, &[], Some(locale.as_str()), esclusa)
+            .await
+            .map_err(|x| vec![self.anomalia_interna(x)])?
+        {
+            return Err(vec![a]);
+        }
         let dati = crate::ae::DatiCf {
             cognome: gv.cognome.as_str(),
             nome: gv.nome.as_str(),

@@ -231,6 +231,7 @@ impl Modifiche {
             famiglie: self.famiglie,
             avvertimenti,
             annulla: None,
+            procedimenti: Vec::new(),
         }
     }
 }

@@ -33,8 +33,10 @@ pub mod lavoro;
 pub mod monitoraggio;
 pub mod mutazione;
 pub mod operazioni;
+pub mod procedimenti;
 pub mod residenza;
 pub mod ricerca;
+pub mod sospese;
 pub mod tabelle;
 pub mod validazione;
 

@@ -279,7 +279,7 @@ fn sintesi(op: StoredOperation, documenti: bool) -> SintesiOperazione {
         .iter()
         .filter_map(|e| match e {
             EntityRef::Soggetto(s) => Some(*s),
-            EntityRef::Famiglia(_) => None,
+            _ => None,
         })
         .collect();
     let famiglie = op
@@ -287,7 +287,7 @@ fn sintesi(op: StoredOperation, documenti: bool) -> SintesiOperazione {
         .iter()
         .filter_map(|e| match e {
             EntityRef::Famiglia(f) => Some(*f),
-            EntityRef::Soggetto(_) => None,
+            _ => None,
         })
         .collect();
     let (richiesta, risposta) = if documenti {

@@ -69,6 +69,8 @@ pub struct EventoRichiesto {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Richiesta5008 {
     pub id_operazione_comune: Option<String>,
+    /// The suspended operation this change completes (SPEC M-2.5).
+    pub id_operazione_sospesa: Option<String>,
     pub data_decorrenza: String,
     pub soggetto: SoggettoPerRicerca,
     /// Codes of "Tipi mutazione" the request declares (checked against the table).
@@ -167,6 +169,7 @@ impl Registry {
             permesso: Permesso::Mutazione,
             id_operazione_comune: req.id_operazione_comune.as_deref(),
             richiesta: raw,
+            id_operazione_sospesa: self.id_sospesa(req.id_operazione_sospesa.as_deref())?,
         };
         let store = self.store(ctx.ambiente)?.clone();
         self.esegui_operazione(ctx, testata, |comune, _| async move {
@@ -187,6 +190,7 @@ impl Registry {
             permesso: Permesso::Mutazione,
             id_operazione_comune: req.id_operazione_comune.as_deref(),
             richiesta: raw,
+            id_operazione_sospesa: None,
         };
         let store = self.store(ctx.ambiente)?.clone();
         self.esegui_operazione(ctx, testata, |comune, _| async move {
@@ -207,6 +211,7 @@ impl Registry {
             permesso: Permesso::Mutazione,
             id_operazione_comune: req.id_operazione_comune.as_deref(),
             richiesta: raw,
+            id_operazione_sospesa: None,
         };
         let store = self.store(ctx.ambiente)?.clone();
         self.esegui_operazione(ctx, testata, |comune, _| async move {

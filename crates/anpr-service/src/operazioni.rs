@@ -45,6 +45,9 @@ pub struct Piano {
     pub avvertimenti: Vec<Anomalia>,
     /// For annulments: the operation to annul (the plan then carries no writes).
     pub annulla: Option<IdOperazioneAnpr>,
+    /// Administrative proceedings the operation opened or changed (`numeroPraticaAnpr`),
+    /// named in the response.
+    pub procedimenti: Vec<u64>,
 }
 
 /// The answer to an operation: the stored response document and whether it succeeded.
@@ -65,6 +68,8 @@ pub struct Testata<'a> {
     pub permesso: Permesso,
     pub id_operazione_comune: Option<&'a str>,
     pub richiesta: &'a serde_json::Value,
+    /// The suspended operation this one completes (SPEC M-2.5), if any.
+    pub id_operazione_sospesa: Option<u64>,
 }
 
 impl Registry {
@@ -128,7 +133,16 @@ impl Registry {
         )
         .map_err(|e| self.interno(e))?;
         let now = self.clock().now();
-        let outcome = decide(comune.clone(), op_id).await;
+        let mut outcome = decide(comune.clone(), op_id).await;
+        if let Ok(piano) = &outcome {
+            let sospesa = testata.id_operazione_sospesa;
+            if let Some(a) = self
+                .controlla_sospese(ctx, &**store, &comune, &codice, sospesa, &piano.soggetti)
+                .await?
+            {
+                outcome = Err(vec![a]);
+            }
+        }
         let (stato, piano, anomalie) = match outcome {
             Ok(piano) => {
                 let warnings = piano.avvertimenti.clone();
@@ -155,6 +169,13 @@ impl Registry {
         if let Some(d) = piano.decorrenza {
             documento["decorrenza"] = json!(d);
         }
+        if !piano.procedimenti.is_empty() {
+            documento["procedimenti"] = piano
+                .procedimenti
+                .iter()
+                .map(|p| json!({"numeroPraticaAnpr": p.to_string()}))
+                .collect();
+        }
         if !eseguita {
             documento["riferimento"] = json!(riferimento);
         }
@@ -169,7 +190,16 @@ impl Registry {
         };
         let mut audit = self.voce_audit(ctx, TipoEvento::Operazione, codice.as_str(), None, esito);
         audit.id_operazione_anpr = Some(op_id.get());
-        audit.oggetto = piano.soggetti.first().map(|s| format!("soggetto:{s}"));
+        audit.oggetto = piano
+            .soggetti
+            .first()
+            .map(|s| format!("soggetto:{s}"))
+            .or_else(|| {
+                piano
+                    .procedimenti
+                    .first()
+                    .map(|p| format!("procedimento:{p}"))
+            });
         let op = NewOperation {
             id: op_id,
             codice_servizio: codice.clone(),
@@ -186,6 +216,7 @@ impl Registry {
             writes: piano.writes,
             indexes: piano.indexes,
             outbox: piano.outbox,
+            completa_sospesa: testata.id_operazione_sospesa.filter(|_| eseguita),
             audit,
         };
         let annulla = if eseguita { piano_annulla } else { None };
@@ -221,6 +252,7 @@ impl Registry {
             .campo("idOperazioneANPR")
             .valore(op.to_string())
             .atteso(format!("l'operazione piu' recente, {newer}"))])),
+            Err(StoreError::SospesaNotFound(id)) => Err(self.rifiuto(vec![crate::sospese::sospesa_inesistente(id)])),
             Err(StoreError::OperationNotInForce(op)) => Err(self.rifiuto(vec![Anomalia::errore(
                 CODICE_NON_IN_VIGORE,
                 format!("L'operazione {op} e' gia' annullata o non e' stata eseguita"),

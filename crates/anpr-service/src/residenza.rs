@@ -82,6 +82,7 @@ impl Registry {
             permesso: Permesso::Mutazione,
             id_operazione_comune: req.id_operazione_comune.as_deref(),
             richiesta: raw,
+            id_operazione_sospesa: None,
         };
         let store = self.store(ctx.ambiente)?.clone();
         self.esegui_operazione(ctx, testata, |comune, op| async move {

@@ -89,6 +89,7 @@ fn registration(worker: u64) -> NewOperation {
             chiave_indirizzo: Some(format!("{comune} VIA ROMA 1")),
         })],
         outbox: Vec::new(),
+        completa_sospesa: None,
         audit: NuovaVoceAudit {
             istante: Utc::now(),
             evento: TipoEvento::Operazione,

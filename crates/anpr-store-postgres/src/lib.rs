@@ -32,8 +32,9 @@ use anpr_domain::audit::{NuovaVoceAudit, TestaCatena, VoceAudit};
 use anpr_domain::caller::Ambiente;
 use anpr_domain::ids::{CodiceIstatComune, IdAnprFamiglia, IdOperazioneAnpr, IdOperazioneComune};
 use anpr_store::{
-    Backend, EntityRef, FamilyIndex, NewOperation, OperationQuery, OutboxMessage, RecordSections,
-    Sequence, Store, StoreError, StoredOperation, StoredVersion, SubjectIndex, SubjectQuery,
+    Backend, EntityRef, FamilyIndex, NewOperation, NuovaSospesa, OperationQuery, OperazioneSospesa,
+    OutboxMessage, ProcedimentoIndex, ProcedimentoQuery, QuerySospese, RecordSections, Sequence,
+    Store, StoreError, StoredOperation, StoredVersion, SubjectIndex, SubjectQuery,
 };
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -179,6 +180,8 @@ fn sequence_sql(sequence: Sequence) -> &'static str {
         Sequence::Operazione => "SELECT nextval('seq_operazione')",
         Sequence::Soggetto => "SELECT nextval('seq_soggetto')",
         Sequence::Famiglia => "SELECT nextval('seq_famiglia')",
+        Sequence::Procedimento => "SELECT nextval('seq_procedimento')",
+        Sequence::Sospesa => "SELECT nextval('seq_sospesa')",
     }
 }
 
@@ -279,6 +282,39 @@ impl Store for PostgresStore {
         read::family_index(self, id)
             .await
             .map_err(Failure::into_store_error)
+    }
+
+    async fn find_procedimenti(
+        &self,
+        query: &ProcedimentoQuery,
+    ) -> Result<Vec<ProcedimentoIndex>, StoreError> {
+        read::find_procedimenti(self, query)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+
+    async fn salva_sospesa(&self, sospesa: NuovaSospesa) -> Result<OperazioneSospesa, StoreError> {
+        let id = match sospesa.id {
+            Some(id) => id,
+            None => self.next_id(Sequence::Sospesa).await?,
+        };
+        write::salva_sospesa(self, sospesa, id).await
+    }
+
+    async fn sospesa(&self, id: u64) -> Result<Option<OperazioneSospesa>, StoreError> {
+        read::sospesa(self, id)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+
+    async fn sospese(&self, query: &QuerySospese) -> Result<Vec<OperazioneSospesa>, StoreError> {
+        read::sospese(self, query)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+
+    async fn elimina_sospesa(&self, id: u64, audit: NuovaVoceAudit) -> Result<bool, StoreError> {
+        write::elimina_sospesa(self, id, audit).await
     }
 
     async fn append_audit(&self, entry: NuovaVoceAudit) -> Result<VoceAudit, StoreError> {

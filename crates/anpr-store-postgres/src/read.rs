@@ -12,8 +12,9 @@ use anpr_domain::ids::{
 };
 use anpr_domain::operazione::{CodiceServizio, StatoOperazione};
 use anpr_store::{
-    EntityRef, FamilyIndex, NewOutboxMessage, OperationQuery, OutboxMessage, RecordSections,
-    StoreError, StoredOperation, StoredVersion, SubjectIndex, SubjectQuery,
+    EntityRef, FamilyIndex, NewOutboxMessage, OperationQuery, OperazioneSospesa, OutboxMessage,
+    ProcedimentoIndex, ProcedimentoQuery, QuerySospese, RecordSections, StoreError,
+    StoredOperation, StoredVersion, SubjectIndex, SubjectQuery,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio_postgres::types::{FromSql, ToSql};
@@ -508,6 +509,170 @@ pub(crate) async fn family_index(
         id_comunale: col(&row, 4)?,
         chiave_indirizzo: col(&row, 5)?,
     }))
+}
+
+const PROCEDIMENTO_COLUMNS: &str =
+    "id, comune, numero_pratica_comune, stato, aperto, motivo_avvio, \
+     data_avvio, data_stato, data_chiusura";
+
+fn procedimento_from_row(row: &Row) -> Result<ProcedimentoIndex, StoreError> {
+    Ok(ProcedimentoIndex {
+        id: to_u64(col(row, 0)?, "proceeding id")?,
+        comune: comune(col(row, 1)?)?,
+        numero_pratica_comune: col(row, 2)?,
+        stato: col(row, 3)?,
+        aperto: col(row, 4)?,
+        motivo_avvio: col(row, 5)?,
+        data_avvio: col(row, 6)?,
+        data_stato: col(row, 7)?,
+        data_chiusura: col(row, 8)?,
+    })
+}
+
+pub(crate) async fn find_procedimenti(
+    store: &PostgresStore,
+    q: &ProcedimentoQuery,
+) -> Result<Vec<ProcedimentoIndex>, Failure> {
+    // Text cannot hold NUL: such a criterion matches nothing (see find_subjects).
+    if [&q.numero_pratica_comune, &q.stato]
+        .iter()
+        .any(|t| t.as_deref().is_some_and(|s| s.contains('\0')))
+    {
+        return Ok(Vec::new());
+    }
+    let mut f = Filter::default();
+    if let Some(id) = q.id {
+        // Past the bigint range there is no such proceeding.
+        let Ok(id) = i64::try_from(id) else {
+            return Ok(Vec::new());
+        };
+        f.add("id = $?", id);
+    }
+    if let Some(c) = &q.comune {
+        f.add("comune = $?", c.as_str().to_owned());
+    }
+    if let Some(n) = &q.numero_pratica_comune {
+        f.add("numero_pratica_comune = $?", n.clone());
+    }
+    if let Some(s) = &q.stato {
+        f.add("stato = $?", s.clone());
+    }
+    if let Some(a) = q.aperto {
+        f.add("aperto = $?", a);
+    }
+    if let Some(d) = q.avviato_dal {
+        f.add("data_avvio >= $?", d);
+    }
+    if let Some(d) = q.avviato_al {
+        f.add("data_avvio <= $?", d);
+    }
+    f.params.push(Box::new(capped(q.limit, MAX_ROWS)));
+    let sql = format!(
+        "SELECT {PROCEDIMENTO_COLUMNS} FROM indice_procedimenti{} ORDER BY id LIMIT ${}",
+        f.where_clause(),
+        f.params.len()
+    );
+    let client = store.client().await?;
+    let rows = client
+        .query(&sql, &f.params())
+        .await
+        .ctx("searching proceedings")?;
+    Ok(rows
+        .iter()
+        .map(procedimento_from_row)
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Columns of `operazioni_sospese`, in the order [`sospesa_from_row`] reads them.
+pub(crate) const SOSPESA_COLUMNS: &str =
+    "id, comune, codice_servizio, utente, creata_il, aggiornata_il, \
+     soggetto, codice_fiscale, richiesta, note";
+
+pub(crate) fn sospesa_from_row(row: &Row) -> Result<OperazioneSospesa, StoreError> {
+    let codice: String = col(row, 2)?;
+    Ok(OperazioneSospesa {
+        id: to_u64(col(row, 0)?, "suspended operation id")?,
+        comune: comune(col(row, 1)?)?,
+        codice_servizio: codice
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("stored service code: {e}")))?,
+        utente: col(row, 3)?,
+        creata_il: col(row, 4)?,
+        aggiornata_il: col(row, 5)?,
+        soggetto: col::<Option<i64>>(row, 6)?
+            .map(|v| {
+                IdAnprSoggetto::new(to_u64(v, "subject id")?)
+                    .map_err(|e| StoreError::Corrupt(format!("stored subject id: {e}")))
+            })
+            .transpose()?,
+        codice_fiscale: col(row, 7)?,
+        richiesta: col(row, 8)?,
+        note: col(row, 9)?,
+    })
+}
+
+pub(crate) async fn sospesa(
+    store: &PostgresStore,
+    id: u64,
+) -> Result<Option<OperazioneSospesa>, Failure> {
+    let Ok(id) = i64::try_from(id) else {
+        return Ok(None);
+    };
+    let client = store.client().await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "SELECT {SOSPESA_COLUMNS} FROM operazioni_sospese WHERE id = $1"
+        ))
+        .await
+        .ctx("reading a suspended operation")?;
+    let row = client
+        .query_opt(&stmt, &[&id])
+        .await
+        .ctx("reading a suspended operation")?;
+    Ok(row.as_ref().map(sospesa_from_row).transpose()?)
+}
+
+pub(crate) async fn sospese(
+    store: &PostgresStore,
+    q: &QuerySospese,
+) -> Result<Vec<OperazioneSospesa>, Failure> {
+    if [&q.utente, &q.codice_fiscale]
+        .iter()
+        .any(|t| t.as_deref().is_some_and(|s| s.contains('\0')))
+    {
+        return Ok(Vec::new());
+    }
+    let mut f = Filter::default();
+    if let Some(c) = &q.comune {
+        f.add("comune = $?", c.as_str().to_owned());
+    }
+    if let Some(u) = &q.utente {
+        f.add("utente = $?", u.clone());
+    }
+    if let Some(s) = q.soggetto {
+        f.add("soggetto = $?", to_i64(s.get(), "subject id")?);
+    }
+    if let Some(cf) = &q.codice_fiscale {
+        f.add("codice_fiscale = $?", cf.clone());
+    }
+    if let Some(c) = &q.codice_servizio {
+        f.add("codice_servizio = $?", c.as_str().to_owned());
+    }
+    f.params.push(Box::new(capped(q.limit, MAX_ROWS)));
+    let sql = format!(
+        "SELECT {SOSPESA_COLUMNS} FROM operazioni_sospese{} ORDER BY id LIMIT ${}",
+        f.where_clause(),
+        f.params.len()
+    );
+    let client = store.client().await?;
+    let rows = client
+        .query(&sql, &f.params())
+        .await
+        .ctx("listing suspended operations")?;
+    Ok(rows
+        .iter()
+        .map(sospesa_from_row)
+        .collect::<Result<Vec<_>, _>>()?)
 }
 
 pub(crate) async fn audit_page(

@@ -18,8 +18,14 @@ use tokio_postgres::Client;
 use crate::error::describe;
 
 /// The embedded migrations: (version, name, SQL). Versions are contiguous from 1.
-pub(crate) const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (
+        2,
+        "sospese_procedimenti",
+        include_str!("../migrations/0002_sospese_procedimenti.sql"),
+    ),
+];
 
 /// First key of the advisory lock taken by migrations ("ANPR" in ASCII); the second key
 /// is the hash of the schema name, so environments migrate independently.

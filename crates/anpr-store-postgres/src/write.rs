@@ -36,7 +36,8 @@ use anpr_domain::audit::{concatena, NuovaVoceAudit, TestaCatena, VoceAudit};
 use anpr_domain::ids::{IdAnprFamiglia, IdAnprSoggetto, IdOperazioneAnpr, IdOperazioneComune};
 use anpr_domain::operazione::StatoOperazione;
 use anpr_store::{
-    EntityRef, FamilyIndex, IndexWrite, NewOperation, NewOutboxMessage, StoreError, SubjectIndex,
+    EntityRef, FamilyIndex, IndexWrite, NewOperation, NewOutboxMessage, NuovaSospesa,
+    OperazioneSospesa, ProcedimentoIndex, StoreError, SubjectIndex,
 };
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use deadpool_postgres::Transaction;
@@ -109,6 +110,9 @@ struct Plan {
     /// Index rows, one per record (the last one given wins, like its `_indice` version).
     subjects: Vec<SubjectIndex>,
     families: Vec<FamilyIndex>,
+    procedimenti: Vec<ProcedimentoIndex>,
+    /// The suspended operation this one completes (deleted in the same transaction).
+    completa_sospesa: Option<i64>,
     audit: NuovaVoceAudit,
 }
 
@@ -139,6 +143,12 @@ impl Plan {
         if annulment && has_changes {
             return Err(StoreError::Invalid(format!(
                 "annulment {} carries writes or index rows of its own",
+                op.id
+            )));
+        }
+        if op.completa_sospesa.is_some() && (annulment || op.stato != StatoOperazione::Eseguita) {
+            return Err(StoreError::Invalid(format!(
+                "operation {} completes a suspended operation but is not an executed operation",
                 op.id
             )));
         }
@@ -174,9 +184,13 @@ impl Plan {
             });
         }
         for i in &op.indexes {
+            if let IndexWrite::Procedimento(p) = i {
+                to_i64(p.id, "proceeding id")?;
+            }
             let value = match i {
                 IndexWrite::Soggetto(s) => serde_json::to_value(s),
                 IndexWrite::Famiglia(f) => serde_json::to_value(f),
+                IndexWrite::Procedimento(p) => serde_json::to_value(p),
             }
             .map_err(|e| StoreError::Invalid(format!("index row cannot be serialised: {e}")))?;
             versions.push(NewVersion {
@@ -211,10 +225,12 @@ impl Plan {
         // Sorted by id, so that the projection rows are always written in the same order.
         let mut subjects: BTreeMap<IdAnprSoggetto, &SubjectIndex> = BTreeMap::new();
         let mut families: BTreeMap<IdAnprFamiglia, &FamilyIndex> = BTreeMap::new();
+        let mut procedimenti: BTreeMap<u64, &ProcedimentoIndex> = BTreeMap::new();
         for i in &op.indexes {
             match i {
                 IndexWrite::Soggetto(s) => subjects.insert(s.id, s).map(|_| ()),
                 IndexWrite::Famiglia(f) => families.insert(f.id, f).map(|_| ()),
+                IndexWrite::Procedimento(p) => procedimenti.insert(p.id, p).map(|_| ()),
             };
         }
         Ok(Self {
@@ -227,6 +243,11 @@ impl Plan {
             lock_keys,
             subjects: subjects.into_values().cloned().collect(),
             families: families.into_values().cloned().collect(),
+            procedimenti: procedimenti.into_values().cloned().collect(),
+            completa_sospesa: op
+                .completa_sospesa
+                .map(|id| to_i64(id, "suspended operation id"))
+                .transpose()?,
             audit: normalised(op.audit.clone()),
         })
     }
@@ -371,6 +392,7 @@ struct Statements {
     insert_versions: Statement,
     upsert_subjects: Statement,
     upsert_families: Statement,
+    upsert_procedimenti: Statement,
     link: Statement,
     outbox: Statement,
     audit_head: Statement,
@@ -390,6 +412,7 @@ impl Statements {
             insert_versions: p(INSERT_VERSIONS).await?,
             upsert_subjects: p(UPSERT_SUBJECTS).await?,
             upsert_families: p(UPSERT_FAMILIES).await?,
+            upsert_procedimenti: p(UPSERT_PROCEDIMENTI).await?,
             link: p(LINK).await?,
             outbox: p(OUTBOX).await?,
             audit_head: p(AUDIT_HEAD).await?,
@@ -453,6 +476,15 @@ const UPSERT_FAMILIES: &str = "INSERT INTO indice_famiglie (id, comune, tipo, st
      ON CONFLICT (id) DO UPDATE SET comune = EXCLUDED.comune, tipo = EXCLUDED.tipo, stato = EXCLUDED.stato, \
          id_comunale = EXCLUDED.id_comunale, chiave_indirizzo = EXCLUDED.chiave_indirizzo";
 
+const UPSERT_PROCEDIMENTI: &str = "INSERT INTO indice_procedimenti (id, comune, numero_pratica_comune, stato, \
+         aperto, motivo_avvio, data_avvio, data_stato, data_chiusura) \
+     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::boolean[], $6::text[], \
+                          $7::date[], $8::date[], $9::date[]) \
+     ON CONFLICT (id) DO UPDATE SET comune = EXCLUDED.comune, \
+         numero_pratica_comune = EXCLUDED.numero_pratica_comune, stato = EXCLUDED.stato, \
+         aperto = EXCLUDED.aperto, motivo_avvio = EXCLUDED.motivo_avvio, data_avvio = EXCLUDED.data_avvio, \
+         data_stato = EXCLUDED.data_stato, data_chiusura = EXCLUDED.data_chiusura";
+
 const LINK: &str = "INSERT INTO operazioni_entita (op, kind, entita) \
      SELECT $1, x.kind, x.entita FROM unnest($2::text[], $3::bigint[]) AS x(kind, entita)";
 
@@ -511,11 +543,12 @@ async fn apply_once(
     // and the server runs them in that order. After a failure the later ones fail too
     // (the transaction is aborted), so results are examined in order and the first
     // failure is the one reported.
-    let (claimed, inserted, locked, closed) = tokio::join!(
+    let (claimed, inserted, locked, closed, completed) = tokio::join!(
         claim_id_comune(&tx, &st, plan),
         insert_operation(&tx, &st, op, plan, None),
         lock_records(&tx, &st, &plan.lock_keys),
         close_current_versions(&tx, &st, op.decorrenza, plan),
+        complete_sospesa(&tx, plan),
     );
     if let Some(taken) = claimed? {
         // The lookup must see operations committed after this transaction's snapshot,
@@ -525,14 +558,17 @@ async fn apply_once(
     }
     inserted?;
     locked?;
-    check_decorrenza(&closed?, op.decorrenza, plan)?;
+    let closed = closed?;
+    completed?;
+    check_decorrenza(&closed, op.decorrenza, plan)?;
 
     // The audit head is locked last: the serialised part of the transaction is only
     // this round trip's tail, the append and the commit.
-    let (versions, subjects, families, linked, queued, relaxed, head) = tokio::join!(
+    let (versions, subjects, families, procedimenti, linked, queued, relaxed, head) = tokio::join!(
         insert_versions(&tx, &st, op.decorrenza, plan),
         upsert_subjects(&tx, &st, &plan.subjects),
         upsert_families(&tx, &st, &plan.families),
+        upsert_procedimenti(&tx, &st, &plan.procedimenti),
         link_entities(&tx, &st, plan.op_id, &plan.entities),
         queue_outbox(&tx, &st, plan.op_id, &op.outbox),
         relax_commit(&tx),
@@ -541,6 +577,7 @@ async fn apply_once(
     versions?;
     subjects?;
     families?;
+    procedimenti?;
     linked?;
     queued?;
     relaxed?;
@@ -548,6 +585,25 @@ async fn apply_once(
     tx.commit().await.ctx("apply: commit")?;
     confirm_durable(&client, "apply").await?;
     Ok(voce)
+}
+
+/// Deletes the suspended operation the operation completes; fails the operation if it
+/// is gone (completed by someone else meanwhile, or deleted by its owner).
+async fn complete_sospesa(tx: &Transaction<'_>, plan: &Plan) -> Result<(), Failure> {
+    let Some(id) = plan.completa_sospesa else {
+        return Ok(());
+    };
+    let deleted = exec(
+        tx,
+        "completing the suspended operation",
+        "DELETE FROM operazioni_sospese WHERE id = $1",
+        &[&id],
+    )
+    .await?;
+    if deleted == 0 {
+        return Err(StoreError::SospesaNotFound(to_u64(id, "suspended operation id")?).into());
+    }
+    Ok(())
 }
 
 /// An `idOperazioneComune` not greater than the municipality's last one.
@@ -856,6 +912,48 @@ async fn upsert_families(
     )
     .await
     .ctx("writing the family index")?;
+    Ok(())
+}
+
+async fn upsert_procedimenti(
+    tx: &Transaction<'_>,
+    st: &Statements,
+    rows: &[ProcedimentoIndex],
+) -> Result<(), Failure> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = rows
+        .iter()
+        .map(|p| to_i64(p.id, "proceeding id"))
+        .collect::<Result<_, _>>()?;
+    let comuni: Vec<&str> = rows.iter().map(|p| p.comune.as_str()).collect();
+    let numeri: Vec<Option<&str>> = rows
+        .iter()
+        .map(|p| p.numero_pratica_comune.as_deref())
+        .collect();
+    let stati: Vec<&str> = rows.iter().map(|p| p.stato.as_str()).collect();
+    let aperti: Vec<bool> = rows.iter().map(|p| p.aperto).collect();
+    let motivi: Vec<Option<&str>> = rows.iter().map(|p| p.motivo_avvio.as_deref()).collect();
+    let avvii: Vec<NaiveDate> = rows.iter().map(|p| p.data_avvio).collect();
+    let date_stato: Vec<NaiveDate> = rows.iter().map(|p| p.data_stato).collect();
+    let chiusure: Vec<Option<NaiveDate>> = rows.iter().map(|p| p.data_chiusura).collect();
+    tx.execute(
+        &st.upsert_procedimenti,
+        &[
+            &ids,
+            &comuni,
+            &numeri,
+            &stati,
+            &aperti,
+            &motivi,
+            &avvii,
+            &date_stato,
+            &chiusure,
+        ],
+    )
+    .await
+    .ctx("writing the proceeding index")?;
     Ok(())
 }
 
@@ -1168,6 +1266,7 @@ async fn restore_indexes(
     }
     let (mut subjects, mut families, mut gone_subjects, mut gone_families) =
         (vec![], vec![], vec![], vec![]);
+    let (mut procedimenti, mut gone_procedimenti) = (vec![], vec![]);
     for e in entities {
         let corrupt = |err: serde_json::Error| {
             StoreError::Corrupt(format!("{e}: stored index version: {err}"))
@@ -1195,12 +1294,36 @@ async fn restore_indexes(
                 }
                 families.push(index);
             }
+            (EntityRef::Procedimento(id), Some(v)) => {
+                let index: ProcedimentoIndex = serde_json::from_value(v).map_err(corrupt)?;
+                if index.id != *id {
+                    return Err(StoreError::Corrupt(format!(
+                        "{e}: index version names proceeding {}",
+                        index.id
+                    ))
+                    .into());
+                }
+                procedimenti.push(index);
+            }
+            (EntityRef::Procedimento(id), None) => {
+                gone_procedimenti.push(to_i64(*id, "proceeding id")?);
+            }
             (EntityRef::Soggetto(id), None) => gone_subjects.push(to_i64(id.get(), "subject id")?),
             (EntityRef::Famiglia(id), None) => gone_families.push(to_i64(id.get(), "family id")?),
         }
     }
     upsert_subjects(tx, st, &subjects).await?;
     upsert_families(tx, st, &families).await?;
+    upsert_procedimenti(tx, st, &procedimenti).await?;
+    if !gone_procedimenti.is_empty() {
+        exec(
+            tx,
+            "removing proceedings from the index",
+            "DELETE FROM indice_procedimenti WHERE id = ANY($1)",
+            &[&gone_procedimenti],
+        )
+        .await?;
+    }
     if !gone_subjects.is_empty() {
         exec(
             tx,
@@ -1220,6 +1343,136 @@ async fn restore_indexes(
         .await?;
     }
     Ok(())
+}
+
+/// `Store::salva_sospesa` (the id already allocated for an insert): the row and the
+/// audit entry in one transaction.
+pub(crate) async fn salva_sospesa(
+    store: &PostgresStore,
+    s: NuovaSospesa,
+    id: u64,
+) -> Result<OperazioneSospesa, StoreError> {
+    let id_sql = to_i64(id, "suspended operation id")?;
+    let soggetto = s
+        .soggetto
+        .map(|v| to_i64(v.get(), "subject id"))
+        .transpose()?;
+    let istante = micros(s.istante);
+    let audit = normalised(s.audit_for(id));
+    let update = s.id.is_some();
+    let outcome = with_retries("salva_sospesa", id, || async {
+        let mut client = store.client().await?;
+        let tx = client.transaction().await.ctx("salva_sospesa: begin")?;
+        let st = Statements::prepare(&tx).await?;
+        let rows = if update {
+            query(
+                &tx,
+                "updating a suspended operation",
+                &format!(
+                    "UPDATE operazioni_sospese SET aggiornata_il = $2, soggetto = $3, codice_fiscale = $4, \
+                         richiesta = $5, note = $6 \
+                     WHERE id = $1 AND comune = $7 AND codice_servizio = $8 \
+                     RETURNING {}",
+                    crate::read::SOSPESA_COLUMNS
+                ),
+                &[
+                    &id_sql,
+                    &istante,
+                    &soggetto,
+                    &s.codice_fiscale,
+                    &s.richiesta,
+                    &s.note,
+                    &s.comune.as_str(),
+                    &s.codice_servizio.as_str(),
+                ],
+            )
+            .await?
+        } else {
+            query(
+                &tx,
+                "inserting a suspended operation",
+                &format!(
+                    "INSERT INTO operazioni_sospese (id, comune, codice_servizio, utente, creata_il, aggiornata_il, \
+                         soggetto, codice_fiscale, richiesta, note) \
+                     VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9) \
+                     RETURNING {}",
+                    crate::read::SOSPESA_COLUMNS
+                ),
+                &[
+                    &id_sql,
+                    &s.comune.as_str(),
+                    &s.codice_servizio.as_str(),
+                    &s.utente,
+                    &istante,
+                    &soggetto,
+                    &s.codice_fiscale,
+                    &s.richiesta,
+                    &s.note,
+                ],
+            )
+            .await?
+        };
+        let Some(row) = rows.first() else {
+            return Err(StoreError::SospesaNotFound(id).into());
+        };
+        let stored = crate::read::sospesa_from_row(row)?;
+        relax_commit(&tx).await?;
+        let head = lock_audit_head(&tx, &st).await?;
+        append_chained(&tx, &st, head, audit.clone(), None).await?;
+        tx.commit().await.ctx("salva_sospesa: commit")?;
+        confirm_durable(&client, "salva_sospesa").await?;
+        Ok(stored)
+    })
+    .await;
+    plain_outcome("salva_sospesa", outcome)
+}
+
+/// `Store::elimina_sospesa`: the delete and, if there was a row, the audit entry.
+pub(crate) async fn elimina_sospesa(
+    store: &PostgresStore,
+    id: u64,
+    audit: NuovaVoceAudit,
+) -> Result<bool, StoreError> {
+    let Ok(id_sql) = i64::try_from(id) else {
+        return Ok(false);
+    };
+    let audit = normalised(audit);
+    let outcome = with_retries("elimina_sospesa", id, || async {
+        let mut client = store.client().await?;
+        let tx = client.transaction().await.ctx("elimina_sospesa: begin")?;
+        let st = Statements::prepare(&tx).await?;
+        let deleted = exec(
+            &tx,
+            "deleting a suspended operation",
+            "DELETE FROM operazioni_sospese WHERE id = $1",
+            &[&id_sql],
+        )
+        .await?;
+        if deleted == 0 {
+            return Ok(false);
+        }
+        relax_commit(&tx).await?;
+        let head = lock_audit_head(&tx, &st).await?;
+        append_chained(&tx, &st, head, audit.clone(), None).await?;
+        tx.commit().await.ctx("elimina_sospesa: commit")?;
+        confirm_durable(&client, "elimina_sospesa").await?;
+        Ok(true)
+    })
+    .await;
+    plain_outcome("elimina_sospesa", outcome)
+}
+
+/// The result of a write that is not an operation: no constraint violation of its own
+/// is expected, so one is a backend failure.
+fn plain_outcome<T>(what: &str, outcome: Result<T, Verdict>) -> Result<T, StoreError> {
+    match outcome {
+        Ok(v) => Ok(v),
+        Err(Verdict::Fail(e)) => Err(e),
+        Err(Verdict::Unique(c)) => Err(StoreError::Backend(format!(
+            "{what}: unique violation on {c}"
+        ))),
+        Err(Verdict::Retry(why)) => Err(StoreError::Backend(why)),
+    }
 }
 
 pub(crate) async fn outbox_mark(

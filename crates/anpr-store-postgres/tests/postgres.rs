@@ -461,6 +461,70 @@ async fn migrations_are_idempotent_and_guarded() {
     drop(guard);
 }
 
+/// A schema written by the first release (version 1) is upgraded in place: its rows
+/// stay, and the relaxed checks admit the new kind of record (proceedings).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_schema_is_upgraded_with_its_data() {
+    let Some(url) = common::test_url() else {
+        return;
+    };
+    let schema = common::random_schema();
+    let guard = common::SchemaGuard::new(&url, &schema);
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA {schema}; SET search_path = {schema};
+             CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+                                             applied_at timestamptz NOT NULL DEFAULT now());
+             INSERT INTO schema_migrations (version, name) VALUES (1, 'initial');"
+        ))
+        .await
+        .unwrap();
+    client
+        .batch_execute(include_str!("../migrations/0001_initial.sql"))
+        .await
+        .unwrap();
+    client
+        .batch_execute(
+            "INSERT INTO operazioni (id, codice_servizio, comune, utente, canale, decorrenza, registrata_il, stato,
+                                     richiesta, risposta)
+             VALUES (7, '1002', '058091', 'U', 'rest', '2020-01-01', now(), 'eseguita', '{}', '{}');
+             INSERT INTO operazioni_entita (op, kind, entita) VALUES (7, 'S', 42);
+             INSERT INTO versioni (kind, entita, sezione, valido_dal, creata_da, valore)
+             VALUES ('S', 42, 'generalita', '2020-01-01', 7, '{\"cognome\": \"Rossi\"}');",
+        )
+        .await
+        .unwrap();
+    let store = PostgresStore::connect(&url, &schema).await.unwrap();
+    let s = EntityRef::Soggetto(IdAnprSoggetto::new(42).unwrap());
+    assert_eq!(
+        store
+            .record(s, None)
+            .await
+            .unwrap()
+            .unwrap()
+            .get("generalita"),
+        Some(&json!({"cognome": "Rossi"}))
+    );
+    let p = EntityRef::Procedimento(store.next_id(Sequence::Procedimento).await.unwrap());
+    let id = op_id(&store).await;
+    let mut op = operation(id, "1014", "058091", None, day(2021, 1, 1));
+    op.writes.push(SectionWrite {
+        entity: p,
+        section: "stato".into(),
+        value: Some(json!({"statoProcedimento": "1"})),
+        key: None,
+    });
+    store.apply(op).await.unwrap();
+    let stored = store.operation(id).await.unwrap().unwrap();
+    assert_eq!(stored.entities, vec![p]);
+    drop(store);
+    drop(guard);
+}
+
 #[tokio::test]
 async fn bad_schema_names_are_refused_before_connecting() {
     for bad in [

@@ -35,15 +35,16 @@ use anpr_domain::audit::{NuovaVoceAudit, TestaCatena, VoceAudit};
 use anpr_domain::caller::Ambiente;
 use anpr_domain::ids::{CodiceIstatComune, IdAnprFamiglia, IdOperazioneAnpr, IdOperazioneComune};
 use anpr_store::{
-    Backend, EntityRef, FamilyIndex, NewOperation, OperationQuery, OutboxMessage, RecordSections,
-    Sequence, Store, StoreError, StoredOperation, StoredVersion, SubjectIndex, SubjectQuery,
+    Backend, EntityRef, FamilyIndex, NewOperation, NuovaSospesa, OperationQuery, OperazioneSospesa,
+    OutboxMessage, ProcedimentoIndex, ProcedimentoQuery, QuerySospese, RecordSections, Sequence,
+    Store, StoreError, StoredOperation, StoredVersion, SubjectIndex, SubjectQuery,
 };
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use tokio::sync::Mutex;
 
 use crate::read::Readers;
-use crate::write::PreparedOp;
+use crate::write::{PreparedOp, PreparedSospesa};
 use crate::writer::{Done, Job, Writer};
 
 pub use crate::writer::WriterStats;
@@ -75,7 +76,7 @@ pub struct SqliteStore {
     readers: Arc<Readers>,
     /// One block per sequence, each behind its own async lock (held across the rare
     /// reservation, so concurrent callers wait for it instead of reserving twice).
-    sequences: [Mutex<IdBlock>; 3],
+    sequences: [Mutex<IdBlock>; Sequence::ALL.len()],
 }
 
 impl fmt::Debug for SqliteStore {
@@ -156,6 +157,8 @@ fn sequence_slot(sequence: Sequence) -> usize {
         Sequence::Operazione => 0,
         Sequence::Soggetto => 1,
         Sequence::Famiglia => 2,
+        Sequence::Procedimento => 3,
+        Sequence::Sospesa => 4,
     }
 }
 
@@ -260,6 +263,45 @@ impl Store for SqliteStore {
 
     async fn family_index(&self, id: IdAnprFamiglia) -> Result<Option<FamilyIndex>, StoreError> {
         self.readers.run(move |c| read::family_index(c, id)).await
+    }
+
+    async fn find_procedimenti(
+        &self,
+        query: &ProcedimentoQuery,
+    ) -> Result<Vec<ProcedimentoIndex>, StoreError> {
+        let query = query.clone();
+        self.readers
+            .run(move |c| read::find_procedimenti(c, &query))
+            .await
+    }
+
+    async fn salva_sospesa(&self, sospesa: NuovaSospesa) -> Result<OperazioneSospesa, StoreError> {
+        let id = match sospesa.id {
+            Some(id) => id,
+            None => self.next_id(Sequence::Sospesa).await?,
+        };
+        let prepared = PreparedSospesa::new(sospesa, id)?;
+        match self.write(Job::SalvaSospesa(prepared)).await? {
+            Done::Sospesa(stored) => Ok(stored),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn sospesa(&self, id: u64) -> Result<Option<OperazioneSospesa>, StoreError> {
+        self.readers.run(move |c| read::sospesa(c, id)).await
+    }
+
+    async fn sospese(&self, query: &QuerySospese) -> Result<Vec<OperazioneSospesa>, StoreError> {
+        let query = query.clone();
+        self.readers.run(move |c| read::sospese(c, &query)).await
+    }
+
+    async fn elimina_sospesa(&self, id: u64, audit: NuovaVoceAudit) -> Result<bool, StoreError> {
+        let audit = write::prepare_audit(audit)?;
+        match self.write(Job::EliminaSospesa { id, audit }).await? {
+            Done::Eliminata(deleted) => Ok(deleted),
+            other => Err(unexpected(&other)),
+        }
     }
 
     async fn append_audit(&self, entry: NuovaVoceAudit) -> Result<VoceAudit, StoreError> {

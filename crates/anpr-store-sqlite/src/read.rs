@@ -14,8 +14,9 @@ use anpr_domain::ids::{
 };
 use anpr_domain::operazione::StatoOperazione;
 use anpr_store::{
-    EntityRef, FamilyIndex, NewOutboxMessage, OperationQuery, OutboxMessage, RecordSections,
-    StoreError, StoredOperation, StoredVersion, SubjectIndex, SubjectQuery,
+    EntityRef, FamilyIndex, NewOutboxMessage, OperationQuery, OperazioneSospesa, OutboxMessage,
+    ProcedimentoIndex, ProcedimentoQuery, QuerySospese, RecordSections, StoreError,
+    StoredOperation, StoredVersion, SubjectIndex, SubjectQuery,
 };
 use chrono::NaiveDate;
 use rusqlite::types::Value as SqlValue;
@@ -707,4 +708,207 @@ pub(crate) fn outbox_pending(
             },
         )
         .collect()
+}
+
+const PROCEDIMENTO_COLUMNS: &str =
+    "id, comune, numero_pratica_comune, stato, aperto, motivo_avvio, data_avvio, \
+     data_stato, data_chiusura";
+
+pub(crate) fn find_procedimenti(
+    conn: &Connection,
+    q: &ProcedimentoQuery,
+) -> Result<Vec<ProcedimentoIndex>, StoreError> {
+    let mut sql = format!("SELECT {PROCEDIMENTO_COLUMNS} FROM indice_procedimenti WHERE 1 = 1");
+    let mut params: Vec<SqlValue> = Vec::new();
+    let mut add = |clause: &str, value: SqlValue| {
+        sql.push_str(" AND ");
+        sql.push_str(clause);
+        params.push(value);
+    };
+    if let Some(id) = q.id {
+        add("id = ?", SqlValue::Integer(u64_bound(id)));
+    }
+    if let Some(comune) = &q.comune {
+        add("comune = ?", SqlValue::Text(comune.as_str().to_owned()));
+    }
+    if let Some(numero) = &q.numero_pratica_comune {
+        add("numero_pratica_comune = ?", SqlValue::Text(numero.clone()));
+    }
+    if let Some(stato) = &q.stato {
+        add("stato = ?", SqlValue::Text(stato.clone()));
+    }
+    if let Some(aperto) = q.aperto {
+        add("aperto = ?", SqlValue::Integer(i64::from(aperto)));
+    }
+    if let Some(dal) = q.avviato_dal {
+        add("data_avvio >= ?", SqlValue::Text(date_bound(dal)));
+    }
+    if let Some(al) = q.avviato_al {
+        add("data_avvio <= ?", SqlValue::Text(date_bound(al)));
+    }
+    sql.push_str(" ORDER BY id LIMIT ?");
+    params.push(SqlValue::Integer(i64::from(q.limit.min(MAX_ROWS))));
+    let mut stmt = conn
+        .prepare_cached(&sql)
+        .ctx("preparing a proceeding search")?;
+    type RawProcedimento = (
+        i64,
+        String,
+        Option<String>,
+        String,
+        bool,
+        Option<String>,
+        String,
+        String,
+        Option<String>,
+    );
+    let raw = stmt
+        .query_map(params_from_iter(params.iter()), |r| {
+            Ok::<RawProcedimento, _>((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+            ))
+        })
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .ctx("searching proceedings")?;
+    raw.into_iter()
+        .map(
+            |(id, comune, numero, stato, aperto, motivo, avvio, data_stato, chiusura)| {
+                let what = format!("proceeding index {id}");
+                Ok(ProcedimentoIndex {
+                    id: u64_from_sql(id, &what)?,
+                    comune: parse_stored(&comune, &what)?,
+                    numero_pratica_comune: numero,
+                    stato,
+                    aperto,
+                    motivo_avvio: motivo,
+                    data_avvio: date_from_sql(&avvio, &what)?,
+                    data_stato: date_from_sql(&data_stato, &what)?,
+                    data_chiusura: chiusura
+                        .as_deref()
+                        .map(|d| date_from_sql(d, &what))
+                        .transpose()?,
+                })
+            },
+        )
+        .collect()
+}
+
+/// Columns of `operazioni_sospese`, in the order [`RawSospesa::from_row`] reads them.
+pub(crate) const SOSPESA_COLUMNS: &str =
+    "id, comune, codice_servizio, utente, creata_il, aggiornata_il, soggetto, \
+     codice_fiscale, richiesta, note";
+
+/// A suspended operation row as stored, before parsing.
+pub(crate) struct RawSospesa {
+    id: i64,
+    comune: String,
+    codice_servizio: String,
+    utente: String,
+    creata_il: String,
+    aggiornata_il: String,
+    soggetto: Option<i64>,
+    codice_fiscale: Option<String>,
+    richiesta: String,
+    note: Option<String>,
+}
+
+impl RawSospesa {
+    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            comune: r.get(1)?,
+            codice_servizio: r.get(2)?,
+            utente: r.get(3)?,
+            creata_il: r.get(4)?,
+            aggiornata_il: r.get(5)?,
+            soggetto: r.get(6)?,
+            codice_fiscale: r.get(7)?,
+            richiesta: r.get(8)?,
+            note: r.get(9)?,
+        })
+    }
+
+    pub(crate) fn parse(self) -> Result<OperazioneSospesa, StoreError> {
+        let what = format!("suspended operation {}", self.id);
+        Ok(OperazioneSospesa {
+            id: u64_from_sql(self.id, &what)?,
+            comune: parse_stored(&self.comune, &what)?,
+            codice_servizio: parse_stored(&self.codice_servizio, &what)?,
+            utente: self.utente,
+            creata_il: timestamp_from_sql(&self.creata_il, &what)?,
+            aggiornata_il: timestamp_from_sql(&self.aggiornata_il, &what)?,
+            soggetto: self
+                .soggetto
+                .map(|id| parse_id::<IdAnprSoggetto>(id, &what))
+                .transpose()?,
+            codice_fiscale: self.codice_fiscale,
+            richiesta: json_from_sql(&self.richiesta, &what)?,
+            note: self.note,
+        })
+    }
+}
+
+pub(crate) fn sospesa(conn: &Connection, id: u64) -> Result<Option<OperazioneSospesa>, StoreError> {
+    let raw = conn
+        .prepare_cached(&format!(
+            "SELECT {SOSPESA_COLUMNS} FROM operazioni_sospese WHERE id = ?1"
+        ))
+        .and_then(|mut s| {
+            s.query_row([u64_bound(id)], RawSospesa::from_row)
+                .optional()
+        })
+        .ctx("reading a suspended operation")?;
+    raw.map(RawSospesa::parse).transpose()
+}
+
+pub(crate) fn sospese(
+    conn: &Connection,
+    q: &QuerySospese,
+) -> Result<Vec<OperazioneSospesa>, StoreError> {
+    let mut sql = format!("SELECT {SOSPESA_COLUMNS} FROM operazioni_sospese WHERE 1 = 1");
+    let mut params: Vec<SqlValue> = Vec::new();
+    let mut add = |clause: &str, value: SqlValue| {
+        sql.push_str(" AND ");
+        sql.push_str(clause);
+        params.push(value);
+    };
+    if let Some(comune) = &q.comune {
+        add("comune = ?", SqlValue::Text(comune.as_str().to_owned()));
+    }
+    if let Some(utente) = &q.utente {
+        add("utente = ?", SqlValue::Text(utente.clone()));
+    }
+    if let Some(soggetto) = q.soggetto {
+        add(
+            "soggetto = ?",
+            SqlValue::Integer(domain_id_sql(soggetto.get())),
+        );
+    }
+    if let Some(cf) = &q.codice_fiscale {
+        add("codice_fiscale = ?", SqlValue::Text(cf.clone()));
+    }
+    if let Some(codice) = &q.codice_servizio {
+        add(
+            "codice_servizio = ?",
+            SqlValue::Text(codice.as_str().to_owned()),
+        );
+    }
+    sql.push_str(" ORDER BY id LIMIT ?");
+    params.push(SqlValue::Integer(i64::from(q.limit.min(MAX_ROWS))));
+    let mut stmt = conn
+        .prepare_cached(&sql)
+        .ctx("preparing a suspended operations query")?;
+    let raw = stmt
+        .query_map(params_from_iter(params.iter()), RawSospesa::from_row)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .ctx("reading suspended operations")?;
+    raw.into_iter().map(RawSospesa::parse).collect()
 }

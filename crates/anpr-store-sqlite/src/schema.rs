@@ -24,11 +24,18 @@ pub(crate) struct Migration {
 }
 
 /// All migrations, in order. Append only: an applied migration is never edited.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "sospese_procedimenti",
+        sql: include_str!("../migrations/0002_sospese_procedimenti.sql"),
+    },
+];
 
 /// The schema version this program writes.
 pub(crate) fn latest_version() -> i64 {

@@ -11,13 +11,16 @@ use std::collections::BTreeSet;
 use anpr_domain::audit::{concatena, NuovaVoceAudit, TestaCatena, VoceAudit};
 use anpr_domain::ids::{CodiceIstatComune, IdOperazioneAnpr, IdOperazioneComune};
 use anpr_domain::operazione::StatoOperazione;
-use anpr_store::{EntityRef, FamilyIndex, IndexWrite, NewOperation, StoreError, SubjectIndex};
+use anpr_store::{
+    EntityRef, FamilyIndex, IndexWrite, NewOperation, NuovaSospesa, OperazioneSospesa,
+    ProcedimentoIndex, StoreError, SubjectIndex,
+};
 use chrono::Utc;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::codec::{
-    date_from_sql, date_to_sql, json_from_sql, json_to_sql, timestamp_to_sql, truncate_micros,
-    u64_to_sql, Context,
+    date_bound, date_from_sql, date_to_sql, json_from_sql, json_to_sql, timestamp_to_sql,
+    truncate_micros, u64_to_sql, Context,
 };
 
 /// The internal section that versions a record's index rows, so that annulment can
@@ -66,6 +69,7 @@ pub(crate) struct PreparedOp {
     writes: Vec<PreparedWrite>,
     indexes: Vec<PreparedIndex>,
     outbox: Vec<PreparedOutbox>,
+    completa_sospesa: Option<i64>,
     audit: NuovaVoceAudit,
 }
 
@@ -95,6 +99,13 @@ impl PreparedOp {
                     op.id
                 )));
             }
+        }
+        if op.completa_sospesa.is_some() && (is_annulment || op.stato != StatoOperazione::Eseguita)
+        {
+            return Err(StoreError::Invalid(format!(
+                "operation {} completes a suspended operation but is not an executed operation",
+                op.id
+            )));
         }
         if is_annulment && (!op.writes.is_empty() || !op.indexes.is_empty()) {
             return Err(StoreError::Invalid(format!(
@@ -144,6 +155,16 @@ impl PreparedOp {
                         json_to_sql(s, "subject index")?
                     }
                     IndexWrite::Famiglia(f) => json_to_sql(f, "family index")?,
+                    IndexWrite::Procedimento(p) => {
+                        u64_to_sql(p.id, "proceeding id")?;
+                        for d in [Some(p.data_avvio), Some(p.data_stato), p.data_chiusura]
+                            .into_iter()
+                            .flatten()
+                        {
+                            date_to_sql(d)?;
+                        }
+                        json_to_sql(p, "proceeding index")?
+                    }
                 };
                 Ok(PreparedIndex { row, json })
             })
@@ -175,6 +196,10 @@ impl PreparedOp {
             writes,
             indexes,
             outbox,
+            completa_sospesa: op
+                .completa_sospesa
+                .map(|id| u64_to_sql(id, "suspended operation id"))
+                .transpose()?,
             audit: prepare_audit(op.audit)?,
         })
     }
@@ -212,6 +237,20 @@ pub(crate) fn op_id_sql(id: IdOperazioneAnpr) -> i64 {
 
 /// `Store::apply`.
 pub(crate) fn apply(conn: &Connection, op: &PreparedOp) -> Result<VoceAudit, StoreError> {
+    if let Some(id) = op.completa_sospesa {
+        // First, so that a suspended operation completed meanwhile (or deleted by its
+        // owner) fails the operation before anything else is written.
+        let deleted = conn
+            .prepare_cached("DELETE FROM operazioni_sospese WHERE id = ?1")
+            .and_then(|mut s| s.execute([id]))
+            .ctx("completing the suspended operation")?;
+        if deleted == 0 {
+            return Err(StoreError::SospesaNotFound(crate::codec::u64_from_sql(
+                id,
+                "suspended operation id",
+            )?));
+        }
+    }
     let ordine = insert_operation(conn, op, None)?;
     let op_id = op_id_sql(op.id);
     for w in &op.writes {
@@ -492,7 +531,36 @@ fn upsert_projection(conn: &Connection, row: &IndexWrite) -> Result<(), StoreErr
     match row {
         IndexWrite::Soggetto(s) => upsert_subject(conn, s),
         IndexWrite::Famiglia(f) => upsert_family(conn, f),
+        IndexWrite::Procedimento(p) => upsert_procedimento(conn, p),
     }
+}
+
+fn upsert_procedimento(conn: &Connection, p: &ProcedimentoIndex) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO indice_procedimenti (id, comune, numero_pratica_comune, stato, aperto, motivo_avvio, data_avvio,
+                                          data_stato, data_chiusura)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (id) DO UPDATE SET
+             comune = excluded.comune, numero_pratica_comune = excluded.numero_pratica_comune,
+             stato = excluded.stato, aperto = excluded.aperto, motivo_avvio = excluded.motivo_avvio,
+             data_avvio = excluded.data_avvio, data_stato = excluded.data_stato,
+             data_chiusura = excluded.data_chiusura",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            domain_id_sql(p.id),
+            p.comune.as_str(),
+            p.numero_pratica_comune,
+            p.stato,
+            p.aperto,
+            p.motivo_avvio,
+            date_bound(p.data_avvio),
+            date_bound(p.data_stato),
+            p.data_chiusura.map(date_bound),
+        ])
+    })
+    .ctx("writing the proceeding index")?;
+    Ok(())
 }
 
 fn upsert_subject(conn: &Connection, s: &SubjectIndex) -> Result<(), StoreError> {
@@ -588,6 +656,21 @@ fn restore_projection(conn: &Connection, entity: EntityRef) -> Result<(), StoreE
             }
             upsert_family(conn, &row)
         }
+        (EntityRef::Procedimento(id), Some(json)) => {
+            let row: ProcedimentoIndex = json_from_sql(&json, &what)?;
+            if row.id != id {
+                return Err(StoreError::Corrupt(format!(
+                    "{what} names proceeding {}",
+                    row.id
+                )));
+            }
+            upsert_procedimento(conn, &row)
+        }
+        (EntityRef::Procedimento(_), None) => conn
+            .prepare_cached("DELETE FROM indice_procedimenti WHERE id = ?1")
+            .and_then(|mut s| s.execute([entity_sql(entity)]))
+            .map(drop)
+            .ctx("removing the proceeding index"),
         (EntityRef::Soggetto(_), None) => conn
             .prepare_cached("DELETE FROM indice_soggetti WHERE id = ?1")
             .and_then(|mut s| s.execute([entity_sql(entity)]))
@@ -762,6 +845,127 @@ pub(crate) fn outbox_mark(conn: &Connection, id: u64, delivered: bool) -> Result
         )));
     }
     Ok(())
+}
+
+/// A [`NuovaSospesa`] validated and converted to its stored form, its id allocated.
+#[derive(Debug)]
+pub(crate) struct PreparedSospesa {
+    id: i64,
+    update: bool,
+    comune: String,
+    codice_servizio: String,
+    utente: String,
+    istante: String,
+    soggetto: Option<i64>,
+    codice_fiscale: Option<String>,
+    richiesta: String,
+    note: Option<String>,
+    audit: NuovaVoceAudit,
+}
+
+impl PreparedSospesa {
+    /// `id` is the one given, or a freshly allocated one for an insert.
+    pub(crate) fn new(s: NuovaSospesa, id: u64) -> Result<Self, StoreError> {
+        let audit = prepare_audit(s.audit_for(id))?;
+        Ok(Self {
+            id: u64_to_sql(id, "suspended operation id")?,
+            update: s.id.is_some(),
+            comune: s.comune.as_str().to_owned(),
+            codice_servizio: s.codice_servizio.as_str().to_owned(),
+            utente: s.utente,
+            istante: timestamp_to_sql(s.istante)?,
+            soggetto: s.soggetto.map(|id| domain_id_sql(id.get())),
+            codice_fiscale: s.codice_fiscale,
+            richiesta: json_to_sql(&s.richiesta, "suspended request")?,
+            note: s.note,
+            audit,
+        })
+    }
+}
+
+/// `Store::salva_sospesa`: insert or update, then chain the audit entry.
+pub(crate) fn salva_sospesa(
+    conn: &Connection,
+    s: &PreparedSospesa,
+) -> Result<OperazioneSospesa, StoreError> {
+    let row = if s.update {
+        conn.prepare_cached(&format!(
+            "UPDATE operazioni_sospese SET aggiornata_il = ?2, soggetto = ?3, codice_fiscale = ?4, richiesta = ?5,
+                                           note = ?6
+             WHERE id = ?1 AND comune = ?7 AND codice_servizio = ?8
+             RETURNING {}",
+            crate::read::SOSPESA_COLUMNS
+        ))
+        .and_then(|mut st| {
+            st.query_row(
+                params![
+                    s.id,
+                    s.istante,
+                    s.soggetto,
+                    s.codice_fiscale,
+                    s.richiesta,
+                    s.note,
+                    s.comune,
+                    s.codice_servizio
+                ],
+                crate::read::RawSospesa::from_row,
+            )
+            .optional()
+        })
+        .ctx("updating a suspended operation")?
+    } else {
+        conn.prepare_cached(&format!(
+            "INSERT INTO operazioni_sospese (id, comune, codice_servizio, utente, creata_il, aggiornata_il, soggetto,
+                                             codice_fiscale, richiesta, note)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9)
+             RETURNING {}",
+            crate::read::SOSPESA_COLUMNS
+        ))
+        .and_then(|mut st| {
+            st.query_row(
+                params![
+                    s.id,
+                    s.comune,
+                    s.codice_servizio,
+                    s.utente,
+                    s.istante,
+                    s.soggetto,
+                    s.codice_fiscale,
+                    s.richiesta,
+                    s.note
+                ],
+                crate::read::RawSospesa::from_row,
+            )
+            .optional()
+        })
+        .ctx("inserting a suspended operation")?
+    };
+    let Some(row) = row else {
+        return Err(StoreError::SospesaNotFound(crate::codec::u64_from_sql(
+            s.id,
+            "suspended operation id",
+        )?));
+    };
+    let stored = row.parse()?;
+    chain_audit(conn, s.audit.clone())?;
+    Ok(stored)
+}
+
+/// `Store::elimina_sospesa`: delete, and chain the audit entry only if it existed.
+pub(crate) fn elimina_sospesa(
+    conn: &Connection,
+    id: u64,
+    audit: &NuovaVoceAudit,
+) -> Result<bool, StoreError> {
+    let deleted = conn
+        .prepare_cached("DELETE FROM operazioni_sospese WHERE id = ?1")
+        .and_then(|mut s| s.execute([crate::codec::u64_bound(id)]))
+        .ctx("deleting a suspended operation")?;
+    if deleted == 0 {
+        return Ok(false);
+    }
+    chain_audit(conn, audit.clone())?;
+    Ok(true)
 }
 
 /// One row of `Store::baseline_raw_insert`: the cheapest durable write there is.

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::Context;
 use crate::schema;
-use crate::write::{self, PreparedOp};
+use crate::write::{self, PreparedOp, PreparedSospesa};
 
 /// Most requests committed together. Bounds the latency a request can add to the others
 /// of its group and the work lost to a failed commit.
@@ -49,6 +49,11 @@ pub(crate) enum Job {
         annulment: PreparedOp,
     },
     AppendAudit(NuovaVoceAudit),
+    SalvaSospesa(PreparedSospesa),
+    EliminaSospesa {
+        id: u64,
+        audit: NuovaVoceAudit,
+    },
     OutboxMark {
         id: u64,
         delivered: bool,
@@ -65,6 +70,8 @@ pub(crate) enum Job {
 pub(crate) enum Done {
     Audit(VoceAudit),
     Ids { start: u64, end: u64 },
+    Sospesa(anpr_store::OperazioneSospesa),
+    Eliminata(bool),
     Nothing,
 }
 
@@ -274,6 +281,10 @@ fn run_job(conn: &Connection, job: &Job) -> Result<Done, StoreError> {
         Job::Apply(op) => write::apply(conn, op).map(Done::Audit),
         Job::Annul { target, annulment } => write::annul(conn, *target, annulment).map(Done::Audit),
         Job::AppendAudit(voce) => write::chain_audit(conn, voce.clone()).map(Done::Audit),
+        Job::SalvaSospesa(s) => write::salva_sospesa(conn, s).map(Done::Sospesa),
+        Job::EliminaSospesa { id, audit } => {
+            write::elimina_sospesa(conn, *id, audit).map(Done::Eliminata)
+        }
         Job::OutboxMark { id, delivered } => {
             write::outbox_mark(conn, *id, *delivered).map(|()| Done::Nothing)
         }

@@ -151,11 +151,77 @@ async fn migrations_are_idempotent_and_the_file_is_in_wal_mode() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(versions, vec![1]);
+    assert_eq!(versions, vec![1, 2]);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
+}
+
+/// A file written by the first release (schema 1) is migrated in place: the tables
+/// rebuilt to admit proceedings keep every row, and the store works on them.
+#[tokio::test]
+async fn a_version_1_file_is_migrated_with_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.sqlite3");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("../migrations/0001_initial.sql"))
+            .unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL);
+             INSERT INTO schema_migrations VALUES (1, 'initial', '2024-01-01T00:00:00.000000Z');
+             INSERT INTO operazioni (id, ordine, codice_servizio, comune, utente, canale, decorrenza, registrata_il,
+                                     stato, richiesta, risposta)
+             VALUES (7, 1, '1002', '058091', 'U', 'rest', '2020-01-01', '2024-01-01T00:00:00.000000Z', 'eseguita', '{}', '{}');
+             INSERT INTO operazioni_entita (kind, entity, ordine, op) VALUES ('S', 42, 1, 7);
+             INSERT INTO versioni (kind, entity, section, valido_dal, creata_da, value)
+             VALUES ('S', 42, 'generalita', '2020-01-01', 7, '{\"cognome\":\"Rossi\"}');",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let s = EntityRef::Soggetto(IdAnprSoggetto::new(42).unwrap());
+    assert_eq!(
+        store
+            .record(s, None)
+            .await
+            .unwrap()
+            .unwrap()
+            .get("generalita"),
+        Some(&json!({"cognome": "Rossi"}))
+    );
+    let old = store
+        .operation(IdOperazioneAnpr::new(7).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.entities, vec![s]);
+    // The rebuilt tables admit the new kind of record.
+    let p = EntityRef::Procedimento(store.next_id(Sequence::Procedimento).await.unwrap());
+    let id = op_id(&store).await;
+    let mut op = operation(id, "1014", "058091", None, day(2021, 1, 1));
+    op.writes.push(SectionWrite {
+        entity: p,
+        section: "stato".into(),
+        value: Some(json!({"statoProcedimento": "1"})),
+        key: None,
+    });
+    store.apply(op).await.unwrap();
+    assert!(store.record(p, None).await.unwrap().is_some());
+    let conn = raw(&path);
+    let versions: Vec<i64> = conn
+        .prepare("SELECT version FROM schema_migrations ORDER BY version")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(versions, vec![1, 2]);
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
 }
 
 #[tokio::test]

@@ -17,8 +17,9 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde_json::json;
 
 use crate::{
-    EntityRef, FamilyIndex, IndexWrite, NewOperation, NewOutboxMessage, OperationQuery,
-    SectionWrite, Sequence, Store, StoreError, SubjectIndex, SubjectQuery,
+    EntityRef, FamilyIndex, IndexWrite, NewOperation, NewOutboxMessage, NuovaSospesa,
+    OperationQuery, ProcedimentoIndex, ProcedimentoQuery, QuerySospese, SectionWrite, Sequence,
+    Store, StoreError, SubjectIndex, SubjectQuery,
 };
 
 /// Instantiates every conformance check as a `#[tokio::test]`. `$fresh` is an async
@@ -36,7 +37,9 @@ macro_rules! conformance_tests {
             annulled_registration_disappears, family_members_by_section_key_as_at, subject_search_by_keys,
             audit_chain_spans_operations_and_reads, outbox_delivery_is_recorded, operation_log_queries,
             sequences_are_unique_under_concurrency, concurrent_operations_keep_the_chain, baseline_raw_insert_works,
-            newest_first_follows_the_order_of_application_not_the_ids, one_operation_writing_a_section_twice_annuls_cleanly
+            newest_first_follows_the_order_of_application_not_the_ids, one_operation_writing_a_section_twice_annuls_cleanly,
+            suspended_operations_are_saved_listed_updated_and_deleted, completing_a_suspended_operation_is_atomic,
+            proceedings_are_versioned_records_with_a_searchable_projection, new_sequences_are_independent
         );
     };
     (@each $fresh:expr; $($name:ident),* $(,)?) => {
@@ -89,6 +92,7 @@ pub fn operation(
         writes: Vec::new(),
         indexes: Vec::new(),
         outbox: Vec::new(),
+        completa_sospesa: None,
         audit: NuovaVoceAudit {
             istante: now(),
             evento: TipoEvento::Operazione,
@@ -1172,4 +1176,580 @@ pub async fn one_operation_writing_a_section_twice_annuls_cleanly(store: Arc<imp
             .get("residenza"),
         Some(&json!({"via": "Roma 1"}))
     );
+}
+
+/// An audit entry for a non-operation write (suspended operations).
+fn audit_entry(azione: &str, oggetto: Option<String>) -> NuovaVoceAudit {
+    NuovaVoceAudit {
+        istante: now(),
+        evento: TipoEvento::Amministrazione,
+        azione: azione.into(),
+        utente: "RSSMRA80A01H501U".into(),
+        comune: Some("058091".into()),
+        postazione: None,
+        canale: "rest".into(),
+        oggetto,
+        id_operazione_anpr: None,
+        esito: "ok".into(),
+    }
+}
+
+fn sospesa(
+    id: Option<u64>,
+    comune_code: &str,
+    codice: &str,
+    utente: &str,
+    soggetto: Option<IdAnprSoggetto>,
+    cf: Option<&str>,
+    richiesta: serde_json::Value,
+) -> NuovaSospesa {
+    NuovaSospesa {
+        id,
+        comune: comune(comune_code),
+        codice_servizio: codice.parse().expect("valid service code"),
+        utente: utente.into(),
+        istante: now(),
+        soggetto,
+        codice_fiscale: cf.map(str::to_owned),
+        richiesta,
+        note: Some("in attesa del documento".into()),
+        audit: audit_entry("salvaSospesa", None),
+    }
+}
+
+/// Suspended operations: insert, read, list by every filter, update (owner, service,
+/// municipality and creation time kept), delete; each write chains its audit entry.
+pub async fn suspended_operations_are_saved_listed_updated_and_deleted(store: Arc<impl Store>) {
+    let s = subject_id(&store).await;
+    let a = store
+        .salva_sospesa(sospesa(
+            None,
+            "058091",
+            "1002",
+            "OPERATORE1",
+            None,
+            Some("RSSMRA80A01H501U"),
+            json!({"generalita": {"cognome": "Rossi"}}),
+        ))
+        .await
+        .unwrap();
+    assert!(a.id > 0);
+    assert_eq!(a.creata_il, a.aggiornata_il);
+    assert_eq!(a.richiesta, json!({"generalita": {"cognome": "Rossi"}}));
+    assert_eq!(a.note.as_deref(), Some("in attesa del documento"));
+    let b = store
+        .salva_sospesa(sospesa(
+            None,
+            "058091",
+            "5008",
+            "OPERATORE2",
+            Some(s),
+            None,
+            json!({"x": 1}),
+        ))
+        .await
+        .unwrap();
+    let c = store
+        .salva_sospesa(sospesa(
+            None,
+            "015146",
+            "1001",
+            "OPERATORE1",
+            None,
+            None,
+            json!({}),
+        ))
+        .await
+        .unwrap();
+    assert!(a.id < b.id && b.id < c.id, "ids increase");
+    assert_eq!(store.sospesa(a.id).await.unwrap().as_ref(), Some(&a));
+    assert_eq!(store.sospesa(c.id + 1000).await.unwrap(), None);
+
+    let ids = |f: fn(&mut QuerySospese)| {
+        let store = store.clone();
+        async move {
+            let mut q = QuerySospese {
+                limit: 100,
+                ..Default::default()
+            };
+            f(&mut q);
+            store
+                .sospese(&q)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|o| o.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids(|_| {}).await, vec![a.id, b.id, c.id]);
+    assert_eq!(
+        ids(|q| q.comune = Some(comune("058091"))).await,
+        vec![a.id, b.id]
+    );
+    assert_eq!(
+        ids(|q| q.utente = Some("OPERATORE1".into())).await,
+        vec![a.id, c.id]
+    );
+    assert_eq!(
+        ids(|q| q.codice_fiscale = Some("RSSMRA80A01H501U".into())).await,
+        vec![a.id]
+    );
+    assert_eq!(
+        ids(|q| q.codice_servizio = Some("5008".parse().unwrap())).await,
+        vec![b.id]
+    );
+    let by_subject = store
+        .sospese(&QuerySospese {
+            soggetto: Some(s),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_subject, vec![b.clone()]);
+    let limited = store
+        .sospese(&QuerySospese {
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(limited.len(), 1);
+    assert!(store
+        .sospese(&QuerySospese::default())
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Update: new content, the rest kept.
+    let mut update = sospesa(
+        Some(a.id),
+        "058091",
+        "1002",
+        "SUPERUTENTE",
+        None,
+        Some("RSSMRA80A01H501U"),
+        json!({"generalita": {"cognome": "Rossi", "nome": "Mario"}}),
+    );
+    update.note = None;
+    update.istante = a.creata_il + chrono::TimeDelta::seconds(5);
+    let updated = store.salva_sospesa(update).await.unwrap();
+    assert_eq!(updated.id, a.id);
+    assert_eq!(updated.utente, "OPERATORE1", "the owner does not change");
+    assert_eq!(updated.creata_il, a.creata_il);
+    assert!(updated.aggiornata_il > a.aggiornata_il);
+    assert_eq!(updated.note, None);
+    assert_eq!(
+        updated.richiesta,
+        json!({"generalita": {"cognome": "Rossi", "nome": "Mario"}})
+    );
+    assert_eq!(store.sospesa(a.id).await.unwrap(), Some(updated.clone()));
+    // Updating one that does not exist, or through another municipality or service.
+    for (id, comune_code, codice) in [
+        (c.id + 1000, "058091", "1002"),
+        (a.id, "015146", "1002"),
+        (a.id, "058091", "5008"),
+    ] {
+        match store
+            .salva_sospesa(sospesa(
+                Some(id),
+                comune_code,
+                codice,
+                "X",
+                None,
+                None,
+                json!({}),
+            ))
+            .await
+        {
+            Err(StoreError::SospesaNotFound(missing)) => assert_eq!(missing, id),
+            other => panic!("expected SospesaNotFound, got {other:?}"),
+        }
+    }
+    assert_eq!(store.sospesa(a.id).await.unwrap(), Some(updated));
+
+    assert!(store
+        .elimina_sospesa(b.id, audit_entry("eliminaSospesa", None))
+        .await
+        .unwrap());
+    assert!(!store
+        .elimina_sospesa(b.id, audit_entry("eliminaSospesa", None))
+        .await
+        .unwrap());
+    assert_eq!(store.sospesa(b.id).await.unwrap(), None);
+    assert_eq!(ids(|_| {}).await, vec![a.id, c.id]);
+
+    // Three saves, one update and one delete were audited (the failed ones were not);
+    // an insert's entry names the id it got.
+    let page = store.audit_page(0, 100).await.unwrap();
+    assert_eq!(
+        page[0].voce.oggetto.as_deref(),
+        Some(format!("sospesa:{}", a.id).as_str())
+    );
+    assert_eq!(
+        page.iter()
+            .map(|v| v.voce.azione.as_str())
+            .collect::<Vec<_>>(),
+        vec![
+            "salvaSospesa",
+            "salvaSospesa",
+            "salvaSospesa",
+            "salvaSospesa",
+            "eliminaSospesa"
+        ]
+    );
+    assert_eq!(
+        verifica_catena(&page, store.audit_head().await.unwrap().as_ref()),
+        Ok(5)
+    );
+}
+
+/// An operation completing a suspended one deletes it in the same transaction; if it
+/// is gone, the whole operation fails and writes nothing.
+pub async fn completing_a_suspended_operation_is_atomic(store: Arc<impl Store>) {
+    let saved = store
+        .salva_sospesa(sospesa(
+            None,
+            "058091",
+            "1002",
+            "OPERATORE1",
+            None,
+            None,
+            json!({"parziale": true}),
+        ))
+        .await
+        .unwrap();
+    let s = subject_id(&store).await;
+    let e = EntityRef::Soggetto(s);
+    let first = op_id(&store).await;
+    let mut op = operation(first, "1002", "058091", Some(10), day(2020, 1, 1));
+    op.writes
+        .push(write(e, "generalita", Some(json!({"cognome": "Rossi"}))));
+    op.completa_sospesa = Some(saved.id);
+    store.apply(op).await.unwrap();
+    assert_eq!(store.sospesa(saved.id).await.unwrap(), None);
+    let head = store.audit_head().await.unwrap();
+
+    // Completing it again: refused, nothing written (not even the idOperazioneComune).
+    let s2 = subject_id(&store).await;
+    let second = op_id(&store).await;
+    let mut op = operation(second, "1002", "058091", Some(11), day(2020, 1, 1));
+    op.writes.push(write(
+        EntityRef::Soggetto(s2),
+        "generalita",
+        Some(json!({"cognome": "Bianchi"})),
+    ));
+    op.completa_sospesa = Some(saved.id);
+    match store.apply(op).await {
+        Err(StoreError::SospesaNotFound(id)) => assert_eq!(id, saved.id),
+        other => panic!("expected SospesaNotFound, got {other:?}"),
+    }
+    assert_eq!(store.operation(second).await.unwrap(), None);
+    assert_eq!(
+        store.record(EntityRef::Soggetto(s2), None).await.unwrap(),
+        None
+    );
+    assert_eq!(store.audit_head().await.unwrap(), head);
+    let third = op_id(&store).await;
+    store
+        .apply(operation(
+            third,
+            "1002",
+            "058091",
+            Some(11),
+            day(2020, 1, 1),
+        ))
+        .await
+        .expect("idOperazioneComune 11 is still free");
+
+    // A refused operation cannot complete a suspended one.
+    let kept = store
+        .salva_sospesa(sospesa(
+            None,
+            "058091",
+            "1002",
+            "OPERATORE1",
+            None,
+            None,
+            json!({}),
+        ))
+        .await
+        .unwrap();
+    let fourth = op_id(&store).await;
+    let mut refused = operation(fourth, "1002", "058091", Some(12), day(2020, 1, 1));
+    refused.stato = StatoOperazione::Rifiutata;
+    refused.completa_sospesa = Some(kept.id);
+    assert!(matches!(
+        store.apply(refused).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(store.sospesa(kept.id).await.unwrap().is_some());
+}
+
+fn procedimento_index(
+    id: u64,
+    comune_code: &str,
+    numero: Option<&str>,
+    stato: &str,
+    aperto: bool,
+    avvio: NaiveDate,
+    data_stato: NaiveDate,
+) -> ProcedimentoIndex {
+    ProcedimentoIndex {
+        id,
+        comune: comune(comune_code),
+        numero_pratica_comune: numero.map(str::to_owned),
+        stato: stato.into(),
+        aperto,
+        motivo_avvio: Some("6".into()),
+        data_avvio: avvio,
+        data_stato,
+        data_chiusura: (!aperto).then_some(data_stato),
+    }
+}
+
+/// Proceedings are records like the others (sections, as-at reads, annulment) with
+/// their own projection; their links are keyed sections found by key.
+pub async fn proceedings_are_versioned_records_with_a_searchable_projection(
+    store: Arc<impl Store>,
+) {
+    let (s, _) = register(
+        &store,
+        "058091",
+        None,
+        "RSSMRA80A01H501U",
+        "Rossi",
+        day(2000, 1, 1),
+    )
+    .await;
+    let p = store.next_id(Sequence::Procedimento).await.unwrap();
+    let q = store.next_id(Sequence::Procedimento).await.unwrap();
+    let (pe, qe) = (EntityRef::Procedimento(p), EntityRef::Procedimento(q));
+    let link = format!("soggetto.{s}");
+    // Open p (2021) with subject s, and q (2022, another municipality).
+    let open = op_id(&store).await;
+    let mut op = operation(open, "1014", "058091", None, day(2021, 3, 1));
+    op.writes
+        .push(write(pe, "stato", Some(json!({"statoProcedimento": "1"}))));
+    op.writes.push(SectionWrite {
+        entity: pe,
+        section: link.clone(),
+        value: Some(json!({"idSchedaSoggettoANPR": s.to_string()})),
+        key: Some(s.to_string()),
+    });
+    op.indexes.push(IndexWrite::Procedimento(procedimento_index(
+        p,
+        "058091",
+        Some("PR-1"),
+        "1",
+        true,
+        day(2021, 3, 1),
+        day(2021, 3, 1),
+    )));
+    store.apply(op).await.unwrap();
+    let other = op_id(&store).await;
+    let mut op = operation(other, "1014", "015146", None, day(2022, 1, 1));
+    op.writes
+        .push(write(qe, "stato", Some(json!({"statoProcedimento": "1"}))));
+    op.indexes.push(IndexWrite::Procedimento(procedimento_index(
+        q,
+        "015146",
+        None,
+        "1",
+        true,
+        day(2022, 1, 1),
+        day(2022, 1, 1),
+    )));
+    store.apply(op).await.unwrap();
+    // Close p in 2023 and unlink s.
+    let close = op_id(&store).await;
+    let mut op = operation(close, "1014", "058091", None, day(2023, 6, 1));
+    op.writes
+        .push(write(pe, "stato", Some(json!({"statoProcedimento": "2"}))));
+    op.writes.push(SectionWrite {
+        entity: pe,
+        section: link.clone(),
+        value: None,
+        key: Some(s.to_string()),
+    });
+    op.indexes.push(IndexWrite::Procedimento(procedimento_index(
+        p,
+        "058091",
+        Some("PR-1"),
+        "2",
+        false,
+        day(2021, 3, 1),
+        day(2023, 6, 1),
+    )));
+    store.apply(op).await.unwrap();
+
+    let find = |f: fn(&mut ProcedimentoQuery)| {
+        let store = store.clone();
+        async move {
+            let mut q = ProcedimentoQuery {
+                limit: 100,
+                ..Default::default()
+            };
+            f(&mut q);
+            store
+                .find_procedimenti(&q)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|i| i.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(find(|_| {}).await, vec![p, q]);
+    assert_eq!(find(|q| q.comune = Some(comune("015146"))).await, vec![q]);
+    assert_eq!(find(|q| q.stato = Some("2".into())).await, vec![p]);
+    assert_eq!(find(|q| q.aperto = Some(true)).await, vec![q]);
+    assert_eq!(
+        find(|q| q.numero_pratica_comune = Some("PR-1".into())).await,
+        vec![p]
+    );
+    assert_eq!(
+        find(|q| {
+            q.avviato_dal = Some(day(2021, 3, 1));
+            q.avviato_al = Some(day(2021, 3, 1));
+        })
+        .await,
+        vec![p],
+        "both ends are inclusive"
+    );
+    assert_eq!(
+        find(|q| q.avviato_dal = Some(day(2021, 3, 2))).await,
+        vec![q]
+    );
+    let full = store
+        .find_procedimenti(&ProcedimentoQuery {
+            id: Some(p),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        full,
+        vec![procedimento_index(
+            p,
+            "058091",
+            Some("PR-1"),
+            "2",
+            false,
+            day(2021, 3, 1),
+            day(2023, 6, 1)
+        )]
+    );
+    assert!(store
+        .find_procedimenti(&ProcedimentoQuery::default())
+        .await
+        .unwrap()
+        .is_empty());
+
+    // As-at reads and keyed links.
+    let stato_at = |at: NaiveDate| {
+        let store = store.clone();
+        async move {
+            store
+                .record(pe, Some(at))
+                .await
+                .unwrap()
+                .and_then(|r| r.get("stato").cloned())
+        }
+    };
+    assert_eq!(stato_at(day(2020, 1, 1)).await, None);
+    assert_eq!(
+        stato_at(day(2022, 1, 1)).await,
+        Some(json!({"statoProcedimento": "1"}))
+    );
+    assert_eq!(
+        store
+            .by_section_key(&link, &s.to_string(), Some(day(2022, 1, 1)))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect::<Vec<_>>(),
+        vec![pe]
+    );
+    assert!(store
+        .by_section_key(&link, &s.to_string(), None)
+        .await
+        .unwrap()
+        .is_empty());
+    let ops = store
+        .operations(&OperationQuery {
+            entity: Some(pe),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        ops.iter().map(|o| o.id).collect::<Vec<_>>(),
+        vec![open, close]
+    );
+    assert_eq!(ops[0].entities, vec![pe]);
+
+    // Annulment, newest first: the closing goes, the projection and the link come back.
+    let ann = op_id(&store).await;
+    match store
+        .annul(
+            open,
+            operation(ann, "1013", "058091", None, day(2024, 1, 1)),
+        )
+        .await
+    {
+        Err(StoreError::NotNewest { newer, .. }) => assert_eq!(newer, close),
+        other => panic!("expected NotNewest, got {other:?}"),
+    }
+    store
+        .annul(
+            close,
+            operation(ann, "1013", "058091", None, day(2024, 1, 1)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(find(|q| q.aperto = Some(true)).await, vec![p, q]);
+    assert_eq!(
+        store
+            .by_section_key(&link, &s.to_string(), None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let ann2 = op_id(&store).await;
+    store
+        .annul(
+            open,
+            operation(ann2, "1013", "058091", None, day(2024, 1, 1)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        find(|_| {}).await,
+        vec![q],
+        "an annulled opening disappears"
+    );
+    assert_eq!(store.record(pe, None).await.unwrap(), None);
+}
+
+/// The proceeding and suspended-operation sequences hand out ids of their own.
+pub async fn new_sequences_are_independent(store: Arc<impl Store>) {
+    for seq in Sequence::ALL {
+        let a = store.next_id(seq).await.unwrap();
+        let b = store.next_id(seq).await.unwrap();
+        assert!(a > 0 && b > a, "{seq:?}: {a} then {b}");
+    }
+    let p = store.next_id(Sequence::Procedimento).await.unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        seen.push(store.next_id(Sequence::Sospesa).await.unwrap());
+    }
+    assert!(p > 0);
+    seen.dedup();
+    assert_eq!(seen.len(), 5);
 }

@@ -2,8 +2,9 @@
 //!
 //! One [`Store`] holds one environment's data set (test, presubentro or produzione): the
 //! append-only **operation log**, the **section versions** that make up every record's
-//! full history, the **search indexes** (current projection), the **outbox** and the
-//! hash-chained **audit log**. [`Store::apply`] writes all of an operation in one
+//! full history, the **search indexes** (current projection), the **outbox**, the
+//! hash-chained **audit log**, and the operators' **suspended operations** (a working
+//! area outside the registry data, SPEC M-2.5). [`Store::apply`] writes all of an operation in one
 //! transaction: it either applies completely or not at all, and once it returns `Ok` the
 //! operation is durable.
 //!
@@ -48,19 +49,23 @@ impl Backend {
     }
 }
 
-/// A record the store keeps: a subject or a family/cohabitation.
+/// A record the store keeps: a subject, a family/cohabitation, or an administrative
+/// proceeding (*procedimento amministrativo*, service 1014; its id is the
+/// `numeroPraticaAnpr`, allocated from [`Sequence::Procedimento`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum EntityRef {
     Soggetto(IdAnprSoggetto),
     Famiglia(IdAnprFamiglia),
+    Procedimento(u64),
 }
 
 impl EntityRef {
-    /// Storage kind letter: `S` subject, `F` family/cohabitation.
+    /// Storage kind letter: `S` subject, `F` family/cohabitation, `P` proceeding.
     pub fn kind(self) -> &'static str {
         match self {
             EntityRef::Soggetto(_) => "S",
             EntityRef::Famiglia(_) => "F",
+            EntityRef::Procedimento(_) => "P",
         }
     }
 
@@ -68,6 +73,7 @@ impl EntityRef {
         match self {
             EntityRef::Soggetto(id) => id.get(),
             EntityRef::Famiglia(id) => id.get(),
+            EntityRef::Procedimento(id) => id,
         }
     }
 
@@ -81,6 +87,8 @@ impl EntityRef {
             "F" => IdAnprFamiglia::new(id)
                 .map(EntityRef::Famiglia)
                 .map_err(|_| bad()),
+            // Sequences start at 1; the largest id must fit a signed 64-bit column.
+            "P" if id >= 1 && i64::try_from(id).is_ok() => Ok(EntityRef::Procedimento(id)),
             _ => Err(bad()),
         }
     }
@@ -91,6 +99,7 @@ impl fmt::Display for EntityRef {
         match self {
             EntityRef::Soggetto(id) => write!(f, "soggetto {id}"),
             EntityRef::Famiglia(id) => write!(f, "famiglia {id}"),
+            EntityRef::Procedimento(id) => write!(f, "procedimento {id}"),
         }
     }
 }
@@ -141,6 +150,31 @@ pub struct FamilyIndex {
     pub chiave_indirizzo: Option<String>,
 }
 
+/// Search projection of an administrative proceeding: what proceeding searches filter
+/// on (municipality, state, municipal case number, period). Its links to subjects and
+/// operations are not here: they are sections of the proceeding with a search key
+/// (`soggetto.<idANPR>` / `evento.<idOperazioneANPR>`), found with
+/// [`Store::by_section_key`], so that linking is a write of its own that never
+/// rewrites a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcedimentoIndex {
+    /// The proceeding's national number (`numeroPraticaAnpr`).
+    pub id: u64,
+    pub comune: CodiceIstatComune,
+    /// The municipality's own case number (`numeroPraticaComune`), unique per
+    /// municipality (checked by the service).
+    pub numero_pratica_comune: Option<String>,
+    /// Current state, code of the table "Stato procedimento amministrativo".
+    pub stato: String,
+    /// False once closed (archived).
+    pub aperto: bool,
+    /// Code of the table "Innesco procedimento amministrativo".
+    pub motivo_avvio: Option<String>,
+    pub data_avvio: NaiveDate,
+    pub data_stato: NaiveDate,
+    pub data_chiusura: Option<NaiveDate>,
+}
+
 /// A new index row for a record. Records leave the indexes only through annulment of
 /// the operation that indexed them (an annulled registration makes the subject
 /// disappear); a removed subject stays indexed with its position `C`.
@@ -148,6 +182,7 @@ pub struct FamilyIndex {
 pub enum IndexWrite {
     Soggetto(SubjectIndex),
     Famiglia(FamilyIndex),
+    Procedimento(ProcedimentoIndex),
 }
 
 impl IndexWrite {
@@ -155,6 +190,7 @@ impl IndexWrite {
         match self {
             IndexWrite::Soggetto(s) => EntityRef::Soggetto(s.id),
             IndexWrite::Famiglia(f) => EntityRef::Famiglia(f.id),
+            IndexWrite::Procedimento(p) => EntityRef::Procedimento(p.id),
         }
     }
 }
@@ -203,6 +239,10 @@ pub struct NewOperation {
     pub writes: Vec<SectionWrite>,
     pub indexes: Vec<IndexWrite>,
     pub outbox: Vec<NewOutboxMessage>,
+    /// The suspended operation this operation completes (SPEC M-2.5): deleted in the
+    /// same transaction; if it no longer exists, nothing is written and `apply` fails
+    /// with [`StoreError::SospesaNotFound`]. Only for `Eseguita` operations.
+    pub completa_sospesa: Option<u64>,
     /// The audit entry for this operation, chained inside the same transaction.
     pub audit: NuovaVoceAudit,
 }
@@ -263,14 +303,28 @@ pub enum Sequence {
     Operazione,
     Soggetto,
     Famiglia,
+    /// Administrative proceedings (`numeroPraticaAnpr`).
+    Procedimento,
+    /// Suspended operations.
+    Sospesa,
 }
 
 impl Sequence {
+    pub const ALL: [Sequence; 5] = [
+        Sequence::Operazione,
+        Sequence::Soggetto,
+        Sequence::Famiglia,
+        Sequence::Procedimento,
+        Sequence::Sospesa,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Sequence::Operazione => "operazione",
             Sequence::Soggetto => "soggetto",
             Sequence::Famiglia => "famiglia",
+            Sequence::Procedimento => "procedimento",
+            Sequence::Sospesa => "sospesa",
         }
     }
 }
@@ -309,6 +363,87 @@ pub struct OperationQuery {
     pub limit: u32,
 }
 
+/// Filter for proceeding searches (current projection); all given criteria must match.
+/// Results are ordered by id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcedimentoQuery {
+    pub id: Option<u64>,
+    pub comune: Option<CodiceIstatComune>,
+    pub numero_pratica_comune: Option<String>,
+    pub stato: Option<String>,
+    pub aperto: Option<bool>,
+    /// Opening date range (`data_avvio`), both ends inclusive.
+    pub avviato_dal: Option<NaiveDate>,
+    pub avviato_al: Option<NaiveDate>,
+    /// At most this many rows (the store caps it at 1000; `0` returns none).
+    pub limit: u32,
+}
+
+/// A suspended operation to save (SPEC M-2.5): registrations (1001, 1002, A001,
+/// A002) and "change all data" (5008) saved part-way with what the operator has
+/// confirmed so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NuovaSospesa {
+    /// `None` inserts a new one (id from [`Sequence::Sospesa`]); `Some` updates that
+    /// one, which must exist with the same municipality and service (its owner and
+    /// creation time are kept).
+    pub id: Option<u64>,
+    pub comune: CodiceIstatComune,
+    pub codice_servizio: CodiceServizio,
+    /// The operator who saved it (user CF).
+    pub utente: String,
+    /// Creation time on insert, update time on update.
+    pub istante: DateTime<Utc>,
+    /// The subject it concerns, when already known (changes; a registration has none yet).
+    pub soggetto: Option<IdAnprSoggetto>,
+    /// The subject's codice fiscale, when known.
+    pub codice_fiscale: Option<String>,
+    /// The partial request (a JSON object).
+    pub richiesta: serde_json::Value,
+    pub note: Option<String>,
+    /// The audit entry of the save, chained in the same transaction. On insert the id
+    /// is not known beforehand: an entry without `oggetto` gets `sospesa:<id>`.
+    pub audit: NuovaVoceAudit,
+}
+
+impl NuovaSospesa {
+    /// The audit entry to chain once the id is known (see [`NuovaSospesa::audit`]).
+    pub fn audit_for(&self, id: u64) -> NuovaVoceAudit {
+        let mut audit = self.audit.clone();
+        if audit.oggetto.is_none() {
+            audit.oggetto = Some(format!("sospesa:{id}"));
+        }
+        audit
+    }
+}
+
+/// A stored suspended operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperazioneSospesa {
+    pub id: u64,
+    pub comune: CodiceIstatComune,
+    pub codice_servizio: CodiceServizio,
+    pub utente: String,
+    pub creata_il: DateTime<Utc>,
+    pub aggiornata_il: DateTime<Utc>,
+    pub soggetto: Option<IdAnprSoggetto>,
+    pub codice_fiscale: Option<String>,
+    pub richiesta: serde_json::Value,
+    pub note: Option<String>,
+}
+
+/// Filter for suspended operations; all given criteria must match. Ordered by id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuerySospese {
+    pub comune: Option<CodiceIstatComune>,
+    pub utente: Option<String>,
+    pub soggetto: Option<IdAnprSoggetto>,
+    pub codice_fiscale: Option<String>,
+    pub codice_servizio: Option<CodiceServizio>,
+    /// At most this many rows (the store caps it at 1000; `0` returns none).
+    pub limit: u32,
+}
+
 /// Storage failures. Conflicts are the caller's business (they map to ANPR codes);
 /// `Backend` and `Corrupt` are ours and must never leak details to callers.
 #[derive(Debug, thiserror::Error)]
@@ -342,6 +477,8 @@ pub enum StoreError {
     OperationNotInForce(IdOperazioneAnpr),
     #[error("operation id {0} already exists")]
     DuplicateOperationId(IdOperazioneAnpr),
+    #[error("suspended operation {0} not found")]
+    SospesaNotFound(u64),
     #[error("invalid request to the store: {0}")]
     Invalid(String),
     #[error("stored data is corrupt: {0}")]
@@ -419,6 +556,27 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn find_subjects(&self, query: &SubjectQuery) -> Result<Vec<SubjectIndex>, StoreError>;
 
     async fn family_index(&self, id: IdAnprFamiglia) -> Result<Option<FamilyIndex>, StoreError>;
+
+    /// Proceedings matching the filter (current projection), ascending by id.
+    async fn find_procedimenti(
+        &self,
+        query: &ProcedimentoQuery,
+    ) -> Result<Vec<ProcedimentoIndex>, StoreError>;
+
+    /// Saves a suspended operation (insert, or update when `id` is given) and chains
+    /// its audit entry, in one transaction. Updating one that does not exist (or
+    /// belongs to another municipality or service) fails with
+    /// [`StoreError::SospesaNotFound`] and writes nothing.
+    async fn salva_sospesa(&self, sospesa: NuovaSospesa) -> Result<OperazioneSospesa, StoreError>;
+
+    async fn sospesa(&self, id: u64) -> Result<Option<OperazioneSospesa>, StoreError>;
+
+    /// Suspended operations matching the filter, ascending by id.
+    async fn sospese(&self, query: &QuerySospese) -> Result<Vec<OperazioneSospesa>, StoreError>;
+
+    /// Deletes a suspended operation and chains `audit`, in one transaction. `false`
+    /// (and nothing written) when it did not exist.
+    async fn elimina_sospesa(&self, id: u64, audit: NuovaVoceAudit) -> Result<bool, StoreError>;
 
     /// Appends an audit entry that belongs to no operation (e.g. a read).
     async fn append_audit(&self, entry: NuovaVoceAudit) -> Result<VoceAudit, StoreError>;

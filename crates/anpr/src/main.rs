@@ -290,7 +290,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
             let sim = anpr_ae::Simulatore::new();
             sim.imposta_sola_lettura(ambiente == Ambiente::Presubentro);
             if let Err(e) = sim.carica_csv_file(path) {
-                eprintln!("errore: registro dell'Agenzia delle Entrate {}: {e}", path.display());
+                eprintln!(
+                    "errore: registro dell'Agenzia delle Entrate {}: {e}",
+                    path.display()
+                );
                 return ExitCode::from(2);
             }
             registry = registry.con_agenzia_entrate(ambiente, Arc::new(sim));
