@@ -161,7 +161,7 @@ impl Registry {
                     "tax agency returned a malformed code: {x}"
                 ))])
             }
-            None => locale.clone(),
+            None => *locale,
         };
         let collegati = esito
             .codici_collegati
@@ -196,7 +196,7 @@ fn non_validato(c: &CodiceFiscaleSoggetto) -> DatiCodiceFiscale {
             CodiceFiscaleSoggetto::Provvisorio(_) => StatoCodiceFiscale::Provvisorio,
             CodiceFiscaleSoggetto::Ordinario(_) => StatoCodiceFiscale::NonValidato,
         },
-        cod_fiscale: c.clone(),
+        cod_fiscale: *c,
         data_attribuzione_validita: None,
         codici_collegati: Vec::new(),
     }

@@ -541,7 +541,7 @@ impl Registry {
                 {
                     let mut pd = p.scheda.clone();
                     if let Some(c) = pd.codice_fiscale.as_mut() {
-                        c.codici_collegati.push(cf_c.cod_fiscale.clone());
+                        c.codici_collegati.push(cf_c.cod_fiscale);
                     }
                     m.soggetto(p.id, &p.scheda, &pd);
                 }
@@ -770,11 +770,7 @@ impl Registry {
             atto: None,
             coniuge: Some(anpr_domain::scheda::Genitore {
                 id_anpr: Some(s.id),
-                codice_fiscale: s
-                    .scheda
-                    .codice_fiscale
-                    .as_ref()
-                    .map(|x| x.cod_fiscale.clone()),
+                codice_fiscale: s.scheda.codice_fiscale.as_ref().map(|x| x.cod_fiscale),
                 cognome: s.scheda.generalita.as_ref().and_then(|g| g.cognome.clone()),
                 nome: s.scheda.generalita.as_ref().and_then(|g| g.nome.clone()),
             }),

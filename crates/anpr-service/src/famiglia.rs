@@ -364,13 +364,13 @@ impl Registry {
             }
             if let Some(altra) = s.famiglia().filter(|id| *id != f.id) {
                 // Merge: the subject leaves its family and joins this one.
-                if !altre.contains_key(&altra) {
+                if let std::collections::btree_map::Entry::Vacant(slot) = altre.entry(altra) {
                     match self
                         .carica_famiglia_id(store, &campo, altra, Some(comune))
                         .await
                     {
                         Ok(af) => {
-                            altre.insert(altra, af);
+                            slot.insert(af);
                         }
                         Err(a) => {
                             e.push(a);

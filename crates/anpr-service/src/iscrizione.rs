@@ -996,7 +996,7 @@ impl Registry {
             .codice_fiscale_ae(ambiente, comune, gestione, locale, &dati, avvertimenti)
             .await?;
         let mut e = Vec::new();
-        let codice = Some(d.cod_fiscale.clone());
+        let codice = Some(d.cod_fiscale);
         if let Some(c) = &codice {
             let q = SubjectQuery {
                 codice_fiscale: Some(c.as_str().to_owned()),
@@ -1182,7 +1182,7 @@ impl Registry {
                 .chain(std::iter::once(&c.cod_fiscale))
             {
                 if *x != cfd.cod_fiscale && !cfd.codici_collegati.contains(x) {
-                    cfd.codici_collegati.push(x.clone());
+                    cfd.codici_collegati.push(*x);
                 }
             }
         }

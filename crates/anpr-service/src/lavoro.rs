@@ -258,7 +258,7 @@ impl Registry {
     ) -> Result<SoggettoCorrente, Anomalia> {
         let by_id = match chi.id_scheda_soggetto_anpr.as_deref() {
             Some(raw) => Some(raw.trim().parse::<IdAnprSoggetto>().map_err(|e| {
-                Anomalia::from_invalid(&format!("{campo}.idSchedaSoggettoANPR"), &e)
+                Anomalia::from_invalid(format!("{campo}.idSchedaSoggettoANPR"), &e)
             })?),
             None => None,
         };

@@ -270,11 +270,7 @@ impl Registry {
                     Some((
                         Genitore {
                             id_anpr: Some(s.id),
-                            codice_fiscale: s
-                                .scheda
-                                .codice_fiscale
-                                .as_ref()
-                                .map(|c| c.cod_fiscale.clone()),
+                            codice_fiscale: s.scheda.codice_fiscale.as_ref().map(|c| c.cod_fiscale),
                             cognome: g.and_then(|g| g.cognome.clone()),
                             nome: g.and_then(|g| g.nome.clone()),
                         },
@@ -676,7 +672,7 @@ impl Registry {
                     };
                     for x in &cfd.codici_collegati {
                         if *x != nuovo.cod_fiscale && !nuovo.codici_collegati.contains(x) {
-                            nuovo.codici_collegati.push(x.clone());
+                            nuovo.codici_collegati.push(*x);
                         }
                     }
                     dopo.codice_fiscale = Some(nuovo);
@@ -697,7 +693,7 @@ impl Registry {
             let g = s.scheda.generalita.as_ref();
             evento.coniuge = Some(Genitore {
                 id_anpr: Some(s.id),
-                codice_fiscale: dopo.codice_fiscale.as_ref().map(|x| x.cod_fiscale.clone()),
+                codice_fiscale: dopo.codice_fiscale.as_ref().map(|x| x.cod_fiscale),
                 cognome: g.and_then(|g| g.cognome.clone()),
                 nome: g.and_then(|g| g.nome.clone()),
             });
@@ -817,7 +813,7 @@ impl Registry {
                 };
             if !stesso {
                 let mut collegati = att.codici_collegati.clone();
-                collegati.push(att.cod_fiscale.clone());
+                collegati.push(att.cod_fiscale);
                 dopo.codice_fiscale = Some(DatiCodiceFiscale {
                     stato: match nuovo {
                         CodiceFiscaleSoggetto::Provvisorio(_) => StatoCodiceFiscale::Provvisorio,
@@ -1120,10 +1116,10 @@ impl Registry {
                 "Codice motivo iscrizione ANPR",
                 "richiestaRettifica102.idMotivoIscrizione",
                 &mut e,
-            ) {
-                if motivo == "9" && r.note.as_deref().is_none_or(|n| n.trim().is_empty()) {
-                    e.push(Anomalia::errore("EC014", "Campo Note Motivo Iscrizione obbligatorio se codice Motivo iscrizione = 9 - Altro").campo("richiestaRettifica102.note"));
-                }
+            ) && motivo == "9"
+                && r.note.as_deref().is_none_or(|n| n.trim().is_empty())
+            {
+                e.push(Anomalia::errore("EC014", "Campo Note Motivo Iscrizione obbligatorio se codice Motivo iscrizione = 9 - Altro").campo("richiestaRettifica102.note"));
             }
             match dopo.iscrizione.as_mut() {
                 Some(i) => {

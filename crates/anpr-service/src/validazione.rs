@@ -49,6 +49,7 @@ pub fn nome(campo: &str, s: &str, out: &mut Vec<Anomalia>) -> Option<Nome> {
 /// Checks a code against a decoding table valid at `data` (or any date); `codice_anpr`
 /// is the ANPR error code for an unknown value of that table, `descrizione` the
 /// table's name as the ANPR texts call it.
+#[allow(clippy::too_many_arguments)] // each argument is named at every call site on purpose
 pub fn codice_tabella(
     t: &Tables,
     tabella: &str,
