@@ -248,8 +248,7 @@ impl FromStr for NumeroPraticaComune {
         if !s.is_empty()
             && s.len() <= 20
             && s.trim() == s
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b' ')
         {
             Ok(Self(s.to_owned()))

@@ -265,7 +265,9 @@ impl SchedaProcedimento {
     }
 
     pub fn collegato_a_soggetto(&self, id: IdAnprSoggetto) -> bool {
-        self.soggetti.iter().any(|s| s.id_scheda_soggetto_anpr == id)
+        self.soggetti
+            .iter()
+            .any(|s| s.id_scheda_soggetto_anpr == id)
     }
 
     pub fn collegato_a_evento(&self, id: IdOperazioneAnpr) -> bool {

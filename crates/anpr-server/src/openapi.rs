@@ -25,8 +25,14 @@ fn post(summary: &str, body: &str, response: &str) -> Value {
 pub fn spec() -> Value {
     let mut doc = spec_base();
     let ambiente_header = json!({"name": "X-ANPR-Ambiente", "in": "header", "required": false, "schema": {"type": "string", "enum": ["test", "presubentro", "produzione"]}, "description": "Ambiente (data set) della richiesta; predefinito quello di avvio del server."});
-    merge(&mut doc["paths"], paths_sospese_procedimenti(&ambiente_header));
-    merge(&mut doc["components"]["schemas"], schemas_sospese_procedimenti());
+    merge(
+        &mut doc["paths"],
+        paths_sospese_procedimenti(&ambiente_header),
+    );
+    merge(
+        &mut doc["components"]["schemas"],
+        schemas_sospese_procedimenti(),
+    );
     doc
 }
 

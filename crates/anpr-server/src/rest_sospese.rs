@@ -20,20 +20,17 @@ use crate::AppState;
 
 /// The id of a suspended operation in a path.
 fn id_da_percorso(raw: &str) -> Result<u64, ApiError> {
-    raw.parse::<u64>()
-        .ok()
-        .filter(|&n| n > 0)
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                Anomalia::errore(
-                    anpr_domain::error::CODICE_VALORE_NON_VALIDO,
-                    "Valore non valido per idOperazioneSospesa",
-                )
-                .campo("idOperazioneSospesa")
-                .valore(raw.chars().take(64).collect::<String>())
-                .atteso("un numero positivo"),
+    raw.parse::<u64>().ok().filter(|&n| n > 0).ok_or_else(|| {
+        ApiError::bad_request(
+            Anomalia::errore(
+                anpr_domain::error::CODICE_VALORE_NON_VALIDO,
+                "Valore non valido per idOperazioneSospesa",
             )
-        })
+            .campo("idOperazioneSospesa")
+            .valore(raw.chars().take(64).collect::<String>())
+            .atteso("un numero positivo"),
+        )
+    })
 }
 
 /// `POST /api/v1/operazioni-sospese`: saves a new suspended operation, or a new content
@@ -60,7 +57,11 @@ pub struct ElencoQuery {
     limite: Option<u32>,
 }
 
-async fn elenco_con(state: &AppState, ctx: anpr_domain::caller::CallerContext, filtro: FiltroSospese) -> ApiResult {
+async fn elenco_con(
+    state: &AppState,
+    ctx: anpr_domain::caller::CallerContext,
+    filtro: FiltroSospese,
+) -> ApiResult {
     let elenco = state
         .registry
         .elenco_sospese(&ctx, &filtro)

@@ -381,8 +381,13 @@ impl Registry {
                     .valore(c.as_str()),
                 );
             }
-            let esclusa = self.id_sospesa(req.id_operazione_sospesa.as_deref()).ok().flatten();
-            let conflitto = self.sospesa_in_conflitto(store, comune, &[], Some(c.as_str()), esclusa).await;
+            let esclusa = self
+                .id_sospesa(req.id_operazione_sospesa.as_deref())
+                .ok()
+                .flatten();
+            let conflitto = self
+                .sospesa_in_conflitto(store, comune, &[], Some(c.as_str()), esclusa)
+                .await;
             e.extend(conflitto.map_err(|x| vec![self.anomalia_interna(x)])?);
         }
         let (

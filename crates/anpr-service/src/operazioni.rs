@@ -135,7 +135,10 @@ impl Registry {
         let mut outcome = decide(comune.clone(), op_id).await;
         if let Ok(piano) = &outcome {
             let sospesa = testata.id_operazione_sospesa;
-            if let Some(a) = self.controlla_sospese(ctx, &**store, &comune, &codice, sospesa, &piano.soggetti).await? {
+            if let Some(a) = self
+                .controlla_sospese(ctx, &**store, &comune, &codice, sospesa, &piano.soggetti)
+                .await?
+            {
                 outcome = Err(vec![a]);
             }
         }
@@ -166,7 +169,11 @@ impl Registry {
             documento["decorrenza"] = json!(d);
         }
         if !piano.procedimenti.is_empty() {
-            documento["procedimenti"] = piano.procedimenti.iter().map(|p| json!({"numeroPraticaAnpr": p.to_string()})).collect();
+            documento["procedimenti"] = piano
+                .procedimenti
+                .iter()
+                .map(|p| json!({"numeroPraticaAnpr": p.to_string()}))
+                .collect();
         }
         if !eseguita {
             documento["riferimento"] = json!(riferimento);
@@ -182,7 +189,16 @@ impl Registry {
         };
         let mut audit = self.voce_audit(ctx, TipoEvento::Operazione, codice.as_str(), None, esito);
         audit.id_operazione_anpr = Some(op_id.get());
-        audit.oggetto = piano.soggetti.first().map(|s| format!("soggetto:{s}")).or_else(|| piano.procedimenti.first().map(|p| format!("procedimento:{p}")));
+        audit.oggetto = piano
+            .soggetti
+            .first()
+            .map(|s| format!("soggetto:{s}"))
+            .or_else(|| {
+                piano
+                    .procedimenti
+                    .first()
+                    .map(|p| format!("procedimento:{p}"))
+            });
         let op = NewOperation {
             id: op_id,
             codice_servizio: codice.clone(),

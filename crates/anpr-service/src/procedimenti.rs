@@ -476,9 +476,12 @@ impl Registry {
                 }
                 if p.esito_chiusura.is_none() {
                     e.push(
-                        Anomalia::errore(CODICE_CAMPO_OBBLIGATORIO, "Esito della chiusura non indicato")
-                            .campo("procedimentoIstruttoria.esitoChiusura")
-                            .atteso("C, R o S"),
+                        Anomalia::errore(
+                            CODICE_CAMPO_OBBLIGATORIO,
+                            "Esito della chiusura non indicato",
+                        )
+                        .campo("procedimentoIstruttoria.esitoChiusura")
+                        .atteso("C, R o S"),
                     );
                 }
             }
@@ -494,9 +497,15 @@ impl Registry {
                 }
                 if !ha_collegamenti {
                     let (codice, testo) = if tipo == TipoOperazione1014::Associazione {
-                        ("EN445", "Non e' stato possibile associare nessun soggetto al procedimento")
+                        (
+                            "EN445",
+                            "Non e' stato possibile associare nessun soggetto al procedimento",
+                        )
                     } else {
-                        ("EN446", "Non e' stato possibile eliminare alcun soggetto dal procedimento")
+                        (
+                            "EN446",
+                            "Non e' stato possibile eliminare alcun soggetto dal procedimento",
+                        )
                     };
                     e.push(
                         Anomalia::errore(codice, testo)
@@ -585,7 +594,13 @@ impl Registry {
         // Subjects and operations to link or unlink.
         let rimozione = tipo == TipoOperazione1014::Eliminazione;
         let soggetti = self
-            .trova_soggetti(store, comune, &req.generalita_per_ricerca, rimozione, &mut e)
+            .trova_soggetti(
+                store,
+                comune,
+                &req.generalita_per_ricerca,
+                rimozione,
+                &mut e,
+            )
             .await
             .map_err(interno)?;
         let operazioni = self
@@ -660,7 +675,8 @@ impl Registry {
                     .next_id(Sequence::Procedimento)
                     .await
                     .map_err(interno)?;
-                let numero = NumeroPraticaAnpr::new(id).map_err(|x| vec![self.anomalia_interna(x)])?;
+                let numero =
+                    NumeroPraticaAnpr::new(id).map_err(|x| vec![self.anomalia_interna(x)])?;
                 let dati = DatiProcedimento {
                     numero_pratica_anpr: numero,
                     numero_pratica_comune: numero_comune,
@@ -715,7 +731,11 @@ impl Registry {
             writes.push(SectionWrite {
                 entity,
                 section: sezione_soggetto(s.id),
-                value: if rimozione { None } else { Some(self.valore_sezione(&link)?) },
+                value: if rimozione {
+                    None
+                } else {
+                    Some(self.valore_sezione(&link)?)
+                },
                 key: Some(s.id.to_string()),
             });
         }
@@ -728,14 +748,21 @@ impl Registry {
             writes.push(SectionWrite {
                 entity,
                 section: sezione_evento(o.id),
-                value: if rimozione { None } else { Some(self.valore_sezione(&link)?) },
+                value: if rimozione {
+                    None
+                } else {
+                    Some(self.valore_sezione(&link)?)
+                },
                 key: Some(o.id.to_string()),
             });
         }
         let index = ProcedimentoIndex {
             id,
             comune: comune.clone(),
-            numero_pratica_comune: nuovi_dati.numero_pratica_comune.as_ref().map(ToString::to_string),
+            numero_pratica_comune: nuovi_dati
+                .numero_pratica_comune
+                .as_ref()
+                .map(ToString::to_string),
             stato: stato.clone(),
             aperto: stato != STATO_CHIUSURA,
             motivo_avvio: nuovi_dati.motivo_avvio.clone(),
@@ -815,13 +842,14 @@ impl Registry {
             .record(EntityRef::Procedimento(index.id), None)
             .await
             .map_err(interno)?
-            .ok_or_else(|| vec![self.anomalia_interna(format!("proceeding {} has no sections", index.id))])?;
+            .ok_or_else(|| {
+                vec![self.anomalia_interna(format!("proceeding {} has no sections", index.id))]
+            })?;
         let scheda = SchedaProcedimento::from_sections(record.iter())
             .map_err(|x| vec![self.anomalia_interna(x)])?;
-        let dati = scheda
-            .dati
-            .clone()
-            .ok_or_else(|| vec![self.anomalia_interna(format!("proceeding {} has no data", index.id))])?;
+        let dati = scheda.dati.clone().ok_or_else(|| {
+            vec![self.anomalia_interna(format!("proceeding {} has no data", index.id))]
+        })?;
         Ok(Some(Esistente {
             index,
             scheda,
@@ -928,9 +956,9 @@ impl Registry {
                 }
             };
             let coincide = |given: &Option<String>, key: &Option<String>| {
-                given.as_deref().is_none_or(|g| {
-                    key.as_deref() == Some(anpr_domain::text::fold_key(g).as_str())
-                })
+                given
+                    .as_deref()
+                    .is_none_or(|g| key.as_deref() == Some(anpr_domain::text::fold_key(g).as_str()))
             };
             if !coincide(&g.cognome, &s.cognome_key) || !coincide(&g.nome, &s.nome_key) {
                 non_trovato(e, "cognome o nome non corrispondono al soggetto");
@@ -1038,7 +1066,10 @@ impl Registry {
                     .motivo_avvio
                     .as_deref()
                     .and_then(|m| self.tables().code("innesco_procedimento", m, None))
-                    .map_or_else(|| "motivo non indicato".to_owned(), |r| r.description.clone());
+                    .map_or_else(
+                        || "motivo non indicato".to_owned(),
+                        |r| r.description.clone(),
+                    );
                 return Ok(Some(
                     Anomalia::errore(
                         "EN176",

@@ -102,7 +102,10 @@ pub struct SospesaLetta {
     pub utente: String,
     pub creata_il: DateTime<Utc>,
     pub aggiornata_il: DateTime<Utc>,
-    #[serde(rename = "idSchedaSoggettoANPR", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "idSchedaSoggettoANPR",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub id_scheda_soggetto_anpr: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub codice_fiscale: Option<String>,
@@ -153,9 +156,7 @@ fn contiene_nul(v: &serde_json::Value) -> bool {
     match v {
         serde_json::Value::String(s) => s.contains('\0'),
         serde_json::Value::Array(a) => a.iter().any(contiene_nul),
-        serde_json::Value::Object(o) => o
-            .iter()
-            .any(|(k, v)| k.contains('\0') || contiene_nul(v)),
+        serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || contiene_nul(v)),
         _ => false,
     }
 }
@@ -399,7 +400,13 @@ impl Registry {
         }
         let oggetto = id.map(|id| format!("sospesa:{id}"));
         let azione = format!("salvaSospesa {codice}");
-        let audit = self.voce_audit(ctx, TipoEvento::Amministrazione, &azione, oggetto, "ok".into());
+        let audit = self.voce_audit(
+            ctx,
+            TipoEvento::Amministrazione,
+            &azione,
+            oggetto,
+            "ok".into(),
+        );
         let nuova = NuovaSospesa {
             id,
             comune,

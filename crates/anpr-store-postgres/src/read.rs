@@ -511,7 +511,8 @@ pub(crate) async fn family_index(
     }))
 }
 
-const PROCEDIMENTO_COLUMNS: &str = "id, comune, numero_pratica_comune, stato, aperto, motivo_avvio, \
+const PROCEDIMENTO_COLUMNS: &str =
+    "id, comune, numero_pratica_comune, stato, aperto, motivo_avvio, \
      data_avvio, data_stato, data_chiusura";
 
 fn procedimento_from_row(row: &Row) -> Result<ProcedimentoIndex, StoreError> {
@@ -583,7 +584,8 @@ pub(crate) async fn find_procedimenti(
 }
 
 /// Columns of `operazioni_sospese`, in the order [`sospesa_from_row`] reads them.
-pub(crate) const SOSPESA_COLUMNS: &str = "id, comune, codice_servizio, utente, creata_il, aggiornata_il, \
+pub(crate) const SOSPESA_COLUMNS: &str =
+    "id, comune, codice_servizio, utente, creata_il, aggiornata_il, \
      soggetto, codice_fiscale, richiesta, note";
 
 pub(crate) fn sospesa_from_row(row: &Row) -> Result<OperazioneSospesa, StoreError> {

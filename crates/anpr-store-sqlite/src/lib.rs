@@ -35,10 +35,9 @@ use anpr_domain::audit::{NuovaVoceAudit, TestaCatena, VoceAudit};
 use anpr_domain::caller::Ambiente;
 use anpr_domain::ids::{CodiceIstatComune, IdAnprFamiglia, IdOperazioneAnpr, IdOperazioneComune};
 use anpr_store::{
-    Backend, EntityRef, FamilyIndex, NewOperation, NuovaSospesa, OperationQuery,
-    OperazioneSospesa, OutboxMessage, ProcedimentoIndex, ProcedimentoQuery, QuerySospese,
-    RecordSections, Sequence, Store, StoreError, StoredOperation, StoredVersion, SubjectIndex,
-    SubjectQuery,
+    Backend, EntityRef, FamilyIndex, NewOperation, NuovaSospesa, OperationQuery, OperazioneSospesa,
+    OutboxMessage, ProcedimentoIndex, ProcedimentoQuery, QuerySospese, RecordSections, Sequence,
+    Store, StoreError, StoredOperation, StoredVersion, SubjectIndex, SubjectQuery,
 };
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -276,10 +275,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn salva_sospesa(
-        &self,
-        sospesa: NuovaSospesa,
-    ) -> Result<OperazioneSospesa, StoreError> {
+    async fn salva_sospesa(&self, sospesa: NuovaSospesa) -> Result<OperazioneSospesa, StoreError> {
         let id = match sospesa.id {
             Some(id) => id,
             None => self.next_id(Sequence::Sospesa).await?,

@@ -710,7 +710,8 @@ pub(crate) fn outbox_pending(
         .collect()
 }
 
-const PROCEDIMENTO_COLUMNS: &str = "id, comune, numero_pratica_comune, stato, aperto, motivo_avvio, data_avvio, \
+const PROCEDIMENTO_COLUMNS: &str =
+    "id, comune, numero_pratica_comune, stato, aperto, motivo_avvio, data_avvio, \
      data_stato, data_chiusura";
 
 pub(crate) fn find_procedimenti(
@@ -801,7 +802,8 @@ pub(crate) fn find_procedimenti(
 }
 
 /// Columns of `operazioni_sospese`, in the order [`RawSospesa::from_row`] reads them.
-pub(crate) const SOSPESA_COLUMNS: &str = "id, comune, codice_servizio, utente, creata_il, aggiornata_il, soggetto, \
+pub(crate) const SOSPESA_COLUMNS: &str =
+    "id, comune, codice_servizio, utente, creata_il, aggiornata_il, soggetto, \
      codice_fiscale, richiesta, note";
 
 /// A suspended operation row as stored, before parsing.
@@ -859,7 +861,10 @@ pub(crate) fn sospesa(conn: &Connection, id: u64) -> Result<Option<OperazioneSos
         .prepare_cached(&format!(
             "SELECT {SOSPESA_COLUMNS} FROM operazioni_sospese WHERE id = ?1"
         ))
-        .and_then(|mut s| s.query_row([u64_bound(id)], RawSospesa::from_row).optional())
+        .and_then(|mut s| {
+            s.query_row([u64_bound(id)], RawSospesa::from_row)
+                .optional()
+        })
         .ctx("reading a suspended operation")?;
     raw.map(RawSospesa::parse).transpose()
 }

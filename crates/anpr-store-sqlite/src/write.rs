@@ -245,9 +245,10 @@ pub(crate) fn apply(conn: &Connection, op: &PreparedOp) -> Result<VoceAudit, Sto
             .and_then(|mut s| s.execute([id]))
             .ctx("completing the suspended operation")?;
         if deleted == 0 {
-            return Err(StoreError::SospesaNotFound(
-                crate::codec::u64_from_sql(id, "suspended operation id")?,
-            ));
+            return Err(StoreError::SospesaNotFound(crate::codec::u64_from_sql(
+                id,
+                "suspended operation id",
+            )?));
         }
     }
     let ordine = insert_operation(conn, op, None)?;

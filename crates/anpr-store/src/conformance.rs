@@ -1446,11 +1446,20 @@ pub async fn completing_a_suspended_operation_is_atomic(store: Arc<impl Store>) 
         other => panic!("expected SospesaNotFound, got {other:?}"),
     }
     assert_eq!(store.operation(second).await.unwrap(), None);
-    assert_eq!(store.record(EntityRef::Soggetto(s2), None).await.unwrap(), None);
+    assert_eq!(
+        store.record(EntityRef::Soggetto(s2), None).await.unwrap(),
+        None
+    );
     assert_eq!(store.audit_head().await.unwrap(), head);
     let third = op_id(&store).await;
     store
-        .apply(operation(third, "1002", "058091", Some(11), day(2020, 1, 1)))
+        .apply(operation(
+            third,
+            "1002",
+            "058091",
+            Some(11),
+            day(2020, 1, 1),
+        ))
         .await
         .expect("idOperazioneComune 11 is still free");
 
@@ -1720,7 +1729,11 @@ pub async fn proceedings_are_versioned_records_with_a_searchable_projection(
         )
         .await
         .unwrap();
-    assert_eq!(find(|_| {}).await, vec![q], "an annulled opening disappears");
+    assert_eq!(
+        find(|_| {}).await,
+        vec![q],
+        "an annulled opening disappears"
+    );
     assert_eq!(store.record(pe, None).await.unwrap(), None);
 }
 

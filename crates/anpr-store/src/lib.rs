@@ -567,8 +567,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// its audit entry, in one transaction. Updating one that does not exist (or
     /// belongs to another municipality or service) fails with
     /// [`StoreError::SospesaNotFound`] and writes nothing.
-    async fn salva_sospesa(&self, sospesa: NuovaSospesa)
-        -> Result<OperazioneSospesa, StoreError>;
+    async fn salva_sospesa(&self, sospesa: NuovaSospesa) -> Result<OperazioneSospesa, StoreError>;
 
     async fn sospesa(&self, id: u64) -> Result<Option<OperazioneSospesa>, StoreError>;
 
