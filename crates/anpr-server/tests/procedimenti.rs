@@ -5,6 +5,15 @@
 
 mod support;
 
+use anpr_service::operazioni::{
+    CODICE_DECORRENZA_ANTERIORE as DECORRENZA_ANTERIORE, CODICE_NON_ULTIMA as NON_ULTIMA,
+};
+use anpr_service::procedimenti::{
+    CODICE_CAMPO_NON_AMMESSO as CAMPO_NON_AMMESSO, CODICE_COLLEGAMENTO_OPERAZIONE as COLLEGAMENTO,
+    CODICE_INNESCO_INESISTENTE as INNESCO_INESISTENTE,
+    CODICE_OPERAZIONE_NON_COLLEGABILE as NON_COLLEGABILE,
+    CODICE_STATO_INESISTENTE as STATO_INESISTENTE, CODICE_STATO_NON_AMMESSO as STATO_NON_AMMESSO,
+};
 use serde_json::{json, Value};
 use support::{
     iscrizione, start, Backend, Server, ALTRO_COMUNE, ANAGRAFE_A, CERTIFICAZIONE, CONSULTAZIONE,
@@ -115,13 +124,13 @@ async fn scenario(backend: Backend) {
         .atteso(422, &["EN191"]);
     s.post(ANAGRAFE_A, OP, &open(13, json!({"statoProcedimento": "3"})))
         .await
-        .atteso(422, &["EV061"]);
+        .atteso(422, &[STATO_NON_AMMESSO]);
     s.post(ANAGRAFE_A, OP, &open(14, json!({"statoProcedimento": "9"})))
         .await
-        .atteso(422, &["EV060"]);
+        .atteso(422, &[STATO_INESISTENTE]);
     s.post(ANAGRAFE_A, OP, &open(15, json!({"motivoAvvio": "77"})))
         .await
-        .atteso(422, &["EV062"]);
+        .atteso(422, &[INNESCO_INESISTENTE]);
     s.post(
         ANAGRAFE_A,
         OP,
@@ -141,7 +150,7 @@ async fn scenario(backend: Backend) {
     .atteso(422, &["EV003"]);
     s.post(ANAGRAFE_A, OP, &open(19, json!({"esitoChiusura": "C"})))
         .await
-        .atteso(422, &["EV063"]);
+        .atteso(422, &[CAMPO_NON_AMMESSO]);
     let mut iscr = open(20, json!({"motivoAvvio": "2"}));
     iscr["generalitaPerRicerca"] = json!([{"idSchedaSoggettoANPR": s2}]);
     s.post(ANAGRAFE_A, OP, &iscr).await.atteso(422, &["EN128"]);
@@ -171,7 +180,7 @@ async fn scenario(backend: Backend) {
     op_ignota["operazioniCollegate"] = json!(["987654"]);
     s.post(ANAGRAFE_A, OP, &op_ignota)
         .await
-        .atteso(422, &["EV064"]);
+        .atteso(422, &[NON_COLLEGABILE]);
     // A refusal is stored: its replay is identical.
     let first = s.post(ANAGRAFE_A, OP, &op_ignota).await;
     let second = s.post(ANAGRAFE_A, OP, &op_ignota).await;
@@ -194,7 +203,7 @@ async fn scenario(backend: Backend) {
         &change(31, json!({"dataStato": "2024-01-20"})),
     )
     .await
-    .atteso(422, &["EV031"]);
+    .atteso(422, &[DECORRENZA_ANTERIORE]);
     let mut senza_numero = change(32, json!({}));
     senza_numero["procedimentoIstruttoria"]
         .as_object_mut()
@@ -224,12 +233,12 @@ async fn scenario(backend: Backend) {
         &change(35, json!({"statoProcedimento": "2"})),
     )
     .await
-    .atteso(422, &["EV061"]);
+    .atteso(422, &[STATO_NON_AMMESSO]);
     let mut con_soggetti = change(36, json!({}));
     con_soggetti["generalitaPerRicerca"] = json!([{"idSchedaSoggettoANPR": s2}]);
     s.post(ANAGRAFE_A, OP, &con_soggetti)
         .await
-        .atteso(422, &["EV063"]);
+        .atteso(422, &[CAMPO_NON_AMMESSO]);
     // Another municipality cannot touch it.
     s.post(ALTRO_COMUNE, OP, &change(37, json!({})))
         .await
@@ -275,6 +284,14 @@ async fn scenario(backend: Backend) {
     s.post(ANAGRAFE_A, OP, &elimina)
         .await
         .atteso(422, &["EN433"]);
+    let mut di_nuovo = richiesta(
+        46,
+        json!({"tipoOperazione": "A", "numeroPraticaAnpr": p, "dataStato": "2024-03-01", "statoProcedimento": "6"}),
+    );
+    di_nuovo["operazioniCollegate"] = json!([op1]);
+    s.post(ANAGRAFE_A, OP, &di_nuovo)
+        .await
+        .atteso(422, &[COLLEGAMENTO]);
 
     // Search.
     let all = cerca(&s, json!({})).await;
@@ -357,7 +374,7 @@ async fn scenario(backend: Backend) {
     );
     s.post(ANAGRAFE_A, RICERCA, &json!({"statoProcedimento": "99"}))
         .await
-        .atteso(422, &["EV060"]);
+        .atteso(422, &[STATO_INESISTENTE]);
     s.post(ANAGRAFE_A, RICERCA, &json!({"dataAvvioDal": "2024-02-30"}))
         .await
         .atteso(422, &["EV001"]);
@@ -395,7 +412,7 @@ async fn scenario(backend: Backend) {
         &close(52, json!({"statoProcedimento": "4"})),
     )
     .await
-    .atteso(422, &["EV061"]);
+    .atteso(422, &[STATO_NON_AMMESSO]);
     s.post(
         ANAGRAFE_A,
         OP,
@@ -433,7 +450,7 @@ async fn scenario(backend: Backend) {
         &json!({"idOperazioneComune": "60", "idOperazioneANPR": op_apertura}),
     )
     .await
-    .atteso(422, &["EV034"]);
+    .atteso(422, &[NON_ULTIMA]);
     let ann = s
         .post(
             ANAGRAFE_A,

@@ -5,6 +5,12 @@
 
 mod support;
 
+use anpr_service::sospese::{
+    CODICE_RICHIESTA_SOSPESA_NON_VALIDA as NON_VALIDA,
+    CODICE_SERVIZIO_NON_SOSPENDIBILE as NON_SOSPENDIBILE,
+    CODICE_SOGGETTO_NON_DEL_COMUNE as NON_DEL_COMUNE, CODICE_SOSPESA_ALTRUI as ALTRUI,
+    CODICE_SOSPESA_INESISTENTE as INESISTENTE, CODICE_SOSPESA_IN_CONFLITTO as CONFLITTO,
+};
 use serde_json::{json, Value};
 use support::{
     iscrizione, start, Backend, Server, ALTRO_COMUNE, ANAGRAFE_A, ANAGRAFE_B, CONSULTAZIONE, SUPER,
@@ -83,15 +89,15 @@ async fn scenario(backend: Backend) {
         ids(&s.get(ANAGRAFE_B, SOSPESE).await.json),
         Vec::<String>::new()
     );
-    s.get(ANAGRAFE_B, &path).await.atteso(422, &["EV051"]);
-    s.delete(ANAGRAFE_B, &path).await.atteso(422, &["EV051"]);
+    s.get(ANAGRAFE_B, &path).await.atteso(422, &[ALTRUI]);
+    s.delete(ANAGRAFE_B, &path).await.atteso(422, &[ALTRUI]);
     s.post(
         ANAGRAFE_B,
         &format!("{SOSPESE}/ricerca"),
         &json!({"utente": ANAGRAFE_A.utente}),
     )
     .await
-    .atteso(422, &["EV051"]);
+    .atteso(422, &[ALTRUI]);
     // The super-user sees all of the municipality's, with filters in the body.
     let all = s.get(SUPER, SOSPESE).await;
     assert_eq!(ids(&all.json), vec![id.clone()]);
@@ -138,14 +144,14 @@ async fn scenario(backend: Backend) {
         &json!({"idOperazioneSospesa": id, "codiceServizio": "1002", "richiesta": {}}),
     )
     .await
-    .atteso(422, &["EV051"]);
+    .atteso(422, &[ALTRUI]);
     s.post(
         ANAGRAFE_A,
         SOSPESE,
         &json!({"idOperazioneSospesa": id, "codiceServizio": "A002", "richiesta": {}}),
     )
     .await
-    .atteso(422, &["EV054"]);
+    .atteso(422, &[NON_SOSPENDIBILE]);
 
     // What cannot be saved.
     s.post(
@@ -154,35 +160,35 @@ async fn scenario(backend: Backend) {
         &json!({"codiceServizio": "1002", "richiesta": [1, 2]}),
     )
     .await
-    .atteso(422, &["EV053"]);
+    .atteso(422, &[NON_VALIDA]);
     s.post(
         ANAGRAFE_A,
         SOSPESE,
         &json!({"codiceServizio": "1002", "richiesta": {"x": "a".repeat(300 * 1024)}}),
     )
     .await
-    .atteso(422, &["EV053"]);
+    .atteso(422, &[NON_VALIDA]);
     s.post(
         ANAGRAFE_A,
         SOSPESE,
         &json!({"codiceServizio": "5005", "richiesta": {}}),
     )
     .await
-    .atteso(422, &["EV054"]);
+    .atteso(422, &[NON_SOSPENDIBILE]);
     s.post(
         ANAGRAFE_A,
         SOSPESE,
         &json!({"codiceServizio": "5008", "richiesta": {}, "idSchedaSoggettoANPR": "999999"}),
     )
     .await
-    .atteso(422, &["EV055"]);
+    .atteso(422, &[NON_DEL_COMUNE]);
     s.post(
         ANAGRAFE_A,
         SOSPESE,
         &json!({"codiceServizio": "1002", "richiesta": {}, "idOperazioneSospesa": "424242"}),
     )
     .await
-    .atteso(422, &["EV052"]);
+    .atteso(422, &[INESISTENTE]);
     let bad_cf = s
         .post(
             ANAGRAFE_A,
@@ -205,7 +211,7 @@ async fn scenario(backend: Backend) {
             &iscrizione(5, "Rossi", "Mario", "M", "1980-01-01"),
         )
         .await;
-    blocked.atteso(422, &["EV050"]);
+    blocked.atteso(422, &[CONFLITTO]);
     let testo = blocked.json["anomalie"][0]["testo"].as_str().unwrap();
     assert!(
         testo.contains(&id) && testo.contains("1002") && testo.contains(ANAGRAFE_A.utente),
@@ -225,7 +231,7 @@ async fn scenario(backend: Backend) {
     by_b["idOperazioneSospesa"] = json!(id);
     s.post(ANAGRAFE_B, "/api/v1/operazioni/1002", &by_b)
         .await
-        .atteso(422, &["EV051"]);
+        .atteso(422, &[ALTRUI]);
 
     // A completes it: the registration is applied and the suspended operation is gone
     // in the same transaction.
@@ -245,7 +251,7 @@ async fn scenario(backend: Backend) {
     twice["idOperazioneSospesa"] = json!(id);
     s.post(ANAGRAFE_A, "/api/v1/operazioni/1002", &twice)
         .await
-        .atteso(422, &["EV052"]);
+        .atteso(422, &[INESISTENTE]);
     // A suspended A002 cannot be completed by a 1002.
     let aire = s
         .post(
@@ -262,7 +268,7 @@ async fn scenario(backend: Backend) {
     wrong["idOperazioneSospesa"] = json!(aire_id);
     s.post(ANAGRAFE_A, "/api/v1/operazioni/1002", &wrong)
         .await
-        .atteso(422, &["EV054"]);
+        .atteso(422, &[NON_SOSPENDIBILE]);
 
     // A suspended change of all data on the registered subject blocks every operation
     // on that subject, here the annulment of its registration, until it is deleted.
@@ -286,7 +292,7 @@ async fn scenario(backend: Backend) {
             &json!({"idOperazioneComune": "10", "idOperazioneANPR": op_iscrizione}),
         )
         .await;
-    refused.atteso(422, &["EV050"]);
+    refused.atteso(422, &[CONFLITTO]);
     assert_eq!(refused.json["anomalie"][0]["campo"], "idSchedaSoggettoANPR");
     assert_eq!(refused.json["anomalie"][0]["valore"], json!(soggetto));
     // The super-user may delete B's; then the annulment goes through.
