@@ -226,8 +226,8 @@ fn base() -> Value {
     doc
 }
 
-/// Paths of suspended operations and proceedings (kept apart: one `json!` literal has
-/// a recursion limit).
+/// Paths of suspended operations and proceedings (kept apart: one `json!` literal has a
+/// recursion limit).
 fn paths_sospese_procedimenti(ambiente_header: &Value) -> Value {
     json!({
             "/api/v1/operazioni-sospese": {

@@ -57,20 +57,20 @@ use crate::operazioni::{Piano, RispostaOperazione, Testata, CODICE_DECORRENZA_AN
 use crate::{Registry, ServiceError};
 
 /// Our code: the state is not in the table "Stato procedimento amministrativo".
-pub const CODICE_STATO_INESISTENTE: &str = "EV060";
+pub const CODICE_STATO_INESISTENTE: &str = "EV070";
 /// Our code: the state is not admitted for the `tipoOperazione` (1 only opens, 2 only
 /// closes).
-pub const CODICE_STATO_NON_AMMESSO: &str = "EV061";
+pub const CODICE_STATO_NON_AMMESSO: &str = "EV071";
 /// Our code: `motivoAvvio` is not in the table "Innesco procedimento amministrativo".
-pub const CODICE_INNESCO_INESISTENTE: &str = "EV062";
+pub const CODICE_INNESCO_INESISTENTE: &str = "EV072";
 /// Our code: a field not admitted for the `tipoOperazione` (closing data outside `C`,
 /// links with `M` or `C`).
-pub const CODICE_CAMPO_NON_AMMESSO: &str = "EV063";
+pub const CODICE_CAMPO_NON_AMMESSO: &str = "EV073";
 /// Our code: an operation to link does not exist in the municipality, is not in force,
 /// or is itself a proceeding operation.
-pub const CODICE_OPERAZIONE_NON_COLLEGABILE: &str = "EV064";
+pub const CODICE_OPERAZIONE_NON_COLLEGABILE: &str = "EV074";
 /// Our code: the operation is already linked (`A`) or not linked (`E`).
-pub const CODICE_COLLEGAMENTO_OPERAZIONE: &str = "EV065";
+pub const CODICE_COLLEGAMENTO_OPERAZIONE: &str = "EV075";
 
 /// Most subjects or operations one request may name.
 pub const MAX_COLLEGAMENTI: usize = 100;

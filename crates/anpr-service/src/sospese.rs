@@ -34,7 +34,8 @@ use serde::{Deserialize, Serialize};
 use crate::authz::Permesso;
 use crate::{Registry, ServiceError};
 
-/// ANPR code: a suspended operation blocks this one (same subject or codice fiscale).
+/// ANPR code: a suspended operation blocks this one (same subject or codice fiscale):
+/// "Operazione non effettuabile. Esiste un'operazione sospesa per il soggetto".
 pub const CODICE_SOSPESA_IN_CONFLITTO: &str = "EN203";
 /// Our code: the suspended operation belongs to another operator (and the caller is
 /// not a super-user).
