@@ -18,11 +18,6 @@ const SERVIZI: &[(&str, &str, &str)] = &[
         "Richiesta1014",
         "Procedimento amministrativo (avvio, aggiornamento, archiviazione)",
     ),
-    (
-        "1014",
-        "Richiesta1014",
-        "Procedimento amministrativo (avvio, aggiornamento, archiviazione)",
-    ),
     ("A001", "RichiestaAire", "Iscrizione AIRE per nascita"),
     ("A002", "RichiestaAire", "Iscrizione AIRE per altri motivi"),
     ("5001", "Richiesta5001", "Mutazione famiglia/convivenza"),

@@ -113,7 +113,7 @@ async fn scenario(backend: Backend) {
     assert_eq!(resumed.status, 200, "{}", resumed.raw);
     assert_eq!(resumed.json["richiesta"], parziale);
     // Another municipality: it does not exist.
-    s.get(ALTRO_COMUNE, &path).await.atteso(404, &["EN404"]);
+    s.get(ALTRO_COMUNE, &path).await.atteso(404, &["EV404"]);
     assert_eq!(
         ids(&s.get(ALTRO_COMUNE, SOSPESE).await.json),
         Vec::<String>::new()
@@ -244,7 +244,7 @@ async fn scenario(backend: Backend) {
         .unwrap()
         .to_owned();
     let op_iscrizione = done.json["idOperazioneANPR"].as_str().unwrap().to_owned();
-    s.get(ANAGRAFE_A, &path).await.atteso(404, &["EN404"]);
+    s.get(ANAGRAFE_A, &path).await.atteso(404, &["EV404"]);
     assert_eq!(ids(&s.get(SUPER, SOSPESE).await.json), Vec::<String>::new());
     // Completing it again: it no longer exists.
     let mut twice = iscrizione(8, "Verdi", "Luca", "M", "1990-01-01");
@@ -300,7 +300,7 @@ async fn scenario(backend: Backend) {
     assert_eq!(del.status, 200, "{}", del.raw);
     s.delete(SUPER, &format!("{SOSPESE}/{change_id}"))
         .await
-        .atteso(404, &["EN404"]);
+        .atteso(404, &["EV404"]);
     let annulled = s
         .post(
             ANAGRAFE_A,
