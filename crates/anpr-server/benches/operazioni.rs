@@ -33,11 +33,15 @@
 //! `ANPR_TEST_POSTGRES_URL` (as the tests). Parameters (environment):
 //!
 //! - `ANPR_BENCH_OPS` operations per phase on SQLite (default 6000);
-//! - `ANPR_BENCH_OPS_POSTGRES` operations per phase on PostgreSQL (default 2000);
+//! - `ANPR_BENCH_OPS_POSTGRES` operations per phase on PostgreSQL (default 3000);
 //! - `ANPR_BENCH_CLIENTS` concurrent clients = municipalities (default 32, at most 32);
 //! - `ANPR_BENCH_RATE` arrival rate of the paced run, ops/s (default 2000; 0 = skip);
 //! - `ANPR_BENCH_BACKENDS` `sqlite,postgres` (default both);
-//! - `ANPR_BENCH_LAYERS` `service,http` (default both).
+//! - `ANPR_BENCH_LAYERS` `service,http` (default both);
+//! - `ANPR_BENCH_BREAKDOWN=1` times every store call of the service-layer runs and prints,
+//!   per phase, each call's count per operation and p50/p99 (where an operation's
+//!   latency goes: reads before the decision, or `apply`, that is the write queue, the
+//!   group's SQL and its durable commit).
 //!
 //! Without `--bench` on the command line (that is, under `cargo test --all-targets` or
 //! `cargo test --benches`) it does a smoke run of a few operations per phase, which still
@@ -47,14 +51,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anpr_domain::audit::{NuovaVoceAudit, TestaCatena, VoceAudit};
 use anpr_domain::caller::{Ambiente, CallerContext, Canale, Profilo};
-use anpr_domain::ids::CodiceIstatComune;
+use anpr_domain::ids::{CodiceIstatComune, IdOperazioneAnpr};
 use anpr_server::ServerConfig;
 use anpr_service::clock::SystemClock;
 use anpr_service::iscrizione::Richiesta1002;
 use anpr_service::residenza::Richiesta5005;
 use anpr_service::Registry;
-use anpr_store::Store;
+use anpr_store::{EntityRef, Store, StoreError};
 use anpr_store_sqlite::SqliteStore;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -94,6 +99,7 @@ struct Config {
     postgres: bool,
     service: bool,
     http: bool,
+    breakdown: bool,
 }
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -118,7 +124,7 @@ impl Config {
         } else {
             (
                 env("ANPR_BENCH_OPS", 6000usize),
-                env("ANPR_BENCH_OPS_POSTGRES", 2000usize),
+                env("ANPR_BENCH_OPS_POSTGRES", 3000usize),
                 env("ANPR_BENCH_RATE", 2000.0f64),
             )
         };
@@ -132,6 +138,7 @@ impl Config {
             postgres: backends.contains("postgres"),
             service: layers.contains("service"),
             http: layers.contains("http"),
+            breakdown: env("ANPR_BENCH_BREAKDOWN", 0u8) == 1,
         }
     }
 }
@@ -155,6 +162,8 @@ impl Backend {
 struct FreshStore {
     store: Arc<dyn Store>,
     sqlite: Option<Arc<SqliteStore>>,
+    /// The timing wrapper the registry uses instead of `store`, if breaking down.
+    cronometro: Option<Arc<Cronometrato>>,
     _keep: Box<dyn std::any::Any + Send>,
 }
 
@@ -172,6 +181,7 @@ async fn fresh(backend: Backend) -> Option<FreshStore> {
             Some(FreshStore {
                 store: store.clone(),
                 sqlite: Some(store),
+                cronometro: None,
                 _keep: Box::new(dir),
             })
         }
@@ -180,6 +190,7 @@ async fn fresh(backend: Backend) -> Option<FreshStore> {
             Some(FreshStore {
                 store: Arc::new(store),
                 sqlite: None,
+                cronometro: None,
                 _keep: Box::new(guard),
             })
         }
@@ -241,6 +252,160 @@ impl Cpu {
             processo: diff(now.processo, self.processo),
             writer: diff(now.writer, self.writer),
         }
+    }
+}
+
+/// A store that forwards every call and records how long the calls the two operations
+/// make took, to break an operation's latency down (`ANPR_BENCH_BREAKDOWN=1`).
+#[derive(Debug)]
+struct Cronometrato {
+    inner: Arc<dyn Store>,
+    /// Per method: call latencies in microseconds.
+    tempi: std::sync::Mutex<BTreeMap<&'static str, Vec<u32>>>,
+}
+
+impl Cronometrato {
+    async fn misura<T>(&self, nome: &'static str, f: impl std::future::Future<Output = T>) -> T {
+        let start = Instant::now();
+        let out = f.await;
+        let us = u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX);
+        self.tempi
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(nome)
+            .or_default()
+            .push(us);
+        out
+    }
+
+    /// Prints and forgets what was recorded: per method, calls per operation, p50, p99.
+    fn stampa(&self, ops: usize) {
+        let tempi = std::mem::take(
+            &mut *self
+                .tempi
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for (nome, mut v) in tempi {
+            v.sort_unstable();
+            let p = |q: f64| {
+                let rank = ((q / 100.0) * v.len() as f64).ceil() as usize;
+                f64::from(v[rank.clamp(1, v.len()) - 1]) / 1000.0
+            };
+            eprintln!(
+                "      {nome:<24} {:>5.2} calls/op  p50 {:>6.2} ms  p99 {:>6.2} ms",
+                v.len() as f64 / ops.max(1) as f64,
+                p(50.0),
+                p(99.0)
+            );
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for Cronometrato {
+    fn backend(&self) -> anpr_store::Backend {
+        self.inner.backend()
+    }
+    async fn next_id(&self, sequence: anpr_store::Sequence) -> Result<u64, StoreError> {
+        self.misura("next_id", self.inner.next_id(sequence)).await
+    }
+    async fn apply(&self, op: anpr_store::NewOperation) -> Result<VoceAudit, StoreError> {
+        self.misura("apply", self.inner.apply(op)).await
+    }
+    async fn annul(
+        &self,
+        target: IdOperazioneAnpr,
+        annulment: anpr_store::NewOperation,
+    ) -> Result<VoceAudit, StoreError> {
+        self.inner.annul(target, annulment).await
+    }
+    async fn operation(
+        &self,
+        id: IdOperazioneAnpr,
+    ) -> Result<Option<anpr_store::StoredOperation>, StoreError> {
+        self.inner.operation(id).await
+    }
+    async fn operation_by_comune_id(
+        &self,
+        comune: &CodiceIstatComune,
+        id: anpr_domain::ids::IdOperazioneComune,
+    ) -> Result<Option<anpr_store::StoredOperation>, StoreError> {
+        self.misura(
+            "operation_by_comune_id",
+            self.inner.operation_by_comune_id(comune, id),
+        )
+        .await
+    }
+    async fn operations(
+        &self,
+        query: &anpr_store::OperationQuery,
+    ) -> Result<Vec<anpr_store::StoredOperation>, StoreError> {
+        self.inner.operations(query).await
+    }
+    async fn record(
+        &self,
+        entity: EntityRef,
+        at: Option<chrono::NaiveDate>,
+    ) -> Result<Option<anpr_store::RecordSections>, StoreError> {
+        self.misura("record", self.inner.record(entity, at)).await
+    }
+    async fn history(
+        &self,
+        entity: EntityRef,
+        section: &str,
+    ) -> Result<Vec<anpr_store::StoredVersion>, StoreError> {
+        self.inner.history(entity, section).await
+    }
+    async fn by_section_key(
+        &self,
+        section: &str,
+        key: &str,
+        at: Option<chrono::NaiveDate>,
+    ) -> Result<Vec<(EntityRef, Value)>, StoreError> {
+        self.misura(
+            "by_section_key",
+            self.inner.by_section_key(section, key, at),
+        )
+        .await
+    }
+    async fn find_subjects(
+        &self,
+        query: &anpr_store::SubjectQuery,
+    ) -> Result<Vec<anpr_store::SubjectIndex>, StoreError> {
+        self.misura("find_subjects", self.inner.find_subjects(query))
+            .await
+    }
+    async fn family_index(
+        &self,
+        id: anpr_domain::ids::IdAnprFamiglia,
+    ) -> Result<Option<anpr_store::FamilyIndex>, StoreError> {
+        self.misura("family_index", self.inner.family_index(id))
+            .await
+    }
+    async fn append_audit(&self, entry: NuovaVoceAudit) -> Result<VoceAudit, StoreError> {
+        self.inner.append_audit(entry).await
+    }
+    async fn audit_page(&self, after: u64, limit: u32) -> Result<Vec<VoceAudit>, StoreError> {
+        self.inner.audit_page(after, limit).await
+    }
+    async fn audit_head(&self) -> Result<Option<TestaCatena>, StoreError> {
+        self.inner.audit_head().await
+    }
+    async fn outbox_pending(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<anpr_store::OutboxMessage>, StoreError> {
+        self.inner.outbox_pending(limit).await
+    }
+    async fn outbox_mark(&self, id: u64, delivered: bool) -> Result<(), StoreError> {
+        self.inner.outbox_mark(id, delivered).await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+    async fn baseline_raw_insert(&self, rows: u32) -> Result<(), StoreError> {
+        self.inner.baseline_raw_insert(rows).await
     }
 }
 
@@ -551,6 +716,9 @@ async fn registra_e_sposta(
             m.percentile_ms(50.0),
             m.percentile_ms(99.0)
         );
+        if let Some(c) = &store.cronometro {
+            c.stampa(n);
+        }
         out.push(m);
     }
 }
@@ -621,8 +789,17 @@ async fn blocco(cfg: &Config, backend: Backend) -> Option<Vec<Misura>> {
     out.push(baseline(cfg, backend, &base_store, ops).await);
 
     if cfg.service {
-        let store = fresh(backend).await?;
-        let via = Via::Service(registry(&store.store));
+        let mut store = fresh(backend).await?;
+        store.cronometro = cfg.breakdown.then(|| {
+            Arc::new(Cronometrato {
+                inner: store.store.clone(),
+                tempi: Default::default(),
+            })
+        });
+        let via = Via::Service(match &store.cronometro {
+            Some(c) => registry(&(c.clone() as Arc<dyn Store>)),
+            None => registry(&store.store),
+        });
         let mut pop = Popolazione::new(cfg.clients);
         registra_e_sposta(backend, &store, &via, &mut pop, ops, None, &mut out).await;
         // The closed-loop 1002 measurement, just added before the 5005 one.
