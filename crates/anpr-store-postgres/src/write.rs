@@ -438,14 +438,25 @@ const LOCK_RECORDS: &str = "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigi
 
 // Versions that would end before they start are not touched; the caller then refuses
 // the whole operation, and the rollback undoes the others.
+//
+// One index lookup per written section, locked as it is found; the caller passes the
+// sections sorted, so the rows are locked in one global order. The lookup is a LATERAL
+// subquery with LIMIT 1 (a section has at most one open version: `versioni_correnti`)
+// because the planner cannot flatten that into a join: the plan stays a nested loop
+// over the index whatever the statistics say. Written as a plain join, the generic plan
+// a pooled connection settled on while the table was small (a fresh schema, as at every
+// onboarding) hash-joined the arrays against *every* open version, and kept doing so as
+// the table grew: 16-22 ms of server CPU per operation at 60,000 versions.
 const CLOSE_VERSIONS: &str = "WITH correnti AS ( \
          SELECT v.id, v.kind, v.entita, v.sezione, v.valido_dal \
-         FROM versioni v \
-         JOIN unnest($1::text[], $2::bigint[], $3::text[]) AS w(kind, entita, sezione) \
-           ON v.kind = w.kind AND v.entita = w.entita AND v.sezione = w.sezione \
-         WHERE v.valido_al IS NULL \
-         ORDER BY v.kind, v.entita, v.sezione \
-         FOR UPDATE OF v \
+         FROM unnest($1::text[], $2::bigint[], $3::text[]) AS w(kind, entita, sezione) \
+         CROSS JOIN LATERAL ( \
+             SELECT c.id, c.kind, c.entita, c.sezione, c.valido_dal FROM versioni c \
+             WHERE c.kind = w.kind AND c.entita = w.entita AND c.sezione = w.sezione \
+               AND c.valido_al IS NULL \
+             LIMIT 1 \
+             FOR UPDATE \
+         ) AS v \
      ), chiuse AS ( \
          UPDATE versioni SET valido_al = $4, chiusa_da = $5 \
          FROM correnti WHERE versioni.id = correnti.id AND correnti.valido_dal <= $4 \
@@ -745,13 +756,20 @@ async fn close_current_versions(
     if plan.sections.is_empty() {
         return Ok(HashMap::new());
     }
-    let mut kinds = Vec::with_capacity(plan.sections.len());
-    let mut ids = Vec::with_capacity(plan.sections.len());
-    let mut names = Vec::with_capacity(plan.sections.len());
-    for (e, s) in &plan.sections {
-        kinds.push(e.kind());
-        ids.push(to_i64(e.id(), "entity id")?);
-        names.push(s.as_str());
+    // Sorted: the statement locks the rows in the order of its arrays.
+    let mut sorted = plan
+        .sections
+        .iter()
+        .map(|(e, s)| section_key(*e, s))
+        .collect::<Result<Vec<_>, _>>()?;
+    sorted.sort_unstable();
+    let mut kinds = Vec::with_capacity(sorted.len());
+    let mut ids = Vec::with_capacity(sorted.len());
+    let mut names = Vec::with_capacity(sorted.len());
+    for (kind, id, name) in &sorted {
+        kinds.push(kind.as_str());
+        ids.push(*id);
+        names.push(name.as_str());
     }
     let rows = tx
         .query(

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anpr_store::StoreError;
 use chrono::{SecondsFormat, Utc};
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::codec::Context;
@@ -95,8 +96,27 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     // (SQLite's recommendation for long-lived connections).
     conn.pragma_update(None, "analysis_limit", 400)
         .ctx("setting analysis_limit")?;
+    stable_plans(&conn)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
+}
+
+/// Turns on the query planner stability guarantee: a statement's plan no longer depends
+/// on the values bound to it.
+///
+/// Without it SQLite marks some statements "re-prepare when this parameter is rebound":
+/// those whose plan it tuned to the bound values, which includes any statement with an
+/// `ORDER BY … LIMIT` over a table whose other `WHERE` terms it estimates from the
+/// values (`whereLoopOutputAdjust`), and the statement cache clears the bindings of every
+/// statement it takes back, which counts as a rebinding. Such a statement is then parsed
+/// and planned again on *every* execution: for the current-version lookup of
+/// `write_version` that was more than half of the writer thread's time. Our statements
+/// are written for their indexes and the plans do not depend on the values, so nothing
+/// is lost.
+fn stable_plans(conn: &Connection) -> Result<(), StoreError> {
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .ctx("enabling the query planner stability guarantee")?;
+    Ok(())
 }
 
 /// Refreshes the planner statistics where they are stale (cheap when nothing changed).
@@ -120,6 +140,7 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     // Belt and braces on top of the read-only open: a bug cannot write through a reader.
     conn.pragma_update(None, "query_only", "ON")
         .ctx("setting query_only")?;
+    stable_plans(&conn)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
@@ -183,4 +204,73 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     conn.execute_batch("PRAGMA optimize = 0x10002")
         .ctx("optimising")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::{params, OptionalExtension, StatementStatus};
+
+    use super::*;
+
+    /// Runs the writer's current-version lookup (whose `ORDER BY … LIMIT` made SQLite
+    /// tie its plan to the bound values) through the statement cache with changing
+    /// values, inserting versions in between as the writer does, and returns how often
+    /// SQLite re-prepared it.
+    fn reprepares(conn: &Connection) -> i32 {
+        const LOOKUP: &str = "SELECT id, valido_dal FROM versioni
+             WHERE kind = ?1 AND entity = ?2 AND section = ?3 AND valido_al IS NULL
+             ORDER BY id DESC LIMIT 1";
+        let mut total = 0;
+        for i in 0..30_i64 {
+            let section = ["generalita", "residenza", "legame"][(i % 3) as usize];
+            let kind = ["S", "F"][((i / 3) % 2) as usize];
+            let mut lookup = conn.prepare_cached(LOOKUP).unwrap();
+            lookup
+                .query_row(params![kind, i / 3, section], |r| r.get::<_, i64>(0))
+                .optional()
+                .unwrap();
+            total = lookup.get_status(StatementStatus::RePrepare);
+            drop(lookup);
+            conn.prepare_cached(
+                "INSERT INTO versioni (kind, entity, section, valido_dal, creata_da, value)
+                 VALUES (?1, ?2, ?3, '2020-01-01', 1, '{}')",
+            )
+            .unwrap()
+            .execute(params![kind, i / 3, section])
+            .unwrap();
+        }
+        total
+    }
+
+    #[test]
+    fn cached_statements_are_not_prepared_again_on_every_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open_writer(&dir.path().join("t.sqlite3")).unwrap();
+        migrate(&mut conn).unwrap();
+        // The versions need no operation rows for this check.
+        conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        assert_eq!(reprepares(&conn), 0, "with the stability guarantee");
+
+        // The same connection without it re-prepares the lookup on (nearly) every use:
+        // this is what the guarantee prevents, and shows the check can fail.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, false)
+            .unwrap();
+        conn.flush_prepared_statement_cache();
+        assert!(reprepares(&conn) >= 20, "without the stability guarantee");
+    }
+
+    #[test]
+    fn readers_have_the_stability_guarantee_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite3");
+        let mut conn = open_writer(&path).unwrap();
+        migrate(&mut conn).unwrap();
+        let reader = open_reader(&path).unwrap();
+        assert!(reader
+            .db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG)
+            .unwrap());
+        assert!(conn
+            .db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG)
+            .unwrap());
+    }
 }
