@@ -383,6 +383,30 @@ impl Store for Cronometrato {
         self.misura("family_index", self.inner.family_index(id))
             .await
     }
+    async fn find_procedimenti(
+        &self,
+        query: &anpr_store::ProcedimentoQuery,
+    ) -> Result<Vec<anpr_store::ProcedimentoIndex>, StoreError> {
+        self.inner.find_procedimenti(query).await
+    }
+    async fn salva_sospesa(
+        &self,
+        sospesa: anpr_store::NuovaSospesa,
+    ) -> Result<anpr_store::OperazioneSospesa, StoreError> {
+        self.inner.salva_sospesa(sospesa).await
+    }
+    async fn sospesa(&self, id: u64) -> Result<Option<anpr_store::OperazioneSospesa>, StoreError> {
+        self.inner.sospesa(id).await
+    }
+    async fn sospese(
+        &self,
+        query: &anpr_store::QuerySospese,
+    ) -> Result<Vec<anpr_store::OperazioneSospesa>, StoreError> {
+        self.inner.sospese(query).await
+    }
+    async fn elimina_sospesa(&self, id: u64, audit: NuovaVoceAudit) -> Result<bool, StoreError> {
+        self.inner.elimina_sospesa(id, audit).await
+    }
     async fn append_audit(&self, entry: NuovaVoceAudit) -> Result<VoceAudit, StoreError> {
         self.inner.append_audit(entry).await
     }
