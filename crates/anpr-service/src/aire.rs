@@ -45,15 +45,13 @@ impl Registry {
         req: &RichiestaA006,
         raw: &serde_json::Value,
     ) -> Result<RispostaOperazione, ServiceError> {
-        let testata = Testata {
-            codice: "A006",
-            permesso: Permesso::Mutazione,
-            id_operazione_comune: req.id_operazione_comune.as_deref(),
-            richiesta: raw,
-            id_operazione_sospesa: None,
-        };
-        let store = self.store(ctx.ambiente)?.clone();
-        self.esegui_operazione(ctx, testata, |comune, _| async move {
+        let testata = Testata::new(
+            "A006",
+            Permesso::Mutazione,
+            req.id_operazione_comune.as_deref(),
+            raw,
+        );
+        self.esegui_operazione(ctx, testata, |store, comune, _| async move {
             self.decidi_a006(&*store, &comune, req).await
         })
         .await

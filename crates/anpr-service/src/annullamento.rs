@@ -55,15 +55,13 @@ impl Registry {
         req: &RichiestaAnnullamento,
         raw: &serde_json::Value,
     ) -> Result<RispostaOperazione, ServiceError> {
-        let testata = Testata {
+        let testata = Testata::new(
             codice,
-            permesso: Permesso::Annullamento,
-            id_operazione_comune: req.id_operazione_comune.as_deref(),
-            richiesta: raw,
-            id_operazione_sospesa: None,
-        };
-        let store = self.store(ctx.ambiente)?.clone();
-        self.esegui_operazione(ctx, testata, |comune, _op| async move {
+            Permesso::Annullamento,
+            req.id_operazione_comune.as_deref(),
+            raw,
+        );
+        self.esegui_operazione(ctx, testata, |store, comune, _op| async move {
             let target: IdOperazioneAnpr = req.id_operazione_anpr.parse().map_err(|e| vec![Anomalia::from_invalid("idOperazioneANPR", &e)])?;
             let stored = store.operation(target).await.map_err(|e| vec![self.anomalia_interna(e)])?;
             let stored = match stored {

@@ -12,7 +12,7 @@ use anpr_domain::ids::{CodiceIstatComune, IdAnprFamiglia};
 use anpr_domain::scheda::{
     Atto, DatiAire, DatiCancellazione, DatiIscrizione, EventoStatoCivile, IndirizzoEstero,
     Intestatario, PosizioneAnagrafica, Provenienza, Residenza, SchedaFamiglia, StatoCivile,
-    StatoFamiglia, TipoEventoStatoCivile, TipoScheda, RELAZIONE_INTESTATARIO,
+    TipoEventoStatoCivile, TipoScheda, RELAZIONE_INTESTATARIO,
 };
 use anpr_store::{Sequence, Store};
 use chrono::NaiveDate;
@@ -108,15 +108,13 @@ impl Registry {
         req: &Richiesta2001,
         raw: &serde_json::Value,
     ) -> Result<RispostaOperazione, ServiceError> {
-        let testata = Testata {
-            codice: "2001",
-            permesso: Permesso::Cancellazione,
-            id_operazione_comune: req.id_operazione_comune.as_deref(),
-            richiesta: raw,
-            id_operazione_sospesa: None,
-        };
-        let store = self.store(ctx.ambiente)?.clone();
-        self.esegui_operazione(ctx, testata, |comune, _| async move {
+        let testata = Testata::new(
+            "2001",
+            Permesso::Cancellazione,
+            req.id_operazione_comune.as_deref(),
+            raw,
+        );
+        self.esegui_operazione(ctx, testata, |store, comune, _| async move {
             self.decidi_2001(&*store, &comune, req).await
         })
         .await
@@ -129,15 +127,13 @@ impl Registry {
         req: &Richiesta2003,
         raw: &serde_json::Value,
     ) -> Result<RispostaOperazione, ServiceError> {
-        let testata = Testata {
-            codice: "2003",
-            permesso: Permesso::Cancellazione,
-            id_operazione_comune: req.id_operazione_comune.as_deref(),
-            richiesta: raw,
-            id_operazione_sospesa: None,
-        };
-        let store = self.store(ctx.ambiente)?.clone();
-        self.esegui_operazione(ctx, testata, |comune, _| async move {
+        let testata = Testata::new(
+            "2003",
+            Permesso::Cancellazione,
+            req.id_operazione_comune.as_deref(),
+            raw,
+        );
+        self.esegui_operazione(ctx, testata, |store, comune, _| async move {
             self.decidi_2003(&*store, &comune, req).await
         })
         .await
@@ -263,7 +259,7 @@ impl Registry {
             }
         }
         if let (Some(s), Some(d)) = (&soggetto, data_morte) {
-            nato_prima(s, d, "datiDecesso.dataMorte", &mut e);
+            s.non_prima_della_nascita(d, "datiDecesso.dataMorte", &mut e);
         }
         let (Some(s), Some(data_morte), true) = (soggetto, data_morte, e.is_empty()) else {
             return Err(e);
@@ -346,7 +342,7 @@ impl Registry {
             );
         }
         if let (Some(s), Some(d)) = (&soggetto, decorrenza) {
-            nato_prima(s, d, "dataDecorrenza", &mut e);
+            s.non_prima_della_nascita(d, "dataDecorrenza", &mut e);
         }
         let altro = if aire { "8" } else { "13" };
         if motivo == altro && req.note.as_deref().is_none_or(|n| n.trim().is_empty()) {
@@ -619,14 +615,8 @@ impl Registry {
             .carica_famiglia_id(store, "soggetto", id, None)
             .await
             .map_err(|a| vec![a])?;
-        let restano: Vec<_> = f.componenti.iter().filter(|(m, _)| **m != s.id).collect();
-        let mut dopo = f.scheda.clone();
+        let (mut dopo, senza_intestatario) = f.dopo_uscita(|m| *m == s.id);
         let mut e = Vec::new();
-        // An emptied family is archived; a cohabitation (an institution) stays until
-        // archived with 2009.
-        if restano.is_empty() && f.tipo() == TipoScheda::Famiglia {
-            dopo.stato = Some(StatoFamiglia::Archiviata);
-        }
         let mut nuovo_intestatario = None;
         for (i, x) in elenco.iter().enumerate() {
             let campo = format!("elencoSoggettiFamiglia[{i}]");
@@ -696,15 +686,11 @@ impl Registry {
         if !e.is_empty() {
             return Err(e);
         }
-        let era_intestatario = f
-            .componenti
-            .get(&s.id)
-            .is_some_and(|c| c == RELAZIONE_INTESTATARIO);
         match nuovo_intestatario {
             Some(n) => {
                 dopo.intestatario = Some(Intestatario { id_anpr: n, data_decorrenza: data });
             }
-            None if era_intestatario && !restano.is_empty() => avvertimenti.push(
+            None if senza_intestatario => avvertimenti.push(
                 Anomalia::avvertimento("EN225", "Aggiornare la famiglia del soggetto cancellato indicando un nuovo intestatario ed eventualmente i relativi rapporti di parentela")
                     .campo("elencoSoggettiFamiglia")
                     .valore(f.id.to_string())
@@ -787,26 +773,6 @@ impl Registry {
             .valore(c.id.to_string()),
         );
         Ok(())
-    }
-}
-
-/// An event of a subject cannot precede its birth.
-fn nato_prima(s: &SoggettoCorrente, d: NaiveDate, campo: &str, e: &mut Vec<Anomalia>) {
-    if let Some(g) = &s.scheda.generalita {
-        if g.data_nascita.data > d {
-            e.push(
-                Anomalia::errore(
-                    "ES008",
-                    format!(
-                        "Data di nascita {} successiva alla data decorrenza operazione",
-                        g.data_nascita.data
-                    ),
-                )
-                .campo(campo)
-                .valore(d.to_string())
-                .atteso(format!("una data non anteriore al {}", g.data_nascita.data)),
-            );
-        }
     }
 }
 

@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 use crate::authz::Permesso;
 use crate::lavoro::{legame, FamigliaCorrente, Modifiche, SoggettoCorrente};
+use crate::mutazione::CODICE_NESSUNA_MODIFICA;
 use crate::operazioni::{Piano, RispostaOperazione, Testata};
 use crate::residenza::{nuova_famiglia, SoggettoMovimentato};
 use crate::validazione as v;
@@ -86,9 +87,6 @@ pub struct Richiesta2009 {
     pub id_famiglia_convivenza_anpr: String,
 }
 
-/// Our code for a 5001 request that changes nothing.
-pub const CODICE_NESSUNA_MODIFICA: &str = crate::mutazione::CODICE_NESSUNA_MODIFICA;
-
 impl Registry {
     /// Service 5001: change of a family or cohabitation.
     pub async fn mutazione_famiglia(
@@ -97,15 +95,13 @@ impl Registry {
         req: &Richiesta5001,
         raw: &serde_json::Value,
     ) -> Result<RispostaOperazione, ServiceError> {
-        let testata = Testata {
-            codice: "5001",
-            permesso: Permesso::Mutazione,
-            id_operazione_comune: req.id_operazione_comune.as_deref(),
-            richiesta: raw,
-            id_operazione_sospesa: None,
-        };
-        let store = self.store(ctx.ambiente)?.clone();
-        self.esegui_operazione(ctx, testata, |comune, _| async move {
+        let testata = Testata::new(
+            "5001",
+            Permesso::Mutazione,
+            req.id_operazione_comune.as_deref(),
+            raw,
+        );
+        self.esegui_operazione(ctx, testata, |store, comune, _| async move {
             self.decidi_5001(&*store, &comune, req).await
         })
         .await
@@ -118,15 +114,13 @@ impl Registry {
         req: &Richiesta1010,
         raw: &serde_json::Value,
     ) -> Result<RispostaOperazione, ServiceError> {
-        let testata = Testata {
-            codice: "1010",
-            permesso: Permesso::Iscrizione,
-            id_operazione_comune: req.id_operazione_comune.as_deref(),
-            richiesta: raw,
-            id_operazione_sospesa: None,
-        };
-        let store = self.store(ctx.ambiente)?.clone();
-        self.esegui_operazione(ctx, testata, |comune, _| async move {
+        let testata = Testata::new(
+            "1010",
+            Permesso::Iscrizione,
+            req.id_operazione_comune.as_deref(),
+            raw,
+        );
+        self.esegui_operazione(ctx, testata, |store, comune, _| async move {
             self.decidi_1010(&*store, &comune, req).await
         })
         .await
@@ -139,15 +133,13 @@ impl Registry {
         req: &Richiesta2009,
         raw: &serde_json::Value,
     ) -> Result<RispostaOperazione, ServiceError> {
-        let testata = Testata {
-            codice: "2009",
-            permesso: Permesso::Cancellazione,
-            id_operazione_comune: req.id_operazione_comune.as_deref(),
-            richiesta: raw,
-            id_operazione_sospesa: None,
-        };
-        let store = self.store(ctx.ambiente)?.clone();
-        self.esegui_operazione(ctx, testata, |comune, _| async move {
+        let testata = Testata::new(
+            "2009",
+            Permesso::Cancellazione,
+            req.id_operazione_comune.as_deref(),
+            raw,
+        );
+        self.esegui_operazione(ctx, testata, |store, comune, _| async move {
             let mut e = Vec::new();
             let data = v::data("dataDecorrenza", &req.data_decorrenza, &mut e);
             v::non_futura("dataDecorrenza", data, self.clock().today(), &mut e);
@@ -531,20 +523,8 @@ impl Registry {
         m.famiglia(f.id, &f.scheda, &dopo);
         // Families that gave members: archived when emptied, warned when headless.
         for (id, af) in &altre {
-            let restano: Vec<_> = af
-                .componenti
-                .iter()
-                .filter(|(s, _)| !membri.contains_key(s))
-                .collect();
-            let mut ad = af.scheda.clone();
-            if restano.is_empty() {
-                if af.tipo() == TipoScheda::Famiglia {
-                    ad.stato = Some(StatoFamiglia::Archiviata);
-                }
-            } else if !restano
-                .iter()
-                .any(|(_, c)| c.as_str() == RELAZIONE_INTESTATARIO)
-            {
+            let (ad, senza_intestatario) = af.dopo_uscita(|s| membri.contains_key(s));
+            if senza_intestatario {
                 avvertimenti.push(
                     Anomalia::avvertimento("EN225", "Aggiornare la famiglia di provenienza indicando un nuovo intestatario ed eventualmente i relativi rapporti di parentela")
                         .campo("elencoSoggettiFamiglia")

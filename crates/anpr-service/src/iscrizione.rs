@@ -138,10 +138,6 @@ pub struct RichiestaAire {
     pub famiglia: FamigliaRichiesta,
 }
 
-/// Our code for an address outside the municipality's competence (kept for
-/// compatibility; the ANPR code EN378 is used).
-pub const CODICE_FUORI_COMPETENZA: &str = crate::validazione::CODICE_RESIDENZA_ALTRO_COMUNE;
-
 /// Generalities that passed their checks.
 #[derive(Debug, Clone)]
 pub(crate) struct GeneralitaValide {
@@ -152,6 +148,26 @@ pub(crate) struct GeneralitaValide {
     pub luogo: Luogo,
     pub luogo_code: CodiceCatastale,
     pub id_comunale: Option<IdComunale>,
+}
+
+impl GeneralitaValide {
+    /// A registration cannot take effect before the birth (EHA3).
+    fn iscrizione_non_prima_della_nascita(&self, d: NaiveDate, e: &mut Vec<Anomalia>) {
+        if d < self.nascita {
+            e.push(
+                Anomalia::errore(
+                    "EHA3",
+                    format!(
+                        "Data di decorrenza iscrizione {d} minore della data di nascita {}",
+                        self.nascita
+                    ),
+                )
+                .campo("dataDecorrenza")
+                .valore(d.to_string())
+                .atteso(format!("una data non anteriore al {}", self.nascita)),
+            );
+        }
+    }
 }
 
 /// Everything a registration writes, once validated.
@@ -184,15 +200,14 @@ impl Registry {
         req: &Richiesta1002,
         raw: &serde_json::Value,
     ) -> Result<RispostaOperazione, ServiceError> {
-        let testata = Testata {
-            codice: "1002",
-            permesso: Permesso::Iscrizione,
-            id_operazione_comune: req.id_operazione_comune.as_deref(),
-            richiesta: raw,
-            id_operazione_sospesa: self.id_sospesa(req.id_operazione_sospesa.as_deref())?,
-        };
-        let store = self.store(ctx.ambiente)?.clone();
-        self.esegui_operazione(ctx, testata, |comune, _op| async move {
+        let testata = Testata::new(
+            "1002",
+            Permesso::Iscrizione,
+            req.id_operazione_comune.as_deref(),
+            raw,
+        )
+        .completa(self.id_sospesa(req.id_operazione_sospesa.as_deref())?);
+        self.esegui_operazione(ctx, testata, |store, comune, _op| async move {
             self.decidi_1002(&*store, ctx.ambiente, &comune, req).await
         })
         .await
@@ -205,15 +220,14 @@ impl Registry {
         req: &Richiesta1001,
         raw: &serde_json::Value,
     ) -> Result<RispostaOperazione, ServiceError> {
-        let testata = Testata {
-            codice: "1001",
-            permesso: Permesso::Iscrizione,
-            id_operazione_comune: req.id_operazione_comune.as_deref(),
-            richiesta: raw,
-            id_operazione_sospesa: self.id_sospesa(req.id_operazione_sospesa.as_deref())?,
-        };
-        let store = self.store(ctx.ambiente)?.clone();
-        self.esegui_operazione(ctx, testata, |comune, _op| async move {
+        let testata = Testata::new(
+            "1001",
+            Permesso::Iscrizione,
+            req.id_operazione_comune.as_deref(),
+            raw,
+        )
+        .completa(self.id_sospesa(req.id_operazione_sospesa.as_deref())?);
+        self.esegui_operazione(ctx, testata, |store, comune, _op| async move {
             self.decidi_1001(&*store, ctx.ambiente, &comune, req).await
         })
         .await
@@ -227,15 +241,14 @@ impl Registry {
         req: &RichiestaAire,
         raw: &serde_json::Value,
     ) -> Result<RispostaOperazione, ServiceError> {
-        let testata = Testata {
+        let testata = Testata::new(
             codice,
-            permesso: Permesso::Iscrizione,
-            id_operazione_comune: req.id_operazione_comune.as_deref(),
-            richiesta: raw,
-            id_operazione_sospesa: self.id_sospesa(req.id_operazione_sospesa.as_deref())?,
-        };
-        let store = self.store(ctx.ambiente)?.clone();
-        self.esegui_operazione(ctx, testata, |comune, _op| async move {
+            Permesso::Iscrizione,
+            req.id_operazione_comune.as_deref(),
+            raw,
+        )
+        .completa(self.id_sospesa(req.id_operazione_sospesa.as_deref())?);
+        self.esegui_operazione(ctx, testata, |store, comune, _op| async move {
             self.decidi_aire(&*store, ctx.ambiente, &comune, codice, req)
                 .await
         })
@@ -287,25 +300,12 @@ impl Registry {
         let decorrenza = v::data("dataDecorrenza", &req.data_decorrenza, &mut e);
         v::non_futura("dataDecorrenza", decorrenza, self.clock().today(), &mut e);
         if let (Some(g), Some(d)) = (&gv, decorrenza) {
-            if d < g.nascita {
-                e.push(
-                    Anomalia::errore(
-                        "EHA3",
-                        format!(
-                            "Data di decorrenza iscrizione {d} minore della data di nascita {}",
-                            g.nascita
-                        ),
-                    )
-                    .campo("dataDecorrenza")
-                    .valore(d.to_string())
-                    .atteso(format!("una data non anteriore al {}", g.nascita)),
-                );
-            }
+            g.iscrizione_non_prima_della_nascita(d, &mut e);
         }
         self.valida_cittadinanze(&req.cittadinanza, &mut e);
         v::indirizzo_nel_comune(t, "residenza", &req.residenza, comune, decorrenza, &mut e);
         let mut avvertimenti = Vec::new();
-        let (cf, riuso) = self
+        let (cf, riuso, gestione) = self
             .codice_fiscale_iscrizione(
                 store,
                 &req.generalita,
@@ -318,12 +318,6 @@ impl Registry {
             .famiglia_iscrizione(store, comune, &req.famiglia, false, &mut e)
             .await?;
         let idf = id_comunale_famiglia(&req.famiglia, &mut e);
-        let gestione = crate::ae::gestione(
-            "generalita.gestioneCF",
-            req.generalita.gestione_cf.as_deref(),
-            req.generalita.codice_fiscale.is_some(),
-            &mut e,
-        );
         let (Some(gv), Some(decorrenza), Some(cf), true) = (gv, decorrenza, cf, e.is_empty())
         else {
             return Err(e);
@@ -397,7 +391,7 @@ impl Registry {
             )
             .await;
         let mut avvertimenti = Vec::new();
-        let (cf, riuso) = self
+        let (cf, riuso, gestione) = self
             .codice_fiscale_iscrizione(
                 store,
                 &req.generalita,
@@ -471,12 +465,6 @@ impl Registry {
             }
             _ => None,
         };
-        let gestione = crate::ae::gestione(
-            "generalita.gestioneCF",
-            req.generalita.gestione_cf.as_deref(),
-            req.generalita.codice_fiscale.is_some(),
-            &mut e,
-        );
         let (Some(gv), Some(cf), Some(residenza), true) = (gv, cf, residenza, e.is_empty()) else {
             return Err(e);
         };
@@ -578,19 +566,7 @@ impl Registry {
             );
         }
         if let (Some(g), Some(d)) = (&gv, decorrenza) {
-            if d < g.nascita {
-                e.push(
-                    Anomalia::errore(
-                        "EHA3",
-                        format!(
-                            "Data di decorrenza iscrizione {d} minore della data di nascita {}",
-                            g.nascita
-                        ),
-                    )
-                    .campo("dataDecorrenza")
-                    .valore(d.to_string()),
-                );
-            }
+            g.iscrizione_non_prima_della_nascita(d, &mut e);
         }
         if let (Some(a), Some(g)) = (req.anno_espatrio, &gv) {
             if a < g.nascita.year() || a > oggi.year() {
@@ -675,7 +651,7 @@ impl Registry {
             )
             .await;
         let mut avvertimenti = Vec::new();
-        let (cf, riuso) = self
+        let (cf, riuso, gestione) = self
             .codice_fiscale_iscrizione(
                 store,
                 &req.generalita,
@@ -688,12 +664,6 @@ impl Registry {
             .famiglia_iscrizione(store, comune, &req.famiglia, true, &mut e)
             .await?;
         let idf = id_comunale_famiglia(&req.famiglia, &mut e);
-        let gestione = crate::ae::gestione(
-            "generalita.gestioneCF",
-            req.generalita.gestione_cf.as_deref(),
-            req.generalita.codice_fiscale.is_some(),
-            &mut e,
-        );
         let (Some(gv), Some(decorrenza), Some(cf), true) = (gv, decorrenza, cf, e.is_empty())
         else {
             return Err(e);
@@ -792,7 +762,7 @@ impl Registry {
         })
     }
 
-    fn valida_cittadinanze(&self, cs: &[Cittadinanza], e: &mut Vec<Anomalia>) {
+    pub(crate) fn valida_cittadinanze(&self, cs: &[Cittadinanza], e: &mut Vec<Anomalia>) {
         for (i, c) in cs.iter().enumerate() {
             if c.codice_stato != "100"
                 && self
@@ -865,7 +835,8 @@ impl Registry {
         )
     }
 
-    /// The codice fiscale of a new subject: given (checked, also against the five data)
+    /// The codice fiscale of a new subject and what to ask the tax agency about it
+    /// (`gestioneCF`): given (checked, also against the five data)
     /// or computed; a live subject with the same code refuses the registration (EN248);
     /// a cancelled one is registered again only when the request names it (EN190).
     async fn codice_fiscale_iscrizione(
@@ -875,7 +846,20 @@ impl Registry {
         gv: Option<&GeneralitaValide>,
         e: &mut Vec<Anomalia>,
         avvertimenti: &mut Vec<Anomalia>,
-    ) -> Result<(Option<CodiceFiscaleSoggetto>, Option<SoggettoCorrente>), Vec<Anomalia>> {
+    ) -> Result<
+        (
+            Option<CodiceFiscaleSoggetto>,
+            Option<SoggettoCorrente>,
+            anpr_ae::GestioneCf,
+        ),
+        Vec<Anomalia>,
+    > {
+        let gestione = crate::ae::gestione(
+            "generalita.gestioneCF",
+            g.gestione_cf.as_deref(),
+            g.codice_fiscale.is_some(),
+            e,
+        );
         let dati = gv.map(|g| DatiCalcolo {
             cognome: g.cognome.as_str(),
             nome: g.nome.as_str(),
@@ -955,7 +939,7 @@ impl Registry {
                 }
             }
         };
-        Ok((codice, riuso))
+        Ok((codice, riuso, gestione))
     }
 
     /// The codice fiscale a registration writes: the tax agency's answer to

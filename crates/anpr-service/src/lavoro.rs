@@ -63,6 +63,23 @@ impl SoggettoCorrente {
         self.scheda.competenza.as_ref().map(|c| &c.comune)
     }
 
+    /// An event of the subject dated `d` cannot precede its birth (ES008).
+    pub fn non_prima_della_nascita(&self, d: NaiveDate, campo: &str, e: &mut Vec<Anomalia>) {
+        if let Some(n) = self.scheda.generalita.as_ref().map(|g| g.data_nascita.data) {
+            if n > d {
+                e.push(
+                    Anomalia::errore(
+                        "ES008",
+                        format!("Data di nascita {n} successiva alla data decorrenza operazione"),
+                    )
+                    .campo(campo)
+                    .valore(d.to_string())
+                    .atteso(format!("una data non anteriore al {n}")),
+                );
+            }
+        }
+    }
+
     pub fn famiglia(&self) -> Option<IdAnprFamiglia> {
         self.scheda
             .legame
@@ -93,6 +110,27 @@ impl FamigliaCorrente {
             .dati
             .as_ref()
             .map_or(TipoScheda::Famiglia, |d| d.tipo_scheda)
+    }
+
+    /// The record after the members `esce` selects have left: an emptied family is
+    /// archived (a cohabitation, an institution, stays until archived with 2009). The
+    /// flag says whether members are left behind without their head.
+    pub fn dopo_uscita(&self, esce: impl Fn(&IdAnprSoggetto) -> bool) -> (SchedaFamiglia, bool) {
+        let mut restano = self
+            .componenti
+            .iter()
+            .filter(|(id, _)| !esce(id))
+            .peekable();
+        let mut dopo = self.scheda.clone();
+        if restano.peek().is_none() {
+            if self.tipo() == TipoScheda::Famiglia {
+                dopo.stato = Some(StatoFamiglia::Archiviata);
+            }
+            return (dopo, false);
+        }
+        let senza_intestatario =
+            !restano.any(|(_, c)| c == anpr_domain::scheda::RELAZIONE_INTESTATARIO);
+        (dopo, senza_intestatario)
     }
 }
 

@@ -164,15 +164,14 @@ impl Registry {
         req: &Richiesta5008,
         raw: &serde_json::Value,
     ) -> Result<RispostaOperazione, ServiceError> {
-        let testata = Testata {
-            codice: "5008",
-            permesso: Permesso::Mutazione,
-            id_operazione_comune: req.id_operazione_comune.as_deref(),
-            richiesta: raw,
-            id_operazione_sospesa: self.id_sospesa(req.id_operazione_sospesa.as_deref())?,
-        };
-        let store = self.store(ctx.ambiente)?.clone();
-        self.esegui_operazione(ctx, testata, |comune, _| async move {
+        let testata = Testata::new(
+            "5008",
+            Permesso::Mutazione,
+            req.id_operazione_comune.as_deref(),
+            raw,
+        )
+        .completa(self.id_sospesa(req.id_operazione_sospesa.as_deref())?);
+        self.esegui_operazione(ctx, testata, |store, comune, _| async move {
             self.decidi_5008(&*store, ctx.ambiente, &comune, req).await
         })
         .await
@@ -185,15 +184,13 @@ impl Registry {
         req: &Richiesta5013,
         raw: &serde_json::Value,
     ) -> Result<RispostaOperazione, ServiceError> {
-        let testata = Testata {
-            codice: "5013",
-            permesso: Permesso::Mutazione,
-            id_operazione_comune: req.id_operazione_comune.as_deref(),
-            richiesta: raw,
-            id_operazione_sospesa: None,
-        };
-        let store = self.store(ctx.ambiente)?.clone();
-        self.esegui_operazione(ctx, testata, |comune, _| async move {
+        let testata = Testata::new(
+            "5013",
+            Permesso::Mutazione,
+            req.id_operazione_comune.as_deref(),
+            raw,
+        );
+        self.esegui_operazione(ctx, testata, |store, comune, _| async move {
             self.decidi_5013(&*store, &comune, req).await
         })
         .await
@@ -206,15 +203,13 @@ impl Registry {
         req: &Richiesta5014,
         raw: &serde_json::Value,
     ) -> Result<RispostaOperazione, ServiceError> {
-        let testata = Testata {
-            codice: "5014",
-            permesso: Permesso::Mutazione,
-            id_operazione_comune: req.id_operazione_comune.as_deref(),
-            richiesta: raw,
-            id_operazione_sospesa: None,
-        };
-        let store = self.store(ctx.ambiente)?.clone();
-        self.esegui_operazione(ctx, testata, |comune, _| async move {
+        let testata = Testata::new(
+            "5014",
+            Permesso::Mutazione,
+            req.id_operazione_comune.as_deref(),
+            raw,
+        );
+        self.esegui_operazione(ctx, testata, |store, comune, _| async move {
             self.decidi_5014(&*store, &comune, req).await
         })
         .await
@@ -354,16 +349,8 @@ impl Registry {
             self.nuove_generalita(&s, g, &mut dopo, &mut e, &mut avvertimenti);
         }
         if let Some(cs) = &req.cittadinanza {
+            self.valida_cittadinanze(cs, &mut e);
             for (i, c) in cs.iter().enumerate() {
-                if c.codice_stato != "100"
-                    && t.stato_estero_by_istat(&c.codice_stato, None).is_none()
-                {
-                    e.push(
-                        Anomalia::errore("EC036", format!("Stato estero cittadinanza {} inesistente sulla tabella di riferimento", c.codice_stato))
-                            .campo(format!("cittadinanza[{i}].codiceStato"))
-                            .valore(&c.codice_stato),
-                    );
-                }
                 if let (Some(d), Some(n)) = (c.data_validita, nascita) {
                     if d < n || d > oggi {
                         e.push(
@@ -1011,7 +998,6 @@ impl Registry {
             Err(a) => return Err(vec![a]),
         };
         let mut dopo = s.scheda.clone();
-        let nascita = s.scheda.generalita.as_ref().map(|g| g.data_nascita.data);
         let date = req
             .richiesta_rettifica101
             .as_ref()
@@ -1044,18 +1030,8 @@ impl Registry {
                 ("dataIngressoFamiglia", fam),
             ] {
                 v::non_futura(campo, d, oggi, &mut e);
-                if let (Some(d), Some(n)) = (d, nascita) {
-                    if d < n {
-                        e.push(
-                            Anomalia::errore(
-                                "ES008",
-                                format!("Data di nascita {n} successiva alla data {d}"),
-                            )
-                            .campo(campo)
-                            .valore(d.to_string())
-                            .atteso(format!("una data non anteriore al {n}")),
-                        );
-                    }
+                if let Some(d) = d {
+                    s.non_prima_della_nascita(d, campo, &mut e);
                 }
             }
             if let Some(d) = res {

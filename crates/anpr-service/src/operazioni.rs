@@ -8,6 +8,7 @@
 //! the operation.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use anpr_domain::audit::TipoEvento;
 use anpr_domain::caller::CallerContext;
@@ -16,7 +17,9 @@ use anpr_domain::ids::{
     CodiceIstatComune, IdAnprFamiglia, IdAnprSoggetto, IdOperazioneAnpr, IdOperazioneComune,
 };
 use anpr_domain::operazione::{CodiceServizio, StatoOperazione};
-use anpr_store::{IndexWrite, NewOperation, NewOutboxMessage, SectionWrite, Sequence, StoreError};
+use anpr_store::{
+    IndexWrite, NewOperation, NewOutboxMessage, SectionWrite, Sequence, Store, StoreError,
+};
 use chrono::NaiveDate;
 use serde_json::json;
 
@@ -72,6 +75,30 @@ pub struct Testata<'a> {
     pub id_operazione_sospesa: Option<u64>,
 }
 
+impl<'a> Testata<'a> {
+    /// The header of an operation that completes no suspended one.
+    pub fn new(
+        codice: &'a str,
+        permesso: Permesso,
+        id_operazione_comune: Option<&'a str>,
+        richiesta: &'a serde_json::Value,
+    ) -> Self {
+        Self {
+            codice,
+            permesso,
+            id_operazione_comune,
+            richiesta,
+            id_operazione_sospesa: None,
+        }
+    }
+
+    /// The same header, completing suspended operation `id`.
+    pub fn completa(mut self, id: Option<u64>) -> Self {
+        self.id_operazione_sospesa = id;
+        self
+    }
+}
+
 impl Registry {
     /// A refusal with its coded outcomes and a fresh support reference.
     pub(crate) fn rifiuto(&self, anomalie: Vec<Anomalia>) -> ServiceError {
@@ -81,8 +108,9 @@ impl Registry {
         }
     }
 
-    /// Runs one operation through the pipeline. `decide` gets the municipality and the
-    /// allocated operation id and returns the plan or the blocking outcomes.
+    /// Runs one operation through the pipeline. `decide` gets the environment's store,
+    /// the municipality and the allocated operation id and returns the plan or the
+    /// blocking outcomes.
     pub async fn esegui_operazione<F, Fut>(
         &self,
         ctx: &CallerContext,
@@ -90,7 +118,7 @@ impl Registry {
         decide: F,
     ) -> Result<RispostaOperazione, ServiceError>
     where
-        F: FnOnce(CodiceIstatComune, IdOperazioneAnpr) -> Fut,
+        F: FnOnce(Arc<dyn Store>, CodiceIstatComune, IdOperazioneAnpr) -> Fut,
         Fut: Future<Output = Result<Piano, Vec<Anomalia>>>,
     {
         self.autorizza(ctx, testata.permesso, testata.codice)
@@ -133,7 +161,7 @@ impl Registry {
         )
         .map_err(|e| self.interno(e))?;
         let now = self.clock().now();
-        let mut outcome = decide(comune.clone(), op_id).await;
+        let mut outcome = decide(store.clone(), comune.clone(), op_id).await;
         if let Ok(piano) = &outcome {
             let sospesa = testata.id_operazione_sospesa;
             if let Some(a) = self

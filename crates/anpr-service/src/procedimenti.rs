@@ -265,15 +265,13 @@ impl Registry {
         req: &Richiesta1014,
         raw: &serde_json::Value,
     ) -> Result<RispostaOperazione, ServiceError> {
-        let testata = Testata {
-            codice: "1014",
-            permesso: Permesso::Procedimento,
-            id_operazione_comune: req.id_operazione_comune.as_deref(),
-            richiesta: raw,
-            id_operazione_sospesa: None,
-        };
-        let store = self.store(ctx.ambiente)?.clone();
-        self.esegui_operazione(ctx, testata, |comune, _op| async move {
+        let testata = Testata::new(
+            "1014",
+            Permesso::Procedimento,
+            req.id_operazione_comune.as_deref(),
+            raw,
+        );
+        self.esegui_operazione(ctx, testata, |store, comune, _op| async move {
             self.decidi_1014(&*store, &comune, req).await
         })
         .await

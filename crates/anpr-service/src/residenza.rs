@@ -77,15 +77,13 @@ impl Registry {
         req: &Richiesta5005,
         raw: &serde_json::Value,
     ) -> Result<RispostaOperazione, ServiceError> {
-        let testata = Testata {
-            codice: "5005",
-            permesso: Permesso::Mutazione,
-            id_operazione_comune: req.id_operazione_comune.as_deref(),
-            richiesta: raw,
-            id_operazione_sospesa: None,
-        };
-        let store = self.store(ctx.ambiente)?.clone();
-        self.esegui_operazione(ctx, testata, |comune, op| async move {
+        let testata = Testata::new(
+            "5005",
+            Permesso::Mutazione,
+            req.id_operazione_comune.as_deref(),
+            raw,
+        );
+        self.esegui_operazione(ctx, testata, |store, comune, op| async move {
             self.decidi_5005(&*store, &comune, op, req).await
         })
         .await
@@ -150,21 +148,8 @@ impl Registry {
                             .campo(&campo),
                         );
                     } else {
-                        if let (Some(d), Some(g)) = (decorrenza, &cur.scheda.generalita) {
-                            if g.data_nascita.data > d {
-                                e.push(
-                                    Anomalia::errore(
-                                        "ES008",
-                                        format!(
-                                            "Data di nascita {} successiva alla data decorrenza operazione",
-                                            g.data_nascita.data
-                                        ),
-                                    )
-                                    .campo("dataDecorrenza")
-                                    .valore(d.to_string())
-                                    .atteso(format!("una data non anteriore al {}", g.data_nascita.data)),
-                                );
-                            }
+                        if let Some(d) = decorrenza {
+                            cur.non_prima_della_nascita(d, "dataDecorrenza", &mut e);
                         }
                         soggetti.push((cur, s.codice_legame.clone()));
                     }
@@ -291,17 +276,9 @@ impl Registry {
                     m.soggetto(s.id, &s.scheda, &n);
                 }
                 // What stays behind: archived when empty, a warning when headless.
-                let restano: Vec<_> = origine
-                    .componenti
-                    .iter()
-                    .filter(|(id, _)| !soggetti.iter().any(|(s, _)| s.id == **id))
-                    .collect();
-                let mut origine_dopo = origine.scheda.clone();
-                if restano.is_empty() {
-                    if origine.tipo() == TipoScheda::Famiglia {
-                        origine_dopo.stato = Some(StatoFamiglia::Archiviata);
-                    }
-                } else if !restano.iter().any(|(_, c)| c.as_str() == RELAZIONE_INTESTATARIO) {
+                let (origine_dopo, senza_intestatario) =
+                    origine.dopo_uscita(|id| soggetti.iter().any(|(s, _)| s.id == *id));
+                if senza_intestatario {
                     avvertimenti.push(
                         Anomalia::avvertimento(
                             "EN226",
