@@ -29,6 +29,7 @@ const SERVIZI: &[(&str, &str, &str)] = &[
     ("5008", "Richiesta5008", "Mutazione dati della scheda"),
     ("5013", "Richiesta5013", "Revoca di un dato"),
     ("5014", "Richiesta5014", "Rettifica dati"),
+    ("5021", "Richiesta5021", "Gestione poligamia"),
     ("A006", "RichiestaA006", "Mutazione dati AIRE"),
     (
         "2001",
@@ -371,14 +372,14 @@ pub fn schemas() -> Map<String, Value> {
                 ),
                 ("cittadinanza", cittadinanze),
                 ("paternita", persona.clone()),
-                ("maternita", persona),
+                ("maternita", persona.clone()),
                 ("matrimonio", evento.clone()),
                 ("vedovanza", evento.clone()),
                 ("cessazioneMatrimonio", evento.clone()),
                 ("unioneCivile", evento.clone()),
                 ("scioglimentoUnione", evento.clone()),
                 ("convivenzaDiFatto", evento.clone()),
-                ("risoluzioneConvivenza", evento),
+                ("risoluzioneConvivenza", evento.clone()),
                 ("permessoSoggiorno", s("object")),
                 ("altriDati", s("object")),
                 ("attoNascita", atto.clone()),
@@ -396,6 +397,41 @@ pub fn schemas() -> Map<String, Value> {
                 ("tipoRevoca", id()),
                 ("motivoRevoca", id()),
                 ("note", id()),
+            ],
+        ),
+    );
+    add(
+        "Richiesta5021",
+        obj(
+            &["tipoMutazione", "matrimonioPerRicerca"],
+            &[
+                ("idOperazioneComune", ioc()),
+                ("dataDecorrenza", data()),
+                ("tipoMutazione", id()),
+                (
+                    "matrimonioPerRicerca",
+                    obj(
+                        &["coniuge1"],
+                        &[
+                            ("coniuge1", soggetto.clone()),
+                            ("dataMatrimonio", data()),
+                            ("coniuge2", persona.clone()),
+                        ],
+                    ),
+                ),
+                ("matrimonio", evento.clone()),
+                ("vedovanza", evento.clone()),
+                (
+                    "separazioneAnnullamentoCessazioneMatrimonio",
+                    evento.clone(),
+                ),
+                (
+                    "datiAnnullamento",
+                    obj(
+                        &["idOperazioneANPR"],
+                        &[("idOperazioneANPR", id()), ("note", id())],
+                    ),
+                ),
             ],
         ),
     );

@@ -712,66 +712,71 @@ impl Registry {
         m: &mut Modifiche,
         avvertimenti: &mut Vec<Anomalia>,
     ) -> Result<(), Vec<Anomalia>> {
-        let coniuge = s
+        let Some(sc) = s
             .scheda
             .stato_civile
             .as_ref()
             .filter(|sc| sc.stato_civile == "2")
-            .and_then(|sc| {
-                sc.eventi
-                    .iter()
-                    .rev()
-                    .find(|ev| ev.tipo == TipoEventoStatoCivile::Matrimonio)
-            })
-            .and_then(|ev| ev.coniuge.as_ref())
-            .and_then(|c| c.id_anpr);
-        let Some(id) = coniuge else {
+        else {
             return Ok(());
         };
-        let chi = SoggettoPerRicerca {
-            id_scheda_soggetto_anpr: Some(id.to_string()),
-            codice_fiscale: None,
+        // Every open marriage (more than one for a polygamous subject, service 5021).
+        let coniugi: Vec<_> = crate::poligamia::matrimoni_aperti(&sc.eventi)
+            .into_iter()
+            .filter_map(|i| sc.eventi[i].coniuge.as_ref().and_then(|c| c.id_anpr))
+            .collect();
+        let defunto = anpr_domain::scheda::Genitore {
+            id_anpr: Some(s.id),
+            codice_fiscale: s.scheda.codice_fiscale.as_ref().map(|x| x.cod_fiscale),
+            cognome: s.scheda.generalita.as_ref().and_then(|g| g.cognome.clone()),
+            nome: s.scheda.generalita.as_ref().and_then(|g| g.nome.clone()),
         };
-        let Ok(c) = self.carica_soggetto(store, "coniuge", &chi, None).await else {
-            return Ok(());
-        };
-        if c.posizione() == Some(PosizioneAnagrafica::Cancellato)
-            || c.scheda
-                .stato_civile
-                .as_ref()
-                .is_none_or(|sc| sc.stato_civile != "2")
-        {
-            return Ok(());
+        for id in coniugi {
+            let chi = SoggettoPerRicerca {
+                id_scheda_soggetto_anpr: Some(id.to_string()),
+                codice_fiscale: None,
+            };
+            let Ok(c) = self.carica_soggetto(store, "coniuge", &chi, None).await else {
+                continue;
+            };
+            if c.posizione() == Some(PosizioneAnagrafica::Cancellato)
+                || c.scheda
+                    .stato_civile
+                    .as_ref()
+                    .is_none_or(|sc| sc.stato_civile != "2")
+            {
+                continue;
+            }
+            let mut cd = c.scheda.clone();
+            let mut sc = cd.stato_civile.clone().unwrap_or(StatoCivile {
+                stato_civile: "3".into(),
+                eventi: Vec::new(),
+            });
+            sc.eventi.push(EventoStatoCivile {
+                tipo: TipoEventoStatoCivile::Vedovanza,
+                data_evento: data,
+                luogo_evento: None,
+                atto: None,
+                coniuge: Some(defunto.clone()),
+                tipo_cessazione: None,
+            });
+            // A spouse with another marriage still open stays married.
+            sc.stato_civile = if crate::poligamia::matrimoni_aperti(&sc.eventi).is_empty() {
+                "3".into()
+            } else {
+                "2".into()
+            };
+            cd.stato_civile = Some(sc);
+            m.soggetto(c.id, &c.scheda, &cd);
+            avvertimenti.push(
+                Anomalia::avvertimento(
+                    "EN300",
+                    "Stato civile del coniuge superstite aggiornato a vedovo/a",
+                )
+                .campo("coniuge")
+                .valore(c.id.to_string()),
+            );
         }
-        let mut cd = c.scheda.clone();
-        let mut sc = cd.stato_civile.clone().unwrap_or(StatoCivile {
-            stato_civile: "3".into(),
-            eventi: Vec::new(),
-        });
-        sc.stato_civile = "3".into();
-        sc.eventi.push(EventoStatoCivile {
-            tipo: TipoEventoStatoCivile::Vedovanza,
-            data_evento: data,
-            luogo_evento: None,
-            atto: None,
-            coniuge: Some(anpr_domain::scheda::Genitore {
-                id_anpr: Some(s.id),
-                codice_fiscale: s.scheda.codice_fiscale.as_ref().map(|x| x.cod_fiscale),
-                cognome: s.scheda.generalita.as_ref().and_then(|g| g.cognome.clone()),
-                nome: s.scheda.generalita.as_ref().and_then(|g| g.nome.clone()),
-            }),
-            tipo_cessazione: None,
-        });
-        cd.stato_civile = Some(sc);
-        m.soggetto(c.id, &c.scheda, &cd);
-        avvertimenti.push(
-            Anomalia::avvertimento(
-                "EN300",
-                "Stato civile del coniuge superstite aggiornato a vedovo/a",
-            )
-            .campo("coniuge")
-            .valore(c.id.to_string()),
-        );
         Ok(())
     }
 }

@@ -33,6 +33,7 @@ pub mod lavoro;
 pub mod monitoraggio;
 pub mod mutazione;
 pub mod operazioni;
+pub mod poligamia;
 pub mod procedimenti;
 pub mod residenza;
 pub mod ricerca;
