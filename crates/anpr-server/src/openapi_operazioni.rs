@@ -578,6 +578,32 @@ pub fn schemas() -> Map<String, Value> {
             p.insert("idOperazioneSospesa".into(), json!({"type": "string", "description": "operazione sospesa che questa richiesta completa"}));
         }
     }
+    // The services whose XSD request carries `datiDelProcedimento` (SPEC M-2.6).
+    let procedimento = obj(
+        &[],
+        &[
+            ("numeroPraticaAnpr", id()),
+            ("numeroPraticaComune", id()),
+            ("dataDefinizionePratica", data()),
+        ],
+    );
+    for k in [
+        "Richiesta1001",
+        "Richiesta1002",
+        "Richiesta1010",
+        "RichiestaAire",
+        "Richiesta2001",
+        "Richiesta2003",
+        "Richiesta5001",
+        "Richiesta5005",
+        "Richiesta5008",
+        "Richiesta5021",
+        "RichiestaA006",
+    ] {
+        if let Some(Value::Object(p)) = m.get_mut(k).and_then(|v| v.get_mut("properties")) {
+            p.insert("datiDelProcedimento".into(), procedimento.clone());
+        }
+    }
     m
 }
 

@@ -517,3 +517,92 @@ async fn proceedings_on_sqlite() {
 async fn proceedings_on_postgres() {
     scenario(Backend::Postgres).await;
 }
+
+/// An operation names its proceeding with `datiDelProcedimento`: linked in the same
+/// transaction, found by the proceeding search, gone with the operation's annulment;
+/// an unknown or closed proceeding refuses the operation and leaves nothing.
+async fn operation_names_its_proceeding(backend: Backend) {
+    let Some(s) = start(backend).await else {
+        return;
+    };
+    let apertura = richiesta(
+        1,
+        json!({"tipoOperazione": "I", "numeroPraticaComune": "IMM-7", "motivoAvvio": "6",
+               "dataStato": "2024-01-10", "statoProcedimento": "1"}),
+    );
+    let opened = s.post(ANAGRAFE_A, OP, &apertura).await;
+    assert_eq!(opened.status, 200, "{}", opened.raw);
+    let p = numeri(&opened.json).remove(0);
+
+    // Unknown numbers refuse the registration; nothing is registered.
+    let mut r = iscrizione(2, "Verdi", "Luca", "M", "1990-03-03");
+    r["datiDelProcedimento"] = json!({"numeroPraticaComune": "NON-ESISTE"});
+    s.post(ANAGRAFE_A, "/api/v1/operazioni/1002", &r)
+        .await
+        .atteso(422, &["EHRA1"]);
+    r["idOperazioneComune"] = json!("3");
+    r["datiDelProcedimento"] = json!({"numeroPraticaAnpr": "999999"});
+    s.post(ANAGRAFE_A, "/api/v1/operazioni/1002", &r)
+        .await
+        .atteso(422, &["EHRA0"]);
+    let trovati = s
+        .post(
+            ANAGRAFE_A,
+            "/api/v1/soggetti/ricerca",
+            &json!({"criteriRicerca": {"cognome": "Verdi", "nome": "Luca"}}),
+        )
+        .await;
+    assert_eq!(trovati.status, 200, "{}", trovati.raw);
+    assert_eq!(trovati.json["soggetti"], json!([]), "{}", trovati.raw);
+
+    // By the municipal number: linked, and named in the answer.
+    r["idOperazioneComune"] = json!("4");
+    r["datiDelProcedimento"] =
+        json!({"numeroPraticaComune": "IMM-7", "dataDefinizionePratica": "2024-01-09"});
+    let ok = s.post(ANAGRAFE_A, "/api/v1/operazioni/1002", &r).await;
+    assert_eq!(ok.status, 200, "{}", ok.raw);
+    assert_eq!(numeri(&ok.json), vec![p.clone()]);
+    let op = ok.json["idOperazioneANPR"].as_str().unwrap().to_owned();
+    let found = cerca(&s, json!({"idOperazioneANPR": op})).await;
+    assert_eq!(numeri(&found), vec![p.clone()]);
+    assert_eq!(
+        found["procedimenti"][0]["eventi"][0]["codiceServizio"],
+        "1002"
+    );
+
+    // Annulling the registration removes the link with it.
+    let annulled = s
+        .post(
+            ANAGRAFE_A,
+            "/api/v1/operazioni/1013",
+            &json!({"idOperazioneComune": "5", "idOperazioneANPR": op}),
+        )
+        .await;
+    assert_eq!(annulled.status, 200, "{}", annulled.raw);
+    let after = cerca(&s, json!({"idOperazioneANPR": op})).await;
+    assert_eq!(after["procedimenti"], json!([]), "{after}");
+
+    // A closed proceeding takes no more operations.
+    let close = richiesta(
+        6,
+        json!({"tipoOperazione": "C", "numeroPraticaAnpr": p, "dataStato": "2024-02-01",
+               "statoProcedimento": "2", "esitoChiusura": "C"}),
+    );
+    let closed = s.post(ANAGRAFE_A, OP, &close).await;
+    assert_eq!(closed.status, 200, "{}", closed.raw);
+    r["idOperazioneComune"] = json!("7");
+    r["datiDelProcedimento"] = json!({"numeroPraticaAnpr": p});
+    s.post(ANAGRAFE_A, "/api/v1/operazioni/1002", &r)
+        .await
+        .atteso(422, &["EN442"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operation_names_its_proceeding_on_sqlite() {
+    operation_names_its_proceeding(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operation_names_its_proceeding_on_postgres() {
+    operation_names_its_proceeding(Backend::Postgres).await;
+}

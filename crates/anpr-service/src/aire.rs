@@ -32,6 +32,9 @@ pub struct RichiestaA006 {
     /// The new foreign address applies to every member of the subject's AIRE family.
     #[serde(default)]
     pub tutta_la_famiglia: bool,
+    /// The administrative proceeding the operation belongs to (`datiDelProcedimento`):
+    /// the pipeline reads it from the request document and links the operation to it.
+    pub dati_del_procedimento: Option<crate::procedimenti::DatiDelProcedimento>,
 }
 
 /// ANPR code: service not consistent with an AIRE subject (or with a resident one).

@@ -60,6 +60,9 @@ pub struct Richiesta2001 {
     /// the deceased was the head).
     #[serde(default)]
     pub elenco_soggetti_famiglia: Vec<SoggettoMovimentato>,
+    /// The administrative proceeding the operation belongs to (`datiDelProcedimento`):
+    /// the pipeline reads it from the request document and links the operation to it.
+    pub dati_del_procedimento: Option<crate::procedimenti::DatiDelProcedimento>,
 }
 
 /// AIRE data of a subject who moves abroad and stays in the municipality's AIRE.
@@ -93,6 +96,9 @@ pub struct Richiesta2003 {
     pub note: Option<String>,
     #[serde(default)]
     pub elenco_soggetti_famiglia: Vec<SoggettoMovimentato>,
+    /// The administrative proceeding the operation belongs to (`datiDelProcedimento`):
+    /// the pipeline reads it from the request document and links the operation to it.
+    pub dati_del_procedimento: Option<crate::procedimenti::DatiDelProcedimento>,
 }
 
 /// ANPR code: subject already cancelled.

@@ -62,6 +62,9 @@ pub struct Richiesta5001 {
     /// New address of the whole family (all members move with it).
     pub residenza: Option<Indirizzo>,
     pub dati_convivenza: Option<DatiConvivenza>,
+    /// The administrative proceeding the operation belongs to (`datiDelProcedimento`):
+    /// the pipeline reads it from the request document and links the operation to it.
+    pub dati_del_procedimento: Option<crate::procedimenti::DatiDelProcedimento>,
 }
 
 /// Request of service 1010.
@@ -75,6 +78,9 @@ pub struct Richiesta1010 {
     pub specie_convivenza: String,
     pub residenza: Indirizzo,
     pub id_famiglia_convivenza_comune: Option<String>,
+    /// The administrative proceeding the operation belongs to (`datiDelProcedimento`):
+    /// the pipeline reads it from the request document and links the operation to it.
+    pub dati_del_procedimento: Option<crate::procedimenti::DatiDelProcedimento>,
 }
 
 /// Request of service 2009.

@@ -91,6 +91,9 @@ pub struct Richiesta1002 {
     pub provenienza: Option<Provenienza>,
     pub residenza: Indirizzo,
     pub famiglia: FamigliaRichiesta,
+    /// The administrative proceeding the operation belongs to (`datiDelProcedimento`):
+    /// the pipeline reads it from the request document and links the operation to it.
+    pub dati_del_procedimento: Option<crate::procedimenti::DatiDelProcedimento>,
 }
 
 /// Request of service 1001.
@@ -110,6 +113,9 @@ pub struct Richiesta1001 {
     pub famiglia: Option<FamigliaRichiesta>,
     /// Required when the child heads a new family.
     pub residenza: Option<Indirizzo>,
+    /// The administrative proceeding the operation belongs to (`datiDelProcedimento`):
+    /// the pipeline reads it from the request document and links the operation to it.
+    pub dati_del_procedimento: Option<crate::procedimenti::DatiDelProcedimento>,
 }
 
 /// Request of services A001 (birth, reason C02) and A002 (other reasons).
@@ -136,6 +142,9 @@ pub struct RichiestaAire {
     pub individuazione_comune_iscrizione: Option<String>,
     pub anno_espatrio: Option<i32>,
     pub famiglia: FamigliaRichiesta,
+    /// The administrative proceeding the operation belongs to (`datiDelProcedimento`):
+    /// the pipeline reads it from the request document and links the operation to it.
+    pub dati_del_procedimento: Option<crate::procedimenti::DatiDelProcedimento>,
 }
 
 /// Generalities that passed their checks.

@@ -91,6 +91,9 @@ pub struct Richiesta5008 {
     pub permesso_soggiorno: Option<PermessoSoggiorno>,
     pub altri_dati: Option<AltriDati>,
     pub atto_nascita: Option<Atto>,
+    /// The administrative proceeding the operation belongs to (`datiDelProcedimento`):
+    /// the pipeline reads it from the request document and links the operation to it.
+    pub dati_del_procedimento: Option<crate::procedimenti::DatiDelProcedimento>,
 }
 
 /// Request of service 5013: revocation of one datum.

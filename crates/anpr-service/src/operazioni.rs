@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use anpr_domain::audit::TipoEvento;
 use anpr_domain::caller::CallerContext;
-use anpr_domain::error::{Anomalia, CODICE_CAMPO_OBBLIGATORIO};
+use anpr_domain::error::{Anomalia, CODICE_CAMPO_OBBLIGATORIO, CODICE_VALORE_NON_VALIDO};
 use anpr_domain::ids::{
     CodiceIstatComune, IdAnprFamiglia, IdAnprSoggetto, IdOperazioneAnpr, IdOperazioneComune,
 };
@@ -162,6 +162,15 @@ impl Registry {
         .map_err(|e| self.interno(e))?;
         let now = self.clock().now();
         let mut outcome = decide(store.clone(), comune.clone(), op_id).await;
+        if let Some(dati) = testata.richiesta.get("datiDelProcedimento") {
+            outcome = match outcome {
+                Ok(mut piano) => self
+                    .nel_procedimento(&**store, &comune, dati, op_id, &codice, &mut piano)
+                    .await
+                    .map(|()| piano),
+                Err(a) => Err(a),
+            };
+        }
         if let Ok(piano) = &outcome {
             let sospesa = testata.id_operazione_sospesa;
             if let Some(a) = self
@@ -289,6 +298,46 @@ impl Registry {
             .valore(op.to_string())])),
             Err(e) => Err(self.interno(e)),
         }
+    }
+
+    /// Links the operation to the proceeding named by `datiDelProcedimento` (SPEC
+    /// M-2.6): one more write in the plan, so the link exists exactly when the
+    /// operation does.
+    async fn nel_procedimento(
+        &self,
+        store: &dyn Store,
+        comune: &CodiceIstatComune,
+        dati: &serde_json::Value,
+        op_id: IdOperazioneAnpr,
+        codice: &CodiceServizio,
+        piano: &mut Piano,
+    ) -> Result<(), Vec<Anomalia>> {
+        let dati: crate::procedimenti::DatiDelProcedimento = serde_json::from_value(dati.clone())
+            .map_err(|e| {
+            vec![Anomalia::errore(
+                CODICE_VALORE_NON_VALIDO,
+                "Dati del procedimento non conformi",
+            )
+            .campo("datiDelProcedimento")
+            .valore(e.to_string())
+            .atteso("numeroPraticaAnpr e/o numeroPraticaComune, dataDefinizionePratica")]
+        })?;
+        if piano.annulla.is_some() {
+            return Err(vec![Anomalia::errore(
+                CODICE_VALORE_NON_VALIDO,
+                "Un annullamento non si collega a un procedimento: l'annullamento dell'operazione ne rimuove il collegamento",
+            )
+            .campo("datiDelProcedimento")]);
+        }
+        let data = piano.decorrenza.unwrap_or_else(|| self.clock().today());
+        let (id, write) = self
+            .collega_al_procedimento(store, comune, &dati, op_id, codice, data)
+            .await?;
+        piano.writes.push(write);
+        if !piano.procedimenti.contains(&id) {
+            piano.procedimenti.push(id);
+        }
+        Ok(())
     }
 
     fn replay(

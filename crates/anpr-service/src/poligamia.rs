@@ -65,6 +65,9 @@ pub struct Richiesta5021 {
     pub separazione_annullamento_cessazione_matrimonio: Option<EventoRichiesto>,
     /// The operation to annul (type 07).
     pub dati_annullamento: Option<DatiAnnullamento5021>,
+    /// The administrative proceeding the operation belongs to (`datiDelProcedimento`):
+    /// the pipeline reads it from the request document and links the operation to it.
+    pub dati_del_procedimento: Option<crate::procedimenti::DatiDelProcedimento>,
 }
 
 /// Our code: a first marriage is registered with 5008, not as a polygamous one.

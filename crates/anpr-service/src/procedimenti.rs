@@ -1403,3 +1403,108 @@ impl Registry {
         serde_json::to_value(v).map_err(|x| vec![self.anomalia_interna(x)])
     }
 }
+
+/// `datiDelProcedimento` of a registry operation (`tipoDatiProcedimento`): the
+/// proceeding the operation belongs to, by national or municipal number. The pipeline
+/// links the operation to it in the operation's own transaction.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DatiDelProcedimento {
+    pub numero_pratica_anpr: Option<String>,
+    pub numero_pratica_comune: Option<String>,
+    /// Date the municipality defined the case (kept in the request document).
+    pub data_definizione_pratica: Option<String>,
+}
+
+impl Registry {
+    /// Links operation `op` (service `codice`, effective `data`) to the open proceeding
+    /// of `comune` that `dati` names: the write to add to the operation's plan and the
+    /// proceeding's number. Annulling the operation removes the link with it.
+    pub(crate) async fn collega_al_procedimento(
+        &self,
+        store: &dyn Store,
+        comune: &CodiceIstatComune,
+        dati: &DatiDelProcedimento,
+        op: IdOperazioneAnpr,
+        codice: &anpr_domain::operazione::CodiceServizio,
+        data: NaiveDate,
+    ) -> Result<(u64, SectionWrite), Vec<Anomalia>> {
+        const CAMPO_ANPR: &str = "datiDelProcedimento.numeroPraticaAnpr";
+        const CAMPO_COMUNE: &str = "datiDelProcedimento.numeroPraticaComune";
+        let mut e = Vec::new();
+        let numero_anpr = dati.numero_pratica_anpr.as_deref().and_then(|n| {
+            n.trim()
+                .parse::<NumeroPraticaAnpr>()
+                .map_err(|x| e.push(Anomalia::from_invalid(CAMPO_ANPR, &x)))
+                .ok()
+        });
+        let numero_comune = dati.numero_pratica_comune.as_deref().and_then(|n| {
+            n.parse::<NumeroPraticaComune>()
+                .map_err(|x| e.push(Anomalia::from_invalid(CAMPO_COMUNE, &x)))
+                .ok()
+        });
+        if dati.numero_pratica_anpr.is_none() && dati.numero_pratica_comune.is_none() {
+            e.push(
+                Anomalia::errore(
+                    "EN247",
+                    "Indicare Il numero del procedimento amministrativo",
+                )
+                .campo(CAMPO_ANPR)
+                .atteso("numeroPraticaAnpr o numeroPraticaComune"),
+            );
+        }
+        if !e.is_empty() {
+            return Err(e);
+        }
+        let query = ProcedimentoQuery {
+            id: numero_anpr.map(NumeroPraticaAnpr::get),
+            comune: Some(comune.clone()),
+            numero_pratica_comune: numero_comune.map(|n| n.to_string()),
+            limit: 1,
+            ..Default::default()
+        };
+        let found = store
+            .find_procedimenti(&query)
+            .await
+            .map_err(|x| vec![self.anomalia_interna(x)])?;
+        let Some(p) = found.into_iter().next() else {
+            return Err(vec![match &dati.numero_pratica_anpr {
+                Some(n) => Anomalia::errore(
+                    "EHRA0",
+                    format!("Il numero del procedimento {n} non e' presente"),
+                )
+                .campo(CAMPO_ANPR)
+                .valore(n.clone())
+                .atteso(format!("un procedimento del comune {comune}")),
+                None => Anomalia::errore(
+                    "EHRA1",
+                    "Il numero pratica comune indicato per il procedimento amministrativo non e' presente",
+                )
+                .campo(CAMPO_COMUNE)
+                .valore(dati.numero_pratica_comune.clone().unwrap_or_default()),
+            }]);
+        };
+        if !p.aperto {
+            return Err(vec![Anomalia::errore(
+                "EN442",
+                "Il procedimento indicato risulta chiuso",
+            )
+            .campo(CAMPO_ANPR)
+            .valore(p.id.to_string())]);
+        }
+        let link = EventoCollegato {
+            id_operazione_anpr: op,
+            codice_servizio: codice.clone(),
+            data_associazione: data,
+        };
+        Ok((
+            p.id,
+            SectionWrite {
+                entity: EntityRef::Procedimento(p.id),
+                section: sezione_evento(op),
+                value: Some(self.valore_sezione(&link)?),
+                key: Some(op.to_string()),
+            },
+        ))
+    }
+}

@@ -64,6 +64,9 @@ pub struct Richiesta5005 {
     pub presso: Option<String>,
     /// Absent: the whole family moves together and stays one family.
     pub famiglia: Option<FamigliaDestinazione>,
+    /// The administrative proceeding the operation belongs to (`datiDelProcedimento`):
+    /// the pipeline reads it from the request document and links the operation to it.
+    pub dati_del_procedimento: Option<crate::procedimenti::DatiDelProcedimento>,
 }
 
 /// Our code for a partial family move without a destination family.
