@@ -480,6 +480,9 @@ fn controlla_soggetto(t: TipoCertificato, s: &Soggetto, forza: bool) -> Result<(
                 Some(_) => {}
             }
         }
+        T::ResidenzaConvivenza if s.scheda.legame.as_ref().is_none_or(|l| l.tipo_legame != TipoScheda::Convivenza) => {
+            return e("EN056", "Impossibile emettere il Certificato di stato di Famiglia per convivenza in quanto il soggetto non appartiene ad una convivenza");
+        }
         T::ContrattoConvivenza => match s.evento(TipoEventoStatoCivile::ConvivenzaDiFatto) {
             Some(c) if c.coniuge.is_some() => {}
             _ => return e("EN354", "Il certificato non puo' essere emesso perche' i dati del contratto di convivenza risultano assenti o incompleti"),
@@ -754,6 +757,12 @@ impl Registry {
                 if let Some(r) = &s.scheda.residenza {
                     righe.push(("Residenza".into(), residenza(r)));
                     righe.push(("Dal".into(), data_it(r.data_decorrenza_residenza)));
+                }
+                if let (T::ResidenzaConvivenza, Some(l)) = (t, &s.scheda.legame) {
+                    let conv = self.famiglia_letta_certificato(ctx, l.id_famiglia_convivenza_anpr).await?;
+                    if let Some(nome) = conv.scheda.dati.as_ref().and_then(|d| d.denominazione_convivenza.clone()) {
+                        righe.push(("Convivenza anagrafica".into(), nome));
+                    }
                 }
                 if t == T::ResidenzaAire {
                     if let Some(a) = &s.scheda.aire {
