@@ -23,18 +23,49 @@ const FONT: Name<'static> = Name(b"F1");
 pub fn genera_pdf(doc: &Documento) -> Result<Vec<u8>, ErroreDocumento> {
     let font = subset()?;
     let qr = match &doc.qr {
-        Some(q) => Some(
-            qrcode::QrCode::with_error_correction_level(q.contenuto.as_bytes(), qrcode::EcLevel::M)
-                .map_err(|e| ErroreDocumento::Qr(e.to_string()))?,
-        ),
+        Some(q) => Some(codice_qr(q.contenuto.as_bytes())?),
         None => None,
     };
     let pagine = impagina(doc, font, qr.as_ref());
     Ok(scrivi(doc, font, pagine))
 }
 
+/// A QR code as its modules (row-major) and its width in modules.
+pub(crate) struct ModuliQr {
+    colori: Vec<qrcode::Color>,
+    lato: usize,
+}
+
+/// The QR code of `data` in byte mode at error-correction level M, in the smallest
+/// version that holds it, with a fixed mask pattern. The crate's defaults (segment
+/// optimisation, then drawing all eight masks to score them) cost milliseconds and
+/// dominated a whole certificate; the standard lets the encoder pick any mask, and a
+/// URL with a base64url payload gains nothing from mixed-mode segments.
+fn codice_qr(data: &[u8]) -> Result<ModuliQr, ErroreDocumento> {
+    let ec = qrcode::EcLevel::M;
+    let errore = |e: qrcode::types::QrError| ErroreDocumento::Qr(e.to_string());
+    for v in 1..=40 {
+        let versione = qrcode::Version::Normal(v);
+        let mut bits = qrcode::bits::Bits::new(versione);
+        if bits.push_byte_data(data).is_err() || bits.push_terminator(ec).is_err() {
+            continue;
+        }
+        let (dati, correzione) =
+            qrcode::ec::construct_codewords(&bits.into_bytes(), versione, ec).map_err(errore)?;
+        let mut canvas = qrcode::canvas::Canvas::new(versione, ec);
+        canvas.draw_all_functional_patterns();
+        canvas.draw_data(&dati, &correzione);
+        canvas.apply_mask(qrcode::canvas::MaskPattern::Checkerboard);
+        return Ok(ModuliQr {
+            colori: canvas.into_colors(),
+            lato: usize::try_from(versione.width()).unwrap_or(0),
+        });
+    }
+    Err(ErroreDocumento::Qr(format!("{} bytes do not fit a QR code", data.len())))
+}
+
 /// Lays out the body into page content streams.
-fn impagina(doc: &Documento, font: &FontSubset, qr: Option<&qrcode::QrCode>) -> Vec<Vec<u8>> {
+fn impagina(doc: &Documento, font: &FontSubset, qr: Option<&ModuliQr>) -> Vec<Vec<u8>> {
     let mut pagine = Vec::new();
     let mut p = Pagina::nuova(doc, font);
     // Header: issuing office, first line larger, then a rule.
@@ -218,11 +249,11 @@ fn a_capo(font: &FontSubset, testo: &str, corpo: f32, larghezza: f32) -> Vec<Str
 
 /// Draws the QR code as filled rectangles (vector: sharp at any resolution), merging
 /// each row's runs of dark modules, with the quiet zone the standard asks for.
-fn disegna_qr(content: &mut Content, code: &qrcode::QrCode, x: f32, y: f32, lato: f32) {
-    let n = code.width();
+fn disegna_qr(content: &mut Content, code: &ModuliQr, x: f32, y: f32, lato: f32) {
+    let n = code.lato;
     let quiete = 4usize;
     let modulo = lato / (n + 2 * quiete) as f32;
-    let colori = code.to_colors();
+    let colori = &code.colori;
     content.set_fill_rgb(1.0, 1.0, 1.0);
     content.rect(x, y, lato, lato);
     content.fill_nonzero();
