@@ -29,7 +29,10 @@ fn documento(firmatario: &Firmatario, n: u32) -> Documento {
         comune: 58091,
         hash_contenuto: [n as u8; 16],
     };
-    let url = format!("http://localhost:8080/api/v1/certificati/verifica?c={}", firmatario.firma(&payload));
+    let url = format!(
+        "http://localhost:8080/api/v1/certificati/verifica?c={}",
+        firmatario.firma(&payload)
+    );
     Documento {
         titolo_metadati: "Certificato di residenza".into(),
         intestazione: vec!["COMUNE DI ROMA".into(), "Ufficio Anagrafe - Servizi Demografici".into(), format!("Protocollo n. {n}/2026 del 23/11/2026")],
@@ -57,12 +60,18 @@ fn pdf_minimo(n: u32) -> Vec<u8> {
     pdf.catalog(Ref::new(1)).pages(Ref::new(2));
     pdf.pages(Ref::new(2)).kids([Ref::new(3)]).count(1);
     let mut page = pdf.page(Ref::new(3));
-    page.parent(Ref::new(2)).media_box(Rect::new(0.0, 0.0, 595.0, 842.0)).contents(Ref::new(4));
+    page.parent(Ref::new(2))
+        .media_box(Rect::new(0.0, 0.0, 595.0, 842.0))
+        .contents(Ref::new(4));
     page.resources().fonts().pair(Name(b"F1"), Ref::new(5));
     page.finish();
     let mut c = Content::new();
     let riga = format!("CERTIFICATO DI RESIDENZA n. {n}");
-    c.begin_text().set_font(Name(b"F1"), 12.0).next_line(56.0, 780.0).show(Str(riga.as_bytes())).end_text();
+    c.begin_text()
+        .set_font(Name(b"F1"), 12.0)
+        .next_line(56.0, 780.0)
+        .show(Str(riga.as_bytes()))
+        .end_text();
     pdf.stream(Ref::new(4), &c.finish());
     pdf.type1_font(Ref::new(5)).base_font(Name(b"Helvetica"));
     pdf.finish()
@@ -100,8 +109,12 @@ fn main() {
         d.qr = None;
         genera_pdf(&d).unwrap()
     });
-    println!("baseline: bare one-page PDF          median {base:>10.0} docs/s  ({base_byte} bytes)");
-    println!("certificate: PDF/A-2b + QR + Ed25519 median {cert:>10.0} docs/s  ({cert_byte} bytes)");
+    println!(
+        "baseline: bare one-page PDF          median {base:>10.0} docs/s  ({base_byte} bytes)"
+    );
+    println!(
+        "certificate: PDF/A-2b + QR + Ed25519 median {cert:>10.0} docs/s  ({cert_byte} bytes)"
+    );
     println!("same certificate without the QR code    median {senza_qr:>10.0} docs/s");
     println!(
         "ratio baseline/certificate: {:.0}x slower (target >= 200 certificates/s on one core: {})",

@@ -108,7 +108,10 @@ impl fmt::Debug for Firmatario {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The private key never appears in logs.
         f.debug_struct("Firmatario")
-            .field("chiave_pubblica", &hex::encode(self.chiave.public_key().as_ref()))
+            .field(
+                "chiave_pubblica",
+                &hex::encode(self.chiave.public_key().as_ref()),
+            )
             .finish()
     }
 }

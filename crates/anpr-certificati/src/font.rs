@@ -81,7 +81,11 @@ fn costruisci() -> Result<FontSubset, String> {
     let programma = subsetter::subset(DEJAVU_SANS, 0, &remapper).map_err(|e| e.to_string())?;
     let larghezze = originali
         .iter()
-        .map(|g| scala(f32::from(face.glyph_hor_advance(ttf_parser::GlyphId(*g)).unwrap_or(0))))
+        .map(|g| {
+            scala(f32::from(
+                face.glyph_hor_advance(ttf_parser::GlyphId(*g)).unwrap_or(0),
+            ))
+        })
         .collect();
     let b = face.global_bounding_box();
     Ok(FontSubset {
@@ -113,7 +117,12 @@ impl FontSubset {
     pub fn larghezza(&self, testo: &str, corpo: f32) -> f32 {
         testo
             .chars()
-            .map(|c| self.larghezze.get(usize::from(self.glifo(c))).copied().unwrap_or(0.0))
+            .map(|c| {
+                self.larghezze
+                    .get(usize::from(self.glifo(c)))
+                    .copied()
+                    .unwrap_or(0.0)
+            })
             .sum::<f32>()
             * corpo
             / 1000.0

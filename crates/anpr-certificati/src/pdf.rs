@@ -61,7 +61,10 @@ fn codice_qr(data: &[u8]) -> Result<ModuliQr, ErroreDocumento> {
             lato: usize::try_from(versione.width()).unwrap_or(0),
         });
     }
-    Err(ErroreDocumento::Qr(format!("{} bytes do not fit a QR code", data.len())))
+    Err(ErroreDocumento::Qr(format!(
+        "{} bytes do not fit a QR code",
+        data.len()
+    )))
 }
 
 /// Lays out the body into page content streams.
@@ -139,7 +142,13 @@ fn impagina(doc: &Documento, font: &FontSubset, qr: Option<&ModuliQr>) -> Vec<Ve
         y -= 9.5;
     }
     if let Some(code) = qr {
-        disegna_qr(&mut p.content, code, LARGHEZZA - MARGINE - 100.0, MARGINE, 100.0);
+        disegna_qr(
+            &mut p.content,
+            code,
+            LARGHEZZA - MARGINE - 100.0,
+            MARGINE,
+            100.0,
+        );
     }
     pagine.push(p.content.finish().into_vec());
     pagine
@@ -160,7 +169,10 @@ impl<'a> Pagina<'a> {
             // Drawn first, in a light colour, so the text stays readable over it.
             let corpo = 30.0;
             let w = font.larghezza(f, corpo);
-            let (s, c) = (std::f32::consts::FRAC_PI_4.sin(), std::f32::consts::FRAC_PI_4.cos());
+            let (s, c) = (
+                std::f32::consts::FRAC_PI_4.sin(),
+                std::f32::consts::FRAC_PI_4.cos(),
+            );
             let (cx, cy) = (LARGHEZZA / 2.0, ALTEZZA / 2.0);
             content.save_state();
             content.set_fill_rgb(0.93, 0.72, 0.72);
@@ -342,7 +354,12 @@ fn scrivi(doc: &Documento, font: &FontSubset, pagine: Vec<Vec<u8>>) -> Vec<u8> {
     pdf.font_descriptor(descrittore)
         .name(nome)
         .flags(FontFlags::NON_SYMBOLIC)
-        .bbox(Rect::new(font.bbox[0], font.bbox[1], font.bbox[2], font.bbox[3]))
+        .bbox(Rect::new(
+            font.bbox[0],
+            font.bbox[1],
+            font.bbox[2],
+            font.bbox[3],
+        ))
         .italic_angle(0.0)
         .ascent(font.ascent)
         .descent(font.descent)

@@ -25,7 +25,9 @@ fn documento(qr: String, filigrana: Option<String>, righe: usize) -> Documento {
     let mut corpo = vec![
         Blocco::Titolo("CERTIFICATO DI RESIDENZA".into()),
         Blocco::Sottotitolo("Wohnsitzbescheinigung".into()),
-        Blocco::Paragrafo("L'UFFICIALE DI ANAGRAFE, visti gli atti d'ufficio, CERTIFICA che:".into()),
+        Blocco::Paragrafo(
+            "L'UFFICIALE DI ANAGRAFE, visti gli atti d'ufficio, CERTIFICA che:".into(),
+        ),
         Blocco::Campo {
             etichetta: "Cognome e nome".into(),
             valore: "D'ÀNGELO NICOLÒ ŽIVKOVIČ".into(),
@@ -67,7 +69,12 @@ fn certificate_pdf_is_pdfa_with_embedded_font_accents_and_a_verifiable_qr() {
     let firmato = firmatario.firma(&payload);
     let url = format!("https://anpr.example/api/v1/certificati/verifica?c={firmato}");
     // Long enough to flow onto a second page.
-    let pdf = genera_pdf(&documento(url.clone(), Some("BOZZA / ANTEPRIMA - ambiente di test".into()), 60)).unwrap();
+    let pdf = genera_pdf(&documento(
+        url.clone(),
+        Some("BOZZA / ANTEPRIMA - ambiente di test".into()),
+        60,
+    ))
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.pdf");
     std::fs::write(&path, &pdf).unwrap();
@@ -92,14 +99,24 @@ fn certificate_pdf_is_pdfa_with_embedded_font_accents_and_a_verifiable_qr() {
     }
     let meta = run("pdfinfo", &["-meta", p]);
     assert!(meta.contains("<pdfaid:part>2</pdfaid:part>"), "{meta}");
-    assert!(meta.contains("<pdfaid:conformance>B</pdfaid:conformance>"), "{meta}");
+    assert!(
+        meta.contains("<pdfaid:conformance>B</pdfaid:conformance>"),
+        "{meta}"
+    );
     // The output intent is there (PDF/A requires one) and the ICC profile embedded.
     let bytes = String::from_utf8_lossy(&pdf);
     assert!(bytes.contains("/GTS_PDFA1"));
     assert!(bytes.contains("/DestOutputProfile"));
 
     let testo = run("pdftotext", &["-layout", p, "-"]);
-    for atteso in ["COMUNE DI FORLÌ", "D'ÀNGELO NICOLÒ ŽIVKOVIČ", "LIBERTÀ", "città", "perché sì", "Wohnsitzbescheinigung"] {
+    for atteso in [
+        "COMUNE DI FORLÌ",
+        "D'ÀNGELO NICOLÒ ŽIVKOVIČ",
+        "LIBERTÀ",
+        "città",
+        "perché sì",
+        "Wohnsitzbescheinigung",
+    ] {
         assert!(testo.contains(atteso), "missing {atteso:?} in\n{testo}");
     }
 
@@ -108,12 +125,28 @@ fn certificate_pdf_is_pdfa_with_embedded_font_accents_and_a_verifiable_qr() {
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
-    assert!(grezzo.contains("BOZZA/ANTEPRIMA-ambienteditest"), "{grezzo}");
+    assert!(
+        grezzo.contains("BOZZA/ANTEPRIMA-ambienteditest"),
+        "{grezzo}"
+    );
 
     let png = dir.path().join("r");
     let ultima = pagine.to_string();
     // The QR code is on the last page.
-    run("pdftoppm", &["-png", "-r", "150", "-f", &ultima, "-l", &ultima, p, png.to_str().unwrap()]);
+    run(
+        "pdftoppm",
+        &[
+            "-png",
+            "-r",
+            "150",
+            "-f",
+            &ultima,
+            "-l",
+            &ultima,
+            p,
+            png.to_str().unwrap(),
+        ],
+    );
     let immagine = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())

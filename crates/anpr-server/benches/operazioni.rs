@@ -429,7 +429,9 @@ impl Store for Cronometrato {
         motivo: String,
         audit: NuovaVoceAudit,
     ) -> Result<Option<anpr_store::DocumentoEmesso>, StoreError> {
-        self.inner.annulla_documento(id, istante, motivo, audit).await
+        self.inner
+            .annulla_documento(id, istante, motivo, audit)
+            .await
     }
     async fn append_audit(&self, entry: NuovaVoceAudit) -> Result<VoceAudit, StoreError> {
         self.inner.append_audit(entry).await

@@ -23,6 +23,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 pub mod caller;
 pub mod error;
 mod openapi;
+mod openapi_certificati;
 mod openapi_operazioni;
 mod rest;
 mod rest_certificati;

@@ -53,14 +53,21 @@ fn id_soggetto(v: u64) -> Result<IdAnprSoggetto, ApiError> {
 
 /// A certificate id in a path: 32 lowercase hex digits.
 fn id_certificato(raw: &str) -> Result<String, ApiError> {
-    if raw.len() == 32 && raw.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if raw.len() == 32
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         Ok(raw.to_owned())
     } else {
         Err(ApiError::bad_request(
-            Anomalia::errore(CODICE_VALORE_NON_VALIDO, "Identificativo del certificato non valido")
-                .campo("idCertificato")
-                .valore(raw.chars().take(64).collect::<String>())
-                .atteso("32 cifre esadecimali"),
+            Anomalia::errore(
+                CODICE_VALORE_NON_VALIDO,
+                "Identificativo del certificato non valido",
+            )
+            .campo("idCertificato")
+            .valore(raw.chars().take(64).collect::<String>())
+            .atteso("32 cifre esadecimali"),
         ))
     }
 }
@@ -89,7 +96,10 @@ pub async fn emetti(
         .await
         .map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
     let pdf = base64::engine::general_purpose::STANDARD.encode(pdf);
-    ok(ctx.ambiente, json!({"certificato": emesso, "certificatoPdf": pdf}))
+    ok(
+        ctx.ambiente,
+        json!({"certificato": emesso, "certificatoPdf": pdf}),
+    )
 }
 
 /// `GET /api/v1/certificati/{id}/pdf`: the issued certificate's PDF, printed again.

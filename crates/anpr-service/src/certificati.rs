@@ -18,9 +18,7 @@ use anpr_domain::scheda::{
     EventoStatoCivile, Generalita, Luogo, PosizioneAnagrafica, Residenza, SchedaSoggetto,
     SezioneSoggetto, TipoEventoStatoCivile, TipoScheda,
 };
-use anpr_store::{
-    DocumentoEmesso, EntityRef, NuovoDocumento, QueryDocumenti, TipoDocumento,
-};
+use anpr_store::{DocumentoEmesso, EntityRef, NuovoDocumento, QueryDocumenti, TipoDocumento};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -105,26 +103,126 @@ impl TipoCertificato {
     /// Title in Italian and in the second languages (DE, FR, SL).
     pub fn titolo(self, lingua: Option<&str>) -> &'static str {
         let t: [&str; 4] = match self {
-            T::Nascita => ["CERTIFICATO ANAGRAFICO DI NASCITA", "Geburtsbescheinigung", "Certificat de naissance", "Potrdilo o rojstvu"],
-            T::Morte => ["CERTIFICATO ANAGRAFICO DI MORTE", "Sterbebescheinigung", "Certificat de décès", "Potrdilo o smrti"],
-            T::Matrimonio => ["CERTIFICATO ANAGRAFICO DI MATRIMONIO", "Heiratsbescheinigung", "Certificat de mariage", "Potrdilo o poroki"],
-            T::Cancellazione => ["CERTIFICATO DI CANCELLAZIONE ANAGRAFICA", "Bescheinigung der Abmeldung", "Certificat de radiation", "Potrdilo o izbrisu"],
-            T::Cittadinanza => ["CERTIFICATO DI CITTADINANZA", "Staatsbürgerschaftsbescheinigung", "Certificat de nationalité", "Potrdilo o državljanstvu"],
-            T::StoricoCittadinanza => ["CERTIFICATO STORICO DI CITTADINANZA", "Historische Staatsbürgerschaftsbescheinigung", "Certificat historique de nationalité", "Zgodovinsko potrdilo o državljanstvu"],
-            T::EsistenzaInVita => ["CERTIFICATO DI ESISTENZA IN VITA", "Lebensbescheinigung", "Certificat de vie", "Potrdilo o življenju"],
-            T::Residenza => ["CERTIFICATO DI RESIDENZA", "Wohnsitzbescheinigung", "Certificat de résidence", "Potrdilo o stalnem prebivališču"],
-            T::StoricoResidenza => ["CERTIFICATO STORICO DI RESIDENZA", "Historische Wohnsitzbescheinigung", "Certificat historique de résidence", "Zgodovinsko potrdilo o prebivališču"],
-            T::ResidenzaAire => ["CERTIFICATO DI RESIDENZA AIRE", "AIRE-Wohnsitzbescheinigung", "Certificat de résidence AIRE", "Potrdilo o prebivališču AIRE"],
-            T::StatoCivile => ["CERTIFICATO DI STATO CIVILE", "Familienstandsbescheinigung", "Certificat d'état civil", "Potrdilo o osebnem stanju"],
-            T::StatoFamiglia => ["CERTIFICATO DI STATO DI FAMIGLIA", "Familienbogen", "Certificat de composition de la famille", "Potrdilo o družinskem stanju"],
-            T::StatoFamigliaStatoCivile => ["CERTIFICATO DI STATO DI FAMIGLIA E DI STATO CIVILE", "Familienbogen und Familienstand", "Certificat de famille et d'état civil", "Potrdilo o družinskem in osebnem stanju"],
-            T::ResidenzaConvivenza => ["CERTIFICATO DI RESIDENZA IN CONVIVENZA", "Wohnsitzbescheinigung in Lebensgemeinschaft", "Certificat de résidence en communauté", "Potrdilo o prebivališču v skupnosti"],
-            T::StatoFamigliaAire => ["CERTIFICATO DI STATO DI FAMIGLIA AIRE", "AIRE-Familienbogen", "Certificat de famille AIRE", "Potrdilo o družinskem stanju AIRE"],
-            T::StatoFamigliaParentela => ["CERTIFICATO DI STATO DI FAMIGLIA CON RAPPORTI DI PARENTELA", "Familienbogen mit Verwandtschaftsverhältnissen", "Certificat de famille avec liens de parenté", "Potrdilo o družinskem stanju s sorodstvenimi razmerji"],
-            T::StatoLibero => ["CERTIFICATO DI STATO LIBERO", "Ledigkeitsbescheinigung", "Certificat de célibat", "Potrdilo o samskem stanu"],
-            T::UnioneCivile => ["CERTIFICATO ANAGRAFICO DI UNIONE CIVILE", "Bescheinigung der eingetragenen Partnerschaft", "Certificat d'union civile", "Potrdilo o registrirani partnerski zvezi"],
-            T::ContrattoConvivenza => ["CERTIFICATO DI CONTRATTO DI CONVIVENZA", "Bescheinigung des Lebensgemeinschaftsvertrags", "Certificat de contrat de cohabitation", "Potrdilo o pogodbi o skupnem življenju"],
-            T::StoricoResidenzaAllaData => ["CERTIFICATO STORICO DI RESIDENZA ALLA DATA", "Historische Wohnsitzbescheinigung zum Stichtag", "Certificat historique de résidence à la date", "Zgodovinsko potrdilo o prebivališču na dan"],
+            T::Nascita => [
+                "CERTIFICATO ANAGRAFICO DI NASCITA",
+                "Geburtsbescheinigung",
+                "Certificat de naissance",
+                "Potrdilo o rojstvu",
+            ],
+            T::Morte => [
+                "CERTIFICATO ANAGRAFICO DI MORTE",
+                "Sterbebescheinigung",
+                "Certificat de décès",
+                "Potrdilo o smrti",
+            ],
+            T::Matrimonio => [
+                "CERTIFICATO ANAGRAFICO DI MATRIMONIO",
+                "Heiratsbescheinigung",
+                "Certificat de mariage",
+                "Potrdilo o poroki",
+            ],
+            T::Cancellazione => [
+                "CERTIFICATO DI CANCELLAZIONE ANAGRAFICA",
+                "Bescheinigung der Abmeldung",
+                "Certificat de radiation",
+                "Potrdilo o izbrisu",
+            ],
+            T::Cittadinanza => [
+                "CERTIFICATO DI CITTADINANZA",
+                "Staatsbürgerschaftsbescheinigung",
+                "Certificat de nationalité",
+                "Potrdilo o državljanstvu",
+            ],
+            T::StoricoCittadinanza => [
+                "CERTIFICATO STORICO DI CITTADINANZA",
+                "Historische Staatsbürgerschaftsbescheinigung",
+                "Certificat historique de nationalité",
+                "Zgodovinsko potrdilo o državljanstvu",
+            ],
+            T::EsistenzaInVita => [
+                "CERTIFICATO DI ESISTENZA IN VITA",
+                "Lebensbescheinigung",
+                "Certificat de vie",
+                "Potrdilo o življenju",
+            ],
+            T::Residenza => [
+                "CERTIFICATO DI RESIDENZA",
+                "Wohnsitzbescheinigung",
+                "Certificat de résidence",
+                "Potrdilo o stalnem prebivališču",
+            ],
+            T::StoricoResidenza => [
+                "CERTIFICATO STORICO DI RESIDENZA",
+                "Historische Wohnsitzbescheinigung",
+                "Certificat historique de résidence",
+                "Zgodovinsko potrdilo o prebivališču",
+            ],
+            T::ResidenzaAire => [
+                "CERTIFICATO DI RESIDENZA AIRE",
+                "AIRE-Wohnsitzbescheinigung",
+                "Certificat de résidence AIRE",
+                "Potrdilo o prebivališču AIRE",
+            ],
+            T::StatoCivile => [
+                "CERTIFICATO DI STATO CIVILE",
+                "Familienstandsbescheinigung",
+                "Certificat d'état civil",
+                "Potrdilo o osebnem stanju",
+            ],
+            T::StatoFamiglia => [
+                "CERTIFICATO DI STATO DI FAMIGLIA",
+                "Familienbogen",
+                "Certificat de composition de la famille",
+                "Potrdilo o družinskem stanju",
+            ],
+            T::StatoFamigliaStatoCivile => [
+                "CERTIFICATO DI STATO DI FAMIGLIA E DI STATO CIVILE",
+                "Familienbogen und Familienstand",
+                "Certificat de famille et d'état civil",
+                "Potrdilo o družinskem in osebnem stanju",
+            ],
+            T::ResidenzaConvivenza => [
+                "CERTIFICATO DI RESIDENZA IN CONVIVENZA",
+                "Wohnsitzbescheinigung in Lebensgemeinschaft",
+                "Certificat de résidence en communauté",
+                "Potrdilo o prebivališču v skupnosti",
+            ],
+            T::StatoFamigliaAire => [
+                "CERTIFICATO DI STATO DI FAMIGLIA AIRE",
+                "AIRE-Familienbogen",
+                "Certificat de famille AIRE",
+                "Potrdilo o družinskem stanju AIRE",
+            ],
+            T::StatoFamigliaParentela => [
+                "CERTIFICATO DI STATO DI FAMIGLIA CON RAPPORTI DI PARENTELA",
+                "Familienbogen mit Verwandtschaftsverhältnissen",
+                "Certificat de famille avec liens de parenté",
+                "Potrdilo o družinskem stanju s sorodstvenimi razmerji",
+            ],
+            T::StatoLibero => [
+                "CERTIFICATO DI STATO LIBERO",
+                "Ledigkeitsbescheinigung",
+                "Certificat de célibat",
+                "Potrdilo o samskem stanu",
+            ],
+            T::UnioneCivile => [
+                "CERTIFICATO ANAGRAFICO DI UNIONE CIVILE",
+                "Bescheinigung der eingetragenen Partnerschaft",
+                "Certificat d'union civile",
+                "Potrdilo o registrirani partnerski zvezi",
+            ],
+            T::ContrattoConvivenza => [
+                "CERTIFICATO DI CONTRATTO DI CONVIVENZA",
+                "Bescheinigung des Lebensgemeinschaftsvertrags",
+                "Certificat de contrat de cohabitation",
+                "Potrdilo o pogodbi o skupnem življenju",
+            ],
+            T::StoricoResidenzaAllaData => [
+                "CERTIFICATO STORICO DI RESIDENZA ALLA DATA",
+                "Historische Wohnsitzbescheinigung zum Stichtag",
+                "Certificat historique de résidence à la date",
+                "Zgodovinsko potrdilo o prebivališču na dan",
+            ],
         };
         match lingua {
             Some("DE") => t[1],
@@ -290,7 +388,12 @@ impl ConfigurazioneCertificati {
     }
 }
 
-fn rifiuto(codice: &str, testo: impl Into<String>, campo: &str, valore: impl Into<String>) -> Anomalia {
+fn rifiuto(
+    codice: &str,
+    testo: impl Into<String>,
+    campo: &str,
+    valore: impl Into<String>,
+) -> Anomalia {
     Anomalia::errore(codice, testo).campo(campo).valore(valore)
 }
 
@@ -298,15 +401,30 @@ fn rifiuto(codice: &str, testo: impl Into<String>, campo: &str, valore: impl Int
 /// may only be issued alone, no incompatible pair (each with its ANPR code).
 pub fn controlla_combinazione(codici: &[u8]) -> Result<Vec<TipoCertificato>, Anomalia> {
     if codici.is_empty() {
-        return Err(Anomalia::errore(CODICE_CAMPO_OBBLIGATORIO, "Indicare almeno un tipo di certificato").campo("tipiCertificato"));
+        return Err(Anomalia::errore(
+            CODICE_CAMPO_OBBLIGATORIO,
+            "Indicare almeno un tipo di certificato",
+        )
+        .campo("tipiCertificato"));
     }
     let mut tipi = Vec::with_capacity(codici.len());
     for c in codici {
         let t = TipoCertificato::da_codice(*c).ok_or_else(|| {
-            rifiuto("EC070", format!("Codice tipo certificato {c} inesistente sulla tabella di riferimento"), "tipiCertificato", c.to_string()).atteso("1-20")
+            rifiuto(
+                "EC070",
+                format!("Codice tipo certificato {c} inesistente sulla tabella di riferimento"),
+                "tipiCertificato",
+                c.to_string(),
+            )
+            .atteso("1-20")
         })?;
         if tipi.contains(&t) {
-            return Err(rifiuto(CODICE_VALORE_NON_VALIDO, "Tipo di certificato ripetuto", "tipiCertificato", c.to_string()));
+            return Err(rifiuto(
+                CODICE_VALORE_NON_VALIDO,
+                "Tipo di certificato ripetuto",
+                "tipiCertificato",
+                c.to_string(),
+            ));
         }
         tipi.push(t);
     }
@@ -323,10 +441,23 @@ pub fn controlla_combinazione(codici: &[u8]) -> Result<Vec<TipoCertificato>, Ano
     if coppia(T::StatoLibero, &[T::StatoCivile]) {
         return Err(rifiuto("EN158", "I certificati di anagrafica matrimonio o stato civile non possono essere richiesti con il certificato di stato libero", "tipiCertificato", "17"));
     }
-    if coppia(T::StatoCivile, &[T::StatoFamigliaStatoCivile, T::StatoFamiglia, T::StatoFamigliaParentela, T::ResidenzaConvivenza]) {
+    if coppia(
+        T::StatoCivile,
+        &[
+            T::StatoFamigliaStatoCivile,
+            T::StatoFamiglia,
+            T::StatoFamigliaParentela,
+            T::ResidenzaConvivenza,
+        ],
+    ) {
         return Err(rifiuto("EN159", "Il certificato di stato civile non puo' essere richiesto con quello di stato libero o con quello di stato di famiglia e stato civile", "tipiCertificato", "11"));
     }
-    let famiglia = [T::StatoFamiglia, T::StatoFamigliaStatoCivile, T::ResidenzaConvivenza, T::StatoFamigliaParentela];
+    let famiglia = [
+        T::StatoFamiglia,
+        T::StatoFamigliaStatoCivile,
+        T::ResidenzaConvivenza,
+        T::StatoFamigliaParentela,
+    ];
     if famiglia.iter().filter(|t| ha(**t)).count() > 1 {
         let (codice, testo) = if ha(T::StatoFamigliaStatoCivile) {
             ("EN155", "I certificati di stato di famiglia, stato di famiglia per convivenza e stato di famiglia con rapporti di parentela non possono essere richiesti con il certificato di stato di famiglia e stato civile")
@@ -335,10 +466,29 @@ pub fn controlla_combinazione(codici: &[u8]) -> Result<Vec<TipoCertificato>, Ano
         } else {
             ("EN157", "I certificati di stato di famiglia per convivenza, stato di famiglia e stato civile e stato di famiglia non possono essere richiesti con il certificato di stato di famiglia con rapporti di parentela")
         };
-        return Err(rifiuto(codice, testo, "tipiCertificato", codici.iter().map(u8::to_string).collect::<Vec<_>>().join(",")));
+        return Err(rifiuto(
+            codice,
+            testo,
+            "tipiCertificato",
+            codici
+                .iter()
+                .map(u8::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        ));
     }
-    if (ha(T::ResidenzaAire) || ha(T::StatoFamigliaAire)) && tipi.iter().any(|t| t.solo_residenti()) {
-        return Err(rifiuto("EN287", "Non e' possibile richiedere contestualmente certificati APR e AIRE", "tipiCertificato", codici.iter().map(u8::to_string).collect::<Vec<_>>().join(",")));
+    if (ha(T::ResidenzaAire) || ha(T::StatoFamigliaAire)) && tipi.iter().any(|t| t.solo_residenti())
+    {
+        return Err(rifiuto(
+            "EN287",
+            "Non e' possibile richiedere contestualmente certificati APR e AIRE",
+            "tipiCertificato",
+            codici
+                .iter()
+                .map(u8::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        ));
     }
     Ok(tipi)
 }
@@ -363,7 +513,11 @@ impl Soggetto {
             .cancellazione
             .as_ref()
             .is_some_and(|c| matches!(c.motivo_cancellazione.as_str(), "1" | "2"));
-        Self { scheda, posizione, deceduto }
+        Self {
+            scheda,
+            posizione,
+            deceduto,
+        }
     }
 
     fn cancellato(&self) -> bool {
@@ -371,7 +525,10 @@ impl Soggetto {
     }
 
     fn stato_civile(&self) -> Option<&str> {
-        self.scheda.stato_civile.as_ref().map(|s| s.stato_civile.as_str())
+        self.scheda
+            .stato_civile
+            .as_ref()
+            .map(|s| s.stato_civile.as_str())
     }
 
     fn evento(&self, tipo: TipoEventoStatoCivile) -> Option<&EventoStatoCivile> {
@@ -393,20 +550,38 @@ fn controlla_soggetto(t: TipoCertificato, s: &Soggetto, forza: bool) -> Result<(
     let campo = campo_tipo(t);
     let e = |codice: &str, testo: &str| Err(rifiuto(codice, testo, &campo, c.clone()));
     // Removed subjects: only death, removal and the historical certificates.
-    let ammette_cancellati = matches!(t, T::Morte | T::Cancellazione | T::StoricoCittadinanza | T::StoricoResidenza | T::StoricoResidenzaAllaData);
+    let ammette_cancellati = matches!(
+        t,
+        T::Morte
+            | T::Cancellazione
+            | T::StoricoCittadinanza
+            | T::StoricoResidenza
+            | T::StoricoResidenzaAllaData
+    );
     if s.cancellato() && !ammette_cancellati {
         return if s.deceduto {
-            e("EN228", "Il certificato non puo' essere emesso in quanto il soggetto e' deceduto")
+            e(
+                "EN228",
+                "Il certificato non puo' essere emesso in quanto il soggetto e' deceduto",
+            )
         } else {
             e("EN229", "Il certificato non puo' essere emesso in quanto il soggetto e' stato cancellato da ANPR")
         };
     }
     let aire = s.posizione == Some(PosizioneAnagrafica::Aire);
-    if aire && (t.solo_residenti() || matches!(t, T::Morte | T::Cancellazione | T::StoricoCittadinanza)) {
-        return e("EN044", "Il certificato non puo' essere emesso in quanto il soggetto e' iscritto all'AIRE");
+    if aire
+        && (t.solo_residenti() || matches!(t, T::Morte | T::Cancellazione | T::StoricoCittadinanza))
+    {
+        return e(
+            "EN044",
+            "Il certificato non puo' essere emesso in quanto il soggetto e' iscritto all'AIRE",
+        );
     }
     if matches!(t, T::ResidenzaAire | T::StatoFamigliaAire) && !aire {
-        return e("EN164", "Il certificato non puo' essere emesso in quanto il soggetto non e' iscritto all'AIRE");
+        return e(
+            "EN164",
+            "Il certificato non puo' essere emesso in quanto il soggetto non e' iscritto all'AIRE",
+        );
     }
     match t {
         T::Nascita => {
@@ -509,11 +684,19 @@ fn data_it(d: NaiveDate) -> String {
 
 fn luogo(l: &Luogo) -> String {
     match l {
-        Luogo::Comune { nome_comune, sigla_provincia, .. } => match sigla_provincia {
+        Luogo::Comune {
+            nome_comune,
+            sigla_provincia,
+            ..
+        } => match sigla_provincia {
             Some(p) => format!("{nome_comune} ({p})"),
             None => nome_comune.clone(),
         },
-        Luogo::Estero { descrizione_stato, localita, .. } => match localita {
+        Luogo::Estero {
+            descrizione_stato,
+            localita,
+            ..
+        } => match localita {
             Some(l) => format!("{l} ({descrizione_stato})"),
             None => descrizione_stato.clone(),
         },
@@ -540,7 +723,10 @@ impl Registry {
                 civico.push_str(l);
             }
             let (comune, _) = self.nome_comune(&i.comune, at);
-            let mut s = format!("{} {} {}", i.toponimo.specie, i.toponimo.denominazione_toponimo, civico);
+            let mut s = format!(
+                "{} {} {}",
+                i.toponimo.specie, i.toponimo.denominazione_toponimo, civico
+            );
             if let Some(int) = &i.numero_civico.interno {
                 s.push_str(&format!(" int. {int}"));
             }
@@ -574,11 +760,21 @@ impl Registry {
         cfg: &ConfigurazioneCertificati,
         req: RichiestaCertificato,
     ) -> Result<(CertificatoEmesso, Vec<u8>), ServiceError> {
-        self.autorizza(ctx, Permesso::Certificazione, "emissioneCertificato").await?;
+        self.autorizza(ctx, Permesso::Certificazione, "emissioneCertificato")
+            .await?;
         let rif = || self.riferimento(None);
-        let rifiutata = |a: Anomalia| ServiceError::Rifiutata { anomalie: vec![a], riferimento: rif() };
+        let rifiutata = |a: Anomalia| ServiceError::Rifiutata {
+            anomalie: vec![a],
+            riferimento: rif(),
+        };
         let Some(comune) = ctx.comune.clone() else {
-            return Err(rifiutata(Anomalia::errore(CODICE_CAMPO_OBBLIGATORIO, "Il certificato e' emesso da un comune").campo("comune")));
+            return Err(rifiutata(
+                Anomalia::errore(
+                    CODICE_CAMPO_OBBLIGATORIO,
+                    "Il certificato e' emesso da un comune",
+                )
+                .campo("comune"),
+            ));
         };
         let tipi = controlla_combinazione(&req.tipi).map_err(rifiutata)?;
         let oggi = self.clock().today();
@@ -591,7 +787,12 @@ impl Registry {
         }
         if let Some(d) = req.data_riferimento {
             if d > oggi {
-                return Err(rifiutata(rifiuto(anpr_domain::error::CODICE_DATA_FUTURA, "La data di riferimento non puo' essere futura", "dataRiferimento", d.to_string())));
+                return Err(rifiutata(rifiuto(
+                    anpr_domain::error::CODICE_DATA_FUTURA,
+                    "La data di riferimento non puo' essere futura",
+                    "dataRiferimento",
+                    d.to_string(),
+                )));
             }
         }
         let (nome_comune, altra) = self.nome_comune(&comune, oggi);
@@ -602,44 +803,88 @@ impl Registry {
         }
         // Stamp duty and fees (table "Esenzione bollo").
         let (importi, descrizione_esenzione) = match &req.esenzione_bollo {
-            None => (Importi { bollo: BOLLO_CENTESIMI, diritti_segreteria: DIRITTI_CENTESIMI }, None),
+            None => (
+                Importi {
+                    bollo: BOLLO_CENTESIMI,
+                    diritti_segreteria: DIRITTI_CENTESIMI,
+                },
+                None,
+            ),
             Some(codice) => {
-                let riga = self.tables().code("esenzione_bollo", codice, Some(oggi)).ok_or_else(|| {
-                    rifiutata(rifiuto(CODICE_VALORE_NON_VALIDO, "Motivo di esenzione dal bollo inesistente", "esenzioneBollo", codice.clone()).atteso("codice della tabella Esenzione bollo"))
-                })?;
+                let riga = self
+                    .tables()
+                    .code("esenzione_bollo", codice, Some(oggi))
+                    .ok_or_else(|| {
+                        rifiutata(
+                            rifiuto(
+                                CODICE_VALORE_NON_VALIDO,
+                                "Motivo di esenzione dal bollo inesistente",
+                                "esenzioneBollo",
+                                codice.clone(),
+                            )
+                            .atteso("codice della tabella Esenzione bollo"),
+                        )
+                    })?;
                 let descrizione = if codice == "99" {
                     let d = req.descrizione_esenzione_bollo.clone().filter(|d| !d.trim().is_empty()).ok_or_else(|| {
                         rifiutata(Anomalia::errore(CODICE_CAMPO_OBBLIGATORIO, "Per il motivo 99 - Altro motivo di esenzione indicare la descrizione").campo("descrizioneEsenzioneBollo"))
                     })?;
                     if d.chars().count() > 256 {
-                        return Err(rifiutata(rifiuto(CODICE_VALORE_NON_VALIDO, "Descrizione dell'esenzione oltre 256 caratteri", "descrizioneEsenzioneBollo", d.chars().take(20).collect::<String>()).atteso("al massimo 256 caratteri")));
+                        return Err(rifiutata(
+                            rifiuto(
+                                CODICE_VALORE_NON_VALIDO,
+                                "Descrizione dell'esenzione oltre 256 caratteri",
+                                "descrizioneEsenzioneBollo",
+                                d.chars().take(20).collect::<String>(),
+                            )
+                            .atteso("al massimo 256 caratteri"),
+                        ));
                     }
                     d
                 } else {
                     riga.description.clone()
                 };
                 let esente_diritti = riga.attribute("esenzione_diritti_segreteria") == Some("S");
-                let diritti = if esente_diritti { 0 } else { DIRITTI_ESENTE_CENTESIMI };
-                (Importi { bollo: 0, diritti_segreteria: diritti }, Some(descrizione))
+                let diritti = if esente_diritti {
+                    0
+                } else {
+                    DIRITTI_ESENTE_CENTESIMI
+                };
+                (
+                    Importi {
+                        bollo: 0,
+                        diritti_segreteria: diritti,
+                    },
+                    Some(descrizione),
+                )
             }
         };
 
         let soggetto = self
             .soggetto_certificato(ctx, req.soggetto, None)
             .await?
-            .ok_or_else(|| ServiceError::NonTrovato { cosa: format!("soggetto {}", req.soggetto), riferimento: rif() })?;
+            .ok_or_else(|| ServiceError::NonTrovato {
+                cosa: format!("soggetto {}", req.soggetto),
+                riferimento: rif(),
+            })?;
         let s = Soggetto::new(soggetto);
         for t in &tipi {
             controlla_soggetto(*t, &s, req.forza_certificazione).map_err(rifiutata)?;
         }
         if tipi.contains(&T::ContrattoConvivenza) {
-            self.controlla_richiedente_convivenza(&s, req.richiedente.as_ref()).map_err(rifiutata)?;
+            self.controlla_richiedente_convivenza(&s, req.richiedente.as_ref())
+                .map_err(rifiutata)?;
         }
 
         let mut sezioni = Vec::with_capacity(tipi.len());
         for t in &tipi {
-            let righe = self.righe(ctx, *t, &s, req.soggetto, req.data_riferimento, oggi).await?;
-            sezioni.push(SezioneStampa { tipo: t.codice(), righe });
+            let righe = self
+                .righe(ctx, *t, &s, req.soggetto, req.data_riferimento, oggi)
+                .await?;
+            sezioni.push(SezioneStampa {
+                tipo: t.codice(),
+                righe,
+            });
         }
         let contenuto = ContenutoCertificato {
             tipi: tipi.iter().map(|t| t.codice()).collect(),
@@ -659,7 +904,13 @@ impl Registry {
         let id = anpr_certificati::id_casuale().map_err(|e| self.interno(e))?;
         let id_testo = hex::encode(id);
         let contenuto_json = serde_json::to_value(&contenuto).map_err(|e| self.interno(e))?;
-        let voce = self.voce_audit(ctx, TipoEvento::Operazione, "emissioneCertificato", Some(format!("certificato:{id_testo}")), format!("soggetto:{}", req.soggetto));
+        let voce = self.voce_audit(
+            ctx,
+            TipoEvento::Operazione,
+            "emissioneCertificato",
+            Some(format!("certificato:{id_testo}")),
+            format!("soggetto:{}", req.soggetto),
+        );
         let store = self.store(ctx.ambiente)?;
         let doc = store
             .emetti_documento(NuovoDocumento {
@@ -680,12 +931,20 @@ impl Registry {
         Ok((emesso, pdf))
     }
 
-    fn controlla_richiedente_convivenza(&self, s: &Soggetto, r: Option<&Richiedente>) -> Result<(), Anomalia> {
+    fn controlla_richiedente_convivenza(
+        &self,
+        s: &Soggetto,
+        r: Option<&Richiedente>,
+    ) -> Result<(), Anomalia> {
         let Some(r) = r else { return Ok(()) };
         let Some(cf) = &r.codice_fiscale else {
             return Err(Anomalia::errore("EN355", "Il certificato non puo' essere emesso perche', per il certificato di Contratto di Convivenza, e' necessario inserire il codice fiscale del richiedente se diverso da intestatario").campo("richiedente.codiceFiscale"));
         };
-        let proprio = s.scheda.codice_fiscale.as_ref().map(|c| c.cod_fiscale.as_str().to_owned());
+        let proprio = s
+            .scheda
+            .codice_fiscale
+            .as_ref()
+            .map(|c| c.cod_fiscale.as_str().to_owned());
         let convivente = s
             .evento(TipoEventoStatoCivile::ConvivenzaDiFatto)
             .and_then(|e| e.coniuge.as_ref())
@@ -709,7 +968,12 @@ impl Registry {
         oggi: NaiveDate,
     ) -> Result<Vec<(String, String)>, ServiceError> {
         let rifiutata = |codice: &str, testo: &str| ServiceError::Rifiutata {
-            anomalie: vec![rifiuto(codice, testo, &campo_tipo(t), t.codice().to_string())],
+            anomalie: vec![rifiuto(
+                codice,
+                testo,
+                &campo_tipo(t),
+                t.codice().to_string(),
+            )],
             riferimento: self.riferimento(None),
         };
         let g = s.scheda.generalita.as_ref();
@@ -725,54 +989,98 @@ impl Registry {
         match t {
             T::Nascita => {
                 if let Some(a) = s.scheda.atti.as_ref().and_then(|a| a.atto_nascita.as_ref()) {
-                    righe.push(("Atto di nascita".into(), format!("n. {} anno {}", a.numero_atto, a.anno)));
+                    righe.push((
+                        "Atto di nascita".into(),
+                        format!("n. {} anno {}", a.numero_atto, a.anno),
+                    ));
                 }
             }
             T::Morte => {
                 if let Some(c) = &s.scheda.cancellazione {
-                    righe.push(("Deceduto/a il".into(), data_it(c.data_decorrenza_cancellazione)));
+                    righe.push((
+                        "Deceduto/a il".into(),
+                        data_it(c.data_decorrenza_cancellazione),
+                    ));
                     if let Some(a) = &c.atto_morte {
-                        righe.push(("Atto di morte".into(), format!("n. {} anno {}", a.numero_atto, a.anno)));
+                        righe.push((
+                            "Atto di morte".into(),
+                            format!("n. {} anno {}", a.numero_atto, a.anno),
+                        ));
                     }
                 }
             }
             T::Cancellazione => {
                 if let Some(c) = &s.scheda.cancellazione {
-                    let motivo = self.tables().code("motivi_cancellazione_apr", &c.motivo_cancellazione, None).map(|r| r.description.clone()).unwrap_or_else(|| c.motivo_cancellazione.clone());
-                    righe.push(("Cancellato/a il".into(), data_it(c.data_decorrenza_cancellazione)));
+                    let motivo = self
+                        .tables()
+                        .code("motivi_cancellazione_apr", &c.motivo_cancellazione, None)
+                        .map(|r| r.description.clone())
+                        .unwrap_or_else(|| c.motivo_cancellazione.clone());
+                    righe.push((
+                        "Cancellato/a il".into(),
+                        data_it(c.data_decorrenza_cancellazione),
+                    ));
                     righe.push(("Motivo".into(), motivo));
                 }
             }
             T::Cittadinanza | T::StoricoCittadinanza => {
                 for c in s.scheda.cittadinanze.as_deref().unwrap_or_default() {
-                    let stato = if c.codice_stato == CITTADINANZA_ITALIANA { "ITALIANA".to_owned() } else {
-                        self.tables().stato_estero_by_istat(&c.codice_stato, None).map(|s| s.nome.clone()).unwrap_or_else(|| c.codice_stato.clone())
+                    let stato = if c.codice_stato == CITTADINANZA_ITALIANA {
+                        "ITALIANA".to_owned()
+                    } else {
+                        self.tables()
+                            .stato_estero_by_istat(&c.codice_stato, None)
+                            .map(|s| s.nome.clone())
+                            .unwrap_or_else(|| c.codice_stato.clone())
                     };
-                    let dal = c.data_validita.map(|d| format!(" dal {}", data_it(d))).unwrap_or_default();
+                    let dal = c
+                        .data_validita
+                        .map(|d| format!(" dal {}", data_it(d)))
+                        .unwrap_or_default();
                     righe.push(("Cittadinanza".into(), format!("{stato}{dal}")));
                 }
             }
-            T::EsistenzaInVita => righe.push(("Esistenza in vita".into(), format!("è in vita alla data del {}", data_it(oggi)))),
+            T::EsistenzaInVita => righe.push((
+                "Esistenza in vita".into(),
+                format!("è in vita alla data del {}", data_it(oggi)),
+            )),
             T::Residenza | T::ResidenzaAire | T::ResidenzaConvivenza => {
                 if let Some(r) = &s.scheda.residenza {
                     righe.push(("Residenza".into(), residenza(r)));
                     righe.push(("Dal".into(), data_it(r.data_decorrenza_residenza)));
                 }
                 if let (T::ResidenzaConvivenza, Some(l)) = (t, &s.scheda.legame) {
-                    let conv = self.famiglia_letta_certificato(ctx, l.id_famiglia_convivenza_anpr).await?;
-                    if let Some(nome) = conv.scheda.dati.as_ref().and_then(|d| d.denominazione_convivenza.clone()) {
+                    let conv = self
+                        .famiglia_letta_certificato(ctx, l.id_famiglia_convivenza_anpr)
+                        .await?;
+                    if let Some(nome) = conv
+                        .scheda
+                        .dati
+                        .as_ref()
+                        .and_then(|d| d.denominazione_convivenza.clone())
+                    {
                         righe.push(("Convivenza anagrafica".into(), nome));
                     }
                 }
                 if t == T::ResidenzaAire {
                     if let Some(a) = &s.scheda.aire {
-                        righe.push(("Consolato".into(), self.tables().consolato(&a.consolato).map(|c| c.sede.clone()).unwrap_or_else(|| a.consolato.clone())));
+                        righe.push((
+                            "Consolato".into(),
+                            self.tables()
+                                .consolato(&a.consolato)
+                                .map(|c| c.sede.clone())
+                                .unwrap_or_else(|| a.consolato.clone()),
+                        ));
                     }
                 }
             }
             T::StatoCivile | T::StatoLibero => {
                 let sc = s.stato_civile().unwrap_or("9");
-                let descr = self.tables().code("stato_civile", sc, None).map(|r| r.description.clone()).unwrap_or_else(|| sc.to_owned());
+                let descr = self
+                    .tables()
+                    .code("stato_civile", sc, None)
+                    .map(|r| r.description.clone())
+                    .unwrap_or_else(|| sc.to_owned());
                 righe.push(("Stato civile".into(), descr.to_uppercase()));
             }
             T::Matrimonio | T::UnioneCivile | T::ContrattoConvivenza => {
@@ -787,16 +1095,32 @@ impl Registry {
                         righe.push(("Luogo".into(), luogo(l)));
                     }
                     if let Some(c) = &ev.coniuge {
-                        let nome = format!("{} {}", c.cognome.as_ref().map(|n| n.as_str()).unwrap_or(""), c.nome.as_ref().map(|n| n.as_str()).unwrap_or("")).trim().to_uppercase();
-                        let etichetta = match t { T::Matrimonio => "Coniuge", T::UnioneCivile => "Parte unita civilmente", _ => "Convivente" };
+                        let nome = format!(
+                            "{} {}",
+                            c.cognome.as_ref().map(|n| n.as_str()).unwrap_or(""),
+                            c.nome.as_ref().map(|n| n.as_str()).unwrap_or("")
+                        )
+                        .trim()
+                        .to_uppercase();
+                        let etichetta = match t {
+                            T::Matrimonio => "Coniuge",
+                            T::UnioneCivile => "Parte unita civilmente",
+                            _ => "Convivente",
+                        };
                         righe.push((etichetta.into(), nome));
                     }
                     if let Some(a) = &ev.atto {
-                        righe.push(("Atto".into(), format!("n. {} anno {}", a.numero_atto, a.anno)));
+                        righe.push((
+                            "Atto".into(),
+                            format!("n. {} anno {}", a.numero_atto, a.anno),
+                        ));
                     }
                 }
             }
-            T::StatoFamiglia | T::StatoFamigliaStatoCivile | T::StatoFamigliaAire | T::StatoFamigliaParentela => {
+            T::StatoFamiglia
+            | T::StatoFamigliaStatoCivile
+            | T::StatoFamigliaAire
+            | T::StatoFamigliaParentela => {
                 let Some(legame) = &s.scheda.legame else {
                     return Err(rifutata_famiglia(&rifiutata, t));
                 };
@@ -808,14 +1132,20 @@ impl Registry {
                     };
                     return Err(rifiutata(c, m));
                 }
-                let fam = self.famiglia_letta_certificato(ctx, legame.id_famiglia_convivenza_anpr).await?;
-                if t == T::StatoFamigliaAire && !fam.scheda.dati.as_ref().is_some_and(|d| d.famiglia_aire) {
+                let fam = self
+                    .famiglia_letta_certificato(ctx, legame.id_famiglia_convivenza_anpr)
+                    .await?;
+                if t == T::StatoFamigliaAire
+                    && !fam.scheda.dati.as_ref().is_some_and(|d| d.famiglia_aire)
+                {
                     return Err(rifiutata("EN057", "Impossibile emettere il Certificato di stato di Famiglia AIRE in quanto il soggetto non appartiene ad una famiglia AIRE"));
                 }
                 if fam.scheda.intestatario.is_none() && t != T::StatoFamigliaAire {
                     return Err(rifiutata("EN062", "Il Certificato di stato di famiglia non puo' essere emesso perche' non risulta presente un intestatario della famiglia anagrafica"));
                 }
-                if matches!(t, T::StatoFamigliaParentela | T::StatoFamigliaStatoCivile) && fam.componenti.len() < 2 {
+                if matches!(t, T::StatoFamigliaParentela | T::StatoFamigliaStatoCivile)
+                    && fam.componenti.len() < 2
+                {
                     return Err(rifiutata("EN059", "Impossibile emettere il Certificato di stato di famiglia con rapporti di parentela in quanto la famiglia e' costituita dal solo intestatario"));
                 }
                 if let Some(r) = &s.scheda.residenza {
@@ -823,19 +1153,31 @@ impl Registry {
                 }
                 righe.push(("Famiglia".into(), "è così composta:".into()));
                 for m in &fam.componenti {
-                    let scheda = if m.id_anpr == id { Some(s.scheda.clone()) } else { self.soggetto_certificato(ctx, m.id_anpr, None).await? };
+                    let scheda = if m.id_anpr == id {
+                        Some(s.scheda.clone())
+                    } else {
+                        self.soggetto_certificato(ctx, m.id_anpr, None).await?
+                    };
                     let Some(scheda) = scheda else { continue };
                     let mut valore = nome_completo(scheda.generalita.as_ref());
                     if let Some(g) = &scheda.generalita {
                         valore.push_str(&format!(", nato/a il {}", data_it(g.data_nascita.data)));
                     }
                     if t == T::StatoFamigliaParentela {
-                        let rel = self.tables().code("relazione_parentela", &m.codice_legame, None).map(|r| r.description.clone()).unwrap_or_else(|| m.codice_legame.clone());
+                        let rel = self
+                            .tables()
+                            .code("relazione_parentela", &m.codice_legame, None)
+                            .map(|r| r.description.clone())
+                            .unwrap_or_else(|| m.codice_legame.clone());
                         valore.push_str(&format!(" — {}", rel.to_lowercase()));
                     }
                     if t == T::StatoFamigliaStatoCivile {
                         if let Some(sc) = &scheda.stato_civile {
-                            let d = self.tables().code("stato_civile", sc.stato_civile.as_str(), None).map(|r| r.description.clone()).unwrap_or_default();
+                            let d = self
+                                .tables()
+                                .code("stato_civile", sc.stato_civile.as_str(), None)
+                                .map(|r| r.description.clone())
+                                .unwrap_or_default();
                             valore.push_str(&format!(" — {}", d.to_lowercase()));
                         }
                     }
@@ -892,16 +1234,31 @@ impl Registry {
         if t == T::StoricoResidenzaAllaData {
             let d = data.unwrap_or(oggi);
             let Some(scheda) = self.soggetto_certificato(ctx, id, Some(d)).await? else {
-                return Err(rifiutata("EN042", "Soggetto da certificare non presente in ANPR alla data", data_it(d)));
+                return Err(rifiutata(
+                    "EN042",
+                    "Soggetto da certificare non presente in ANPR alla data",
+                    data_it(d),
+                ));
             };
             let Some(r) = scheda.residenza else {
                 return Err(rifiutata("EN434", "Il certificato non puo' essere emesso perche' non risultano residenze certificabili", data_it(d)));
             };
-            if scheda.competenza.as_ref().is_some_and(|c| c.posizione == PosizioneAnagrafica::Cancellato) {
+            if scheda
+                .competenza
+                .as_ref()
+                .is_some_and(|c| c.posizione == PosizioneAnagrafica::Cancellato)
+            {
                 return Err(rifiutata("EN435", "Il certificato non puo' essere emesso perche' alla data richiesta il soggetto risulta cancellato da ANPR", data_it(d)));
             }
-            let comune = scheda.competenza.as_ref().map(|c| self.nome_comune(&c.comune, d).0).unwrap_or_default();
-            righe.push((format!("Alla data del {}", data_it(d)), format!("residente nel comune di {comune}")));
+            let comune = scheda
+                .competenza
+                .as_ref()
+                .map(|c| self.nome_comune(&c.comune, d).0)
+                .unwrap_or_default();
+            righe.push((
+                format!("Alla data del {}", data_it(d)),
+                format!("residente nel comune di {comune}"),
+            ));
             righe.push(("Indirizzo".into(), self.indirizzo(&r, d)));
             righe.push(("Residenza dal".into(), data_it(r.data_decorrenza_residenza)));
             return Ok(righe);
@@ -914,15 +1271,22 @@ impl Registry {
         let mut n = 0;
         for v in &storia {
             let Some(valore) = &v.value else { continue };
-            let r: Residenza = serde_json::from_value(valore.clone()).map_err(|e| self.interno(e))?;
+            let r: Residenza =
+                serde_json::from_value(valore.clone()).map_err(|e| self.interno(e))?;
             if let Some(d) = data {
                 // From the reference date on only.
                 if v.valido_al.is_some_and(|fine| fine <= d) {
                     continue;
                 }
             }
-            let fine = v.valido_al.map(|f| format!(" al {}", data_it(f))).unwrap_or_else(|| " ad oggi".into());
-            righe.push((format!("Dal {}{}", data_it(v.valido_dal), fine), self.indirizzo(&r, v.valido_dal)));
+            let fine = v
+                .valido_al
+                .map(|f| format!(" al {}", data_it(f)))
+                .unwrap_or_else(|| " ad oggi".into());
+            righe.push((
+                format!("Dal {}{}", data_it(v.valido_dal), fine),
+                self.indirizzo(&r, v.valido_dal),
+            ));
             n += 1;
         }
         if n == 0 {
@@ -967,10 +1331,17 @@ impl Registry {
             intestazione[0].push_str(&format!(" / {}", a.to_uppercase()));
         }
         intestazione.push("Ufficio Anagrafe - Servizi Demografici".into());
-        intestazione.push(format!("Protocollo n. {}/{} del {}", doc.protocollo, doc.anno, data_it(c.data_emissione)));
+        intestazione.push(format!(
+            "Protocollo n. {}/{} del {}",
+            doc.protocollo,
+            doc.anno,
+            data_it(c.data_emissione)
+        ));
         let mut corpo = Vec::new();
         for (i, sezione) in c.sezioni.iter().enumerate() {
-            let Some(t) = TipoCertificato::da_codice(sezione.tipo) else { continue };
+            let Some(t) = TipoCertificato::da_codice(sezione.tipo) else {
+                continue;
+            };
             if i > 0 {
                 corpo.push(Blocco::Separatore);
             }
@@ -982,36 +1353,64 @@ impl Registry {
                 corpo.push(Blocco::Paragrafo("L'UFFICIALE DI ANAGRAFE, visti gli atti d'ufficio e le risultanze dell'Anagrafe Nazionale della Popolazione Residente, CERTIFICA che:".into()));
             }
             for (etichetta, valore) in &sezione.righe {
-                corpo.push(Blocco::Campo { etichetta: etichetta.clone(), valore: valore.clone() });
+                corpo.push(Blocco::Campo {
+                    etichetta: etichetta.clone(),
+                    valore: valore.clone(),
+                });
             }
         }
         corpo.push(Blocco::Spazio);
         if let Some(r) = &c.richiedente {
-            corpo.push(Blocco::Campo { etichetta: "Richiedente".into(), valore: format!("{} {}", r.cognome, r.nome).to_uppercase() });
+            corpo.push(Blocco::Campo {
+                etichetta: "Richiedente".into(),
+                valore: format!("{} {}", r.cognome, r.nome).to_uppercase(),
+            });
         }
         if let Some(u) = &c.uso {
-            corpo.push(Blocco::Campo { etichetta: "Uso".into(), valore: u.clone() });
+            corpo.push(Blocco::Campo {
+                etichetta: "Uso".into(),
+                valore: u.clone(),
+            });
         }
-        corpo.push(Blocco::Paragrafo(format!("Si rilascia in data {} a richiesta dell'interessato.", data_it(c.data_emissione))));
+        corpo.push(Blocco::Paragrafo(format!(
+            "Si rilascia in data {} a richiesta dell'interessato.",
+            data_it(c.data_emissione)
+        )));
         corpo.push(Blocco::Paragrafo("L'UFFICIALE DI ANAGRAFE".into()));
         let mut piede = vec!["Il presente certificato non può essere prodotto agli organi della pubblica amministrazione o ai privati gestori di pubblici servizi (art. 40 D.P.R. 445/2000).".to_owned()];
         piede.push(match &c.descrizione_esenzione {
-            Some(d) => format!("Esente da imposta di bollo: {d}. Diritti di segreteria {}.", euro(u64::from(c.importi.diritti_segreteria))),
-            None => format!("Imposta di bollo {} assolta in modo virtuale. Diritti di segreteria {}.", euro(u64::from(c.importi.bollo)), euro(u64::from(c.importi.diritti_segreteria))),
+            Some(d) => format!(
+                "Esente da imposta di bollo: {d}. Diritti di segreteria {}.",
+                euro(u64::from(c.importi.diritti_segreteria))
+            ),
+            None => format!(
+                "Imposta di bollo {} assolta in modo virtuale. Diritti di segreteria {}.",
+                euro(u64::from(c.importi.bollo)),
+                euro(u64::from(c.importi.diritti_segreteria))
+            ),
         });
         if doc.annullato_il.is_some() {
             piede.push("CERTIFICATO ANNULLATO".into());
         }
-        let filigrana = (ambiente != Ambiente::Produzione).then(|| format!("BOZZA / ANTEPRIMA - ambiente di {}", ambiente.as_str()));
+        let filigrana = (ambiente != Ambiente::Produzione)
+            .then(|| format!("BOZZA / ANTEPRIMA - ambiente di {}", ambiente.as_str()));
         let id = hex_id(&doc.id);
         let documento = Documento {
-            titolo_metadati: c.sezioni.first().and_then(|s| TipoCertificato::da_codice(s.tipo)).map(|t| t.titolo(None).to_owned()).unwrap_or_default(),
+            titolo_metadati: c
+                .sezioni
+                .first()
+                .and_then(|s| TipoCertificato::da_codice(s.tipo))
+                .map(|t| t.titolo(None).to_owned())
+                .unwrap_or_default(),
             intestazione,
             corpo,
             filigrana,
             qr: Some(Qr {
                 contenuto: emesso.url_verifica.clone(),
-                didascalia: vec![format!("Verifica dell'autenticità: inquadrare il codice QR. Certificato {}", doc.id)],
+                didascalia: vec![format!(
+                    "Verifica dell'autenticità: inquadrare il codice QR. Certificato {}",
+                    doc.id
+                )],
             }),
             piede,
             creato: doc.emesso_il,
@@ -1028,7 +1427,8 @@ impl Registry {
         cfg: &ConfigurazioneCertificati,
         id: &str,
     ) -> Result<(CertificatoEmesso, Vec<u8>), ServiceError> {
-        self.autorizza(ctx, Permesso::Certificazione, "stampaCertificato").await?;
+        self.autorizza(ctx, Permesso::Certificazione, "stampaCertificato")
+            .await?;
         let (doc, contenuto) = self.certificato_del_comune(ctx, id).await?;
         let emesso = self.certificato_emesso(cfg, &doc, &contenuto)?;
         let pdf = self.pdf_certificato(ctx.ambiente, &doc, &contenuto, &emesso)?;
@@ -1041,13 +1441,21 @@ impl Registry {
         id: &str,
     ) -> Result<(DocumentoEmesso, ContenutoCertificato), ServiceError> {
         let store = self.store(ctx.ambiente)?;
-        let non_trovato = || ServiceError::NonTrovato { cosa: "certificato".into(), riferimento: self.riferimento(None) };
-        let doc = store.documento(id).await.map_err(|e| self.interno(e))?.ok_or_else(non_trovato)?;
+        let non_trovato = || ServiceError::NonTrovato {
+            cosa: "certificato".into(),
+            riferimento: self.riferimento(None),
+        };
+        let doc = store
+            .documento(id)
+            .await
+            .map_err(|e| self.interno(e))?
+            .ok_or_else(non_trovato)?;
         // Another municipality's certificates do not exist for the caller.
         if doc.tipo != TipoDocumento::Certificato || ctx.comune.as_ref() != Some(&doc.comune) {
             return Err(non_trovato());
         }
-        let contenuto: ContenutoCertificato = serde_json::from_value(doc.contenuto.clone()).map_err(|e| self.interno(e))?;
+        let contenuto: ContenutoCertificato =
+            serde_json::from_value(doc.contenuto.clone()).map_err(|e| self.interno(e))?;
         Ok((doc, contenuto))
     }
 
@@ -1059,7 +1467,8 @@ impl Registry {
         id: &str,
         motivo: &str,
     ) -> Result<CertificatoEmesso, ServiceError> {
-        self.autorizza(ctx, Permesso::Certificazione, "annullamentoCertificato").await?;
+        self.autorizza(ctx, Permesso::Certificazione, "annullamentoCertificato")
+            .await?;
         let motivo = motivo.trim();
         if motivo.is_empty() || motivo.chars().count() > 256 {
             return Err(ServiceError::Rifiutata {
@@ -1070,11 +1479,22 @@ impl Registry {
         let (doc, contenuto) = self.certificato_del_comune(ctx, id).await?;
         if doc.annullato_il.is_some() {
             return Err(ServiceError::Rifiutata {
-                anomalie: vec![rifiuto(CODICE_CERTIFICATO_NON_ANNULLABILE, "Il certificato risulta gia' annullato", "idCertificato", id)],
+                anomalie: vec![rifiuto(
+                    CODICE_CERTIFICATO_NON_ANNULLABILE,
+                    "Il certificato risulta gia' annullato",
+                    "idCertificato",
+                    id,
+                )],
                 riferimento: self.riferimento(None),
             });
         }
-        let voce = self.voce_audit(ctx, TipoEvento::Annullamento, "annullamentoCertificato", Some(format!("certificato:{id}")), "annullato".into());
+        let voce = self.voce_audit(
+            ctx,
+            TipoEvento::Annullamento,
+            "annullamentoCertificato",
+            Some(format!("certificato:{id}")),
+            "annullato".into(),
+        );
         let store = self.store(ctx.ambiente)?;
         let doc = store
             .annulla_documento(&doc.id, self.clock().now(), motivo.to_owned(), voce)
@@ -1093,18 +1513,33 @@ impl Registry {
         al: Option<DateTime<Utc>>,
         limit: u32,
     ) -> Result<ElencoCertificati, ServiceError> {
-        self.autorizza(ctx, Permesso::Certificazione, "elencoCertificati").await?;
+        self.autorizza(ctx, Permesso::Certificazione, "elencoCertificati")
+            .await?;
         let Some(comune) = ctx.comune.clone() else {
-            return Err(self.nega(ctx, Permesso::Certificazione, "elencoCertificati").await);
+            return Err(self
+                .nega(ctx, Permesso::Certificazione, "elencoCertificati")
+                .await);
         };
         let store = self.store(ctx.ambiente)?;
         let docs = store
-            .documenti(&QueryDocumenti { comune: Some(comune), tipo: Some(TipoDocumento::Certificato), soggetto: None, dal, al, limit })
+            .documenti(&QueryDocumenti {
+                comune: Some(comune),
+                tipo: Some(TipoDocumento::Certificato),
+                soggetto: None,
+                dal,
+                al,
+                limit,
+            })
             .await
             .map_err(|e| self.interno(e))?;
-        let mut out = ElencoCertificati { certificati: Vec::with_capacity(docs.len()), totale_bollo: 0, totale_diritti_segreteria: 0 };
+        let mut out = ElencoCertificati {
+            certificati: Vec::with_capacity(docs.len()),
+            totale_bollo: 0,
+            totale_diritti_segreteria: 0,
+        };
         for d in &docs {
-            let c: ContenutoCertificato = serde_json::from_value(d.contenuto.clone()).map_err(|e| self.interno(e))?;
+            let c: ContenutoCertificato =
+                serde_json::from_value(d.contenuto.clone()).map_err(|e| self.interno(e))?;
             if d.annullato_il.is_none() {
                 out.totale_bollo += u64::from(c.importi.bollo);
                 out.totale_diritti_segreteria += u64::from(c.importi.diritti_segreteria);
@@ -1123,15 +1558,28 @@ impl Registry {
         cfg: &ConfigurazioneCertificati,
         payload: &str,
     ) -> Result<EsitoVerifica, ServiceError> {
-        self.autorizza(ctx, Permesso::VerificaCertificato, "verificaCertificato").await?;
+        self.autorizza(ctx, Permesso::VerificaCertificato, "verificaCertificato")
+            .await?;
         let store = self.store(ctx.ambiente)?;
         let esito = self.verifica_interna(store.as_ref(), cfg, payload).await?;
         let (oggetto, testo) = match &esito {
-            Some(e) => (Some(format!("certificato:{}", e.id_certificato)), e.esito.to_owned()),
+            Some(e) => (
+                Some(format!("certificato:{}", e.id_certificato)),
+                e.esito.to_owned(),
+            ),
             None => (None, "non valido".to_owned()),
         };
-        let voce = self.voce_audit(ctx, TipoEvento::Lettura, "verificaCertificato", oggetto, testo);
-        store.append_audit(voce).await.map_err(|e| self.interno(e))?;
+        let voce = self.voce_audit(
+            ctx,
+            TipoEvento::Lettura,
+            "verificaCertificato",
+            oggetto,
+            testo,
+        );
+        store
+            .append_audit(voce)
+            .await
+            .map_err(|e| self.interno(e))?;
         esito.ok_or_else(|| ServiceError::Rifiutata {
             anomalie: vec![Anomalia::errore(CODICE_VERIFICA_FALLITA, "Certificato non autentico: il codice di verifica non corrisponde ad alcun certificato emesso").campo("c")],
             riferimento: self.riferimento(None),
@@ -1144,17 +1592,37 @@ impl Registry {
         cfg: &ConfigurazioneCertificati,
         payload: &str,
     ) -> Result<Option<EsitoVerifica>, ServiceError> {
-        let Ok(p) = cfg.firmatario.verifica(payload) else { return Ok(None) };
-        let Some(doc) = store.documento(&p.id_testo()).await.map_err(|e| self.interno(e))? else { return Ok(None) };
-        let Ok(contenuto) = serde_json::from_value::<ContenutoCertificato>(doc.contenuto.clone()) else { return Ok(None) };
+        let Ok(p) = cfg.firmatario.verifica(payload) else {
+            return Ok(None);
+        };
+        let Some(doc) = store
+            .documento(&p.id_testo())
+            .await
+            .map_err(|e| self.interno(e))?
+        else {
+            return Ok(None);
+        };
+        let Ok(contenuto) = serde_json::from_value::<ContenutoCertificato>(doc.contenuto.clone())
+        else {
+            return Ok(None);
+        };
         let atteso = payload_da(&doc, &contenuto);
         if atteso.as_ref().ok() != Some(&p) {
             return Ok(None);
         }
         Ok(Some(EsitoVerifica {
-            esito: if doc.annullato_il.is_some() { "annullato" } else { "valido" },
+            esito: if doc.annullato_il.is_some() {
+                "annullato"
+            } else {
+                "valido"
+            },
             id_certificato: doc.id.clone(),
-            tipi: contenuto.tipi.iter().filter_map(|c| TipoCertificato::da_codice(*c)).map(|t| t.titolo(None).to_owned()).collect(),
+            tipi: contenuto
+                .tipi
+                .iter()
+                .filter_map(|c| TipoCertificato::da_codice(*c))
+                .map(|t| t.titolo(None).to_owned())
+                .collect(),
             data_emissione: contenuto.data_emissione,
             comune: contenuto.nome_comune.clone(),
             numero_protocollo: doc.protocollo,
@@ -1164,7 +1632,10 @@ impl Registry {
     }
 }
 
-fn rifutata_famiglia(rifiutata: &impl Fn(&str, &str) -> ServiceError, _t: TipoCertificato) -> ServiceError {
+fn rifutata_famiglia(
+    rifiutata: &impl Fn(&str, &str) -> ServiceError,
+    _t: TipoCertificato,
+) -> ServiceError {
     rifiutata("EN137", "Impossibile emettere il Certificato perche' non risulta ne' una famiglia ne' una convivenza associata a questo soggetto")
 }
 
@@ -1200,9 +1671,17 @@ fn payload(doc: &DocumentoEmesso, c: &ContenutoCertificato) -> Result<PayloadVer
     id.copy_from_slice(&b);
     Ok(PayloadVerifica {
         id,
-        tipi: c.tipi.iter().fold(0u32, |acc, t| acc | 1u32.checked_shl(u32::from(*t).saturating_sub(1)).unwrap_or(0)),
+        tipi: c.tipi.iter().fold(0u32, |acc, t| {
+            acc | 1u32
+                .checked_shl(u32::from(*t).saturating_sub(1))
+                .unwrap_or(0)
+        }),
         data_emissione: c.data_emissione,
-        comune: c.comune.as_str().parse().map_err(|_| format!("municipality {}", c.comune))?,
+        comune: c
+            .comune
+            .as_str()
+            .parse()
+            .map_err(|_| format!("municipality {}", c.comune))?,
         hash_contenuto: hash_contenuto(c).map_err(|e| e.to_string())?,
     })
 }
@@ -1217,7 +1696,9 @@ mod tests {
 
     #[test]
     fn combinations() {
-        let check = |tipi: &[u8], atteso: &str| assert_eq!(codice(controlla_combinazione(tipi)), atteso, "{tipi:?}");
+        let check = |tipi: &[u8], atteso: &str| {
+            assert_eq!(codice(controlla_combinazione(tipi)), atteso, "{tipi:?}")
+        };
         check(&[8, 12], "");
         check(&[8, 5, 7, 11], "");
         check(&[2, 7], "EN153");

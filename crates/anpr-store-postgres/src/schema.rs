@@ -26,7 +26,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../migrations/0002_sospese_procedimenti.sql"),
     ),
     // Versions 3 and 4 are reserved for migrations of parallel work.
-    (5, "documenti", include_str!("../migrations/0005_documenti.sql")),
+    (
+        5,
+        "documenti",
+        include_str!("../migrations/0005_documenti.sql"),
+    ),
 ];
 
 /// First key of the advisory lock taken by migrations ("ANPR" in ASCII); the second key

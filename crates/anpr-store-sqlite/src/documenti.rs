@@ -18,7 +18,8 @@ use crate::codec::{
 use crate::read::MAX_ROWS;
 use crate::write::{chain_audit, domain_id_sql, prepare_audit};
 
-const COLONNE: &str = "id, tipo, comune, anno, protocollo, soggetto, emesso_il, utente, contenuto, \
+const COLONNE: &str =
+    "id, tipo, comune, anno, protocollo, soggetto, emesso_il, utente, contenuto, \
                        annullato_il, motivo_annullamento";
 
 /// A document checked and encoded before it reaches the writer thread.
@@ -156,7 +157,9 @@ pub(crate) fn cerca(
     }
     sql.push_str(" ORDER BY emesso_il, id LIMIT ?");
     valori.push(SqlValue::Integer(i64::from(q.limit.min(MAX_ROWS))));
-    let mut st = conn.prepare_cached(&sql).ctx("preparing a documents query")?;
+    let mut st = conn
+        .prepare_cached(&sql)
+        .ctx("preparing a documents query")?;
     let raw = st
         .query_map(params_from_iter(valori.iter()), Grezzo::da_riga)
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)

@@ -288,7 +288,9 @@ fn run_job(conn: &Connection, job: &Job) -> Result<Done, StoreError> {
         Job::EliminaSospesa { id, audit } => {
             write::elimina_sospesa(conn, *id, audit).map(Done::Eliminata)
         }
-        Job::EmettiDocumento(d) => crate::documenti::emetti(conn, d).map(|d| Done::Documento(Some(d))),
+        Job::EmettiDocumento(d) => {
+            crate::documenti::emetti(conn, d).map(|d| Done::Documento(Some(d)))
+        }
         Job::AnnullaDocumento(a) => crate::documenti::annulla(conn, a).map(Done::Documento),
         Job::OutboxMark { id, delivered } => {
             write::outbox_mark(conn, *id, *delivered).map(|()| Done::Nothing)

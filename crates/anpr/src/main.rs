@@ -294,13 +294,15 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let chiave = args.storage.data_dir.join("certificati-ed25519.pk8");
     match anpr_certificati::Firmatario::da_file_o_nuovo(&chiave) {
         Ok(firmatario) => {
-            let url_verifica = args.url_verifica_certificati.clone().unwrap_or_else(|| {
-                format!("http://{}/api/v1/certificati/verifica", args.listen)
-            });
-            registry = registry.con_certificati(anpr_service::certificati::ConfigurazioneCertificati {
-                firmatario,
-                url_verifica,
-            });
+            let url_verifica = args
+                .url_verifica_certificati
+                .clone()
+                .unwrap_or_else(|| format!("http://{}/api/v1/certificati/verifica", args.listen));
+            registry =
+                registry.con_certificati(anpr_service::certificati::ConfigurazioneCertificati {
+                    firmatario,
+                    url_verifica,
+                });
         }
         Err(e) => {
             eprintln!("errore: chiave di firma dei certificati: {e}");
