@@ -161,6 +161,10 @@ fn codici(body: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// One type: (type, qualifying subject, its extra fields, texts its PDF must show,
+/// subject refused, its extra fields, expected code).
+type Caso<'a> = (u8, &'a str, Value, Vec<&'a str>, &'a str, Value, &'a str);
+
 async fn certificati_su_http(mut s: Server) {
     // Rome: a family that marries, moves house and sees a son emigrate.
     let r = s
@@ -299,7 +303,7 @@ async fn certificati_su_http(mut s: Server) {
     );
 
     // Each type: a subject that qualifies (with text the PDF must show) and one refused.
-    let casi: Vec<(u8, &str, Value, Vec<&str>, &str, Value, &str)> = vec![
+    let casi: Vec<Caso<'_>> = vec![
         (
             1,
             &mario,

@@ -606,13 +606,15 @@ fn controlla_soggetto(t: TipoCertificato, s: &Soggetto, forza: bool) -> Result<(
             if cittadinanze.is_empty() {
                 return e("EN407", "Non risultano cittadinanze per il soggetto intestatario del certificato");
             }
-            if t == T::Cittadinanza {
-                if cittadinanze.iter().any(|c| matches!(c.codice_stato.as_str(), "997" | "998")) || cittadinanze.len() > 1 {
-                    return e("EN404", "Non e' possibile emettere il certificato di cittadinanza perche' i dati non sono sufficienti");
-                }
+            let insufficienti = cittadinanze
+                .iter()
+                .any(|c| matches!(c.codice_stato.as_str(), "997" | "998"))
+                || cittadinanze.len() > 1;
+            if t == T::Cittadinanza && insufficienti {
+                return e("EN404", "Non e' possibile emettere il certificato di cittadinanza perche' i dati non sono sufficienti");
             }
             let italiano = cittadinanze.iter().any(|c| c.codice_stato == CITTADINANZA_ITALIANA);
-            if !italiano && !(forza && t == T::Cittadinanza) {
+            if !(italiano || forza && t == T::Cittadinanza) {
                 return e("EN110", "Impossibile emettere il certificato perche' il soggetto non ha cittadinanza italiana");
             }
         }

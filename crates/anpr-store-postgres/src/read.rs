@@ -788,29 +788,6 @@ pub(crate) async fn outbox_pending(
     Ok(messages)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::prefix_upper_bound;
-
-    #[test]
-    fn prefix_bounds() {
-        assert_eq!(prefix_upper_bound("D ANG").as_deref(), Some("D ANH"));
-        assert_eq!(prefix_upper_bound("%").as_deref(), Some("&"));
-        assert_eq!(prefix_upper_bound("A\u{10FFFF}").as_deref(), Some("B"));
-        assert_eq!(prefix_upper_bound("\u{10FFFF}"), None);
-        assert_eq!(
-            prefix_upper_bound("A\u{D7FF}").as_deref(),
-            Some("A\u{E000}")
-        );
-        assert_eq!(prefix_upper_bound(""), None);
-        // Every string with the prefix is inside [prefix, upper).
-        for s in ["D ANGELO", "D ANG", "D ANG\u{10FFFF}"] {
-            assert!(s >= "D ANG" && s < prefix_upper_bound("D ANG").unwrap().as_str());
-        }
-        assert!("D ANH" >= prefix_upper_bound("D ANG").unwrap().as_str());
-    }
-}
-
 /// Columns of `documenti`, in the order [`documento_from_row`] reads them.
 pub(crate) const DOCUMENTO_COLUMNS: &str =
     "id, tipo, comune, anno, protocollo, soggetto, emesso_il, utente, contenuto, \
@@ -897,4 +874,27 @@ pub(crate) async fn documenti(
         .iter()
         .map(documento_from_row)
         .collect::<Result<Vec<_>, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_upper_bound;
+
+    #[test]
+    fn prefix_bounds() {
+        assert_eq!(prefix_upper_bound("D ANG").as_deref(), Some("D ANH"));
+        assert_eq!(prefix_upper_bound("%").as_deref(), Some("&"));
+        assert_eq!(prefix_upper_bound("A\u{10FFFF}").as_deref(), Some("B"));
+        assert_eq!(prefix_upper_bound("\u{10FFFF}"), None);
+        assert_eq!(
+            prefix_upper_bound("A\u{D7FF}").as_deref(),
+            Some("A\u{E000}")
+        );
+        assert_eq!(prefix_upper_bound(""), None);
+        // Every string with the prefix is inside [prefix, upper).
+        for s in ["D ANGELO", "D ANG", "D ANG\u{10FFFF}"] {
+            assert!(s >= "D ANG" && s < prefix_upper_bound("D ANG").unwrap().as_str());
+        }
+        assert!("D ANH" >= prefix_upper_bound("D ANG").unwrap().as_str());
+    }
 }
