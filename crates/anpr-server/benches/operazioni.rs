@@ -407,6 +407,32 @@ impl Store for Cronometrato {
     async fn elimina_sospesa(&self, id: u64, audit: NuovaVoceAudit) -> Result<bool, StoreError> {
         self.inner.elimina_sospesa(id, audit).await
     }
+    async fn emetti_documento(
+        &self,
+        doc: anpr_store::NuovoDocumento,
+    ) -> Result<anpr_store::DocumentoEmesso, StoreError> {
+        self.inner.emetti_documento(doc).await
+    }
+    async fn documento(&self, id: &str) -> Result<Option<anpr_store::DocumentoEmesso>, StoreError> {
+        self.inner.documento(id).await
+    }
+    async fn documenti(
+        &self,
+        query: &anpr_store::QueryDocumenti,
+    ) -> Result<Vec<anpr_store::DocumentoEmesso>, StoreError> {
+        self.inner.documenti(query).await
+    }
+    async fn annulla_documento(
+        &self,
+        id: &str,
+        istante: chrono::DateTime<chrono::Utc>,
+        motivo: String,
+        audit: NuovaVoceAudit,
+    ) -> Result<Option<anpr_store::DocumentoEmesso>, StoreError> {
+        self.inner
+            .annulla_documento(id, istante, motivo, audit)
+            .await
+    }
     async fn append_audit(&self, entry: NuovaVoceAudit) -> Result<VoceAudit, StoreError> {
         self.inner.append_audit(entry).await
     }

@@ -23,8 +23,10 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 pub mod caller;
 pub mod error;
 mod openapi;
+mod openapi_certificati;
 mod openapi_operazioni;
 mod rest;
+mod rest_certificati;
 mod rest_procedimenti;
 mod rest_ricerca;
 mod rest_sospese;
@@ -119,6 +121,19 @@ pub fn router(registry: Arc<Registry>, config: ServerConfig) -> Router {
         .route(
             "/api/v1/procedimenti/ricerca",
             post(rest_procedimenti::ricerca),
+        )
+        .route(
+            "/api/v1/certificati",
+            post(rest_certificati::emetti).get(rest_certificati::elenco),
+        )
+        .route(
+            "/api/v1/certificati/verifica",
+            get(rest_certificati::verifica),
+        )
+        .route("/api/v1/certificati/{id}/pdf", get(rest_certificati::pdf))
+        .route(
+            "/api/v1/certificati/{id}/annulla",
+            post(rest_certificati::annulla),
         )
         .fallback(rest::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -46,6 +46,16 @@ pub fn spec() -> Value {
         "schemas",
         schemas_sospese_procedimenti(),
     );
+    extend(
+        &mut doc,
+        "paths",
+        crate::openapi_certificati::paths(&ambiente_header),
+    );
+    extend(
+        &mut doc["components"],
+        "schemas",
+        crate::openapi_certificati::schemas(),
+    );
     doc
 }
 

@@ -49,10 +49,13 @@ pub enum Permesso {
     Procedimento,
     /// Search and read the municipality's administrative proceedings.
     ConsultaProcedimenti,
+    /// Verify a certificate's QR code (public: anyone holding a certificate may check
+    /// it; the answer carries no personal data).
+    VerificaCertificato,
 }
 
 impl Permesso {
-    pub const ALL: [Permesso; 17] = [
+    pub const ALL: [Permesso; 18] = [
         Permesso::ConsultaTabelle,
         Permesso::CalcoloCodiceFiscale,
         Permesso::ConsultaScheda,
@@ -70,13 +73,16 @@ impl Permesso {
         Permesso::OperazioniSospese,
         Permesso::Procedimento,
         Permesso::ConsultaProcedimenti,
+        Permesso::VerificaCertificato,
     ];
 
     /// True when any caller, even one with no profile, holds it.
     pub fn pubblico(self) -> bool {
         matches!(
             self,
-            Permesso::ConsultaTabelle | Permesso::CalcoloCodiceFiscale
+            Permesso::ConsultaTabelle
+                | Permesso::CalcoloCodiceFiscale
+                | Permesso::VerificaCertificato
         )
     }
 }
@@ -85,7 +91,9 @@ impl Permesso {
 pub fn profili_abilitati(permesso: Permesso) -> &'static [Profilo] {
     use Profilo::*;
     match permesso {
-        Permesso::ConsultaTabelle | Permesso::CalcoloCodiceFiscale => &[],
+        Permesso::ConsultaTabelle
+        | Permesso::CalcoloCodiceFiscale
+        | Permesso::VerificaCertificato => &[],
         Permesso::ConsultaScheda | Permesso::Ricerca => &[
             OperatoreAnagrafe,
             OperatoreConsultazione,

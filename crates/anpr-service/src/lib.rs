@@ -23,6 +23,7 @@ pub mod annullamento;
 pub mod audit;
 pub mod authz;
 pub mod cancellazione;
+pub mod certificati;
 pub mod clock;
 pub mod codice_fiscale;
 pub mod consultazione;
@@ -54,6 +55,8 @@ pub struct Registry {
     request_seq: AtomicU64,
     /// The tax agency of each environment (M-3.2): a simulator unless configured.
     agenzia_entrate: BTreeMap<Ambiente, Arc<dyn anpr_ae::AgenziaEntrate>>,
+    /// Certificate signing key and verification URL (M-4.1).
+    certificati: Arc<certificati::ConfigurazioneCertificati>,
 }
 
 impl fmt::Debug for Registry {
@@ -84,7 +87,21 @@ impl Registry {
             clock,
             request_seq: AtomicU64::new(1),
             agenzia_entrate,
+            // An in-memory key until `con_certificati` sets the persistent one.
+            certificati: Arc::new(certificati::ConfigurazioneCertificati::effimera()),
         }
+    }
+
+    /// Uses `cfg` (the persistent signing key and the public verification URL) for
+    /// certificates.
+    pub fn con_certificati(mut self, cfg: certificati::ConfigurazioneCertificati) -> Self {
+        self.certificati = Arc::new(cfg);
+        self
+    }
+
+    /// The certificate configuration.
+    pub fn certificati(&self) -> &certificati::ConfigurazioneCertificati {
+        &self.certificati
     }
 
     /// Uses `ae` as the tax agency of `ambiente` (an HTTP client of the real service, or

@@ -317,6 +317,38 @@ impl Store for PostgresStore {
         write::elimina_sospesa(self, id, audit).await
     }
 
+    async fn emetti_documento(
+        &self,
+        doc: anpr_store::NuovoDocumento,
+    ) -> Result<anpr_store::DocumentoEmesso, StoreError> {
+        write::emetti_documento(self, doc).await
+    }
+
+    async fn documento(&self, id: &str) -> Result<Option<anpr_store::DocumentoEmesso>, StoreError> {
+        read::documento(self, id)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+
+    async fn documenti(
+        &self,
+        query: &anpr_store::QueryDocumenti,
+    ) -> Result<Vec<anpr_store::DocumentoEmesso>, StoreError> {
+        read::documenti(self, query)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+
+    async fn annulla_documento(
+        &self,
+        id: &str,
+        istante: chrono::DateTime<chrono::Utc>,
+        motivo: String,
+        audit: NuovaVoceAudit,
+    ) -> Result<Option<anpr_store::DocumentoEmesso>, StoreError> {
+        write::annulla_documento(self, id, istante, motivo, audit).await
+    }
+
     async fn append_audit(&self, entry: NuovaVoceAudit) -> Result<VoceAudit, StoreError> {
         write::append_audit(self, entry).await
     }

@@ -788,6 +788,94 @@ pub(crate) async fn outbox_pending(
     Ok(messages)
 }
 
+/// Columns of `documenti`, in the order [`documento_from_row`] reads them.
+pub(crate) const DOCUMENTO_COLUMNS: &str =
+    "id, tipo, comune, anno, protocollo, soggetto, emesso_il, utente, contenuto, \
+     annullato_il, motivo_annullamento";
+
+pub(crate) fn documento_from_row(row: &Row) -> Result<anpr_store::DocumentoEmesso, StoreError> {
+    let tipo: String = col(row, 1)?;
+    Ok(anpr_store::DocumentoEmesso {
+        id: col(row, 0)?,
+        tipo: anpr_store::TipoDocumento::parse(&tipo)
+            .ok_or_else(|| StoreError::Corrupt(format!("document kind {tipo}")))?,
+        comune: comune(col(row, 2)?)?,
+        anno: col(row, 3)?,
+        protocollo: to_u64(col(row, 4)?, "protocol number")?,
+        soggetto: col::<Option<i64>>(row, 5)?
+            .map(|v| {
+                IdAnprSoggetto::new(to_u64(v, "subject id")?)
+                    .map_err(|e| StoreError::Corrupt(format!("stored subject id: {e}")))
+            })
+            .transpose()?,
+        emesso_il: col(row, 6)?,
+        utente: col(row, 7)?,
+        contenuto: col(row, 8)?,
+        annullato_il: col(row, 9)?,
+        motivo_annullamento: col(row, 10)?,
+    })
+}
+
+/// `Store::documento`.
+pub(crate) async fn documento(
+    store: &PostgresStore,
+    id: &str,
+) -> Result<Option<anpr_store::DocumentoEmesso>, Failure> {
+    if id.contains('\0') {
+        return Ok(None);
+    }
+    let client = store.client().await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "SELECT {DOCUMENTO_COLUMNS} FROM documenti WHERE id = $1"
+        ))
+        .await
+        .ctx("reading an issued document")?;
+    let row = client
+        .query_opt(&stmt, &[&id])
+        .await
+        .ctx("reading an issued document")?;
+    Ok(row.as_ref().map(documento_from_row).transpose()?)
+}
+
+/// `Store::documenti`.
+pub(crate) async fn documenti(
+    store: &PostgresStore,
+    q: &anpr_store::QueryDocumenti,
+) -> Result<Vec<anpr_store::DocumentoEmesso>, Failure> {
+    let mut f = Filter::default();
+    if let Some(c) = &q.comune {
+        f.add("comune = $?", c.as_str().to_owned());
+    }
+    if let Some(t) = q.tipo {
+        f.add("tipo = $?", t.as_str().to_owned());
+    }
+    if let Some(s) = q.soggetto {
+        f.add("soggetto = $?", to_i64(s.get(), "subject id")?);
+    }
+    if let Some(t) = q.dal {
+        f.add("emesso_il >= $?", t);
+    }
+    if let Some(t) = q.al {
+        f.add("emesso_il < $?", t);
+    }
+    f.params.push(Box::new(capped(q.limit, MAX_ROWS)));
+    let sql = format!(
+        "SELECT {DOCUMENTO_COLUMNS} FROM documenti{} ORDER BY emesso_il, id LIMIT ${}",
+        f.where_clause(),
+        f.params.len()
+    );
+    let client = store.client().await?;
+    let rows = client
+        .query(&sql, &f.params())
+        .await
+        .ctx("listing issued documents")?;
+    Ok(rows
+        .iter()
+        .map(documento_from_row)
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::prefix_upper_bound;

@@ -17,13 +17,19 @@ use tokio_postgres::Client;
 
 use crate::error::describe;
 
-/// The embedded migrations: (version, name, SQL). Versions are contiguous from 1.
+/// The embedded migrations: (version, name, SQL). Versions strictly increase from 1.
 pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/0001_initial.sql")),
     (
         2,
         "sospese_procedimenti",
         include_str!("../migrations/0002_sospese_procedimenti.sql"),
+    ),
+    // Versions 3 and 4 are reserved for migrations of parallel work.
+    (
+        5,
+        "documenti",
+        include_str!("../migrations/0005_documenti.sql"),
     ),
 ];
 
@@ -176,9 +182,10 @@ mod tests {
     }
 
     #[test]
-    fn migrations_are_contiguous() {
-        for (i, m) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(m.0, i32::try_from(i).unwrap() + 1);
+    fn migrations_strictly_increase() {
+        assert_eq!(MIGRATIONS[0].0, 1);
+        for w in MIGRATIONS.windows(2) {
+            assert!(w[0].0 < w[1].0, "{} then {}", w[0].0, w[1].0);
         }
     }
 }

@@ -1533,3 +1533,125 @@ pub(crate) async fn baseline_raw_insert(store: &PostgresStore, rows: u32) -> Res
     }
     Ok(())
 }
+
+/// `Store::emetti_documento`: the protocol number comes from an upsert on the
+/// (municipality, year) row, which also serialises concurrent issues of one
+/// municipality, in the same transaction as the insert and the audit entry.
+pub(crate) async fn emetti_documento(
+    store: &PostgresStore,
+    mut doc: anpr_store::NuovoDocumento,
+) -> Result<anpr_store::DocumentoEmesso, StoreError> {
+    if doc.audit.oggetto.is_none() {
+        doc.audit.oggetto = Some(format!("documento:{}", doc.id));
+    }
+    doc.audit = normalised(doc.audit);
+    let soggetto = doc
+        .soggetto
+        .map(|s| to_i64(s.get(), "subject id"))
+        .transpose()?;
+    let outcome = with_retries("emetti_documento", 0, || async {
+        let mut client = store.client().await?;
+        let tx = client.transaction().await.ctx("emetti_documento: begin")?;
+        let st = Statements::prepare(&tx).await?;
+        let rows = query(
+            &tx,
+            "allocating a protocol number",
+            "INSERT INTO protocolli (comune, anno, ultimo) VALUES ($1, $2, 1)
+             ON CONFLICT (comune, anno) DO UPDATE SET ultimo = protocolli.ultimo + 1
+             RETURNING ultimo",
+            &[&doc.comune.as_str(), &doc.anno],
+        )
+        .await?;
+        let protocollo: i64 = match rows.first() {
+            Some(r) => col(r, 0)?,
+            None => return Err(StoreError::Corrupt("no protocol number".into()).into()),
+        };
+        let rows = query(
+            &tx,
+            "inserting an issued document",
+            &format!(
+                "INSERT INTO documenti (id, tipo, comune, anno, protocollo, soggetto, emesso_il, utente, contenuto)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 RETURNING {}",
+                crate::read::DOCUMENTO_COLUMNS
+            ),
+            &[
+                &doc.id,
+                &doc.tipo.as_str(),
+                &doc.comune.as_str(),
+                &doc.anno,
+                &protocollo,
+                &soggetto,
+                &doc.emesso_il,
+                &doc.utente,
+                &doc.contenuto,
+            ],
+        )
+        .await?;
+        let emesso = match rows.first() {
+            Some(r) => crate::read::documento_from_row(r)?,
+            None => return Err(StoreError::Corrupt("issued document vanished".into()).into()),
+        };
+        relax_commit(&tx).await?;
+        let head = lock_audit_head(&tx, &st).await?;
+        append_chained(&tx, &st, head, doc.audit.clone(), None).await?;
+        tx.commit().await.ctx("emetti_documento: commit")?;
+        confirm_durable(&client, "emetti_documento").await?;
+        Ok(emesso)
+    })
+    .await;
+    plain_outcome("emetti_documento", outcome)
+}
+
+/// `Store::annulla_documento`.
+pub(crate) async fn annulla_documento(
+    store: &PostgresStore,
+    id: &str,
+    istante: chrono::DateTime<chrono::Utc>,
+    motivo: String,
+    audit: NuovaVoceAudit,
+) -> Result<Option<anpr_store::DocumentoEmesso>, StoreError> {
+    if id.contains('\0') || motivo.contains('\0') {
+        return Ok(None);
+    }
+    let audit = normalised(audit);
+    let outcome = with_retries("annulla_documento", 0, || async {
+        let mut client = store.client().await?;
+        let tx = client.transaction().await.ctx("annulla_documento: begin")?;
+        let st = Statements::prepare(&tx).await?;
+        let changed = exec(
+            &tx,
+            "annulling a document",
+            "UPDATE documenti SET annullato_il = $2, motivo_annullamento = $3
+             WHERE id = $1 AND annullato_il IS NULL",
+            &[&id, &istante, &motivo],
+        )
+        .await?;
+        if changed > 0 {
+            relax_commit(&tx).await?;
+            let head = lock_audit_head(&tx, &st).await?;
+            append_chained(&tx, &st, head, audit.clone(), None).await?;
+        }
+        let rows = query(
+            &tx,
+            "reading an issued document",
+            &format!(
+                "SELECT {} FROM documenti WHERE id = $1",
+                crate::read::DOCUMENTO_COLUMNS
+            ),
+            &[&id],
+        )
+        .await?;
+        let doc = rows
+            .first()
+            .map(crate::read::documento_from_row)
+            .transpose()?;
+        tx.commit().await.ctx("annulla_documento: commit")?;
+        if changed > 0 {
+            confirm_durable(&client, "annulla_documento").await?;
+        }
+        Ok(doc)
+    })
+    .await;
+    plain_outcome("annulla_documento", outcome)
+}

@@ -427,9 +427,12 @@ async fn migrations_are_idempotent_and_guarded() {
         .iter()
         .map(|r| r.get(0))
         .collect();
+    // 3 and 4 are reserved for migrations of parallel work (see schema.rs).
     assert_eq!(
         versions,
-        (1..=PostgresStore::schema_version()).collect::<Vec<_>>()
+        (1..=PostgresStore::schema_version())
+            .filter(|v| ![3, 4].contains(v))
+            .collect::<Vec<_>>()
     );
 
     // Several processes creating the same new schema at once.

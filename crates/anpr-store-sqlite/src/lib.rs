@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 mod codec;
+mod documenti;
 mod read;
 mod schema;
 mod write;
@@ -300,6 +301,44 @@ impl Store for SqliteStore {
         let audit = write::prepare_audit(audit)?;
         match self.write(Job::EliminaSospesa { id, audit }).await? {
             Done::Eliminata(deleted) => Ok(deleted),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn emetti_documento(
+        &self,
+        doc: anpr_store::NuovoDocumento,
+    ) -> Result<anpr_store::DocumentoEmesso, StoreError> {
+        let prepared = documenti::DocumentoPreparato::new(doc)?;
+        match self.write(Job::EmettiDocumento(prepared)).await? {
+            Done::Documento(Some(d)) => Ok(d),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn documento(&self, id: &str) -> Result<Option<anpr_store::DocumentoEmesso>, StoreError> {
+        let id = id.to_owned();
+        self.readers.run(move |c| documenti::leggi(c, &id)).await
+    }
+
+    async fn documenti(
+        &self,
+        query: &anpr_store::QueryDocumenti,
+    ) -> Result<Vec<anpr_store::DocumentoEmesso>, StoreError> {
+        let query = query.clone();
+        self.readers.run(move |c| documenti::cerca(c, &query)).await
+    }
+
+    async fn annulla_documento(
+        &self,
+        id: &str,
+        istante: chrono::DateTime<chrono::Utc>,
+        motivo: String,
+        audit: NuovaVoceAudit,
+    ) -> Result<Option<anpr_store::DocumentoEmesso>, StoreError> {
+        let prepared = documenti::AnnullamentoPreparato::new(id, istante, motivo, audit)?;
+        match self.write(Job::AnnullaDocumento(prepared)).await? {
+            Done::Documento(d) => Ok(d),
             other => Err(unexpected(&other)),
         }
     }

@@ -36,6 +36,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "sospese_procedimenti",
         sql: include_str!("../migrations/0002_sospese_procedimenti.sql"),
     },
+    // Versions 3 and 4 are reserved for migrations of parallel work.
+    Migration {
+        version: 5,
+        name: "documenti",
+        sql: include_str!("../migrations/0005_documenti.sql"),
+    },
 ];
 
 /// The schema version this program writes.

@@ -54,6 +54,8 @@ pub(crate) enum Job {
         id: u64,
         audit: NuovaVoceAudit,
     },
+    EmettiDocumento(crate::documenti::DocumentoPreparato),
+    AnnullaDocumento(crate::documenti::AnnullamentoPreparato),
     OutboxMark {
         id: u64,
         delivered: bool,
@@ -72,6 +74,7 @@ pub(crate) enum Done {
     Ids { start: u64, end: u64 },
     Sospesa(anpr_store::OperazioneSospesa),
     Eliminata(bool),
+    Documento(Option<anpr_store::DocumentoEmesso>),
     Nothing,
 }
 
@@ -285,6 +288,10 @@ fn run_job(conn: &Connection, job: &Job) -> Result<Done, StoreError> {
         Job::EliminaSospesa { id, audit } => {
             write::elimina_sospesa(conn, *id, audit).map(Done::Eliminata)
         }
+        Job::EmettiDocumento(d) => {
+            crate::documenti::emetti(conn, d).map(|d| Done::Documento(Some(d)))
+        }
+        Job::AnnullaDocumento(a) => crate::documenti::annulla(conn, a).map(Done::Documento),
         Job::OutboxMark { id, delivered } => {
             write::outbox_mark(conn, *id, *delivered).map(|()| Done::Nothing)
         }

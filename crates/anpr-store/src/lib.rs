@@ -444,6 +444,84 @@ pub struct QuerySospese {
     pub limit: u32,
 }
 
+/// Kinds of issued document (M-4): certificates and paper identity cards share the
+/// municipality's protocol register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TipoDocumento {
+    Certificato,
+    CartaIdentita,
+}
+
+impl TipoDocumento {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TipoDocumento::Certificato => "certificato",
+            TipoDocumento::CartaIdentita => "cartaIdentita",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "certificato" => Some(TipoDocumento::Certificato),
+            "cartaIdentita" => Some(TipoDocumento::CartaIdentita),
+            _ => None,
+        }
+    }
+}
+
+/// A document to issue (certificate or paper identity card, M-4). The store gives it
+/// the next protocol number of its municipality and year, in the same transaction as
+/// the insert and the audit entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NuovoDocumento {
+    /// Unguessable id (32 lowercase hex digits of 16 random bytes).
+    pub id: String,
+    pub tipo: TipoDocumento,
+    pub comune: CodiceIstatComune,
+    /// Protocol year (the issue date's).
+    pub anno: i32,
+    pub soggetto: Option<IdAnprSoggetto>,
+    pub emesso_il: DateTime<Utc>,
+    /// The issuing operator (user CF).
+    pub utente: String,
+    /// What the document says and costs, as the service layer composed it.
+    pub contenuto: serde_json::Value,
+    /// Audit entry of the issue; an entry without `oggetto` gets `documento:<id>`.
+    pub audit: NuovaVoceAudit,
+}
+
+/// An issued document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentoEmesso {
+    pub id: String,
+    pub tipo: TipoDocumento,
+    pub comune: CodiceIstatComune,
+    pub anno: i32,
+    /// Protocol number within the municipality and year, from 1.
+    pub protocollo: u64,
+    pub soggetto: Option<IdAnprSoggetto>,
+    pub emesso_il: DateTime<Utc>,
+    pub utente: String,
+    pub contenuto: serde_json::Value,
+    pub annullato_il: Option<DateTime<Utc>>,
+    pub motivo_annullamento: Option<String>,
+}
+
+/// Filter for issued documents; all given criteria must match. Ordered by issue time
+/// then id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueryDocumenti {
+    pub comune: Option<CodiceIstatComune>,
+    pub tipo: Option<TipoDocumento>,
+    pub soggetto: Option<IdAnprSoggetto>,
+    /// Issue time range, inclusive start, exclusive end.
+    pub dal: Option<DateTime<Utc>>,
+    pub al: Option<DateTime<Utc>>,
+    /// At most this many rows (the store caps it at 1000; `0` returns none).
+    pub limit: u32,
+}
+
 /// Storage failures. Conflicts are the caller's business (they map to ANPR codes);
 /// `Backend` and `Corrupt` are ours and must never leak details to callers.
 #[derive(Debug, thiserror::Error)]
@@ -577,6 +655,25 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Deletes a suspended operation and chains `audit`, in one transaction. `false`
     /// (and nothing written) when it did not exist.
     async fn elimina_sospesa(&self, id: u64, audit: NuovaVoceAudit) -> Result<bool, StoreError>;
+
+    /// Issues a document: allocates the next protocol number of (`comune`, `anno`),
+    /// inserts it and chains its audit entry, in one transaction.
+    async fn emetti_documento(&self, doc: NuovoDocumento) -> Result<DocumentoEmesso, StoreError>;
+
+    async fn documento(&self, id: &str) -> Result<Option<DocumentoEmesso>, StoreError>;
+
+    async fn documenti(&self, query: &QueryDocumenti) -> Result<Vec<DocumentoEmesso>, StoreError>;
+
+    /// Annuls an issued document (material error) and chains `audit`, in one
+    /// transaction. `None` (nothing written) when it does not exist; an already annulled
+    /// one is returned unchanged, without chaining `audit`.
+    async fn annulla_documento(
+        &self,
+        id: &str,
+        istante: DateTime<Utc>,
+        motivo: String,
+        audit: NuovaVoceAudit,
+    ) -> Result<Option<DocumentoEmesso>, StoreError>;
 
     /// Appends an audit entry that belongs to no operation (e.g. a read).
     async fn append_audit(&self, entry: NuovaVoceAudit) -> Result<VoceAudit, StoreError>;

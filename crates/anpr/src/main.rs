@@ -73,6 +73,10 @@ struct ServeArgs {
     /// for produzione.
     #[arg(long, env = "ANPR_IDENTITA_DA_HEADER")]
     identita_da_header: bool,
+    /// Public URL of the certificate verification endpoint printed in QR codes
+    /// (default: this server's `/api/v1/certificati/verifica`).
+    #[arg(long, env = "ANPR_URL_VERIFICA_CERTIFICATI")]
+    url_verifica_certificati: Option<String>,
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
     /// Base URL of the tax agency's service for the `produzione` environment (our
@@ -285,6 +289,26 @@ async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let mut registry = Registry::new(stores, Arc::new(SystemClock));
+    // The certificate signing key lives in the data directory, so that certificates
+    // keep verifying across restarts.
+    let chiave = args.storage.data_dir.join("certificati-ed25519.pk8");
+    match anpr_certificati::Firmatario::da_file_o_nuovo(&chiave) {
+        Ok(firmatario) => {
+            let url_verifica = args
+                .url_verifica_certificati
+                .clone()
+                .unwrap_or_else(|| format!("http://{}/api/v1/certificati/verifica", args.listen));
+            registry =
+                registry.con_certificati(anpr_service::certificati::ConfigurazioneCertificati {
+                    firmatario,
+                    url_verifica,
+                });
+        }
+        Err(e) => {
+            eprintln!("errore: chiave di firma dei certificati: {e}");
+            return ExitCode::from(2);
+        }
+    }
     if let Some(path) = &args.ae_registro {
         for ambiente in Ambiente::ALL {
             let sim = anpr_ae::Simulatore::new();
