@@ -49,10 +49,27 @@ pub enum Permesso {
     Procedimento,
     /// Search and read the municipality's administrative proceedings.
     ConsultaProcedimenti,
+    /// Security console: census users, their profiles and e-mail, the number of
+    /// workstations, request and withdraw cards (mayor, first-level administrator,
+    /// prefecture administrator for the prefecture's own users).
+    CensimentoUtenti,
+    /// Card production steps (in production, at the prefecture): the card maker,
+    /// i.e. the registry's operations staff.
+    ProduzioneCarte,
+    /// The prefecture delivers the batch of cards to the mayor or delegate.
+    ConsegnaCarte,
+    /// Register delivered cards to their holders, block, unblock, revoke, replace them,
+    /// grant daily passwords (local security administrator; the mayor for the first).
+    GestioneCarte,
+    /// Issue, download (PKCS#12), install, renew, block and revoke workstation and
+    /// server certificates; read the workstation register (workstation administrator).
+    GestionePostazioni,
+    /// Municipality parameters: mayor, logo, virtual stamp, fees, authorised IPs.
+    ParametriComune,
 }
 
 impl Permesso {
-    pub const ALL: [Permesso; 17] = [
+    pub const ALL: [Permesso; 23] = [
         Permesso::ConsultaTabelle,
         Permesso::CalcoloCodiceFiscale,
         Permesso::ConsultaScheda,
@@ -70,6 +87,12 @@ impl Permesso {
         Permesso::OperazioniSospese,
         Permesso::Procedimento,
         Permesso::ConsultaProcedimenti,
+        Permesso::CensimentoUtenti,
+        Permesso::ProduzioneCarte,
+        Permesso::ConsegnaCarte,
+        Permesso::GestioneCarte,
+        Permesso::GestionePostazioni,
+        Permesso::ParametriComune,
     ];
 
     /// True when any caller, even one with no profile, holds it.
@@ -119,6 +142,17 @@ pub fn profili_abilitati(permesso: Permesso) -> &'static [Profilo] {
             GestoreSistema,
         ],
         Permesso::VerificaAudit => &[GestoreSistema, AmministratoreSicurezza],
+        Permesso::CensimentoUtenti => &[
+            Sindaco,
+            AmministratorePrimoLivello,
+            AmministratorePrefettura,
+            GestoreSistema,
+        ],
+        Permesso::ProduzioneCarte => &[GestoreSistema],
+        Permesso::ConsegnaCarte => &[AmministratorePrefettura],
+        Permesso::GestioneCarte => &[AmministratoreSicurezza, Sindaco],
+        Permesso::GestionePostazioni => &[AmministratorePostazioni],
+        Permesso::ParametriComune => &[Sindaco, AmministratorePrimoLivello],
     }
 }
 

@@ -36,6 +36,7 @@ pub mod operazioni;
 pub mod procedimenti;
 pub mod residenza;
 pub mod ricerca;
+pub mod sicurezza;
 pub mod sospese;
 pub mod tabelle;
 pub mod validazione;
@@ -53,6 +54,8 @@ pub struct Registry {
     request_seq: AtomicU64,
     /// The tax agency of each environment (M-3.2): a simulator unless configured.
     agenzia_entrate: BTreeMap<Ambiente, Arc<dyn anpr_ae::AgenziaEntrate>>,
+    /// Users, cards, CA and certificates (security issue); `None` until configured.
+    sicurezza: Option<Arc<sicurezza::Sicurezza>>,
 }
 
 impl fmt::Debug for Registry {
@@ -83,7 +86,20 @@ impl Registry {
             clock,
             request_seq: AtomicU64::new(1),
             agenzia_entrate,
+            sicurezza: None,
         }
+    }
+
+    /// Uses `s` for users, cards and certificates (the security console, mutual TLS,
+    /// signed messages).
+    pub fn con_sicurezza(mut self, s: Arc<sicurezza::Sicurezza>) -> Self {
+        self.sicurezza = Some(s);
+        self
+    }
+
+    /// The security component, when configured.
+    pub fn sicurezza_configurata(&self) -> Option<&Arc<sicurezza::Sicurezza>> {
+        self.sicurezza.as_ref()
     }
 
     /// Uses `ae` as the tax agency of `ambiente` (an HTTP client of the real service, or

@@ -66,6 +66,16 @@ pub struct ParametriComune {
     pub ip_autorizzati: Vec<IpAddr>,
 }
 
+/// A mail waiting for delivery (PIN/PUK second halves), kept with the directory so that
+/// it is written in the same atomic save as the state change that caused it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MailInUscita {
+    pub destinatario: String,
+    pub oggetto: String,
+    pub carta: String,
+}
+
 /// The whole directory.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -78,6 +88,8 @@ pub struct Direttorio {
     pub revoche: Vec<Revoca>,
     pub registro: RegistroPostazioni,
     pub parametri: BTreeMap<String, ParametriComune>,
+    /// Mails to deliver (the security outbox).
+    pub posta: Vec<MailInUscita>,
     progressivi_carte: BTreeMap<String, u32>,
     ultimo_seriale: u64,
     numero_crl: u64,
