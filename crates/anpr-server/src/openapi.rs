@@ -46,6 +46,11 @@ pub fn spec() -> Value {
         "schemas",
         schemas_sospese_procedimenti(),
     );
+    extend(
+        &mut doc,
+        "paths",
+        crate::rest_sicurezza::paths_openapi(&ambiente_header),
+    );
     doc
 }
 

@@ -389,6 +389,31 @@ impl Registry {
         .await
     }
 
+    /// The content of a card's chip, as a PKCS#12 bundle (its certificate and key)
+    /// protected by `password`: we have no physical cards, so whoever hands cards over
+    /// (the prefecture to the mayor, the mayor or ALS to the holders) hands this over.
+    pub async fn materiale_carta(&self, ctx: &CallerContext, numero: &str, password: &str) -> Result<Vec<u8>, ServiceError> {
+        let ente = ente_carta(numero).to_owned();
+        let permesso = if authz::autorizza(ctx, Permesso::GestioneCarte).is_ok() {
+            Permesso::GestioneCarte
+        } else {
+            Permesso::ConsegnaCarte
+        };
+        self.modifica_sicurezza(ctx, permesso, "cartaConsegnataAlTitolare", &ente, |d, ca, _| {
+            let carta = d.carta(numero)?;
+            let seriale = carta.seriale_certificato.ok_or_else(|| ErroreSicurezza::Certificato {
+                codice: anpr_sicurezza::errore::CODICE_CERTIFICATO_NON_VALIDO,
+                messaggio: format!("La carta {numero} non è ancora stata prodotta"),
+            })?;
+            let cert = &d.certificati.get(&seriale).ok_or_else(|| ErroreSicurezza::NonTrovato {
+                codice: anpr_sicurezza::errore::CODICE_NON_TROVATO,
+                cosa: format!("certificato {seriale}"),
+            })?.emesso;
+            Ok(Esito { valore: ca.pkcs12(cert, password)?, oggetto: format!("carta:{numero}") })
+        })
+        .await
+    }
+
     /// Grants a daily password to a holder of `ente` (ALS); returns it (shown once).
     pub async fn concedi_password_giornaliera(&self, ctx: &CallerContext, ente: &str, cf: &str) -> Result<String, ServiceError> {
         let fine = inizio_giorno_italiano(italian_date(self.clock().now()) + chrono::Days::new(1));

@@ -320,7 +320,8 @@ pub fn pem_certificato(der: &[u8]) -> String {
     pem_blocco("CERTIFICATE", der)
 }
 
-fn pem_blocco(etichetta: &str, der: &[u8]) -> String {
+/// A DER block in PEM with `etichetta` (`CERTIFICATE`, `PRIVATE KEY`).
+pub fn pem_blocco(etichetta: &str, der: &[u8]) -> String {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
     let mut s = format!("-----BEGIN {etichetta}-----\n");

@@ -16,6 +16,8 @@ pub mod direttorio;
 pub mod errore;
 pub mod mtls;
 pub mod registro;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod wssec;
 pub mod xml;
 

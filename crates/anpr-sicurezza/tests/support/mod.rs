@@ -3,7 +3,6 @@
 #![allow(dead_code)] // Each test binary uses a different subset.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use anpr_domain::caller::Profilo;
 use anpr_sicurezza::ca::AutoritaCertificazione;
@@ -58,80 +57,17 @@ impl Mondo {
     /// Signs `template` with the certificate named `cn` using xmlsec1.
     pub fn firma_xmlsec1(&self, template: &str, cn: &str) -> Vec<u8> {
         let cert = &self.direttorio.certificato_attuale(cn).unwrap().emesso;
-        let dir = tempfile::tempdir().unwrap();
-        let key = dir.path().join("key.pem");
-        let crt = dir.path().join("cert.pem");
-        let tpl = dir.path().join("tpl.xml");
-        let out = dir.path().join("out.xml");
-        std::fs::write(&key, cert.chiave_pem()).unwrap();
-        std::fs::write(&crt, cert.pem()).unwrap();
-        std::fs::write(&tpl, template).unwrap();
-        let esito = Command::new("xmlsec1")
-            .arg("--sign")
-            .arg("--privkey-pem")
-            .arg(format!("{},{}", key.display(), crt.display()))
-            .args(["--id-attr:Id", "http://schemas.xmlsoap.org/soap/envelope/:Body"])
-            .args(["--id-attr:Id", "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd:Timestamp"])
-            .args(["--id-attr:Id", "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd:UsernameToken"])
-            .arg("--output")
-            .arg(&out)
-            .arg(&tpl)
-            .output()
-            .expect("xmlsec1 must be installed (scripts/test installs it)");
-        assert!(esito.status.success(), "xmlsec1: {}", String::from_utf8_lossy(&esito.stderr));
-        std::fs::read(&out).unwrap()
+        anpr_sicurezza::testing::firma_xmlsec1(template, cert)
     }
 }
 
-/// A SOAP 1.1 request template with a WS-Security header to be signed over Body,
-/// Timestamp and UsernameToken.
+/// A template created at [`ora_messaggio`].
 pub fn busta(utente: &str, corpo: &str) -> String {
-    busta_con_riferimenti(utente, corpo, &["BODY-1", "TS-1", "UT-1"])
+    anpr_sicurezza::testing::busta(utente, corpo, ora_messaggio())
 }
 
 pub fn busta_con_riferimenti(utente: &str, corpo: &str, rif: &[&str]) -> String {
-    let creato = ora_messaggio();
-    let scade = creato + Duration::minutes(5);
-    let riferimenti: String = rif
-        .iter()
-        .map(|id| {
-            format!(
-                r##"<ds:Reference URI="#{id}"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue></ds:DigestValue></ds:Reference>"##
-            )
-        })
-        .collect();
-    format!(
-        r##"<?xml version="1.0" encoding="UTF-8"?>
-<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd" xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd">
-  <soap:Header>
-    <wsse:Security soap:mustUnderstand="1">
-      <wsu:Timestamp wsu:Id="TS-1">
-        <wsu:Created>{c}</wsu:Created>
-        <wsu:Expires>{e}</wsu:Expires>
-      </wsu:Timestamp>
-      <wsse:UsernameToken wsu:Id="UT-1"><wsse:Username>{utente}</wsse:Username></wsse:UsernameToken>
-      <ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#">
-        <ds:SignedInfo>
-          <ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>
-          <ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"/>
-          {riferimenti}
-        </ds:SignedInfo>
-        <ds:SignatureValue></ds:SignatureValue>
-        <ds:KeyInfo><ds:X509Data><ds:X509Certificate></ds:X509Certificate></ds:X509Data></ds:KeyInfo>
-      </ds:Signature>
-    </wsse:Security>
-  </soap:Header>
-  <soap:Body wsu:Id="BODY-1">{corpo}</soap:Body>
-</soap:Envelope>
-"##,
-        c = creato.format("%Y-%m-%dT%H:%M:%SZ"),
-        e = scade.format("%Y-%m-%dT%H:%M:%SZ"),
-    )
+    anpr_sicurezza::testing::busta_con_riferimenti(utente, corpo, rif, ora_messaggio())
 }
 
-/// The substring from `inizio` to the end of `fine`.
-pub fn estrai(s: &str, inizio: &str, fine: &str) -> String {
-    let a = s.find(inizio).unwrap();
-    let b = s[a..].find(fine).unwrap() + a + fine.len();
-    s[a..b].to_owned()
-}
+pub use anpr_sicurezza::testing::estrai;
