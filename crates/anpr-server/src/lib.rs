@@ -146,7 +146,7 @@ fn rotte_sicurezza() -> Router<AppState> {
         .route("/api/v1/sicurezza/certificati/{seriale}/revoca", post(s::revoca))
         .route("/api/v1/sicurezza/certificati/{seriale}/rinnovo", post(s::rinnovo))
         .route("/api/v1/sicurezza/registro-postazioni/verifica", post(s::verifica_registro))
-        .route("/api/v1/sicurezza/parametri/{ente}", axum::routing::put(s::parametri))
+        .route("/api/v1/sicurezza/parametri/{ente}", post(s::parametri))
         .route("/api/v1/sicurezza/ca.pem", get(s::ca))
         .route("/api/v1/sicurezza/crl", get(s::crl))
 }

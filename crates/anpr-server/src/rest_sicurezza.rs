@@ -140,7 +140,7 @@ fn azione_carta(s: &str) -> Result<AzioneCarta, ApiError> {
         "revoca" => AzioneCarta::Revoca,
         "sostituzione" => AzioneCarta::Sostituzione,
         altro => {
-            return Err(ApiError::not_found(
+            return Err(ApiError::bad_request(
                 Anomalia::errore(anpr_domain::error::CODICE_VALORE_NON_VALIDO, "Azione sulla carta sconosciuta")
                     .campo("azione")
                     .valore(altro.chars().take(32).collect::<String>())
@@ -335,7 +335,7 @@ pub async fn verifica_registro(State(state): State<AppState>, Caller(ctx): Calle
     ok(ctx.ambiente, json!({"voci": voci}))
 }
 
-/// `PUT /sicurezza/parametri/{ente}`: the municipality parameters.
+/// `POST /sicurezza/parametri/{ente}`: the municipality parameters.
 pub async fn parametri(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -352,11 +352,18 @@ pub async fn parametri(
 }
 
 fn sicurezza(state: &AppState) -> Result<&std::sync::Arc<anpr_service::sicurezza::Sicurezza>, ApiError> {
+    // Not configured is the server's state, not a missing resource: a coded refusal.
     state.registry.sicurezza_configurata().ok_or_else(|| {
-        ApiError::not_found(Anomalia::errore(
-            anpr_service::sicurezza::CODICE_SICUREZZA_NON_CONFIGURATA,
-            "Componente di sicurezza non configurato",
-        ))
+        ApiError::from_service(
+            anpr_service::ServiceError::Rifiutata {
+                anomalie: vec![Anomalia::errore(
+                    anpr_service::sicurezza::CODICE_SICUREZZA_NON_CONFIGURATA,
+                    "Componente di sicurezza non configurato",
+                )],
+                riferimento: state.registry.riferimento(None),
+            },
+            state.config.ambiente_predefinito,
+        )
     })
 }
 
@@ -406,6 +413,6 @@ pub fn paths_openapi(ambiente_header: &serde_json::Value) -> serde_json::Value {
     p["/api/v1/sicurezza/certificati/{seriale}/installazione"] = json!({"post": con_param(op("Registra dove è installato (MAC, nome computer)", Some(obj(&["ente", "mac", "nomeComputer"]))), &["seriale"])});
     p["/api/v1/sicurezza/certificati/{seriale}/revoca"] = json!({"post": con_param(op("Revoca o blocca (CRL)", Some(obj(&["ente"]))), &["seriale"])});
     p["/api/v1/sicurezza/certificati/{seriale}/rinnovo"] = json!({"post": con_param(op("Rinnova prima della scadenza", Some(obj(&["ente"]))), &["seriale"])});
-    p["/api/v1/sicurezza/parametri/{ente}"] = json!({"put": con_param(op("Parametri del comune (sindaco, logo, bollo virtuale, diritti, IP autorizzati)", Some(json!({"type": "object"}))), &["ente"])});
+    p["/api/v1/sicurezza/parametri/{ente}"] = json!({"post": con_param(op("Parametri del comune (sindaco, logo, bollo virtuale, diritti, IP autorizzati)", Some(json!({"type": "object"}))), &["ente"])});
     p
 }
