@@ -65,7 +65,10 @@ impl FromRequestParts<AppState> for Caller {
                 ApiError::bad_request(Anomalia::from_invalid(HEADER_RICHIESTA_AMBIENTE, &e))
             })?,
         };
-        let tls = parts.extensions.get::<crate::tls::ConnessioneTls>().cloned();
+        let tls = parts
+            .extensions
+            .get::<crate::tls::ConnessioneTls>()
+            .cloned();
         let utente = header(parts, HEADER_UTENTE)?;
         let comune = header(parts, HEADER_COMUNE)?;
         let profili = header(parts, HEADER_PROFILI)?;

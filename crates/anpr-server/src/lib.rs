@@ -137,15 +137,39 @@ fn rotte_sicurezza() -> Router<AppState> {
         .route("/api/v1/sicurezza/utenti/cancella", post(s::cancella))
         .route("/api/v1/sicurezza/postazioni", post(s::postazioni))
         .route("/api/v1/sicurezza/carte", post(s::richiedi_carta))
-        .route("/api/v1/sicurezza/carte/{numero}/materiale", post(s::materiale_carta))
-        .route("/api/v1/sicurezza/carte/{numero}/{azione}", post(s::evento_carta))
-        .route("/api/v1/sicurezza/password-giornaliera", post(s::password_giornaliera))
+        .route(
+            "/api/v1/sicurezza/carte/{numero}/materiale",
+            post(s::materiale_carta),
+        )
+        .route(
+            "/api/v1/sicurezza/carte/{numero}/{azione}",
+            post(s::evento_carta),
+        )
+        .route(
+            "/api/v1/sicurezza/password-giornaliera",
+            post(s::password_giornaliera),
+        )
         .route("/api/v1/sicurezza/certificati", post(s::emetti_certificati))
-        .route("/api/v1/sicurezza/certificati/{seriale}/pkcs12", post(s::scarica_certificato))
-        .route("/api/v1/sicurezza/certificati/{seriale}/installazione", post(s::installazione))
-        .route("/api/v1/sicurezza/certificati/{seriale}/revoca", post(s::revoca))
-        .route("/api/v1/sicurezza/certificati/{seriale}/rinnovo", post(s::rinnovo))
-        .route("/api/v1/sicurezza/registro-postazioni/verifica", post(s::verifica_registro))
+        .route(
+            "/api/v1/sicurezza/certificati/{seriale}/pkcs12",
+            post(s::scarica_certificato),
+        )
+        .route(
+            "/api/v1/sicurezza/certificati/{seriale}/installazione",
+            post(s::installazione),
+        )
+        .route(
+            "/api/v1/sicurezza/certificati/{seriale}/revoca",
+            post(s::revoca),
+        )
+        .route(
+            "/api/v1/sicurezza/certificati/{seriale}/rinnovo",
+            post(s::rinnovo),
+        )
+        .route(
+            "/api/v1/sicurezza/registro-postazioni/verifica",
+            post(s::verifica_registro),
+        )
         .route("/api/v1/sicurezza/parametri/{ente}", post(s::parametri))
         .route("/api/v1/sicurezza/ca.pem", get(s::ca))
         .route("/api/v1/sicurezza/crl", get(s::crl))

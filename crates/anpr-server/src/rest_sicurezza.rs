@@ -26,7 +26,9 @@ use crate::error::ApiError;
 use crate::rest::{ok, ApiResult};
 use crate::AppState;
 
-fn servizio(ambiente: anpr_domain::caller::Ambiente) -> impl Fn(anpr_service::ServiceError) -> ApiError {
+fn servizio(
+    ambiente: anpr_domain::caller::Ambiente,
+) -> impl Fn(anpr_service::ServiceError) -> ApiError {
     move |e| ApiError::from_service(e, ambiente)
 }
 
@@ -233,10 +235,13 @@ pub async fn emetti_certificati(
 fn seriale(raw: &str) -> Result<u64, ApiError> {
     raw.parse().map_err(|_| {
         ApiError::bad_request(
-            Anomalia::errore(anpr_domain::error::CODICE_VALORE_NON_VALIDO, "Numero di serie non valido")
-                .campo("seriale")
-                .valore(raw.chars().take(32).collect::<String>())
-                .atteso("un numero"),
+            Anomalia::errore(
+                anpr_domain::error::CODICE_VALORE_NON_VALIDO,
+                "Numero di serie non valido",
+            )
+            .campo("seriale")
+            .valore(raw.chars().take(32).collect::<String>())
+            .atteso("un numero"),
         )
     })
 }
@@ -351,7 +356,9 @@ pub async fn parametri(
     ok(ctx.ambiente, json!({"esito": "OK"}))
 }
 
-fn sicurezza(state: &AppState) -> Result<&std::sync::Arc<anpr_service::sicurezza::Sicurezza>, ApiError> {
+fn sicurezza(
+    state: &AppState,
+) -> Result<&std::sync::Arc<anpr_service::sicurezza::Sicurezza>, ApiError> {
     // Not configured is the server's state, not a missing resource: a coded refusal.
     state.registry.sicurezza_configurata().ok_or_else(|| {
         ApiError::from_service(
@@ -369,7 +376,10 @@ fn sicurezza(state: &AppState) -> Result<&std::sync::Arc<anpr_service::sicurezza
 
 /// `GET /sicurezza/ca.pem`: our CA certificate (public).
 pub async fn ca(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(binario("application/x-pem-file", sicurezza(&state)?.ca().certificato_pem().into_bytes()))
+    Ok(binario(
+        "application/x-pem-file",
+        sicurezza(&state)?.ca().certificato_pem().into_bytes(),
+    ))
 }
 
 /// `GET /sicurezza/crl`: the current CRL, DER (public).
@@ -384,7 +394,8 @@ pub fn paths_openapi(ambiente_header: &serde_json::Value) -> serde_json::Value {
         let mut o = json!({"summary": summary, "parameters": [ambiente_header.clone()], "responses": errori.clone()});
         o["responses"]["200"] = json!({"description": "OK"});
         if let Some(b) = body {
-            o["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": b}}});
+            o["requestBody"] =
+                json!({"required": true, "content": {"application/json": {"schema": b}}});
         }
         o
     };
@@ -403,7 +414,9 @@ pub fn paths_openapi(ambiente_header: &serde_json::Value) -> serde_json::Value {
     });
     let con_param = |mut o: serde_json::Value, nomi: &[&str]| {
         for n in nomi {
-            o["parameters"].as_array_mut().map(|a| a.push(path_param(n)));
+            if let Some(a) = o["parameters"].as_array_mut() {
+                a.push(path_param(n));
+            }
         }
         o
     };
@@ -411,7 +424,8 @@ pub fn paths_openapi(ambiente_header: &serde_json::Value) -> serde_json::Value {
     p["/api/v1/sicurezza/carte/{numero}/materiale"] = json!({"post": con_param(op("Certificato e chiave della carta (PKCS#12)", Some(obj(&["password"]))), &["numero"])});
     p["/api/v1/sicurezza/certificati/{seriale}/pkcs12"] = json!({"post": con_param(op("Scarica certificato e chiave (PKCS#12)", Some(obj(&["ente", "password"]))), &["seriale"])});
     p["/api/v1/sicurezza/certificati/{seriale}/installazione"] = json!({"post": con_param(op("Registra dove è installato (MAC, nome computer)", Some(obj(&["ente", "mac", "nomeComputer"]))), &["seriale"])});
-    p["/api/v1/sicurezza/certificati/{seriale}/revoca"] = json!({"post": con_param(op("Revoca o blocca (CRL)", Some(obj(&["ente"]))), &["seriale"])});
+    p["/api/v1/sicurezza/certificati/{seriale}/revoca"] =
+        json!({"post": con_param(op("Revoca o blocca (CRL)", Some(obj(&["ente"]))), &["seriale"])});
     p["/api/v1/sicurezza/certificati/{seriale}/rinnovo"] = json!({"post": con_param(op("Rinnova prima della scadenza", Some(obj(&["ente"]))), &["seriale"])});
     p["/api/v1/sicurezza/parametri/{ente}"] = json!({"post": con_param(op("Parametri del comune (sindaco, logo, bollo virtuale, diritti, IP autorizzati)", Some(json!({"type": "object"}))), &["ente"])});
     p

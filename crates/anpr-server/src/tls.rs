@@ -11,9 +11,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anpr_domain::caller::{Ambiente, Canale};
+use anpr_service::Registry;
 use anpr_sicurezza::ca::{CertificatoEmesso, RichiestaCertificato, TipoCertificato};
 use anpr_sicurezza::mtls::configurazione_server;
-use anpr_service::Registry;
 use axum::http::Request;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};

@@ -64,10 +64,16 @@ fn scrivi<T>(l: &RwLock<T>, v: T) {
 impl Sicurezza {
     /// Opens the security files of `archivio` (CA and directory), or keeps everything in
     /// memory when `None`.
-    pub fn apri(archivio: Option<Archivio>, adesso: DateTime<Utc>) -> Result<Self, ErroreSicurezza> {
+    pub fn apri(
+        archivio: Option<Archivio>,
+        adesso: DateTime<Utc>,
+    ) -> Result<Self, ErroreSicurezza> {
         let (ca, mut direttorio) = match &archivio {
             Some(a) => (a.ca(adesso)?, a.direttorio()?),
-            None => (AutoritaCertificazione::nuova(adesso)?, Direttorio::default()),
+            None => (
+                AutoritaCertificazione::nuova(adesso)?,
+                Direttorio::default(),
+            ),
         };
         let crl = direttorio.crl(&ca, adesso)?;
         Ok(Self {
@@ -149,7 +155,9 @@ impl AzioneCarta {
     /// The permission each action needs.
     pub fn permesso(self) -> Permesso {
         match self {
-            AzioneCarta::AvvioProduzione | AzioneCarta::ArrivoInPrefettura => Permesso::ProduzioneCarte,
+            AzioneCarta::AvvioProduzione | AzioneCarta::ArrivoInPrefettura => {
+                Permesso::ProduzioneCarte
+            }
             AzioneCarta::Consegna => Permesso::ConsegnaCarte,
             _ => Permesso::GestioneCarte,
         }
@@ -189,21 +197,52 @@ fn ente_carta(numero: &str) -> &str {
     }
 }
 
+/// EV208 unless certificate `seriale` was issued to `ente`.
+fn certificato_dell_ente(d: &Direttorio, seriale: u64, ente: &str) -> Result<(), ErroreSicurezza> {
+    match d.certificati.get(&seriale) {
+        Some(c) if c.ente == ente => Ok(()),
+        _ => Err(ErroreSicurezza::NonTrovato {
+            codice: anpr_sicurezza::errore::CODICE_NON_TROVATO,
+            cosa: format!("certificato {seriale} dell'ente {ente}"),
+        }),
+    }
+}
+
+/// EV208 unless `cf` is censused for `ente`.
+fn utente_dell_ente(d: &Direttorio, cf: &str, ente: &str) -> Result<(), ErroreSicurezza> {
+    if d.utenti.get(cf).is_some_and(|u| u.ruoli.contains_key(ente)) {
+        Ok(())
+    } else {
+        Err(ErroreSicurezza::NonTrovato {
+            codice: anpr_sicurezza::errore::CODICE_NON_TROVATO,
+            cosa: format!("utente {cf} dell'ente {ente}"),
+        })
+    }
+}
+
 impl Registry {
     fn sicurezza(&self) -> Result<&Arc<Sicurezza>, ServiceError> {
-        self.sicurezza.as_ref().ok_or_else(|| ServiceError::Rifiutata {
-            anomalie: vec![Anomalia::errore(
-                CODICE_SICUREZZA_NON_CONFIGURATA,
-                "Componente di sicurezza non configurato su questo server",
-            )],
-            riferimento: self.riferimento(None),
-        })
+        self.sicurezza
+            .as_ref()
+            .ok_or_else(|| ServiceError::Rifiutata {
+                anomalie: vec![Anomalia::errore(
+                    CODICE_SICUREZZA_NON_CONFIGURATA,
+                    "Componente di sicurezza non configurato su questo server",
+                )],
+                riferimento: self.riferimento(None),
+            })
     }
 
     /// Whether `ctx` may act on body `ente` with `permesso`: its own municipality; for a
     /// prefecture administrator, the prefecture it is censused for and the
     /// municipalities of its province; everything for national profiles.
-    fn nel_proprio_ambito(&self, ctx: &CallerContext, ente: &str, permesso: Permesso, d: &Direttorio) -> bool {
+    fn nel_proprio_ambito(
+        &self,
+        ctx: &CallerContext,
+        ente: &str,
+        permesso: Permesso,
+        d: &Direttorio,
+    ) -> bool {
         if authz::ambito_nazionale(ctx) {
             return true;
         }
@@ -212,7 +251,10 @@ impl Registry {
         }
         // A prefecture acts for its province only through the prefecture profile.
         ctx.has(Profilo::AmministratorePrefettura)
-            && matches!(permesso, Permesso::ConsegnaCarte | Permesso::CensimentoUtenti)
+            && matches!(
+                permesso,
+                Permesso::ConsegnaCarte | Permesso::CensimentoUtenti
+            )
             && d.utenti.get(&ctx.utente).is_some_and(|u| {
                 u.ruoli.iter().any(|(pref, profili)| {
                     pref.len() == 3
@@ -230,7 +272,11 @@ impl Registry {
         permesso: Permesso,
         azione: &str,
         ente: &str,
-        f: impl FnOnce(&mut Direttorio, &AutoritaCertificazione, DateTime<Utc>) -> Result<Esito<T>, ErroreSicurezza>,
+        f: impl FnOnce(
+            &mut Direttorio,
+            &AutoritaCertificazione,
+            DateTime<Utc>,
+        ) -> Result<Esito<T>, ErroreSicurezza>,
     ) -> Result<T, ServiceError> {
         self.autorizza(ctx, permesso, azione).await?;
         let sic = self.sicurezza()?.clone();
@@ -256,7 +302,8 @@ impl Registry {
         scrivi(&sic.istantanea, Arc::new(nuovo.clone()));
         *guard = nuovo;
         drop(guard);
-        self.audit_sicurezza(ctx, azione, Some(esito.oggetto), "ok").await?;
+        self.audit_sicurezza(ctx, azione, Some(esito.oggetto), "ok")
+            .await?;
         Ok(esito.valore)
     }
 
@@ -267,7 +314,13 @@ impl Registry {
         oggetto: Option<String>,
         esito: &str,
     ) -> Result<(), ServiceError> {
-        let voce = self.voce_audit(ctx, TipoEvento::Amministrazione, azione, oggetto, esito.into());
+        let voce = self.voce_audit(
+            ctx,
+            TipoEvento::Amministrazione,
+            azione,
+            oggetto,
+            esito.into(),
+        );
         self.store(ctx.ambiente)?
             .append_audit(voce)
             .await
@@ -284,62 +337,128 @@ impl Registry {
         profili: BTreeSet<Profilo>,
     ) -> Result<(), ServiceError> {
         let cf = utente.codice_fiscale.clone();
-        self.modifica_sicurezza(ctx, Permesso::CensimentoUtenti, "utenteCensito", ente, |d, _, _| {
-            d.censisci(ente, utente, profili)?;
-            Ok(Esito { valore: (), oggetto: format!("utente:{cf}@{ente}") })
-        })
+        self.modifica_sicurezza(
+            ctx,
+            Permesso::CensimentoUtenti,
+            "utenteCensito",
+            ente,
+            |d, _, _| {
+                d.censisci(ente, utente, profili)?;
+                Ok(Esito {
+                    valore: (),
+                    oggetto: format!("utente:{cf}@{ente}"),
+                })
+            },
+        )
         .await
     }
 
     /// Deletes a user: their card and its certificate are revoked at once.
-    pub async fn cancella_utente(&self, ctx: &CallerContext, ente: &str, cf: &str) -> Result<(), ServiceError> {
-        self.modifica_sicurezza(ctx, Permesso::CensimentoUtenti, "utenteCancellato", ente, |d, _, adesso| {
-            if !d.utenti.get(cf).is_some_and(|u| u.ruoli.contains_key(ente)) {
-                return Err(ErroreSicurezza::NonTrovato {
-                    codice: anpr_sicurezza::errore::CODICE_NON_TROVATO,
-                    cosa: format!("utente {cf} dell'ente {ente}"),
-                });
-            }
-            d.cancella_utente(cf, adesso)?;
-            Ok(Esito { valore: (), oggetto: format!("utente:{cf}@{ente}") })
-        })
+    pub async fn cancella_utente(
+        &self,
+        ctx: &CallerContext,
+        ente: &str,
+        cf: &str,
+    ) -> Result<(), ServiceError> {
+        self.modifica_sicurezza(
+            ctx,
+            Permesso::CensimentoUtenti,
+            "utenteCancellato",
+            ente,
+            |d, _, adesso| {
+                utente_dell_ente(d, cf, ente)?;
+                d.cancella_utente(cf, adesso)?;
+                Ok(Esito {
+                    valore: (),
+                    oggetto: format!("utente:{cf}@{ente}"),
+                })
+            },
+        )
         .await
     }
 
     /// Declares the number of workstations of `ente` (census).
-    pub async fn dichiara_postazioni(&self, ctx: &CallerContext, ente: &str, numero: u32) -> Result<(), ServiceError> {
-        self.modifica_sicurezza(ctx, Permesso::CensimentoUtenti, "postazioniDichiarate", ente, |d, _, _| {
-            d.dichiara_postazioni(ente, numero)?;
-            Ok(Esito { valore: (), oggetto: format!("postazioni:{ente}={numero}") })
-        })
+    pub async fn dichiara_postazioni(
+        &self,
+        ctx: &CallerContext,
+        ente: &str,
+        numero: u32,
+    ) -> Result<(), ServiceError> {
+        self.modifica_sicurezza(
+            ctx,
+            Permesso::CensimentoUtenti,
+            "postazioniDichiarate",
+            ente,
+            |d, _, _| {
+                d.dichiara_postazioni(ente, numero)?;
+                Ok(Esito {
+                    valore: (),
+                    oggetto: format!("postazioni:{ente}={numero}"),
+                })
+            },
+        )
         .await
     }
 
     /// Requests the card of a censused user of `ente`; returns its number.
-    pub async fn richiedi_carta(&self, ctx: &CallerContext, ente: &str, cf: &str) -> Result<String, ServiceError> {
-        self.modifica_sicurezza(ctx, Permesso::CensimentoUtenti, "cartaRichiesta", ente, |d, _, adesso| {
-            let n = d.richiedi_carta(ente, cf, adesso)?;
-            Ok(Esito { oggetto: format!("carta:{n}"), valore: n })
-        })
+    pub async fn richiedi_carta(
+        &self,
+        ctx: &CallerContext,
+        ente: &str,
+        cf: &str,
+    ) -> Result<String, ServiceError> {
+        self.modifica_sicurezza(
+            ctx,
+            Permesso::CensimentoUtenti,
+            "cartaRichiesta",
+            ente,
+            |d, _, adesso| {
+                let n = d.richiedi_carta(ente, cf, adesso)?;
+                Ok(Esito {
+                    oggetto: format!("carta:{n}"),
+                    valore: n,
+                })
+            },
+        )
         .await
     }
 
     /// Applies a lifecycle event to a card. Production also issues the card's
     /// certificate; activation mails the holder the PIN/PUK halves.
-    pub async fn evento_carta(&self, ctx: &CallerContext, numero: &str, azione: AzioneCarta) -> Result<EsitoCarta, ServiceError> {
+    pub async fn evento_carta(
+        &self,
+        ctx: &CallerContext,
+        numero: &str,
+        azione: AzioneCarta,
+    ) -> Result<EsitoCarta, ServiceError> {
         let ente = ente_carta(numero).to_owned();
         let sindaco_ctx = ctx.has(Profilo::Sindaco);
         let d = self.sicurezza()?.direttorio();
         // The mayor's own card is the one that becomes active at delivery; which card
         // that is comes from the directory (the holder censused as ASC).
-        let del_sindaco = d.carta(numero).ok().and_then(|c| d.utenti.get(&c.titolare)).is_some_and(|u| {
-            u.ruoli.get(&ente).is_some_and(|p| p.contains(&Profilo::Sindaco))
-        });
-        // The mayor may register only the ALS's card; the ALS registers the others.
-        if azione == AzioneCarta::Registrazione && sindaco_ctx && !ctx.has(Profilo::AmministratoreSicurezza) {
-            let e_als = d.carta(numero).ok().and_then(|c| d.utenti.get(&c.titolare)).is_some_and(|u| {
-                u.ruoli.get(&ente).is_some_and(|p| p.contains(&Profilo::AmministratoreSicurezza))
+        let del_sindaco = d
+            .carta(numero)
+            .ok()
+            .and_then(|c| d.utenti.get(&c.titolare))
+            .is_some_and(|u| {
+                u.ruoli
+                    .get(&ente)
+                    .is_some_and(|p| p.contains(&Profilo::Sindaco))
             });
+        // The mayor may register only the ALS's card; the ALS registers the others.
+        if azione == AzioneCarta::Registrazione
+            && sindaco_ctx
+            && !ctx.has(Profilo::AmministratoreSicurezza)
+        {
+            let e_als = d
+                .carta(numero)
+                .ok()
+                .and_then(|c| d.utenti.get(&c.titolare))
+                .is_some_and(|u| {
+                    u.ruoli
+                        .get(&ente)
+                        .is_some_and(|p| p.contains(&Profilo::AmministratoreSicurezza))
+                });
             if !e_als {
                 return Err(self.nega(ctx, Permesso::GestioneCarte, azione.nome()).await);
             }
@@ -354,191 +473,314 @@ impl Registry {
             AzioneCarta::Revoca => EventoCarta::Revoca,
             AzioneCarta::Sostituzione => EventoCarta::Sostituzione,
         };
-        self.modifica_sicurezza(ctx, azione.permesso(), azione.nome(), &ente, |d, ca, adesso| {
-            let (effetti, nuova) = d.evento_carta(numero, evento, adesso)?;
-            if evento == EventoCarta::AvvioProduzione {
-                d.emetti_certificato_carta(ca, numero, adesso)?;
-            }
-            if let Some(n) = &nuova {
-                // The replacement is produced at once: same holder, new key.
-                d.evento_carta(n, EventoCarta::AvvioProduzione, adesso)?;
-                d.emetti_certificato_carta(ca, n, adesso)?;
-            }
-            let mut mail = Vec::new();
-            for e in effetti {
-                let Effetto::MailSecondaMetaPin { numero, titolare } = e;
-                let email = d.utenti.get(&titolare).map(|u| u.email.clone()).unwrap_or_default();
-                d.posta.push(MailInUscita {
-                    destinatario: email.clone(),
-                    oggetto: "Seconda metà di PIN e PUK della carta".into(),
-                    carta: numero,
-                });
-                mail.push(email);
-            }
-            let carta = d.carta(numero)?;
-            Ok(Esito {
-                oggetto: format!("carta:{numero}:{}", carta.stato.nome()),
-                valore: EsitoCarta {
-                    numero: numero.to_owned(),
-                    stato: carta.stato.nome().to_owned(),
-                    nuova_carta: nuova,
-                    mail_inviate: mail,
-                },
-            })
-        })
+        self.modifica_sicurezza(
+            ctx,
+            azione.permesso(),
+            azione.nome(),
+            &ente,
+            |d, ca, adesso| {
+                let (effetti, nuova) = d.evento_carta(numero, evento, adesso)?;
+                if evento == EventoCarta::AvvioProduzione {
+                    d.emetti_certificato_carta(ca, numero, adesso)?;
+                }
+                if let Some(n) = &nuova {
+                    // The replacement is produced at once: same holder, new key.
+                    d.evento_carta(n, EventoCarta::AvvioProduzione, adesso)?;
+                    d.emetti_certificato_carta(ca, n, adesso)?;
+                }
+                let mut mail = Vec::new();
+                for e in effetti {
+                    let Effetto::MailSecondaMetaPin { numero, titolare } = e;
+                    let email = d
+                        .utenti
+                        .get(&titolare)
+                        .map(|u| u.email.clone())
+                        .unwrap_or_default();
+                    d.posta.push(MailInUscita {
+                        destinatario: email.clone(),
+                        oggetto: "Seconda metà di PIN e PUK della carta".into(),
+                        carta: numero,
+                    });
+                    mail.push(email);
+                }
+                let carta = d.carta(numero)?;
+                Ok(Esito {
+                    oggetto: format!("carta:{numero}:{}", carta.stato.nome()),
+                    valore: EsitoCarta {
+                        numero: numero.to_owned(),
+                        stato: carta.stato.nome().to_owned(),
+                        nuova_carta: nuova,
+                        mail_inviate: mail,
+                    },
+                })
+            },
+        )
         .await
     }
 
     /// The content of a card's chip, as a PKCS#12 bundle (its certificate and key)
     /// protected by `password`: we have no physical cards, so whoever hands cards over
     /// (the prefecture to the mayor, the mayor or ALS to the holders) hands this over.
-    pub async fn materiale_carta(&self, ctx: &CallerContext, numero: &str, password: &str) -> Result<Vec<u8>, ServiceError> {
+    pub async fn materiale_carta(
+        &self,
+        ctx: &CallerContext,
+        numero: &str,
+        password: &str,
+    ) -> Result<Vec<u8>, ServiceError> {
         let ente = ente_carta(numero).to_owned();
         let permesso = if authz::autorizza(ctx, Permesso::GestioneCarte).is_ok() {
             Permesso::GestioneCarte
         } else {
             Permesso::ConsegnaCarte
         };
-        self.modifica_sicurezza(ctx, permesso, "cartaConsegnataAlTitolare", &ente, |d, ca, _| {
-            let carta = d.carta(numero)?;
-            let seriale = carta.seriale_certificato.ok_or_else(|| ErroreSicurezza::Certificato {
-                codice: anpr_sicurezza::errore::CODICE_CERTIFICATO_NON_VALIDO,
-                messaggio: format!("La carta {numero} non è ancora stata prodotta"),
-            })?;
-            let cert = &d.certificati.get(&seriale).ok_or_else(|| ErroreSicurezza::NonTrovato {
-                codice: anpr_sicurezza::errore::CODICE_NON_TROVATO,
-                cosa: format!("certificato {seriale}"),
-            })?.emesso;
-            Ok(Esito { valore: ca.pkcs12(cert, password)?, oggetto: format!("carta:{numero}") })
-        })
+        self.modifica_sicurezza(
+            ctx,
+            permesso,
+            "cartaConsegnataAlTitolare",
+            &ente,
+            |d, ca, _| {
+                let carta = d.carta(numero)?;
+                let seriale =
+                    carta
+                        .seriale_certificato
+                        .ok_or_else(|| ErroreSicurezza::Certificato {
+                            codice: anpr_sicurezza::errore::CODICE_CERTIFICATO_NON_VALIDO,
+                            messaggio: format!("La carta {numero} non è ancora stata prodotta"),
+                        })?;
+                let cert = &d
+                    .certificati
+                    .get(&seriale)
+                    .ok_or_else(|| ErroreSicurezza::NonTrovato {
+                        codice: anpr_sicurezza::errore::CODICE_NON_TROVATO,
+                        cosa: format!("certificato {seriale}"),
+                    })?
+                    .emesso;
+                Ok(Esito {
+                    valore: ca.pkcs12(cert, password)?,
+                    oggetto: format!("carta:{numero}"),
+                })
+            },
+        )
         .await
     }
 
     /// Grants a daily password to a holder of `ente` (ALS); returns it (shown once).
-    pub async fn concedi_password_giornaliera(&self, ctx: &CallerContext, ente: &str, cf: &str) -> Result<String, ServiceError> {
+    pub async fn concedi_password_giornaliera(
+        &self,
+        ctx: &CallerContext,
+        ente: &str,
+        cf: &str,
+    ) -> Result<String, ServiceError> {
         let fine = inizio_giorno_italiano(italian_date(self.clock().now()) + chrono::Days::new(1));
-        self.modifica_sicurezza(ctx, Permesso::GestioneCarte, "passwordGiornalieraConcessa", ente, |d, _, _| {
-            if !d.utenti.get(cf).is_some_and(|u| u.ruoli.contains_key(ente)) {
-                return Err(ErroreSicurezza::NonTrovato {
-                    codice: anpr_sicurezza::errore::CODICE_NON_TROVATO,
-                    cosa: format!("utente {cf} dell'ente {ente}"),
-                });
-            }
-            let pw = d.concedi_password_giornaliera(cf, fine)?;
-            Ok(Esito { valore: pw, oggetto: format!("utente:{cf}") })
-        })
+        self.modifica_sicurezza(
+            ctx,
+            Permesso::GestioneCarte,
+            "passwordGiornalieraConcessa",
+            ente,
+            |d, _, _| {
+                utente_dell_ente(d, cf, ente)?;
+                let pw = d.concedi_password_giornaliera(cf, fine)?;
+                Ok(Esito {
+                    valore: pw,
+                    oggetto: format!("utente:{cf}"),
+                })
+            },
+        )
         .await
     }
 
     /// Issues the missing workstation certificates and the server certificate of
     /// `ente`; returns their serials.
-    pub async fn emetti_certificati_postazione(&self, ctx: &CallerContext, ente: &str) -> Result<Vec<u64>, ServiceError> {
+    pub async fn emetti_certificati_postazione(
+        &self,
+        ctx: &CallerContext,
+        ente: &str,
+    ) -> Result<Vec<u64>, ServiceError> {
         let operatore = ctx.utente.clone();
-        self.modifica_sicurezza(ctx, Permesso::GestionePostazioni, "certificatiEmessi", ente, |d, ca, adesso| {
-            let v = d.emetti_certificati_postazione(ca, ente, &operatore, adesso)?;
-            Ok(Esito { oggetto: format!("certificati:{ente}:{v:?}"), valore: v })
-        })
+        self.modifica_sicurezza(
+            ctx,
+            Permesso::GestionePostazioni,
+            "certificatiEmessi",
+            ente,
+            |d, ca, adesso| {
+                let v = d.emetti_certificati_postazione(ca, ente, &operatore, adesso)?;
+                Ok(Esito {
+                    oggetto: format!("certificati:{ente}:{v:?}"),
+                    valore: v,
+                })
+            },
+        )
         .await
     }
 
     /// A PKCS#12 bundle of a certificate of `ente`, protected by `password`; the
     /// download is recorded in the workstation register.
-    pub async fn scarica_certificato(&self, ctx: &CallerContext, ente: &str, seriale: u64, password: &str) -> Result<Vec<u8>, ServiceError> {
+    pub async fn scarica_certificato(
+        &self,
+        ctx: &CallerContext,
+        ente: &str,
+        seriale: u64,
+        password: &str,
+    ) -> Result<Vec<u8>, ServiceError> {
         let operatore = ctx.utente.clone();
-        self.modifica_sicurezza(ctx, Permesso::GestionePostazioni, "certificatoScaricato", ente, |d, ca, adesso| {
-            let c = d
-                .certificati
-                .get(&seriale)
-                .filter(|c| c.ente == ente && c.emesso.tipo != anpr_sicurezza::ca::TipoCertificato::Utente)
-                .ok_or_else(|| ErroreSicurezza::NonTrovato {
-                    codice: anpr_sicurezza::errore::CODICE_NON_TROVATO,
-                    cosa: format!("certificato {seriale} dell'ente {ente}"),
-                })?;
-            if c.stato != anpr_sicurezza::direttorio::StatoCertificato::Valido {
-                return Err(ErroreSicurezza::Certificato {
-                    codice: anpr_sicurezza::errore::CODICE_CERTIFICATO_REVOCATO,
-                    messaggio: format!("Certificato {seriale} revocato o bloccato"),
+        self.modifica_sicurezza(
+            ctx,
+            Permesso::GestionePostazioni,
+            "certificatoScaricato",
+            ente,
+            |d, ca, adesso| {
+                let c = d
+                    .certificati
+                    .get(&seriale)
+                    .filter(|c| {
+                        c.ente == ente
+                            && c.emesso.tipo != anpr_sicurezza::ca::TipoCertificato::Utente
+                    })
+                    .ok_or_else(|| ErroreSicurezza::NonTrovato {
+                        codice: anpr_sicurezza::errore::CODICE_NON_TROVATO,
+                        cosa: format!("certificato {seriale} dell'ente {ente}"),
+                    })?;
+                if c.stato != anpr_sicurezza::direttorio::StatoCertificato::Valido {
+                    return Err(ErroreSicurezza::Certificato {
+                        codice: anpr_sicurezza::errore::CODICE_CERTIFICATO_REVOCATO,
+                        messaggio: format!("Certificato {seriale} revocato o bloccato"),
+                    });
+                }
+                let p12 = ca.pkcs12(&c.emesso, password)?;
+                let cn = c.emesso.cn.clone();
+                d.registro.aggiungi(anpr_sicurezza::registro::DatiVoce {
+                    istante: adesso,
+                    evento: anpr_sicurezza::registro::EventoPostazione::Scaricato,
+                    postazione: cn.clone(),
+                    seriale,
+                    mac: None,
+                    nome_computer: None,
+                    operatore,
                 });
-            }
-            let p12 = ca.pkcs12(&c.emesso, password)?;
-            let cn = c.emesso.cn.clone();
-            d.registro.aggiungi(anpr_sicurezza::registro::DatiVoce {
-                istante: adesso,
-                evento: anpr_sicurezza::registro::EventoPostazione::Scaricato,
-                postazione: cn.clone(),
-                seriale,
-                mac: None,
-                nome_computer: None,
-                operatore,
-            });
-            Ok(Esito { valore: p12, oggetto: format!("certificato:{seriale}:{cn}") })
-        })
+                Ok(Esito {
+                    valore: p12,
+                    oggetto: format!("certificato:{seriale}:{cn}"),
+                })
+            },
+        )
         .await
     }
 
     /// Records where a certificate of `ente` was installed.
-    pub async fn registra_installazione(&self, ctx: &CallerContext, ente: &str, seriale: u64, mac: &str, nome_computer: &str) -> Result<(), ServiceError> {
+    pub async fn registra_installazione(
+        &self,
+        ctx: &CallerContext,
+        ente: &str,
+        seriale: u64,
+        mac: &str,
+        nome_computer: &str,
+    ) -> Result<(), ServiceError> {
         let operatore = ctx.utente.clone();
-        self.modifica_sicurezza(ctx, Permesso::GestionePostazioni, "certificatoInstallato", ente, |d, _, adesso| {
-            if !d.certificati.get(&seriale).is_some_and(|c| c.ente == ente) {
-                return Err(ErroreSicurezza::NonTrovato {
-                    codice: anpr_sicurezza::errore::CODICE_NON_TROVATO,
-                    cosa: format!("certificato {seriale} dell'ente {ente}"),
-                });
-            }
-            d.registra_installazione(seriale, mac, nome_computer, &operatore, adesso)?;
-            Ok(Esito { valore: (), oggetto: format!("certificato:{seriale}:{nome_computer}") })
-        })
+        self.modifica_sicurezza(
+            ctx,
+            Permesso::GestionePostazioni,
+            "certificatoInstallato",
+            ente,
+            |d, _, adesso| {
+                certificato_dell_ente(d, seriale, ente)?;
+                d.registra_installazione(seriale, mac, nome_computer, &operatore, adesso)?;
+                Ok(Esito {
+                    valore: (),
+                    oggetto: format!("certificato:{seriale}:{nome_computer}"),
+                })
+            },
+        )
         .await
     }
 
     /// Revokes (or blocks) a workstation or server certificate of `ente`.
-    pub async fn revoca_certificato(&self, ctx: &CallerContext, ente: &str, seriale: u64, bloccato: bool) -> Result<(), ServiceError> {
+    pub async fn revoca_certificato(
+        &self,
+        ctx: &CallerContext,
+        ente: &str,
+        seriale: u64,
+        bloccato: bool,
+    ) -> Result<(), ServiceError> {
         let operatore = ctx.utente.clone();
-        let azione = if bloccato { "certificatoBloccato" } else { "certificatoRevocato" };
-        self.modifica_sicurezza(ctx, Permesso::GestionePostazioni, azione, ente, |d, _, adesso| {
-            if !d.certificati.get(&seriale).is_some_and(|c| c.ente == ente) {
-                return Err(ErroreSicurezza::NonTrovato {
-                    codice: anpr_sicurezza::errore::CODICE_NON_TROVATO,
-                    cosa: format!("certificato {seriale} dell'ente {ente}"),
-                });
-            }
-            d.revoca_certificato(seriale, bloccato, &operatore, adesso)?;
-            Ok(Esito { valore: (), oggetto: format!("certificato:{seriale}") })
-        })
+        let azione = if bloccato {
+            "certificatoBloccato"
+        } else {
+            "certificatoRevocato"
+        };
+        self.modifica_sicurezza(
+            ctx,
+            Permesso::GestionePostazioni,
+            azione,
+            ente,
+            |d, _, adesso| {
+                certificato_dell_ente(d, seriale, ente)?;
+                d.revoca_certificato(seriale, bloccato, &operatore, adesso)?;
+                Ok(Esito {
+                    valore: (),
+                    oggetto: format!("certificato:{seriale}"),
+                })
+            },
+        )
         .await
     }
 
     /// Renews a certificate of `ente`: a new one replaces it, the old one is revoked.
-    pub async fn rinnova_certificato(&self, ctx: &CallerContext, ente: &str, seriale: u64) -> Result<u64, ServiceError> {
+    pub async fn rinnova_certificato(
+        &self,
+        ctx: &CallerContext,
+        ente: &str,
+        seriale: u64,
+    ) -> Result<u64, ServiceError> {
         let operatore = ctx.utente.clone();
-        self.modifica_sicurezza(ctx, Permesso::GestionePostazioni, "certificatoRinnovato", ente, |d, ca, adesso| {
-            if !d.certificati.get(&seriale).is_some_and(|c| c.ente == ente) {
-                return Err(ErroreSicurezza::NonTrovato {
-                    codice: anpr_sicurezza::errore::CODICE_NON_TROVATO,
-                    cosa: format!("certificato {seriale} dell'ente {ente}"),
-                });
-            }
-            let nuovo = d.rinnova_certificato(ca, seriale, &operatore, adesso)?;
-            Ok(Esito { valore: nuovo, oggetto: format!("certificato:{seriale}->{nuovo}") })
-        })
+        self.modifica_sicurezza(
+            ctx,
+            Permesso::GestionePostazioni,
+            "certificatoRinnovato",
+            ente,
+            |d, ca, adesso| {
+                certificato_dell_ente(d, seriale, ente)?;
+                let nuovo = d.rinnova_certificato(ca, seriale, &operatore, adesso)?;
+                Ok(Esito {
+                    valore: nuovo,
+                    oggetto: format!("certificato:{seriale}->{nuovo}"),
+                })
+            },
+        )
         .await
     }
 
     /// Sets the municipality parameters.
-    pub async fn imposta_parametri(&self, ctx: &CallerContext, ente: &str, parametri: ParametriComune) -> Result<(), ServiceError> {
-        self.modifica_sicurezza(ctx, Permesso::ParametriComune, "parametriComune", ente, |d, _, _| {
-            d.parametri.insert(ente.to_owned(), parametri);
-            Ok(Esito { valore: (), oggetto: format!("parametri:{ente}") })
-        })
+    pub async fn imposta_parametri(
+        &self,
+        ctx: &CallerContext,
+        ente: &str,
+        parametri: ParametriComune,
+    ) -> Result<(), ServiceError> {
+        self.modifica_sicurezza(
+            ctx,
+            Permesso::ParametriComune,
+            "parametriComune",
+            ente,
+            |d, _, _| {
+                d.parametri.insert(ente.to_owned(), parametri);
+                Ok(Esito {
+                    valore: (),
+                    oggetto: format!("parametri:{ente}"),
+                })
+            },
+        )
         .await
     }
 
     /// Verifies the workstation register's chain (the workstation administrator of any
     /// municipality, or audit staff); returns the number of entries.
-    pub async fn verifica_registro_postazioni(&self, ctx: &CallerContext) -> Result<usize, ServiceError> {
+    pub async fn verifica_registro_postazioni(
+        &self,
+        ctx: &CallerContext,
+    ) -> Result<usize, ServiceError> {
         if authz::autorizza(ctx, Permesso::GestionePostazioni).is_err() {
-            self.autorizza(ctx, Permesso::VerificaAudit, "verificaRegistroPostazioni").await?;
+            self.autorizza(ctx, Permesso::VerificaAudit, "verificaRegistroPostazioni")
+                .await?;
         }
         self.sicurezza()?
             .direttorio()
@@ -552,7 +794,12 @@ impl Registry {
     /// and the certificate is the card's current one); a workstation or server
     /// certificate gives the municipality and workstation, with no profile (the user
     /// comes from the signed message). Failed card logins are audited.
-    pub async fn chiamante_da_certificato(&self, ambiente: Ambiente, der: &[u8], canale: Canale) -> Result<CallerContext, ServiceError> {
+    pub async fn chiamante_da_certificato(
+        &self,
+        ambiente: Ambiente,
+        der: &[u8],
+        canale: Canale,
+    ) -> Result<CallerContext, ServiceError> {
         let sic = self.sicurezza()?.clone();
         let id = anpr_sicurezza::ca::identita(der).map_err(|e| rifiuto(self, e))?;
         let anonimo = |utente: String| CallerContext {
@@ -583,10 +830,12 @@ impl Registry {
                 c.consente_accesso(self.clock().now())
             })
             .and_then(|_| {
-                d.utenti.get(&id.cn).ok_or_else(|| ErroreSicurezza::NonTrovato {
-                    codice: anpr_sicurezza::errore::CODICE_NON_TROVATO,
-                    cosa: format!("utente {}", id.cn),
-                })
+                d.utenti
+                    .get(&id.cn)
+                    .ok_or_else(|| ErroreSicurezza::NonTrovato {
+                        codice: anpr_sicurezza::errore::CODICE_NON_TROVATO,
+                        cosa: format!("utente {}", id.cn),
+                    })
             });
         let ente = ente_carta(&numero).to_owned();
         match esito {
@@ -598,7 +847,13 @@ impl Registry {
             }
             Err(e) => {
                 let ctx = anonimo(id.cn.clone());
-                self.audit_sicurezza(&ctx, "accessoFallito", Some(format!("carta:{numero}:{}", e.codice())), "negato").await?;
+                self.audit_sicurezza(
+                    &ctx,
+                    "accessoFallito",
+                    Some(format!("carta:{numero}:{}", e.codice())),
+                    "negato",
+                )
+                .await?;
                 Err(rifiuto(self, e))
             }
         }
@@ -611,7 +866,14 @@ impl Registry {
 
     /// Login with a daily password: the holder's identity for `ente`, or EV206 (audited
     /// as a failed login) when wrong or past midnight.
-    pub async fn accedi_con_password(&self, ambiente: Ambiente, ente: &str, cf: &str, password: &str, canale: Canale) -> Result<CallerContext, ServiceError> {
+    pub async fn accedi_con_password(
+        &self,
+        ambiente: Ambiente,
+        ente: &str,
+        cf: &str,
+        password: &str,
+        canale: Canale,
+    ) -> Result<CallerContext, ServiceError> {
         let d = self.sicurezza()?.direttorio();
         let mut ctx = CallerContext {
             ambiente,
@@ -623,13 +885,24 @@ impl Registry {
         };
         match d.verifica_password_giornaliera(cf, password, self.clock().now()) {
             Ok(()) => {
-                ctx.profili = d.utenti.get(cf).and_then(|u| u.ruoli.get(ente).cloned()).unwrap_or_default();
+                ctx.profili = d
+                    .utenti
+                    .get(cf)
+                    .and_then(|u| u.ruoli.get(ente).cloned())
+                    .unwrap_or_default();
                 ctx.comune = ente.parse().ok();
-                self.audit_sicurezza(&ctx, "accessoPasswordGiornaliera", None, "ok").await?;
+                self.audit_sicurezza(&ctx, "accessoPasswordGiornaliera", None, "ok")
+                    .await?;
                 Ok(ctx)
             }
             Err(e) => {
-                self.audit_sicurezza(&ctx, "accessoFallito", Some(format!("password:{}", e.codice())), "negato").await?;
+                self.audit_sicurezza(
+                    &ctx,
+                    "accessoFallito",
+                    Some(format!("password:{}", e.codice())),
+                    "negato",
+                )
+                .await?;
                 Err(rifiuto(self, e))
             }
         }

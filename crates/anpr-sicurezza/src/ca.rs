@@ -361,7 +361,9 @@ pub fn identita(der: &[u8]) -> Result<IdentitaCertificato, ErroreSicurezza> {
     let seriale = bytes
         .iter()
         .skip_while(|b| **b == 0)
-        .try_fold(0u64, |acc, b| acc.checked_mul(256).map(|a| a + u64::from(*b)))
+        .try_fold(0u64, |acc, b| {
+            acc.checked_mul(256).map(|a| a + u64::from(*b))
+        })
         .ok_or_else(|| {
             ErroreSicurezza::certificato(
                 crate::errore::CODICE_CERTIFICATO_NON_VALIDO,

@@ -15,9 +15,7 @@ use chrono::{DateTime, Months, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::errore::{
-    ErroreSicurezza, CODICE_CARTA_NON_ATTIVA, CODICE_PASSWORD_GIORNALIERA,
-};
+use crate::errore::{ErroreSicurezza, CODICE_CARTA_NON_ATTIVA, CODICE_PASSWORD_GIORNALIERA};
 
 /// Validity of a card.
 pub const VALIDITA_CARTA_MESI: u32 = 72;
@@ -66,7 +64,9 @@ pub enum EventoCarta {
     ArrivoInPrefettura,
     /// The prefecture delivers the batch; `del_sindaco` when this is the mayor's (or
     /// delegate's) own card, which becomes active at once.
-    Consegna { del_sindaco: bool },
+    Consegna {
+        del_sindaco: bool,
+    },
     /// The ALS registers the card to its holder.
     Registrazione,
     Blocco,
@@ -278,18 +278,32 @@ mod tests {
             c.applica(EventoCarta::AvvioProduzione, now).unwrap();
             c.applica(EventoCarta::ArrivoInPrefettura, now).unwrap();
         }
-        let e = sindaco.applica(EventoCarta::Consegna { del_sindaco: true }, now).unwrap();
+        let e = sindaco
+            .applica(EventoCarta::Consegna { del_sindaco: true }, now)
+            .unwrap();
         assert_eq!(e.len(), 1);
-        assert!(altro.applica(EventoCarta::Consegna { del_sindaco: false }, now).unwrap().is_empty());
+        assert!(altro
+            .applica(EventoCarta::Consegna { del_sindaco: false }, now)
+            .unwrap()
+            .is_empty());
         assert!(sindaco.consente_accesso(now).is_ok());
         assert_eq!(altro.consente_accesso(now).unwrap_err().codice(), "EV205");
-        assert_eq!(altro.applica(EventoCarta::Registrazione, now).unwrap().len(), 1);
+        assert_eq!(
+            altro
+                .applica(EventoCarta::Registrazione, now)
+                .unwrap()
+                .len(),
+            1
+        );
         assert!(altro.consente_accesso(now).is_ok());
         assert_eq!(sindaco.numero, "0580910001");
         assert_eq!(numero_carta("058", 3), "0580000003");
         // Six years later the card no longer works, whatever its state.
         assert_eq!(
-            altro.consente_accesso(t("2032-11-23T09:00:00Z")).unwrap_err().codice(),
+            altro
+                .consente_accesso(t("2032-11-23T09:00:00Z"))
+                .unwrap_err()
+                .codice(),
             "EV205"
         );
     }
@@ -302,8 +316,14 @@ mod tests {
         assert_eq!(err.codice(), "EV204");
         assert_eq!(c.stato, StatoCarta::Richiesta);
         c.applica(EventoCarta::Revoca, now).unwrap();
-        assert_eq!(c.applica(EventoCarta::Revoca, now).unwrap_err().codice(), "EV204");
-        assert_eq!(c.applica(EventoCarta::Sblocco, now).unwrap_err().codice(), "EV204");
+        assert_eq!(
+            c.applica(EventoCarta::Revoca, now).unwrap_err().codice(),
+            "EV204"
+        );
+        assert_eq!(
+            c.applica(EventoCarta::Sblocco, now).unwrap_err().codice(),
+            "EV204"
+        );
     }
 
     #[test]
@@ -311,8 +331,18 @@ mod tests {
         let fine = t("2026-11-23T23:00:00Z"); // midnight in Rome (CET)
         let (pw, rec) = PasswordGiornaliera::concedi("RSSMRA80A01H501U", fine);
         assert!(rec.verifica(&pw, t("2026-11-23T22:59:59Z")).is_ok());
-        assert_eq!(rec.verifica(&pw, t("2026-11-23T23:00:00Z")).unwrap_err().codice(), "EV206");
-        assert_eq!(rec.verifica("sbagliata", t("2026-11-23T10:00:00Z")).unwrap_err().codice(), "EV206");
+        assert_eq!(
+            rec.verifica(&pw, t("2026-11-23T23:00:00Z"))
+                .unwrap_err()
+                .codice(),
+            "EV206"
+        );
+        assert_eq!(
+            rec.verifica("sbagliata", t("2026-11-23T10:00:00Z"))
+                .unwrap_err()
+                .codice(),
+            "EV206"
+        );
         assert!(!format!("{rec:?}").contains(&rec.hash));
     }
 }

@@ -11,9 +11,7 @@ use webpki::{
     RevocationOptionsBuilder,
 };
 
-use crate::errore::{
-    ErroreSicurezza, CODICE_CATENA_NON_VALIDA, CODICE_CERTIFICATO_FIRMA_REVOCATO,
-};
+use crate::errore::{ErroreSicurezza, CODICE_CATENA_NON_VALIDA, CODICE_CERTIFICATO_FIRMA_REVOCATO};
 
 /// The signature algorithms we accept in certificates and CRLs.
 pub static ALGORITMI: &[&dyn rustls::pki_types::SignatureVerificationAlgorithm] = &[
@@ -51,8 +49,9 @@ impl Fiducia {
         let ancora = webpki::anchor_from_trusted_cert(&ca).map_err(catena)?;
         let der = CertificateDer::from(cert_der);
         let ee = EndEntityCert::try_from(&der).map_err(catena)?;
-        let crl: CertRevocationList<'_> =
-            BorrowedCertRevocationList::from_der(&self.crl_der).map_err(catena)?.into();
+        let crl: CertRevocationList<'_> = BorrowedCertRevocationList::from_der(&self.crl_der)
+            .map_err(catena)?
+            .into();
         let crls = [&crl];
         let revoca = RevocationOptionsBuilder::new(&crls)
             .map_err(|_| catena(webpki::Error::BadDer))?

@@ -13,7 +13,9 @@ use anpr_domain::caller::Profilo;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ca::{AutoritaCertificazione, CertificatoEmesso, Revoca, RichiestaCertificato, TipoCertificato};
+use crate::ca::{
+    AutoritaCertificazione, CertificatoEmesso, Revoca, RichiestaCertificato, TipoCertificato,
+};
 use crate::carta::{numero_carta, Carta, Effetto, EventoCarta, PasswordGiornaliera, StatoCarta};
 use crate::errore::*;
 use crate::registro::{DatiVoce, EventoPostazione, RegistroPostazioni};
@@ -106,7 +108,9 @@ fn valida_ente(ente: &str) -> Result<(), ErroreSicurezza> {
     } else {
         Err(ErroreSicurezza::censimento(
             CODICE_NON_TROVATO,
-            format!("Ente {ente:?} non valido: atteso codice ISTAT (6 cifre) o di provincia (3 cifre)"),
+            format!(
+                "Ente {ente:?} non valido: atteso codice ISTAT (6 cifre) o di provincia (3 cifre)"
+            ),
         ))
     }
 }
@@ -120,7 +124,10 @@ fn valida_email(email: &str) -> Result<(), ErroreSicurezza> {
         .any(|p| p.eq_ignore_ascii_case("pec") || p.eq_ignore_ascii_case("legalmail"))
         || dominio.to_ascii_lowercase().starts_with("pec");
     if locale.is_empty() || !dominio.contains('.') || email.contains(char::is_whitespace) {
-        Err(ErroreSicurezza::censimento(CODICE_EMAIL, format!("Indirizzo e-mail {email:?} non valido")))
+        Err(ErroreSicurezza::censimento(
+            CODICE_EMAIL,
+            format!("Indirizzo e-mail {email:?} non valido"),
+        ))
     } else if pec {
         Err(ErroreSicurezza::censimento(
             CODICE_EMAIL,
@@ -150,18 +157,27 @@ impl Direttorio {
         valida_ente(ente)?;
         valida_email(&utente.email)?;
         if e_prefettura(ente) {
-            let gia = self.utenti_di(ente).iter().filter(|u| u.codice_fiscale != utente.codice_fiscale).count();
+            let gia = self
+                .utenti_di(ente)
+                .iter()
+                .filter(|u| u.codice_fiscale != utente.codice_fiscale)
+                .count();
             if gia >= MASSIMO_UTENTI_PREFETTURA {
                 return Err(ErroreSicurezza::censimento(
                     CODICE_TROPPI_UTENTI_PREFETTURA,
-                    format!("La prefettura {ente} ha già {MASSIMO_UTENTI_PREFETTURA} utenti censiti"),
+                    format!(
+                        "La prefettura {ente} ha già {MASSIMO_UTENTI_PREFETTURA} utenti censiti"
+                    ),
                 ));
             }
         }
         let voce = self
             .utenti
             .entry(utente.codice_fiscale.clone())
-            .or_insert_with(|| Utente { ruoli: BTreeMap::new(), ..utente.clone() });
+            .or_insert_with(|| Utente {
+                ruoli: BTreeMap::new(),
+                ..utente.clone()
+            });
         voce.email = utente.email;
         voce.cognome = utente.cognome;
         voce.nome = utente.nome;
@@ -171,13 +187,20 @@ impl Direttorio {
 
     /// The users of a body.
     pub fn utenti_di(&self, ente: &str) -> Vec<&Utente> {
-        self.utenti.values().filter(|u| u.ruoli.contains_key(ente)).collect()
+        self.utenti
+            .values()
+            .filter(|u| u.ruoli.contains_key(ente))
+            .collect()
     }
 
     /// A prefecture's census is complete only with a security and a workstation
     /// administrator.
     pub fn verifica_censimento_prefettura(&self, ente: &str) -> Result<(), ErroreSicurezza> {
-        let ha = |p: Profilo| self.utenti_di(ente).iter().any(|u| u.ruoli[ente].contains(&p));
+        let ha = |p: Profilo| {
+            self.utenti_di(ente)
+                .iter()
+                .any(|u| u.ruoli[ente].contains(&p))
+        };
         if ha(Profilo::AmministratoreSicurezza) && ha(Profilo::AmministratorePostazioni) {
             Ok(())
         } else {
@@ -189,8 +212,14 @@ impl Direttorio {
     }
 
     /// Deletes a user: their card and their user certificate are revoked at once.
-    pub fn cancella_utente(&mut self, cf: &str, adesso: DateTime<Utc>) -> Result<(), ErroreSicurezza> {
-        self.utenti.remove(cf).ok_or_else(|| non_trovato(format!("utente {cf}")))?;
+    pub fn cancella_utente(
+        &mut self,
+        cf: &str,
+        adesso: DateTime<Utc>,
+    ) -> Result<(), ErroreSicurezza> {
+        self.utenti
+            .remove(cf)
+            .ok_or_else(|| non_trovato(format!("utente {cf}")))?;
         let carte: Vec<String> = self
             .carte
             .iter()
@@ -205,24 +234,41 @@ impl Direttorio {
 
     /// Requests a card for a censused user of `ente`; a person has at most one card
     /// that is not revoked or replaced.
-    pub fn richiedi_carta(&mut self, ente: &str, cf: &str, adesso: DateTime<Utc>) -> Result<String, ErroreSicurezza> {
-        let utente = self.utenti.get(cf).ok_or_else(|| non_trovato(format!("utente {cf}")))?;
+    pub fn richiedi_carta(
+        &mut self,
+        ente: &str,
+        cf: &str,
+        adesso: DateTime<Utc>,
+    ) -> Result<String, ErroreSicurezza> {
+        let utente = self
+            .utenti
+            .get(cf)
+            .ok_or_else(|| non_trovato(format!("utente {cf}")))?;
         if !utente.ruoli.contains_key(ente) {
             return Err(ErroreSicurezza::censimento(
                 CODICE_RUOLO_MANCANTE,
                 format!("Utente {cf} non censito per l'ente {ente}"),
             ));
         }
-        if let Some(c) = self.carte.iter().find(|c| c.titolare == cf && !c.stato.finale()) {
+        if let Some(c) = self
+            .carte
+            .iter()
+            .find(|c| c.titolare == cf && !c.stato.finale())
+        {
             return Err(ErroreSicurezza::censimento(
                 CODICE_CARTA_GIA_PRESENTE,
-                format!("L'utente {cf} ha già la carta {} ({})", c.numero, c.stato.nome()),
+                format!(
+                    "L'utente {cf} ha già la carta {} ({})",
+                    c.numero,
+                    c.stato.nome()
+                ),
             ));
         }
         let p = self.progressivi_carte.entry(ente.to_owned()).or_insert(0);
         *p += 1;
         let numero = numero_carta(ente, *p);
-        self.carte.push(Carta::richiedi(numero.clone(), cf.to_owned(), adesso));
+        self.carte
+            .push(Carta::richiedi(numero.clone(), cf.to_owned(), adesso));
         Ok(numero)
     }
 
@@ -236,7 +282,9 @@ impl Direttorio {
 
     /// The holder's current card (not revoked or replaced).
     pub fn carta_di(&self, cf: &str) -> Option<&Carta> {
-        self.carte.iter().find(|c| c.titolare == cf && !c.stato.finale())
+        self.carte
+            .iter()
+            .find(|c| c.titolare == cf && !c.stato.finale())
     }
 
     /// Applies a lifecycle event to a card. Revocation and replacement revoke the card's
@@ -261,9 +309,13 @@ impl Direttorio {
         self.carte[i] = carta;
         if let Some(s) = seriale {
             match stato {
-                StatoCarta::Revocata | StatoCarta::Sostituita => self.revoca_certificato(s, false, "sistema", adesso)?,
+                StatoCarta::Revocata | StatoCarta::Sostituita => {
+                    self.revoca_certificato(s, false, "sistema", adesso)?
+                }
                 StatoCarta::Bloccata => self.revoca_certificato(s, true, "sistema", adesso)?,
-                StatoCarta::Attiva if evento == EventoCarta::Sblocco => self.sblocca_certificato(s, adesso)?,
+                StatoCarta::Attiva if evento == EventoCarta::Sblocco => {
+                    self.sblocca_certificato(s, adesso)?
+                }
                 _ => {}
             }
         }
@@ -300,7 +352,11 @@ impl Direttorio {
         let emesso = ca.emetti(&richiesta, seriale, adesso)?;
         self.certificati.insert(
             seriale,
-            CertificatoRegistrato { ente: ente.to_owned(), stato: StatoCertificato::Valido, emesso },
+            CertificatoRegistrato {
+                ente: ente.to_owned(),
+                stato: StatoCertificato::Valido,
+                emesso,
+            },
         );
         Ok(seriale)
     }
@@ -316,7 +372,10 @@ impl Direttorio {
         adesso: DateTime<Utc>,
     ) -> Result<Vec<u64>, ErroreSicurezza> {
         let n = *self.postazioni_dichiarate.get(ente).ok_or_else(|| {
-            ErroreSicurezza::censimento(CODICE_POSTAZIONI_ESAURITE, format!("Nessuna postazione dichiarata per {ente}"))
+            ErroreSicurezza::censimento(
+                CODICE_POSTAZIONI_ESAURITE,
+                format!("Nessuna postazione dichiarata per {ente}"),
+            )
         })?;
         let mut nomi: Vec<(String, TipoCertificato)> = (1..=n)
             .map(|i| (format!("{ente}-PC-{i:04}"), TipoCertificato::Postazione))
@@ -327,7 +386,17 @@ impl Direttorio {
             if self.certificato_attuale(&cn).is_some() {
                 continue;
             }
-            let s = self.emetti(ca, ente, RichiestaCertificato { tipo, cn: cn.clone(), ou: Some(ente.to_owned()), nomi: vec![] }, adesso)?;
+            let s = self.emetti(
+                ca,
+                ente,
+                RichiestaCertificato {
+                    tipo,
+                    cn: cn.clone(),
+                    ou: Some(ente.to_owned()),
+                    nomi: vec![],
+                },
+                adesso,
+            )?;
             self.registro.aggiungi(DatiVoce {
                 istante: adesso,
                 evento: EventoPostazione::Emesso,
@@ -351,11 +420,20 @@ impl Direttorio {
         operatore: &str,
         adesso: DateTime<Utc>,
     ) -> Result<u64, ErroreSicurezza> {
-        let vecchio = self.certificati.get(&seriale).cloned().ok_or_else(|| non_trovato(format!("certificato {seriale}")))?;
+        let vecchio = self
+            .certificati
+            .get(&seriale)
+            .cloned()
+            .ok_or_else(|| non_trovato(format!("certificato {seriale}")))?;
         let nuovo = self.emetti(
             ca,
             &vecchio.ente,
-            RichiestaCertificato { tipo: vecchio.emesso.tipo, cn: vecchio.emesso.cn.clone(), ou: Some(vecchio.ente.clone()), nomi: vec![] },
+            RichiestaCertificato {
+                tipo: vecchio.emesso.tipo,
+                cn: vecchio.emesso.cn.clone(),
+                ou: Some(vecchio.ente.clone()),
+                nomi: vec![],
+            },
             adesso,
         )?;
         self.revoca_certificato(seriale, false, operatore, adesso)?;
@@ -383,7 +461,12 @@ impl Direttorio {
         let s = self.emetti(
             ca,
             &ente,
-            RichiestaCertificato { tipo: TipoCertificato::Utente, cn: carta.titolare.clone(), ou: Some(numero.to_owned()), nomi: vec![] },
+            RichiestaCertificato {
+                tipo: TipoCertificato::Utente,
+                cn: carta.titolare.clone(),
+                ou: Some(numero.to_owned()),
+                nomi: vec![],
+            },
             adesso,
         )?;
         if let Some(c) = self.carte.iter_mut().find(|c| c.numero == numero) {
@@ -408,19 +491,37 @@ impl Direttorio {
         operatore: &str,
         adesso: DateTime<Utc>,
     ) -> Result<(), ErroreSicurezza> {
-        let c = self.certificati.get_mut(&seriale).ok_or_else(|| non_trovato(format!("certificato {seriale}")))?;
+        let c = self
+            .certificati
+            .get_mut(&seriale)
+            .ok_or_else(|| non_trovato(format!("certificato {seriale}")))?;
         if c.stato == StatoCertificato::Revocato {
-            return Err(ErroreSicurezza::certificato(CODICE_CERTIFICATO_REVOCATO, format!("Certificato {seriale} già revocato")));
+            return Err(ErroreSicurezza::certificato(
+                CODICE_CERTIFICATO_REVOCATO,
+                format!("Certificato {seriale} già revocato"),
+            ));
         }
-        c.stato = if bloccato { StatoCertificato::Bloccato } else { StatoCertificato::Revocato };
+        c.stato = if bloccato {
+            StatoCertificato::Bloccato
+        } else {
+            StatoCertificato::Revocato
+        };
         let cn = c.emesso.cn.clone();
         let tipo = c.emesso.tipo;
         self.revoche.retain(|r| r.seriale != seriale);
-        self.revoche.push(Revoca { seriale, istante: adesso, bloccato });
+        self.revoche.push(Revoca {
+            seriale,
+            istante: adesso,
+            bloccato,
+        });
         if tipo != TipoCertificato::Utente {
             self.registro.aggiungi(DatiVoce {
                 istante: adesso,
-                evento: if bloccato { EventoPostazione::Bloccato } else { EventoPostazione::Revocato },
+                evento: if bloccato {
+                    EventoPostazione::Bloccato
+                } else {
+                    EventoPostazione::Revocato
+                },
                 postazione: cn,
                 seriale,
                 mac: None,
@@ -431,8 +532,15 @@ impl Direttorio {
         Ok(())
     }
 
-    fn sblocca_certificato(&mut self, seriale: u64, _adesso: DateTime<Utc>) -> Result<(), ErroreSicurezza> {
-        let c = self.certificati.get_mut(&seriale).ok_or_else(|| non_trovato(format!("certificato {seriale}")))?;
+    fn sblocca_certificato(
+        &mut self,
+        seriale: u64,
+        _adesso: DateTime<Utc>,
+    ) -> Result<(), ErroreSicurezza> {
+        let c = self
+            .certificati
+            .get_mut(&seriale)
+            .ok_or_else(|| non_trovato(format!("certificato {seriale}")))?;
         if c.stato == StatoCertificato::Bloccato {
             c.stato = StatoCertificato::Valido;
             self.revoche.retain(|r| r.seriale != seriale);
@@ -449,7 +557,10 @@ impl Direttorio {
         operatore: &str,
         adesso: DateTime<Utc>,
     ) -> Result<(), ErroreSicurezza> {
-        let c = self.certificati.get(&seriale).ok_or_else(|| non_trovato(format!("certificato {seriale}")))?;
+        let c = self
+            .certificati
+            .get(&seriale)
+            .ok_or_else(|| non_trovato(format!("certificato {seriale}")))?;
         self.registro.aggiungi(DatiVoce {
             istante: adesso,
             evento: EventoPostazione::Installato,
@@ -463,13 +574,21 @@ impl Direttorio {
     }
 
     /// A fresh CRL of everything revoked or blocked.
-    pub fn crl(&mut self, ca: &AutoritaCertificazione, adesso: DateTime<Utc>) -> Result<Vec<u8>, ErroreSicurezza> {
+    pub fn crl(
+        &mut self,
+        ca: &AutoritaCertificazione,
+        adesso: DateTime<Utc>,
+    ) -> Result<Vec<u8>, ErroreSicurezza> {
         self.numero_crl += 1;
         ca.crl(&self.revoche, self.numero_crl, adesso)
     }
 
     /// Grants `cf` a daily password (ALS), replacing any previous one.
-    pub fn concedi_password_giornaliera(&mut self, cf: &str, fine_giornata: DateTime<Utc>) -> Result<String, ErroreSicurezza> {
+    pub fn concedi_password_giornaliera(
+        &mut self,
+        cf: &str,
+        fine_giornata: DateTime<Utc>,
+    ) -> Result<String, ErroreSicurezza> {
         if !self.utenti.contains_key(cf) {
             return Err(non_trovato(format!("utente {cf}")));
         }
@@ -480,11 +599,21 @@ impl Direttorio {
     }
 
     /// Checks a daily password.
-    pub fn verifica_password_giornaliera(&self, cf: &str, password: &str, adesso: DateTime<Utc>) -> Result<(), ErroreSicurezza> {
+    pub fn verifica_password_giornaliera(
+        &self,
+        cf: &str,
+        password: &str,
+        adesso: DateTime<Utc>,
+    ) -> Result<(), ErroreSicurezza> {
         self.password_giornaliere
             .iter()
             .find(|p| p.titolare == cf)
-            .ok_or_else(|| ErroreSicurezza::censimento(CODICE_PASSWORD_GIORNALIERA, "Nessuna password giornaliera concessa"))?
+            .ok_or_else(|| {
+                ErroreSicurezza::censimento(
+                    CODICE_PASSWORD_GIORNALIERA,
+                    "Nessuna password giornaliera concessa",
+                )
+            })?
             .verifica(password, adesso)
     }
 }

@@ -108,10 +108,9 @@ impl RegistroPostazioni {
 
     /// Where a workstation's certificate is installed now (the last installation).
     pub fn installazione(&self, postazione: &str) -> Option<&VoceRegistro> {
-        self.voci
-            .iter()
-            .rev()
-            .find(|v| v.dati.postazione == postazione && v.dati.evento == EventoPostazione::Installato)
+        self.voci.iter().rev().find(|v| {
+            v.dati.postazione == postazione && v.dati.evento == EventoPostazione::Installato
+        })
     }
 }
 
@@ -139,20 +138,33 @@ mod tests {
         r.aggiungi(dati("058091-PC-0002", EventoPostazione::Emesso));
         assert_eq!(r.verifica(), Ok(3));
         assert_eq!(
-            r.installazione("058091-PC-0001").unwrap().dati.nome_computer.as_deref(),
+            r.installazione("058091-PC-0001")
+                .unwrap()
+                .dati
+                .nome_computer
+                .as_deref(),
             Some("ANAGRAFE-1")
         );
 
         let mut changed = r.clone();
         changed.voci[1].dati.mac = Some("66:77:88:99:AA:BB".into());
-        assert_eq!(changed.verifica(), Err(ErroreSicurezza::RegistroAlterato { voce: 2 }));
+        assert_eq!(
+            changed.verifica(),
+            Err(ErroreSicurezza::RegistroAlterato { voce: 2 })
+        );
 
         let mut removed = r.clone();
         removed.voci.remove(0);
-        assert_eq!(removed.verifica(), Err(ErroreSicurezza::RegistroAlterato { voce: 1 }));
+        assert_eq!(
+            removed.verifica(),
+            Err(ErroreSicurezza::RegistroAlterato { voce: 1 })
+        );
 
         let mut reordered = r.clone();
         reordered.voci.swap(1, 2);
-        assert_eq!(reordered.verifica(), Err(ErroreSicurezza::RegistroAlterato { voce: 2 }));
+        assert_eq!(
+            reordered.verifica(),
+            Err(ErroreSicurezza::RegistroAlterato { voce: 2 })
+        );
     }
 }

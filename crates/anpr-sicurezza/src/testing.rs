@@ -30,7 +30,11 @@ pub fn firma_xmlsec1(template: &str, cert: &CertificatoEmesso) -> Vec<u8> {
         .arg(&tpl)
         .output()
         .expect("xmlsec1 must be installed (scripts/test installs it)");
-    assert!(esito.status.success(), "xmlsec1: {}", String::from_utf8_lossy(&esito.stderr));
+    assert!(
+        esito.status.success(),
+        "xmlsec1: {}",
+        String::from_utf8_lossy(&esito.stderr)
+    );
     std::fs::read(&out).expect("signed output")
 }
 
@@ -40,7 +44,12 @@ pub fn busta(utente: &str, corpo: &str, creato: DateTime<Utc>) -> String {
     busta_con_riferimenti(utente, corpo, &["BODY-1", "TS-1", "UT-1"], creato)
 }
 
-pub fn busta_con_riferimenti(utente: &str, corpo: &str, rif: &[&str], creato: DateTime<Utc>) -> String {
+pub fn busta_con_riferimenti(
+    utente: &str,
+    corpo: &str,
+    rif: &[&str],
+    creato: DateTime<Utc>,
+) -> String {
     let scade = creato + Duration::minutes(5);
     let riferimenti: String = rif
         .iter()

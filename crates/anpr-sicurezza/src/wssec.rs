@@ -120,7 +120,11 @@ fn algoritmo(el: &Elemento, atteso: &[&str]) -> Result<(), ErroreSicurezza> {
     } else {
         Err(ErroreSicurezza::messaggio(
             CODICE_ALGORITMO,
-            format!("Algoritmo {alg:?} non ammesso in {}; attesi: {}", el.locale, atteso.join(", ")),
+            format!(
+                "Algoritmo {alg:?} non ammesso in {}; attesi: {}",
+                el.locale,
+                atteso.join(", ")
+            ),
         ))
     }
 }
@@ -267,7 +271,10 @@ pub fn verifica_firma(
         ErroreSicurezza::messaggio(CODICE_CATENA_NON_VALIDA, "Certificato senza comune (OU)")
     })?;
     let postazione = identita.cn.contains("-PC-").then(|| identita.cn.clone());
-    let utente = unico(token_utente, NS_WSSE, "Username")?.testo().trim().to_owned();
+    let utente = unico(token_utente, NS_WSSE, "Username")?
+        .testo()
+        .trim()
+        .to_owned();
     Ok(FirmaVerificata {
         comune,
         firmatario: identita.cn,
@@ -290,7 +297,10 @@ pub fn verifica_messaggio(
         if !autorizzati.contains(&ip) {
             return Err(ErroreSicurezza::messaggio(
                 CODICE_IP_NON_AUTORIZZATO,
-                format!("Indirizzo IP {ip} non autorizzato per il comune {}", firma.comune),
+                format!(
+                    "Indirizzo IP {ip} non autorizzato per il comune {}",
+                    firma.comune
+                ),
             ));
         }
     }
@@ -303,13 +313,19 @@ pub fn verifica_messaggio(
     let profili = per_comune.get(&firma.comune).cloned().ok_or_else(|| {
         ErroreSicurezza::messaggio(
             CODICE_UTENTE_ALTRO_COMUNE,
-            format!("Utente {} non abilitato per il comune {}", firma.utente, firma.comune),
+            format!(
+                "Utente {} non abilitato per il comune {}",
+                firma.utente, firma.comune
+            ),
         )
     })?;
     if !profili_ammessi.iter().any(|p| profili.contains(p)) {
         return Err(ErroreSicurezza::messaggio(
             CODICE_PROFILO_MANCANTE,
-            format!("Utente {} privo di un profilo che consenta l'operazione", firma.utente),
+            format!(
+                "Utente {} privo di un profilo che consenta l'operazione",
+                firma.utente
+            ),
         ));
     }
     Ok(MittenteVerificato { firma, profili })
@@ -332,7 +348,9 @@ fn certificato_firma(security: &Elemento, firma: &Elemento) -> Result<Vec<u8>, E
         .filter(|t| id_di(t).contains(&id));
     match (token.next(), token.next()) {
         (Some(t), None) => b64(&t.testo()),
-        _ => Err(manca(format!("BinarySecurityToken #{id} assente o ripetuto"))),
+        _ => Err(manca(format!(
+            "BinarySecurityToken #{id} assente o ripetuto"
+        ))),
     }
 }
 
@@ -366,7 +384,8 @@ fn verifica_valore(
     messaggio: &[u8],
     valore: &[u8],
 ) -> Result<(), ErroreSicurezza> {
-    let errata = || ErroreSicurezza::messaggio(CODICE_FIRMA_ERRATA, "Valore della firma non valido");
+    let errata =
+        || ErroreSicurezza::messaggio(CODICE_FIRMA_ERRATA, "Valore della firma non valido");
     let der = rustls::pki_types::CertificateDer::from(cert);
     let ee = webpki::EndEntityCert::try_from(&der).map_err(|_| errata())?;
     let esito = match alg {

@@ -88,9 +88,7 @@ fn entita_predefinita(nome: &str) -> Option<char> {
 /// `\n`, then every literal white-space character becomes a space; character references
 /// (still escaped here) keep their character.
 fn valore_attributo(raw: &str) -> Result<String, ErroreSicurezza> {
-    let normalizzato = raw
-        .replace("\r\n", "\n")
-        .replace(['\r', '\n', '\t'], " ");
+    let normalizzato = raw.replace("\r\n", "\n").replace(['\r', '\n', '\t'], " ");
     quick_xml::escape::unescape(&normalizzato)
         .map(|c| c.into_owned())
         .map_err(errore)
@@ -184,7 +182,9 @@ pub fn analizza(documento: &[u8]) -> Result<Elemento, ErroreSicurezza> {
                 if pila.len() >= PROFONDITA_MASSIMA {
                     return Err(errore("annidamento eccessivo"));
                 }
-                let ambito_padre = pila.last().map_or_else(|| base.clone(), |p| p.ambito.clone());
+                let ambito_padre = pila
+                    .last()
+                    .map_or_else(|| base.clone(), |p| p.ambito.clone());
                 let mut dichiarazioni = Vec::new();
                 let mut grezzi = Vec::new();
                 for a in s.attributes().with_checks(true) {
@@ -253,7 +253,9 @@ pub fn analizza(documento: &[u8]) -> Result<Elemento, ErroreSicurezza> {
                 });
             }
             Event::End(_) => {
-                let e = pila.pop().ok_or_else(|| errore("chiusura senza apertura"))?;
+                let e = pila
+                    .pop()
+                    .ok_or_else(|| errore("chiusura senza apertura"))?;
                 match pila.last_mut() {
                     Some(p) => p.figli.push(Nodo::Elemento(e)),
                     None => radice = Some(e),
@@ -350,12 +352,7 @@ pub fn c14n_esclusiva(el: &Elemento, prefissi_inclusivi: &[String]) -> String {
     out
 }
 
-fn scrivi(
-    el: &Elemento,
-    resi: &BTreeMap<String, String>,
-    inclusivi: &[String],
-    out: &mut String,
-) {
+fn scrivi(el: &Elemento, resi: &BTreeMap<String, String>, inclusivi: &[String], out: &mut String) {
     let mut usati: BTreeSet<&str> = BTreeSet::new();
     usati.insert(el.prefisso.as_str());
     for a in &el.attributi {
@@ -463,7 +460,10 @@ mod tests {
     #[test]
     fn attribute_values_are_normalised_and_escaped() {
         let xml = "<r a=\"x\ty\r\nz&#xA;&quot;&lt;\">a\r\nb&#xD;</r>";
-        assert_eq!(c14n(xml, &[]), "<r a=\"x y z&#xA;&quot;&lt;\">a\nb&#xD;</r>");
+        assert_eq!(
+            c14n(xml, &[]),
+            "<r a=\"x y z&#xA;&quot;&lt;\">a\nb&#xD;</r>"
+        );
     }
 
     #[test]

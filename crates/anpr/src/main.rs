@@ -89,7 +89,12 @@ struct ServeArgs {
     #[arg(long, env = "ANPR_TLS")]
     tls: bool,
     /// DNS names and IP addresses of the TLS endpoint certificate.
-    #[arg(long, env = "ANPR_TLS_NOMI", value_delimiter = ',', default_value = "localhost,127.0.0.1")]
+    #[arg(
+        long,
+        env = "ANPR_TLS_NOMI",
+        value_delimiter = ',',
+        default_value = "localhost,127.0.0.1"
+    )]
     tls_nomi: Vec<String>,
 }
 
@@ -322,7 +327,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
     match sicurezza {
         Ok(s) => registry = registry.con_sicurezza(Arc::new(s)),
         Err(e) => {
-            eprintln!("errore: sicurezza in {}: {e}", args.storage.data_dir.display());
+            eprintln!(
+                "errore: sicurezza in {}: {e}",
+                args.storage.data_dir.display()
+            );
             return ExitCode::from(2);
         }
     }
@@ -358,14 +366,24 @@ async fn serve(args: ServeArgs) -> ExitCode {
         let _ = tokio::signal::ctrl_c().await;
     };
     if args.tls {
-        let endpoint = match anpr_server::tls::certificato_endpoint(&registry, args.tls_nomi.clone()) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("errore: certificato TLS: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        return match anpr_server::tls::serve_tls(listener, app, registry, endpoint, args.ambiente, shutdown).await {
+        let endpoint =
+            match anpr_server::tls::certificato_endpoint(&registry, args.tls_nomi.clone()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("errore: certificato TLS: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+        return match anpr_server::tls::serve_tls(
+            listener,
+            app,
+            registry,
+            endpoint,
+            args.ambiente,
+            shutdown,
+        )
+        .await
+        {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("errore del server TLS: {e}");

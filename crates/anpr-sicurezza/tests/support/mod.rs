@@ -41,17 +41,34 @@ impl Mondo {
         let ca = AutoritaCertificazione::nuova(prima - Duration::days(1)).unwrap();
         let mut d = Direttorio::default();
         let p = |ps: &[Profilo]| ps.iter().copied().collect::<BTreeSet<_>>();
-        d.censisci(ROMA, utente(OPERATORE_ROMA), p(&[Profilo::OperatoreAnagrafe])).unwrap();
-        d.censisci(ROMA, utente(CONSULTATORE_ROMA), p(&[Profilo::OperatoreConsultazione])).unwrap();
-        d.censisci(MILANO, utente(OPERATORE_MILANO), p(&[Profilo::OperatoreAnagrafe])).unwrap();
+        d.censisci(
+            ROMA,
+            utente(OPERATORE_ROMA),
+            p(&[Profilo::OperatoreAnagrafe]),
+        )
+        .unwrap();
+        d.censisci(
+            ROMA,
+            utente(CONSULTATORE_ROMA),
+            p(&[Profilo::OperatoreConsultazione]),
+        )
+        .unwrap();
+        d.censisci(
+            MILANO,
+            utente(OPERATORE_MILANO),
+            p(&[Profilo::OperatoreAnagrafe]),
+        )
+        .unwrap();
         d.dichiara_postazioni(ROMA, 2).unwrap();
-        d.emetti_certificati_postazione(&ca, ROMA, "ALP", prima).unwrap();
+        d.emetti_certificati_postazione(&ca, ROMA, "ALP", prima)
+            .unwrap();
         Self { ca, direttorio: d }
     }
 
     pub fn crl(&self) -> Vec<u8> {
         let mut d = self.direttorio.clone();
-        d.crl(&self.ca, ora_messaggio() - Duration::minutes(30)).unwrap()
+        d.crl(&self.ca, ora_messaggio() - Duration::minutes(30))
+            .unwrap()
     }
 
     /// Signs `template` with the certificate named `cn` using xmlsec1.
