@@ -85,3 +85,50 @@ impl Archivio {
         scrivi_privato(&self.cartella.join(FILE_DIRETTORIO), &json)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ca::{RichiestaCertificato, TipoCertificato};
+    use crate::catena::Fiducia;
+
+    #[test]
+    fn a_reloaded_ca_issues_certificates_that_chain_to_the_saved_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let t: DateTime<Utc> = "2026-11-23T10:00:00Z".parse().unwrap();
+        let a = Archivio::apri(dir.path()).unwrap();
+        let prima = a.ca(t).unwrap();
+        let mut d = Direttorio::default();
+        d.dichiara_postazioni("058091", 1).unwrap();
+        a.salva(&d).unwrap();
+
+        let a = Archivio::apri(dir.path()).unwrap();
+        let dopo = a.ca(t).unwrap();
+        assert_eq!(prima.certificato_der(), dopo.certificato_der());
+        assert_eq!(a.direttorio().unwrap(), d);
+        let req = RichiestaCertificato {
+            tipo: TipoCertificato::Postazione,
+            cn: "058091-PC-0001".into(),
+            ou: Some("058091".into()),
+            nomi: vec![],
+        };
+        let cert = dopo.emetti(&req, 2, t).unwrap();
+        let mut d2 = Direttorio::default();
+        let fiducia = Fiducia {
+            ca_der: prima.certificato_der().to_vec(),
+            crl_der: d2.crl(&dopo, t).unwrap(),
+        };
+        fiducia
+            .verifica(&cert.der, t + chrono::Duration::minutes(1))
+            .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for f in [FILE_CHIAVE_CA, FILE_DIRETTORIO] {
+                let m = fs::metadata(a.cartella().join(f)).unwrap();
+                assert_eq!(m.permissions().mode() & 0o777, 0o600, "{f}");
+            }
+        }
+        assert!(!format!("{dopo:?}").contains("PRIVATE"));
+    }
+}

@@ -630,3 +630,149 @@ impl RubricaUtenti for Direttorio {
             .map(|p| p.ip_autorizzati.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t() -> DateTime<Utc> {
+        "2026-11-23T10:00:00Z".parse().unwrap()
+    }
+
+    fn utente(cf: &str, email: &str) -> Utente {
+        Utente {
+            codice_fiscale: cf.into(),
+            cognome: "C".into(),
+            nome: "N".into(),
+            email: email.into(),
+            ruoli: BTreeMap::new(),
+        }
+    }
+
+    fn p(x: Profilo) -> BTreeSet<Profilo> {
+        BTreeSet::from([x])
+    }
+
+    #[test]
+    fn census_rules() {
+        let mut d = Direttorio::default();
+        let pec = d.censisci(
+            "058091",
+            utente("A", "a@pec.comune.roma.it"),
+            p(Profilo::Sindaco),
+        );
+        assert_eq!(pec.unwrap_err().codice(), CODICE_EMAIL);
+        let bad = d.censisci("058091", utente("A", "nobody"), p(Profilo::Sindaco));
+        assert_eq!(bad.unwrap_err().codice(), CODICE_EMAIL);
+        assert_eq!(
+            d.censisci("58091", utente("A", "a@x.it"), p(Profilo::Sindaco))
+                .unwrap_err()
+                .codice(),
+            CODICE_NON_TROVATO
+        );
+        for (i, profilo) in [
+            Profilo::AmministratorePrefettura,
+            Profilo::AmministratoreSicurezza,
+            Profilo::AmministratorePrefettura,
+            Profilo::AmministratorePrefettura,
+            Profilo::AmministratorePrefettura,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            d.censisci(
+                "058",
+                utente(&format!("P{i}"), "p@prefettura.interno.it"),
+                p(profilo),
+            )
+            .unwrap();
+        }
+        assert_eq!(
+            d.verifica_censimento_prefettura("058")
+                .unwrap_err()
+                .codice(),
+            CODICE_RUOLI_PREFETTURA
+        );
+        let sesto = d.censisci(
+            "058",
+            utente("P5", "p@prefettura.interno.it"),
+            p(Profilo::AmministratorePostazioni),
+        );
+        assert_eq!(sesto.unwrap_err().codice(), CODICE_TROPPI_UTENTI_PREFETTURA);
+        // Updating one of the five is not a sixth user.
+        d.censisci(
+            "058",
+            utente("P0", "p@prefettura.interno.it"),
+            p(Profilo::AmministratorePostazioni),
+        )
+        .unwrap();
+        d.verifica_censimento_prefettura("058").unwrap();
+        // One person, several bodies.
+        d.censisci(
+            "058091",
+            utente("P0", "p@prefettura.interno.it"),
+            p(Profilo::OperatoreConsultazione),
+        )
+        .unwrap();
+        assert_eq!(d.profili("P0").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn certificates_renewal_deletion_and_register() {
+        let ca = AutoritaCertificazione::nuova(t()).unwrap();
+        let mut d = Direttorio::default();
+        let err = d
+            .emetti_certificati_postazione(&ca, "058091", "ALP", t())
+            .unwrap_err();
+        assert_eq!(err.codice(), CODICE_POSTAZIONI_ESAURITE);
+        d.dichiara_postazioni("058091", 1).unwrap();
+        let s = d
+            .emetti_certificati_postazione(&ca, "058091", "ALP", t())
+            .unwrap();
+        assert_eq!(s.len(), 2);
+        // Issuing again issues nothing: the declared ones exist.
+        assert!(d
+            .emetti_certificati_postazione(&ca, "058091", "ALP", t())
+            .unwrap()
+            .is_empty());
+        let pc = d
+            .certificato_attuale("058091-PC-0001")
+            .unwrap()
+            .emesso
+            .clone();
+        assert_eq!(
+            pc.valido_al,
+            "2032-11-23T10:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        let nuovo = d.rinnova_certificato(&ca, pc.seriale, "ALP", t()).unwrap();
+        assert_eq!(
+            d.certificato_attuale("058091-PC-0001")
+                .unwrap()
+                .emesso
+                .seriale,
+            nuovo
+        );
+        assert_eq!(d.certificati[&pc.seriale].stato, StatoCertificato::Revocato);
+        assert!(d.revoche.iter().any(|r| r.seriale == pc.seriale));
+        assert_eq!(
+            d.registro.voci.last().unwrap().dati.evento,
+            EventoPostazione::Rinnovato
+        );
+        d.registro.verifica().unwrap();
+
+        d.censisci(
+            "058091",
+            utente("U", "u@comune.roma.it"),
+            p(Profilo::OperatoreAnagrafe),
+        )
+        .unwrap();
+        let n = d.richiedi_carta("058091", "U", t()).unwrap();
+        d.evento_carta(&n, EventoCarta::AvvioProduzione, t())
+            .unwrap();
+        let sc = d.emetti_certificato_carta(&ca, &n, t()).unwrap();
+        d.cancella_utente("U", t()).unwrap();
+        assert_eq!(d.carta(&n).unwrap().stato, StatoCarta::Revocata);
+        assert_eq!(d.certificati[&sc].stato, StatoCertificato::Revocato);
+        assert!(d.profili("U").is_none());
+    }
+}

@@ -134,6 +134,43 @@ fn a_message_signed_by_xmlsec1_verifies_and_forgeries_are_refused() {
 }
 
 #[test]
+fn only_the_municipality_s_authorised_addresses_and_algorithms_are_accepted() {
+    let mut m = Mondo::nuovo();
+    let firmato = m.firma_xmlsec1(&busta(OPERATORE_ROMA, "<b/>"), &format!("{ROMA}-SERVER"));
+    m.direttorio.parametri.insert(
+        ROMA.into(),
+        anpr_sicurezza::direttorio::ParametriComune {
+            ip_autorizzati: vec!["10.0.0.7".parse().unwrap()],
+            ..Default::default()
+        },
+    );
+    let fiducia = Fiducia {
+        ca_der: m.ca.certificato_der().to_vec(),
+        crl_der: m.crl(),
+    };
+    let politica = Politica::standard(&fiducia, adesso());
+    let da = |ip: &str| {
+        verifica_messaggio(
+            &firmato,
+            &politica,
+            &m.direttorio,
+            ISCRIZIONE,
+            Some(ip.parse().unwrap()),
+        )
+        .map(|_| ())
+        .map_err(|e| e.codice())
+    };
+    assert_eq!(da("10.0.0.7"), Ok(()));
+    assert_eq!(da("10.0.0.8"), Err("EV233"));
+    // A SHA-1 digest is not accepted, whatever the rest.
+    let sha1 =
+        String::from_utf8(firmato.clone())
+            .unwrap()
+            .replacen("xmlenc#sha256", "xmldsig#sha1", 1);
+    assert_eq!(verifica(&m, sha1.as_bytes(), adesso()), Err("EV231".into()));
+}
+
+#[test]
 fn a_certificate_from_another_ca_is_not_trusted() {
     let m = Mondo::nuovo();
     let altro = Mondo::nuovo();
