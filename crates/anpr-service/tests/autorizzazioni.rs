@@ -441,6 +441,34 @@ async fn a_daily_password_stops_at_midnight_and_a_replaced_card_at_once(f: Fixtu
     assert_eq!(ctx.utente, ALS_ROMA);
     assert!(ctx.has(Profilo::AmministratoreSicurezza));
 
+    // Blocked: refused at once (and on the CRL as a hold); unblocked: works again.
+    registry
+        .evento_carta(&als, &numero, AzioneCarta::Blocco)
+        .await
+        .unwrap();
+    let err = registry
+        .chiamante_da_certificato(Ambiente::Test, &cert_vecchio, Canale::Rest)
+        .await
+        .unwrap_err();
+    assert_eq!(err.anomalie()[0].codice, "EV205");
+    let adesso = anpr_service::clock::Clock::now(&*rest.clock);
+    assert_eq!(
+        sic.fiducia()
+            .verifica(&cert_vecchio, adesso)
+            .unwrap_err()
+            .codice(),
+        "EV226"
+    );
+    registry
+        .evento_carta(&als, &numero, AzioneCarta::Sblocco)
+        .await
+        .unwrap();
+    sic.fiducia().verifica(&cert_vecchio, adesso).unwrap();
+    assert!(registry
+        .chiamante_da_certificato(Ambiente::Test, &cert_vecchio, Canale::Rest)
+        .await
+        .is_ok());
+
     let sost = registry
         .evento_carta(&als, &numero, AzioneCarta::Sostituzione)
         .await

@@ -43,6 +43,9 @@ pub const ALG_SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
 pub const ALG_ECDSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256";
 pub const ALG_RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
 
+/// Most signed references accepted in one message.
+pub const MASSIMO_RIFERIMENTI: usize = 8;
+
 /// What the verifier checks against.
 #[derive(Debug, Clone)]
 pub struct Politica<'a> {
@@ -203,6 +206,14 @@ pub fn verifica_firma(
         (token_utente, "UsernameToken"),
     ];
     let mut coperti = BTreeSet::new();
+    // Three references are all a request needs; a long list only multiplies the digest
+    // work an unauthenticated sender can make us do.
+    if signed_info.figli_nominati(NS_DS, "Reference").count() > MASSIMO_RIFERIMENTI {
+        return Err(ErroreSicurezza::messaggio(
+            CODICE_RIFERIMENTO_NON_AMMESSO,
+            format!("Più di {MASSIMO_RIFERIMENTI} riferimenti firmati"),
+        ));
+    }
     for riferimento in signed_info.figli_nominati(NS_DS, "Reference") {
         let uri = riferimento.attributo("", "URI").unwrap_or("");
         let id = uri.strip_prefix('#').ok_or_else(|| {
