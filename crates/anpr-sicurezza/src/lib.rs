@@ -14,6 +14,7 @@ pub mod carta;
 pub mod catena;
 pub mod direttorio;
 pub mod errore;
+pub mod jws;
 pub mod mtls;
 pub mod registro;
 #[cfg(feature = "testing")]

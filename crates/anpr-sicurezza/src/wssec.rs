@@ -155,7 +155,7 @@ fn id_di(e: &Elemento) -> Vec<&str> {
         .collect()
 }
 
-fn b64(s: &str) -> Result<Vec<u8>, ErroreSicurezza> {
+pub(crate) fn b64(s: &str) -> Result<Vec<u8>, ErroreSicurezza> {
     let pulito: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     base64::engine::general_purpose::STANDARD
         .decode(pulito)
@@ -277,15 +277,23 @@ pub fn verifica_firma(
 
     verifica_timestamp(timestamp, politica)?;
 
-    let identita = crate::ca::identita(&certificato)?;
-    let comune = identita.ou.clone().ok_or_else(|| {
-        ErroreSicurezza::messaggio(CODICE_CATENA_NON_VALIDA, "Certificato senza comune (OU)")
-    })?;
-    let postazione = identita.cn.contains("-PC-").then(|| identita.cn.clone());
     let utente = unico(token_utente, NS_WSSE, "Username")?
         .testo()
         .trim()
         .to_owned();
+    firmatario(&certificato, utente)
+}
+
+/// Who signed with `certificato` (already verified) on behalf of `utente`.
+pub(crate) fn firmatario(
+    certificato: &[u8],
+    utente: String,
+) -> Result<FirmaVerificata, ErroreSicurezza> {
+    let identita = crate::ca::identita(certificato)?;
+    let comune = identita.ou.clone().ok_or_else(|| {
+        ErroreSicurezza::messaggio(CODICE_CATENA_NON_VALIDA, "Certificato senza comune (OU)")
+    })?;
+    let postazione = identita.cn.contains("-PC-").then(|| identita.cn.clone());
     Ok(FirmaVerificata {
         comune,
         firmatario: identita.cn,
@@ -304,6 +312,17 @@ pub fn verifica_messaggio(
     ip: Option<IpAddr>,
 ) -> Result<MittenteVerificato, ErroreSicurezza> {
     let firma = verifica_firma(documento, politica)?;
+    autorizza_mittente(firma, rubrica, profili_ammessi, ip)
+}
+
+/// The checks after the signature, shared by SOAP and signed REST requests: authorised
+/// IP, user known, of the signing municipality, with a profile for the operation.
+pub(crate) fn autorizza_mittente(
+    firma: FirmaVerificata,
+    rubrica: &dyn RubricaUtenti,
+    profili_ammessi: &[Profilo],
+    ip: Option<IpAddr>,
+) -> Result<MittenteVerificato, ErroreSicurezza> {
     if let (Some(ip), Some(autorizzati)) = (ip, rubrica.ip_autorizzati(&firma.comune)) {
         if !autorizzati.contains(&ip) {
             return Err(ErroreSicurezza::messaggio(
@@ -389,7 +408,7 @@ fn ecdsa_der(raw: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn verifica_valore(
+pub(crate) fn verifica_valore(
     alg: &str,
     cert: &[u8],
     messaggio: &[u8],

@@ -87,4 +87,5 @@ pub fn busta_con_riferimenti(utente: &str, corpo: &str, rif: &[&str]) -> String 
     anpr_sicurezza::testing::busta_con_riferimenti(utente, corpo, rif, ora_messaggio())
 }
 
+#[allow(unused_imports)] // Used by the wssec tests only.
 pub use anpr_sicurezza::testing::estrai;
