@@ -75,6 +75,14 @@ impl FromRequestParts<AppState> for Caller {
         let postazione = header(parts, HEADER_POSTAZIONE)?;
         let declared =
             utente.is_some() || comune.is_some() || profili.is_some() || postazione.is_some();
+        let firmata = parts
+            .extensions
+            .get::<crate::firma_rest::IdentitaFirmata>()
+            .cloned();
+        if let Some(f) = firmata {
+            return crate::firma_rest::chiamante(f, tls.as_ref(), declared, ambiente, state)
+                .map(Caller);
+        }
         // A verified client certificate is the identity; declared headers never mix in.
         if let Some(der) = tls.as_ref().and_then(|t| t.certificato.clone()) {
             if declared {

@@ -22,6 +22,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 pub mod caller;
 pub mod error;
+pub mod firma_rest;
 mod openapi;
 mod openapi_operazioni;
 mod rest;
@@ -124,6 +125,10 @@ pub fn router(registry: Arc<Registry>, config: ServerConfig) -> Router {
         )
         .merge(rotte_sicurezza())
         .fallback(rest::not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            firma_rest::verifica,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)

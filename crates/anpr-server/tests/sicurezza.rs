@@ -419,6 +419,51 @@ async fn onboarding(s: Https) {
             .eseguita
     );
 
+    // 8b. The same software over REST: the body signed with `Agid-JWT-Signature`.
+    let mut body3 = body.clone();
+    body3["idOperazioneComune"] = json!("3");
+    body3["generalita"]["nome"] = json!("Carla");
+    let corpo = serde_json::to_vec(&body3).unwrap();
+    let jws = anpr_sicurezza::testing::firma_jws(
+        &server_cert,
+        OPERATORE,
+        adesso.timestamp(),
+        300,
+        &corpo,
+    );
+    let anonimo = s.client(None);
+    let invia = |corpo: Vec<u8>| {
+        anonimo
+            .post(format!("{}/api/v1/operazioni/1002", s.base))
+            .header("content-type", "application/json")
+            .header("agid-jwt-signature", jws.clone())
+            .body(corpo)
+            .send()
+    };
+    let risposta = invia(corpo.clone()).await.unwrap();
+    assert_eq!(risposta.status(), 200);
+    let b: Value = risposta.json().await.unwrap();
+    let op = s
+        .store
+        .operation(b["idOperazioneANPR"].as_str().unwrap().parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (op.utente.as_str(), op.canale.as_str()),
+        (OPERATORE, "rest")
+    );
+    let alterato = String::from_utf8(corpo)
+        .unwrap()
+        .replace("Carla", "Carlo")
+        .into_bytes();
+    let risposta = invia(alterato).await.unwrap();
+    assert_eq!(risposta.status(), 403);
+    assert_eq!(
+        codici(&risposta.json().await.unwrap()),
+        vec!["EV223".to_owned()]
+    );
+
     // 9. A workstation connects with its certificate (public permissions only); once
     //    the ALP revokes it, the next handshake is refused and the SOAP check says so.
     let (st, _) = s

@@ -859,6 +859,24 @@ impl Registry {
         }
     }
 
+    /// Records a failed login of an unidentified sender (a refused signed request).
+    pub async fn registra_accesso_fallito(
+        &self,
+        ambiente: Ambiente,
+        motivo: &str,
+    ) -> Result<(), ServiceError> {
+        let ctx = CallerContext {
+            ambiente,
+            comune: None,
+            utente: "anonimo".into(),
+            profili: BTreeSet::new(),
+            postazione: None,
+            canale: Canale::Rest,
+        };
+        self.audit_sicurezza(&ctx, "accessoFallito", Some(motivo.to_owned()), "negato")
+            .await
+    }
+
     /// Records a login (a new TLS connection with a card, a daily password use).
     pub async fn registra_accesso(&self, ctx: &CallerContext) -> Result<(), ServiceError> {
         self.audit_sicurezza(ctx, "accesso", None, "ok").await

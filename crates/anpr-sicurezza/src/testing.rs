@@ -1,6 +1,7 @@
 //! Test support shared by the test suites of this crate and of the server (feature
-//! `testing`): SOAP request templates with a WS-Security header, and signing them with the
-//! independent `xmlsec1` (installed by `scripts/test`).
+//! `testing`): SOAP request templates with a WS-Security header, signing them with the
+//! independent `xmlsec1` (installed by `scripts/test`), and signing REST requests
+//! (`Agid-JWT-Signature`) with ring.
 
 use std::process::Command;
 
@@ -93,4 +94,35 @@ pub fn estrai(s: &str, inizio: &str, fine: &str) -> String {
     let a = s.find(inizio).unwrap();
     let b = s[a..].find(fine).unwrap() + a + fine.len();
     s[a..b].to_owned()
+}
+
+fn b64u(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// A compact ES256 JWS by `cert`'s key for user `sub` over `corpo`, valid from `iat`
+/// (Unix seconds) for `durata` seconds.
+pub fn firma_jws(
+    cert: &CertificatoEmesso,
+    sub: &str,
+    iat: i64,
+    durata: i64,
+    corpo: &[u8],
+) -> String {
+    use base64::Engine;
+    use ring::rand::SystemRandom;
+    use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    let h = serde_json::json!({"alg": "ES256", "typ": "JWT", "x5c": [base64::engine::general_purpose::STANDARD.encode(&cert.der)]});
+    let p = serde_json::json!({"iat": iat, "exp": iat + durata, "sub": sub, "aud": "anpr", "signed_headers": [{"digest": crate::jws::digest_corpo(corpo)}, {"content-type": "application/json"}]});
+    let input = format!(
+        "{}.{}",
+        b64u(h.to_string().as_bytes()),
+        b64u(p.to_string().as_bytes())
+    );
+    let rng = SystemRandom::new();
+    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &cert.chiave_pkcs8, &rng)
+        .expect("ECDSA P-256 key");
+    let sig = key.sign(&rng, input.as_bytes()).expect("signature");
+    format!("{input}.{}", b64u(sig.as_ref()))
 }

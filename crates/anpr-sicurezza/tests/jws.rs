@@ -10,8 +10,6 @@ use anpr_sicurezza::jws::{digest_corpo, verifica_richiesta};
 use anpr_sicurezza::wssec::Politica;
 use base64::Engine;
 use chrono::Duration;
-use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::json;
 use support::*;
 
@@ -21,21 +19,10 @@ fn b64u(b: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
-/// A compact JWS by `cn`'s key for user `sub`, valid from `iat` for `durata` seconds.
+/// A JWS by `cn`'s key for user `sub`, valid from `iat` for `durata` seconds.
 fn firma(m: &Mondo, cn: &str, sub: &str, iat: i64, durata: i64, corpo: &[u8]) -> String {
     let cert = &m.direttorio.certificato_attuale(cn).unwrap().emesso;
-    let h = json!({"alg": "ES256", "typ": "JWT", "x5c": [base64::engine::general_purpose::STANDARD.encode(&cert.der)]});
-    let p = json!({"iat": iat, "exp": iat + durata, "sub": sub, "aud": "anpr", "signed_headers": [{"digest": digest_corpo(corpo)}, {"content-type": "application/json"}]});
-    let input = format!(
-        "{}.{}",
-        b64u(h.to_string().as_bytes()),
-        b64u(p.to_string().as_bytes())
-    );
-    let rng = SystemRandom::new();
-    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &cert.chiave_pkcs8, &rng)
-        .unwrap();
-    let sig = key.sign(&rng, input.as_bytes()).unwrap();
-    format!("{input}.{}", b64u(sig.as_ref()))
+    anpr_sicurezza::testing::firma_jws(cert, sub, iat, durata, corpo)
 }
 
 fn verifica(m: &Mondo, jws: &str, digest: Option<&str>, corpo: &[u8]) -> Result<(), String> {
