@@ -124,6 +124,38 @@ pub enum Profilo {
     GestoreSistema,
 }
 
+impl Profilo {
+    /// Every profile, in declaration order (the permission matrix is printed in it).
+    pub const ALL: [Profilo; 18] = [
+        Profilo::Sindaco,
+        Profilo::AmministratorePrimoLivello,
+        Profilo::AmministratoreSicurezza,
+        Profilo::AmministratorePostazioni,
+        Profilo::AmministratorePrefettura,
+        Profilo::OperatoreAnagrafe,
+        Profilo::OperatoreCartaIdentita,
+        Profilo::OperatoreCertificazione,
+        Profilo::OperatoreConsultazione,
+        Profilo::OperatoreSubentro,
+        Profilo::OperatoreUtilita,
+        Profilo::OperatoreMonitoraggio,
+        Profilo::AccessoWeb,
+        Profilo::SuperUtente,
+        Profilo::Consolato,
+        Profilo::EnteFruitore,
+        Profilo::Cittadino,
+        Profilo::GestoreSistema,
+    ];
+
+    /// The wire name (`OPERATORE_ANAGRAFE`).
+    pub fn nome(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+}
+
 impl FromStr for Profilo {
     type Err = InvalidValue;
     fn from_str(s: &str) -> Result<Self, InvalidValue> {

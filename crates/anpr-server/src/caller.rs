@@ -32,6 +32,9 @@ pub const ANONIMO: &str = "anonimo";
 /// Our code for identity headers refused (production, or mode disabled).
 pub const CODICE_IDENTITA_NON_AMMESSA: &str = "EA402";
 
+/// Our code for a `produzione` request over plain HTTP.
+pub const CODICE_PRODUZIONE_SENZA_TLS: &str = "EV240";
+
 /// Extractor: the verified caller of this request.
 #[derive(Debug, Clone)]
 pub struct Caller(pub CallerContext);
@@ -62,12 +65,48 @@ impl FromRequestParts<AppState> for Caller {
                 ApiError::bad_request(Anomalia::from_invalid(HEADER_RICHIESTA_AMBIENTE, &e))
             })?,
         };
+        let tls = parts
+            .extensions
+            .get::<crate::tls::ConnessioneTls>()
+            .cloned();
         let utente = header(parts, HEADER_UTENTE)?;
         let comune = header(parts, HEADER_COMUNE)?;
         let profili = header(parts, HEADER_PROFILI)?;
         let postazione = header(parts, HEADER_POSTAZIONE)?;
         let declared =
             utente.is_some() || comune.is_some() || profili.is_some() || postazione.is_some();
+        let firmata = parts
+            .extensions
+            .get::<crate::firma_rest::IdentitaFirmata>()
+            .cloned();
+        if let Some(f) = firmata {
+            return crate::firma_rest::chiamante(f, tls.as_ref(), declared, ambiente, state)
+                .map(Caller);
+        }
+        // A verified client certificate is the identity; declared headers never mix in.
+        if let Some(der) = tls.as_ref().and_then(|t| t.certificato.clone()) {
+            if declared {
+                return Err(ApiError::forbidden(
+                    Anomalia::errore(
+                        CODICE_IDENTITA_NON_AMMESSA,
+                        "Identità dichiarata tramite intestazioni su una connessione con certificato",
+                    )
+                    .campo(HEADER_UTENTE),
+                    ambiente,
+                ));
+            }
+            return state
+                .registry
+                .chiamante_da_certificato(ambiente, &der, Canale::Rest)
+                .await
+                .map(Caller)
+                .map_err(|e| {
+                    let a = e.anomalie().into_iter().next().unwrap_or_else(|| {
+                        Anomalia::errore(CODICE_IDENTITA_NON_AMMESSA, "Certificato non ammesso")
+                    });
+                    ApiError::forbidden(a, ambiente)
+                });
+        }
         if declared && (ambiente == Ambiente::Produzione || !state.config.identita_da_header) {
             return Err(ApiError::forbidden(
                 Anomalia::errore(
@@ -76,6 +115,18 @@ impl FromRequestParts<AppState> for Caller {
                 )
                 .campo(HEADER_UTENTE)
                 .atteso("un certificato di postazione verificato (TLS reciproco) o un messaggio firmato"),
+                ambiente,
+            ));
+        }
+        if ambiente == Ambiente::Produzione && tls.is_none() {
+            return Err(ApiError::forbidden(
+                Anomalia::errore(
+                    CODICE_PRODUZIONE_SENZA_TLS,
+                    "L'ambiente produzione è raggiungibile solo con TLS reciproco (anpr serve --tls)",
+                )
+                .campo(HEADER_RICHIESTA_AMBIENTE)
+                .valore("produzione")
+                .atteso("una connessione TLS"),
                 ambiente,
             ));
         }

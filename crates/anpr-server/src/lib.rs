@@ -22,6 +22,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 pub mod caller;
 pub mod error;
+pub mod firma_rest;
 mod openapi;
 mod openapi_certificati;
 mod openapi_operazioni;
@@ -29,7 +30,9 @@ mod rest;
 mod rest_certificati;
 mod rest_procedimenti;
 mod rest_ricerca;
+mod rest_sicurezza;
 mod rest_sospese;
+pub mod tls;
 
 /// Largest request body accepted (JSON requests are small; bulk files have their own
 /// streaming endpoints).
@@ -135,10 +138,61 @@ pub fn router(registry: Arc<Registry>, config: ServerConfig) -> Router {
             "/api/v1/certificati/{id}/annulla",
             post(rest_certificati::annulla),
         )
+        .merge(rotte_sicurezza())
         .fallback(rest::not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            firma_rest::verifica,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// The security console (`/api/v1/sicurezza`), see [`rest_sicurezza`].
+fn rotte_sicurezza() -> Router<AppState> {
+    use rest_sicurezza as s;
+    Router::new()
+        .route("/api/v1/sicurezza/utenti", post(s::censisci))
+        .route("/api/v1/sicurezza/utenti/cancella", post(s::cancella))
+        .route("/api/v1/sicurezza/postazioni", post(s::postazioni))
+        .route("/api/v1/sicurezza/carte", post(s::richiedi_carta))
+        .route(
+            "/api/v1/sicurezza/carte/{numero}/materiale",
+            post(s::materiale_carta),
+        )
+        .route(
+            "/api/v1/sicurezza/carte/{numero}/{azione}",
+            post(s::evento_carta),
+        )
+        .route(
+            "/api/v1/sicurezza/password-giornaliera",
+            post(s::password_giornaliera),
+        )
+        .route("/api/v1/sicurezza/certificati", post(s::emetti_certificati))
+        .route(
+            "/api/v1/sicurezza/certificati/{seriale}/pkcs12",
+            post(s::scarica_certificato),
+        )
+        .route(
+            "/api/v1/sicurezza/certificati/{seriale}/installazione",
+            post(s::installazione),
+        )
+        .route(
+            "/api/v1/sicurezza/certificati/{seriale}/revoca",
+            post(s::revoca),
+        )
+        .route(
+            "/api/v1/sicurezza/certificati/{seriale}/rinnovo",
+            post(s::rinnovo),
+        )
+        .route(
+            "/api/v1/sicurezza/registro-postazioni/verifica",
+            post(s::verifica_registro),
+        )
+        .route("/api/v1/sicurezza/parametri/{ente}", post(s::parametri))
+        .route("/api/v1/sicurezza/ca.pem", get(s::ca))
+        .route("/api/v1/sicurezza/crl", get(s::crl))
 }
 
 /// Records metrics and a log line for every request, and stamps the environment header.

@@ -56,6 +56,11 @@ pub fn spec() -> Value {
         "schemas",
         crate::openapi_certificati::schemas(),
     );
+    extend(
+        &mut doc,
+        "paths",
+        crate::rest_sicurezza::paths_openapi(&ambiente_header),
+    );
     doc
 }
 

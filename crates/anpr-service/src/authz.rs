@@ -52,10 +52,27 @@ pub enum Permesso {
     /// Verify a certificate's QR code (public: anyone holding a certificate may check
     /// it; the answer carries no personal data).
     VerificaCertificato,
+    /// Security console: census users, their profiles and e-mail, the number of
+    /// workstations, request and withdraw cards (mayor, first-level administrator,
+    /// prefecture administrator for the prefecture's own users).
+    CensimentoUtenti,
+    /// Card production steps (in production, at the prefecture): the card maker,
+    /// i.e. the registry's operations staff.
+    ProduzioneCarte,
+    /// The prefecture delivers the batch of cards to the mayor or delegate.
+    ConsegnaCarte,
+    /// Register delivered cards to their holders, block, unblock, revoke, replace them,
+    /// grant daily passwords (local security administrator; the mayor for the first).
+    GestioneCarte,
+    /// Issue, download (PKCS#12), install, renew, block and revoke workstation and
+    /// server certificates; read the workstation register (workstation administrator).
+    GestionePostazioni,
+    /// Municipality parameters: mayor, logo, virtual stamp, fees, authorised IPs.
+    ParametriComune,
 }
 
 impl Permesso {
-    pub const ALL: [Permesso; 18] = [
+    pub const ALL: [Permesso; 24] = [
         Permesso::ConsultaTabelle,
         Permesso::CalcoloCodiceFiscale,
         Permesso::ConsultaScheda,
@@ -74,6 +91,12 @@ impl Permesso {
         Permesso::Procedimento,
         Permesso::ConsultaProcedimenti,
         Permesso::VerificaCertificato,
+        Permesso::CensimentoUtenti,
+        Permesso::ProduzioneCarte,
+        Permesso::ConsegnaCarte,
+        Permesso::GestioneCarte,
+        Permesso::GestionePostazioni,
+        Permesso::ParametriComune,
     ];
 
     /// True when any caller, even one with no profile, holds it.
@@ -127,6 +150,17 @@ pub fn profili_abilitati(permesso: Permesso) -> &'static [Profilo] {
             GestoreSistema,
         ],
         Permesso::VerificaAudit => &[GestoreSistema, AmministratoreSicurezza],
+        Permesso::CensimentoUtenti => &[
+            Sindaco,
+            AmministratorePrimoLivello,
+            AmministratorePrefettura,
+            GestoreSistema,
+        ],
+        Permesso::ProduzioneCarte => &[GestoreSistema],
+        Permesso::ConsegnaCarte => &[AmministratorePrefettura],
+        Permesso::GestioneCarte => &[AmministratoreSicurezza, Sindaco],
+        Permesso::GestionePostazioni => &[AmministratorePostazioni],
+        Permesso::ParametriComune => &[Sindaco, AmministratorePrimoLivello],
     }
 }
 

@@ -38,6 +38,7 @@ pub mod poligamia;
 pub mod procedimenti;
 pub mod residenza;
 pub mod ricerca;
+pub mod sicurezza;
 pub mod sospese;
 pub mod tabelle;
 pub mod validazione;
@@ -57,6 +58,8 @@ pub struct Registry {
     agenzia_entrate: BTreeMap<Ambiente, Arc<dyn anpr_ae::AgenziaEntrate>>,
     /// Certificate signing key and verification URL (M-4.1).
     certificati: Arc<certificati::ConfigurazioneCertificati>,
+    /// Users, cards, CA and certificates (security issue); `None` until configured.
+    sicurezza: Option<Arc<sicurezza::Sicurezza>>,
 }
 
 impl fmt::Debug for Registry {
@@ -89,6 +92,7 @@ impl Registry {
             agenzia_entrate,
             // An in-memory key until `con_certificati` sets the persistent one.
             certificati: Arc::new(certificati::ConfigurazioneCertificati::effimera()),
+            sicurezza: None,
         }
     }
 
@@ -102,6 +106,18 @@ impl Registry {
     /// The certificate configuration.
     pub fn certificati(&self) -> &certificati::ConfigurazioneCertificati {
         &self.certificati
+    }
+
+    /// Uses `s` for users, cards and certificates (the security console, mutual TLS,
+    /// signed messages).
+    pub fn con_sicurezza(mut self, s: Arc<sicurezza::Sicurezza>) -> Self {
+        self.sicurezza = Some(s);
+        self
+    }
+
+    /// The security component, when configured.
+    pub fn sicurezza_configurata(&self) -> Option<&Arc<sicurezza::Sicurezza>> {
+        self.sicurezza.as_ref()
     }
 
     /// Uses `ae` as the tax agency of `ambiente` (an HTTP client of the real service, or

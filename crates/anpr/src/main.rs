@@ -87,6 +87,19 @@ struct ServeArgs {
     /// CSV register to seed the tax-agency simulators with (format in crates/anpr-ae).
     #[arg(long, env = "ANPR_AE_REGISTRO")]
     ae_registro: Option<std::path::PathBuf>,
+    /// Serve over mutual TLS: our CA (kept in <data-dir>/sicurezza) issues the endpoint
+    /// certificate and verifies client certificates against its CRL. Without it the
+    /// server speaks plain HTTP, for local development, and refuses `produzione`.
+    #[arg(long, env = "ANPR_TLS")]
+    tls: bool,
+    /// DNS names and IP addresses of the TLS endpoint certificate.
+    #[arg(
+        long,
+        env = "ANPR_TLS_NOMI",
+        value_delimiter = ',',
+        default_value = "localhost,127.0.0.1"
+    )]
+    tls_nomi: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -332,13 +345,26 @@ async fn serve(args: ServeArgs) -> ExitCode {
             }
         }
     }
+    // Security: our CA and the directory of users, cards and certificates.
+    let sicurezza = anpr_sicurezza::archivio::Archivio::apri(&args.storage.data_dir)
+        .and_then(|a| anpr_service::sicurezza::Sicurezza::apri(Some(a), chrono::Utc::now()));
+    match sicurezza {
+        Ok(s) => registry = registry.con_sicurezza(Arc::new(s)),
+        Err(e) => {
+            eprintln!(
+                "errore: sicurezza in {}: {e}",
+                args.storage.data_dir.display()
+            );
+            return ExitCode::from(2);
+        }
+    }
     let registry = Arc::new(registry);
     let config = anpr_server::ServerConfig {
         ambiente_predefinito: args.ambiente,
         backend,
         identita_da_header: args.identita_da_header,
     };
-    let app = anpr_server::router(registry, config);
+    let app = anpr_server::router(registry.clone(), config);
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -354,14 +380,41 @@ async fn serve(args: ServeArgs) -> ExitCode {
         None => format!("SQLite in {}", args.storage.data_dir.display()),
     };
     println!(
-        "anpr {} in ascolto su http://{addr} (ambiente predefinito {}, archivio {where_})",
+        "anpr {} in ascolto su {}://{addr} (ambiente predefinito {}, archivio {where_})",
         env!("CARGO_PKG_VERSION"),
+        if args.tls { "https" } else { "http" },
         args.ambiente
     );
-    tracing::info!(%addr, backend, ambiente = %args.ambiente, "listening");
+    tracing::info!(%addr, backend, ambiente = %args.ambiente, tls = args.tls, "listening");
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
+    if args.tls {
+        let endpoint =
+            match anpr_server::tls::certificato_endpoint(&registry, args.tls_nomi.clone()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("errore: certificato TLS: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+        return match anpr_server::tls::serve_tls(
+            listener,
+            app,
+            registry,
+            endpoint,
+            args.ambiente,
+            shutdown,
+        )
+        .await
+        {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("errore del server TLS: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     match axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

@@ -86,6 +86,26 @@ pub async fn fixture(backend: Backend, now: &str) -> Option<Fixture> {
     })
 }
 
+impl Fixture {
+    /// The same fixture with its registry adjusted by `configura` (e.g. security).
+    pub fn configura(self, configura: impl FnOnce(Registry) -> Registry) -> Self {
+        let Fixture {
+            registry,
+            store,
+            clock,
+            backend,
+            _guard,
+        } = self;
+        Fixture {
+            registry: configura(registry),
+            store,
+            clock,
+            backend,
+            _guard,
+        }
+    }
+}
+
 /// Runs an async scenario `fn(Fixture)` on SQLite and on PostgreSQL, as two tests.
 #[macro_export]
 macro_rules! on_both_backends {

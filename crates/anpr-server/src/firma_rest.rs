@@ -1,0 +1,157 @@
+//! Signed REST requests (`Agid-JWT-Signature`, the Italian interoperability pattern):
+//! a layer that, when the header is present, reads the body (within the size limit),
+//! verifies the JWS, the body digest, the certificate (our CA, CRL) and the user
+//! (`anpr_sicurezza::jws`), and attaches the verified sender for the caller extractor.
+//! A refused signature is a coded 403 and a failed-login audit entry; the use case then
+//! authorises the user's profiles with the permission matrix as for every channel.
+
+use anpr_domain::caller::{Ambiente, CallerContext, Canale, Profilo};
+use anpr_domain::error::Anomalia;
+use anpr_sicurezza::jws::{verifica_richiesta, INTESTAZIONE_FIRMA};
+use anpr_sicurezza::wssec::{MittenteVerificato, Politica};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::caller::{
+    CODICE_IDENTITA_NON_AMMESSA, CODICE_PRODUZIONE_SENZA_TLS, HEADER_RICHIESTA_AMBIENTE,
+};
+use crate::error::ApiError;
+use crate::tls::ConnessioneTls;
+use crate::AppState;
+
+/// The sender proved by a request's JWS.
+#[derive(Debug, Clone)]
+pub struct IdentitaFirmata(pub MittenteVerificato);
+
+fn rifiuto(codice: &str, testo: String, ambiente: Ambiente) -> Response {
+    ApiError::forbidden(
+        Anomalia::errore(codice, testo).campo(INTESTAZIONE_FIRMA),
+        ambiente,
+    )
+    .into_response()
+}
+
+/// The layer: verifies requests carrying [`INTESTAZIONE_FIRMA`], passes the others on.
+pub async fn verifica(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(jws) = req.headers().get(INTESTAZIONE_FIRMA) else {
+        return next.run(req).await;
+    };
+    let ambiente = req
+        .headers()
+        .get(HEADER_RICHIESTA_AMBIENTE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(state.config.ambiente_predefinito);
+    let Ok(jws) = jws.to_str().map(str::to_owned) else {
+        return rifiuto(
+            anpr_sicurezza::errore::CODICE_SICUREZZA_MANCANTE,
+            "Intestazione non ASCII".into(),
+            ambiente,
+        );
+    };
+    let digest = req
+        .headers()
+        .get("digest")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let Some(sic) = state.registry.sicurezza_configurata().cloned() else {
+        return rifiuto(
+            anpr_service::sicurezza::CODICE_SICUREZZA_NON_CONFIGURATA,
+            "Componente di sicurezza non configurato".into(),
+            ambiente,
+        );
+    };
+    let (mut parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return ApiError::bad_request(
+                Anomalia::errore(
+                    anpr_domain::error::CODICE_VALORE_NON_VALIDO,
+                    "Corpo della richiesta illeggibile o troppo grande",
+                )
+                .atteso(format!("al massimo {} byte", crate::MAX_BODY_BYTES)),
+            )
+            .in_ambiente(ambiente)
+            .into_response()
+        }
+    };
+    let fiducia = sic.fiducia();
+    let adesso = state.registry.clock().now();
+    // Any profile: which one the operation needs is the use case's decision (matrix).
+    let esito = verifica_richiesta(
+        &jws,
+        digest.as_deref(),
+        &bytes,
+        &Politica::standard(&fiducia, adesso),
+        &*sic.direttorio(),
+        &Profilo::ALL,
+        None,
+    );
+    match esito {
+        Ok(m) => {
+            parts.extensions.insert(IdentitaFirmata(m));
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(e) => {
+            let _ = state
+                .registry
+                .registra_accesso_fallito(ambiente, &format!("jws:{}", e.codice()))
+                .await;
+            rifiuto(e.codice(), e.to_string(), ambiente)
+        }
+    }
+}
+
+/// The caller of a signed request. A TLS client certificate on the same connection must
+/// be a workstation or server certificate of the same municipality; identity headers
+/// never mix in; `produzione` still needs TLS.
+pub fn chiamante(
+    f: IdentitaFirmata,
+    tls: Option<&ConnessioneTls>,
+    dichiarata: bool,
+    ambiente: Ambiente,
+    _state: &AppState,
+) -> Result<CallerContext, ApiError> {
+    let m = f.0;
+    let conflitto = |testo: &str| {
+        ApiError::forbidden(
+            Anomalia::errore(CODICE_IDENTITA_NON_AMMESSA, testo).campo(INTESTAZIONE_FIRMA),
+            ambiente,
+        )
+    };
+    if dichiarata {
+        return Err(conflitto(
+            "Identità dichiarata tramite intestazioni su una richiesta firmata",
+        ));
+    }
+    if let Some(der) = tls.and_then(|t| t.certificato.as_deref()) {
+        let ou = anpr_sicurezza::ca::identita(der).ok().and_then(|i| i.ou);
+        if ou.as_deref() != Some(m.firma.comune.as_str()) {
+            return Err(conflitto(
+                "Certificato TLS di un altro comune o di una carta su una richiesta firmata",
+            ));
+        }
+    }
+    if ambiente == Ambiente::Produzione && tls.is_none() {
+        return Err(ApiError::forbidden(
+            Anomalia::errore(
+                CODICE_PRODUZIONE_SENZA_TLS,
+                "L'ambiente produzione è raggiungibile solo con TLS reciproco",
+            )
+            .campo(HEADER_RICHIESTA_AMBIENTE),
+            ambiente,
+        ));
+    }
+    Ok(CallerContext {
+        ambiente,
+        comune: m.firma.comune.parse().ok(),
+        utente: m.firma.utente,
+        profili: m.profili,
+        postazione: m.firma.postazione,
+        canale: Canale::Rest,
+    })
+}

@@ -1,0 +1,74 @@
+//! Certificate chain and revocation checks against our CA and its CRL.
+//!
+//! Used for message signatures ([`crate::wssec`]) and, through rustls, for mutual TLS
+//! ([`crate::mtls`]). Only our CA is trusted; only ECDSA P-256 and RSA (≥ 2048 bits)
+//! signatures are accepted.
+
+use chrono::{DateTime, Utc};
+use rustls::pki_types::{CertificateDer, UnixTime};
+use webpki::{
+    BorrowedCertRevocationList, CertRevocationList, EndEntityCert, KeyUsage,
+    RevocationOptionsBuilder,
+};
+
+use crate::errore::{ErroreSicurezza, CODICE_CATENA_NON_VALIDA, CODICE_CERTIFICATO_FIRMA_REVOCATO};
+
+/// The signature algorithms we accept in certificates and CRLs.
+pub static ALGORITMI: &[&dyn rustls::pki_types::SignatureVerificationAlgorithm] = &[
+    webpki::ring::ECDSA_P256_SHA256,
+    webpki::ring::ECDSA_P384_SHA384,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+];
+
+/// What we trust: our CA certificate and its current CRL (DER).
+#[derive(Debug, Clone)]
+pub struct Fiducia {
+    pub ca_der: Vec<u8>,
+    pub crl_der: Vec<u8>,
+}
+
+impl Fiducia {
+    /// Verifies that `cert_der` was issued by our CA for client authentication, is
+    /// valid at `adesso` and is not on the CRL. Revocation has its own code
+    /// ([`CODICE_CERTIFICATO_FIRMA_REVOCATO`]); anything else is a chain failure.
+    pub fn verifica(&self, cert_der: &[u8], adesso: DateTime<Utc>) -> Result<(), ErroreSicurezza> {
+        let catena = |e: webpki::Error| {
+            if e == webpki::Error::CertRevoked {
+                ErroreSicurezza::messaggio(
+                    CODICE_CERTIFICATO_FIRMA_REVOCATO,
+                    "Certificato revocato o bloccato",
+                )
+            } else {
+                ErroreSicurezza::messaggio(
+                    CODICE_CATENA_NON_VALIDA,
+                    format!("Certificato non emesso dalla CA di ANPR o non valido: {e:?}"),
+                )
+            }
+        };
+        let ca = CertificateDer::from(self.ca_der.as_slice());
+        let ancora = webpki::anchor_from_trusted_cert(&ca).map_err(catena)?;
+        let der = CertificateDer::from(cert_der);
+        let ee = EndEntityCert::try_from(&der).map_err(catena)?;
+        let crl: CertRevocationList<'_> = BorrowedCertRevocationList::from_der(&self.crl_der)
+            .map_err(catena)?
+            .into();
+        let crls = [&crl];
+        let revoca = RevocationOptionsBuilder::new(&crls)
+            .map_err(|_| catena(webpki::Error::BadDer))?
+            .build();
+        let t = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+            u64::try_from(adesso.timestamp()).unwrap_or(0),
+        ));
+        ee.verify_for_usage(
+            ALGORITMI,
+            &[ancora],
+            &[],
+            t,
+            KeyUsage::client_auth(),
+            Some(revoca),
+            None,
+        )
+        .map(|_| ())
+        .map_err(catena)
+    }
+}

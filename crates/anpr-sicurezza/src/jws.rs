@@ -1,0 +1,138 @@
+//! Signed REST requests after the Italian interoperability pattern (ModI, integrity of the
+//! payload): the `Agid-JWT-Signature` header carries a compact JWS whose protected header
+//! names the algorithm and the signing certificate (`x5c`), and whose claims carry the
+//! validity (`iat`, `exp`), the user's CF (`sub`) and `signed_headers` with the body's
+//! `Digest` (`SHA-256=<base64>`).
+//!
+//! A request is accepted only if the JWS is well formed and within size, uses ES256 or
+//! RS256, its certificate chains to our CA and is not revoked, the signature verifies,
+//! it is fresh, the signed digest equals both the `Digest` header (when sent) and the
+//! digest of the body received, and the same sender checks as for SOAP pass (authorised
+//! IP, user known, of the certificate's municipality, with a profile for the operation).
+//! Codes are those of signed messages (EV220–EV233).
+
+use std::net::IpAddr;
+
+use anpr_domain::caller::Profilo;
+use base64::Engine;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::errore::*;
+use crate::wssec::{
+    autorizza_mittente, b64, firmatario, verifica_valore, MittenteVerificato, Politica,
+    RubricaUtenti, ALG_ECDSA_SHA256, ALG_RSA_SHA256,
+};
+
+/// The request header carrying the JWS.
+pub const INTESTAZIONE_FIRMA: &str = "Agid-JWT-Signature";
+/// Longest JWS accepted (a certificate and a few claims fit in a few KiB).
+pub const DIMENSIONE_MASSIMA_JWS: usize = 64 * 1024;
+
+fn malformato(m: impl std::fmt::Display) -> ErroreSicurezza {
+    ErroreSicurezza::messaggio(
+        CODICE_SICUREZZA_MANCANTE,
+        format!("{INTESTAZIONE_FIRMA}: {m}"),
+    )
+}
+
+/// The `Digest` header value of `corpo`: `SHA-256=<base64>`.
+pub fn digest_corpo(corpo: &[u8]) -> String {
+    format!(
+        "SHA-256={}",
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(corpo))
+    )
+}
+
+fn parte(s: &str) -> Result<Value, ErroreSicurezza> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| malformato("base64url non valido"))?;
+    serde_json::from_slice(&bytes).map_err(|_| malformato("JSON non valido"))
+}
+
+/// Verifies a signed REST request: `jws` from [`INTESTAZIONE_FIRMA`], `digest` from the
+/// `Digest` header, `corpo` the body as received.
+pub fn verifica_richiesta(
+    jws: &str,
+    digest: Option<&str>,
+    corpo: &[u8],
+    politica: &Politica<'_>,
+    rubrica: &dyn RubricaUtenti,
+    profili_ammessi: &[Profilo],
+    ip: Option<IpAddr>,
+) -> Result<MittenteVerificato, ErroreSicurezza> {
+    if jws.len() > DIMENSIONE_MASSIMA_JWS {
+        return Err(ErroreSicurezza::messaggio(
+            CODICE_XML_NON_AMMESSO,
+            format!("{INTESTAZIONE_FIRMA} oltre {DIMENSIONE_MASSIMA_JWS} byte"),
+        ));
+    }
+    let parti: Vec<&str> = jws.trim().split('.').collect();
+    let [h, p, s] = parti.as_slice() else {
+        return Err(malformato("attese tre parti separate da punti"));
+    };
+    let intestazione = parte(h)?;
+    let alg = match intestazione["alg"].as_str() {
+        Some("ES256") => ALG_ECDSA_SHA256,
+        Some("RS256") => ALG_RSA_SHA256,
+        altro => {
+            return Err(ErroreSicurezza::messaggio(
+                CODICE_ALGORITMO,
+                format!("Algoritmo {altro:?} non ammesso; attesi ES256, RS256"),
+            ))
+        }
+    };
+    let certificato = b64(intestazione["x5c"][0]
+        .as_str()
+        .ok_or_else(|| malformato("x5c mancante"))?)?;
+    politica.fiducia.verifica(&certificato, politica.adesso)?;
+    let firma = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| malformato("firma non in base64url"))?;
+    verifica_valore(alg, &certificato, format!("{h}.{p}").as_bytes(), &firma)?;
+
+    let claims = parte(p)?;
+    let istante = |nome: &str| {
+        claims[nome]
+            .as_i64()
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+            .ok_or_else(|| {
+                ErroreSicurezza::messaggio(
+                    CODICE_TIMESTAMP,
+                    format!("{nome} mancante o non valido"),
+                )
+            })
+    };
+    let (iat, exp) = (istante("iat")?, istante("exp")?);
+    if iat > politica.adesso + politica.tolleranza
+        || exp <= politica.adesso - politica.tolleranza
+        || exp <= iat
+        || exp - iat > politica.durata_massima
+    {
+        return Err(ErroreSicurezza::messaggio(
+            CODICE_TIMESTAMP,
+            format!("Richiesta valida da {iat} a {exp}: fuori dal periodo ammesso"),
+        ));
+    }
+    let firmato = claims["signed_headers"]
+        .as_array()
+        .and_then(|a| a.iter().find_map(|h| h["digest"].as_str()))
+        .ok_or_else(|| malformato("signed_headers senza digest"))?;
+    let calcolato = digest_corpo(corpo);
+    if firmato != calcolato || digest.is_some_and(|d| d.trim() != calcolato) {
+        return Err(ErroreSicurezza::messaggio(
+            CODICE_DIGEST_ERRATO,
+            "Il corpo della richiesta non corrisponde al digest firmato",
+        ));
+    }
+    let utente = claims["sub"]
+        .as_str()
+        .ok_or_else(|| malformato("sub (codice fiscale dell'utente) mancante"))?;
+    autorizza_mittente(
+        firmatario(&certificato, utente.to_owned())?,
+        rubrica,
+        profili_ammessi,
+        ip,
+    )
+}

@@ -1,0 +1,454 @@
+//! WS-Security verification of SOAP requests (SPEC M-8.5), for the SOAP edge to call.
+//!
+//! A request is accepted only if, in this order:
+//! 1. it is a well-formed SOAP envelope within the size limits, without DTD
+//!    ([`crate::xml`]), with exactly one `wsse:Security` header holding exactly one
+//!    `wsu:Timestamp`, one `wsse:UsernameToken` (the user's CF) and one `ds:Signature`;
+//! 2. the signature uses exclusive c14n, SHA-256 and ECDSA-P256 or RSA with SHA-256, and
+//!    its references are `#id` pointers, each resolving to exactly one element of the
+//!    document that is **the** Body of the envelope, **the** Timestamp or **the**
+//!    UsernameToken of the Security header — an id repeated anywhere in the document, or
+//!    a reference to anything else, is refused (signature wrapping) — and all three are
+//!    covered;
+//! 3. every digest matches (else the content was tampered with);
+//! 4. the signing certificate (a `BinarySecurityToken` or `ds:X509Certificate`) chains
+//!    to our CA, is valid now and not on the CRL, and the signature value verifies;
+//! 5. the timestamp is fresh: created not in the future (beyond a small clock skew),
+//!    not expired, and not living longer than the policy allows;
+//! 6. the sender's IP is one the municipality authorised (when the policy knows them);
+//!    the user exists, belongs to the municipality of the certificate and holds one of
+//!    the profiles allowing the operation.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use anpr_domain::caller::Profilo;
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::catena::Fiducia;
+use crate::errore::*;
+use crate::xml::{analizza, c14n_esclusiva, Elemento};
+
+pub const NS_SOAP11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+pub const NS_SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
+pub const NS_WSSE: &str =
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd";
+pub const NS_WSU: &str =
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd";
+pub const NS_DS: &str = "http://www.w3.org/2000/09/xmldsig#";
+pub const ALG_EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
+pub const ALG_SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
+pub const ALG_ECDSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256";
+pub const ALG_RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+
+/// Most signed references accepted in one message.
+pub const MASSIMO_RIFERIMENTI: usize = 8;
+
+/// What the verifier checks against.
+#[derive(Debug, Clone)]
+pub struct Politica<'a> {
+    pub fiducia: &'a Fiducia,
+    pub adesso: DateTime<Utc>,
+    /// Longest accepted `Expires - Created`.
+    pub durata_massima: Duration,
+    /// Accepted clock difference with the sender.
+    pub tolleranza: Duration,
+}
+
+impl<'a> Politica<'a> {
+    /// Five-minute messages, one minute of clock skew.
+    pub fn standard(fiducia: &'a Fiducia, adesso: DateTime<Utc>) -> Self {
+        Self {
+            fiducia,
+            adesso,
+            durata_massima: Duration::minutes(5),
+            tolleranza: Duration::minutes(1),
+        }
+    }
+}
+
+/// The sender as proved by the signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirmaVerificata {
+    /// The municipality (ISTAT code) of the signing certificate.
+    pub comune: String,
+    /// The signing certificate's CN (`ISTAT-SERVER` or a workstation id).
+    pub firmatario: String,
+    /// The workstation, when a workstation certificate signed.
+    pub postazione: Option<String>,
+    /// The user's CF from the signed `UsernameToken`.
+    pub utente: String,
+}
+
+/// Who the users are: what the SOAP edge looks up in the security directory.
+pub trait RubricaUtenti {
+    /// The user's profiles per municipality; `None` when the user is unknown (or
+    /// deleted).
+    fn profili(&self, cf: &str) -> Option<BTreeMap<String, BTreeSet<Profilo>>>;
+    /// The municipality's authorised IP addresses; `None` when it has not declared any
+    /// (no restriction).
+    fn ip_autorizzati(&self, comune: &str) -> Option<Vec<IpAddr>>;
+}
+
+/// The sender of an accepted message, ready to become the caller context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MittenteVerificato {
+    pub firma: FirmaVerificata,
+    pub profili: BTreeSet<Profilo>,
+}
+
+fn manca(m: impl std::fmt::Display) -> ErroreSicurezza {
+    ErroreSicurezza::messaggio(CODICE_SICUREZZA_MANCANTE, m)
+}
+
+fn unico<'a>(
+    el: &'a Elemento,
+    ns: &'a str,
+    locale: &'a str,
+) -> Result<&'a Elemento, ErroreSicurezza> {
+    let mut it = el.figli_nominati(ns, locale);
+    match (it.next(), it.next()) {
+        (Some(e), None) => Ok(e),
+        (None, _) => Err(manca(format!("{locale} mancante in {}", el.locale))),
+        (Some(_), Some(_)) => Err(manca(format!("{locale} ripetuto in {}", el.locale))),
+    }
+}
+
+fn algoritmo(el: &Elemento, atteso: &[&str]) -> Result<(), ErroreSicurezza> {
+    let alg = el.attributo("", "Algorithm").unwrap_or("");
+    if atteso.contains(&alg) {
+        Ok(())
+    } else {
+        Err(ErroreSicurezza::messaggio(
+            CODICE_ALGORITMO,
+            format!(
+                "Algoritmo {alg:?} non ammesso in {}; attesi: {}",
+                el.locale,
+                atteso.join(", ")
+            ),
+        ))
+    }
+}
+
+/// The `PrefixList` of an `ec:InclusiveNamespaces` child of a c14n method or transform.
+fn prefissi_inclusivi(metodo: &Elemento) -> Vec<String> {
+    metodo
+        .elementi()
+        .find(|e| e.ns == ALG_EXC_C14N && e.locale == "InclusiveNamespaces")
+        .and_then(|e| e.attributo("", "PrefixList"))
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// The value of an `Id`-like attribute (`wsu:Id`, `Id`, `ID`, `xml:id`).
+fn id_di(e: &Elemento) -> Vec<&str> {
+    e.attributi
+        .iter()
+        .filter(|a| {
+            (a.ns == NS_WSU && a.locale == "Id")
+                || (a.ns.is_empty() && (a.locale == "Id" || a.locale == "ID"))
+                || (a.prefisso == "xml" && a.locale == "id")
+        })
+        .map(|a| a.valore.as_str())
+        .collect()
+}
+
+pub(crate) fn b64(s: &str) -> Result<Vec<u8>, ErroreSicurezza> {
+    let pulito: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(pulito)
+        .map_err(|_| manca("valore base64 non valido"))
+}
+
+/// Verifies envelope, signature, certificate and timestamp; returns who signed.
+pub fn verifica_firma(
+    documento: &[u8],
+    politica: &Politica<'_>,
+) -> Result<FirmaVerificata, ErroreSicurezza> {
+    let busta = analizza(documento)?;
+    let ns_soap = if busta.e(NS_SOAP11, "Envelope") {
+        NS_SOAP11
+    } else if busta.e(NS_SOAP12, "Envelope") {
+        NS_SOAP12
+    } else {
+        return Err(ErroreSicurezza::messaggio(
+            CODICE_XML_NON_AMMESSO,
+            "L'elemento radice non è una busta SOAP",
+        ));
+    };
+    let header = unico(&busta, ns_soap, "Header")?;
+    let body = unico(&busta, ns_soap, "Body")?;
+    let security = unico(header, NS_WSSE, "Security")?;
+    let timestamp = unico(security, NS_WSU, "Timestamp")?;
+    let token_utente = unico(security, NS_WSSE, "UsernameToken")?;
+    let firma = unico(security, NS_DS, "Signature")?;
+    let signed_info = unico(firma, NS_DS, "SignedInfo")?;
+
+    let c14n = unico(signed_info, NS_DS, "CanonicalizationMethod")?;
+    algoritmo(c14n, &[ALG_EXC_C14N])?;
+    let metodo_firma = unico(signed_info, NS_DS, "SignatureMethod")?;
+    algoritmo(metodo_firma, &[ALG_ECDSA_SHA256, ALG_RSA_SHA256])?;
+
+    // Every id in the document, to refuse ambiguity: a wrapped copy of the Body that
+    // carries the same id as the real one must not be the one that is checked.
+    let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
+    let tutti = busta.discendenti();
+    for e in &tutti {
+        for id in id_di(e) {
+            *ids.entry(id).or_default() += 1;
+        }
+    }
+    let ammessi: [(&Elemento, &str); 3] = [
+        (body, "Body"),
+        (timestamp, "Timestamp"),
+        (token_utente, "UsernameToken"),
+    ];
+    let mut coperti = BTreeSet::new();
+    // Three references are all a request needs; a long list only multiplies the digest
+    // work an unauthenticated sender can make us do.
+    if signed_info.figli_nominati(NS_DS, "Reference").count() > MASSIMO_RIFERIMENTI {
+        return Err(ErroreSicurezza::messaggio(
+            CODICE_RIFERIMENTO_NON_AMMESSO,
+            format!("Più di {MASSIMO_RIFERIMENTI} riferimenti firmati"),
+        ));
+    }
+    for riferimento in signed_info.figli_nominati(NS_DS, "Reference") {
+        let uri = riferimento.attributo("", "URI").unwrap_or("");
+        let id = uri.strip_prefix('#').ok_or_else(|| {
+            ErroreSicurezza::messaggio(
+                CODICE_RIFERIMENTO_NON_AMMESSO,
+                format!("Riferimento {uri:?} non ammesso: atteso un puntatore #id"),
+            )
+        })?;
+        if ids.get(id).copied() != Some(1) {
+            return Err(ErroreSicurezza::messaggio(
+                CODICE_RIFERIMENTO_NON_AMMESSO,
+                format!("L'identificativo {id:?} non designa un solo elemento del messaggio"),
+            ));
+        }
+        let (bersaglio, nome) = ammessi
+            .iter()
+            .find(|(e, _)| id_di(e).contains(&id))
+            .ok_or_else(|| {
+                ErroreSicurezza::messaggio(
+                    CODICE_RIFERIMENTO_NON_AMMESSO,
+                    format!("Il riferimento #{id} non designa il Body, il Timestamp o lo UsernameToken della busta"),
+                )
+            })?;
+        let mut inclusivi = Vec::new();
+        if let Some(trasformazioni) = riferimento.figli_nominati(NS_DS, "Transforms").next() {
+            for t in trasformazioni.figli_nominati(NS_DS, "Transform") {
+                algoritmo(t, &[ALG_EXC_C14N])?;
+                inclusivi = prefissi_inclusivi(t);
+            }
+        }
+        algoritmo(unico(riferimento, NS_DS, "DigestMethod")?, &[ALG_SHA256])?;
+        let atteso = b64(&unico(riferimento, NS_DS, "DigestValue")?.testo())?;
+        let calcolato = Sha256::digest(c14n_esclusiva(bersaglio, &inclusivi).as_bytes());
+        if calcolato.as_slice() != atteso.as_slice() {
+            return Err(ErroreSicurezza::messaggio(
+                CODICE_DIGEST_ERRATO,
+                format!("Il contenuto firmato di {nome} è stato alterato (digest diverso)"),
+            ));
+        }
+        coperti.insert(*nome);
+    }
+    for (_, nome) in &ammessi {
+        if !coperti.contains(nome) {
+            return Err(ErroreSicurezza::messaggio(
+                CODICE_RIFERIMENTO_NON_AMMESSO,
+                format!("{nome} non è coperto dalla firma"),
+            ));
+        }
+    }
+
+    let certificato = certificato_firma(security, firma)?;
+    politica.fiducia.verifica(&certificato, politica.adesso)?;
+    let valore = b64(&unico(firma, NS_DS, "SignatureValue")?.testo())?;
+    let firmato = c14n_esclusiva(signed_info, &prefissi_inclusivi(c14n));
+    verifica_valore(
+        metodo_firma.attributo("", "Algorithm").unwrap_or(""),
+        &certificato,
+        firmato.as_bytes(),
+        &valore,
+    )?;
+
+    verifica_timestamp(timestamp, politica)?;
+
+    let utente = unico(token_utente, NS_WSSE, "Username")?
+        .testo()
+        .trim()
+        .to_owned();
+    firmatario(&certificato, utente)
+}
+
+/// Who signed with `certificato` (already verified) on behalf of `utente`.
+pub(crate) fn firmatario(
+    certificato: &[u8],
+    utente: String,
+) -> Result<FirmaVerificata, ErroreSicurezza> {
+    let identita = crate::ca::identita(certificato)?;
+    let comune = identita.ou.clone().ok_or_else(|| {
+        ErroreSicurezza::messaggio(CODICE_CATENA_NON_VALIDA, "Certificato senza comune (OU)")
+    })?;
+    let postazione = identita.cn.contains("-PC-").then(|| identita.cn.clone());
+    Ok(FirmaVerificata {
+        comune,
+        firmatario: identita.cn,
+        postazione,
+        utente,
+    })
+}
+
+/// Verifies the message and the sender's right to perform an operation that any of
+/// `profili_ammessi` allows.
+pub fn verifica_messaggio(
+    documento: &[u8],
+    politica: &Politica<'_>,
+    rubrica: &dyn RubricaUtenti,
+    profili_ammessi: &[Profilo],
+    ip: Option<IpAddr>,
+) -> Result<MittenteVerificato, ErroreSicurezza> {
+    let firma = verifica_firma(documento, politica)?;
+    autorizza_mittente(firma, rubrica, profili_ammessi, ip)
+}
+
+/// The checks after the signature, shared by SOAP and signed REST requests: authorised
+/// IP, user known, of the signing municipality, with a profile for the operation.
+pub(crate) fn autorizza_mittente(
+    firma: FirmaVerificata,
+    rubrica: &dyn RubricaUtenti,
+    profili_ammessi: &[Profilo],
+    ip: Option<IpAddr>,
+) -> Result<MittenteVerificato, ErroreSicurezza> {
+    if let (Some(ip), Some(autorizzati)) = (ip, rubrica.ip_autorizzati(&firma.comune)) {
+        if !autorizzati.contains(&ip) {
+            return Err(ErroreSicurezza::messaggio(
+                CODICE_IP_NON_AUTORIZZATO,
+                format!(
+                    "Indirizzo IP {ip} non autorizzato per il comune {}",
+                    firma.comune
+                ),
+            ));
+        }
+    }
+    let per_comune = rubrica.profili(&firma.utente).ok_or_else(|| {
+        ErroreSicurezza::messaggio(
+            CODICE_UTENTE_SCONOSCIUTO,
+            format!("Utente {} non censito", firma.utente),
+        )
+    })?;
+    let profili = per_comune.get(&firma.comune).cloned().ok_or_else(|| {
+        ErroreSicurezza::messaggio(
+            CODICE_UTENTE_ALTRO_COMUNE,
+            format!(
+                "Utente {} non abilitato per il comune {}",
+                firma.utente, firma.comune
+            ),
+        )
+    })?;
+    if !profili_ammessi.iter().any(|p| profili.contains(p)) {
+        return Err(ErroreSicurezza::messaggio(
+            CODICE_PROFILO_MANCANTE,
+            format!(
+                "Utente {} privo di un profilo che consenta l'operazione",
+                firma.utente
+            ),
+        ));
+    }
+    Ok(MittenteVerificato { firma, profili })
+}
+
+fn certificato_firma(security: &Elemento, firma: &Elemento) -> Result<Vec<u8>, ErroreSicurezza> {
+    let key_info = unico(firma, NS_DS, "KeyInfo")?;
+    if let Some(x509) = key_info.figli_nominati(NS_DS, "X509Data").next() {
+        return b64(&unico(x509, NS_DS, "X509Certificate")?.testo());
+    }
+    let str_ref = unico(key_info, NS_WSSE, "SecurityTokenReference")?;
+    let uri = unico(str_ref, NS_WSSE, "Reference")?
+        .attributo("", "URI")
+        .unwrap_or("");
+    let id = uri
+        .strip_prefix('#')
+        .ok_or_else(|| manca("SecurityTokenReference senza #id"))?;
+    let mut token = security
+        .figli_nominati(NS_WSSE, "BinarySecurityToken")
+        .filter(|t| id_di(t).contains(&id));
+    match (token.next(), token.next()) {
+        (Some(t), None) => b64(&t.testo()),
+        _ => Err(manca(format!(
+            "BinarySecurityToken #{id} assente o ripetuto"
+        ))),
+    }
+}
+
+/// ECDSA signatures in XML-DSig are `r || s`; webpki wants the DER `SEQUENCE`.
+fn ecdsa_der(raw: &[u8]) -> Option<Vec<u8>> {
+    if raw.len() != 64 {
+        return None;
+    }
+    let intero = |b: &[u8]| {
+        let b: Vec<u8> = b.iter().copied().skip_while(|x| *x == 0).collect();
+        let mut v = vec![0x02];
+        if b.first().is_none_or(|x| x & 0x80 != 0) {
+            v.push(b.len() as u8 + 1);
+            v.push(0);
+        } else {
+            v.push(b.len() as u8);
+        }
+        v.extend(b);
+        v
+    };
+    let (r, s) = (intero(&raw[..32]), intero(&raw[32..]));
+    let mut out = vec![0x30, (r.len() + s.len()) as u8];
+    out.extend(r);
+    out.extend(s);
+    Some(out)
+}
+
+pub(crate) fn verifica_valore(
+    alg: &str,
+    cert: &[u8],
+    messaggio: &[u8],
+    valore: &[u8],
+) -> Result<(), ErroreSicurezza> {
+    let errata =
+        || ErroreSicurezza::messaggio(CODICE_FIRMA_ERRATA, "Valore della firma non valido");
+    let der = rustls::pki_types::CertificateDer::from(cert);
+    let ee = webpki::EndEntityCert::try_from(&der).map_err(|_| errata())?;
+    let esito = match alg {
+        ALG_ECDSA_SHA256 => {
+            let sig = ecdsa_der(valore).ok_or_else(errata)?;
+            ee.verify_signature(webpki::ring::ECDSA_P256_SHA256, messaggio, &sig)
+        }
+        _ => ee.verify_signature(webpki::ring::RSA_PKCS1_2048_8192_SHA256, messaggio, valore),
+    };
+    esito.map_err(|_| errata())
+}
+
+fn verifica_timestamp(ts: &Elemento, p: &Politica<'_>) -> Result<(), ErroreSicurezza> {
+    let campo = |nome: &str| -> Result<DateTime<Utc>, ErroreSicurezza> {
+        let e = unico(ts, NS_WSU, nome)?;
+        e.testo().trim().parse::<DateTime<Utc>>().map_err(|_| {
+            ErroreSicurezza::messaggio(CODICE_TIMESTAMP, format!("{nome} non è un istante valido"))
+        })
+    };
+    let creato = campo("Created")?;
+    let scade = campo("Expires")?;
+    let rifiuta = |m: String| Err(ErroreSicurezza::messaggio(CODICE_TIMESTAMP, m));
+    if creato > p.adesso + p.tolleranza {
+        return rifiuta(format!("Timestamp creato nel futuro ({creato})"));
+    }
+    if scade <= p.adesso - p.tolleranza {
+        return rifiuta(format!("Messaggio scaduto alle {scade}"));
+    }
+    if scade - creato > p.durata_massima || scade <= creato {
+        return rifiuta(format!(
+            "Validità del messaggio da {creato} a {scade} oltre i {} secondi ammessi",
+            p.durata_massima.num_seconds()
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,196 @@
+//! WS-Security verification against an independent XML-DSig implementation: messages
+//! signed by `xmlsec1` (OpenSSL) with certificates of our CA must verify with ours, and
+//! every kind of forgery must be refused with its code.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use anpr_domain::caller::Profilo;
+use anpr_sicurezza::catena::Fiducia;
+use anpr_sicurezza::wssec::{verifica_messaggio, Politica};
+use chrono::{DateTime, Duration, Utc};
+use support::*;
+
+const ISCRIZIONE: &[Profilo] = &[Profilo::OperatoreAnagrafe, Profilo::SuperUtente];
+
+fn adesso() -> DateTime<Utc> {
+    ora_messaggio() + Duration::seconds(20)
+}
+
+fn verifica(m: &Mondo, xml: &[u8], quando: DateTime<Utc>) -> Result<(), String> {
+    let fiducia = Fiducia {
+        ca_der: m.ca.certificato_der().to_vec(),
+        crl_der: m.crl(),
+    };
+    verifica_messaggio(
+        xml,
+        &Politica::standard(&fiducia, quando),
+        &m.direttorio,
+        ISCRIZIONE,
+        None,
+    )
+    .map(|v| {
+        assert_eq!(v.firma.comune, ROMA);
+        assert_eq!(v.firma.firmatario, format!("{ROMA}-SERVER"));
+        assert!(v.profili.contains(&Profilo::OperatoreAnagrafe));
+    })
+    .map_err(|e| e.codice().to_owned())
+}
+
+#[test]
+fn a_message_signed_by_xmlsec1_verifies_and_forgeries_are_refused() {
+    let mut m = Mondo::nuovo();
+    let firmato = m.firma_xmlsec1(&busta(OPERATORE_ROMA, "<op:iscrizione xmlns:op=\"urn:anpr\"><cognome>Rossi &amp; figli</cognome><nome a=\"x\ty\">Mario</nome></op:iscrizione>"), &format!("{ROMA}-SERVER"));
+    verifica(&m, &firmato, adesso()).unwrap();
+
+    // Tampered body.
+    let alterato = String::from_utf8(firmato.clone())
+        .unwrap()
+        .replace("Mario", "Maria");
+    assert_eq!(
+        verifica(&m, alterato.as_bytes(), adesso()),
+        Err("EV223".into())
+    );
+
+    // Tampered signed info (digest still right, signature no longer).
+    let s = String::from_utf8(firmato.clone()).unwrap();
+    let firma_alterata = s.replacen(
+        "<ds:Reference URI=\"#TS-1\">",
+        "<ds:Reference URI=\"#TS-1\" Type=\"x\">",
+        1,
+    );
+    assert_ne!(firma_alterata, s);
+    assert_eq!(
+        verifica(&m, firma_alterata.as_bytes(), adesso()),
+        Err("EV224".into())
+    );
+
+    // Signature wrapping 1: the signed Body moved into a header wrapper, a forged Body
+    // in its place with the same id.
+    let corpo = estrai(&s, "<soap:Body", "</soap:Body>");
+    let falso = corpo.replace("Mario", "Eva");
+    let wrapped = s.replace(&corpo, &falso).replace(
+        "<soap:Header>",
+        &format!("<soap:Header><w:Wrapper xmlns:w=\"urn:w\">{corpo}</w:Wrapper>"),
+    );
+    assert_eq!(
+        verifica(&m, wrapped.as_bytes(), adesso()),
+        Err("EV222".into())
+    );
+    // Signature wrapping 2: the forged Body has another id; the reference now points to
+    // the copy in the wrapper, which is not THE Body.
+    let wrapped2 = s
+        .replace(
+            &corpo,
+            &falso.replace("wsu:Id=\"BODY-1\"", "wsu:Id=\"BODY-2\""),
+        )
+        .replace(
+            "<soap:Header>",
+            &format!("<soap:Header><w:Wrapper xmlns:w=\"urn:w\">{corpo}</w:Wrapper>"),
+        );
+    assert_eq!(
+        verifica(&m, wrapped2.as_bytes(), adesso()),
+        Err("EV222".into())
+    );
+
+    // Expired timestamp (and one from the future).
+    assert_eq!(
+        verifica(&m, &firmato, ora_messaggio() + Duration::minutes(7)),
+        Err("EV227".into())
+    );
+    assert_eq!(
+        verifica(&m, &firmato, ora_messaggio() - Duration::minutes(3)),
+        Err("EV227".into())
+    );
+
+    // A DTD is refused before anything else.
+    let dtd = format!("<!DOCTYPE x [<!ENTITY e \"e\">]>{s}");
+    assert_eq!(verifica(&m, dtd.as_bytes(), adesso()), Err("EV220".into()));
+
+    // Unknown user, user of another municipality, user without the profile.
+    let ignoto = m.firma_xmlsec1(
+        &busta("ZZZZZZ80A01H501Z", "<b/>"),
+        &format!("{ROMA}-SERVER"),
+    );
+    assert_eq!(verifica(&m, &ignoto, adesso()), Err("EV228".into()));
+    let milanese = m.firma_xmlsec1(&busta(OPERATORE_MILANO, "<b/>"), &format!("{ROMA}-SERVER"));
+    assert_eq!(verifica(&m, &milanese, adesso()), Err("EV229".into()));
+    let consultatore =
+        m.firma_xmlsec1(&busta(CONSULTATORE_ROMA, "<b/>"), &format!("{ROMA}-SERVER"));
+    assert_eq!(verifica(&m, &consultatore, adesso()), Err("EV230".into()));
+
+    // Revoked server certificate: the same good message is refused once the CRL says so.
+    let seriale = m
+        .direttorio
+        .certificato_attuale(&format!("{ROMA}-SERVER"))
+        .unwrap()
+        .emesso
+        .seriale;
+    m.direttorio
+        .revoca_certificato(seriale, false, "ALS", ora_messaggio())
+        .unwrap();
+    assert_eq!(verifica(&m, &firmato, adesso()), Err("EV226".into()));
+}
+
+#[test]
+fn only_the_municipality_s_authorised_addresses_and_algorithms_are_accepted() {
+    let mut m = Mondo::nuovo();
+    let firmato = m.firma_xmlsec1(&busta(OPERATORE_ROMA, "<b/>"), &format!("{ROMA}-SERVER"));
+    m.direttorio.parametri.insert(
+        ROMA.into(),
+        anpr_sicurezza::direttorio::ParametriComune {
+            ip_autorizzati: vec!["10.0.0.7".parse().unwrap()],
+            ..Default::default()
+        },
+    );
+    let fiducia = Fiducia {
+        ca_der: m.ca.certificato_der().to_vec(),
+        crl_der: m.crl(),
+    };
+    let politica = Politica::standard(&fiducia, adesso());
+    let da = |ip: &str| {
+        verifica_messaggio(
+            &firmato,
+            &politica,
+            &m.direttorio,
+            ISCRIZIONE,
+            Some(ip.parse().unwrap()),
+        )
+        .map(|_| ())
+        .map_err(|e| e.codice())
+    };
+    assert_eq!(da("10.0.0.7"), Ok(()));
+    assert_eq!(da("10.0.0.8"), Err("EV233"));
+    // A SHA-1 digest is not accepted, whatever the rest.
+    let sha1 =
+        String::from_utf8(firmato.clone())
+            .unwrap()
+            .replacen("xmlenc#sha256", "xmldsig#sha1", 1);
+    assert_eq!(verifica(&m, sha1.as_bytes(), adesso()), Err("EV231".into()));
+}
+
+#[test]
+fn a_certificate_from_another_ca_is_not_trusted() {
+    let m = Mondo::nuovo();
+    let altro = Mondo::nuovo();
+    let firmato = altro.firma_xmlsec1(&busta(OPERATORE_ROMA, "<b/>"), &format!("{ROMA}-SERVER"));
+    assert_eq!(verifica(&m, &firmato, adesso()), Err("EV225".into()));
+}
+
+#[test]
+fn unsigned_or_partially_signed_messages_are_refused() {
+    let m = Mondo::nuovo();
+    let senza = busta(OPERATORE_ROMA, "<b/>");
+    // The unsigned template has empty digests: they cannot match.
+    assert_eq!(
+        verifica(&m, senza.as_bytes(), adesso()),
+        Err("EV223".into())
+    );
+    let solo_body = m.firma_xmlsec1(
+        &busta_con_riferimenti(OPERATORE_ROMA, "<b/>", &["BODY-1", "TS-1"]),
+        &format!("{ROMA}-SERVER"),
+    );
+    assert_eq!(verifica(&m, &solo_body, adesso()), Err("EV222".into()));
+    let _: BTreeSet<Profilo> = BTreeSet::new();
+}
