@@ -28,6 +28,7 @@ mod rest;
 mod rest_procedimenti;
 mod rest_ricerca;
 mod rest_sospese;
+mod soap;
 
 /// Largest request body accepted (JSON requests are small; bulk files have their own
 /// streaming endpoints).
@@ -120,6 +121,7 @@ pub fn router(registry: Arc<Registry>, config: ServerConfig) -> Router {
             "/api/v1/procedimenti/ricerca",
             post(rest_procedimenti::ricerca),
         )
+        .route("/ws/{servizio}", get(soap::documento).post(soap::richiesta))
         .fallback(rest::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
