@@ -376,6 +376,49 @@ async fn esegui(
                 Err(e) => errore_servizio(servizio, op, t, &e),
             }
         }
+        "3001" => {
+            let mut trovati: [Vec<anpr_service::consultazione::SchedaLetta>; 2] =
+                [Vec::new(), Vec::new()];
+            for (chi, v) in richieste::converti_genitori(&b.corpo) {
+                let criteri = serde_json::from_value::<RichiestaRicercaSoggetti>(v)
+                    .map_err(|e| {
+                        vec![Anomalia::errore(
+                            anpr_domain::error::CODICE_VALORE_NON_VALIDO,
+                            "Richiesta non conforme",
+                        )
+                        .campo(chi)
+                        .valore(e.to_string())]
+                    })
+                    .and_then(|r| CriteriRicerca::da_richiesta(&r));
+                let criteri = match criteri {
+                    Ok(c) => c,
+                    Err(a) => return rifiuto(state, servizio, op, t, &a),
+                };
+                match registry.ricerca_soggetti(ctx, &criteri).await {
+                    Ok(s) => trovati[usize::from(chi == "maternita")] = s,
+                    Err(e) => return errore_servizio(servizio, op, t, &e),
+                }
+            }
+            let r = registry.riferimento(None);
+            let id = id_da_riferimento(&r.id);
+            fn elenco(
+                v: &[anpr_service::consultazione::SchedaLetta],
+            ) -> Vec<(String, &anpr_domain::scheda::SchedaSoggetto)> {
+                v.iter()
+                    .map(|s| (s.id_anpr.to_string(), &s.scheda))
+                    .collect()
+            }
+            let body = risposte::genitori(
+                servizio,
+                op,
+                t,
+                registry.tables(),
+                &elenco(&trovati[0]),
+                &elenco(&trovati[1]),
+                &id,
+            );
+            xml(StatusCode::OK, body)
+        }
         "7001" => {
             let richiesto = b.corpo.testo_a("datiRichiesta/idTabella").unwrap_or("");
             let numero = richiesto.parse::<u32>().ok();
@@ -432,10 +475,10 @@ async fn esegui(
                 Some(Err(a)) => return rifiuto(state, servizio, op, t, &a),
                 Some(Ok(v)) => v,
             };
-            match esegui_servizio(registry, ctx, codice, &body).await {
+            match esegui_servizio(registry, ctx, codice, &body.corpo).await {
                 Ok(risposta) => xml(
                     StatusCode::OK,
-                    risposte::operazione(servizio, op, t, &risposta.documento),
+                    risposte::operazione(servizio, op, t, &risposta.documento, &body.avvertimenti),
                 ),
                 Err(Dispatch::Servizio(e)) => errore_servizio(servizio, op, t, &e),
                 Err(Dispatch::Corpo(a)) => rifiuto(state, servizio, op, t, &[a]),

@@ -346,3 +346,49 @@ async fn scenario_documenti(s: Server) {
 
 on_both_backends!(scenario_registro, scenario_tabella);
 on_both_backends!(scenario_ostili, scenario_documenti);
+
+/// Every other operation of the WSDLs, one call each (table-driven): the outcome and
+/// codes expected, every request and response XSD-valid.
+async fn scenario_tutte(s: Server) {
+    let out = gestionale(&s.base, "all").await;
+    let attesi: &[(&str, &str, &[&str])] = &[
+        ("1010", "6", &["EV105"]),
+        ("1014", "2", &[]),
+        ("2003", "2", &[]),
+        ("2009", "3", &["EF002", "EN527"]),
+        ("2011", "2", &[]),
+        ("2012", "3", &["EV100", "EN527"]),
+        ("3006", "2", &[]),
+        ("5001", "2", &[]),
+        ("5013", "3", &["EV043", "EN527"]),
+        ("5014", "2", &[]),
+        ("7002", "3", &["EV100", "EN527"]),
+        ("7003", "2", &[]),
+        ("A001", "2", &[]),
+        ("A002", "2", &[]),
+        ("A006", "2", &[]),
+    ];
+    for (codice, esito, codici) in attesi {
+        assert_eq!(
+            out[codice],
+            serde_json::json!([esito, codici]),
+            "{codice}: {out}"
+        );
+    }
+    assert_eq!(out["3001"], serde_json::json!(["2", [1]]), "{out}");
+    // 19 calls (two 1002, two 3001), each request and response validated.
+    assert_eq!(out["validati"], 38, "{out}");
+    // Effects, read back over REST: Pietro joined Giulia's family (5001) and his
+    // removal (2003) was annulled (2011); Elena is in AIRE.
+    let ids = &out["ids"];
+    let pietro = s.scheda(ids["pietro"].as_str().unwrap(), None).await;
+    assert_eq!(
+        pietro["legame"]["idFamigliaConvivenzaAnpr"],
+        ids["famiglia_giulia"]
+    );
+    assert_eq!(pietro["competenza"]["posizione"], "residente");
+    let elena = s.scheda(ids["elena"].as_str().unwrap(), None).await;
+    assert_eq!(elena["competenza"]["posizione"], "aire");
+}
+
+on_both_backends!(scenario_tutte);

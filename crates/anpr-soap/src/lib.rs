@@ -17,6 +17,7 @@
 //! Wire types stay here: the domain never sees an XML element.
 #![forbid(unsafe_code)]
 
+mod altre;
 pub mod busta;
 pub mod catalogo;
 pub mod richieste;

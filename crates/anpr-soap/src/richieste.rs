@@ -109,13 +109,13 @@ pub fn controlla_testata(t: &Testata, codice: &str) -> Vec<Anomalia> {
 }
 
 /// An `xs:date` as `AAAA-MM-GG` (a time-zone suffix, which the XSD admits, dropped).
-fn data_xsd(s: &str) -> String {
+pub(crate) fn data_xsd(s: &str) -> String {
     s.trim().chars().take(10).collect()
 }
 
 /// A table code as the decoding tables hold it: the XSDs write some codes on fixed
 /// digits (`numerico2`: "02"), the tables without leading zeros ("2").
-fn codice_tabella(s: &str) -> String {
+pub(crate) fn codice_tabella(s: &str) -> String {
     let c = s.trim().trim_start_matches('0');
     if c.is_empty() {
         "0".into()
@@ -129,26 +129,36 @@ fn parse_data(s: &str) -> Option<NaiveDate> {
 }
 
 /// The conversion of one request, collecting every finding.
-struct Conversione<'a> {
-    tabelle: &'a Tables,
-    anomalie: Vec<Anomalia>,
+pub(crate) struct Conversione<'a> {
+    pub(crate) tabelle: &'a Tables,
+    pub(crate) anomalie: Vec<Anomalia>,
+    /// Non-blocking findings shown with the answer (data the XSD requires that this
+    /// release does not record).
+    pub(crate) avvertimenti: Vec<Anomalia>,
+}
+
+/// A converted request: the use case's JSON input and the conversion's warnings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Convertita {
+    pub corpo: Value,
+    pub avvertimenti: Vec<Anomalia>,
 }
 
 /// Inserts `v` under `k` when present.
-fn put(m: &mut Map<String, Value>, k: &str, v: Option<impl Into<Value>>) {
+pub(crate) fn put(m: &mut Map<String, Value>, k: &str, v: Option<impl Into<Value>>) {
     if let Some(v) = v {
         m.insert(k.to_owned(), v.into());
     }
 }
 
-fn testo(e: &Elemento, n: &str) -> Option<String> {
+pub(crate) fn testo(e: &Elemento, n: &str) -> Option<String> {
     e.testo_di(n).map(str::to_owned)
 }
 
 impl Conversione<'_> {
     /// A municipality (`tipoComune`) as its ISTAT code: the code when given, else
     /// looked up by name (and province) at `data`.
-    fn comune_istat(
+    pub(crate) fn comune_istat(
         &mut self,
         e: &Elemento,
         percorso: &str,
@@ -187,7 +197,7 @@ impl Conversione<'_> {
     }
 
     /// A place of an event (`tipoLuogoEvento`) as the cadastral code the use cases take.
-    fn luogo_catastale(
+    pub(crate) fn luogo_catastale(
         &mut self,
         e: &Elemento,
         percorso: &str,
@@ -244,7 +254,7 @@ impl Conversione<'_> {
     }
 
     /// `tipoGeneralita` of a subject to register.
-    fn generalita(&mut self, g: &Elemento, percorso: &str) -> Value {
+    pub(crate) fn generalita(&mut self, g: &Elemento, percorso: &str) -> Value {
         let mut m = Map::new();
         put(&mut m, "cognome", testo(g, "cognome"));
         put(&mut m, "nome", testo(g, "nome"));
@@ -280,7 +290,7 @@ impl Conversione<'_> {
     }
 
     /// A subject named in a change (`generalitaPerRicerca`): by national id or CF.
-    fn soggetto(&mut self, g: &Elemento, percorso: &str) -> Value {
+    pub(crate) fn soggetto(&mut self, g: &Elemento, percorso: &str) -> Value {
         let mut m = Map::new();
         put(
             &mut m,
@@ -303,7 +313,7 @@ impl Conversione<'_> {
     }
 
     /// A parent (`tipoGenitore`): by registry identity, or by name.
-    fn genitore(&mut self, e: &Elemento) -> Value {
+    pub(crate) fn genitore(&mut self, e: &Elemento) -> Value {
         let mut m = Map::new();
         if let Some(g) = e.figlio("generalita") {
             put(
@@ -322,7 +332,7 @@ impl Conversione<'_> {
         Value::Object(m)
     }
 
-    fn cittadinanza(&mut self, e: &Elemento) -> Value {
+    pub(crate) fn cittadinanza(&mut self, e: &Elemento) -> Value {
         let mut m = Map::new();
         put(&mut m, "codiceStato", testo(e, "codiceStato"));
         put(
@@ -334,7 +344,7 @@ impl Conversione<'_> {
     }
 
     /// A deed (`tipoAtto` / `tipoAttoNascita`).
-    fn atto(&mut self, e: &Elemento, percorso: &str) -> Value {
+    pub(crate) fn atto(&mut self, e: &Elemento, percorso: &str) -> Value {
         let mut m = Map::new();
         if let Some(c) = e.figlio("comuneRegistrazione") {
             let istat = self.comune_istat(c, &format!("{percorso}/comuneRegistrazione"), None);
@@ -363,7 +373,7 @@ impl Conversione<'_> {
     }
 
     /// An Italian address (`tipoIndirizzo`).
-    fn indirizzo(&mut self, e: &Elemento, percorso: &str) -> Value {
+    pub(crate) fn indirizzo(&mut self, e: &Elemento, percorso: &str) -> Value {
         let mut m = Map::new();
         put(&mut m, "cap", testo(e, "cap"));
         if let Some(c) = e.figlio("comune") {
@@ -399,7 +409,7 @@ impl Conversione<'_> {
     }
 
     /// The Italian address of a residence (`tipoResidenza`); a foreign one is AIRE's.
-    fn residenza_indirizzo(&mut self, r: &Elemento, percorso: &str) -> Option<Value> {
+    pub(crate) fn residenza_indirizzo(&mut self, r: &Elemento, percorso: &str) -> Option<Value> {
         match r.figlio("indirizzo") {
             Some(i) => Some(self.indirizzo(i, &format!("{percorso}/indirizzo"))),
             None => {
@@ -417,7 +427,7 @@ impl Conversione<'_> {
 
     /// Members with their relationship (`elencoSoggettiFamiglia`: generalita +
     /// legameSoggetto).
-    fn soggetti_movimentati(&mut self, r: &Elemento, nome: &str) -> Vec<Value> {
+    pub(crate) fn soggetti_movimentati(&mut self, r: &Elemento, nome: &str) -> Vec<Value> {
         r.figli_nominati(nome)
             .enumerate()
             .map(|(i, s)| {
@@ -435,7 +445,7 @@ impl Conversione<'_> {
     }
 
     /// The annulled operation and its note (`tipoDatiOperazione`).
-    fn annullamento(
+    pub(crate) fn annullamento(
         &mut self,
         r: &Elemento,
         t: &Testata,
@@ -528,7 +538,7 @@ fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
             "cittadinanza",
             "datiControllo",
         ],
-        _ => return None,
+        other => return crate::altre::gestiti(other),
     })
 }
 
@@ -539,11 +549,12 @@ pub fn converti(
     codice: &str,
     r: &Elemento,
     t: &Testata,
-) -> Option<Result<Value, Vec<Anomalia>>> {
+) -> Option<Result<Convertita, Vec<Anomalia>>> {
     let consentiti = gestiti(codice)?;
     let mut c = Conversione {
         tabelle,
         anomalie: Vec::new(),
+        avvertimenti: Vec::new(),
     };
     for f in &r.figli {
         if !consentiti.contains(&f.nome.as_str()) {
@@ -828,13 +839,52 @@ pub fn converti(
             }
             Value::Object(m)
         }
-        _ => return None,
+        other => crate::altre::converti(&mut c, other, r, t, m)?,
     };
     Some(if c.anomalie.is_empty() {
-        Ok(v)
+        Ok(Convertita {
+            corpo: v,
+            avvertimenti: c.avvertimenti,
+        })
     } else {
         Err(c.anomalie)
     })
+}
+
+/// Converts the parents of `Richiesta3001` into one search each (`paternita`,
+/// `maternita`): by national id, tax code or generalities and birth date.
+pub fn converti_genitori(r: &Elemento) -> Vec<(&'static str, Value)> {
+    let mut out = Vec::new();
+    for nome in ["paternita", "maternita"] {
+        let Some(g) = r.a(&format!("{nome}/generalita")) else {
+            continue;
+        };
+        let mut criteri = Map::new();
+        let mut dati = Map::new();
+        if let Some(id) = testo(g, "idSchedaSoggettoANPR") {
+            criteri.insert("idANPR".into(), json!(id));
+        } else if let Some(cf) = g.testo_a("codiceFiscale/codFiscale") {
+            criteri.insert("codiceFiscale".into(), json!(cf));
+        } else {
+            put(&mut criteri, "cognome", testo(g, "cognome"));
+            put(&mut criteri, "nome", testo(g, "nome"));
+            put(
+                &mut criteri,
+                "sesso",
+                testo(g, "sesso").map(|s| s.to_ascii_uppercase()),
+            );
+            if let Some(d) = g.testo_di("dataNascita") {
+                dati.insert("dataEvento".into(), json!(data_xsd(d)));
+            }
+        }
+        let mut m = Map::new();
+        m.insert("criteriRicerca".into(), Value::Object(criteri));
+        if !dati.is_empty() {
+            m.insert("datiNascita".into(), Value::Object(dati));
+        }
+        out.push((nome, Value::Object(m)));
+    }
+    out
 }
 
 /// Converts a subject consultation (`Richiesta3002`, `Richiesta3006`) into the
@@ -987,7 +1037,8 @@ mod tests {
         let t = testata(&r);
         let v = converti(anpr_tables::tables(), "1002", &r, &t)
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .corpo;
         assert_eq!(v["idOperazioneComune"], "7");
         assert_eq!(v["dataDecorrenza"], "2020-03-01");
         assert_eq!(v["generalita"]["luogoNascita"], "H501");

@@ -149,10 +149,18 @@ fn anomalie_di(doc: &Value) -> Vec<Anomalia> {
 
 /// The answer to a registry operation from its stored response document (the JSON
 /// the pipeline stores, see `anpr_service::operazioni`).
-pub fn operazione(servizio: &Servizio, op: &Operazione, t: &Testata, documento: &str) -> String {
+/// `avvertimenti`: the conversion's own warnings, shown after the stored ones.
+pub fn operazione(
+    servizio: &Servizio,
+    op: &Operazione,
+    t: &Testata,
+    documento: &str,
+    avvertimenti: &[Anomalia],
+) -> String {
     let doc: Value = serde_json::from_str(documento).unwrap_or(Value::Null);
     let id_anpr = doc["idOperazioneANPR"].as_str().unwrap_or("0");
-    let anomalie = anomalie_di(&doc);
+    let mut anomalie = anomalie_di(&doc);
+    anomalie.extend(avvertimenti.iter().cloned());
     if doc["esito"] != "OK" {
         let data = doc["riferimento"]["data"].as_str().unwrap_or("");
         let id = doc["riferimento"]["id"].as_str().unwrap_or(id_anpr);
@@ -290,19 +298,13 @@ fn scrivi_residenza(w: &mut Scrittore, tabelle: &Tables, r: &Residenza) {
     w.chiudi("residenza");
 }
 
-/// One record of a consultation as `tipoDatiRispostaEstrazioneSoggetti` (the sections
-/// this release keeps and the XSD can carry: ids, generalities with CF, civil status,
-/// citizenships, residence).
-pub fn scrivi_soggetto(
+/// `tipoGeneralita` of a record (CF, names, birth, municipal and national ids).
+fn scrivi_generalita(
     w: &mut Scrittore,
     tabelle: &Tables,
     id: &str,
     s: &anpr_domain::scheda::SchedaSoggetto,
 ) {
-    w.apri("datiSoggetto");
-    w.apri("identificativi");
-    w.campo("idANPR", id);
-    w.chiudi("identificativi");
     w.apri("generalita");
     if let Some(cf) = &s.codice_fiscale {
         w.apri("codiceFiscale");
@@ -370,6 +372,27 @@ pub fn scrivi_soggetto(
     }
     w.campo("idSchedaSoggettoANPR", id);
     w.chiudi("generalita");
+}
+
+/// One record of a consultation as `tipoDatiRispostaEstrazioneSoggetti` (the sections
+/// this release keeps and the XSD can carry: ids, generalities with CF, civil status,
+/// citizenships, residence).
+pub fn scrivi_soggetto(
+    w: &mut Scrittore,
+    tabelle: &Tables,
+    id: &str,
+    s: &anpr_domain::scheda::SchedaSoggetto,
+    con_identificativi: bool,
+) {
+    w.apri("datiSoggetto");
+    // The public bodies' variant (3006, `tipoDatiRispostaInterrCittadinoEnte`) has no
+    // `identificativi`: the national id travels in the generalities.
+    if con_identificativi {
+        w.apri("identificativi");
+        w.campo("idANPR", id);
+        w.chiudi("identificativi");
+    }
+    scrivi_generalita(w, tabelle, id, s);
     if let Some(sc) = &s.stato_civile {
         w.apri("statoCivile");
         w.campo("statoCivile", &sc.stato_civile);
@@ -423,12 +446,81 @@ pub fn consultazione<'a>(
             w.apri("listaSoggetti");
             aperto = true;
         }
-        scrivi_soggetto(&mut w, tabelle, &id, s);
+        scrivi_soggetto(&mut w, tabelle, &id, s, op.codice != "3006");
     }
     if aperto {
         w.chiudi("listaSoggetti");
     }
     w.chiudi(&format!("ns:{}_OK", op.risposta));
+    w.chiudi(&format!("ns:{}", op.risposta));
+    w.fine()
+}
+
+/// `Risposta3001_OK`: the candidates for father and mother (`tipoGenitore3000`:
+/// generalities, first citizenship, residence and family).
+pub fn genitori<'a>(
+    servizio: &Servizio,
+    op: &Operazione,
+    t: &Testata,
+    tabelle: &Tables,
+    padri: &[(String, &'a anpr_domain::scheda::SchedaSoggetto)],
+    madri: &[(String, &'a anpr_domain::scheda::SchedaSoggetto)],
+    riferimento_id: &str,
+) -> String {
+    let mut w = Scrittore::busta();
+    w.apri_ns("ns", &op.risposta, &servizio.namespace);
+    w.apri("ns:Risposta3001_OK");
+    scrivi_testata(
+        &mut w,
+        t,
+        &op.codice,
+        &EsitoTestata {
+            id_operazione_anpr: riferimento_id,
+            esito: ESITO_OK,
+            ..EsitoTestata::default()
+        },
+    );
+    for (tag, elenco) in [
+        ("elencoSoggettiPadre", padri),
+        ("elencoSoggettiMadre", madri),
+    ] {
+        for (id, s) in elenco {
+            w.apri(tag);
+            w.apri("genitore");
+            scrivi_generalita(&mut w, tabelle, id, s);
+            if let Some(c) = s.cittadinanze.iter().flatten().next() {
+                w.apri("cittadinanza");
+                w.campo_max(
+                    "descrizioneStato",
+                    &nome_stato(tabelle, &c.codice_stato),
+                    120,
+                );
+                w.campo("codiceStato", &c.codice_stato);
+                w.chiudi("cittadinanza");
+            }
+            w.chiudi("genitore");
+            if let Some(r) = &s.residenza {
+                scrivi_residenza(&mut w, tabelle, r);
+            }
+            if let Some(l) = &s.legame {
+                w.apri("famiglia");
+                w.campo(
+                    "idFamigliaConvivenzaANPR",
+                    &l.id_famiglia_convivenza_anpr.to_string(),
+                );
+                w.campo(
+                    "tipoScheda",
+                    match l.tipo_legame {
+                        anpr_domain::scheda::TipoScheda::Famiglia => "1",
+                        anpr_domain::scheda::TipoScheda::Convivenza => "2",
+                    },
+                );
+                w.chiudi("famiglia");
+            }
+            w.chiudi(tag);
+        }
+    }
+    w.chiudi("ns:Risposta3001_OK");
     w.chiudi(&format!("ns:{}", op.risposta));
     w.fine()
 }

@@ -19,6 +19,7 @@ import sys
 
 import xmlschema
 import zeep
+import zeep.helpers
 from lxml import etree
 from zeep.plugins import HistoryPlugin
 
@@ -336,10 +337,240 @@ def table(base):
         "validati": s.validated,
     }
 
+ESTERO_NY = {
+    "tipoIndirizzo": "1",
+    "localitaEstera": {
+        "indirizzoEstero": {
+            "cap": "10065",
+            "localita": {"descrizioneLocalita": "NEW YORK", "descrizioneStato": "STATI UNITI", "codiceStato": "404"},
+            "toponimo": {"denominazione": "Park Avenue", "numeroCivico": "690"},
+        },
+        "consolato": {"codiceConsolato": "2810703", "descrizioneConsolato": "NEW YORK"},
+    },
+}
+
+
+def tutte(base):
+    """One call of every other operation of the WSDLs the release wires (and of those
+    it does not): each answer XSD-valid, its outcome and codes reported."""
+    s = {
+        n: Servizio(base, f"AnprService{n}", x)
+        for n, x in (
+            ("1000", "1000iscrizione.xsd"),
+            ("2000", "2000cancellazione.xsd"),
+            ("3000", "3000consultazione.xsd"),
+            ("5000", "5000mutazione.xsd"),
+            ("7001", "7001scaricoTabelle.xsd"),
+            ("A000", "A000aire.xsd"),
+        )
+    }
+    out = {}
+    d = datetime.date.fromisoformat
+
+    def esito_generico(r):
+        for k, v in zeep.helpers.serialize_object(r).items():
+            if v is None:
+                continue
+            if k == "rispostaKO":
+                return [v["testataRisposta"]["esitoOperazione"], [e["codiceErroreAnomalia"] for e in v["listaErrori"]["errore"]]]
+            if k == "Risposta_Comune":
+                e = esito(r)
+                return [e[0], [a[0] for a in e[3]]]
+            return [v["testataRisposta"]["esitoOperazione"], []]
+        return ["?", []]
+
+    # Two residents: Giulia heads a family, Pietro heads another.
+    giulia = esito(iscrizione_1002(s["1000"], 100, "Galli", "Giulia", "F", "1985-02-02", "1"))[2][0]
+    pietro = esito(iscrizione_1002(s["1000"], 101, "Conti", "Pietro", "M", "1984-04-04", "1"))[2][0]
+
+    # 3001: Giulia's family is found through the mother lookup.
+    r = s["3000"].call(
+        "richiesta_paternita_maternita",
+        testataRichiesta=testata("3001", 102),
+        maternita={"generalita": per_ricerca(giulia, "Galli", "Giulia")},
+        datiControlli={"pPadre": "0", "pCodiceFiscalePadre": "0", "pMadre": "1", "pCognomeMadre": "1", "pCodiceFiscaleMadre": "0"},
+    )
+    madri = r["Risposta3001_OK"]["elencoSoggettiMadre"]
+    out["3001"] = [r["Risposta3001_OK"]["testataRisposta"]["esitoOperazione"], [len(madri)]]
+    fam_giulia = madri[0]["famiglia"]["idFamigliaConvivenzaANPR"]
+
+    # 5001: Pietro joins Giulia's family as her partner (merge).
+    r = s["5000"].call(
+        "mutazione_famiglia_convivenza",
+        testataRichiesta=testata("5001", 103, "2021-01-01"),
+        famigliaConvivenza={"idFamigliaConvivenzaANPR": fam_giulia, "tipoScheda": "1"},
+        elencoSoggettiFamiglia=[{
+            "generalita": per_ricerca(pietro, "Conti", "Pietro"),
+            "legameSoggetto": {"dataDecorrenza": d("2021-01-01"), "codiceLegame": "2"},
+        }],
+        datiControllo={"tipoMutazione": "2", "tipoScheda": "1"},
+    )
+    out["5001"] = esito_generico(r)
+
+    # 5014: rectification of Giulia's residence date.
+    r = s["5000"].call(
+        "rettifica_dati",
+        testataRichiesta=testata("5014", 104),
+        generalitaPerRicerca=per_ricerca(giulia, "Galli", "Giulia"),
+        tipoRettifica={"richiestaRettifica101": {"dataDecorrenzaResidenza": d("2020-04-01")}},
+    )
+    out["5014"] = esito_generico(r)
+
+    # 5013: revocation of a residence permit she never had: refused, coded.
+    r = s["5000"].call(
+        "revoca_dato",
+        testataRichiesta=testata("5013", 105, "2021-06-01"),
+        schedaSoggetto={"generalitaPerRicerca": per_ricerca(giulia, "Galli", "Giulia")},
+        motivoAnnullamento={"motivoRevoca": "1"},
+        datiControllo={"tipoRevoca": "03"},
+    )
+    out["5013"] = esito_generico(r)
+
+    # 1014: a proceeding opened.
+    r = s["1000"].call(
+        "procedimento_amministrativo",
+        testataRichiesta=testata("1014", 106),
+        procedimentoIstruttoria={
+            "numeroPraticaComune": "PR 1",
+            "tipoOperazione": "I",
+            "motivoAvvio": "5",
+            "dataStato": d("2022-03-01"),
+            "statoProcedimento": "1",
+        },
+    )
+    out["1014"] = esito_generico(r)
+
+    # 1010: a cohabitation record (the head is not recorded with it: warning).
+    r = s["1000"].call(
+        "iscrizione_schedaConvivenza",
+        testataRichiesta=testata("1010", 107, "2022-04-01"),
+        generalitaSchedaConvivenza={"denominazioneConvivenza": "Convento San Marco", "specieConvivenza": "1", "tipoScheda": "2"},
+        tutoreIntestatario={"generalita": {"cognome": "Rossi", "nome": "Padre"}, "dataIntestarioConvivenza": d("2022-04-01")},
+        residenzaConvivneza=residenza("Aurelia", "5", "2022-04-01"),
+        datiControllo={},
+    )
+    out["1010"] = esito_generico(r)
+
+    # 2009: archiving a cohabitation that does not exist: refused, coded.
+    r = s["2000"].call(
+        "cancellazione_Archiviazione_Scheda_Convivenza",
+        testataRichiesta=testata("2009", 108),
+        estremiSchedaConvivenza={"idFamigliaConvivenzaANPR": "999999", "tipoScheda": "2"},
+        datiArchiviazione={"dataDecorrenzaArchiviazione": d("2022-05-01")},
+        datiControllo={},
+    )
+    out["2009"] = esito_generico(r)
+
+    # A002: registration in AIRE of an Italian living in New York.
+    r = s["A000"].call(
+        "AIRE_iscrizione_altriMotivi",
+        testataRichiesta=testata("A002", 109, "2022-06-01"),
+        generalitaA002={"generalita": generalita("Marino", "Elena", "F", "1970-07-07", annoEspatrio="1999")},
+        famiglia={
+            "famiglia": {"tipoScheda": "1"},
+            "legameSoggetto": {"dataDecorrenza": d("2022-06-01"), "codiceLegame": "1"},
+        },
+        iscrizioneAire={"motivoIscrizione": "C01", "iniziativaIscrizione": "1", "individuazioneComuneIscrizione": "1"},
+        residenzaEstera=ESTERO_NY,
+        datiControllo={"attribuzioneFamigliaAIRE": "1"},
+    )
+    out["A002"] = esito_generico(r)
+    elena = esito(r)[2][0] if r["Risposta_Comune"] is not None else None
+
+    # A006: her AIRE data change (initiative).
+    r = s["A000"].call(
+        "AIRE_mutazione",
+        testataRichiesta=testata("A006", 110, "2023-01-01"),
+        generalita=per_ricerca(elena or "1", "Marino", "Elena"),
+        famiglia={"tipoScheda": "1"},
+        iscrizioneAire={"motivoIscrizione": "C01", "iniziativaIscrizione": "2", "individuazioneComuneIscrizione": "1"},
+        residenzaEstera=ESTERO_NY,
+        datiControllo={"tipoMutazione": "1", "attribuzioneFamigliaAIRE": "1"},
+    )
+    out["A006"] = esito_generico(r)
+
+    # A001: AIRE birth of her son in New York, in her AIRE family (found with 3001).
+    r = s["3000"].call(
+        "richiesta_paternita_maternita",
+        testataRichiesta=testata("3001", 118),
+        maternita={"generalita": per_ricerca(elena or "1", "Marino", "Elena")},
+        datiControlli={"pPadre": "0", "pCodiceFiscalePadre": "0", "pMadre": "1", "pCognomeMadre": "1", "pCodiceFiscaleMadre": "0"},
+    )
+    madri = r["Risposta3001_OK"]["elencoSoggettiMadre"]
+    fam_elena = madri[0]["famiglia"]["idFamigliaConvivenzaANPR"] if madri else "1"
+    r = s["A000"].call(
+        "AIRE_iscrizione_nascita",
+        testataRichiesta=testata("A001", 111, "2023-02-02"),
+        generalitaA001={"generalita": {
+            "cognome": "Marino", "nome": "Tommaso", "sesso": "M", "dataNascita": d("2023-02-02"),
+            "luogoNascita": {"localita": {"descrizioneStato": "STATI UNITI", "codiceStato": "404"}},
+        }},
+        attoNascita={"comuneRegistrazione": ROMA, "anno": "2023", "parte": "2", "numeroAtto": "77"},
+        maternita={"generalita": per_ricerca(elena or "1", "Marino", "Elena")},
+        famiglia={"idFamigliaConvivenzaANPR": fam_elena, "tipoScheda": "1"},
+        legameSoggetto={"dataDecorrenza": d("2023-02-02"), "codiceLegame": "3"},
+        iscrizioneAire={"motivoIscrizione": "C02", "iniziativaIscrizione": "3", "individuazioneComuneIscrizione": "1"},
+        residenzaEstera=ESTERO_NY,
+        datiControllo={"attribuzioneFamigliaAIRE": "1"},
+    )
+    out["A001"] = esito_generico(r)
+
+    # 2003: Pietro emigrates abroad (removal, reason 5? see table): coded outcome.
+    r = s["2000"].call(
+        "cancellazione_AltriMotivi",
+        testataRichiesta=testata("2003", 112),
+        datiCancellazione={"motivoCancellazione": "4", "dataDecorrenzaCancellazione": d("2024-01-01")},
+        generalitaPerRicerca=per_ricerca(pietro, "Conti", "Pietro"),
+        destinazione={"localita": {"descrizioneStato": "FRANCIA", "codiceStato": "215"}},
+        datiControllo={"ruoloSoggetto": "1"},
+    )
+    out["2003"] = esito_generico(r)
+
+    # 2011: annul that removal.
+    if r["Risposta_Comune"] is not None:
+        r = s["2000"].call(
+            "annullamento_Cancellazione",
+            testataRichiesta=testata("2011", 113),
+            datiOperazioneDaAnnullare={
+                "operazioneRichiesta": "2003",
+                "idOperazioneComune": "112",
+                "idOperazioneANPR": r["Risposta_Comune"]["testataRisposta"]["idOperazioneANPR"],
+            },
+            datiSchedaSoggettoFamigliaConvivenza={"soggetto": per_ricerca(pietro, "Conti", "Pietro")},
+            datiControllo={"tipoScheda": "1"},
+        )
+        out["2011"] = esito_generico(r)
+
+    # 3006: the same consultation for public bodies.
+    r = s["3000"].call(
+        "interrogazioneCittadino_enti",
+        testataRichiesta=testata("3006", 114),
+        criteriRicerca={"idSchedaSoggettoANPR": giulia},
+        datiRichiesta={
+            "schedaAnagraficaRichiesta": "1",
+            "dataRiferimentoRichiesta": d("2026-01-01"),
+            "motivoRichiesta": "verifica residenza",
+        },
+    )
+    out["3006"] = esito_generico(r)
+
+    # Services without a use case in this release: EV100, XSD-valid.
+    r = s["7001"].call("elenco_versioni", testataRichiesta=testata("7003", 115), datiRichiesta={})
+    out["7003"] = esito_generico(r)
+    r = s["7001"].call("download_file", testataRichiesta=testata("7002", 116), datiRichiesta={"idOperazioneANPR": "1"})
+    out["7002"] = esito_generico(r)
+    r = s["2000"].call("cancellazione_sezione", testataRichiesta=testata("2012", 117), datiSezione={"comune": ROMA, "sezioneelettoralenum": "1"})
+    out["2012"] = esito_generico(r)
+
+    out["ids"] = {"giulia": giulia, "pietro": pietro, "elena": elena, "famiglia_giulia": fam_giulia}
+    out["validati"] = sum(x.validated for x in s.values())
+    return out
+
+
 
 def main():
     base, scenario = sys.argv[1], sys.argv[2]
-    result = {"registry": registry, "table": table}[scenario](base)
+    result = {"registry": registry, "table": table, "all": tutte}[scenario](base)
     print(json.dumps(result))
 
 
