@@ -304,6 +304,10 @@ pub async fn richiesta(
             ),
         ));
     };
+    let t = richieste::testata(&b.corpo);
+    if !richieste::supportato(&op.codice) {
+        return non_disponibile(&state, servizio, op, &t);
+    }
     if schema::conosciuto(&servizio.famiglia, &op.richiesta) {
         let non_conformi = schema::controlla(&servizio.famiglia, &b.corpo);
         if !non_conformi.is_empty() {
@@ -316,7 +320,6 @@ pub async fn richiesta(
             );
         }
     }
-    let t = richieste::testata(&b.corpo);
     let ambiente = match richieste::ambiente(&t) {
         Ok(a) => a,
         Err(a) => return rifiuto(&state, servizio, op, &t, &[a]),

@@ -391,4 +391,16 @@ async fn scenario_tutte(s: Server) {
     assert_eq!(elena["competenza"]["posizione"], "aire");
 }
 
-on_both_backends!(scenario_tutte);
+/// Every operation of every published WSDL without a use case in this release answers
+/// the coded refusal EV100 (with the EN527 entry), valid against its family's XSD.
+async fn scenario_non_disponibili(s: Server) {
+    let out = gestionale(&s.base, "unavailable").await;
+    let ops = out.as_object().unwrap();
+    // 54 operations in the WSDLs, 23 served.
+    assert_eq!(ops.len(), 54 - 23, "{out}");
+    for (op, v) in ops {
+        assert_eq!(v, &serde_json::json!([200, ["EV100", "EN527"]]), "{op}");
+    }
+}
+
+on_both_backends!(scenario_tutte, scenario_non_disponibili);

@@ -48,6 +48,8 @@ pub struct Testata {
     pub data_protocollo_comune: Option<String>,
     pub tipo_invio: String,
     pub data_decorrenza: Option<String>,
+    /// `tipoMutazione` of the request (5021's answer must echo it after its outcome).
+    pub tipo_mutazione: Option<String>,
 }
 
 /// Reads the header of a request already checked against its XSD (mandatory fields
@@ -56,7 +58,10 @@ pub fn testata(richiesta: &Elemento) -> Testata {
     let t = richiesta.figlio("testataRichiesta");
     let s = |n: &str| t.and_then(|t| t.testo_di(n)).map(str::to_owned);
     Testata {
-        id_operazione_comune: s("idOperazioneComune").unwrap_or_default(),
+        // The bodies' services (E001-E004) call it idOperazioneClient.
+        id_operazione_comune: s("idOperazioneComune")
+            .or_else(|| s("idOperazioneClient"))
+            .unwrap_or_default(),
         cod_mittente: s("codMittente").unwrap_or_default(),
         cod_destinatario: s("codDestinatario").unwrap_or_default(),
         operazione_richiesta: s("operazioneRichiesta").unwrap_or_default(),
@@ -66,6 +71,10 @@ pub fn testata(richiesta: &Elemento) -> Testata {
         data_protocollo_comune: s("dataProtocolloComune").map(|d| data_xsd(&d)),
         tipo_invio: s("tipoInvio").unwrap_or_default(),
         data_decorrenza: s("dataDecorrenza").map(|d| data_xsd(&d)),
+        tipo_mutazione: richiesta
+            .testo_di("tipoMutazione")
+            .or_else(|| richiesta.testo_a("datiControllo/tipoMutazione"))
+            .map(str::to_owned),
     }
 }
 
@@ -540,6 +549,12 @@ fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
         ],
         other => return crate::altre::gestiti(other),
     })
+}
+
+/// True when this release answers service `codice` (a conversion or a read exists);
+/// the others answer EV100.
+pub fn supportato(codice: &str) -> bool {
+    matches!(codice, "3001" | "3002" | "3006" | "7001" | "7003") || gestiti(codice).is_some()
 }
 
 /// Converts request `r` of service `codice` into the use case's JSON input. `None`:

@@ -99,7 +99,10 @@ pub fn voce_assistenza(data: &str, id: &str) -> Anomalia {
     )
 }
 
-/// `RispostaNNNN` carrying `rispostaKO` with `anomalie` and the support entry.
+/// `RispostaNNNN` carrying `rispostaKO` with `anomalie` and the support entry. The
+/// families differ in two details: 6001 names its refusal `Risposta6001KO`, and the
+/// bodies' services (E001-E004) use `tipoTestataRispostaE000` and list the errors as
+/// repeated `listaErrori` without the `errore` wrapper.
 pub fn ko(
     servizio: &Servizio,
     op: &Operazione,
@@ -108,32 +111,78 @@ pub fn ko(
     anomalie: &[Anomalia],
     riferimento: (&str, &str),
 ) -> String {
+    let enti = servizio.famiglia.starts_with('E');
+    let elemento = if servizio.famiglia == "6001" {
+        "ns:Risposta6001KO"
+    } else {
+        "ns:rispostaKO"
+    };
     let mut w = Scrittore::busta();
     w.apri_ns("ns", &op.risposta, &servizio.namespace);
-    w.apri("ns:rispostaKO");
-    scrivi_testata(
-        &mut w,
-        t,
-        &op.codice,
-        &EsitoTestata {
-            id_operazione_anpr,
-            esito: ESITO_KO,
-            ..EsitoTestata::default()
-        },
-    );
-    w.apri("listaErrori");
-    for a in anomalie {
-        scrivi_anomalia(&mut w, "errore", a);
+    w.apri(elemento);
+    let esito = EsitoTestata {
+        id_operazione_anpr,
+        esito: ESITO_KO,
+        ..EsitoTestata::default()
+    };
+    if enti {
+        scrivi_testata_enti(&mut w, t, &op.codice, &esito);
+    } else {
+        scrivi_testata(&mut w, t, &op.codice, &esito);
     }
-    scrivi_anomalia(
-        &mut w,
-        "errore",
-        &voce_assistenza(riferimento.0, riferimento.1),
-    );
-    w.chiudi("listaErrori");
-    w.chiudi("ns:rispostaKO");
+    let assistenza = voce_assistenza(riferimento.0, riferimento.1);
+    if enti {
+        for a in anomalie.iter().chain(std::iter::once(&assistenza)) {
+            scrivi_anomalia(&mut w, "listaErrori", a);
+        }
+    } else {
+        w.apri("listaErrori");
+        for a in anomalie.iter().chain(std::iter::once(&assistenza)) {
+            scrivi_anomalia(&mut w, "errore", a);
+        }
+        w.chiudi("listaErrori");
+    }
+    w.chiudi(elemento);
+    if op.codice == "5021" {
+        // Risposta5021 requires tipoMutazione (two digits) after the outcome: the
+        // request's, as received.
+        let tm = t
+            .tipo_mutazione
+            .as_deref()
+            .filter(|v| v.len() == 2 && v.bytes().all(|b| b.is_ascii_digit()))
+            .unwrap_or("00");
+        w.campo("tipoMutazione", tm);
+    }
     w.chiudi(&format!("ns:{}", op.risposta));
     w.fine()
+}
+
+/// `tipoTestataRispostaE000`: the bodies' header (`idOperazioneClient`).
+fn scrivi_testata_enti(w: &mut Scrittore, t: &Testata, codice: &str, e: &EsitoTestata<'_>) {
+    w.apri("testataRisposta");
+    let id = if t.id_operazione_comune.is_empty() {
+        "0"
+    } else {
+        &t.id_operazione_comune
+    };
+    w.campo_max("idOperazioneClient", id, 30);
+    let mittente = if t.cod_mittente.is_empty() {
+        "0"
+    } else {
+        &t.cod_mittente
+    };
+    w.campo_max("codMittente", mittente, 6);
+    w.campo("codDestinatario", DESTINATARIO_ANPR);
+    w.campo_max("operazioneRichiesta", codice, 4);
+    let ora = if data_ora_valida(&t.data_ora_richiesta) {
+        t.data_ora_richiesta.clone()
+    } else {
+        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string()
+    };
+    w.campo("dataOraRichiesta", &ora);
+    w.campo("idOperazioneANPR", e.id_operazione_anpr);
+    w.campo("esitoOperazione", e.esito);
+    w.chiudi("testataRisposta");
 }
 
 fn anomalie_di(doc: &Value) -> Vec<Anomalia> {

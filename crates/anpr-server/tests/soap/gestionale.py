@@ -57,6 +57,13 @@ class Servizio:
             result = getattr(self.client.service, operation)(_soapheaders=[header], **kwargs)
         self.check("request", self.history.last_sent["envelope"])
         self.check("response", self.history.last_received["envelope"])
+        dump = os.environ.get("ANPR_SOAP_DUMP")
+        if dump:
+            # For documentation: the exact messages of each call, indented.
+            with open(dump, "a", encoding="utf-8") as f:
+                for k in ("last_sent", "last_received"):
+                    env = getattr(self.history, k)["envelope"]
+                    f.write(etree.tostring(env, pretty_print=True, encoding="unicode") + "\n")
         return result
 
     def check(self, what, envelope):
@@ -567,10 +574,61 @@ def tutte(base):
     return out
 
 
+SUPPORTATI = {
+    "1001", "1002", "1010", "1013", "1014", "2001", "2003", "2009", "2011", "3001", "3002",
+    "3006", "5001", "5005", "5008", "5012", "5013", "5014", "7001", "7003", "A001", "A002",
+    "A006",
+}
+
+WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
+
+
+def non_disponibili(base):
+    """Every operation of every published WSDL this release does not implement, sent
+    as a minimal message: each must answer the coded refusal EV100, XSD-valid."""
+    import requests
+
+    out = {}
+    for file in sorted(os.listdir(XSD_DIR)):
+        if not file.endswith(".wsdl"):
+            continue
+        wsdl = etree.parse(os.path.join(XSD_DIR, file)).getroot()
+        service = wsdl.find(f"{{{WSDL_NS}}}service").get("name")
+        imp = wsdl.find(f"{{{WSDL_NS}}}types")[0][0]
+        ns, xsd = imp.get("namespace"), imp.get("schemaLocation")
+        messages = {
+            m.get("name"): m.find(f"{{{WSDL_NS}}}part").get("element").split(":")[-1]
+            for m in wsdl.findall(f"{{{WSDL_NS}}}message")
+        }
+        for op in wsdl.find(f"{{{WSDL_NS}}}portType").findall(f"{{{WSDL_NS}}}operation"):
+            richiesta = messages[op.find(f"{{{WSDL_NS}}}input").get("message").split(":")[-1]]
+            codice = richiesta[len("Richiesta"):] if richiesta.startswith("Richiesta") else richiesta
+            if codice in SUPPORTATI:
+                continue
+            body = (
+                f'<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="{SOAP}"><s:Body>'
+                f'<r:{richiesta} xmlns:r="{ns}"><testataRichiesta><idOperazioneComune>1</idOperazioneComune>'
+                f"<codMittente>058091</codMittente><codDestinatario>999999</codDestinatario>"
+                f"<operazioneRichiesta>{codice[:4]}</operazioneRichiesta>"
+                f"<dataOraRichiesta>2026-11-23T10:00:00</dataOraRichiesta></testataRichiesta>"
+                f"</r:{richiesta}></s:Body></s:Envelope>"
+            )
+            r = requests.post(f"{base}/ws/{service}", data=body.encode(), headers={"Content-Type": "text/xml; charset=utf-8"})
+            envelope = etree.fromstring(r.content)
+            element = envelope.find(f"{{{SOAP}}}Body")[0]
+            try:
+                schema(xsd).validate(element)
+            except xmlschema.XMLSchemaValidationError as e:
+                sys.exit(f"{service} {richiesta}: answer not valid against {xsd}: {e.reason} at {e.path}\n{r.text}")
+            codes = [c.text for c in element.iter("codiceErroreAnomalia")]
+            out[f"{service}/{richiesta}"] = [r.status_code, codes]
+    return out
+
+
 
 def main():
     base, scenario = sys.argv[1], sys.argv[2]
-    result = {"registry": registry, "table": table, "all": tutte}[scenario](base)
+    result = {"registry": registry, "table": table, "all": tutte, "unavailable": non_disponibili}[scenario](base)
     print(json.dumps(result))
 
 
