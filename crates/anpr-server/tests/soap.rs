@@ -299,6 +299,47 @@ async fn scenario_ostili(s: Server) {
         "the path of the unknown element is named: {text}"
     );
 
+    // Header rules answer rispostaKO with their codes (and the support entry).
+    for (da, a, codice) in [
+        (
+            "<codDestinatario>999999</codDestinatario>",
+            "<codDestinatario>111111</codDestinatario>",
+            "EV102",
+        ),
+        (
+            "<operazioneRichiesta>7003</operazioneRichiesta>",
+            "<operazioneRichiesta>7001</operazioneRichiesta>",
+            "EV103",
+        ),
+        (
+            "<tipoInvio>TEST</tipoInvio>",
+            "<tipoInvio>PROVA</tipoInvio>",
+            "EV104",
+        ),
+    ] {
+        let (st, text) = raw(&s, "AnprService7001", versioni().replace(da, a), None).await;
+        assert_eq!(st, 200, "{text}");
+        assert!(text.contains("<ns:rispostaKO>"), "{text}");
+        assert!(
+            text.contains("<esitoOperazione>3</esitoOperazione>"),
+            "{text}"
+        );
+        assert_eq!(codice_fault(&text), codice, "{text}");
+        assert!(
+            text.contains("<codiceErroreAnomalia>EN527</codiceErroreAnomalia>"),
+            "{text}"
+        );
+    }
+    // The development identity is never accepted for produzione.
+    let identita =
+        "<s:Header><a:identitaSviluppo xmlns:a=\"urn:anpr:soap\"><utente>BNCLRA70A41H501X</utente>\
+        <profili>OPERATORE_ANAGRAFE</profili></a:identitaSviluppo></s:Header><s:Body>";
+    let prod = versioni()
+        .replace("<tipoInvio>TEST</tipoInvio>", "<tipoInvio>PROD</tipoInvio>")
+        .replace("<s:Body>", identita);
+    let (st, text) = raw(&s, "AnprService7001", prod, None).await;
+    assert_eq!((st, codice_fault(&text).as_str()), (403, "EA402"), "{text}");
+
     // 100 MB: refused at the size limit, without reading it all.
     let big = vec![b'a'; 100 * 1024 * 1024];
     let (st, text) = raw(&s, "AnprService7001", big, None).await;

@@ -167,6 +167,10 @@ fn visita(m: &Modelli, tipo: &str, e: &Elemento, percorso: &str, out: &mut Vec<A
     }
     for d in figli {
         let presenti = e.figli_nominati(d.nome).count();
+        if presenti == 0 && d.min == 0 {
+            // Absent and optional: nothing to check (and no path to build).
+            continue;
+        }
         let p = format!("{percorso}/{}", d.nome);
         if (presenti as u32) < d.min {
             out.push(
