@@ -70,12 +70,10 @@ pub fn scrivi_testata(w: &mut Scrittore, t: &Testata, codice: &str, e: &EsitoTes
         chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string()
     };
     w.campo("dataOraRichiesta", &ora);
-    w.campo_opt(
-        "protocolloComune",
-        t.protocollo_comune
-            .as_deref()
-            .map(|p| &p[..p.len().min(20)]),
-    );
+    if let Some(p) = &t.protocollo_comune {
+        // Cut by characters: a byte slice could split a multi-byte one.
+        w.campo_max("protocolloComune", p, 20);
+    }
     w.campo_opt(
         "dataProtocolloComune",
         t.data_protocollo_comune
@@ -685,4 +683,79 @@ pub fn versioni(
 /// True when the outcome blocks (severity E).
 pub fn bloccante(a: &Anomalia) -> bool {
     a.gravita == Gravita::Errore
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogo::servizio;
+    use crate::xml::parse;
+
+    fn testata() -> Testata {
+        Testata {
+            id_operazione_comune: "7".into(),
+            cod_mittente: "058091".into(),
+            data_ora_richiesta: "2026-11-23T10:00:00".into(),
+            // 25 characters, several of them multi-byte: cut by characters, not bytes.
+            protocollo_comune: Some("èèèèèèèèèèèèèèèèèèèèèèèèè".into()),
+            ..Testata::default()
+        }
+    }
+
+    #[test]
+    fn an_operation_with_warnings_is_outcome_6_and_lists_them() {
+        let s = servizio("AnprService1000").unwrap();
+        let op = s.operazione("Richiesta1002").unwrap();
+        let doc = r#"{"idOperazioneANPR":"12","esito":"OK","soggetti":[{"idANPR":"5"}],"anomalie":[{"codice":"EA044","gravita":"W","testo":"CF da validare"}],"decorrenza":"2020-03-01"}"#;
+        let extra = [Anomalia::avvertimento("EV105", "non registrato")];
+        let xml = operazione(s, op, &testata(), doc, &extra);
+        let e = parse(xml.as_bytes()).unwrap();
+        let rc = e.a("Body/Risposta1002/Risposta_Comune").unwrap();
+        assert_eq!(rc.testo_a("testataRisposta/esitoOperazione"), Some("6"));
+        assert_eq!(rc.testo_a("testataRisposta/idOperazioneANPR"), Some("12"));
+        assert_eq!(
+            rc.testo_a("testataRisposta/dataDecorrenza"),
+            Some("2020-03-01")
+        );
+        assert_eq!(
+            rc.testo_a("testataRisposta/protocolloComune")
+                .map(|p| p.chars().count()),
+            Some(20)
+        );
+        let codici: Vec<_> = rc
+            .figlio("listaAnomalie")
+            .unwrap()
+            .figli
+            .iter()
+            .map(|a| a.testo_di("codiceErroreAnomalia").unwrap().to_owned())
+            .collect();
+        assert_eq!(codici, ["EA044", "EV105"]);
+        assert_eq!(
+            rc.testo_a("listaSoggettiVariati/datiSoggetto/identificativi/idANPR"),
+            Some("5")
+        );
+    }
+
+    #[test]
+    fn a_refusal_ends_with_the_support_entry() {
+        let s = servizio("AnprService5000").unwrap();
+        let op = s.operazione("Richiesta5005").unwrap();
+        let doc = r#"{"idOperazioneANPR":"13","esito":"KO","anomalie":[{"codice":"EF054","gravita":"E","testo":"x","campo":"soggetti"}],"riferimento":{"data":"2026-11-23T10:00:00Z","id":"13"}}"#;
+        let xml = operazione(s, op, &testata(), doc, &[]);
+        let e = parse(xml.as_bytes()).unwrap();
+        let ko = e.a("Body/Risposta5005/rispostaKO").unwrap();
+        assert_eq!(ko.testo_a("testataRisposta/esitoOperazione"), Some("3"));
+        let errori = &ko.figlio("listaErrori").unwrap().figli;
+        assert_eq!(errori[0].testo_di("codiceErroreAnomalia"), Some("EF054"));
+        assert_eq!(errori[0].testo_di("campoErroreAnomalia"), Some("soggetti"));
+        let ultimo = errori.last().unwrap();
+        assert_eq!(
+            ultimo.testo_di("codiceErroreAnomalia"),
+            Some(CODICE_ASSISTENZA)
+        );
+        assert!(ultimo
+            .testo_di("testoErroreAnomalia")
+            .unwrap()
+            .contains("idOperazioneANPR 13"));
+    }
 }

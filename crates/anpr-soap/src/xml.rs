@@ -165,8 +165,7 @@ pub fn parse(bytes: &[u8]) -> Result<Elemento, ErroreXml> {
                     }
                 }
             }
-            Event::Start(s) | Event::Empty(s) if root.is_some() => {
-                let _ = s;
+            Event::Start(_) | Event::Empty(_) if root.is_some() => {
                 return Err(ErroreXml::Malformato(
                     "contenuto dopo l'elemento radice".into(),
                 ));
