@@ -151,6 +151,20 @@ fn visita(m: &Modelli, tipo: &str, e: &Elemento, percorso: &str, out: &mut Vec<A
         );
     }
     for f in &e.figli {
+        // The ANPR schemas are elementFormDefault="unqualified": a child in a
+        // namespace is another element, whatever its local name.
+        if let Some(ns) = &f.ns {
+            out.push(
+                Anomalia::errore(
+                    CODICE_NON_CONFORME_XSD,
+                    "Elemento in un namespace non previsto",
+                )
+                .campo(format!("{percorso}/{}", f.nome))
+                .valore(ns.clone())
+                .atteso("un elemento senza namespace (elementFormDefault=\"unqualified\")"),
+            );
+            continue;
+        }
         if !figli.iter().any(|d| d.nome == f.nome) {
             out.push(
                 Anomalia::errore(
@@ -243,5 +257,20 @@ mod tests {
             "{campi:?}"
         );
         assert!(found.iter().all(|a| a.codice == CODICE_NON_CONFORME_XSD));
+    }
+
+    #[test]
+    fn qualified_children_are_not_the_xsd_elements() {
+        let e = parse(
+            b"<Richiesta7003 xmlns:x=\"urn:x\"><x:testataRichiesta/><datiRichiesta/></Richiesta7003>",
+        )
+        .unwrap();
+        let found = controlla("7001", &e);
+        let campi: Vec<_> = found.iter().filter_map(|a| a.campo.clone()).collect();
+        assert!(
+            campi.contains(&"Richiesta7003/testataRichiesta".to_owned()),
+            "{campi:?}"
+        );
+        assert_eq!(found[0].valore.as_deref(), Some("urn:x"));
     }
 }
