@@ -33,6 +33,7 @@ mod rest_ricerca;
 mod rest_sicurezza;
 mod rest_sospese;
 pub mod tls;
+mod soap;
 
 /// Largest request body accepted (JSON requests are small; bulk files have their own
 /// streaming endpoints).
@@ -139,6 +140,7 @@ pub fn router(registry: Arc<Registry>, config: ServerConfig) -> Router {
             post(rest_certificati::annulla),
         )
         .merge(rotte_sicurezza())
+        .route("/ws/{servizio}", get(soap::documento).post(soap::richiesta))
         .fallback(rest::not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -344,9 +344,9 @@ pub const SERVIZI: &[&str] = &[
 pub const CODICE_SERVIZIO_NON_DISPONIBILE: &str = "EV040";
 
 /// Parses the body of an operation into the service's request type, with a coded error.
-fn corpo<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, ApiError> {
+fn corpo<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, Dispatch> {
     serde_json::from_value(body.clone()).map_err(|e| {
-        ApiError::bad_request(
+        Dispatch::Corpo(
             Anomalia::errore(
                 anpr_domain::error::CODICE_VALORE_NON_VALIDO,
                 "Corpo della richiesta non conforme",
@@ -355,6 +355,58 @@ fn corpo<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, ApiError> {
             .atteso("un documento conforme allo schema dell'operazione (OpenAPI)"),
         )
     })
+}
+
+/// Why [`esegui_servizio`] gave no answer document.
+#[derive(Debug)]
+pub(crate) enum Dispatch {
+    /// Not a service of this release ([`SERVIZI`]).
+    NonDisponibile,
+    /// The body does not parse into the service's request.
+    Corpo(Anomalia),
+    /// The use case failed (denied, internal...).
+    Servizio(anpr_service::ServiceError),
+}
+
+/// Runs registry operation `codice` on `body` (the JSON document of
+/// `docs/OPERAZIONI.md`): the dispatch the REST and SOAP edges share.
+pub(crate) async fn esegui_servizio(
+    r: &anpr_service::Registry,
+    ctx: &anpr_domain::caller::CallerContext,
+    codice: &str,
+    body: &Value,
+) -> Result<anpr_service::operazioni::RispostaOperazione, Dispatch> {
+    let result = match codice {
+        "1001" => r.iscrizione_nascita(ctx, &corpo(body)?, body).await,
+        "1002" => r.iscrizione_altri_motivi(ctx, &corpo(body)?, body).await,
+        "1010" => r.iscrizione_convivenza(ctx, &corpo(body)?, body).await,
+        "A001" => r.iscrizione_aire(ctx, "A001", &corpo(body)?, body).await,
+        "A002" => r.iscrizione_aire(ctx, "A002", &corpo(body)?, body).await,
+        "5001" => r.mutazione_famiglia(ctx, &corpo(body)?, body).await,
+        "5005" => r.mutazione_residenza(ctx, &corpo(body)?, body).await,
+        "5008" => r.mutazione_scheda(ctx, &corpo(body)?, body).await,
+        "5013" => r.revoca_dato(ctx, &corpo(body)?, body).await,
+        "5014" => r.rettifica_dati(ctx, &corpo(body)?, body).await,
+        "5021" => r.gestione_poligamia(ctx, &corpo(body)?, body).await,
+        "A006" => r.mutazione_aire(ctx, &corpo(body)?, body).await,
+        "2001" => r.cancellazione_decesso(ctx, &corpo(body)?, body).await,
+        "2003" => r.cancellazione_altri_motivi(ctx, &corpo(body)?, body).await,
+        "2009" => r.archiviazione_convivenza(ctx, &corpo(body)?, body).await,
+        "1014" => {
+            r.procedimento_amministrativo(ctx, &corpo(body)?, body)
+                .await
+        }
+        c @ ("1013" | "5012" | "2011") => {
+            let c: &'static str = match c {
+                "1013" => "1013",
+                "5012" => "5012",
+                _ => "2011",
+            };
+            r.annulla_operazione(ctx, c, &corpo(body)?, body).await
+        }
+        _ => return Err(Dispatch::NonDisponibile),
+    };
+    result.map_err(Dispatch::Servizio)
 }
 
 /// `POST /api/v1/operazioni/{codice}`: runs a registry operation. The answer is the
@@ -367,41 +419,11 @@ pub async fn operazione(
 ) -> ApiResult {
     let Json(body) = body?;
     let r = &state.registry;
-    let result = match codice.as_str() {
-        "1001" => r.iscrizione_nascita(&ctx, &corpo(&body)?, &body).await,
-        "1002" => r.iscrizione_altri_motivi(&ctx, &corpo(&body)?, &body).await,
-        "1010" => r.iscrizione_convivenza(&ctx, &corpo(&body)?, &body).await,
-        "A001" => r.iscrizione_aire(&ctx, "A001", &corpo(&body)?, &body).await,
-        "A002" => r.iscrizione_aire(&ctx, "A002", &corpo(&body)?, &body).await,
-        "5001" => r.mutazione_famiglia(&ctx, &corpo(&body)?, &body).await,
-        "5005" => r.mutazione_residenza(&ctx, &corpo(&body)?, &body).await,
-        "5008" => r.mutazione_scheda(&ctx, &corpo(&body)?, &body).await,
-        "5013" => r.revoca_dato(&ctx, &corpo(&body)?, &body).await,
-        "5014" => r.rettifica_dati(&ctx, &corpo(&body)?, &body).await,
-        "5021" => r.gestione_poligamia(&ctx, &corpo(&body)?, &body).await,
-        "A006" => r.mutazione_aire(&ctx, &corpo(&body)?, &body).await,
-        "2001" => r.cancellazione_decesso(&ctx, &corpo(&body)?, &body).await,
-        "2003" => {
-            r.cancellazione_altri_motivi(&ctx, &corpo(&body)?, &body)
-                .await
-        }
-        "2009" => {
-            r.archiviazione_convivenza(&ctx, &corpo(&body)?, &body)
-                .await
-        }
-        "1014" => {
-            r.procedimento_amministrativo(&ctx, &corpo(&body)?, &body)
-                .await
-        }
-        c @ ("1013" | "5012" | "2011") => {
-            let c: &'static str = match c {
-                "1013" => "1013",
-                "5012" => "5012",
-                _ => "2011",
-            };
-            r.annulla_operazione(&ctx, c, &corpo(&body)?, &body).await
-        }
-        other => {
+    let result = match esegui_servizio(r, &ctx, &codice, &body).await {
+        Ok(risposta) => Ok(risposta),
+        Err(Dispatch::Servizio(e)) => Err(e),
+        Err(Dispatch::Corpo(a)) => return Err(ApiError::bad_request(a)),
+        Err(Dispatch::NonDisponibile) => {
             return Err(ApiError::from_service(
                 anpr_service::ServiceError::Rifiutata {
                     anomalie: vec![Anomalia::errore(
@@ -409,7 +431,7 @@ pub async fn operazione(
                         "Servizio non disponibile in questa versione",
                     )
                     .campo("codice")
-                    .valore(other)
+                    .valore(codice.as_str())
                     .atteso(format!("uno dei servizi {}", SERVIZI.join(", ")))],
                     riferimento: r.riferimento(None),
                 },

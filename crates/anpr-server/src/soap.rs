@@ -1,0 +1,511 @@
+//! SOAP endpoints compatible with the published ANPR WSDLs (issue 4): one per WSDL
+//! service, `POST /ws/<service>` (e.g. `/ws/AnprService1000`), `GET /ws/<service>?wsdl`
+//! and `GET /ws/<service>?xsd=<file>` for the documents with our address.
+//!
+//! The handler is thin: the wire work (envelope, XSD checks, conversions, response
+//! writing) is `anpr_soap`'s; the use cases are the REST ones (the same dispatch,
+//! [`crate::rest::esegui_servizio`]), so idempotency, authorisation, validation and
+//! audit are identical on both channels. The caller is built by [`chiamante`], the one
+//! place where WS-Security verification plugs in.
+
+use std::collections::BTreeSet;
+
+use anpr_domain::caller::{Ambiente, CallerContext, Canale, Profilo};
+use anpr_domain::error::Anomalia;
+use anpr_domain::ids::CodiceIstatComune;
+use anpr_service::ricerca::{CriteriRicerca, RichiestaRicercaSoggetti};
+use anpr_service::ServiceError;
+use anpr_soap::busta::{self, Busta, Fault, NS_ANPR_SOAP};
+use anpr_soap::catalogo::{self, Operazione, Servizio};
+use anpr_soap::richieste::{self, Testata};
+use anpr_soap::{risposte, schema};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::caller::{ANONIMO, CODICE_IDENTITA_NON_AMMESSA};
+use crate::rest::{esegui_servizio, Dispatch};
+use crate::AppState;
+
+/// ANPR's code: the sender is not competent for the municipality in the request.
+pub const CODICE_MITTENTE_NON_COMPETENTE: &str = "EN167";
+
+/// The date from which the published interface version we implement applies (the
+/// snapshot of the ANPR documentation the WSDLs come from).
+const INTERFACCIA_DAL: &str = "2026-01-19";
+
+fn xml(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn fault(f: &Fault) -> Response {
+    let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_REQUEST);
+    xml(status, busta::scrivi_fault(f))
+}
+
+/// The absolute URL of endpoint `nome` as the caller reached us (Host header), so the
+/// served WSDL points back at this server.
+fn endpoint(headers: &HeaderMap, nome: &str) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '[' | ']'))
+        })
+        .unwrap_or("localhost");
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| *p == "https")
+        .unwrap_or("http");
+    format!("{proto}://{host}/ws/{nome}")
+}
+
+/// `GET /ws/<service>?wsdl` and `?xsd=<file>`.
+pub async fn documento(
+    Path(nome): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let Some(servizio) = catalogo::servizio(&nome) else {
+        return fault(
+            &Fault::client(
+                busta::CODICE_SERVIZIO_SCONOSCIUTO,
+                format!("Servizio {nome} inesistente"),
+            )
+            .con_status(404),
+        );
+    };
+    let url = endpoint(&headers, &nome);
+    let query = query.unwrap_or_default();
+    if query.eq_ignore_ascii_case("wsdl") {
+        return xml(StatusCode::OK, catalogo::wsdl(servizio, &url));
+    }
+    if let Some(file) = query.strip_prefix("xsd=") {
+        if let Some(doc) = catalogo::xsd(file, &url) {
+            return xml(StatusCode::OK, doc);
+        }
+    }
+    fault(
+        &Fault::client(
+            busta::CODICE_SERVIZIO_SCONOSCIUTO,
+            "Documento inesistente: usare ?wsdl oppure ?xsd=<file dello schema>",
+        )
+        .con_status(404),
+    )
+}
+
+/// The development identity declared in the SOAP header
+/// (`<anpr:identitaSviluppo xmlns:anpr="urn:anpr:soap">` with `utente`, `postazione`,
+/// `profili`).
+#[derive(Debug, Default)]
+struct IdentitaSviluppo {
+    utente: String,
+    postazione: Option<String>,
+    profili: String,
+}
+
+fn identita_dichiarata(b: &Busta) -> Option<IdentitaSviluppo> {
+    let h = b.intestazione.as_ref()?;
+    let e = h
+        .figli
+        .iter()
+        .find(|f| f.nome == "identitaSviluppo" && f.ns.as_deref() == Some(NS_ANPR_SOAP))?;
+    Some(IdentitaSviluppo {
+        utente: e.testo_di("utente").unwrap_or(ANONIMO).to_owned(),
+        postazione: e.testo_di("postazione").map(str::to_owned),
+        profili: e.testo_di("profili").unwrap_or("").to_owned(),
+    })
+}
+
+/// Builds the caller of a SOAP request: **the hook for WS-Security**. The security
+/// issue verifies the signed header here and returns the identity of the certificate
+/// (user, workstation, municipality, profiles). Until then a documented development
+/// mode takes user, workstation and profiles from `anpr:identitaSviluppo` and the
+/// municipality from `codMittente` — only when the server runs with
+/// `--identita-da-header`, and never for `produzione` (EA402). A message without any
+/// identity is anonymous (public services only, e.g. 7001).
+fn chiamante(
+    state: &AppState,
+    b: &Busta,
+    t: &Testata,
+    ambiente: Ambiente,
+) -> Result<CallerContext, Fault> {
+    let anonimo = CallerContext {
+        ambiente,
+        comune: None,
+        utente: ANONIMO.to_owned(),
+        profili: BTreeSet::new(),
+        postazione: None,
+        canale: Canale::Soap,
+    };
+    let Some(id) = identita_dichiarata(b) else {
+        return Ok(anonimo);
+    };
+    if ambiente == Ambiente::Produzione || !state.config.identita_da_header {
+        return Err(Fault::client(
+            CODICE_IDENTITA_NON_AMMESSA,
+            format!("Identita' dichiarata nell'intestazione SOAP non ammessa nell'ambiente {ambiente}: serve un messaggio firmato (WS-Security)"),
+        )
+        .con_status(403));
+    }
+    let mut profili = BTreeSet::new();
+    for p in id
+        .profili
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        profili.insert(p.parse::<Profilo>().map_err(|e| {
+            Fault::client(
+                CODICE_IDENTITA_NON_AMMESSA,
+                format!("Profilo non valido: {e}"),
+            )
+            .con_status(403)
+        })?);
+    }
+    // In development mode the municipality is the declared sender; a verified
+    // identity will carry its own, checked against codMittente by `mittente_coerente`.
+    let comune = t.cod_mittente.parse::<CodiceIstatComune>().ok();
+    Ok(CallerContext {
+        comune,
+        utente: id.utente,
+        profili,
+        postazione: id.postazione,
+        ..anonimo
+    })
+}
+
+/// `codMittente` must be the caller's municipality (EN167) when the caller has one.
+fn mittente_coerente(ctx: &CallerContext, t: &Testata) -> Option<Anomalia> {
+    let comune = ctx.comune.as_ref()?;
+    (comune.as_str() != t.cod_mittente).then(|| {
+        Anomalia::errore(
+            CODICE_MITTENTE_NON_COMPETENTE,
+            "Operazione non effettuabile: il mittente non e' competente sul comune indicato nella richiesta",
+        )
+        .campo("testataRichiesta/codMittente")
+        .valore(t.cod_mittente.clone())
+        .atteso(comune.to_string())
+    })
+}
+
+/// Digits of a support reference, as the `idOperazioneANPR` of answers that register
+/// no operation (consultations, downloads): the XSD wants digits there.
+fn id_da_riferimento(id: &str) -> String {
+    let d: String = id.chars().filter(char::is_ascii_digit).take(30).collect();
+    if d.is_empty() {
+        "0".into()
+    } else {
+        d
+    }
+}
+
+/// A refusal answer (`rispostaKO`) with a fresh support reference.
+fn rifiuto(
+    state: &AppState,
+    servizio: &Servizio,
+    op: &Operazione,
+    t: &Testata,
+    anomalie: &[Anomalia],
+) -> Response {
+    let r = state.registry.riferimento(None);
+    let id = id_da_riferimento(&r.id);
+    let data = r.data.format("%Y-%m-%d %H:%M:%S").to_string();
+    xml(
+        StatusCode::OK,
+        risposte::ko(servizio, op, t, &id, anomalie, (&data, &r.id)),
+    )
+}
+
+/// A service error as `rispostaKO` (internal causes stay in the log, under the
+/// reference).
+fn errore_servizio(
+    servizio: &Servizio,
+    op: &Operazione,
+    t: &Testata,
+    e: &ServiceError,
+) -> Response {
+    let r = e.riferimento();
+    let id = id_da_riferimento(&r.id);
+    let data = r.data.format("%Y-%m-%d %H:%M:%S").to_string();
+    xml(
+        StatusCode::OK,
+        risposte::ko(servizio, op, t, &id, &e.anomalie(), (&data, &r.id)),
+    )
+}
+
+/// The SOAPAction of the request is acceptable: every published operation declares
+/// `soapAction=""`, so only an absent or empty one (quoted or not) matches the WSDL.
+fn soap_action_valida(headers: &HeaderMap) -> Result<(), Fault> {
+    match headers.get("soapaction").map(|v| v.to_str()) {
+        None => Ok(()),
+        Some(Ok(v)) if v.trim().trim_matches('"').is_empty() => Ok(()),
+        Some(v) => Err(Fault::client(
+            busta::CODICE_SOAP_ACTION,
+            format!(
+                "SOAPAction {:?} non prevista dal WSDL (le operazioni ANPR dichiarano soapAction=\"\")",
+                v.unwrap_or("?")
+            ),
+        )),
+    }
+}
+
+/// `POST /ws/<service>`: one SOAP request.
+pub async fn richiesta(
+    State(state): State<AppState>,
+    Path(nome): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(servizio) = catalogo::servizio(&nome) else {
+        return fault(
+            &Fault::client(
+                busta::CODICE_SERVIZIO_SCONOSCIUTO,
+                format!("Servizio {nome} inesistente"),
+            )
+            .con_status(404),
+        );
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(BytesRejection::FailedToBufferBody(_)) => {
+            return fault(&Fault::troppo_grande(crate::MAX_BODY_BYTES))
+        }
+        Err(e) => return fault(&Fault::client(busta::CODICE_XML_NON_VALIDO, e.body_text())),
+    };
+    if let Err(f) = soap_action_valida(&headers) {
+        return fault(&f);
+    }
+    let b = match busta::leggi(&body) {
+        Ok(b) => b,
+        Err(f) => return fault(&f),
+    };
+    let Some(op) = servizio
+        .operazione(&b.corpo.nome)
+        .filter(|_| b.corpo.ns.as_deref() == Some(servizio.namespace.as_str()))
+    else {
+        return fault(&Fault::client(
+            busta::CODICE_OPERAZIONE_SCONOSCIUTA,
+            format!(
+                "{{{}}}{} non e' un'operazione di {} (namespace atteso {})",
+                b.corpo.ns.as_deref().unwrap_or(""),
+                b.corpo.nome,
+                servizio.nome,
+                servizio.namespace
+            ),
+        ));
+    };
+    let t = richieste::testata(&b.corpo);
+    if !richieste::supportato(&op.codice) {
+        return non_disponibile(&state, servizio, op, &t);
+    }
+    if schema::conosciuto(&servizio.famiglia, &op.richiesta) {
+        let non_conformi = schema::controlla(&servizio.famiglia, &b.corpo);
+        if !non_conformi.is_empty() {
+            return fault(
+                &Fault::client(
+                    schema::CODICE_NON_CONFORME_XSD,
+                    format!("Richiesta {} non conforme allo schema XSD", op.richiesta),
+                )
+                .con_anomalie(non_conformi),
+            );
+        }
+    }
+    let ambiente = match richieste::ambiente(&t) {
+        Ok(a) => a,
+        Err(a) => return rifiuto(&state, servizio, op, &t, &[a]),
+    };
+    let ctx = match chiamante(&state, &b, &t, ambiente) {
+        Ok(c) => c,
+        Err(f) => return fault(&f),
+    };
+    let mut regole = richieste::controlla_testata(&t, &op.codice);
+    regole.extend(mittente_coerente(&ctx, &t));
+    if !regole.is_empty() {
+        return rifiuto(&state, servizio, op, &t, &regole);
+    }
+    esegui(&state, servizio, op, &t, &ctx, &b).await
+}
+
+/// Runs the operation of a checked request.
+async fn esegui(
+    state: &AppState,
+    servizio: &Servizio,
+    op: &Operazione,
+    t: &Testata,
+    ctx: &CallerContext,
+    b: &Busta,
+) -> Response {
+    let registry = &state.registry;
+    match op.codice.as_str() {
+        "3002" | "3006" => {
+            let req = richieste::converti_ricerca(&b.corpo).and_then(|v| {
+                serde_json::from_value::<RichiestaRicercaSoggetti>(v).map_err(|e| {
+                    vec![Anomalia::errore(
+                        anpr_domain::error::CODICE_VALORE_NON_VALIDO,
+                        "Richiesta non conforme",
+                    )
+                    .valore(e.to_string())]
+                })
+            });
+            let criteri = match req.and_then(|r| CriteriRicerca::da_richiesta(&r)) {
+                Ok(c) => c,
+                Err(a) => return rifiuto(state, servizio, op, t, &a),
+            };
+            match registry.ricerca_soggetti(ctx, &criteri).await {
+                Ok(soggetti) => {
+                    let r = registry.riferimento(None);
+                    let id = id_da_riferimento(&r.id);
+                    let tabelle = registry.tables();
+                    let body = risposte::consultazione(
+                        servizio,
+                        op,
+                        t,
+                        tabelle,
+                        soggetti.iter().map(|s| (s.id_anpr.to_string(), &s.scheda)),
+                        &id,
+                    );
+                    xml(StatusCode::OK, body)
+                }
+                Err(e) => errore_servizio(servizio, op, t, &e),
+            }
+        }
+        "3001" => {
+            let mut trovati: [Vec<anpr_service::consultazione::SchedaLetta>; 2] =
+                [Vec::new(), Vec::new()];
+            for (chi, v) in richieste::converti_genitori(&b.corpo) {
+                let criteri = serde_json::from_value::<RichiestaRicercaSoggetti>(v)
+                    .map_err(|e| {
+                        vec![Anomalia::errore(
+                            anpr_domain::error::CODICE_VALORE_NON_VALIDO,
+                            "Richiesta non conforme",
+                        )
+                        .campo(chi)
+                        .valore(e.to_string())]
+                    })
+                    .and_then(|r| CriteriRicerca::da_richiesta(&r));
+                let criteri = match criteri {
+                    Ok(c) => c,
+                    Err(a) => return rifiuto(state, servizio, op, t, &a),
+                };
+                match registry.ricerca_soggetti(ctx, &criteri).await {
+                    Ok(s) => trovati[usize::from(chi == "maternita")] = s,
+                    Err(e) => return errore_servizio(servizio, op, t, &e),
+                }
+            }
+            let r = registry.riferimento(None);
+            let id = id_da_riferimento(&r.id);
+            fn elenco(
+                v: &[anpr_service::consultazione::SchedaLetta],
+            ) -> Vec<(String, &anpr_domain::scheda::SchedaSoggetto)> {
+                v.iter()
+                    .map(|s| (s.id_anpr.to_string(), &s.scheda))
+                    .collect()
+            }
+            let body = risposte::genitori(
+                servizio,
+                op,
+                t,
+                registry.tables(),
+                &elenco(&trovati[0]),
+                &elenco(&trovati[1]),
+                &id,
+            );
+            xml(StatusCode::OK, body)
+        }
+        "7001" => {
+            let richiesto = b.corpo.testo_a("datiRichiesta/idTabella").unwrap_or("");
+            let numero = richiesto.parse::<u32>().ok();
+            let elenco = match registry.elenco_tabelle(ctx).await {
+                Ok(e) => e,
+                Err(e) => return errore_servizio(servizio, op, t, &e),
+            };
+            let Some((nome, numero)) = elenco
+                .iter()
+                .find(|i| i.anpr_number.is_some() && i.anpr_number == numero)
+                .map(|i| (i.name.clone(), i.anpr_number.unwrap_or_default()))
+            else {
+                let a = Anomalia::errore(
+                    anpr_service::tabelle::CODICE_TABELLA_INESISTENTE,
+                    "Tabella inesistente",
+                )
+                .campo("datiRichiesta/idTabella")
+                .valore(richiesto)
+                .atteso("il numero di una tabella ANPR (Tabella N)");
+                return rifiuto(state, servizio, op, t, &[a]);
+            };
+            match registry.righe_tabella(ctx, &nome, None).await {
+                Ok(righe) => {
+                    let file =
+                        risposte::file_tabella(&righe.nome, numero, &righe.versione, &righe.righe);
+                    let r = registry.riferimento(None);
+                    let id = id_da_riferimento(&r.id);
+                    xml(
+                        StatusCode::OK,
+                        risposte::tabella(servizio, op, t, numero, &file, &id),
+                    )
+                }
+                Err(e) => errore_servizio(servizio, op, t, &e),
+            }
+        }
+        "7003" => {
+            let r = registry.riferimento(None);
+            let id = id_da_riferimento(&r.id);
+            xml(
+                StatusCode::OK,
+                risposte::versioni(
+                    servizio,
+                    op,
+                    t,
+                    env!("CARGO_PKG_VERSION"),
+                    INTERFACCIA_DAL,
+                    &id,
+                ),
+            )
+        }
+        codice => {
+            let body = match richieste::converti(registry.tables(), codice, &b.corpo, t) {
+                None => return non_disponibile(state, servizio, op, t),
+                Some(Err(a)) => return rifiuto(state, servizio, op, t, &a),
+                Some(Ok(v)) => v,
+            };
+            match esegui_servizio(registry, ctx, codice, &body.corpo).await {
+                Ok(risposta) => xml(
+                    StatusCode::OK,
+                    risposte::operazione(servizio, op, t, &risposta.documento, &body.avvertimenti),
+                ),
+                Err(Dispatch::Servizio(e)) => errore_servizio(servizio, op, t, &e),
+                Err(Dispatch::Corpo(a)) => rifiuto(state, servizio, op, t, &[a]),
+                Err(Dispatch::NonDisponibile) => non_disponibile(state, servizio, op, t),
+            }
+        }
+    }
+}
+
+/// The documented answer for an operation of the WSDL without a use case in this
+/// release (EV100): never a stub that pretends to succeed.
+fn non_disponibile(
+    state: &AppState,
+    servizio: &Servizio,
+    op: &Operazione,
+    t: &Testata,
+) -> Response {
+    let a = Anomalia::errore(
+        richieste::CODICE_NON_DISPONIBILE,
+        format!(
+            "Servizio {} ({}) non disponibile in questa versione",
+            op.codice, op.nome
+        ),
+    )
+    .campo(op.richiesta.clone());
+    rifiuto(state, servizio, op, t, &[a])
+}

@@ -1,0 +1,636 @@
+#!/usr/bin/env python3
+"""A gestionale built only from the published WSDLs, pointed at our server.
+
+Driven by `tests/soap.rs` (both storage backends). It generates its SOAP clients with
+zeep from `<server>/ws/<service>?wsdl` (so it also proves the served WSDLs and schemas
+are usable), runs the registry scenario of the issue's "Done means" and validates every
+request and every response body against the published XSDs (the copies under
+`crates/anpr-soap/wsdl/`, not the served ones) with xmlschema. It prints one JSON
+object with what it observed; the Rust test checks it against the registry over REST.
+
+Usage: gestionale.py BASE_URL SCENARIO   (SCENARIO: registry | table)
+Needs: pip install zeep xmlschema (installed by scripts/test).
+"""
+import base64
+import datetime
+import json
+import os
+import sys
+
+import xmlschema
+import zeep
+import zeep.helpers
+from lxml import etree
+from zeep.plugins import HistoryPlugin
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+XSD_DIR = os.path.normpath(os.path.join(HERE, "..", "..", "..", "anpr-soap", "wsdl"))
+SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+
+SCHEMAS = {}
+
+
+def schema(xsd):
+    if xsd not in SCHEMAS:
+        SCHEMAS[xsd] = xmlschema.XMLSchema(os.path.join(XSD_DIR, xsd))
+    return SCHEMAS[xsd]
+
+
+class Servizio:
+    """One endpoint: a zeep client generated from our WSDL, with message history."""
+
+    def __init__(self, base, nome, xsd):
+        self.history = HistoryPlugin()
+        self.client = zeep.Client(f"{base}/ws/{nome}?wsdl", plugins=[self.history])
+        self.xsd = xsd
+        self.validated = 0
+
+    def call(self, operation, **kwargs):
+        header = etree.Element("{urn:anpr:soap}identitaSviluppo")
+        for k, v in (
+            ("utente", "BNCLRA70A41H501X"),
+            ("postazione", "PDL-01"),
+            ("profili", "OPERATORE_ANAGRAFE,OPERATORE_CONSULTAZIONE"),
+        ):
+            etree.SubElement(header, k).text = v
+        with self.client.settings(raw_response=False, strict=True):
+            result = getattr(self.client.service, operation)(_soapheaders=[header], **kwargs)
+        self.check("request", self.history.last_sent["envelope"])
+        self.check("response", self.history.last_received["envelope"])
+        dump = os.environ.get("ANPR_SOAP_DUMP")
+        if dump:
+            # For documentation: the exact messages of each call, indented.
+            with open(dump, "a", encoding="utf-8") as f:
+                for k in ("last_sent", "last_received"):
+                    env = getattr(self.history, k)["envelope"]
+                    f.write(etree.tostring(env, pretty_print=True, encoding="unicode") + "\n")
+        return result
+
+    def check(self, what, envelope):
+        body = envelope.find(f"{{{SOAP}}}Body")
+        element = body[0]
+        try:
+            schema(self.xsd).validate(element)
+        except xmlschema.XMLSchemaValidationError as e:
+            xml = etree.tostring(element, encoding="unicode")
+            sys.exit(f"{what} not valid against {self.xsd}: {e.reason} at {e.path}\n{xml}")
+        self.validated += 1
+
+
+def testata(codice, id_comune, decorrenza=None):
+    t = {
+        "idOperazioneComune": str(id_comune),
+        "codMittente": "058091",
+        "codDestinatario": "999999",
+        "operazioneRichiesta": codice,
+        "dataOraRichiesta": datetime.datetime(2026, 11, 23, 10, 0, 0),
+        "tipoOperazione": "C",
+        "tipoInvio": "TEST",
+        "nomeApplicativo": "gestionale zeep",
+    }
+    if decorrenza:
+        t["dataDecorrenza"] = datetime.date.fromisoformat(decorrenza)
+    return t
+
+
+ROMA = {"nomeComune": "ROMA", "codiceIstat": "058091", "siglaProvinciaIstat": "RM"}
+
+
+def generalita(cognome, nome, sesso, nascita, **extra):
+    g = {
+        "cognome": cognome,
+        "nome": nome,
+        "sesso": sesso,
+        "dataNascita": datetime.date.fromisoformat(nascita),
+        "luogoNascita": {"comune": ROMA},
+    }
+    g.update(extra)
+    return g
+
+
+def per_ricerca(id_anpr, cognome, nome):
+    return {"cognome": cognome, "nome": nome, "idSchedaSoggettoANPR": id_anpr}
+
+
+def residenza(via, numero, decorrenza):
+    return {
+        "tipoIndirizzo": "1",
+        "indirizzo": {
+            "cap": "00184",
+            "comune": ROMA,
+            "toponimo": {"specie": "VIA", "denominazioneToponimo": via},
+            "numeroCivico": {"numero": numero},
+        },
+        "dataDecorrenzaResidenza": datetime.date.fromisoformat(decorrenza),
+    }
+
+
+def esito(r):
+    """(outcome, idOperazioneANPR, [idANPR], [(code, severity)]) of an operation."""
+    if r["Risposta_Comune"] is not None:
+        rc = r["Risposta_Comune"]
+        ids = []
+        if rc["listaSoggettiVariati"] is not None:
+            ids = [d["identificativi"]["idANPR"] for d in rc["listaSoggettiVariati"]["datiSoggetto"]]
+        anomalie = []
+        if rc["listaAnomalie"] is not None:
+            anomalie = [(a["codiceErroreAnomalia"], a["tipoErroreAnomalia"]) for a in rc["listaAnomalie"]["anomalie"]]
+        t = rc["testataRisposta"]
+        return t["esitoOperazione"], t["idOperazioneANPR"], ids, anomalie
+    ko = r["rispostaKO"]
+    errori = [(e["codiceErroreAnomalia"], e["tipoErroreAnomalia"]) for e in ko["listaErrori"]["errore"]]
+    return ko["testataRisposta"]["esitoOperazione"], ko["testataRisposta"]["idOperazioneANPR"], [], errori
+
+
+def iscrizione_1002(s1000, id_comune, cognome, nome, sesso, nascita, legame, famiglia=None):
+    fam = {"tipoScheda": "1"}
+    if famiglia:
+        fam["idFamigliaConvivenzaANPR"] = famiglia
+    return s1000.call(
+        "iscrizione_altriMotivi",
+        testataRichiesta=testata("1002", id_comune, "2020-03-01"),
+        motivoIscrizione={"idMotivoIscrizione": "4"},
+        generalita1002={"generalita": generalita(cognome, nome, sesso, nascita)},
+        cittadinanza=[{"descrizioneStato": "ITALIA", "codiceStato": "100"}],
+        provenienza={"localita": {"descrizioneStato": "STATI UNITI D'AMERICA", "codiceStato": "404"}},
+        residenza=[residenza("Nazionale", "10", "2020-03-01")],
+        famiglia={
+            "famiglia": fam,
+            "legameSoggetto": {"dataDecorrenza": datetime.date(2020, 3, 1), "codiceLegame": legame},
+        },
+        datiControllo={"attribuzioneFamiglia": "1"},
+    )
+
+
+def registry(base):
+    out = {}
+    s1000 = Servizio(base, "AnprService1000", "1000iscrizione.xsd")
+    s2000 = Servizio(base, "AnprService2000", "2000cancellazione.xsd")
+    s3000 = Servizio(base, "AnprService3000", "3000consultazione.xsd")
+    s5000 = Servizio(base, "AnprService5000", "5000mutazione.xsd")
+
+    # 1002: mother and father, each heading a family.
+    r = iscrizione_1002(s1000, 1, "Rossi", "Anna", "F", "1980-01-01", "1")
+    out["1002"] = esito(r)
+    anna = out["1002"][2][0]
+    r = iscrizione_1002(s1000, 2, "Bianchi", "Marco", "M", "1978-06-15", "1")
+    marco = esito(r)[2][0]
+    # Replay of idOperazioneComune 1: the original answer, nothing registered twice.
+    out["1002_replay"] = esito(iscrizione_1002(s1000, 1, "Rossi", "Anna", "F", "1980-01-01", "1"))
+
+    # 1001: birth with both parents; the child joins the mother's family.
+    r = s1000.call(
+        "iscrizione_nascita",
+        testataRichiesta=testata("1001", 3),
+        generalita1001={"generalita": generalita("Bianchi", "Luca", "M", "2021-05-10")},
+        attoNascita={
+            "comuneRegistrazione": ROMA,
+            "anno": "2021",
+            "parte": "1",
+            "serie": "A",
+            "numeroAtto": "123",
+        },
+        cittadinanza={"descrizioneStato": "ITALIA", "codiceStato": "100"},
+        paternita={"generalita": per_ricerca(marco, "Bianchi", "Marco")},
+        maternita={"generalita": per_ricerca(anna, "Rossi", "Anna")},
+        datiControllo={"attribuzioneFamiglia": "2"},
+    )
+    out["1001"] = esito(r)
+    luca = out["1001"][2][0]
+
+    # 3002: the child's record.
+    r = s3000.call(
+        "interrogazioneCittadino_famiglia_convivenza",
+        testataRichiesta=testata("3002", 4),
+        criteriRicerca={"idSchedaSoggettoANPR": luca},
+        datiRichiesta={
+            "schedaAnagraficaRichiesta": "1",
+            "dataRiferimentoRichiesta": datetime.date(2026, 1, 1),
+        },
+    )
+    ok = r["Risposta3002_OK"]
+    sogg = ok["listaSoggetti"]["datiSoggetto"][0]
+    out["3002"] = {
+        "esito": ok["testataRisposta"]["esitoOperazione"],
+        "idANPR": sogg["identificativi"]["idANPR"],
+        "cognome": sogg["generalita"]["cognome"],
+        "nome": sogg["generalita"]["nome"],
+        "codFiscale": sogg["generalita"]["codiceFiscale"]["codFiscale"],
+        "luogoNascita": sogg["generalita"]["luogoNascita"]["comune"]["codiceIstat"],
+        "via": sogg["residenza"][0]["indirizzo"]["toponimo"]["denominazioneToponimo"],
+    }
+
+    # 5005: the mother's family (mother and child) moves.
+    r = s5000.call(
+        "mutazione_residenza",
+        testataRichiesta=testata("5005", 5, "2022-01-10"),
+        generalitaSchedaFamiglia={"tipoScheda": "1"},
+        residenzaFamiglia=[residenza("Po", "3", "2022-01-10")],
+        elencoSoggettiFamiglia=[
+            {
+                "generalita": per_ricerca(anna, "Rossi", "Anna"),
+                "legameSoggetto": {"dataDecorrenza": datetime.date(2022, 1, 10), "codiceLegame": "1"},
+            },
+            {
+                "generalita": per_ricerca(luca, "Bianchi", "Luca"),
+                "legameSoggetto": {"dataDecorrenza": datetime.date(2022, 1, 10), "codiceLegame": "3"},
+            },
+        ],
+        datiControllo={"tipoMutazione": "02", "tipoScheda": "1"},
+    )
+    out["5005"] = esito(r)
+
+    # 5008: the father's first name changes (a warning comes with the success).
+    r = s5000.call(
+        "mutazione_scheda",
+        testataRichiesta=testata("5008", 6, "2023-07-01"),
+        generalitaPerRicerca=per_ricerca(marco, "Bianchi", "Marco"),
+        generalitaDaModificare={"generalita": {"cognome": "Bianchi", "nome": "Marco Aurelio"}},
+        datiControllo={"tipoMutazione": ["01"]},
+    )
+    out["5008"] = esito(r)
+
+    # 5012: annul that change (the newest operation on the father's record).
+    r = s5000.call(
+        "annullamento_mutazione",
+        testataRichiesta=testata("5012", 7),
+        datiOperazioneDaAnnullare={
+            "operazioneRichiesta": "5008",
+            "idOperazioneComune": "6",
+            "idOperazioneANPR": out["5008"][1],
+            "noteOperazione": "errore materiale",
+        },
+        datiSchedaSoggettoFamigliaConvivenza={"soggetto": per_ricerca(marco, "Bianchi", "Marco")},
+        datiControllo={"tipoScheda": "1", "annullamentoAttribuzioneCF": "N"},
+    )
+    out["5012"] = esito(r)
+
+    # 2001: the father's death (he heads a family of one).
+    r = s2000.call(
+        "decesso",
+        testataRichiesta=testata("2001", 8, "2024-02-01"),
+        motivoCancellazione={"tipoMotivoCancellazione": "1"},
+        generalitaPerRicerca=per_ricerca(marco, "Bianchi", "Marco"),
+        datiDecesso={"dataEvento": datetime.date(2024, 2, 1), "luogoEvento": {"comune": ROMA}},
+        datiControllo={"ruoloSoggetto": "1"},
+    )
+    out["2001"] = esito(r)
+
+    # 1013: a registration made by mistake, annulled.
+    r = iscrizione_1002(s1000, 9, "Verdi", "Carla", "F", "1990-09-09", "1")
+    carla = esito(r)
+    r = s1000.call(
+        "annullamento_iscrizione",
+        testataRichiesta=testata("1013", 10),
+        datiOperazione={
+            "operazioneRichiesta": "1002",
+            "idOperazioneComune": "9",
+            "idOperazioneANPR": carla[1],
+        },
+        datiSchedaSoggettoFamigliaConvivenza={"soggetto": per_ricerca(carla[2][0], "Verdi", "Carla")},
+        datiControllo={"tiposcheda": "1", "annullamentoAttribuzione": "N"},
+    )
+    out["1013"] = esito(r)
+    out["carla"] = carla[2][0]
+
+    # A refusal: a birth place not in the tables never reaches the registry.
+    r = s1000.call(
+        "iscrizione_altriMotivi",
+        testataRichiesta=testata("1002", 11, "2020-03-01"),
+        motivoIscrizione={"idMotivoIscrizione": "4"},
+        generalita1002={
+            "generalita": {
+                "cognome": "Neri",
+                "nome": "Ugo",
+                "sesso": "M",
+                "dataNascita": datetime.date(1970, 1, 1),
+                "luogoNascita": {"localita": {"descrizioneStato": "ATLANTIDE", "codiceStato": "999"}},
+            }
+        },
+        cittadinanza=[{"descrizioneStato": "ITALIA", "codiceStato": "100"}],
+        residenza=[residenza("Nazionale", "10", "2020-03-01")],
+        famiglia={
+            "famiglia": {"tipoScheda": "1"},
+            "legameSoggetto": {"dataDecorrenza": datetime.date(2020, 3, 1), "codiceLegame": "1"},
+        },
+        datiControllo={"attribuzioneFamiglia": "1"},
+    )
+    out["1002_ko"] = esito(r)
+
+    out["ids"] = {"anna": anna, "marco": marco, "luca": luca}
+    out["validati"] = s1000.validated + s2000.validated + s3000.validated + s5000.validated
+    return out
+
+
+def table(base):
+    s = Servizio(base, "AnprService7001", "7001scaricoTabelle.xsd")
+    r = s.call(
+        "scarica_tabelle",
+        testataRichiesta=testata("7001", 1),
+        datiRichiesta={"idTabella": "001"},
+    )
+    ok = r["RispostaMultipla7001"]
+    files = ok["datiDettaglioRisposta"]["xmlFile"]
+    data = files[0] if isinstance(files, list) else files
+    if isinstance(data, str):
+        data = base64.b64decode(data)
+    doc = etree.fromstring(data)
+    return {
+        "esito": ok["testataRisposta"]["esitoOperazione"],
+        "idTabella": ok["datiDettaglioRisposta"]["idTabella"],
+        "tabella": doc.get("nome"),
+        "righe": len(doc.findall("riga")),
+        "codici": [r.findtext("codice") for r in doc.findall("riga")],
+        "validati": s.validated,
+    }
+
+ESTERO_NY = {
+    "tipoIndirizzo": "1",
+    "localitaEstera": {
+        "indirizzoEstero": {
+            "cap": "10065",
+            "localita": {"descrizioneLocalita": "NEW YORK", "descrizioneStato": "STATI UNITI", "codiceStato": "404"},
+            "toponimo": {"denominazione": "Park Avenue", "numeroCivico": "690"},
+        },
+        "consolato": {"codiceConsolato": "2810703", "descrizioneConsolato": "NEW YORK"},
+    },
+}
+
+
+def tutte(base):
+    """One call of every other operation of the WSDLs the release wires (and of those
+    it does not): each answer XSD-valid, its outcome and codes reported."""
+    s = {
+        n: Servizio(base, f"AnprService{n}", x)
+        for n, x in (
+            ("1000", "1000iscrizione.xsd"),
+            ("2000", "2000cancellazione.xsd"),
+            ("3000", "3000consultazione.xsd"),
+            ("5000", "5000mutazione.xsd"),
+            ("7001", "7001scaricoTabelle.xsd"),
+            ("A000", "A000aire.xsd"),
+        )
+    }
+    out = {}
+    d = datetime.date.fromisoformat
+
+    def esito_generico(r):
+        for k, v in zeep.helpers.serialize_object(r).items():
+            if v is None:
+                continue
+            if k == "rispostaKO":
+                return [v["testataRisposta"]["esitoOperazione"], [e["codiceErroreAnomalia"] for e in v["listaErrori"]["errore"]]]
+            if k == "Risposta_Comune":
+                e = esito(r)
+                return [e[0], [a[0] for a in e[3]]]
+            return [v["testataRisposta"]["esitoOperazione"], []]
+        return ["?", []]
+
+    # Two residents: Giulia heads a family, Pietro heads another.
+    giulia = esito(iscrizione_1002(s["1000"], 100, "Galli", "Giulia", "F", "1985-02-02", "1"))[2][0]
+    pietro = esito(iscrizione_1002(s["1000"], 101, "Conti", "Pietro", "M", "1984-04-04", "1"))[2][0]
+
+    # 3001: Giulia's family is found through the mother lookup.
+    r = s["3000"].call(
+        "richiesta_paternita_maternita",
+        testataRichiesta=testata("3001", 102),
+        maternita={"generalita": per_ricerca(giulia, "Galli", "Giulia")},
+        datiControlli={"pPadre": "0", "pCodiceFiscalePadre": "0", "pMadre": "1", "pCognomeMadre": "1", "pCodiceFiscaleMadre": "0"},
+    )
+    madri = r["Risposta3001_OK"]["elencoSoggettiMadre"]
+    out["3001"] = [r["Risposta3001_OK"]["testataRisposta"]["esitoOperazione"], [len(madri)]]
+    fam_giulia = madri[0]["famiglia"]["idFamigliaConvivenzaANPR"]
+
+    # 5001: Pietro joins Giulia's family as her partner (merge).
+    r = s["5000"].call(
+        "mutazione_famiglia_convivenza",
+        testataRichiesta=testata("5001", 103, "2021-01-01"),
+        famigliaConvivenza={"idFamigliaConvivenzaANPR": fam_giulia, "tipoScheda": "1"},
+        elencoSoggettiFamiglia=[{
+            "generalita": per_ricerca(pietro, "Conti", "Pietro"),
+            "legameSoggetto": {"dataDecorrenza": d("2021-01-01"), "codiceLegame": "2"},
+        }],
+        datiControllo={"tipoMutazione": "2", "tipoScheda": "1"},
+    )
+    out["5001"] = esito_generico(r)
+
+    # 5014: rectification of Giulia's residence date.
+    r = s["5000"].call(
+        "rettifica_dati",
+        testataRichiesta=testata("5014", 104),
+        generalitaPerRicerca=per_ricerca(giulia, "Galli", "Giulia"),
+        tipoRettifica={"richiestaRettifica101": {"dataDecorrenzaResidenza": d("2020-04-01")}},
+    )
+    out["5014"] = esito_generico(r)
+
+    # 5013: revocation of a residence permit she never had: refused, coded.
+    r = s["5000"].call(
+        "revoca_dato",
+        testataRichiesta=testata("5013", 105, "2021-06-01"),
+        schedaSoggetto={"generalitaPerRicerca": per_ricerca(giulia, "Galli", "Giulia")},
+        motivoAnnullamento={"motivoRevoca": "1"},
+        datiControllo={"tipoRevoca": "03"},
+    )
+    out["5013"] = esito_generico(r)
+
+    # 1014: a proceeding opened.
+    r = s["1000"].call(
+        "procedimento_amministrativo",
+        testataRichiesta=testata("1014", 106),
+        procedimentoIstruttoria={
+            "numeroPraticaComune": "PR 1",
+            "tipoOperazione": "I",
+            "motivoAvvio": "5",
+            "dataStato": d("2022-03-01"),
+            "statoProcedimento": "1",
+        },
+    )
+    out["1014"] = esito_generico(r)
+
+    # 1010: a cohabitation record (the head is not recorded with it: warning).
+    r = s["1000"].call(
+        "iscrizione_schedaConvivenza",
+        testataRichiesta=testata("1010", 107, "2022-04-01"),
+        generalitaSchedaConvivenza={"denominazioneConvivenza": "Convento San Marco", "specieConvivenza": "1", "tipoScheda": "2"},
+        tutoreIntestatario={"generalita": {"cognome": "Rossi", "nome": "Padre"}, "dataIntestarioConvivenza": d("2022-04-01")},
+        residenzaConvivneza=residenza("Aurelia", "5", "2022-04-01"),
+        datiControllo={},
+    )
+    out["1010"] = esito_generico(r)
+
+    # 2009: archiving a cohabitation that does not exist: refused, coded.
+    r = s["2000"].call(
+        "cancellazione_Archiviazione_Scheda_Convivenza",
+        testataRichiesta=testata("2009", 108),
+        estremiSchedaConvivenza={"idFamigliaConvivenzaANPR": "999999", "tipoScheda": "2"},
+        datiArchiviazione={"dataDecorrenzaArchiviazione": d("2022-05-01")},
+        datiControllo={},
+    )
+    out["2009"] = esito_generico(r)
+
+    # A002: registration in AIRE of an Italian living in New York.
+    r = s["A000"].call(
+        "AIRE_iscrizione_altriMotivi",
+        testataRichiesta=testata("A002", 109, "2022-06-01"),
+        generalitaA002={"generalita": generalita("Marino", "Elena", "F", "1970-07-07", annoEspatrio="1999")},
+        famiglia={
+            "famiglia": {"tipoScheda": "1"},
+            "legameSoggetto": {"dataDecorrenza": d("2022-06-01"), "codiceLegame": "1"},
+        },
+        iscrizioneAire={"motivoIscrizione": "C01", "iniziativaIscrizione": "1", "individuazioneComuneIscrizione": "1"},
+        residenzaEstera=ESTERO_NY,
+        datiControllo={"attribuzioneFamigliaAIRE": "1"},
+    )
+    out["A002"] = esito_generico(r)
+    elena = esito(r)[2][0] if r["Risposta_Comune"] is not None else None
+
+    # A006: her AIRE data change (initiative).
+    r = s["A000"].call(
+        "AIRE_mutazione",
+        testataRichiesta=testata("A006", 110, "2023-01-01"),
+        generalita=per_ricerca(elena or "1", "Marino", "Elena"),
+        famiglia={"tipoScheda": "1"},
+        iscrizioneAire={"motivoIscrizione": "C01", "iniziativaIscrizione": "2", "individuazioneComuneIscrizione": "1"},
+        residenzaEstera=ESTERO_NY,
+        datiControllo={"tipoMutazione": "1", "attribuzioneFamigliaAIRE": "1"},
+    )
+    out["A006"] = esito_generico(r)
+
+    # A001: AIRE birth of her son in New York, in her AIRE family (found with 3001).
+    r = s["3000"].call(
+        "richiesta_paternita_maternita",
+        testataRichiesta=testata("3001", 118),
+        maternita={"generalita": per_ricerca(elena or "1", "Marino", "Elena")},
+        datiControlli={"pPadre": "0", "pCodiceFiscalePadre": "0", "pMadre": "1", "pCognomeMadre": "1", "pCodiceFiscaleMadre": "0"},
+    )
+    madri = r["Risposta3001_OK"]["elencoSoggettiMadre"]
+    fam_elena = madri[0]["famiglia"]["idFamigliaConvivenzaANPR"] if madri else "1"
+    r = s["A000"].call(
+        "AIRE_iscrizione_nascita",
+        testataRichiesta=testata("A001", 111, "2023-02-02"),
+        generalitaA001={"generalita": {
+            "cognome": "Marino", "nome": "Tommaso", "sesso": "M", "dataNascita": d("2023-02-02"),
+            "luogoNascita": {"localita": {"descrizioneStato": "STATI UNITI", "codiceStato": "404"}},
+        }},
+        attoNascita={"comuneRegistrazione": ROMA, "anno": "2023", "parte": "2", "numeroAtto": "77"},
+        maternita={"generalita": per_ricerca(elena or "1", "Marino", "Elena")},
+        famiglia={"idFamigliaConvivenzaANPR": fam_elena, "tipoScheda": "1"},
+        legameSoggetto={"dataDecorrenza": d("2023-02-02"), "codiceLegame": "3"},
+        iscrizioneAire={"motivoIscrizione": "C02", "iniziativaIscrizione": "3", "individuazioneComuneIscrizione": "1"},
+        residenzaEstera=ESTERO_NY,
+        datiControllo={"attribuzioneFamigliaAIRE": "1"},
+    )
+    out["A001"] = esito_generico(r)
+
+    # 2003: Pietro emigrates abroad (removal, reason 5? see table): coded outcome.
+    r = s["2000"].call(
+        "cancellazione_AltriMotivi",
+        testataRichiesta=testata("2003", 112),
+        datiCancellazione={"motivoCancellazione": "4", "dataDecorrenzaCancellazione": d("2024-01-01")},
+        generalitaPerRicerca=per_ricerca(pietro, "Conti", "Pietro"),
+        destinazione={"localita": {"descrizioneStato": "FRANCIA", "codiceStato": "215"}},
+        datiControllo={"ruoloSoggetto": "1"},
+    )
+    out["2003"] = esito_generico(r)
+
+    # 2011: annul that removal.
+    if r["Risposta_Comune"] is not None:
+        r = s["2000"].call(
+            "annullamento_Cancellazione",
+            testataRichiesta=testata("2011", 113),
+            datiOperazioneDaAnnullare={
+                "operazioneRichiesta": "2003",
+                "idOperazioneComune": "112",
+                "idOperazioneANPR": r["Risposta_Comune"]["testataRisposta"]["idOperazioneANPR"],
+            },
+            datiSchedaSoggettoFamigliaConvivenza={"soggetto": per_ricerca(pietro, "Conti", "Pietro")},
+            datiControllo={"tipoScheda": "1"},
+        )
+        out["2011"] = esito_generico(r)
+
+    # 3006: the same consultation for public bodies.
+    r = s["3000"].call(
+        "interrogazioneCittadino_enti",
+        testataRichiesta=testata("3006", 114),
+        criteriRicerca={"idSchedaSoggettoANPR": giulia},
+        datiRichiesta={
+            "schedaAnagraficaRichiesta": "1",
+            "dataRiferimentoRichiesta": d("2026-01-01"),
+            "motivoRichiesta": "verifica residenza",
+        },
+    )
+    out["3006"] = esito_generico(r)
+
+    # Services without a use case in this release: EV100, XSD-valid.
+    r = s["7001"].call("elenco_versioni", testataRichiesta=testata("7003", 115), datiRichiesta={})
+    out["7003"] = esito_generico(r)
+    r = s["7001"].call("download_file", testataRichiesta=testata("7002", 116), datiRichiesta={"idOperazioneANPR": "1"})
+    out["7002"] = esito_generico(r)
+    r = s["2000"].call("cancellazione_sezione", testataRichiesta=testata("2012", 117), datiSezione={"comune": ROMA, "sezioneelettoralenum": "1"})
+    out["2012"] = esito_generico(r)
+
+    out["ids"] = {"giulia": giulia, "pietro": pietro, "elena": elena, "famiglia_giulia": fam_giulia}
+    out["validati"] = sum(x.validated for x in s.values())
+    return out
+
+
+SUPPORTATI = {
+    "1001", "1002", "1010", "1013", "1014", "2001", "2003", "2009", "2011", "3001", "3002",
+    "3006", "5001", "5005", "5008", "5012", "5013", "5014", "7001", "7003", "A001", "A002",
+    "A006",
+}
+
+WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
+
+
+def non_disponibili(base):
+    """Every operation of every published WSDL this release does not implement, sent
+    as a minimal message: each must answer the coded refusal EV100, XSD-valid."""
+    import requests
+
+    out = {}
+    for file in sorted(os.listdir(XSD_DIR)):
+        if not file.endswith(".wsdl"):
+            continue
+        wsdl = etree.parse(os.path.join(XSD_DIR, file)).getroot()
+        service = wsdl.find(f"{{{WSDL_NS}}}service").get("name")
+        imp = wsdl.find(f"{{{WSDL_NS}}}types")[0][0]
+        ns, xsd = imp.get("namespace"), imp.get("schemaLocation")
+        messages = {
+            m.get("name"): m.find(f"{{{WSDL_NS}}}part").get("element").split(":")[-1]
+            for m in wsdl.findall(f"{{{WSDL_NS}}}message")
+        }
+        for op in wsdl.find(f"{{{WSDL_NS}}}portType").findall(f"{{{WSDL_NS}}}operation"):
+            richiesta = messages[op.find(f"{{{WSDL_NS}}}input").get("message").split(":")[-1]]
+            codice = richiesta[len("Richiesta"):] if richiesta.startswith("Richiesta") else richiesta
+            if codice in SUPPORTATI:
+                continue
+            body = (
+                f'<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="{SOAP}"><s:Body>'
+                f'<r:{richiesta} xmlns:r="{ns}"><testataRichiesta><idOperazioneComune>1</idOperazioneComune>'
+                f"<codMittente>058091</codMittente><codDestinatario>999999</codDestinatario>"
+                f"<operazioneRichiesta>{codice[:4]}</operazioneRichiesta>"
+                f"<dataOraRichiesta>2026-11-23T10:00:00</dataOraRichiesta></testataRichiesta>"
+                f"</r:{richiesta}></s:Body></s:Envelope>"
+            )
+            r = requests.post(f"{base}/ws/{service}", data=body.encode(), headers={"Content-Type": "text/xml; charset=utf-8"})
+            envelope = etree.fromstring(r.content)
+            element = envelope.find(f"{{{SOAP}}}Body")[0]
+            try:
+                schema(xsd).validate(element)
+            except xmlschema.XMLSchemaValidationError as e:
+                sys.exit(f"{service} {richiesta}: answer not valid against {xsd}: {e.reason} at {e.path}\n{r.text}")
+            codes = [c.text for c in element.iter("codiceErroreAnomalia")]
+            out[f"{service}/{richiesta}"] = [r.status_code, codes]
+    return out
+
+
+
+def main():
+    base, scenario = sys.argv[1], sys.argv[2]
+    result = {"registry": registry, "table": table, "all": tutte, "unavailable": non_disponibili}[scenario](base)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,582 @@
+//! Conversions of the other registry operations the service layer implements
+//! (1010, 1014, 2003, 2009, 5001, 5013, 5014, A001, A002, A006), on the same
+//! per-type helpers as [`crate::richieste`].
+
+use anpr_domain::error::Anomalia;
+use serde_json::{json, Map, Value};
+
+use crate::richieste::{
+    codice_tabella, data_xsd, put, testo, Conversione, Testata, CODICE_DATO_NON_GESTITO,
+};
+use crate::xml::Elemento;
+
+/// The request children each conversion reads (see [`crate::richieste`]).
+pub(crate) fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
+    Some(match codice {
+        "1010" => &[
+            "testataRichiesta",
+            "generalitaSchedaConvivenza",
+            "tutoreIntestatario",
+            "residenzaConvivneza",
+            "datiControllo",
+        ],
+        "1014" => &[
+            "testataRichiesta",
+            "procedimentoIstruttoria",
+            "generalitaPerRicerca",
+            "datiControllo",
+        ],
+        "2003" => &[
+            "testataRichiesta",
+            "datiCancellazione",
+            "generalitaPerRicerca",
+            "destinazione",
+            "elencoSoggetti",
+            "datiControllo",
+        ],
+        "2009" => &[
+            "testataRichiesta",
+            "estremiSchedaConvivenza",
+            "datiArchiviazione",
+            "datiControllo",
+        ],
+        "5001" => &[
+            "testataRichiesta",
+            "famigliaConvivenza",
+            "elencoSoggettiFamiglia",
+            "residenzaFamigliaConvivenza",
+            "datiControllo",
+        ],
+        "5013" => &[
+            "testataRichiesta",
+            "schedaSoggetto",
+            "motivoAnnullamento",
+            "datiControllo",
+        ],
+        "5014" => &[
+            "testataRichiesta",
+            "generalitaPerRicerca",
+            "tipoRettifica",
+            "datiControllo",
+        ],
+        "A001" => &[
+            "testataRichiesta",
+            "generalitaA001",
+            "attoNascita",
+            "paternita",
+            "maternita",
+            "famiglia",
+            "legameSoggetto",
+            "iscrizioneAire",
+            "residenzaEstera",
+            "datiControllo",
+        ],
+        "A002" => &[
+            "testataRichiesta",
+            "generalitaA002",
+            "attoNascita",
+            "altraCittadinanza",
+            "paternita",
+            "maternita",
+            "famiglia",
+            "iscrizioneAire",
+            "residenzaEstera",
+            "datiControllo",
+        ],
+        "A006" => &[
+            "testataRichiesta",
+            "generalita",
+            "famiglia",
+            "legameSoggetto",
+            "iscrizioneAire",
+            "residenzaEstera",
+            "datiControllo",
+        ],
+        _ => return None,
+    })
+}
+
+impl Conversione<'_> {
+    /// The leaf children `nomi` of `e` copied under the same names (dates as
+    /// `AAAA-MM-GG`); any other child is refused as not handled.
+    fn foglie(&mut self, e: &Elemento, percorso: &str, nomi: &[&str]) -> Map<String, Value> {
+        let mut m = Map::new();
+        for f in &e.figli {
+            if !nomi.contains(&f.nome.as_str()) {
+                self.anomalie.push(
+                    Anomalia::errore(
+                        CODICE_DATO_NON_GESTITO,
+                        "Elemento previsto dallo schema ma non gestito in questa versione",
+                    )
+                    .campo(format!("{percorso}/{}", f.nome))
+                    .atteso(format!("solo: {}", nomi.join(", "))),
+                );
+                continue;
+            }
+            let v = f.testo.trim();
+            let v = if f.nome.starts_with("data") {
+                data_xsd(v)
+            } else {
+                v.to_owned()
+            };
+            m.insert(f.nome.clone(), json!(v));
+        }
+        m
+    }
+
+    /// A foreign residence (`tipoResidenza` with `localitaEstera`) as the AIRE use
+    /// cases take it: `residenzaEstera` and `consolato`.
+    fn residenza_estera(&mut self, r: &Elemento, m: &mut Map<String, Value>) {
+        let Some(l) = r.figlio("localitaEstera") else {
+            self.anomalie.push(
+                Anomalia::errore(
+                    anpr_domain::error::CODICE_CAMPO_OBBLIGATORIO,
+                    "Localita' estera mancante",
+                )
+                .campo("residenzaEstera/localitaEstera"),
+            );
+            return;
+        };
+        if let Some(i) = l.figlio("indirizzoEstero") {
+            let mut im = Map::new();
+            put(
+                &mut im,
+                "codiceStato",
+                i.testo_a("localita/codiceStato").map(str::to_owned),
+            );
+            put(
+                &mut im,
+                "localita",
+                i.testo_a("localita/descrizioneLocalita").map(str::to_owned),
+            );
+            put(
+                &mut im,
+                "provinciaContea",
+                i.testo_a("localita/provinciaContea").map(str::to_owned),
+            );
+            put(&mut im, "cap", testo(i, "cap"));
+            let via = [
+                i.testo_a("toponimo/denominazione"),
+                i.testo_a("toponimo/numeroCivico"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+            if !via.is_empty() {
+                im.insert("indirizzo".into(), json!(via));
+            }
+            m.insert("residenzaEstera".into(), Value::Object(im));
+        }
+        put(
+            m,
+            "consolato",
+            l.testo_a("consolato/codiceConsolato").map(str::to_owned),
+        );
+    }
+
+    /// `iscrizioneAire` (`tipoIscrizioneAIRE`): reason, initiative, criterion.
+    fn iscrizione_aire(&mut self, r: &Elemento, m: &mut Map<String, Value>, con_motivo: bool) {
+        let Some(i) = r.figlio("iscrizioneAire") else {
+            return;
+        };
+        if con_motivo {
+            let mut mm = Map::new();
+            put(&mut mm, "idMotivoIscrizione", testo(i, "motivoIscrizione"));
+            put(&mut mm, "note", testo(i, "noteMotivoIscrizione"));
+            m.insert("motivoIscrizione".into(), Value::Object(mm));
+        }
+        put(
+            m,
+            "iniziativaIscrizione",
+            i.testo_di("iniziativaIscrizione").map(codice_tabella),
+        );
+        put(
+            m,
+            "individuazioneComuneIscrizione",
+            i.testo_di("individuazioneComuneIscrizione")
+                .map(codice_tabella),
+        );
+    }
+
+    /// An AIRE registration (A001, A002).
+    fn aire(
+        &mut self,
+        codice: &str,
+        r: &Elemento,
+        t: &Testata,
+        mut m: Map<String, Value>,
+    ) -> Value {
+        put(&mut m, "dataDecorrenza", t.data_decorrenza.clone());
+        let gen = if codice == "A001" {
+            "generalitaA001"
+        } else {
+            "generalitaA002"
+        };
+        if let Some(g) = r.a(&format!("{gen}/generalita")) {
+            let mut gv = self.generalita(g, &format!("{gen}/generalita"));
+            if let Some(cf) = r.testo_a("datiControllo/gestioneCF") {
+                gv["gestioneCF"] = json!(cf);
+            }
+            if let Some(a) = g
+                .testo_di("annoEspatrio")
+                .and_then(|a| a.parse::<i32>().ok())
+            {
+                m.insert("annoEspatrio".into(), json!(a));
+            }
+            m.insert("generalita".into(), gv);
+        }
+        // An AIRE registration is of an Italian citizen: the XSD lists only the
+        // other citizenships.
+        let mut cz = vec![json!({"codiceStato": "100"})];
+        cz.extend(
+            r.figli_nominati("altraCittadinanza")
+                .map(|e| self.cittadinanza(e)),
+        );
+        m.insert("cittadinanza".into(), json!(cz));
+        if let Some(p) = r.figlio("paternita") {
+            m.insert("paternita".into(), self.genitore(p));
+        }
+        if let Some(p) = r.figlio("maternita") {
+            m.insert("maternita".into(), self.genitore(p));
+        }
+        if let Some(a) = r.figlio("attoNascita") {
+            m.insert("attoNascita".into(), self.atto(a, "attoNascita"));
+        }
+        self.iscrizione_aire(r, &mut m, true);
+        if let Some(res) = r.figlio("residenzaEstera") {
+            self.residenza_estera(res, &mut m);
+        }
+        let (famiglia, legame) = if codice == "A001" {
+            (r.figlio("famiglia"), r.figlio("legameSoggetto"))
+        } else {
+            (r.a("famiglia/famiglia"), r.a("famiglia/legameSoggetto"))
+        };
+        let mut fm = Map::new();
+        put(
+            &mut fm,
+            "idFamigliaConvivenzaANPR",
+            famiglia.and_then(|f| testo(f, "idFamigliaConvivenzaANPR")),
+        );
+        put(
+            &mut fm,
+            "codiceLegame",
+            legame.and_then(|l| testo(l, "codiceLegame")),
+        );
+        m.insert("famiglia".into(), Value::Object(fm));
+        Value::Object(m)
+    }
+}
+
+/// Converts the operations of this module; `None` for a service without conversion.
+pub(crate) fn converti(
+    c: &mut Conversione<'_>,
+    codice: &str,
+    r: &Elemento,
+    t: &Testata,
+    mut m: Map<String, Value>,
+) -> Option<Value> {
+    Some(match codice {
+        "1010" => {
+            let g = r.figlio("generalitaSchedaConvivenza");
+            let decorrenza = t.data_decorrenza.clone().or_else(|| {
+                g.and_then(|g| g.testo_di("dataOrigineFamigliaConvivenza"))
+                    .map(data_xsd)
+            });
+            put(&mut m, "dataDecorrenza", decorrenza);
+            if let Some(g) = g {
+                put(
+                    &mut m,
+                    "denominazioneConvivenza",
+                    testo(g, "denominazioneConvivenza"),
+                );
+                put(
+                    &mut m,
+                    "specieConvivenza",
+                    g.testo_di("specieConvivenza").map(codice_tabella),
+                );
+                put(
+                    &mut m,
+                    "idFamigliaConvivenzaComune",
+                    g.testo_a("idFamigliaConvivenzaComune/idFamigliaConvivenza")
+                        .map(str::to_owned),
+                );
+            }
+            if let Some(res) = r.figlio("residenzaConvivneza") {
+                put(
+                    &mut m,
+                    "residenza",
+                    c.residenza_indirizzo(res, "residenzaConvivneza"),
+                );
+            }
+            if r.figlio("tutoreIntestatario").is_some() {
+                // The XSD requires the head here; our cohabitation record gets its
+                // members (head included) through 1002/5001/5005, so say so rather
+                // than drop it silently.
+                c.avvertimenti.push(
+                    Anomalia::avvertimento(
+                        CODICE_DATO_NON_GESTITO,
+                        "tutoreIntestatario non registrato con la scheda: iscrivere il responsabile della convivenza con 1002, 5001 o 5005",
+                    )
+                    .campo("Richiesta1010/tutoreIntestatario"),
+                );
+            }
+            Value::Object(m)
+        }
+        "1014" => {
+            if let Some(p) = r.figlio("procedimentoIstruttoria") {
+                let pm = c.foglie(
+                    p,
+                    "procedimentoIstruttoria",
+                    &[
+                        "numeroPraticaAnpr",
+                        "numeroPraticaComune",
+                        "tipoOperazione",
+                        "noteChiusura",
+                        "dataChiusura",
+                        "motivoAvvio",
+                        "dataStato",
+                        "statoProcedimento",
+                        "esitoChiusura",
+                        "noteEsito",
+                    ],
+                );
+                m.insert("procedimentoIstruttoria".into(), Value::Object(pm));
+            }
+            let soggetti: Vec<Value> = r
+                .figli_nominati("generalitaPerRicerca")
+                .map(|g| {
+                    let mut gm = Map::new();
+                    put(
+                        &mut gm,
+                        "idSchedaSoggettoANPR",
+                        testo(g, "idSchedaSoggettoANPR"),
+                    );
+                    put(
+                        &mut gm,
+                        "codiceFiscale",
+                        g.testo_a("codiceFiscale/codFiscale").map(str::to_owned),
+                    );
+                    put(
+                        &mut gm,
+                        "idSchedaSoggettoComune",
+                        g.testo_a("idSchedaSoggettoComune/idSchedaSoggetto")
+                            .map(str::to_owned),
+                    );
+                    put(&mut gm, "cognome", testo(g, "cognome"));
+                    put(&mut gm, "nome", testo(g, "nome"));
+                    Value::Object(gm)
+                })
+                .collect();
+            m.insert("generalitaPerRicerca".into(), json!(soggetti));
+            Value::Object(m)
+        }
+        "2003" => {
+            if let Some(d) = r.figlio("datiCancellazione") {
+                put(
+                    &mut m,
+                    "motivoCancellazione",
+                    d.testo_di("motivoCancellazione").map(codice_tabella),
+                );
+                put(
+                    &mut m,
+                    "dataDecorrenza",
+                    d.testo_di("dataDecorrenzaCancellazione").map(data_xsd),
+                );
+                put(&mut m, "note", testo(d, "notecancellazione"));
+            }
+            if let Some(g) = r.figlio("generalitaPerRicerca") {
+                m.insert("soggetto".into(), c.soggetto(g, "generalitaPerRicerca"));
+            }
+            if let Some(d) = r.figlio("destinazione") {
+                let mut dm = Map::new();
+                if let Some(cm) = d.figlio("comune") {
+                    let istat = c.comune_istat(cm, "destinazione/comune", None);
+                    put(&mut dm, "comune", istat);
+                }
+                put(
+                    &mut dm,
+                    "codiceStato",
+                    d.testo_a("localita/codiceStato").map(str::to_owned),
+                );
+                m.insert("destinazione".into(), Value::Object(dm));
+            }
+            let el = c.soggetti_movimentati(r, "elencoSoggetti");
+            if !el.is_empty() {
+                m.insert("elencoSoggettiFamiglia".into(), json!(el));
+            }
+            Value::Object(m)
+        }
+        "2009" => {
+            put(
+                &mut m,
+                "dataDecorrenza",
+                r.testo_a("datiArchiviazione/dataDecorrenzaArchiviazione")
+                    .map(data_xsd),
+            );
+            put(
+                &mut m,
+                "idFamigliaConvivenzaANPR",
+                r.testo_a("estremiSchedaConvivenza/idFamigliaConvivenzaANPR")
+                    .map(str::to_owned),
+            );
+            Value::Object(m)
+        }
+        "5001" => {
+            put(&mut m, "dataDecorrenza", t.data_decorrenza.clone());
+            if let Some(f) = r.figlio("famigliaConvivenza") {
+                put(
+                    &mut m,
+                    "idFamigliaConvivenzaANPR",
+                    testo(f, "idFamigliaConvivenzaANPR"),
+                );
+                if f.figlio("denominazioneConvivenza").is_some()
+                    || f.figlio("specieConvivenza").is_some()
+                {
+                    let mut dc = Map::new();
+                    put(
+                        &mut dc,
+                        "denominazioneConvivenza",
+                        testo(f, "denominazioneConvivenza"),
+                    );
+                    put(
+                        &mut dc,
+                        "specieConvivenza",
+                        f.testo_di("specieConvivenza").map(codice_tabella),
+                    );
+                    m.insert("datiConvivenza".into(), Value::Object(dc));
+                }
+            }
+            let tipi: Vec<Value> = r
+                .testo_a("datiControllo/tipoMutazione")
+                .map(|t| vec![json!(codice_tabella(t))])
+                .unwrap_or_default();
+            m.insert("tipoMutazione".into(), json!(tipi));
+            let el = c.soggetti_movimentati(r, "elencoSoggettiFamiglia");
+            m.insert("elencoSoggettiFamiglia".into(), json!(el));
+            if let Some(res) = r.figlio("residenzaFamigliaConvivenza") {
+                put(
+                    &mut m,
+                    "residenza",
+                    c.residenza_indirizzo(res, "residenzaFamigliaConvivenza"),
+                );
+            }
+            Value::Object(m)
+        }
+        "5013" => {
+            put(&mut m, "dataDecorrenza", t.data_decorrenza.clone());
+            if let Some(g) = r.a("schedaSoggetto/generalitaPerRicerca") {
+                m.insert(
+                    "soggetto".into(),
+                    c.soggetto(g, "schedaSoggetto/generalitaPerRicerca"),
+                );
+            }
+            put(
+                &mut m,
+                "tipoRevoca",
+                r.testo_a("datiControllo/tipoRevoca").map(codice_tabella),
+            );
+            if let Some(a) = r.figlio("motivoAnnullamento") {
+                put(
+                    &mut m,
+                    "motivoRevoca",
+                    a.testo_di("motivoRevoca").map(codice_tabella),
+                );
+                put(&mut m, "note", testo(a, "noteRevoca"));
+            }
+            Value::Object(m)
+        }
+        "5014" => {
+            if let Some(g) = r.figlio("generalitaPerRicerca") {
+                m.insert("soggetto".into(), c.soggetto(g, "generalitaPerRicerca"));
+            }
+            if let Some(tr) = r.figlio("tipoRettifica") {
+                let p = "tipoRettifica";
+                if let Some(e) = tr.figlio("richiestaRettifica101") {
+                    let v = c.foglie(
+                        e,
+                        &format!("{p}/richiestaRettifica101"),
+                        &["dataDecorrenzaResidenza"],
+                    );
+                    m.insert("richiestaRettifica101".into(), Value::Object(v));
+                }
+                if let Some(e) = tr.figlio("richiestaRettifica102") {
+                    let mut v = Map::new();
+                    put(
+                        &mut v,
+                        "idMotivoIscrizione",
+                        e.testo_di("idMotivoIscrizione").map(codice_tabella),
+                    );
+                    put(&mut v, "note", testo(e, "note"));
+                    if let Some(pr) = e.figlio("provenienza") {
+                        let mut pm = Map::new();
+                        if let Some(cm) = pr.figlio("comune") {
+                            let istat = c.comune_istat(
+                                cm,
+                                &format!("{p}/richiestaRettifica102/provenienza/comune"),
+                                None,
+                            );
+                            put(&mut pm, "comune", istat);
+                        }
+                        put(
+                            &mut pm,
+                            "codiceStato",
+                            pr.testo_a("localita/codiceStato").map(str::to_owned),
+                        );
+                        v.insert("provenienza".into(), Value::Object(pm));
+                    }
+                    m.insert("richiestaRettifica102".into(), Value::Object(v));
+                }
+                if let Some(e) = tr.figlio("richiestaRettifica103") {
+                    let v = c.foglie(
+                        e,
+                        &format!("{p}/richiestaRettifica103"),
+                        &["dataPrimaIscrizioneComune", "dataIngressoFamiglia"],
+                    );
+                    m.insert("richiestaRettifica103".into(), Value::Object(v));
+                }
+                if let Some(e) = tr.figlio("richiestaRettifica104") {
+                    let v = c.foglie(
+                        e,
+                        &format!("{p}/richiestaRettifica104"),
+                        &[
+                            "dataPrimaIscrizioneComune",
+                            "dataDecorrenzaResidenza",
+                            "dataIngressoFamiglia",
+                            "dataDecorrenzaLegame",
+                        ],
+                    );
+                    m.insert("richiestaRettifica104".into(), Value::Object(v));
+                }
+                if let Some(e) = tr.a("richiestaRettifica105/luogoNascita") {
+                    let l = c.luogo_catastale(
+                        e,
+                        &format!("{p}/richiestaRettifica105/luogoNascita"),
+                        None,
+                    );
+                    m.insert("richiestaRettifica105".into(), json!({"luogoNascita": l}));
+                }
+            }
+            Value::Object(m)
+        }
+        "A001" | "A002" => c.aire(codice, r, t, m),
+        "A006" => {
+            put(&mut m, "dataDecorrenza", t.data_decorrenza.clone());
+            if let Some(g) = r.figlio("generalita") {
+                m.insert("soggetto".into(), c.soggetto(g, "generalita"));
+                if let Some(a) = g
+                    .testo_di("annoEspatrio")
+                    .and_then(|a| a.parse::<i32>().ok())
+                {
+                    m.insert("annoEspatrio".into(), json!(a));
+                }
+            }
+            c.iscrizione_aire(r, &mut m, false);
+            if let Some(res) = r.figlio("residenzaEstera") {
+                c.residenza_estera(res, &mut m);
+            }
+            Value::Object(m)
+        }
+        _ => return None,
+    })
+}
