@@ -126,18 +126,37 @@ fn identita_dichiarata(b: &Busta) -> Option<IdentitaSviluppo> {
     })
 }
 
-/// Builds the caller of a SOAP request: **the hook for WS-Security**. The security
-/// issue verifies the signed header here and returns the identity of the certificate
-/// (user, workstation, municipality, profiles). Until then a documented development
-/// mode takes user, workstation and profiles from `anpr:identitaSviluppo` and the
-/// municipality from `codMittente` — only when the server runs with
-/// `--identita-da-header`, and never for `produzione` (EA402). A message without any
-/// identity is anonymous (public services only, e.g. 7001).
-fn chiamante(
+/// Whether the envelope carries a WS-Security header.
+fn firmato(b: &Busta) -> bool {
+    b.intestazione.as_ref().is_some_and(|h| {
+        h.figli
+            .iter()
+            .any(|f| f.nome == "Security" && f.ns.as_deref() == Some(anpr_sicurezza::wssec::NS_WSSE))
+    })
+}
+
+/// Builds the caller of a SOAP request.
+///
+/// A message with a WS-Security header is verified (`anpr_sicurezza::wssec`: signature
+/// over THE Body, Timestamp and UsernameToken by a certificate of our CA not revoked,
+/// fresh timestamp, user censused for the signing municipality) and its caller is the
+/// signed identity: user, municipality of the certificate, workstation when a
+/// workstation certificate signed, the user's profiles there (the use case then checks
+/// the one it needs against the matrix). A refusal is a fault with the precise code,
+/// audited as a failed login. `produzione` also needs TLS (EV240).
+///
+/// Without a signature, a documented development mode takes user, workstation and
+/// profiles from `anpr:identitaSviluppo` and the municipality from `codMittente` —
+/// only when the server runs with `--identita-da-header`, and never for `produzione`
+/// (EA402). A message without any identity is anonymous (public services only, e.g.
+/// 7001).
+async fn chiamante(
     state: &AppState,
     b: &Busta,
+    documento: &[u8],
     t: &Testata,
     ambiente: Ambiente,
+    tls: bool,
 ) -> Result<CallerContext, Fault> {
     let anonimo = CallerContext {
         ambiente,
@@ -147,6 +166,9 @@ fn chiamante(
         postazione: None,
         canale: Canale::Soap,
     };
+    if firmato(b) {
+        return chiamante_firmato(state, b, documento, ambiente, tls, anonimo).await;
+    }
     let Some(id) = identita_dichiarata(b) else {
         return Ok(anonimo);
     };
@@ -180,6 +202,65 @@ fn chiamante(
         utente: id.utente,
         profili,
         postazione: id.postazione,
+        ..anonimo
+    })
+}
+
+/// The caller of a signed message (see [`chiamante`]).
+async fn chiamante_firmato(
+    state: &AppState,
+    b: &Busta,
+    documento: &[u8],
+    ambiente: Ambiente,
+    tls: bool,
+    anonimo: CallerContext,
+) -> Result<CallerContext, Fault> {
+    let Some(sic) = state.registry.sicurezza_configurata().cloned() else {
+        return Err(Fault::client(
+            anpr_service::sicurezza::CODICE_SICUREZZA_NON_CONFIGURATA,
+            "Messaggio firmato, ma il componente di sicurezza non e' configurato su questo server",
+        )
+        .con_status(403));
+    };
+    if identita_dichiarata(b).is_some() {
+        return Err(Fault::client(
+            CODICE_IDENTITA_NON_AMMESSA,
+            "Identita' dichiarata nell'intestazione di un messaggio firmato: vale solo la firma",
+        )
+        .con_status(403));
+    }
+    let fiducia = sic.fiducia();
+    let adesso = state.registry.clock().now();
+    let esito = anpr_sicurezza::wssec::verifica_messaggio(
+        documento,
+        &anpr_sicurezza::wssec::Politica::standard(&fiducia, adesso),
+        &*sic.direttorio(),
+        &Profilo::ALL,
+        None,
+    );
+    let m = match esito {
+        Ok(m) => m,
+        Err(e) => {
+            // A failed login is audited; if even that fails, the refusal stands.
+            let _ = state
+                .registry
+                .registra_accesso_fallito(ambiente, &format!("wssec:{}", e.codice()))
+                .await;
+            return Err(Fault::client(e.codice(), e.to_string()).con_status(403));
+        }
+    };
+    if ambiente == Ambiente::Produzione && !tls {
+        return Err(Fault::client(
+            crate::caller::CODICE_PRODUZIONE_SENZA_TLS,
+            "L'ambiente produzione e' raggiungibile solo con TLS reciproco",
+        )
+        .con_status(403));
+    }
+    Ok(CallerContext {
+        comune: m.firma.comune.parse().ok(),
+        utente: m.firma.utente,
+        profili: m.profili,
+        postazione: m.firma.postazione,
         ..anonimo
     })
 }
@@ -264,6 +345,7 @@ pub async fn richiesta(
     State(state): State<AppState>,
     Path(nome): Path<String>,
     headers: HeaderMap,
+    tls: Option<axum::Extension<crate::tls::ConnessioneTls>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let Some(servizio) = catalogo::servizio(&nome) else {
@@ -324,7 +406,8 @@ pub async fn richiesta(
         Ok(a) => a,
         Err(a) => return rifiuto(&state, servizio, op, &t, &[a]),
     };
-    let ctx = match chiamante(&state, &b, &t, ambiente) {
+    let tls = tls.is_some();
+    let ctx = match chiamante(&state, &b, &body, &t, ambiente, tls).await {
         Ok(c) => c,
         Err(f) => return fault(&f),
     };

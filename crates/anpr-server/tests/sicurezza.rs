@@ -464,6 +464,49 @@ async fn onboarding(s: Https) {
         vec!["EV223".to_owned()]
     );
 
+    // 8c. The same software through the SOAP endpoint: a Richiesta1002 signed with
+    //     WS-Security by xmlsec1 is verified at the edge and executed as the signed user;
+    //     the same message with the body altered after signing is a fault (EV223).
+    let richiesta = format!(
+        r#"<ns0:Richiesta1002 xmlns:ns0="http://sogei.it/ANPR/1000iscrizione"><testataRichiesta><idOperazioneComune>4</idOperazioneComune><codMittente>{ROMA}</codMittente><codDestinatario>999999</codDestinatario><operazioneRichiesta>1002</operazioneRichiesta><dataOraRichiesta>2026-11-23T10:00:00</dataOraRichiesta><dataDecorrenza>2026-01-10</dataDecorrenza><tipoOperazione>C</tipoOperazione><tipoInvio>TEST</tipoInvio></testataRichiesta><motivoIscrizione><idMotivoIscrizione>4</idMotivoIscrizione></motivoIscrizione><generalita1002><generalita><cognome>Bianchi</cognome><nome>Dora</nome><sesso>F</sesso><dataNascita>1990-03-04</dataNascita><luogoNascita><comune><nomeComune>ROMA</nomeComune><codiceIstat>{ROMA}</codiceIstat><siglaProvinciaIstat>RM</siglaProvinciaIstat></comune></luogoNascita></generalita></generalita1002><cittadinanza><descrizioneStato>ITALIA</descrizioneStato><codiceStato>100</codiceStato></cittadinanza><residenza><tipoIndirizzo>1</tipoIndirizzo><indirizzo><cap>00184</cap><comune><nomeComune>ROMA</nomeComune><codiceIstat>{ROMA}</codiceIstat><siglaProvinciaIstat>RM</siglaProvinciaIstat></comune><toponimo><specie>VIA</specie><denominazioneToponimo>Nazionale</denominazioneToponimo></toponimo><numeroCivico><numero>10</numero></numeroCivico></indirizzo><dataDecorrenzaResidenza>2026-01-10</dataDecorrenzaResidenza></residenza><famiglia><famiglia><tipoScheda>1</tipoScheda></famiglia><legameSoggetto><codiceLegame>1</codiceLegame><dataDecorrenza>2026-01-10</dataDecorrenza></legameSoggetto></famiglia><datiControllo><attribuzioneFamiglia>1</attribuzioneFamiglia></datiControllo></ns0:Richiesta1002>"#
+    );
+    let firmata = anpr_sicurezza::testing::firma_xmlsec1(
+        &anpr_sicurezza::testing::busta(OPERATORE, &richiesta, adesso),
+        &server_cert,
+    );
+    let soap = |corpo: Vec<u8>| {
+        anonimo
+            .post(format!("{}/ws/AnprService1000", s.base))
+            .header("content-type", "text/xml; charset=utf-8")
+            .header("SOAPAction", "\"\"")
+            .body(corpo)
+            .send()
+    };
+    let risposta = soap(firmata.clone()).await.unwrap();
+    let (st, testo) = (risposta.status().as_u16(), risposta.text().await.unwrap());
+    assert_eq!(st, 200, "{testo}");
+    assert!(testo.contains("<esitoOperazione>2</esitoOperazione>"), "{testo}");
+    let da = testo.find("<idOperazioneANPR>").unwrap() + "<idOperazioneANPR>".len();
+    let id_op: u64 = testo[da..da + testo[da..].find('<').unwrap()].parse().unwrap();
+    let op = s
+        .store
+        .operation(anpr_domain::ids::IdOperazioneAnpr::new(id_op).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (op.utente.as_str(), op.canale.as_str(), op.codice_servizio.as_str()),
+        (OPERATORE, "soap", "1002")
+    );
+    let alterata = String::from_utf8(firmata)
+        .unwrap()
+        .replace("<nome>Dora</nome>", "<nome>Dario</nome>")
+        .into_bytes();
+    let risposta = soap(alterata).await.unwrap();
+    let (st, testo) = (risposta.status().as_u16(), risposta.text().await.unwrap());
+    assert_eq!(st, 403, "{testo}");
+    assert!(testo.contains("EV223"), "{testo}");
+
     // 9. A workstation connects with its certificate (public permissions only); once
     //    the ALP revokes it, the next handshake is refused and the SOAP check says so.
     let (st, _) = s
