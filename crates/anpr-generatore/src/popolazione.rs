@@ -445,7 +445,12 @@ impl<'t> Mondo<'t> {
         let capo_nascita = membri[0].0.nascita;
         let adulto = capo_nascita.checked_add_days(Days::new(18 * 366)).unwrap_or(capo_nascita);
         let span = (rif - adulto).num_days().max(1) as u64;
-        let mut origine = adulto.checked_add_days(Days::new(self.rng.random_range(0..span))).unwrap_or(rif);
+        // A household headed by a minor (a duplicated child) starts at the extraction
+        // date at the latest: nothing generated is in the future.
+        let mut origine = adulto
+            .checked_add_days(Days::new(self.rng.random_range(0..span)))
+            .unwrap_or(rif)
+            .min(rif);
         // Nobody joins before being born.
         for (p, _) in membri {
             origine = origine.max(p.nascita);

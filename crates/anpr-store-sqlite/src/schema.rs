@@ -36,6 +36,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "sospese_procedimenti",
         sql: include_str!("../migrations/0002_sospese_procedimenti.sql"),
     },
+    Migration {
+        version: 3,
+        name: "subentro",
+        sql: include_str!("../migrations/0003_subentro.sql"),
+    },
 ];
 
 /// The schema version this program writes.
