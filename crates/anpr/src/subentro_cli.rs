@@ -68,6 +68,10 @@ pub(crate) struct ImportArgs {
     /// No progress bar (logs, CI).
     #[arg(long)]
     quiet: bool,
+    /// PostgreSQL schema to use instead of the environment's own (several registries
+    /// in one database, tests).
+    #[arg(long, requires = "database_url", hide = true)]
+    schema: Option<String>,
 }
 
 pub(crate) fn generate(args: GenerateArgs) -> ExitCode {
@@ -110,15 +114,24 @@ pub(crate) async fn subentro(cmd: SubentroCommand) -> ExitCode {
         eprintln!("errore: --ambiente deve essere presubentro o produzione");
         return ExitCode::from(2);
     }
-    let stores = match crate::open_stores(&args.storage, &[args.ambiente]).await {
-        Ok((s, _)) => s,
-        Err(e) => {
-            eprintln!("errore: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let Some(store) = stores.get(&args.ambiente).cloned() else {
-        return ExitCode::from(2);
+    let store: Arc<dyn anpr_store::Store> = match (&args.schema, &args.storage.database_url) {
+        (Some(schema), Some(url)) => match anpr_store_postgres::PostgresStore::connect(url, schema).await {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                eprintln!("errore: PostgreSQL ({schema}): {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => match crate::open_stores(&args.storage, &[args.ambiente]).await {
+            Ok((s, _)) => match s.get(&args.ambiente) {
+                Some(s) => Arc::clone(s),
+                None => return ExitCode::from(2),
+            },
+            Err(e) => {
+                eprintln!("errore: {e}");
+                return ExitCode::from(2);
+            }
+        },
     };
     let ae: Option<Arc<dyn anpr_ae::AgenziaEntrate>> = match &args.ae_registro {
         Some(p) => {
