@@ -28,6 +28,7 @@ mod rest;
 mod rest_procedimenti;
 mod rest_ricerca;
 mod rest_sospese;
+mod rest_subentro;
 
 /// Largest request body accepted (JSON requests are small; bulk files have their own
 /// streaming endpoints).
@@ -119,6 +120,16 @@ pub fn router(registry: Arc<Registry>, config: ServerConfig) -> Router {
         .route(
             "/api/v1/procedimenti/ricerca",
             post(rest_procedimenti::ricerca),
+        )
+        .route(
+            "/api/v1/subentro",
+            // A municipality's files are large: this route streams them to disk, so
+            // the JSON body limit does not apply (EN002 bounds each file).
+            post(rest_subentro::carica).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/api/v1/subentro/{id}/esiti/{nome}",
+            get(rest_subentro::scarica_esito),
         )
         .fallback(rest::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

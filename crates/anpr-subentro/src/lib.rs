@@ -6,7 +6,8 @@
 //! - [`controlli`]: per-record checks and conversion to registry records;
 //! - [`importa`]: the pipeline (file checks, declared vs counted totals, batches to the
 //!   store's all-or-nothing bulk load, tax agency and cross-municipality checks);
-//! - [`esiti`]: the outcome files.
+//! - [`esiti`]: the outcome files;
+//! - [`servizio`]: the authorised entry point for the edges (REST upload, SOAP S001).
 #![forbid(unsafe_code)]
 
 pub mod controlli;
@@ -14,5 +15,6 @@ pub mod esiti;
 pub mod importa;
 pub mod nome_file;
 pub mod parser;
+pub mod servizio;
 
 pub use importa::{importa, Avanzamento, ErroreSubentro, EsitoSubentro, FileIngresso, Opzioni, StatoSubentro};
