@@ -52,7 +52,6 @@ pub fn anomalia(tabelle: &Tables, codice: &str, gravita: Gravita, campo: &str) -
 pub fn testo_nostro(codice: &str) -> &'static str {
     match codice {
         CODICE_CF_DUPLICATO_FORNITURA => "Codice fiscale presente piu' volte nella stessa fornitura",
-        "EV151" => "File di subentro illeggibile",
         "EV152" => "Identificativi riservati per la fornitura esauriti: totali dichiarati incongruenti",
         CODICE_LUOGO_NON_DECODIFICABILE => "Luogo di nascita non decodificabile con le tabelle di riferimento",
         _ => "Anomalia",
