@@ -46,8 +46,19 @@ impl TipoFile {
 /// The file name convention: `APR_<ISTAT>_<progressivo>_<totale>.xml` (and `AIRE_...`),
 /// progressivo and totale on three digits. It carries what the file-level checks
 /// compare (EN001 form, EN008 part number, EN038 total, EN039 municipality).
-pub fn nome_file(tipo: TipoFile, comune: &CodiceIstatComune, progressivo: u32, totale: u32) -> String {
-    format!("{}_{}_{:03}_{:03}.xml", tipo.prefisso(), comune, progressivo, totale)
+pub fn nome_file(
+    tipo: TipoFile,
+    comune: &CodiceIstatComune,
+    progressivo: u32,
+    totale: u32,
+) -> String {
+    format!(
+        "{}_{}_{:03}_{:03}.xml",
+        tipo.prefisso(),
+        comune,
+        progressivo,
+        totale
+    )
 }
 
 /// What to generate.
@@ -138,7 +149,10 @@ pub fn genera(cfg: &Configurazione) -> Result<Riepilogo, ErroreGeneratore> {
         if errati {
             *riepilogo.anomalie.entry("EN011".to_owned()).or_default() += 1;
         }
-        for (scrittore, path, errati) in [(scrittore_apr, &apr, errati), (scrittore_aire, &aire, false)] {
+        for (scrittore, path, errati) in [
+            (scrittore_apr, &apr, errati),
+            (scrittore_aire, &aire, false),
+        ] {
             riepilogo.soggetti += scrittore.totali.soggetti;
             riepilogo.famiglie += scrittore.totali.famiglie + scrittore.totali.convivenze;
             scrittore

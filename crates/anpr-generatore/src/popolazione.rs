@@ -15,14 +15,16 @@ use std::io::{self, Write};
 
 use anpr_domain::codice_fiscale::{calcola, omocodice, DatiCalcolo};
 use anpr_domain::ids::{CodiceCatastale, CodiceIstatComune, Sesso};
-use anpr_tables::{Comune, Consolato, StatoEstero};
 use anpr_tables::Tables;
+use anpr_tables::{Comune, Consolato, StatoEstero};
 use chrono::{Datelike, Days, NaiveDate};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 
 use crate::nomi;
-use crate::xml::{FamigliaFile, LegameFile, LuogoNascita, ResidenzaFile, ScrittoreFile, SoggettoFile};
+use crate::xml::{
+    FamigliaFile, LegameFile, LuogoNascita, ResidenzaFile, ScrittoreFile, SoggettoFile,
+};
 use crate::Configurazione;
 
 /// The anomaly kinds the generator can inject, each with the ANPR code the onboarding
@@ -143,7 +145,11 @@ pub(crate) struct Mondo<'t> {
 
 impl<'t> Mondo<'t> {
     pub(crate) fn new(cfg: &Configurazione, tabelle: &'t Tables) -> Self {
-        let comuni: Vec<&Comune> = tabelle.comuni().iter().filter(|c| c.catastale.is_some()).collect();
+        let comuni: Vec<&Comune> = tabelle
+            .comuni()
+            .iter()
+            .filter(|c| c.catastale.is_some())
+            .collect();
         let grandi = nomi::GRANDI_COMUNI
             .iter()
             .filter_map(|(istat, peso)| {
@@ -154,7 +160,9 @@ impl<'t> Mondo<'t> {
         let stati_nascita = tabelle
             .stati_esteri()
             .iter()
-            .filter(|s| s.nascita && s.catastale.is_some() && s.valid_to.is_none() && s.istat != "100")
+            .filter(|s| {
+                s.nascita && s.catastale.is_some() && s.valid_to.is_none() && s.istat != "100"
+            })
             .collect();
         let consolati = tabelle
             .consolati()
@@ -222,7 +230,12 @@ impl<'t> Mondo<'t> {
             .unwrap_or(rif)
     }
 
-    fn luogo_nascita(&mut self, residenza: &'t Comune, nascita: NaiveDate, straniero: bool) -> LuogoNascitaP {
+    fn luogo_nascita(
+        &mut self,
+        residenza: &'t Comune,
+        nascita: NaiveDate,
+        straniero: bool,
+    ) -> LuogoNascitaP {
         let x: f64 = self.rng.random();
         if straniero || x < 0.05 {
             for _ in 0..20 {
@@ -267,11 +280,20 @@ impl<'t> Mondo<'t> {
     fn catastale(&self, luogo: &LuogoNascitaP) -> &'t CodiceCatastale {
         match luogo {
             LuogoNascitaP::Comune(i) => self.comuni[*i].catastale.as_ref().expect("filtered"),
-            LuogoNascitaP::Estero(i) => self.stati_nascita[*i].catastale.as_ref().expect("filtered"),
+            LuogoNascitaP::Estero(i) => {
+                self.stati_nascita[*i].catastale.as_ref().expect("filtered")
+            }
         }
     }
 
-    fn persona(&mut self, residenza: &'t Comune, sesso: Sesso, eta: u32, cognome: Option<&'static str>, straniero: bool) -> Persona {
+    fn persona(
+        &mut self,
+        residenza: &'t Comune,
+        sesso: Sesso,
+        eta: u32,
+        cognome: Option<&'static str>,
+        straniero: bool,
+    ) -> Persona {
         let cognome = cognome.unwrap_or_else(|| self.pesato(nomi::COGNOMI));
         let nome = match sesso {
             Sesso::Maschio => self.pesato(nomi::NOMI_MASCHILI),
@@ -305,10 +327,23 @@ impl<'t> Mondo<'t> {
             livello += 1;
         }
         self.cf_emessi.insert(cf.clone());
-        Persona { cognome, nome, sesso, nascita, luogo, cittadinanza, cf }
+        Persona {
+            cognome,
+            nome,
+            sesso,
+            nascita,
+            luogo,
+            cittadinanza,
+            cf,
+        }
     }
 
-    fn registra_ae(&self, registro: &mut dyn Write, p: &Persona, comune: &CodiceIstatComune) -> io::Result<()> {
+    fn registra_ae(
+        &self,
+        registro: &mut dyn Write,
+        p: &Persona,
+        comune: &CodiceIstatComune,
+    ) -> io::Result<()> {
         writeln!(
             registro,
             "{},\"{}\",\"{}\",{},{},{},marcato,,false,{}",
@@ -326,11 +361,18 @@ impl<'t> Mondo<'t> {
         match l {
             LuogoNascitaP::Comune(i) => {
                 let c = self.comuni[*i];
-                LuogoNascita::Comune { nome: c.nome.clone(), istat: c.istat.to_string(), sigla: c.sigla_provincia.clone() }
+                LuogoNascita::Comune {
+                    nome: c.nome.clone(),
+                    istat: c.istat.to_string(),
+                    sigla: c.sigla_provincia.clone(),
+                }
             }
             LuogoNascitaP::Estero(i) => {
                 let s = self.stati_nascita[*i];
-                LuogoNascita::Estero { descrizione: s.nome.clone(), codice: s.istat.clone() }
+                LuogoNascita::Estero {
+                    descrizione: s.nome.clone(),
+                    codice: s.istat.clone(),
+                }
             }
         }
     }
@@ -353,7 +395,16 @@ impl<'t> Mondo<'t> {
         // already in the agency's register.
         for p in pendenti {
             let fam = format!("D{}", self.id());
-            self.scrivi_nucleo(apr, registro, residenza, &[(p, "1".to_owned())], &fam, false, None, false)?;
+            self.scrivi_nucleo(
+                apr,
+                registro,
+                residenza,
+                &[(p, "1".to_owned())],
+                &fam,
+                false,
+                None,
+                false,
+            )?;
             self.conta(TipoAnomalia::DuplicatoComuni);
         }
         let mut convivenza_ogni = 3000u64;
@@ -370,7 +421,16 @@ impl<'t> Mondo<'t> {
             let fam = format!("F{}", self.id());
             if aire_nucleo {
                 let consolato = self.rng.random_range(0..self.consolati.len());
-                self.scrivi_nucleo(aire, registro, residenza, &membri, &fam, true, Some(consolato), true)?;
+                self.scrivi_nucleo(
+                    aire,
+                    registro,
+                    residenza,
+                    &membri,
+                    &fam,
+                    true,
+                    Some(consolato),
+                    true,
+                )?;
             } else {
                 self.scrivi_nucleo(apr, registro, residenza, &membri, &fam, false, None, true)?;
             }
@@ -378,18 +438,36 @@ impl<'t> Mondo<'t> {
         for p in std::mem::take(&mut self.duplicati_aire) {
             let fam = format!("D{}", self.id());
             let consolato = self.rng.random_range(0..self.consolati.len());
-            self.scrivi_nucleo(aire, registro, residenza, &[(p, "1".to_owned())], &fam, true, Some(consolato), false)?;
+            self.scrivi_nucleo(
+                aire,
+                registro,
+                residenza,
+                &[(p, "1".to_owned())],
+                &fam,
+                true,
+                Some(consolato),
+                false,
+            )?;
         }
         Ok(())
     }
 
     /// A household's members with their relationship codes (head first).
-    fn nucleo(&mut self, residenza: &'t Comune, restanti: u64, aire: bool) -> Vec<(Persona, String)> {
+    fn nucleo(
+        &mut self,
+        residenza: &'t Comune,
+        restanti: u64,
+        aire: bool,
+    ) -> Vec<(Persona, String)> {
         let straniero = !aire && self.rng.random_bool(0.09);
         let tipo: f64 = self.rng.random();
         let mut membri = Vec::new();
         let eta_capo = self.eta(22, 92);
-        let sesso_capo = if self.rng.random_bool(0.6) { Sesso::Maschio } else { Sesso::Femmina };
+        let sesso_capo = if self.rng.random_bool(0.6) {
+            Sesso::Maschio
+        } else {
+            Sesso::Femmina
+        };
         let capo = self.persona(residenza, sesso_capo, eta_capo, None, straniero);
         let cognome = capo.cognome;
         membri.push((capo, "1".to_owned()));
@@ -398,29 +476,56 @@ impl<'t> Mondo<'t> {
         }
         let coppia = tipo < 0.88;
         if coppia {
-            let sesso = if sesso_capo == Sesso::Maschio { Sesso::Femmina } else { Sesso::Maschio };
+            let sesso = if sesso_capo == Sesso::Maschio {
+                Sesso::Femmina
+            } else {
+                Sesso::Maschio
+            };
             let eta = eta_capo.saturating_sub(self.rng.random_range(0..6)).max(19);
-            membri.push((self.persona(residenza, sesso, eta, None, straniero), "2".to_owned()));
+            membri.push((
+                self.persona(residenza, sesso, eta, None, straniero),
+                "2".to_owned(),
+            ));
         }
         if tipo >= 0.50 && eta_capo < 70 {
-            let figli = self.rng.random_range(1..=3u64).min(restanti.saturating_sub(membri.len() as u64));
+            let figli = self
+                .rng
+                .random_range(1..=3u64)
+                .min(restanti.saturating_sub(membri.len() as u64));
             for _ in 0..figli {
                 let eta = self.eta(0, eta_capo.saturating_sub(20).max(1));
-                let sesso = if self.rng.random_bool(0.5) { Sesso::Maschio } else { Sesso::Femmina };
+                let sesso = if self.rng.random_bool(0.5) {
+                    Sesso::Maschio
+                } else {
+                    Sesso::Femmina
+                };
                 // Children take the head's surname when the head is the father.
                 let cognome = (sesso_capo == Sesso::Maschio).then_some(cognome);
-                membri.push((self.persona(residenza, sesso, eta, cognome, straniero), "3".to_owned()));
+                membri.push((
+                    self.persona(residenza, sesso, eta, cognome, straniero),
+                    "3".to_owned(),
+                ));
             }
         }
         membri
     }
 
-    fn convivenza(&mut self, apr: &mut ScrittoreFile, registro: &mut dyn Write, residenza: &'t Comune, n: u64) -> io::Result<u64> {
+    fn convivenza(
+        &mut self,
+        apr: &mut ScrittoreFile,
+        registro: &mut dyn Write,
+        residenza: &'t Comune,
+        n: u64,
+    ) -> io::Result<u64> {
         let id = format!("C{}", self.id());
         let mut membri = Vec::new();
         for i in 0..n {
             let eta = self.eta(60, 95);
-            let sesso = if self.rng.random_bool(0.6) { Sesso::Femmina } else { Sesso::Maschio };
+            let sesso = if self.rng.random_bool(0.6) {
+                Sesso::Femmina
+            } else {
+                Sesso::Maschio
+            };
             let p = self.persona(residenza, sesso, eta, None, false);
             membri.push((p, if i == 0 { "1" } else { "2" }.to_owned()));
         }
@@ -443,7 +548,9 @@ impl<'t> Mondo<'t> {
         let convivenza = id_famiglia.starts_with('C');
         let rif = self.cfg.data_estrazione;
         let capo_nascita = membri[0].0.nascita;
-        let adulto = capo_nascita.checked_add_days(Days::new(18 * 366)).unwrap_or(capo_nascita);
+        let adulto = capo_nascita
+            .checked_add_days(Days::new(18 * 366))
+            .unwrap_or(capo_nascita);
         let span = (rif - adulto).num_days().max(1) as u64;
         // A household headed by a minor (a duplicated child) starts at the extraction
         // date at the latest: nothing generated is in the future.
@@ -458,32 +565,38 @@ impl<'t> Mondo<'t> {
         let specie = nomi::SPECIE[self.rng.random_range(0..nomi::SPECIE.len())];
         let strada = nomi::STRADE[self.rng.random_range(0..nomi::STRADE.len())];
         let numero = self.rng.random_range(1..200);
-        let residenza_file = |consolato: Option<(&Consolato, &StatoEstero)>, stato: Option<&str>, codice_consolato: Option<&str>| match consolato {
-            None => ResidenzaFile::Italia {
-                cap: "00100".to_owned(),
-                comune_nome: residenza.nome.clone(),
-                istat: residenza.istat.to_string(),
-                sigla: residenza.sigla_provincia.clone(),
-                specie,
-                strada,
-                numero,
-                decorrenza: origine,
-            },
-            Some((c, s)) => ResidenzaFile::Estero {
-                codice_stato: stato.unwrap_or(&s.istat).to_owned(),
-                descrizione_stato: s.nome.clone(),
-                localita: c.sede.clone(),
-                indirizzo: format!("{strada} {numero}"),
-                consolato: codice_consolato.unwrap_or(&c.codice).to_owned(),
-                descrizione_consolato: format!("{} {}", c.rango, c.sede),
-                decorrenza: origine,
-            },
-        };
+        let residenza_file =
+            |consolato: Option<(&Consolato, &StatoEstero)>,
+             stato: Option<&str>,
+             codice_consolato: Option<&str>| match consolato {
+                None => ResidenzaFile::Italia {
+                    cap: "00100".to_owned(),
+                    comune_nome: residenza.nome.clone(),
+                    istat: residenza.istat.to_string(),
+                    sigla: residenza.sigla_provincia.clone(),
+                    specie,
+                    strada,
+                    numero,
+                    decorrenza: origine,
+                },
+                Some((c, s)) => ResidenzaFile::Estero {
+                    codice_stato: stato.unwrap_or(&s.istat).to_owned(),
+                    descrizione_stato: s.nome.clone(),
+                    localita: c.sede.clone(),
+                    indirizzo: format!("{strada} {numero}"),
+                    consolato: codice_consolato.unwrap_or(&c.codice).to_owned(),
+                    descrizione_consolato: format!("{} {}", c.rango, c.sede),
+                    decorrenza: origine,
+                },
+            };
         let mut aggiungi_famiglia = true;
         for (i, (p, relazione)) in membri.iter().enumerate() {
             let mut p = p.clone();
             let mut relazione = relazione.clone();
-            let mut ultimo = rif.checked_sub_days(Days::new(self.rng.random_range(0..400))).unwrap_or(rif).max(origine);
+            let mut ultimo = rif
+                .checked_sub_days(Days::new(self.rng.random_range(0..400)))
+                .unwrap_or(rif)
+                .max(origine);
             let mut in_ae = true;
             let mut stato = None;
             let mut codice_consolato = None;
@@ -491,7 +604,8 @@ impl<'t> Mondo<'t> {
             let mut duplica_aire = false;
             let mut famiglia_vuota = false;
             let mut famiglia_assente = false;
-            let iniezione = inietta && self.cfg.anomalie > 0.0 && self.rng.random_bool(self.cfg.anomalie);
+            let iniezione =
+                inietta && self.cfg.anomalie > 0.0 && self.rng.random_bool(self.cfg.anomalie);
             if iniezione {
                 let scelte = if aire { ANOMALIE_AIRE } else { ANOMALIE_APR };
                 let mut tipo = scelte[self.rng.random_range(0..scelte.len())];
@@ -508,24 +622,38 @@ impl<'t> Mondo<'t> {
                 match tipo {
                     TipoAnomalia::SenzaFamiglia => legame = None,
                     TipoAnomalia::DataFutura => {
-                        ultimo = NaiveDate::from_ymd_opt(DATA_FUTURA.0, DATA_FUTURA.1, DATA_FUTURA.2).unwrap_or(rif)
+                        ultimo =
+                            NaiveDate::from_ymd_opt(DATA_FUTURA.0, DATA_FUTURA.1, DATA_FUTURA.2)
+                                .unwrap_or(rif)
                     }
                     TipoAnomalia::DataNascitaCf => {
                         // Another day of the same month, so only the date disagrees.
-                        let d = if p.nascita.day() > 1 { p.nascita.pred_opt() } else { p.nascita.succ_opt() };
+                        let d = if p.nascita.day() > 1 {
+                            p.nascita.pred_opt()
+                        } else {
+                            p.nascita.succ_opt()
+                        };
                         p.nascita = d.unwrap_or(p.nascita);
                     }
                     TipoAnomalia::SessoCf => {
-                        p.sesso = if p.sesso == Sesso::Maschio { Sesso::Femmina } else { Sesso::Maschio }
+                        p.sesso = if p.sesso == Sesso::Maschio {
+                            Sesso::Femmina
+                        } else {
+                            Sesso::Maschio
+                        }
                     }
                     TipoAnomalia::CfAssenteAe => in_ae = false,
-                    TipoAnomalia::RelazioneSconosciuta => relazione = RELAZIONE_INESISTENTE.to_owned(),
+                    TipoAnomalia::RelazioneSconosciuta => {
+                        relazione = RELAZIONE_INESISTENTE.to_owned()
+                    }
                     TipoAnomalia::FamigliaVuota => famiglia_vuota = true,
                     TipoAnomalia::FamigliaAssente => famiglia_assente = true,
                     TipoAnomalia::DuplicatoAprAire => duplica_aire = true,
                     TipoAnomalia::DuplicatoComuni => self.duplicati_pendenti.push(p.clone()),
                     TipoAnomalia::StatoEsteroSconosciuto => stato = Some(STATO_INESISTENTE),
-                    TipoAnomalia::ConsolatoSconosciuto => codice_consolato = Some(CONSOLATO_INESISTENTE),
+                    TipoAnomalia::ConsolatoSconosciuto => {
+                        codice_consolato = Some(CONSOLATO_INESISTENTE)
+                    }
                 }
                 // A pending cross-municipality duplicate is counted when written.
                 if tipo != TipoAnomalia::DuplicatoComuni {
@@ -550,7 +678,13 @@ impl<'t> Mondo<'t> {
                 comune: residenza.istat.clone(),
                 id_comunale,
                 prima_iscrizione: origine,
-                stato_civile: if relazione == "2" || (i == 0 && membri.get(1).is_some_and(|m| m.1 == "2")) { "2" } else { "1" },
+                stato_civile: if relazione == "2"
+                    || (i == 0 && membri.get(1).is_some_and(|m| m.1 == "2"))
+                {
+                    "2"
+                } else {
+                    "1"
+                },
                 ultimo_aggiornamento: ultimo,
                 motivo_iscrizione: (!aire).then_some(if p.nascita == origine { "1" } else { "4" }),
                 cittadinanza: p.cittadinanza.clone(),
@@ -558,7 +692,13 @@ impl<'t> Mondo<'t> {
                 legame: legame.map(|()| LegameFile {
                     id_famiglia: id_famiglia.to_owned(),
                     convivenza,
-                    tipo_scheda: if convivenza { "4" } else if aire { "5" } else { "3" },
+                    tipo_scheda: if convivenza {
+                        "4"
+                    } else if aire {
+                        "5"
+                    } else {
+                        "3"
+                    },
                     codice: relazione.clone(),
                     decorrenza: origine,
                 }),
@@ -566,7 +706,13 @@ impl<'t> Mondo<'t> {
             file.soggetto(&soggetto)?;
             if famiglia_vuota {
                 let id = format!("V{}", self.id());
-                file.famiglia(&FamigliaFile { id, comune: residenza.istat.clone(), aire, convivenza: None, origine })?;
+                file.famiglia(&FamigliaFile {
+                    id,
+                    comune: residenza.istat.clone(),
+                    aire,
+                    convivenza: None,
+                    origine,
+                })?;
             }
             if famiglia_assente {
                 // An extra clean resident whose family record is missing from the file.
@@ -590,7 +736,13 @@ impl<'t> Mondo<'t> {
                     motivo_iscrizione: Some("4"),
                     cittadinanza: extra.cittadinanza.clone(),
                     residenza: residenza_file(None, None, None),
-                    legame: Some(LegameFile { id_famiglia: fam, convivenza: false, tipo_scheda: "3", codice: "1".to_owned(), decorrenza: origine }),
+                    legame: Some(LegameFile {
+                        id_famiglia: fam,
+                        convivenza: false,
+                        tipo_scheda: "3",
+                        codice: "1".to_owned(),
+                        decorrenza: origine,
+                    }),
                 })?;
             }
             if duplica_aire {

@@ -17,8 +17,15 @@ use chrono::NaiveDate;
 pub(crate) const NAMESPACE: &str = "http://sogei.it/ANPR/subentro";
 
 pub(crate) enum LuogoNascita {
-    Comune { nome: String, istat: String, sigla: String },
-    Estero { descrizione: String, codice: String },
+    Comune {
+        nome: String,
+        istat: String,
+        sigla: String,
+    },
+    Estero {
+        descrizione: String,
+        codice: String,
+    },
 }
 
 pub(crate) enum ResidenzaFile {
@@ -143,7 +150,10 @@ impl ScrittoreFile {
         let w = &mut self.corpo;
         w.write_all(b"<soggetto><generalitaSubIscr>")?;
         if let Some(cf) = &s.codice_fiscale {
-            write!(w, "<codiceFiscale><codFiscale>{cf}</codFiscale></codiceFiscale>")?;
+            write!(
+                w,
+                "<codiceFiscale><codFiscale>{cf}</codFiscale></codiceFiscale>"
+            )?;
         }
         write!(
             w,
@@ -222,7 +232,11 @@ impl ScrittoreFile {
             )?,
         }
         if let Some(l) = &s.legame {
-            let tag = if l.convivenza { "convivenza" } else { "famiglia" };
+            let tag = if l.convivenza {
+                "convivenza"
+            } else {
+                "famiglia"
+            };
             write!(
                 w,
                 "<{tag}><idFamConvComune>{}</idFamConvComune><legameSoggetto><tipoLegame>{}</tipoLegame><dataDecorrenza>{}</dataDecorrenza><codiceLegame>{}</codiceLegame></legameSoggetto></{tag}>",
@@ -264,7 +278,11 @@ impl ScrittoreFile {
     /// Writes the final file: header with the totals (deliberately wrong with
     /// `totali_errati`), then subjects, families, cohabitations; removes the temporary
     /// files.
-    pub(crate) fn chiudi(mut self, data_estrazione: NaiveDate, totali_errati: bool) -> io::Result<()> {
+    pub(crate) fn chiudi(
+        mut self,
+        data_estrazione: NaiveDate,
+        totali_errati: bool,
+    ) -> io::Result<()> {
         self.corpo.flush()?;
         self.famiglie.flush()?;
         self.convivenze.flush()?;
@@ -273,7 +291,11 @@ impl ScrittoreFile {
         let t = self.totali;
         // A wrong declared total in this send (EN011) only: the supply totals stay right,
         // so the expected outcome is exactly one code.
-        let soggetti_invio = if totali_errati { t.soggetti + 1 } else { t.soggetti };
+        let soggetti_invio = if totali_errati {
+            t.soggetti + 1
+        } else {
+            t.soggetti
+        };
         write!(
             out,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<sub:subentro xmlns:sub=\"{NAMESPACE}\">\n<datiFornitura><versioneFornitura>1</versioneFornitura><totaleInvii>1</totaleInvii><numeroTotaleSchedeSoggetto>{}</numeroTotaleSchedeSoggetto><numeroTotaleCittadiniItaliani>{}</numeroTotaleCittadiniItaliani><numeroTotaleIscrittiNonItaliani>{}</numeroTotaleIscrittiNonItaliani><numeroTotalePersoneSessoFemminile>{}</numeroTotalePersoneSessoFemminile><numeroTotalePersoneSessoMaschile>{}</numeroTotalePersoneSessoMaschile><numeroTotaleSchedeFamiglia>{}</numeroTotaleSchedeFamiglia><numeroTotaleSchedeConvivenza>{}</numeroTotaleSchedeConvivenza></datiFornitura>\n",
@@ -318,7 +340,9 @@ impl std::fmt::Display for Testo<'_> {
                 '<' => f.write_str("&lt;")?,
                 '>' => f.write_str("&gt;")?,
                 '\'' => f.write_str("&apos;")?,
-                c if c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '.' | ',') => f.write_char(c)?,
+                c if c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '.' | ',') => {
+                    f.write_char(c)?
+                }
                 c if ('\u{C0}'..='\u{17E}').contains(&c) => f.write_char(c)?,
                 _ => f.write_char(' ')?,
             }

@@ -60,7 +60,10 @@ fn every_generated_file_validates_against_the_published_xsd() {
     );
     // No temporary file is left behind.
     let restanti = std::fs::read_dir(dir.path()).unwrap().count();
-    assert_eq!(restanti, 6, "4 subentro files, the AE register, the expected anomalies");
+    assert_eq!(
+        restanti, 6,
+        "4 subentro files, the AE register, the expected anomalies"
+    );
 }
 
 #[test]
@@ -94,8 +97,13 @@ fn expected_anomalies_are_listed_with_their_counts() {
     }
     // 5% of ~5000 persons, give or take the binomial spread.
     assert!((150..=350).contains(&totale), "{totale} anomalies");
-    for codice in ["ES092", "EN481", "EA038", "EA042", "EA029", "EA030", "EA031", "EC053", "EC032"] {
-        assert!(r.anomalie.contains_key(codice), "{codice} injected at least once: {testo}");
+    for codice in [
+        "ES092", "EN481", "EA038", "EA042", "EA029", "EA030", "EA031", "EC053", "EC032",
+    ] {
+        assert!(
+            r.anomalie.contains_key(codice),
+            "{codice} injected at least once: {testo}"
+        );
     }
     // A clean population has no expected anomaly at all.
     let pulita = tempfile::tempdir().unwrap();

@@ -50,11 +50,18 @@ fn base_esiti(ambiente: Ambiente) -> PathBuf {
 
 fn interno(ambiente: Ambiente, e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "subentro upload");
-    ApiError::bad_request(Anomalia::errore(anpr_service::error::CODICE_ERRORE_INTERNO, "Errore interno"))
-        .in_ambiente(ambiente)
+    ApiError::bad_request(Anomalia::errore(
+        anpr_service::error::CODICE_ERRORE_INTERNO,
+        "Errore interno",
+    ))
+    .in_ambiente(ambiente)
 }
 
-pub async fn carica(State(state): State<AppState>, Caller(ctx): Caller, mut multipart: Multipart) -> ApiResult {
+pub async fn carica(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    mut multipart: Multipart,
+) -> ApiResult {
     let ambiente = ctx.ambiente;
     // Authorised before a single byte is stored.
     state
@@ -64,45 +71,81 @@ pub async fn carica(State(state): State<AppState>, Caller(ctx): Caller, mut mult
         .map_err(|e| ApiError::from_service(e, ambiente))?;
     let n = CARICAMENTI.fetch_add(1, Ordering::Relaxed);
     let cartella = std::env::temp_dir().join(format!("anpr-upload-{}-{n}", std::process::id()));
-    tokio::fs::create_dir_all(&cartella).await.map_err(|e| interno(ambiente, e))?;
+    tokio::fs::create_dir_all(&cartella)
+        .await
+        .map_err(|e| interno(ambiente, e))?;
     let esito = async {
         let mut files = Vec::new();
         while let Some(mut parte) = multipart.next_field().await.map_err(|e| {
-            ApiError::bad_request(Anomalia::errore(CODICE_VALORE_NON_VALIDO, format!("Multipart non valido: {e}")).campo("file"))
-                .in_ambiente(ambiente)
+            ApiError::bad_request(
+                Anomalia::errore(
+                    CODICE_VALORE_NON_VALIDO,
+                    format!("Multipart non valido: {e}"),
+                )
+                .campo("file"),
+            )
+            .in_ambiente(ambiente)
         })? {
             let Some(nome) = parte.file_name().map(str::to_owned) else {
                 return Err(ApiError::bad_request(
-                    Anomalia::errore(CODICE_CAMPO_OBBLIGATORIO, "Nome del file mancante").campo("file"),
+                    Anomalia::errore(CODICE_CAMPO_OBBLIGATORIO, "Nome del file mancante")
+                        .campo("file"),
                 )
                 .in_ambiente(ambiente));
             };
             // Only the characters of the naming convention reach the file system; a
             // wrong name is then reported by the file-level checks (EN001).
-            let sicuro: String = nome.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')).collect();
-            let sicuro = if sicuro.is_empty() || sicuro.starts_with('.') { format!("file{}", files.len()) } else { sicuro };
+            let sicuro: String = nome
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+                .collect();
+            let sicuro = if sicuro.is_empty() || sicuro.starts_with('.') {
+                format!("file{}", files.len())
+            } else {
+                sicuro
+            };
             let percorso = cartella.join(format!("{}-{sicuro}", files.len()));
-            let mut f = tokio::fs::File::create(&percorso).await.map_err(|e| interno(ambiente, e))?;
+            let mut f = tokio::fs::File::create(&percorso)
+                .await
+                .map_err(|e| interno(ambiente, e))?;
             while let Some(pezzo) = parte.chunk().await.map_err(|e| {
-                ApiError::bad_request(Anomalia::errore(CODICE_VALORE_NON_VALIDO, format!("Caricamento interrotto: {e}")).campo("file"))
-                    .in_ambiente(ambiente)
+                ApiError::bad_request(
+                    Anomalia::errore(
+                        CODICE_VALORE_NON_VALIDO,
+                        format!("Caricamento interrotto: {e}"),
+                    )
+                    .campo("file"),
+                )
+                .in_ambiente(ambiente)
             })? {
-                f.write_all(&pezzo).await.map_err(|e| interno(ambiente, e))?;
+                f.write_all(&pezzo)
+                    .await
+                    .map_err(|e| interno(ambiente, e))?;
             }
             f.flush().await.map_err(|e| interno(ambiente, e))?;
             files.push(FileIngresso { nome, percorso });
         }
         let esiti = cartella.join("esiti");
-        let e = anpr_subentro::servizio::importa_come(&state.registry, &ctx, files, &esiti, Arc::new(|_, _| {}))
-            .await
-            .map_err(|e| ApiError::from_service(e, ambiente))?;
+        let e = anpr_subentro::servizio::importa_come(
+            &state.registry,
+            &ctx,
+            files,
+            &esiti,
+            Arc::new(|_, _| {}),
+        )
+        .await
+        .map_err(|e| ApiError::from_service(e, ambiente))?;
         let destinazione = base_esiti(ambiente).join(e.id_operazione.to_string());
-        tokio::fs::create_dir_all(&destinazione).await.map_err(|e| interno(ambiente, e))?;
+        tokio::fs::create_dir_all(&destinazione)
+            .await
+            .map_err(|e| interno(ambiente, e))?;
         for nome in ESITI {
             let da = esiti.join(nome);
             if tokio::fs::try_exists(&da).await.unwrap_or(false) {
                 // Copy, not rename: the temporary directory may be on another file system.
-                tokio::fs::copy(&da, destinazione.join(nome)).await.map_err(|e| interno(ambiente, e))?;
+                tokio::fs::copy(&da, destinazione.join(nome))
+                    .await
+                    .map_err(|e| interno(ambiente, e))?;
             }
         }
         Ok(e)
@@ -144,16 +187,28 @@ pub async fn scarica_esito(
         .await
         .map_err(|e| ApiError::from_service(e, ambiente))?;
     let non_trovato = || {
-        ApiError::not_found(Anomalia::errore(CODICE_VALORE_NON_VALIDO, "Esito non trovato").campo("esiti")).in_ambiente(ambiente)
+        ApiError::not_found(
+            Anomalia::errore(CODICE_VALORE_NON_VALIDO, "Esito non trovato").campo("esiti"),
+        )
+        .in_ambiente(ambiente)
     };
     let id: IdOperazioneAnpr = id.parse().map_err(|_| non_trovato())?;
     if !ESITI.contains(&nome.as_str()) {
         return Err(non_trovato());
     }
     // Only the municipality that onboarded sees its outcome files.
-    let store = state.registry.store(ambiente).map_err(|e| ApiError::from_service(e, ambiente))?;
-    let op = store.operation(id).await.map_err(|e| interno(ambiente, e))?.ok_or_else(non_trovato)?;
-    if op.codice_servizio.as_str() != anpr_subentro::importa::CODICE_SERVIZIO_SUBENTRO || op.comune != ctx.comune {
+    let store = state
+        .registry
+        .store(ambiente)
+        .map_err(|e| ApiError::from_service(e, ambiente))?;
+    let op = store
+        .operation(id)
+        .await
+        .map_err(|e| interno(ambiente, e))?
+        .ok_or_else(non_trovato)?;
+    if op.codice_servizio.as_str() != anpr_subentro::importa::CODICE_SERVIZIO_SUBENTRO
+        || op.comune != ctx.comune
+    {
         return Err(non_trovato());
     }
     let testo = tokio::fs::read(base_esiti(ambiente).join(id.to_string()).join(&nome))

@@ -43,12 +43,20 @@ async fn onboarding(s: &Server) -> (tempfile::TempDir, tempfile::TempDir) {
             dimensione_massima: 1 << 30,
             cartella_esiti: esiti.path().to_owned(),
         },
-        r.file.iter().map(|p| anpr_subentro::FileIngresso::da_percorso(p)).collect(),
+        r.file
+            .iter()
+            .map(|p| anpr_subentro::FileIngresso::da_percorso(p))
+            .collect(),
         Arc::new(|_, _| {}),
     )
     .await
     .unwrap();
-    assert_eq!(e.stato, anpr_subentro::StatoSubentro::Elaborato, "{:?}", e.bloccanti);
+    assert_eq!(
+        e.stato,
+        anpr_subentro::StatoSubentro::Elaborato,
+        "{:?}",
+        e.bloccanti
+    );
     assert_eq!(e.soggetti_caricati, r.soggetti);
     (gen, esiti)
 }
@@ -64,7 +72,11 @@ fn caricati(esiti: &std::path::Path) -> Vec<String> {
 }
 
 async fn componenti(s: &Server, fam: &str) -> Vec<String> {
-    s.componenti(fam, None).await.into_iter().map(|(id, _)| id).collect()
+    s.componenti(fam, None)
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
 }
 
 async fn record_caricati_sono_ordinari(s: Server) {
@@ -75,18 +87,30 @@ async fn record_caricati_sono_ordinari(s: Server) {
     // Consultation and search see them.
     let primo = s.scheda(&ids[0], None).await;
     assert_eq!(primo["competenza"]["comune"], ROMA);
-    let cf = primo["codiceFiscale"]["codFiscale"].as_str().unwrap().to_owned();
+    let cf = primo["codiceFiscale"]["codFiscale"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (status, trovati) = s
-        .post("/api/v1/soggetti/ricerca", &json!({"criteriRicerca": {"codiceFiscale": cf}}))
+        .post(
+            "/api/v1/soggetti/ricerca",
+            &json!({"criteriRicerca": {"codiceFiscale": cf}}),
+        )
         .await;
     assert_eq!(status, 200, "{trovati}");
     assert_eq!(trovati["totale"], 1, "{trovati}");
 
     // A whole family moves within Rome (5005).
-    let fam = primo["legame"]["idFamigliaConvivenzaAnpr"].as_str().unwrap().to_owned();
+    let fam = primo["legame"]["idFamigliaConvivenzaAnpr"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let membri = componenti(&s, &fam).await;
     assert!(!membri.is_empty());
-    let soggetti: Vec<Value> = membri.iter().map(|m| json!({"idSchedaSoggettoANPR": m})).collect();
+    let soggetti: Vec<Value> = membri
+        .iter()
+        .map(|m| json!({"idSchedaSoggettoANPR": m}))
+        .collect();
     s.ok(
         "5005",
         &json!({
@@ -97,13 +121,19 @@ async fn record_caricati_sono_ordinari(s: Server) {
     )
     .await;
     let dopo = s.scheda(&membri[0], None).await;
-    assert_eq!(dopo["residenza"]["indirizzo"]["toponimo"]["denominazioneToponimo"], "Appia Nuova");
+    assert_eq!(
+        dopo["residenza"]["indirizzo"]["toponimo"]["denominazioneToponimo"],
+        "Appia Nuova"
+    );
 
     // A person living alone dies (2001).
     let mut solo = None;
     for id in ids.iter().skip(1) {
         let sc = s.scheda(id, None).await;
-        let f = sc["legame"]["idFamigliaConvivenzaAnpr"].as_str().unwrap().to_owned();
+        let f = sc["legame"]["idFamigliaConvivenzaAnpr"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         if f != fam && componenti(&s, &f).await.len() == 1 {
             solo = Some(id.clone());
             break;
@@ -153,7 +183,11 @@ su_entrambi!(record_caricati_sono_ordinari);
 async fn server_presubentro(
     backend: Backend,
     registro_ae: &std::path::Path,
-) -> Option<(String, Arc<dyn anpr_store::Store>, Box<dyn std::any::Any + Send>)> {
+) -> Option<(
+    String,
+    Arc<dyn anpr_store::Store>,
+    Box<dyn std::any::Any + Send>,
+)> {
     let (store, keep) = common::store(backend).await?;
     let mut stores = std::collections::BTreeMap::new();
     stores.insert(Ambiente::Presubentro, Arc::clone(&store));
@@ -167,7 +201,11 @@ async fn server_presubentro(
     );
     let app = anpr_server::router(
         registry,
-        anpr_server::ServerConfig { ambiente_predefinito: Ambiente::Presubentro, backend: "test", identita_da_header: true },
+        anpr_server::ServerConfig {
+            ambiente_predefinito: Ambiente::Presubentro,
+            backend: "test",
+            identita_da_header: true,
+        },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -204,7 +242,9 @@ async fn upload_rest(backend: Backend) {
         cartella: gen.path().to_owned(),
     })
     .unwrap();
-    let Some((base, store, _keep)) = server_presubentro(backend, &r.registro_ae).await else { return };
+    let Some((base, store, _keep)) = server_presubentro(backend, &r.registro_ae).await else {
+        return;
+    };
     let (tipo, body) = multipart(&r.file);
     let client = reqwest::Client::new();
     let invia = |profili: &'static str| {
@@ -227,7 +267,9 @@ async fn upload_rest(backend: Backend) {
     assert_eq!(v["soggettiLetti"], r.soggetti);
     let mut contati = std::collections::BTreeMap::new();
     for riga in v["riepilogo"].as_array().unwrap() {
-        *contati.entry(riga["codice"].as_str().unwrap().to_owned()).or_insert(0u64) += riga["conteggio"].as_u64().unwrap();
+        *contati
+            .entry(riga["codice"].as_str().unwrap().to_owned())
+            .or_insert(0u64) += riga["conteggio"].as_u64().unwrap();
     }
     assert_eq!(contati, r.anomalie);
     // The outcome CSV is downloadable by the municipality, with an idANPR per record.
@@ -243,7 +285,10 @@ async fn upload_rest(backend: Backend) {
     assert_eq!(csv.status().as_u16(), 200);
     let testo = csv.text().await.unwrap();
     let caricati = testo.lines().filter(|l| l.ends_with(",CARICATO")).count() as u64;
-    assert_eq!(caricati, v["soggettiCaricati"].as_u64().unwrap() + v["famiglieCaricate"].as_u64().unwrap());
+    assert_eq!(
+        caricati,
+        v["soggettiCaricati"].as_u64().unwrap() + v["famiglieCaricate"].as_u64().unwrap()
+    );
     // Another municipality does not see it.
     let altrui = client
         .get(&url)
@@ -254,7 +299,11 @@ async fn upload_rest(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(altrui.status().as_u16(), 404);
-    assert!(!store.file_subentro(&ROMA.parse().unwrap()).await.unwrap().is_empty());
+    assert!(!store
+        .file_subentro(&ROMA.parse().unwrap())
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,7 +25,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "sospese_procedimenti",
         include_str!("../migrations/0002_sospese_procedimenti.sql"),
     ),
-    (3, "subentro", include_str!("../migrations/0003_subentro.sql")),
+    (
+        3,
+        "subentro",
+        include_str!("../migrations/0003_subentro.sql"),
+    ),
 ];
 
 /// First key of the advisory lock taken by migrations ("ANPR" in ASCII); the second key

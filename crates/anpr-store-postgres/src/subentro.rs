@@ -61,7 +61,15 @@ struct Buffer {
 }
 
 impl Buffer {
-    fn versione(&mut self, e: EntityRef, dal: NaiveDate, op: i64, s: &str, valore: &str, chiave: Option<&str>) {
+    fn versione(
+        &mut self,
+        e: EntityRef,
+        dal: NaiveDate,
+        op: i64,
+        s: &str,
+        valore: &str,
+        chiave: Option<&str>,
+    ) {
         let v = &mut self.versioni;
         let _ = write!(v, "{}\t{}\t", e.kind(), e.id());
         copia(v, s);
@@ -74,19 +82,31 @@ impl Buffer {
 
     fn record(&mut self, op: i64, r: &RecordSubentro) -> Result<(), StoreError> {
         if r.index.entity() != r.entity {
-            return Err(StoreError::Invalid(format!("index row of another record than {}", r.entity)));
+            return Err(StoreError::Invalid(format!(
+                "index row of another record than {}",
+                r.entity
+            )));
         }
         for s in &r.sections {
             if s.section == INDEX_SECTION {
                 return Err(StoreError::Invalid("section _indice is reserved".into()));
             }
-            self.versione(r.entity, r.valido_dal, op, s.section, &s.json, s.key.as_deref());
+            self.versione(
+                r.entity,
+                r.valido_dal,
+                op,
+                s.section,
+                &s.json,
+                s.key.as_deref(),
+            );
         }
         let json = match &r.index {
             IndexWrite::Soggetto(s) => serde_json::to_string(s),
             IndexWrite::Famiglia(f) => serde_json::to_string(f),
             IndexWrite::Procedimento(_) => {
-                return Err(StoreError::Invalid("a subentro loads subjects and families only".into()))
+                return Err(StoreError::Invalid(
+                    "a subentro loads subjects and families only".into(),
+                ))
             }
         }
         .map_err(|e| StoreError::Invalid(format!("index row: {e}")))?;
@@ -118,7 +138,12 @@ impl Buffer {
             IndexWrite::Famiglia(f) => {
                 let b = &mut self.famiglie;
                 let _ = write!(b, "{}\t", f.id);
-                for v in [Some(f.comune.as_str()), Some(f.tipo.as_str()), Some(f.stato.as_str()), f.id_comunale.as_deref()] {
+                for v in [
+                    Some(f.comune.as_str()),
+                    Some(f.tipo.as_str()),
+                    Some(f.stato.as_str()),
+                    f.id_comunale.as_deref(),
+                ] {
                     campo(b, v);
                     b.push('\t');
                 }
@@ -168,7 +193,10 @@ pub(crate) async fn carica(
         .ok_or_else(|| StoreError::Invalid("a subentro names its municipality".into()))?;
     let op = inizio.operazione;
     let op_id = to_i64(op.id.get(), "operation id")?;
-    let mut client = store.client().await.map_err(crate::error::Failure::into_store_error)?;
+    let mut client = store
+        .client()
+        .await
+        .map_err(crate::error::Failure::into_store_error)?;
     let tx = client.transaction().await.map_err(pg("subentro: begin"))?;
     if inizio.azzera_comune {
         azzera(&tx, &comune).await?;
@@ -208,7 +236,10 @@ pub(crate) async fn carica(
         Some(fine) => {
             drop(buffer);
             tx.rollback().await.map_err(pg("subentro: rollback"))?;
-            let tx = client.transaction().await.map_err(pg("subentro refusal: begin"))?;
+            let tx = client
+                .transaction()
+                .await
+                .map_err(pg("subentro refusal: begin"))?;
             inserisci_operazione(&tx, &op, "rifiutata").await?;
             let voce = concludi(&tx, &op, fine, false).await?;
             tx.commit().await.map_err(pg("subentro refusal: commit"))?;
@@ -244,12 +275,18 @@ async fn azzera(tx: &Transaction<'_>, comune: &CodiceIstatComune) -> Result<(), 
         "DELETE FROM indice_famiglie WHERE comune = $1",
         "DELETE FROM subentro_file WHERE comune = $1",
     ] {
-        tx.execute(sql, &[&c]).await.map_err(pg("removing the previous index"))?;
+        tx.execute(sql, &[&c])
+            .await
+            .map_err(pg("removing the previous index"))?;
     }
     Ok(())
 }
 
-async fn inserisci_operazione(tx: &Transaction<'_>, op: &NewOperation, stato: &str) -> Result<(), StoreError> {
+async fn inserisci_operazione(
+    tx: &Transaction<'_>,
+    op: &NewOperation,
+    stato: &str,
+) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO operazioni (id, codice_servizio, comune, id_operazione_comune, utente, postazione, canale,
                                  decorrenza, registrata_il, stato, annulla, richiesta, risposta)
@@ -273,11 +310,19 @@ async fn inserisci_operazione(tx: &Transaction<'_>, op: &NewOperation, stato: &s
     Ok(())
 }
 
-async fn concludi(tx: &Transaction<'_>, op: &NewOperation, fine: FineSubentro, positivo: bool) -> Result<VoceAudit, StoreError> {
+async fn concludi(
+    tx: &Transaction<'_>,
+    op: &NewOperation,
+    fine: FineSubentro,
+    positivo: bool,
+) -> Result<VoceAudit, StoreError> {
     let op_id = to_i64(op.id.get(), "operation id")?;
-    tx.execute("UPDATE operazioni SET risposta = $1 WHERE id = $2", &[&fine.risposta, &op_id])
-        .await
-        .map_err(pg("storing the response"))?;
+    tx.execute(
+        "UPDATE operazioni SET risposta = $1 WHERE id = $2",
+        &[&fine.risposta, &op_id],
+    )
+    .await
+    .map_err(pg("storing the response"))?;
     for f in &fine.files {
         tx.execute(
             "INSERT INTO subentro_file (comune, nome_file, sha256, stato, id_operazione, registrato_il, soggetti, famiglie)
@@ -308,17 +353,31 @@ async fn concludi(tx: &Transaction<'_>, op: &NewOperation, fine: FineSubentro, p
 }
 
 /// Chains the audit entry after the head, under the head's row lock (as every write).
-async fn chain(tx: &Transaction<'_>, entry: NuovaVoceAudit, op: i64) -> Result<VoceAudit, StoreError> {
+async fn chain(
+    tx: &Transaction<'_>,
+    entry: NuovaVoceAudit,
+    op: i64,
+) -> Result<VoceAudit, StoreError> {
     let mut entry = entry;
     entry.istante = crate::write::micros(entry.istante);
     let row = tx
-        .query_one("SELECT seq, hash FROM audit_testa WHERE unica FOR UPDATE", &[])
+        .query_one(
+            "SELECT seq, hash FROM audit_testa WHERE unica FOR UPDATE",
+            &[],
+        )
         .await
         .map_err(pg("locking the audit head"))?;
     let seq: i64 = row.get(0);
-    let head = (seq != 0).then(|| TestaCatena { seq: to_u64(seq, "audit seq").unwrap_or(0), hash: row.get(1) });
+    let head = (seq != 0).then(|| TestaCatena {
+        seq: to_u64(seq, "audit seq").unwrap_or(0),
+        hash: row.get(1),
+    });
     let voce = concatena(head.as_ref(), entry);
-    let id_operazione = voce.voce.id_operazione_anpr.map(|v| to_i64(v, "audit id")).transpose()?;
+    let id_operazione = voce
+        .voce
+        .id_operazione_anpr
+        .map(|v| to_i64(v, "audit id"))
+        .transpose()?;
     tx.execute(
         "WITH voce AS (
              INSERT INTO audit (seq, istante, evento, azione, utente, comune, postazione, canale, oggetto,
@@ -348,8 +407,14 @@ async fn chain(tx: &Transaction<'_>, entry: NuovaVoceAudit, op: i64) -> Result<V
     Ok(voce)
 }
 
-pub(crate) async fn file_subentro(store: &PostgresStore, comune: &CodiceIstatComune) -> Result<Vec<FileSubentro>, StoreError> {
-    let client = store.client().await.map_err(crate::error::Failure::into_store_error)?;
+pub(crate) async fn file_subentro(
+    store: &PostgresStore,
+    comune: &CodiceIstatComune,
+) -> Result<Vec<FileSubentro>, StoreError> {
+    let client = store
+        .client()
+        .await
+        .map_err(crate::error::Failure::into_store_error)?;
     let rows = client
         .query(
             "SELECT nome_file, sha256, stato, id_operazione, registrato_il, soggetti, famiglie
@@ -369,7 +434,8 @@ pub(crate) async fn file_subentro(store: &PostgresStore, comune: &CodiceIstatCom
                     .get::<_, Option<i64>>(3)
                     .map(|v| {
                         to_u64(v, "id_operazione").and_then(|v| {
-                            anpr_domain::ids::IdOperazioneAnpr::new(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+                            anpr_domain::ids::IdOperazioneAnpr::new(v)
+                                .map_err(|e| StoreError::Corrupt(e.to_string()))
                         })
                     })
                     .transpose()?,
@@ -381,8 +447,14 @@ pub(crate) async fn file_subentro(store: &PostgresStore, comune: &CodiceIstatCom
         .collect()
 }
 
-pub(crate) async fn codici_fiscali_presenti(store: &PostgresStore, codici: &[String]) -> Result<Vec<CodiceFiscalePresente>, StoreError> {
-    let client = store.client().await.map_err(crate::error::Failure::into_store_error)?;
+pub(crate) async fn codici_fiscali_presenti(
+    store: &PostgresStore,
+    codici: &[String],
+) -> Result<Vec<CodiceFiscalePresente>, StoreError> {
+    let client = store
+        .client()
+        .await
+        .map_err(crate::error::Failure::into_store_error)?;
     let rows = client
         .query(
             "SELECT codice_fiscale, comune, posizione FROM indice_soggetti WHERE codice_fiscale = ANY($1)",
@@ -395,19 +467,30 @@ pub(crate) async fn codici_fiscali_presenti(store: &PostgresStore, codici: &[Str
             let comune: String = r.get(1);
             Ok(CodiceFiscalePresente {
                 codice_fiscale: r.get(0),
-                comune: comune.parse().map_err(|_| StoreError::Corrupt(format!("comune {comune}")))?,
+                comune: comune
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("comune {comune}")))?,
                 posizione: r.get(2),
             })
         })
         .collect()
 }
 
-pub(crate) async fn next_ids(store: &PostgresStore, sequenza: &str, count: u64) -> Result<Vec<u64>, StoreError> {
-    let client = store.client().await.map_err(crate::error::Failure::into_store_error)?;
+pub(crate) async fn next_ids(
+    store: &PostgresStore,
+    sequenza: &str,
+    count: u64,
+) -> Result<Vec<u64>, StoreError> {
+    let client = store
+        .client()
+        .await
+        .map_err(crate::error::Failure::into_store_error)?;
     let sql = format!("SELECT nextval('{sequenza}') FROM generate_series(1, $1::bigint)");
     let rows = client
         .query(&sql, &[&to_i64(count, "count")?])
         .await
         .map_err(pg("reserving ids"))?;
-    rows.iter().map(|r| to_u64(r.get(0), "sequence value")).collect()
+    rows.iter()
+        .map(|r| to_u64(r.get(0), "sequence value"))
+        .collect()
 }

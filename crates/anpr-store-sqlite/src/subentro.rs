@@ -45,7 +45,8 @@ pub(crate) fn carica(
         .ok_or_else(|| StoreError::Invalid("a subentro names its municipality".into()))?;
     let intestazione = inizio.operazione.clone();
     let op = PreparedOp::new(inizio.operazione, false)?;
-    conn.execute_batch("BEGIN IMMEDIATE").ctx("starting the load")?;
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .ctx("starting the load")?;
     let esito = (|| {
         if inizio.azzera_comune {
             azzera(&conn, &comune)?;
@@ -86,7 +87,8 @@ pub(crate) fn carica(
         Ok(Some(fine)) => {
             // A refused load: nothing of the records, only the refusal is kept.
             rollback(&conn);
-            conn.execute_batch("BEGIN IMMEDIATE").ctx("recording the refusal")?;
+            conn.execute_batch("BEGIN IMMEDIATE")
+                .ctx("recording the refusal")?;
             let mut rifiutata = intestazione;
             rifiutata.stato = StatoOperazione::Rifiutata;
             let op = PreparedOp::new(rifiutata.clone(), false)?;
@@ -156,7 +158,12 @@ fn azzera(conn: &Connection, comune: &CodiceIstatComune) -> Result<(), StoreErro
     Ok(())
 }
 
-fn inserisci(conn: &Connection, op_id: i64, ordine: i64, r: &RecordSubentro) -> Result<(), StoreError> {
+fn inserisci(
+    conn: &Connection,
+    op_id: i64,
+    ordine: i64,
+    r: &RecordSubentro,
+) -> Result<(), StoreError> {
     let (kind, id) = (r.entity.kind(), entity_sql(r.entity));
     let dal = date_to_sql(r.valido_dal)?;
     let mut versione = conn
@@ -177,19 +184,34 @@ fn inserisci(conn: &Connection, op_id: i64, ordine: i64, r: &RecordSubentro) -> 
         IndexWrite::Soggetto(s) => json_to_sql(s, "subject index")?,
         IndexWrite::Famiglia(f) => json_to_sql(f, "family index")?,
         IndexWrite::Procedimento(_) => {
-            return Err(StoreError::Invalid("a subentro loads subjects and families only".into()))
+            return Err(StoreError::Invalid(
+                "a subentro loads subjects and families only".into(),
+            ))
         }
     };
     if r.index.entity() != r.entity {
-        return Err(StoreError::Invalid(format!("index row of another record than {}", r.entity)));
+        return Err(StoreError::Invalid(format!(
+            "index row of another record than {}",
+            r.entity
+        )));
     }
     versione
-        .execute(params![kind, id, INDEX_SECTION, dal, op_id, indice, Option::<String>::None])
+        .execute(params![
+            kind,
+            id,
+            INDEX_SECTION,
+            dal,
+            op_id,
+            indice,
+            Option::<String>::None
+        ])
         .ctx("inserting the index version")?;
     write::upsert_projection(conn, &r.index)?;
-    conn.prepare_cached("INSERT INTO operazioni_entita (kind, entity, ordine, op) VALUES (?1, ?2, ?3, ?4)")
-        .and_then(|mut s| s.execute(params![kind, id, ordine, op_id]))
-        .ctx("linking a record")?;
+    conn.prepare_cached(
+        "INSERT INTO operazioni_entita (kind, entity, ordine, op) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .and_then(|mut s| s.execute(params![kind, id, ordine, op_id]))
+    .ctx("linking a record")?;
     Ok(())
 }
 
@@ -263,7 +285,10 @@ fn inserisci_file(
 }
 
 /// `Store::file_subentro`.
-pub(crate) fn file_subentro(conn: &Connection, comune: &CodiceIstatComune) -> Result<Vec<FileSubentro>, StoreError> {
+pub(crate) fn file_subentro(
+    conn: &Connection,
+    comune: &CodiceIstatComune,
+) -> Result<Vec<FileSubentro>, StoreError> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT nome_file, sha256, stato, id_operazione, registrato_il, soggetti, famiglie
@@ -285,18 +310,20 @@ pub(crate) fn file_subentro(conn: &Connection, comune: &CodiceIstatComune) -> Re
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)
         .ctx("reading the file list")?;
     rows.into_iter()
-        .map(|(nome_file, sha256, stato, op, quando, soggetti, famiglie)| {
-            Ok(FileSubentro {
-                comune: comune.clone(),
-                nome_file,
-                sha256,
-                stato,
-                id_operazione: op.map(write::op_id_from_sql).transpose()?,
-                registrato_il: crate::codec::timestamp_from_sql(&quando, "registrato_il")?,
-                soggetti: crate::codec::u64_from_sql(soggetti, "soggetti")?,
-                famiglie: crate::codec::u64_from_sql(famiglie, "famiglie")?,
-            })
-        })
+        .map(
+            |(nome_file, sha256, stato, op, quando, soggetti, famiglie)| {
+                Ok(FileSubentro {
+                    comune: comune.clone(),
+                    nome_file,
+                    sha256,
+                    stato,
+                    id_operazione: op.map(write::op_id_from_sql).transpose()?,
+                    registrato_il: crate::codec::timestamp_from_sql(&quando, "registrato_il")?,
+                    soggetti: crate::codec::u64_from_sql(soggetti, "soggetti")?,
+                    famiglie: crate::codec::u64_from_sql(famiglie, "famiglie")?,
+                })
+            },
+        )
         .collect()
 }
 
@@ -311,19 +338,25 @@ pub(crate) fn codici_fiscali_presenti(
         let sql = format!(
             "SELECT codice_fiscale, comune, posizione FROM indice_soggetti WHERE codice_fiscale IN ({segnaposti})"
         );
-        let mut stmt = conn.prepare_cached(&sql).ctx("preparing the tax code lookup")?;
+        let mut stmt = conn
+            .prepare_cached(&sql)
+            .ctx("preparing the tax code lookup")?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(chunk.iter()), |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
             })
             .and_then(Iterator::collect::<Result<Vec<_>, _>>)
             .ctx("looking up tax codes")?;
         for (cf, comune, posizione) in rows {
             out.push(CodiceFiscalePresente {
                 codice_fiscale: cf,
-                comune: comune
-                    .parse()
-                    .map_err(|_| StoreError::Corrupt(format!("comune {comune} in the subject index")))?,
+                comune: comune.parse().map_err(|_| {
+                    StoreError::Corrupt(format!("comune {comune} in the subject index"))
+                })?,
                 posizione,
             });
         }

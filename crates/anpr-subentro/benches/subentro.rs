@@ -25,7 +25,11 @@ struct Argomenti {
 }
 
 fn argomenti() -> Argomenti {
-    let mut a = Argomenti { persone: 100_000, ripetizioni: 3, anomalie: 0.01 };
+    let mut a = Argomenti {
+        persone: 100_000,
+        ripetizioni: 3,
+        anomalie: 0.01,
+    };
     let v: Vec<String> = std::env::args().collect();
     let mut i = 1;
     while i < v.len() {
@@ -64,7 +68,10 @@ fn picco_rss_mib() -> f64 {
 fn solo_parsing(files: &[PathBuf]) -> u64 {
     let mut n = 0;
     for f in files {
-        let mut l = LettoreSubentro::new(std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(f).unwrap()));
+        let mut l = LettoreSubentro::new(std::io::BufReader::with_capacity(
+            1 << 16,
+            std::fs::File::open(f).unwrap(),
+        ));
         while let Some(e) = l.prossimo() {
             if let Elemento::Soggetto(_) = e.unwrap() {
                 n += 1;
@@ -83,9 +90,16 @@ struct Volume {
 fn volume_sqlite(path: &Path) -> Volume {
     let c = rusqlite_open(path);
     let (righe, byte): (i64, i64) = c
-        .query_row("SELECT count(*), coalesce(sum(length(value)), 0) FROM versioni", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT count(*), coalesce(sum(length(value)), 0) FROM versioni",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
-    Volume { righe: righe as u64, byte: byte as u64 }
+    Volume {
+        righe: righe as u64,
+        byte: byte as u64,
+    }
 }
 
 fn rusqlite_open(path: &Path) -> rusqlite::Connection {
@@ -101,7 +115,9 @@ fn grezzo_sqlite(dir: &Path, v: &Volume) -> f64 {
     let t = Instant::now();
     c.execute_batch("BEGIN").unwrap();
     {
-        let mut s = c.prepare("INSERT INTO t VALUES ('S', ?1, 'sezione', ?2)").unwrap();
+        let mut s = c
+            .prepare("INSERT INTO t VALUES ('S', ?1, 'sezione', ?2)")
+            .unwrap();
         for i in 0..v.righe {
             s.execute(rusqlite::params![i as i64, payload]).unwrap();
         }
@@ -112,38 +128,62 @@ fn grezzo_sqlite(dir: &Path, v: &Volume) -> f64 {
 
 async fn grezzo_postgres(url: &str, v: &Volume) -> f64 {
     use futures_util::SinkExt;
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(conn);
     let tabella = format!("grezzo_{}", rand_suffix());
     client
-        .batch_execute(&format!("CREATE TABLE {tabella} (kind text, entity bigint, section text, value jsonb)"))
+        .batch_execute(&format!(
+            "CREATE TABLE {tabella} (kind text, entity bigint, section text, value jsonb)"
+        ))
         .await
         .unwrap();
-    let payload = format!("\"{}\"", "x".repeat((v.byte / v.righe.max(1)).saturating_sub(2) as usize));
+    let payload = format!(
+        "\"{}\"",
+        "x".repeat((v.byte / v.righe.max(1)).saturating_sub(2) as usize)
+    );
     let t = Instant::now();
     client.batch_execute("BEGIN").await.unwrap();
-    let sink = client.copy_in(&format!("COPY {tabella} FROM STDIN")).await.unwrap();
+    let sink = client
+        .copy_in(&format!("COPY {tabella} FROM STDIN"))
+        .await
+        .unwrap();
     futures_util::pin_mut!(sink);
     let mut buf = String::with_capacity(8 << 20);
     for i in 0..v.righe {
         buf.push_str(&format!("S\t{i}\tsezione\t{payload}\n"));
         if buf.len() > (8 << 20) {
-            sink.send(bytes::Bytes::from(std::mem::take(&mut buf))).await.unwrap();
+            sink.send(bytes::Bytes::from(std::mem::take(&mut buf)))
+                .await
+                .unwrap();
         }
     }
     sink.send(bytes::Bytes::from(buf)).await.unwrap();
     sink.finish().await.unwrap();
     client.batch_execute("COMMIT").await.unwrap();
     let s = t.elapsed().as_secs_f64();
-    client.batch_execute(&format!("DROP TABLE {tabella}")).await.unwrap();
+    client
+        .batch_execute(&format!("DROP TABLE {tabella}"))
+        .await
+        .unwrap();
     s
 }
 
 fn rand_suffix() -> String {
-    format!("{}_{}", std::process::id(), Instant::now().elapsed().as_nanos() ^ u128::from(rand::random::<u32>()))
+    format!(
+        "{}_{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos() ^ u128::from(rand::random::<u32>())
+    )
 }
 
-async fn completo(store: Arc<dyn Store>, ae: Arc<dyn anpr_ae::AgenziaEntrate>, files: &[PathBuf], esiti: &Path) -> (f64, u64) {
+async fn completo(
+    store: Arc<dyn Store>,
+    ae: Arc<dyn anpr_ae::AgenziaEntrate>,
+    files: &[PathBuf],
+    esiti: &Path,
+) -> (f64, u64) {
     let t = Instant::now();
     let e = importa(
         store,
@@ -190,7 +230,11 @@ async fn main() {
         cartella: gen.clone(),
     })
     .unwrap();
-    let byte: u64 = r.file.iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
+    let byte: u64 = r
+        .file
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
     println!(
         "subentro bench: {} schede soggetto ({} MiB di XML), generate in {:.1} s, {} ripetizioni",
         r.soggetti,
@@ -219,7 +263,13 @@ async fn main() {
     for i in 0..a.ripetizioni {
         let p = dir.path().join(format!("sqlite-{i}.sqlite3"));
         let store: Arc<dyn Store> = Arc::new(anpr_store_sqlite::SqliteStore::open(&p).unwrap());
-        let (s, n) = completo(store, Arc::clone(&ae), &r.file, &dir.path().join(format!("esiti-s{i}"))).await;
+        let (s, n) = completo(
+            store,
+            Arc::clone(&ae),
+            &r.file,
+            &dir.path().join(format!("esiti-s{i}")),
+        )
+        .await;
         assert_eq!(n, r.soggetti);
         tempi.push(s);
         if volume.is_none() {
@@ -228,13 +278,28 @@ async fn main() {
         let _ = std::fs::remove_file(&p);
     }
     let volume = volume.unwrap();
-    let grezzo: Vec<f64> = (0..a.ripetizioni).map(|_| grezzo_sqlite(dir.path(), &volume)).collect();
+    let grezzo: Vec<f64> = (0..a.ripetizioni)
+        .map(|_| grezzo_sqlite(dir.path(), &volume))
+        .collect();
     let grezzo = mediana(grezzo);
     let completo_s = mediana(tempi);
-    println!("SQLite: {} righe di versione, {} MiB di JSON", volume.righe, volume.byte >> 20);
-    riga("SQLite raw insert, same rows (baseline)", grezzo, r.soggetti, grezzo);
+    println!(
+        "SQLite: {} righe di versione, {} MiB di JSON",
+        volume.righe,
+        volume.byte >> 20
+    );
+    riga(
+        "SQLite raw insert, same rows (baseline)",
+        grezzo,
+        r.soggetti,
+        grezzo,
+    );
     riga("SQLite full pipeline", completo_s, r.soggetti, grezzo);
-    println!("{:<40} rapporto al parse-only {:.2}x", "", completo_s / parse);
+    println!(
+        "{:<40} rapporto al parse-only {:.2}x",
+        "",
+        completo_s / parse
+    );
 
     // PostgreSQL.
     if let Some(url) = anpr_store_postgres::testing::test_url() {
@@ -242,8 +307,18 @@ async fn main() {
         for i in 0..a.ripetizioni {
             let schema = anpr_store_postgres::testing::random_schema();
             let _g = anpr_store_postgres::testing::SchemaGuard::new(&url, &schema);
-            let store: Arc<dyn Store> = Arc::new(anpr_store_postgres::PostgresStore::connect(&url, &schema).await.unwrap());
-            let (s, _) = completo(store, Arc::clone(&ae), &r.file, &dir.path().join(format!("esiti-p{i}"))).await;
+            let store: Arc<dyn Store> = Arc::new(
+                anpr_store_postgres::PostgresStore::connect(&url, &schema)
+                    .await
+                    .unwrap(),
+            );
+            let (s, _) = completo(
+                store,
+                Arc::clone(&ae),
+                &r.file,
+                &dir.path().join(format!("esiti-p{i}")),
+            )
+            .await;
             tempi.push(s);
         }
         let mut g = Vec::new();
@@ -252,11 +327,23 @@ async fn main() {
         }
         let grezzo = mediana(g);
         let completo_p = mediana(tempi);
-        riga("PostgreSQL raw COPY, same rows (baseline)", grezzo, r.soggetti, grezzo);
+        riga(
+            "PostgreSQL raw COPY, same rows (baseline)",
+            grezzo,
+            r.soggetti,
+            grezzo,
+        );
         riga("PostgreSQL full pipeline", completo_p, r.soggetti, grezzo);
-        println!("{:<40} rapporto al parse-only {:.2}x", "", completo_p / parse);
+        println!(
+            "{:<40} rapporto al parse-only {:.2}x",
+            "",
+            completo_p / parse
+        );
     } else {
         println!("PostgreSQL: ANPR_TEST_POSTGRES_URL not set, skipped");
     }
-    println!("peak RSS (VmHWM) of the whole run: {:.0} MiB", picco_rss_mib());
+    println!(
+        "peak RSS (VmHWM) of the whole run: {:.0} MiB",
+        picco_rss_mib()
+    );
 }

@@ -7,7 +7,9 @@
 //! (section `anomalieSubentro`). Checks that need the outside world (tax agency,
 //! other municipalities) are done by the pipeline, in batches.
 
-use anpr_domain::codice_fiscale::{coerente_con_dati, verifica, CodiceFiscaleSoggetto, DatiCalcolo};
+use anpr_domain::codice_fiscale::{
+    coerente_con_dati, verifica, CodiceFiscaleSoggetto, DatiCalcolo,
+};
 use anpr_domain::error::{Anomalia, Gravita};
 use anpr_domain::ids::{CodiceIstatComune, IdComunale, Sesso};
 use anpr_domain::scheda::{
@@ -35,7 +37,13 @@ pub fn anomalia(tabelle: &Tables, codice: &str, gravita: Gravita, campo: &str) -
             let g = e
                 .severity_subentro
                 .or(e.anomalie_severity)
-                .map(|s| if s.code() == "E" { Gravita::Errore } else { Gravita::Avvertimento })
+                .map(|s| {
+                    if s.code() == "E" {
+                        Gravita::Errore
+                    } else {
+                        Gravita::Avvertimento
+                    }
+                })
                 .unwrap_or(gravita);
             (e.text.clone(), g)
         }
@@ -51,9 +59,15 @@ pub fn anomalia(tabelle: &Tables, codice: &str, gravita: Gravita, campo: &str) -
 /// Texts of our own codes (README, table of our codes).
 pub fn testo_nostro(codice: &str) -> &'static str {
     match codice {
-        CODICE_CF_DUPLICATO_FORNITURA => "Codice fiscale presente piu' volte nella stessa fornitura",
-        "EV152" => "Identificativi riservati per la fornitura esauriti: totali dichiarati incongruenti",
-        CODICE_LUOGO_NON_DECODIFICABILE => "Luogo di nascita non decodificabile con le tabelle di riferimento",
+        CODICE_CF_DUPLICATO_FORNITURA => {
+            "Codice fiscale presente piu' volte nella stessa fornitura"
+        }
+        "EV152" => {
+            "Identificativi riservati per la fornitura esauriti: totali dichiarati incongruenti"
+        }
+        CODICE_LUOGO_NON_DECODIFICABILE => {
+            "Luogo di nascita non decodificabile con le tabelle di riferimento"
+        }
         _ => "Anomalia",
     }
 }
@@ -115,8 +129,18 @@ pub fn controlla(
     };
     let luogo = luogo(tabelle, s, nascita);
     if luogo.is_none() {
-        let mut a = anomalia(tabelle, CODICE_LUOGO_NON_DECODIFICABILE, Gravita::Errore, &format!("{g}/luogoNascita"));
-        if let Some(v) = s.luogo.comune_istat.as_ref().or(s.luogo.stato_codice.as_ref()) {
+        let mut a = anomalia(
+            tabelle,
+            CODICE_LUOGO_NON_DECODIFICABILE,
+            Gravita::Errore,
+            &format!("{g}/luogoNascita"),
+        );
+        if let Some(v) = s
+            .luogo
+            .comune_istat
+            .as_ref()
+            .or(s.luogo.stato_codice.as_ref())
+        {
             a = a.valore(v.as_str());
         }
         anomalie.push(a.atteso("codice ISTAT di un comune o di uno stato estero delle tabelle"));
@@ -162,9 +186,14 @@ pub fn controlla(
                             Err(discrepanze) => {
                                 for d in discrepanze {
                                     anomalie.push(
-                                        anomalia(tabelle, d.codice_anpr(), Gravita::Avvertimento, &campo)
-                                            .valore(d.dai_dati.clone())
-                                            .atteso(d.nel_codice.clone()),
+                                        anomalia(
+                                            tabelle,
+                                            d.codice_anpr(),
+                                            Gravita::Avvertimento,
+                                            &campo,
+                                        )
+                                        .valore(d.dai_dati.clone())
+                                        .atteso(d.nel_codice.clone()),
                                     );
                                 }
                             }
@@ -174,7 +203,11 @@ pub fn controlla(
                 Some(c)
             }
             Err(_) => {
-                let codice = if verifica(cf).is_err() && cf.len() != 16 && cf.len() != 11 { "EA001" } else { "ENT02" };
+                let codice = if verifica(cf).is_err() && cf.len() != 16 && cf.len() != 11 {
+                    "EA001"
+                } else {
+                    "ENT02"
+                };
                 anomalie.push(
                     anomalia(tabelle, codice, Gravita::Avvertimento, &campo)
                         .valore(cf)
@@ -187,11 +220,26 @@ pub fn controlla(
 
     // Dates that cannot be in the future (EN481): one anomaly per record.
     let futura = [
-        ("dataUltimoAggiornamento", s.data_ultimo_aggiornamento.as_deref()),
-        ("residenza/dataDecorrenzaResidenza", s.residenza.as_ref().and_then(|r| r.data_decorrenza.as_deref())),
-        ("generalitaSubIscr/dataPrimaIscrizioneComune", s.data_prima_iscrizione.as_deref()),
         (
-            if s.legame.as_ref().is_some_and(|l| l.convivenza) { "convivenza/legameSoggetto/dataDecorrenza" } else { "famiglia/legameSoggetto/dataDecorrenza" },
+            "dataUltimoAggiornamento",
+            s.data_ultimo_aggiornamento.as_deref(),
+        ),
+        (
+            "residenza/dataDecorrenzaResidenza",
+            s.residenza
+                .as_ref()
+                .and_then(|r| r.data_decorrenza.as_deref()),
+        ),
+        (
+            "generalitaSubIscr/dataPrimaIscrizioneComune",
+            s.data_prima_iscrizione.as_deref(),
+        ),
+        (
+            if s.legame.as_ref().is_some_and(|l| l.convivenza) {
+                "convivenza/legameSoggetto/dataDecorrenza"
+            } else {
+                "famiglia/legameSoggetto/dataDecorrenza"
+            },
             s.legame.as_ref().and_then(|l| l.decorrenza.as_deref()),
         ),
     ]
@@ -216,9 +264,19 @@ pub fn controlla(
         }
         Some(l) => {
             let (tabella, codice, tipo, campo) = if l.convivenza {
-                ("legame_convivenza", "EC003", TipoScheda::Convivenza, "convivenza/legameSoggetto/codiceLegame")
+                (
+                    "legame_convivenza",
+                    "EC003",
+                    TipoScheda::Convivenza,
+                    "convivenza/legameSoggetto/codiceLegame",
+                )
             } else {
-                ("relazione_parentela", "EC002", TipoScheda::Famiglia, "famiglia/legameSoggetto/codiceLegame")
+                (
+                    "relazione_parentela",
+                    "EC002",
+                    TipoScheda::Famiglia,
+                    "famiglia/legameSoggetto/codiceLegame",
+                )
             };
             if tabelle.code(tabella, &l.codice, None).is_none() {
                 anomalie.push(
@@ -234,28 +292,46 @@ pub fn controlla(
 
     // Residence: Italian address, or (AIRE) foreign locality and consulate.
     let mut aire = None;
-    let decorrenza_res = s.residenza.as_ref().and_then(|r| r.data_decorrenza.as_deref()).and_then(data);
+    let decorrenza_res = s
+        .residenza
+        .as_ref()
+        .and_then(|r| r.data_decorrenza.as_deref())
+        .and_then(data);
     let residenza = s.residenza.as_ref().map(|r| {
         let tipo = r.tipo_indirizzo.clone().unwrap_or_else(|| "1".into());
-        let indirizzo = r.comune_istat.as_deref().and_then(|c| c.parse::<CodiceIstatComune>().ok()).map(|comune_res| Indirizzo {
-            cap: r.cap.clone(),
-            comune: comune_res,
-            frazione: r.frazione.clone(),
-            toponimo: Toponimo {
-                cod_specie: None,
-                specie: r.specie.clone().unwrap_or_default(),
-                denominazione_toponimo: r.toponimo.clone().unwrap_or_default(),
-                cod_toponimo: None,
-            },
-            numero_civico: NumeroCivico { numero: r.numero.clone(), ..NumeroCivico::default() },
-        });
+        let indirizzo = r
+            .comune_istat
+            .as_deref()
+            .and_then(|c| c.parse::<CodiceIstatComune>().ok())
+            .map(|comune_res| Indirizzo {
+                cap: r.cap.clone(),
+                comune: comune_res,
+                frazione: r.frazione.clone(),
+                toponimo: Toponimo {
+                    cod_specie: None,
+                    specie: r.specie.clone().unwrap_or_default(),
+                    denominazione_toponimo: r.toponimo.clone().unwrap_or_default(),
+                    cod_toponimo: None,
+                },
+                numero_civico: NumeroCivico {
+                    numero: r.numero.clone(),
+                    ..NumeroCivico::default()
+                },
+            });
         let indirizzo_estero = r.estero_codice_stato.as_ref().map(|stato| {
-            let noto = tabelle.stato_estero_by_istat(stato, None).is_some_and(|s| s.residenza);
+            let noto = tabelle
+                .stato_estero_by_istat(stato, None)
+                .is_some_and(|s| s.residenza);
             if !noto {
                 anomalie.push(
-                    anomalia(tabelle, "EC053", Gravita::Errore, "residenza/localitaEstera/indirizzoEstero/localita/codiceStato")
-                        .valore(stato.as_str())
-                        .atteso("un codice della tabella Stati esteri valido per la residenza"),
+                    anomalia(
+                        tabelle,
+                        "EC053",
+                        Gravita::Errore,
+                        "residenza/localitaEstera/indirizzoEstero/localita/codiceStato",
+                    )
+                    .valore(stato.as_str())
+                    .atteso("un codice della tabella Stati esteri valido per la residenza"),
                 );
             }
             IndirizzoEstero {
@@ -269,9 +345,14 @@ pub fn controlla(
         if let Some(consolato) = &r.consolato {
             if tabelle.consolato(consolato).is_none() {
                 anomalie.push(
-                    anomalia(tabelle, "EC032", Gravita::Errore, "residenza/localitaEstera/consolato/codiceConsolato")
-                        .valore(consolato.as_str())
-                        .atteso("un codice della tabella Elenco Consolati"),
+                    anomalia(
+                        tabelle,
+                        "EC032",
+                        Gravita::Errore,
+                        "residenza/localitaEstera/consolato/codiceConsolato",
+                    )
+                    .valore(consolato.as_str())
+                    .atteso("un codice della tabella Elenco Consolati"),
                 );
             }
             aire = Some(DatiAire {
@@ -293,12 +374,23 @@ pub fn controlla(
     });
 
     let prima = s.data_prima_iscrizione.as_deref().and_then(data);
-    let valido_dal = prima.or(decorrenza_res).unwrap_or(nascita).min(oggi).max(nascita.min(oggi));
-    let posizione = if s.aire || aire.is_some() { PosizioneAnagrafica::Aire } else { PosizioneAnagrafica::Residente };
+    let valido_dal = prima
+        .or(decorrenza_res)
+        .unwrap_or(nascita)
+        .min(oggi)
+        .max(nascita.min(oggi));
+    let posizione = if s.aire || aire.is_some() {
+        PosizioneAnagrafica::Aire
+    } else {
+        PosizioneAnagrafica::Residente
+    };
     let competenza = Competenza {
         comune: comune.clone(),
         posizione,
-        id_scheda_soggetto_comune: s.id_comunale.as_deref().and_then(|i| i.parse::<IdComunale>().ok()),
+        id_scheda_soggetto_comune: s
+            .id_comunale
+            .as_deref()
+            .and_then(|i| i.parse::<IdComunale>().ok()),
     };
     let iscrizione = Some(DatiIscrizione {
         motivo_iscrizione: match posizione {
@@ -318,9 +410,15 @@ pub fn controlla(
         cittadinanze: s
             .cittadinanza
             .iter()
-            .map(|c| Cittadinanza { codice_stato: c.clone(), data_validita: None })
+            .map(|c| Cittadinanza {
+                codice_stato: c.clone(),
+                data_validita: None,
+            })
             .collect(),
-        stato_civile: s.stato_civile.as_ref().map(|c| StatoCivile { stato_civile: c.clone(), eventi: Vec::new() }),
+        stato_civile: s.stato_civile.as_ref().map(|c| StatoCivile {
+            stato_civile: c.clone(),
+            eventi: Vec::new(),
+        }),
         residenza,
         iscrizione,
         aire,
@@ -356,5 +454,8 @@ fn luogo(tabelle: &Tables, s: &SoggettoLetto, nascita: NaiveDate) -> Option<Luog
             localita: s.luogo.localita.clone(),
         });
     }
-    s.luogo.eccezionale.clone().map(|descrizione| Luogo::Eccezionale { descrizione })
+    s.luogo
+        .eccezionale
+        .clone()
+        .map(|descrizione| Luogo::Eccezionale { descrizione })
 }

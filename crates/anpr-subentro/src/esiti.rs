@@ -38,10 +38,22 @@ pub struct RigaAnomalia<'a> {
 
 impl<'a> RigaAnomalia<'a> {
     pub fn file(a: &'a Anomalia) -> Self {
-        Self { anomalia: a, file: "", tipo_scheda: "", indice: None, id_scheda_comune: None, id_anpr: None }
+        Self {
+            anomalia: a,
+            file: "",
+            tipo_scheda: "",
+            indice: None,
+            id_scheda_comune: None,
+            id_anpr: None,
+        }
     }
 
-    pub fn soggetto(file: &'a str, s: &'a SoggettoLetto, id: Option<IdAnprSoggetto>, a: &'a Anomalia) -> Self {
+    pub fn soggetto(
+        file: &'a str,
+        s: &'a SoggettoLetto,
+        id: Option<IdAnprSoggetto>,
+        a: &'a Anomalia,
+    ) -> Self {
         Self {
             anomalia: a,
             file,
@@ -52,7 +64,12 @@ impl<'a> RigaAnomalia<'a> {
         }
     }
 
-    pub fn famiglia(file: &'a str, id_comunale: &'a str, id: Option<IdAnprFamiglia>, a: &'a Anomalia) -> Self {
+    pub fn famiglia(
+        file: &'a str,
+        id_comunale: &'a str,
+        id: Option<IdAnprFamiglia>,
+        a: &'a Anomalia,
+    ) -> Self {
         Self {
             anomalia: a,
             file,
@@ -128,10 +145,19 @@ impl ScrittoreEsiti {
         esiti
             .write_all(b"file,tipo_scheda,indice,id_scheda_comune,id_anpr,esito\n")
             .map_err(io(&p))?;
-        Ok(Self { cartella: cartella.to_owned(), esiti, anomalie: HashMap::new() })
+        Ok(Self {
+            cartella: cartella.to_owned(),
+            esiti,
+            anomalie: HashMap::new(),
+        })
     }
 
-    pub fn soggetto(&mut self, file: &str, s: &SoggettoLetto, id: Option<IdAnprSoggetto>) -> Result<(), ErroreSubentro> {
+    pub fn soggetto(
+        &mut self,
+        file: &str,
+        s: &SoggettoLetto,
+        id: Option<IdAnprSoggetto>,
+    ) -> Result<(), ErroreSubentro> {
         let riga = format!(
             "{},S,{},{},{},{}\n",
             campo(file),
@@ -144,7 +170,13 @@ impl ScrittoreEsiti {
         self.esiti.write_all(riga.as_bytes()).map_err(io(&p))
     }
 
-    pub fn famiglia(&mut self, file: &str, id_comunale: &str, convivenza: bool, id: Option<IdAnprFamiglia>) -> Result<(), ErroreSubentro> {
+    pub fn famiglia(
+        &mut self,
+        file: &str,
+        id_comunale: &str,
+        convivenza: bool,
+        id: Option<IdAnprFamiglia>,
+    ) -> Result<(), ErroreSubentro> {
         let riga = format!(
             "{},{},,{},{},{}\n",
             campo(file),
@@ -163,7 +195,8 @@ impl ScrittoreEsiti {
         let p = self.cartella.join(format!("anomalie_{famiglia}.csv"));
         if !self.anomalie.contains_key(famiglia) {
             let mut w = BufWriter::new(File::create(&p).map_err(io(&p))?);
-            w.write_all(INTESTAZIONE_ANOMALIE.as_bytes()).map_err(io(&p))?;
+            w.write_all(INTESTAZIONE_ANOMALIE.as_bytes())
+                .map_err(io(&p))?;
             self.anomalie.insert(famiglia, w);
         }
         let procedura = anpr_tables::tables()
@@ -204,7 +237,11 @@ impl ScrittoreEsiti {
             std::fs::rename(&tmp, &finale).map_err(io(&finale))?;
         } else {
             std::fs::remove_file(&tmp).map_err(io(&tmp))?;
-            std::fs::write(&finale, "file,tipo_scheda,indice,id_scheda_comune,id_anpr,esito\n").map_err(io(&finale))?;
+            std::fs::write(
+                &finale,
+                "file,tipo_scheda,indice,id_scheda_comune,id_anpr,esito\n",
+            )
+            .map_err(io(&finale))?;
         }
         for (nome, mut w) in self.anomalie.drain() {
             let p = self.cartella.join(format!("anomalie_{nome}.csv"));
@@ -219,7 +256,14 @@ impl ScrittoreEsiti {
         let p = self.cartella.join("stato_file.csv");
         let mut testo = String::from("nome_file,stato,sha256,soggetti,famiglie\n");
         for f in files {
-            testo.push_str(&format!("{},{},{},{},{}\n", campo(&f.nome_file), f.stato, f.sha256, f.soggetti, f.famiglie));
+            testo.push_str(&format!(
+                "{},{},{},{},{}\n",
+                campo(&f.nome_file),
+                f.stato,
+                f.sha256,
+                f.soggetti,
+                f.famiglie
+            ));
         }
         std::fs::write(&p, testo).map_err(io(&p))?;
         Ok(())

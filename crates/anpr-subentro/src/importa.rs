@@ -23,16 +23,19 @@ use anpr_ae::AgenziaEntrate;
 use anpr_domain::audit::{NuovaVoceAudit, TipoEvento};
 use anpr_domain::caller::Ambiente;
 use anpr_domain::error::{Anomalia, Gravita};
-use anpr_domain::ids::{CodiceIstatComune, IdAnprFamiglia, IdAnprSoggetto, IdComunale, IdOperazioneAnpr};
+use anpr_domain::ids::{
+    CodiceIstatComune, IdAnprFamiglia, IdAnprSoggetto, IdComunale, IdOperazioneAnpr,
+};
 use anpr_domain::operazione::StatoOperazione;
 use anpr_domain::scheda::{
-    DatiCodiceFiscale, DatiFamiglia, Intestatario, Legame, Residenza, SchedaFamiglia, SchedaSoggetto,
-    SezioneFamiglia, SezioneSoggetto, StatoCodiceFiscale, StatoFamiglia, TipoScheda,
+    DatiCodiceFiscale, DatiFamiglia, Intestatario, Legame, Residenza, SchedaFamiglia,
+    SchedaSoggetto, SezioneFamiglia, SezioneSoggetto, StatoCodiceFiscale, StatoFamiglia,
+    TipoScheda,
 };
 use anpr_service::lavoro::{indice_famiglia, indice_soggetto};
 use anpr_store::{
-    EntityRef, FileSubentro, FineSubentro, IndexWrite, InizioSubentro, MessaggioSubentro, NewOperation,
-    NewOutboxMessage, RecordSubentro, Sequence, SezioneSubentro, Store, StoreError,
+    EntityRef, FileSubentro, FineSubentro, IndexWrite, InizioSubentro, MessaggioSubentro,
+    NewOperation, NewOutboxMessage, RecordSubentro, Sequence, SezioneSubentro, Store, StoreError,
 };
 use anpr_tables::Tables;
 use chrono::{NaiveDate, Utc};
@@ -190,7 +193,11 @@ pub async fn importa(
     }
     letti.sort_by_key(|(_, n, _, _)| (n.tipo, n.progressivo));
     let precedenti = store.file_subentro(&opzioni.comune).await?;
-    if opzioni.ambiente == Ambiente::Produzione && precedenti.iter().any(|p| p.stato == StatoSubentro::Elaborato.as_str()) {
+    if opzioni.ambiente == Ambiente::Produzione
+        && precedenti
+            .iter()
+            .any(|p| p.stato == StatoSubentro::Elaborato.as_str())
+    {
         bloccanti.push(
             anomalia(tabelle, "EN034", Gravita::Errore, "comune")
                 .valore(opzioni.comune.as_str())
@@ -198,7 +205,9 @@ pub async fn importa(
         );
     }
     let azzera = opzioni.ambiente != Ambiente::Produzione
-        && precedenti.iter().any(|p| p.stato == StatoSubentro::Elaborato.as_str());
+        && precedenti
+            .iter()
+            .any(|p| p.stato == StatoSubentro::Elaborato.as_str());
 
     // Headers: the declared totals size the id reservation.
     let mut testate = Vec::new();
@@ -211,7 +220,9 @@ pub async fn importa(
                 testate.push(Testata::default());
             }
             _ => {
-                bloccanti.push(anomalia(tabelle, "EN009", Gravita::Errore, "file").valore(f.nome.as_str()));
+                bloccanti.push(
+                    anomalia(tabelle, "EN009", Gravita::Errore, "file").valore(f.nome.as_str()),
+                );
                 testate.push(Testata::default());
             }
         }
@@ -219,7 +230,10 @@ pub async fn importa(
     if !bloccanti.is_empty() || letti.is_empty() {
         stato = StatoSubentro::Scartato;
         if letti.is_empty() && bloccanti.is_empty() {
-            bloccanti.push(anomalia(tabelle, "EN001", Gravita::Errore, "file").atteso("almeno un file APR o AIRE"));
+            bloccanti.push(
+                anomalia(tabelle, "EN001", Gravita::Errore, "file")
+                    .atteso("almeno un file APR o AIRE"),
+            );
         }
     }
 
@@ -228,10 +242,18 @@ pub async fn importa(
     // beyond what the files can hold are not reserved (the run ends INSERITO KO anyway).
     let (ids_s, ids_f) = if stato == StatoSubentro::Elaborato {
         let dimensione_totale: u64 = letti.iter().map(|(_, _, d, _)| *d).sum();
-        let dichiarati_s: u64 = testate.iter().map(|t| t.invio.map_or(t.fornitura.soggetti, |i| i.soggetti)).sum();
+        let dichiarati_s: u64 = testate
+            .iter()
+            .map(|t| t.invio.map_or(t.fornitura.soggetti, |i| i.soggetti))
+            .sum();
         let dichiarati_f: u64 = testate
             .iter()
-            .map(|t| t.invio.map_or(t.fornitura.famiglie + t.fornitura.convivenze, |i| i.famiglie + i.convivenze))
+            .map(|t| {
+                t.invio
+                    .map_or(t.fornitura.famiglie + t.fornitura.convivenze, |i| {
+                        i.famiglie + i.convivenze
+                    })
+            })
             .sum();
         let tetto = dimensione_totale / 100 + 16;
         let n_s = dichiarati_s.min(tetto);
@@ -249,7 +271,10 @@ pub async fn importa(
     let (tx, rx) = mpsc::channel(LOTTI_IN_VOLO);
     let carico = {
         let store = Arc::clone(&store);
-        let inizio = InizioSubentro { operazione, azzera_comune: azzera };
+        let inizio = InizioSubentro {
+            operazione,
+            azzera_comune: azzera,
+        };
         tokio::spawn(async move { store.carica_subentro(inizio, rx).await })
     };
 
@@ -265,7 +290,11 @@ pub async fn importa(
             handle,
             avanzamento: Arc::clone(&avanzamento),
         };
-        let files: Vec<(FileIngresso, Testata)> = letti.iter().map(|(f, _, _, _)| f.clone()).zip(testate.iter().cloned()).collect();
+        let files: Vec<(FileIngresso, Testata)> = letti
+            .iter()
+            .map(|(f, _, _, _)| f.clone())
+            .zip(testate.iter().cloned())
+            .collect();
         let tx2 = tx.clone();
         let risultato = tokio::task::spawn_blocking(move || {
             let mut p = Produttore::new(ctx, ids_s, ids_f, tx2, esiti);
@@ -330,7 +359,11 @@ pub async fn importa(
             canale: opzioni.canale.clone(),
             oggetto: Some(format!("subentro:{}", opzioni.comune)),
             id_operazione_anpr: Some(id_operazione.get()),
-            esito: if positivo { "ok".into() } else { format!("rifiutata: {}", stato.as_str()) },
+            esito: if positivo {
+                "ok".into()
+            } else {
+                format!("rifiutata: {}", stato.as_str())
+            },
         },
         files: files_stato.clone(),
     };
@@ -343,15 +376,25 @@ pub async fn importa(
 
     let mut riepilogo = prodotto.riepilogo.clone();
     for a in &bloccanti {
-        *riepilogo.entry((a.codice.clone(), a.gravita.code().to_owned())).or_default() += 1;
+        *riepilogo
+            .entry((a.codice.clone(), a.gravita.code().to_owned()))
+            .or_default() += 1;
     }
     esiti.concludi(positivo, &riepilogo, &files_stato)?;
     Ok(EsitoSubentro {
         stato,
         id_operazione,
         soggetti_letti: prodotto.soggetti_letti,
-        soggetti_caricati: if positivo { prodotto.soggetti_caricati } else { 0 },
-        famiglie_caricate: if positivo { prodotto.famiglie_caricate } else { 0 },
+        soggetti_caricati: if positivo {
+            prodotto.soggetti_caricati
+        } else {
+            0
+        },
+        famiglie_caricate: if positivo {
+            prodotto.famiglie_caricate
+        } else {
+            0
+        },
         riepilogo,
         bloccanti,
     })
@@ -368,7 +411,9 @@ fn sha256(p: &Path) -> Result<String, ErroreSubentro> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = f.read(&mut buf).map_err(|e| ErroreSubentro::Io(p.to_owned(), e))?;
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| ErroreSubentro::Io(p.to_owned(), e))?;
         if n == 0 {
             break;
         }
@@ -386,7 +431,11 @@ fn errore_struttura(tabelle: &Tables, file: &str, e: &crate::parser::ErroreStrut
     a.atteso("un file conforme a subentro.xsd")
 }
 
-fn nuova_operazione(opzioni: &Opzioni, id: IdOperazioneAnpr, files: &[(FileIngresso, NomeFile, u64, String)]) -> NewOperation {
+fn nuova_operazione(
+    opzioni: &Opzioni,
+    id: IdOperazioneAnpr,
+    files: &[(FileIngresso, NomeFile, u64, String)],
+) -> NewOperation {
     NewOperation {
         id,
         codice_servizio: CODICE_SERVIZIO_SUBENTRO.parse().expect("a valid service code"),
@@ -424,14 +473,20 @@ fn nuova_operazione(opzioni: &Opzioni, id: IdOperazioneAnpr, files: &[(FileIngre
 
 /// The outcome mail (seed 000: subject and body of the ministry's PEC).
 fn mail(opzioni: &Opzioni, positivo: bool, bloccanti: &[Anomalia]) -> NewOutboxMessage {
-    let oggetto = format!("Esito elaborazione APR e AIRE in ambiente di {}", opzioni.ambiente.as_str());
+    let oggetto = format!(
+        "Esito elaborazione APR e AIRE in ambiente di {}",
+        opzioni.ambiente.as_str()
+    );
     let corpo = if positivo {
         format!(
             "Si comunica che l'attività in oggetto è terminata con esito positivo in data {}\n\nIl Ministero dell'Interno",
             opzioni.oggi.format("%d/%m/%Y")
         )
     } else {
-        let righe: Vec<String> = bloccanti.iter().map(|a| format!("{} - \"{}\"", a.codice, a.testo)).collect();
+        let righe: Vec<String> = bloccanti
+            .iter()
+            .map(|a| format!("{} - \"{}\"", a.codice, a.testo))
+            .collect();
         format!(
             "Si comunica che l'attività in oggetto è terminata con esito negativo.\nDi seguito sono riportate le anomalie riscontrate che hanno determinato l'interruzione dell'elaborazione:\n{}\nOccorre eliminare le anomalie e procedere con un nuovo invio del file\n\nIl Ministero dell'Interno",
             righe.join("\n")
@@ -493,7 +548,13 @@ struct Produttore {
 }
 
 impl Produttore {
-    fn new(ctx: Contesto, ids_s: Vec<u64>, ids_f: Vec<u64>, tx: mpsc::Sender<MessaggioSubentro>, esiti: ScrittoreEsiti) -> Self {
+    fn new(
+        ctx: Contesto,
+        ids_s: Vec<u64>,
+        ids_f: Vec<u64>,
+        tx: mpsc::Sender<MessaggioSubentro>,
+        esiti: ScrittoreEsiti,
+    ) -> Self {
         Self {
             ctx,
             ids_s: ids_s.into_iter(),
@@ -554,11 +615,16 @@ impl Produttore {
         let differite = std::mem::take(&mut self.anomalie_differite);
         let mut sezioni = Vec::with_capacity(LOTTO);
         for (id, (dal, anomalie)) in differite {
-            let json = serde_json::to_string(&anomalie).map_err(|e| ErroreSubentro::Interno(e.to_string()))?;
+            let json = serde_json::to_string(&anomalie)
+                .map_err(|e| ErroreSubentro::Interno(e.to_string()))?;
             sezioni.push((
                 EntityRef::Soggetto(id),
                 dal,
-                SezioneSubentro { section: SezioneSoggetto::AnomalieSubentro.key(), json, key: None },
+                SezioneSubentro {
+                    section: SezioneSoggetto::AnomalieSubentro.key(),
+                    json,
+                    key: None,
+                },
             ));
             if sezioni.len() == LOTTO {
                 self.invia(MessaggioSubentro::Sezioni(std::mem::take(&mut sezioni)))?;
@@ -575,7 +641,11 @@ impl Produttore {
     }
 
     /// Streams one file; returns the counted totals, or `None` if it was refused.
-    fn file(&mut self, f: &FileIngresso, _testata: &Testata) -> Result<Option<Totali>, ErroreSubentro> {
+    fn file(
+        &mut self,
+        f: &FileIngresso,
+        _testata: &Testata,
+    ) -> Result<Option<Totali>, ErroreSubentro> {
         let mut lettore = LettoreSubentro::new(apri(&f.percorso)?);
         let mut contati = Totali::default();
         let mut in_attesa: Vec<crate::parser::SoggettoLetto> = Vec::with_capacity(LOTTO);
@@ -597,7 +667,10 @@ impl Produttore {
                     in_attesa.push(*s);
                     if in_attesa.len() == LOTTO {
                         self.soggetti(&f.nome, std::mem::take(&mut in_attesa))?;
-                        (self.ctx.avanzamento)(self.byte_precedenti + lettore.letti, self.prodotto.soggetti_letti);
+                        (self.ctx.avanzamento)(
+                            self.byte_precedenti + lettore.letti,
+                            self.prodotto.soggetti_letti,
+                        );
                     }
                 }
                 Ok(Elemento::Famiglia(fam)) => {
@@ -628,23 +701,44 @@ impl Produttore {
 
     /// Declared vs counted (EN011–EN024, EN031).
     fn quadratura(&mut self, f: &FileIngresso, t: &Testata, c: &Totali) {
-        let coppie = |x: &Totali| [x.soggetti, x.italiani, x.non_italiani, x.femmine, x.maschi, x.famiglie, x.convivenze];
+        let coppie = |x: &Totali| {
+            [
+                x.soggetti,
+                x.italiani,
+                x.non_italiani,
+                x.femmine,
+                x.maschi,
+                x.famiglie,
+                x.convivenze,
+            ]
+        };
         const NOMI: [&str; 7] = [
-            "SchedeSoggetto", "CittadiniItaliani", "IscrittiNonItaliani", "PersoneSessoFemminile",
-            "PersoneSessoMaschile", "SchedeFamiglia", "SchedeConvivenza",
+            "SchedeSoggetto",
+            "CittadiniItaliani",
+            "IscrittiNonItaliani",
+            "PersoneSessoFemminile",
+            "PersoneSessoMaschile",
+            "SchedeFamiglia",
+            "SchedeConvivenza",
         ];
         let contati = coppie(c);
         if t.totale_invii > 1 && t.invio.is_none() {
-            let a = anomalia(self.ctx.tabelle, "EN031", Gravita::Errore, "datiInvio").valore(f.nome.as_str());
+            let a = anomalia(self.ctx.tabelle, "EN031", Gravita::Errore, "datiInvio")
+                .valore(f.nome.as_str());
             self.blocca(StatoSubentro::InseritoKo, a);
         }
         if let Some(invio) = &t.invio {
             for (i, (d, k)) in coppie(invio).iter().zip(contati).enumerate() {
                 if *d != k {
                     let codice = format!("EN{:03}", 11 + 2 * i);
-                    let a = anomalia(self.ctx.tabelle, &codice, Gravita::Errore, &format!("datiInvio/numero{}Invio", NOMI[i]))
-                        .valore(d.to_string())
-                        .atteso(format!("{k} (contati nel file {})", f.nome));
+                    let a = anomalia(
+                        self.ctx.tabelle,
+                        &codice,
+                        Gravita::Errore,
+                        &format!("datiInvio/numero{}Invio", NOMI[i]),
+                    )
+                    .valore(d.to_string())
+                    .atteso(format!("{k} (contati nel file {})", f.nome));
                     self.blocca(StatoSubentro::InseritoKo, a);
                 }
             }
@@ -654,9 +748,17 @@ impl Produttore {
             for (i, (d, k)) in coppie(&t.fornitura).iter().zip(contati).enumerate() {
                 if *d != k {
                     let codice = format!("EN{:03}", 12 + 2 * i);
-                    let a = anomalia(self.ctx.tabelle, &codice, Gravita::Errore, &format!("datiFornitura/numeroTotale{}", NOMI[i].replace("Schede", "Schede")))
-                        .valore(d.to_string())
-                        .atteso(format!("{k} (contati nella fornitura {})", f.nome));
+                    let a = anomalia(
+                        self.ctx.tabelle,
+                        &codice,
+                        Gravita::Errore,
+                        &format!(
+                            "datiFornitura/numeroTotale{}",
+                            NOMI[i].replace("Schede", "Schede")
+                        ),
+                    )
+                    .valore(d.to_string())
+                    .atteso(format!("{k} (contati nella fornitura {})", f.nome));
                     self.blocca(StatoSubentro::InseritoKo, a);
                 }
             }
@@ -680,7 +782,11 @@ impl Produttore {
     }
 
     /// Checks and converts a batch of subjects.
-    fn soggetti(&mut self, file: &str, lotto: Vec<crate::parser::SoggettoLetto>) -> Result<(), ErroreSubentro> {
+    fn soggetti(
+        &mut self,
+        file: &str,
+        lotto: Vec<crate::parser::SoggettoLetto>,
+    ) -> Result<(), ErroreSubentro> {
         let controllati: Vec<SoggettoControllato> = lotto
             .iter()
             .map(|s| controlla(self.ctx.tabelle, &self.ctx.comune, self.ctx.oggi, s))
@@ -691,28 +797,49 @@ impl Produttore {
             .filter_map(|c| c.codice_fiscale.as_ref().map(|x| x.as_str().to_owned()))
             .collect();
         let store = Arc::clone(&self.ctx.store);
-        let presenti = self.ctx.handle.block_on(async move { store.codici_fiscali_presenti(&codici).await })?;
+        let presenti = self
+            .ctx
+            .handle
+            .block_on(async move { store.codici_fiscali_presenti(&codici).await })?;
         let mut altrove: HashMap<String, (String, String)> = HashMap::new();
         for p in presenti {
             if p.comune != self.ctx.comune {
-                altrove.insert(p.codice_fiscale, (p.comune.as_str().to_owned(), p.posizione));
+                altrove.insert(
+                    p.codice_fiscale,
+                    (p.comune.as_str().to_owned(), p.posizione),
+                );
             }
         }
         for (letto, mut c) in lotto.into_iter().zip(controllati) {
             self.prodotto.soggetti_letti += 1;
-            let posizione = if c.competenza.posizione == anpr_domain::scheda::PosizioneAnagrafica::Aire { 'A' } else { 'R' };
+            let posizione =
+                if c.competenza.posizione == anpr_domain::scheda::PosizioneAnagrafica::Aire {
+                    'A'
+                } else {
+                    'R'
+                };
             let mut stato_cf = StatoCodiceFiscale::NonValidato;
             if let Some(cf) = c.codice_fiscale.as_ref().map(|x| x.as_str().to_owned()) {
                 let campo = "generalitaSubIscr/codiceFiscale/codFiscale";
                 if let Some((comune, pos)) = altrove.get(&cf) {
-                    let codice = if pos == "A" || posizione == 'A' { "EA031" } else { "EA030" };
+                    let codice = if pos == "A" || posizione == 'A' {
+                        "EA031"
+                    } else {
+                        "EA030"
+                    };
                     c.anomalie.push(
                         anomalia(self.ctx.tabelle, codice, Gravita::Avvertimento, campo)
                             .valore(cf.as_str())
-                            .atteso(format!("un soggetto non iscritto anche nel comune {comune}")),
+                            .atteso(format!(
+                                "un soggetto non iscritto anche nel comune {comune}"
+                            )),
                     );
                 } else if let Some(pos) = self.visti.get(&cf) {
-                    let codice = if *pos != posizione { "EA031" } else { CODICE_CF_DUPLICATO_FORNITURA };
+                    let codice = if *pos != posizione {
+                        "EA031"
+                    } else {
+                        CODICE_CF_DUPLICATO_FORNITURA
+                    };
                     c.anomalie.push(
                         anomalia(self.ctx.tabelle, codice, Gravita::Avvertimento, campo)
                             .valore(cf.as_str())
@@ -724,7 +851,10 @@ impl Produttore {
                 if c.cf_da_validare {
                     if let Some(ae) = self.ctx.ae.clone() {
                         let q = cf.clone();
-                        let esito = self.ctx.handle.block_on(async move { ae.consulta(&q).await });
+                        let esito = self
+                            .ctx
+                            .handle
+                            .block_on(async move { ae.consulta(&q).await });
                         match esito {
                             Ok(Some(_)) => stato_cf = StatoCodiceFiscale::Validato,
                             Ok(None) => c.anomalie.push(
@@ -734,22 +864,33 @@ impl Produttore {
                             ),
                             // An unreachable agency does not stop the onboarding: the code
                             // stays "not validated" and is validated later (M-3.2).
-                            Err(e) => tracing::warn!(error = %e, "tax agency unavailable during subentro"),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "tax agency unavailable during subentro")
+                            }
                         }
                     }
                 }
             }
             let bloccato = c.bloccato();
-            let id = if bloccato { None } else { self.prossimo_soggetto() };
+            let id = if bloccato {
+                None
+            } else {
+                self.prossimo_soggetto()
+            };
             for a in &c.anomalie {
                 self.conta(a);
-                self.esiti.anomalia(&RigaAnomalia::soggetto(file, &letto, id, a))?;
+                self.esiti
+                    .anomalia(&RigaAnomalia::soggetto(file, &letto, id, a))?;
             }
             // The family link is known from the file whether or not the subject loads.
             let nucleo_id = match &c.legame {
                 Some((fam, tipo, codice, dal)) => {
                     let nuovo = !self.nuclei.contains_key(fam);
-                    let id_f = if nuovo { self.prossima_famiglia() } else { None };
+                    let id_f = if nuovo {
+                        self.prossima_famiglia()
+                    } else {
+                        None
+                    };
                     if nuovo {
                         let Some(id_f) = id_f else {
                             self.esiti.soggetto(file, &letto, None)?;
@@ -792,7 +933,8 @@ impl Produttore {
                 codice_fiscale: c.codice_fiscale.map(|cod| DatiCodiceFiscale {
                     cod_fiscale: cod,
                     stato: stato_cf,
-                    data_attribuzione_validita: (stato_cf == StatoCodiceFiscale::Validato).then_some(self.ctx.oggi),
+                    data_attribuzione_validita: (stato_cf == StatoCodiceFiscale::Validato)
+                        .then_some(self.ctx.oggi),
                     codici_collegati: Vec::new(),
                 }),
                 cittadinanze: (!c.cittadinanze.is_empty()).then_some(c.cittadinanze),
@@ -811,7 +953,8 @@ impl Produttore {
                 });
             }
             if !c.anomalie.is_empty() {
-                self.anomalie_differite.insert(id, (c.valido_dal, c.anomalie));
+                self.anomalie_differite
+                    .insert(id, (c.valido_dal, c.anomalie));
             }
             let record = record_soggetto(id, &scheda, c.valido_dal)?;
             self.lotto.push(record);
@@ -824,16 +967,28 @@ impl Produttore {
         Ok(())
     }
 
-    fn famiglia(&mut self, file: &str, f: &crate::parser::FamigliaLetta) -> Result<(), ErroreSubentro> {
+    fn famiglia(
+        &mut self,
+        file: &str,
+        f: &crate::parser::FamigliaLetta,
+    ) -> Result<(), ErroreSubentro> {
         let Some(id_comunale) = f.id.clone() else {
             return Ok(());
         };
-        let tipo = if f.convivenza { TipoScheda::Convivenza } else { TipoScheda::Famiglia };
+        let tipo = if f.convivenza {
+            TipoScheda::Convivenza
+        } else {
+            TipoScheda::Famiglia
+        };
         if !self.nuclei.contains_key(&id_comunale) {
             let Some(id) = self.prossima_famiglia() else {
                 return Ok(());
             };
-            let origine = f.data_origine.as_deref().and_then(data).unwrap_or(self.ctx.oggi);
+            let origine = f
+                .data_origine
+                .as_deref()
+                .and_then(data)
+                .unwrap_or(self.ctx.oggi);
             self.nuclei.insert(
                 id_comunale.clone(),
                 Nucleo {
@@ -856,10 +1011,20 @@ impl Produttore {
             (n.id, n.membri_file)
         };
         if membri == 0 {
-            let a = anomalia(self.ctx.tabelle, "EF010", Gravita::Avvertimento, if f.convivenza { "convivenze/convivenza" } else { "famiglie/famiglia" })
-                .valore(id_comunale.as_str());
+            let a = anomalia(
+                self.ctx.tabelle,
+                "EF010",
+                Gravita::Avvertimento,
+                if f.convivenza {
+                    "convivenze/convivenza"
+                } else {
+                    "famiglie/famiglia"
+                },
+            )
+            .valore(id_comunale.as_str());
             self.conta(&a);
-            self.esiti.anomalia(&RigaAnomalia::famiglia(file, &id_comunale, Some(id), &a))?;
+            self.esiti
+                .anomalia(&RigaAnomalia::famiglia(file, &id_comunale, Some(id), &a))?;
         }
         let origine = f.data_origine.as_deref().and_then(data);
         self.emetti_famiglia(file, &id_comunale, origine, f)
@@ -885,13 +1050,17 @@ impl Produttore {
                 denominazione_convivenza: f.denominazione.clone(),
                 specie_convivenza: f.specie.clone(),
             }),
-            intestatario: n.intestatario.map(|(id_anpr, d)| Intestatario { id_anpr, data_decorrenza: d.max(origine) }),
+            intestatario: n.intestatario.map(|(id_anpr, d)| Intestatario {
+                id_anpr,
+                data_decorrenza: d.max(origine),
+            }),
             residenza: n.residenza.clone(),
             stato: Some(StatoFamiglia::Attiva),
         };
         let id = n.id;
         let record = record_famiglia(id, &scheda, origine)?;
-        self.esiti.famiglia(file, id_comunale, f.convivenza, Some(id))?;
+        self.esiti
+            .famiglia(file, id_comunale, f.convivenza, Some(id))?;
         self.lotto.push(record);
         self.prodotto.famiglie_caricate += 1;
         self.prodotto.per_file.entry(file.to_owned()).or_default().1 += 1;
@@ -917,24 +1086,42 @@ impl Produttore {
                 let n = &self.nuclei[&id_comunale];
                 (n.membri_caricati.clone(), n.tipo == TipoScheda::Convivenza)
             };
-            let campo = if convivenza { "convivenza/idFamConvComune" } else { "famiglia/idFamConvComune" };
+            let campo = if convivenza {
+                "convivenza/idFamConvComune"
+            } else {
+                "famiglia/idFamConvComune"
+            };
             for m in membri {
                 let a = anomalia(self.ctx.tabelle, "EN063", Gravita::Avvertimento, campo)
                     .valore(id_comunale.as_str())
                     .atteso("una scheda famiglia/convivenza presente nello stesso file");
                 self.conta(&a);
-                self.esiti.anomalia(&RigaAnomalia::famiglia("", &id_comunale, None, &a).con_soggetto(m))?;
+                self.esiti.anomalia(
+                    &RigaAnomalia::famiglia("", &id_comunale, None, &a).con_soggetto(m),
+                )?;
                 let dal = self.nuclei[&id_comunale].origine;
-                self.anomalie_differite.entry(m).or_insert_with(|| (dal, Vec::new())).1.push(a);
+                self.anomalie_differite
+                    .entry(m)
+                    .or_insert_with(|| (dal, Vec::new()))
+                    .1
+                    .push(a);
             }
-            let finta = crate::parser::FamigliaLetta { convivenza, id: Some(id_comunale.clone()), ..Default::default() };
+            let finta = crate::parser::FamigliaLetta {
+                convivenza,
+                id: Some(id_comunale.clone()),
+                ..Default::default()
+            };
             self.emetti_famiglia("", &id_comunale, None, &finta)?;
         }
         Ok(())
     }
 }
 
-fn sezione(key: &'static str, v: serde_json::Value, chiave: Option<String>) -> Result<SezioneSubentro, ErroreSubentro> {
+fn sezione(
+    key: &'static str,
+    v: serde_json::Value,
+    chiave: Option<String>,
+) -> Result<SezioneSubentro, ErroreSubentro> {
     Ok(SezioneSubentro {
         section: key,
         json: serde_json::to_string(&v).map_err(|e| ErroreSubentro::Interno(e.to_string()))?,
@@ -943,7 +1130,11 @@ fn sezione(key: &'static str, v: serde_json::Value, chiave: Option<String>) -> R
 }
 
 /// The sections and index row of a subject, as an operation would write them.
-fn record_soggetto(id: IdAnprSoggetto, s: &SchedaSoggetto, dal: NaiveDate) -> Result<RecordSubentro, ErroreSubentro> {
+fn record_soggetto(
+    id: IdAnprSoggetto,
+    s: &SchedaSoggetto,
+    dal: NaiveDate,
+) -> Result<RecordSubentro, ErroreSubentro> {
     let mut sections = Vec::with_capacity(10);
     for (kind, v) in s.sections() {
         let chiave = match (kind, &s.legame) {
@@ -952,15 +1143,31 @@ fn record_soggetto(id: IdAnprSoggetto, s: &SchedaSoggetto, dal: NaiveDate) -> Re
         };
         sections.push(sezione(kind.key(), v, chiave)?);
     }
-    let index = indice_soggetto(id, s).ok_or_else(|| ErroreSubentro::Interno("subject without competence".into()))?;
-    Ok(RecordSubentro { entity: EntityRef::Soggetto(id), valido_dal: dal, sections, index: IndexWrite::Soggetto(index) })
+    let index = indice_soggetto(id, s)
+        .ok_or_else(|| ErroreSubentro::Interno("subject without competence".into()))?;
+    Ok(RecordSubentro {
+        entity: EntityRef::Soggetto(id),
+        valido_dal: dal,
+        sections,
+        index: IndexWrite::Soggetto(index),
+    })
 }
 
-fn record_famiglia(id: IdAnprFamiglia, f: &SchedaFamiglia, dal: NaiveDate) -> Result<RecordSubentro, ErroreSubentro> {
+fn record_famiglia(
+    id: IdAnprFamiglia,
+    f: &SchedaFamiglia,
+    dal: NaiveDate,
+) -> Result<RecordSubentro, ErroreSubentro> {
     let mut sections = Vec::with_capacity(4);
     for (kind, v) in f.sections() {
         sections.push(sezione(SezioneFamiglia::key(kind), v, None)?);
     }
-    let index = indice_famiglia(id, f).ok_or_else(|| ErroreSubentro::Interno("family without data".into()))?;
-    Ok(RecordSubentro { entity: EntityRef::Famiglia(id), valido_dal: dal, sections, index: IndexWrite::Famiglia(index) })
+    let index = indice_famiglia(id, f)
+        .ok_or_else(|| ErroreSubentro::Interno("family without data".into()))?;
+    Ok(RecordSubentro {
+        entity: EntityRef::Famiglia(id),
+        valido_dal: dal,
+        sections,
+        index: IndexWrite::Famiglia(index),
+    })
 }

@@ -17,4 +17,6 @@ pub mod nome_file;
 pub mod parser;
 pub mod servizio;
 
-pub use importa::{importa, Avanzamento, ErroreSubentro, EsitoSubentro, FileIngresso, Opzioni, StatoSubentro};
+pub use importa::{
+    importa, Avanzamento, ErroreSubentro, EsitoSubentro, FileIngresso, Opzioni, StatoSubentro,
+};

@@ -44,7 +44,11 @@ pub fn verifica_nome(nome: &str, comune: &CodiceIstatComune) -> Result<NomeFile,
         "AIRE" => TipoFile::Aire,
         _ => return Err(formato()),
     };
-    let numero = |s: &str| (s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<u32>().ok()).flatten();
+    let numero = |s: &str| {
+        (s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u32>().ok())
+            .flatten()
+    };
     let (Some(progressivo), Some(totale)) = (numero(prog), numero(tot)) else {
         return Err(formato());
     };
@@ -55,14 +59,21 @@ pub fn verifica_nome(nome: &str, comune: &CodiceIstatComune) -> Result<NomeFile,
             .atteso(comune.as_str().to_owned()));
     }
     if totale == 0 {
-        return Err(anomalia(tabelle, "EN038", Gravita::Errore, "nomeFile").valore(nome).atteso("totale almeno 001"));
+        return Err(anomalia(tabelle, "EN038", Gravita::Errore, "nomeFile")
+            .valore(nome)
+            .atteso("totale almeno 001"));
     }
     if progressivo == 0 || progressivo > totale {
         return Err(anomalia(tabelle, "EN008", Gravita::Errore, "nomeFile")
             .valore(prog.to_string())
             .atteso(format!("da 001 a {tot}")));
     }
-    Ok(NomeFile { tipo, comune: comune_nome, progressivo, totale })
+    Ok(NomeFile {
+        tipo,
+        comune: comune_nome,
+        progressivo,
+        totale,
+    })
 }
 
 #[cfg(test)]

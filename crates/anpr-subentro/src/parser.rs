@@ -148,39 +148,85 @@ pub struct ErroreStruttura {
 
 /// Children a `soggetto` may have (`tipoGeneralitaSoggetto`), in XSD order.
 const FIGLI_SOGGETTO: &[&str] = &[
-    "generalitaSubIscr", "statoCivile", "attributiSoggetto", "dataUltimoAggiornamento",
-    "motivoIscrizioneAPR", "attoNascita", "cittadinanza", "paternita", "maternita", "residenza",
-    "altraLingua", "famiglia", "convivenza", "matrimonio", "vedovanza",
-    "separazioneAnnullamentoCessazioneMatrimonio", "cartaIdentita", "permessoSoggiorno",
-    "listaElettorale", "listaLeva", "censimento", "autoveicoli", "altriDati", "unioneCivile",
-    "convivenzaDiFatto", "altraCittadinanza",
+    "generalitaSubIscr",
+    "statoCivile",
+    "attributiSoggetto",
+    "dataUltimoAggiornamento",
+    "motivoIscrizioneAPR",
+    "attoNascita",
+    "cittadinanza",
+    "paternita",
+    "maternita",
+    "residenza",
+    "altraLingua",
+    "famiglia",
+    "convivenza",
+    "matrimonio",
+    "vedovanza",
+    "separazioneAnnullamentoCessazioneMatrimonio",
+    "cartaIdentita",
+    "permessoSoggiorno",
+    "listaElettorale",
+    "listaLeva",
+    "censimento",
+    "autoveicoli",
+    "altriDati",
+    "unioneCivile",
+    "convivenzaDiFatto",
+    "altraCittadinanza",
 ];
 
 /// Children of `generalitaSubIscr` (`tipoGeneralitaSubIscr`), in XSD order.
 const FIGLI_GENERALITA: &[&str] = &[
-    "codiceFiscale", "cognome", "senzaCognome", "nome", "senzaNome", "sesso", "dataNascita",
-    "senzaGiorno", "senzaGiornoMese", "luogoNascita", "soggettoAIRE", "idSchedaSoggettoComune",
-    "idSchedaSoggettoANPR", "dataPrimaIscrizioneComune",
+    "codiceFiscale",
+    "cognome",
+    "senzaCognome",
+    "nome",
+    "senzaNome",
+    "sesso",
+    "dataNascita",
+    "senzaGiorno",
+    "senzaGiornoMese",
+    "luogoNascita",
+    "soggettoAIRE",
+    "idSchedaSoggettoComune",
+    "idSchedaSoggettoANPR",
+    "dataPrimaIscrizioneComune",
 ];
 
 /// Children of a family/cohabitation record (`tipoFamiglieSub`).
 const FIGLI_FAMIGLIA: &[&str] = &[
-    "idFamigliaConvivenzaComune", "idFamigliaConvivenzaANPR", "famigliaAire",
-    "dataOrigineFamigliaConvivenza", "motivoCostituzione", "denominazioneConvivenza",
-    "specieConvivenza", "tipoMovimentazione", "presenzaFamigliaCoabitante", "tipoScheda",
+    "idFamigliaConvivenzaComune",
+    "idFamigliaConvivenzaANPR",
+    "famigliaAire",
+    "dataOrigineFamigliaConvivenza",
+    "motivoCostituzione",
+    "denominazioneConvivenza",
+    "specieConvivenza",
+    "tipoMovimentazione",
+    "presenzaFamigliaCoabitante",
+    "tipoScheda",
     "tipoTutoreIntestatario",
 ];
 
 const CONTATORI: &[&str] = &[
-    "numeroTotaleSchedeSoggetto", "numeroTotaleCittadiniItaliani", "numeroTotaleIscrittiNonItaliani",
-    "numeroTotalePersoneSessoFemminile", "numeroTotalePersoneSessoMaschile",
-    "numeroTotaleSchedeFamiglia", "numeroTotaleSchedeConvivenza",
+    "numeroTotaleSchedeSoggetto",
+    "numeroTotaleCittadiniItaliani",
+    "numeroTotaleIscrittiNonItaliani",
+    "numeroTotalePersoneSessoFemminile",
+    "numeroTotalePersoneSessoMaschile",
+    "numeroTotaleSchedeFamiglia",
+    "numeroTotaleSchedeConvivenza",
 ];
 
 const CONTATORI_INVIO: &[&str] = &[
-    "numeroSchedeSoggettoInvio", "numeroCittadiniItalianiInvio", "numeroIscrittiNonItalianiInvio",
-    "numeroPersoneSessoFemminileInvio", "numeroPersoneSessoMaschileInvio",
-    "numeroTotaleSchedeFamigliaInvio", "numeroTotaleSchedeConvivenzaInvio",
+    "numeroSchedeSoggettoInvio",
+    "numeroCittadiniItalianiInvio",
+    "numeroIscrittiNonItalianiInvio",
+    "numeroPersoneSessoFemminileInvio",
+    "numeroPersoneSessoMaschileInvio",
+    "numeroTotaleSchedeFamigliaInvio",
+    "numeroTotaleSchedeConvivenzaInvio",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -324,7 +370,8 @@ impl<R: BufRead> LettoreSubentro<R> {
                         return Err(self.errore("elemento radice atteso: subentro", None));
                     }
                     let ns_ok = e.attributes().flatten().any(|a| {
-                        a.key.as_ref().starts_with(b"xmlns") && a.value.as_ref() == NAMESPACE.as_bytes()
+                        a.key.as_ref().starts_with(b"xmlns")
+                            && a.value.as_ref() == NAMESPACE.as_bytes()
                     });
                     self.pila.push(nome);
                     if !ns_ok {
@@ -347,11 +394,15 @@ impl<R: BufRead> LettoreSubentro<R> {
                 Ok(None)
             }
             Event::Text(t) => {
-                let s = t.decode().map_err(|e| self.errore(format!("testo non UTF-8: {e}"), None))?;
+                let s = t
+                    .decode()
+                    .map_err(|e| self.errore(format!("testo non UTF-8: {e}"), None))?;
                 self.aggiungi_testo(&s)
             }
             Event::GeneralRef(r) => {
-                let nome = r.decode().map_err(|e| self.errore(format!("riferimento non valido: {e}"), None))?;
+                let nome = r
+                    .decode()
+                    .map_err(|e| self.errore(format!("riferimento non valido: {e}"), None))?;
                 let c = match &*nome {
                     "amp" => '&'.to_string(),
                     "lt" => '<'.to_string(),
@@ -405,7 +456,9 @@ impl<R: BufRead> LettoreSubentro<R> {
                     _ => return Err(self.errore("elemento non previsto dallo schema", None)),
                 };
                 if fase <= self.fase {
-                    return Err(self.errore("elemento fuori dall'ordine dello schema o ripetuto", None));
+                    return Err(
+                        self.errore("elemento fuori dall'ordine dello schema o ripetuto", None)
+                    );
                 }
                 if fase > Fase::Fornitura && self.fase < Fase::Fornitura {
                     return Err(self.errore("datiFornitura deve precedere", None));
@@ -445,7 +498,11 @@ impl<R: BufRead> LettoreSubentro<R> {
                             self.n_famiglie += 1;
                         }
                         self.famiglia = Some(FamigliaLetta {
-                            indice: if convivenza { self.n_convivenze } else { self.n_famiglie },
+                            indice: if convivenza {
+                                self.n_convivenze
+                            } else {
+                                self.n_famiglie
+                            },
                             convivenza,
                             ..FamigliaLetta::default()
                         });
@@ -467,10 +524,15 @@ impl<R: BufRead> LettoreSubentro<R> {
                 // most once, in XSD order. Positions count from 1; 0 = nothing seen yet.
                 let ripetibile = matches!(nome, "altraLingua" | "altraCittadinanza");
                 if pos < ultimo || (pos == ultimo && !ripetibile) {
-                    return Err(self.errore("elemento fuori dall'ordine dello schema o ripetuto", None));
+                    return Err(
+                        self.errore("elemento fuori dall'ordine dello schema o ripetuto", None)
+                    );
                 }
                 if self.fase == Fase::Soggetti && ultimo == 0 && pos != 1 {
-                    return Err(self.errore("generalitaSubIscr deve essere il primo elemento del soggetto", None));
+                    return Err(self.errore(
+                        "generalitaSubIscr deve essere il primo elemento del soggetto",
+                        None,
+                    ));
                 }
                 self.ultimo_figlio = pos;
                 if nome == "residenza" {
@@ -512,7 +574,12 @@ impl<R: BufRead> LettoreSubentro<R> {
             }
             (Fase::Famiglie | Fase::Convivenze, 3) => {
                 let f = self.famiglia.take().unwrap_or_default();
-                if self.ultimo_figlio <= FIGLI_FAMIGLIA.iter().position(|n| *n == "tipoScheda").unwrap_or(0) {
+                if self.ultimo_figlio
+                    <= FIGLI_FAMIGLIA
+                        .iter()
+                        .position(|n| *n == "tipoScheda")
+                        .unwrap_or(0)
+                {
                     return Err(self.errore("manca tipoScheda", None));
                 }
                 Ok(Some(Elemento::Famiglia(f)))
@@ -525,7 +592,15 @@ impl<R: BufRead> LettoreSubentro<R> {
                 self.campo_famiglia(testo)?;
                 Ok(None)
             }
-            (Fase::Radice | Fase::Fornitura | Fase::Invio | Fase::Soggetti | Fase::Famiglie | Fase::Convivenze, 1) => {
+            (
+                Fase::Radice
+                | Fase::Fornitura
+                | Fase::Invio
+                | Fase::Soggetti
+                | Fase::Famiglie
+                | Fase::Convivenze,
+                1,
+            ) => {
                 if self.fase < Fase::Soggetti {
                     return Err(self.errore("generalitaSoggetti mancante", None));
                 }
@@ -539,7 +614,9 @@ impl<R: BufRead> LettoreSubentro<R> {
         if testo.is_empty() || testo.len() > 9 || !testo.bytes().all(|b| b.is_ascii_digit()) {
             return Err(self.errore("numero atteso (massimo 9 cifre)", Some(testo)));
         }
-        testo.parse().map_err(|_| self.errore("numero atteso", Some(testo)))
+        testo
+            .parse()
+            .map_err(|_| self.errore("numero atteso", Some(testo)))
     }
 
     fn contatore(&mut self, testo: &str) -> Result<(), ErroreStruttura> {
@@ -595,7 +672,9 @@ impl<R: BufRead> LettoreSubentro<R> {
         let errore = |m: &str| self.errore(m, Some(testo));
         match percorso.as_slice() {
             ["generalitaSubIscr", "codiceFiscale", "codFiscale"] => {
-                if !(11..=16).contains(&testo.len()) || !testo.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                if !(11..=16).contains(&testo.len())
+                    || !testo.bytes().all(|b| b.is_ascii_alphanumeric())
+                {
                     return Err(errore("codice fiscale: da 11 a 16 caratteri alfanumerici"));
                 }
                 s.codice_fiscale = valore();
@@ -616,14 +695,28 @@ impl<R: BufRead> LettoreSubentro<R> {
             ["generalitaSubIscr", "senzaNome"] => s.senza_nome = true,
             ["generalitaSubIscr", "senzaGiorno"] => s.senza_giorno = true,
             ["generalitaSubIscr", "senzaGiornoMese"] => s.senza_giorno_mese = true,
-            ["generalitaSubIscr", "luogoNascita", "comune", "codiceIstat"] => s.luogo.comune_istat = valore(),
-            ["generalitaSubIscr", "luogoNascita", "comune", "nomeComune"] => s.luogo.nome_comune = valore(),
-            ["generalitaSubIscr", "luogoNascita", "localita", "codiceStato"] => s.luogo.stato_codice = valore(),
-            ["generalitaSubIscr", "luogoNascita", "localita", "descrizioneStato"] => s.luogo.stato_descrizione = valore(),
-            ["generalitaSubIscr", "luogoNascita", "localita", "descrizioneLocalita"] => s.luogo.localita = valore(),
-            ["generalitaSubIscr", "luogoNascita", "luogoEccezionale", ..] if !testo.is_empty() => s.luogo.eccezionale = valore(),
+            ["generalitaSubIscr", "luogoNascita", "comune", "codiceIstat"] => {
+                s.luogo.comune_istat = valore()
+            }
+            ["generalitaSubIscr", "luogoNascita", "comune", "nomeComune"] => {
+                s.luogo.nome_comune = valore()
+            }
+            ["generalitaSubIscr", "luogoNascita", "localita", "codiceStato"] => {
+                s.luogo.stato_codice = valore()
+            }
+            ["generalitaSubIscr", "luogoNascita", "localita", "descrizioneStato"] => {
+                s.luogo.stato_descrizione = valore()
+            }
+            ["generalitaSubIscr", "luogoNascita", "localita", "descrizioneLocalita"] => {
+                s.luogo.localita = valore()
+            }
+            ["generalitaSubIscr", "luogoNascita", "luogoEccezionale", ..] if !testo.is_empty() => {
+                s.luogo.eccezionale = valore()
+            }
             ["generalitaSubIscr", "soggettoAIRE"] => s.aire = matches!(testo, "S" | "s"),
-            ["generalitaSubIscr", "idSchedaSoggettoComune", "idSchedaSoggetto"] => s.id_comunale = valore(),
+            ["generalitaSubIscr", "idSchedaSoggettoComune", "idSchedaSoggetto"] => {
+                s.id_comunale = valore()
+            }
             ["generalitaSubIscr", "dataPrimaIscrizioneComune"] => {
                 data(testo).ok_or_else(|| errore("data attesa (AAAA-MM-GG)"))?;
                 s.data_prima_iscrizione = valore();
@@ -661,15 +754,24 @@ impl<R: BufRead> LettoreSubentro<R> {
                     ["indirizzo", "toponimo", "specie"] => r.specie = valore(),
                     ["indirizzo", "toponimo", "denominazioneToponimo"] => r.toponimo = valore(),
                     ["indirizzo", "numeroCivico", "numero"] => r.numero = valore(),
-                    ["localitaEstera", "indirizzoEstero", "localita", "codiceStato"] => r.estero_codice_stato = valore(),
-                    ["localitaEstera", "indirizzoEstero", "localita", "descrizioneLocalita"] => r.estero_localita = valore(),
-                    ["localitaEstera", "indirizzoEstero", "localita", "provinciaContea"] => r.estero_provincia = valore(),
+                    ["localitaEstera", "indirizzoEstero", "localita", "codiceStato"] => {
+                        r.estero_codice_stato = valore()
+                    }
+                    ["localitaEstera", "indirizzoEstero", "localita", "descrizioneLocalita"] => {
+                        r.estero_localita = valore()
+                    }
+                    ["localitaEstera", "indirizzoEstero", "localita", "provinciaContea"] => {
+                        r.estero_provincia = valore()
+                    }
                     ["localitaEstera", "indirizzoEstero", "cap"] => r.estero_cap = valore(),
-                    ["localitaEstera", "indirizzoEstero", "toponimo", "denominazione"] => r.estero_indirizzo = valore(),
+                    ["localitaEstera", "indirizzoEstero", "toponimo", "denominazione"] => {
+                        r.estero_indirizzo = valore()
+                    }
                     ["localitaEstera", "consolato", "codiceConsolato"] => r.consolato = valore(),
                     ["presso"] => r.presso = valore(),
                     ["dataDecorrenzaResidenza"] => {
-                        data(testo).ok_or_else(|| self.errore("data attesa (AAAA-MM-GG)", Some(testo)))?;
+                        data(testo)
+                            .ok_or_else(|| self.errore("data attesa (AAAA-MM-GG)", Some(testo)))?;
                         r.data_decorrenza = valore();
                     }
                     _ => {}
@@ -677,17 +779,27 @@ impl<R: BufRead> LettoreSubentro<R> {
             }
             [tag @ ("famiglia" | "convivenza"), rest @ ..] => {
                 let convivenza = *tag == "convivenza";
-                let l = s.legame.get_or_insert_with(|| LegameLetto { convivenza, ..LegameLetto::default() });
+                let l = s.legame.get_or_insert_with(|| LegameLetto {
+                    convivenza,
+                    ..LegameLetto::default()
+                });
                 match rest {
                     ["idFamConvComune"] => l.id = testo.to_owned(),
                     ["legameSoggetto", "codiceLegame"] => {
-                        if testo.is_empty() || testo.len() > 2 || !testo.bytes().all(|b| b.is_ascii_digit()) {
-                            return Err(self.errore("codiceLegame: numero di al massimo 2 cifre", Some(testo)));
+                        if testo.is_empty()
+                            || testo.len() > 2
+                            || !testo.bytes().all(|b| b.is_ascii_digit())
+                        {
+                            return Err(self.errore(
+                                "codiceLegame: numero di al massimo 2 cifre",
+                                Some(testo),
+                            ));
                         }
                         l.codice = testo.to_owned();
                     }
                     ["legameSoggetto", "dataDecorrenza"] => {
-                        data(testo).ok_or_else(|| self.errore("data attesa (AAAA-MM-GG)", Some(testo)))?;
+                        data(testo)
+                            .ok_or_else(|| self.errore("data attesa (AAAA-MM-GG)", Some(testo)))?;
                         l.decorrenza = valore();
                     }
                     [] if l.id.is_empty() => return Err(self.errore("manca idFamConvComune", None)),

@@ -22,7 +22,9 @@ pub async fn importa_come(
     cartella_esiti: &Path,
     avanzamento: Avanzamento,
 ) -> Result<EsitoSubentro, ServiceError> {
-    registry.autorizza(ctx, Permesso::Subentro, "subentro").await?;
+    registry
+        .autorizza(ctx, Permesso::Subentro, "subentro")
+        .await?;
     let rifiuta = |a: Anomalia| ServiceError::Rifiutata {
         anomalie: vec![a],
         riferimento: registry.riferimento(None),

@@ -114,15 +114,32 @@ async fn scenario_completo(presub: Arc<dyn Store>, prod: Arc<dyn Store>) {
     let esiti = tempfile::tempdir().unwrap();
 
     // Presubentro: loaded, anomalies exactly as injected.
-    let e = esegui(&presub, Some(Arc::clone(&ae)), Ambiente::Presubentro, &r.file, esiti.path()).await;
+    let e = esegui(
+        &presub,
+        Some(Arc::clone(&ae)),
+        Ambiente::Presubentro,
+        &r.file,
+        esiti.path(),
+    )
+    .await;
     assert_eq!(e.stato, StatoSubentro::Elaborato, "{:?}", e.bloccanti);
     assert_eq!(contate(&e), attese(&r), "anomaly report vs injected");
     assert_eq!(e.soggetti_letti, r.soggetti);
     let righe = righe_esiti(esiti.path());
-    let caricati: Vec<&(String, String, String)> = righe.iter().filter(|x| x.2 == "CARICATO").collect();
-    assert_eq!(caricati.len() as u64, e.soggetti_caricati + e.famiglie_caricate);
-    let mut ids: Vec<(&str, &str)> = caricati.iter().map(|x| (if x.0 == "S" { "S" } else { "F" }, x.1.as_str())).collect();
-    assert!(ids.iter().all(|(_, id)| !id.is_empty()), "every loaded record has an idANPR");
+    let caricati: Vec<&(String, String, String)> =
+        righe.iter().filter(|x| x.2 == "CARICATO").collect();
+    assert_eq!(
+        caricati.len() as u64,
+        e.soggetti_caricati + e.famiglie_caricate
+    );
+    let mut ids: Vec<(&str, &str)> = caricati
+        .iter()
+        .map(|x| (if x.0 == "S" { "S" } else { "F" }, x.1.as_str()))
+        .collect();
+    assert!(
+        ids.iter().all(|(_, id)| !id.is_empty()),
+        "every loaded record has an idANPR"
+    );
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), caricati.len(), "idANPR are unique");
@@ -130,7 +147,11 @@ async fn scenario_completo(presub: Arc<dyn Store>, prod: Arc<dyn Store>) {
         + r.anomalie.get("EN481").copied().unwrap_or(0)
         + r.anomalie.get("EC032").copied().unwrap_or(0)
         + r.anomalie.get("EC053").copied().unwrap_or(0);
-    assert_eq!(e.soggetti_caricati, r.soggetti - bloccati, "E blocks exactly the injected records");
+    assert_eq!(
+        e.soggetti_caricati,
+        r.soggetti - bloccati,
+        "E blocks exactly the injected records"
+    );
     // Anomaly files: one row per anomaly, no duplicates.
     let mut righe_anomalie = 0;
     for f in std::fs::read_dir(esiti.path()).unwrap().flatten() {
@@ -149,22 +170,44 @@ async fn scenario_completo(presub: Arc<dyn Store>, prod: Arc<dyn Store>) {
     let riepilogo = std::fs::read_to_string(esiti.path().join("riepilogo.csv")).unwrap();
     assert!(riepilogo.starts_with("codice,gravita,conteggio\n"));
     for (codice, n) in attese(&r) {
-        assert!(riepilogo.lines().any(|l| l.starts_with(&format!("{codice},")) && l.ends_with(&format!(",{n}"))), "{codice} {n} in {riepilogo}");
+        assert!(
+            riepilogo
+                .lines()
+                .any(|l| l.starts_with(&format!("{codice},")) && l.ends_with(&format!(",{n}"))),
+            "{codice} {n} in {riepilogo}"
+        );
     }
 
     // Loaded records are ordinary records: readable, indexed, with their anomalies.
     let campione = caricati.iter().find(|x| x.0 == "S").unwrap();
     let id: u64 = campione.1.parse().unwrap();
     let entity = EntityRef::Soggetto(anpr_domain::ids::IdAnprSoggetto::new(id).unwrap());
-    let sezioni = presub.record(entity, None).await.unwrap().expect("record exists");
+    let sezioni = presub
+        .record(entity, None)
+        .await
+        .unwrap()
+        .expect("record exists");
     let scheda = SchedaSoggetto::from_sections(sezioni.iter()).unwrap();
-    let cf = scheda.codice_fiscale.as_ref().unwrap().cod_fiscale.as_str().to_owned();
+    let cf = scheda
+        .codice_fiscale
+        .as_ref()
+        .unwrap()
+        .cod_fiscale
+        .as_str()
+        .to_owned();
     let trovati = presub
-        .find_subjects(&SubjectQuery { codice_fiscale: Some(cf), limit: 10, ..SubjectQuery::default() })
+        .find_subjects(&SubjectQuery {
+            codice_fiscale: Some(cf),
+            limit: 10,
+            ..SubjectQuery::default()
+        })
         .await
         .unwrap();
     assert!(trovati.iter().any(|s| s.id.get() == id));
-    assert!(scheda.legame.is_some(), "a loaded subject belongs to its family");
+    assert!(
+        scheda.legame.is_some(),
+        "a loaded subject belongs to its family"
+    );
     let con_anomalie = righe_anomalie_con_id(esiti.path());
     if let Some(id_w) = con_anomalie.first() {
         let s = presub
@@ -173,29 +216,60 @@ async fn scenario_completo(presub: Arc<dyn Store>, prod: Arc<dyn Store>) {
             .unwrap()
             .unwrap();
         let scheda = SchedaSoggetto::from_sections(s.iter()).unwrap();
-        assert!(!scheda.anomalie_subentro.unwrap_or_default().is_empty(), "anomalies stay attached");
+        assert!(
+            !scheda.anomalie_subentro.unwrap_or_default().is_empty(),
+            "anomalies stay attached"
+        );
     }
     let n_presub = soggetti_del_comune(&presub).await;
     assert_eq!(n_presub as u64, e.soggetti_caricati.min(1000));
 
     // A repeated presubentro resets the rehearsal data instead of doubling it.
     let esiti2 = tempfile::tempdir().unwrap();
-    let e2 = esegui(&presub, Some(Arc::clone(&ae)), Ambiente::Presubentro, &r.file, esiti2.path()).await;
+    let e2 = esegui(
+        &presub,
+        Some(Arc::clone(&ae)),
+        Ambiente::Presubentro,
+        &r.file,
+        esiti2.path(),
+    )
+    .await;
     assert_eq!(e2.stato, StatoSubentro::Elaborato);
     assert_eq!(contate(&e2), attese(&r));
     assert_eq!(soggetti_del_comune(&presub).await, n_presub);
-    assert!(presub.record(entity, None).await.unwrap().is_none(), "old rehearsal records are gone");
+    assert!(
+        presub.record(entity, None).await.unwrap().is_none(),
+        "old rehearsal records are gone"
+    );
 
     // Production: the same files load; a second production run is refused (EN034).
     let esiti3 = tempfile::tempdir().unwrap();
-    let e3 = esegui(&prod, Some(Arc::clone(&ae)), Ambiente::Produzione, &r.file, esiti3.path()).await;
+    let e3 = esegui(
+        &prod,
+        Some(Arc::clone(&ae)),
+        Ambiente::Produzione,
+        &r.file,
+        esiti3.path(),
+    )
+    .await;
     assert_eq!(e3.stato, StatoSubentro::Elaborato);
     assert_eq!(contate(&e3), attese(&r));
-    let e4 = esegui(&prod, Some(ae), Ambiente::Produzione, &r.file, esiti3.path()).await;
+    let e4 = esegui(
+        &prod,
+        Some(ae),
+        Ambiente::Produzione,
+        &r.file,
+        esiti3.path(),
+    )
+    .await;
     assert_eq!(e4.stato, StatoSubentro::Scartato);
     assert_eq!(e4.bloccanti[0].codice, "EN034");
     let files = prod.file_subentro(&COMUNE.parse().unwrap()).await.unwrap();
-    assert_eq!(files.iter().filter(|f| f.stato == "ELABORATO").count(), 2, "APR and AIRE once");
+    assert_eq!(
+        files.iter().filter(|f| f.stato == "ELABORATO").count(),
+        2,
+        "APR and AIRE once"
+    );
 }
 
 fn righe_anomalie_con_id(dir: &Path) -> Vec<String> {
@@ -221,9 +295,15 @@ async fn totali_errati(store: Arc<dyn Store>) {
     assert_eq!(soggetti_del_comune(&store).await, 0, "nothing loaded");
     assert_eq!(righe_esiti(esiti.path()).len(), 0);
     let posta = store.outbox_pending(10).await.unwrap();
-    let mail = posta.iter().find(|m| m.message.tipo == "mail").expect("a mail in the outbox");
+    let mail = posta
+        .iter()
+        .find(|m| m.message.tipo == "mail")
+        .expect("a mail in the outbox");
     let corpo = mail.message.payload["corpo"].as_str().unwrap();
-    assert!(corpo.contains("esito negativo") && corpo.contains("EN011"), "{corpo}");
+    assert!(
+        corpo.contains("esito negativo") && corpo.contains("EN011"),
+        "{corpo}"
+    );
     let files = store.file_subentro(&COMUNE.parse().unwrap()).await.unwrap();
     assert!(files.iter().all(|f| f.stato == "INSERITO KO"));
     // Nothing was onboarded, so a corrected supply is accepted in production.
@@ -257,7 +337,10 @@ async fn xsd_violato(store: Arc<dyn Store>) {
     assert_eq!(e.stato, StatoSubentro::Scartato);
     let a = &e.bloccanti[0];
     assert_eq!(a.codice, "EN009");
-    assert_eq!(a.campo.as_deref(), Some("/subentro/generalitaSoggetti/soggetto[5]/pippo"));
+    assert_eq!(
+        a.campo.as_deref(),
+        Some("/subentro/generalitaSoggetti/soggetto[5]/pippo")
+    );
     assert_eq!(soggetti_del_comune(&store).await, 0);
     // A DTD is refused before anything is read.
     let dtd = tempfile::tempdir().unwrap();
@@ -265,7 +348,11 @@ async fn xsd_violato(store: Arc<dyn Store>) {
     let testo = std::fs::read_to_string(&r.file[0]).unwrap();
     std::fs::write(
         &r.file[0],
-        testo.replacen("<sub:subentro", "<!DOCTYPE x [<!ENTITY a \"b\">]><sub:subentro", 1),
+        testo.replacen(
+            "<sub:subentro",
+            "<!DOCTYPE x [<!ENTITY a \"b\">]><sub:subentro",
+            1,
+        ),
     )
     .unwrap();
     let e = esegui(&store, None, Ambiente::Produzione, &r.file, esiti.path()).await;
@@ -281,7 +368,11 @@ fn sqlite(dir: &Path, nome: &str) -> Arc<dyn Store> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_generated_municipality_onboards_with_exact_anomalies() {
     let dir = tempfile::tempdir().unwrap();
-    scenario_completo(sqlite(dir.path(), "presubentro.sqlite3"), sqlite(dir.path(), "produzione.sqlite3")).await;
+    scenario_completo(
+        sqlite(dir.path(), "presubentro.sqlite3"),
+        sqlite(dir.path(), "produzione.sqlite3"),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,19 +389,27 @@ async fn sqlite_xsd_violation_is_refused_with_the_element_path() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_generated_municipality_onboards_with_exact_anomalies() {
-    let Some((presub, _g1)) = anpr_store_postgres::testing::fresh().await else { return };
-    let Some((prod, _g2)) = anpr_store_postgres::testing::fresh().await else { return };
+    let Some((presub, _g1)) = anpr_store_postgres::testing::fresh().await else {
+        return;
+    };
+    let Some((prod, _g2)) = anpr_store_postgres::testing::fresh().await else {
+        return;
+    };
     scenario_completo(Arc::new(presub), Arc::new(prod)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_wrong_totals_end_inserito_ko_with_nothing_loaded() {
-    let Some((store, _g)) = anpr_store_postgres::testing::fresh().await else { return };
+    let Some((store, _g)) = anpr_store_postgres::testing::fresh().await else {
+        return;
+    };
     totali_errati(Arc::new(store)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_xsd_violation_is_refused_with_the_element_path() {
-    let Some((store, _g)) = anpr_store_postgres::testing::fresh().await else { return };
+    let Some((store, _g)) = anpr_store_postgres::testing::fresh().await else {
+        return;
+    };
     xsd_violato(Arc::new(store)).await;
 }

@@ -115,13 +115,15 @@ pub(crate) async fn subentro(cmd: SubentroCommand) -> ExitCode {
         return ExitCode::from(2);
     }
     let store: Arc<dyn anpr_store::Store> = match (&args.schema, &args.storage.database_url) {
-        (Some(schema), Some(url)) => match anpr_store_postgres::PostgresStore::connect(url, schema).await {
-            Ok(s) => Arc::new(s),
-            Err(e) => {
-                eprintln!("errore: PostgreSQL ({schema}): {e}");
-                return ExitCode::from(2);
+        (Some(schema), Some(url)) => {
+            match anpr_store_postgres::PostgresStore::connect(url, schema).await {
+                Ok(s) => Arc::new(s),
+                Err(e) => {
+                    eprintln!("errore: PostgreSQL ({schema}): {e}");
+                    return ExitCode::from(2);
+                }
             }
-        },
+        }
         _ => match crate::open_stores(&args.storage, &[args.ambiente]).await {
             Ok((s, _)) => match s.get(&args.ambiente) {
                 Some(s) => Arc::clone(s),
@@ -139,7 +141,10 @@ pub(crate) async fn subentro(cmd: SubentroCommand) -> ExitCode {
             // Pre-subentro consults the agency read-only (SPEC M-6.1).
             sim.imposta_sola_lettura(args.ambiente == Ambiente::Presubentro);
             if let Err(e) = sim.carica_csv_file(p) {
-                eprintln!("errore: registro dell'Agenzia delle Entrate {}: {e}", p.display());
+                eprintln!(
+                    "errore: registro dell'Agenzia delle Entrate {}: {e}",
+                    p.display()
+                );
                 return ExitCode::from(2);
             }
             Some(Arc::new(sim))
@@ -152,17 +157,26 @@ pub(crate) async fn subentro(cmd: SubentroCommand) -> ExitCode {
         .filter_map(|f| std::fs::metadata(f).ok())
         .map(|m| m.len())
         .sum();
-    let barra = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(totale) };
+    let barra = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(totale)
+    };
     barra.set_style(
-        ProgressStyle::with_template("{bar:40} {percent:>3}% {msg} [{elapsed_precise} / ETA {eta}]")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{bar:40} {percent:>3}% {msg} [{elapsed_precise} / ETA {eta}]",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let b = barra.clone();
     let inizio = Instant::now();
     let avanzamento: anpr_subentro::Avanzamento = Arc::new(move |byte, soggetti| {
         b.set_position(byte);
         let secondi = inizio.elapsed().as_secs_f64().max(1e-3);
-        b.set_message(format!("{soggetti} schede, {:.0}/s", soggetti as f64 / secondi));
+        b.set_message(format!(
+            "{soggetti} schede, {:.0}/s",
+            soggetti as f64 / secondi
+        ));
     });
     let opzioni = Opzioni {
         comune: args.comune,
@@ -173,7 +187,11 @@ pub(crate) async fn subentro(cmd: SubentroCommand) -> ExitCode {
         dimensione_massima: args.dimensione_massima,
         cartella_esiti: args.esiti.clone(),
     };
-    let files = args.files.iter().map(|p| FileIngresso::da_percorso(p)).collect();
+    let files = args
+        .files
+        .iter()
+        .map(|p| FileIngresso::da_percorso(p))
+        .collect();
     let esito = anpr_subentro::importa(store, ae, opzioni, files, avanzamento).await;
     barra.finish_and_clear();
     match esito {
