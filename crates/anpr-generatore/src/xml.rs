@@ -272,7 +272,7 @@ impl ScrittoreFile {
                 Testo(nome)
             )?;
         }
-        write!(w, "<tipoScheda>{tipo}</tipoScheda></{tag}>\n")
+        writeln!(w, "<tipoScheda>{tipo}</tipoScheda></{tag}>")
     }
 
     /// Writes the final file: header with the totals (deliberately wrong with
@@ -313,9 +313,9 @@ impl ScrittoreFile {
             (&self.convivenze_path, "convivenze", t.convivenze),
         ] {
             if n > 0 {
-                write!(out, "<{tag}>\n")?;
+                writeln!(out, "<{tag}>")?;
                 io::copy(&mut BufReader::new(File::open(path)?), &mut out)?;
-                write!(out, "</{tag}>\n")?;
+                writeln!(out, "</{tag}>")?;
             }
         }
         out.write_all(b"</sub:subentro>\n")?;

@@ -55,9 +55,10 @@ const LOTTI_IN_VOLO: usize = 4;
 pub const CODICE_SERVIZIO_SUBENTRO: &str = "S001";
 
 /// How a run ended, per file and overall (table "Stati di lavorazione" wording).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StatoSubentro {
     /// Loaded (possibly with non-blocking anomalies and blocked records).
+    #[default]
     Elaborato,
     /// Declared totals differ from the counted ones: nothing loaded.
     InseritoKo,
@@ -523,12 +524,6 @@ struct Prodotto {
     per_file: HashMap<String, (u64, u64)>,
 }
 
-impl Default for StatoSubentro {
-    fn default() -> Self {
-        StatoSubentro::Elaborato
-    }
-}
-
 struct Produttore {
     ctx: Contesto,
     ids_s: std::vec::IntoIter<u64>,
@@ -752,10 +747,7 @@ impl Produttore {
                         self.ctx.tabelle,
                         &codice,
                         Gravita::Errore,
-                        &format!(
-                            "datiFornitura/numeroTotale{}",
-                            NOMI[i].replace("Schede", "Schede")
-                        ),
+                        &format!("datiFornitura/numeroTotale{}", NOMI[i]),
                     )
                     .valore(d.to_string())
                     .atteso(format!("{k} (contati nella fornitura {})", f.nome));

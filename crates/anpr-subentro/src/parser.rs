@@ -541,10 +541,11 @@ impl<R: BufRead> LettoreSubentro<R> {
                     }
                 }
             }
-            5 if self.fase == Fase::Soggetti && self.pila[3] == "generalitaSubIscr" => {
-                if !FIGLI_GENERALITA.contains(&nome) {
-                    return Err(self.errore("elemento non previsto dallo schema", None));
-                }
+            5 if self.fase == Fase::Soggetti
+                && self.pila[3] == "generalitaSubIscr"
+                && !FIGLI_GENERALITA.contains(&nome) =>
+            {
+                return Err(self.errore("elemento non previsto dallo schema", None));
             }
             _ => {}
         }
