@@ -34,6 +34,7 @@ mod rest_sicurezza;
 mod rest_sospese;
 pub mod tls;
 mod soap;
+mod rest_subentro;
 
 /// Largest request body accepted (JSON requests are small; bulk files have their own
 /// streaming endpoints).
@@ -141,6 +142,16 @@ pub fn router(registry: Arc<Registry>, config: ServerConfig) -> Router {
         )
         .merge(rotte_sicurezza())
         .route("/ws/{servizio}", get(soap::documento).post(soap::richiesta))
+        .route(
+            "/api/v1/subentro",
+            // A municipality's files are large: this route streams them to disk, so
+            // the JSON body limit does not apply (EN002 bounds each file).
+            post(rest_subentro::carica).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/api/v1/subentro/{id}/esiti/{nome}",
+            get(rest_subentro::scarica_esito),
+        )
         .fallback(rest::not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -22,6 +22,7 @@ pub mod testing;
 mod error;
 mod read;
 mod schema;
+mod subentro;
 mod write;
 
 use std::fmt;
@@ -387,6 +388,39 @@ impl Store for PostgresStore {
             Ok::<_, Failure>(())
         };
         run.await.map_err(Failure::into_store_error)
+    }
+
+    async fn next_ids(&self, sequence: Sequence, count: u64) -> Result<Vec<u64>, StoreError> {
+        let nome = match sequence {
+            Sequence::Operazione => "seq_operazione",
+            Sequence::Soggetto => "seq_soggetto",
+            Sequence::Famiglia => "seq_famiglia",
+            Sequence::Procedimento => "seq_procedimento",
+            Sequence::Sospesa => "seq_sospesa",
+        };
+        subentro::next_ids(self, nome, count).await
+    }
+
+    async fn file_subentro(
+        &self,
+        comune: &CodiceIstatComune,
+    ) -> Result<Vec<anpr_store::FileSubentro>, StoreError> {
+        subentro::file_subentro(self, comune).await
+    }
+
+    async fn codici_fiscali_presenti(
+        &self,
+        codici: &[String],
+    ) -> Result<Vec<anpr_store::CodiceFiscalePresente>, StoreError> {
+        subentro::codici_fiscali_presenti(self, codici).await
+    }
+
+    async fn carica_subentro(
+        &self,
+        inizio: anpr_store::InizioSubentro,
+        records: tokio::sync::mpsc::Receiver<anpr_store::MessaggioSubentro>,
+    ) -> Result<VoceAudit, StoreError> {
+        subentro::carica(self, inizio, records).await
     }
 
     async fn baseline_raw_insert(&self, rows: u32) -> Result<(), StoreError> {

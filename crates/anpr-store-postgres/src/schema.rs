@@ -25,7 +25,12 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "sospese_procedimenti",
         include_str!("../migrations/0002_sospese_procedimenti.sql"),
     ),
-    // Versions 3 and 4 are reserved for migrations of parallel work.
+    (
+        3,
+        "subentro",
+        include_str!("../migrations/0003_subentro.sql"),
+    ),
+    // Version 4 was reserved for parallel work and is unused.
     (
         5,
         "documenti",

@@ -56,7 +56,7 @@ const MAX_ATTEMPTS: u32 = 10;
 /// The timestamps PostgreSQL keeps have microsecond precision. Audit hashes cover the
 /// instant, so it is truncated *before* hashing: the entry read back from the database
 /// is then identical to the one returned and verifies.
-fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
     t.trunc_subsecs(6)
 }
 

@@ -25,6 +25,7 @@ mod codec;
 mod documenti;
 mod read;
 mod schema;
+mod subentro;
 mod write;
 mod writer;
 
@@ -377,6 +378,53 @@ impl Store for SqliteStore {
     /// while rows of concurrent calls are group-committed together exactly as concurrent
     /// `apply`s are. The baseline thus measures the same commit machinery with no
     /// registry logic.
+    async fn next_ids(&self, sequence: Sequence, count: u64) -> Result<Vec<u64>, StoreError> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        match self
+            .write(Job::ReserveIds {
+                sequence: sequence.name(),
+                count,
+            })
+            .await?
+        {
+            Done::Ids { start, end } => Ok((start..end).collect()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn file_subentro(
+        &self,
+        comune: &CodiceIstatComune,
+    ) -> Result<Vec<anpr_store::FileSubentro>, StoreError> {
+        let comune = comune.clone();
+        self.readers
+            .run(move |c| subentro::file_subentro(c, &comune))
+            .await
+    }
+
+    async fn codici_fiscali_presenti(
+        &self,
+        codici: &[String],
+    ) -> Result<Vec<anpr_store::CodiceFiscalePresente>, StoreError> {
+        let codici = codici.to_vec();
+        self.readers
+            .run(move |c| subentro::codici_fiscali_presenti(c, &codici))
+            .await
+    }
+
+    async fn carica_subentro(
+        &self,
+        inizio: anpr_store::InizioSubentro,
+        records: tokio::sync::mpsc::Receiver<anpr_store::MessaggioSubentro>,
+    ) -> Result<VoceAudit, StoreError> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || subentro::carica(&path, inizio, records))
+            .await
+            .map_err(|e| StoreError::Backend(format!("the subentro load task failed: {e}")))?
+    }
+
     async fn baseline_raw_insert(&self, rows: u32) -> Result<(), StoreError> {
         for _ in 0..rows {
             self.write_unit(Job::BaselineInsert).await?;

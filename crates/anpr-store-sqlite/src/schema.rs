@@ -36,7 +36,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "sospese_procedimenti",
         sql: include_str!("../migrations/0002_sospese_procedimenti.sql"),
     },
-    // Versions 3 and 4 are reserved for migrations of parallel work.
+    Migration {
+        version: 3,
+        name: "subentro",
+        sql: include_str!("../migrations/0003_subentro.sql"),
+    },
+    // Version 4 was reserved for parallel work and is unused.
     Migration {
         version: 5,
         name: "documenti",

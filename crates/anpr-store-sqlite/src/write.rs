@@ -204,6 +204,11 @@ impl PreparedOp {
         })
     }
 
+    /// The audit entry, normalised for hashing.
+    pub(crate) fn audit(&self) -> &NuovaVoceAudit {
+        &self.audit
+    }
+
     /// Every record the operation writes or indexes, each once, in `EntityRef` order.
     fn entities(&self) -> BTreeSet<EntityRef> {
         self.writes
@@ -388,7 +393,7 @@ pub(crate) fn annul(
 
 /// Checks the operation id and `idOperazioneComune` and appends the operation to the
 /// log. Returns its order of application.
-fn insert_operation(
+pub(crate) fn insert_operation(
     conn: &Connection,
     op: &PreparedOp,
     annulla: Option<i64>,
@@ -527,7 +532,7 @@ fn write_version(
     Ok(())
 }
 
-fn upsert_projection(conn: &Connection, row: &IndexWrite) -> Result<(), StoreError> {
+pub(crate) fn upsert_projection(conn: &Connection, row: &IndexWrite) -> Result<(), StoreError> {
     match row {
         IndexWrite::Soggetto(s) => upsert_subject(conn, s),
         IndexWrite::Famiglia(f) => upsert_family(conn, f),
@@ -724,7 +729,7 @@ pub(crate) fn linked_entities(conn: &Connection, op_id: i64) -> Result<Vec<Entit
     Ok(out)
 }
 
-fn insert_outbox(conn: &Connection, op: &PreparedOp) -> Result<(), StoreError> {
+pub(crate) fn insert_outbox(conn: &Connection, op: &PreparedOp) -> Result<(), StoreError> {
     if op.outbox.is_empty() {
         return Ok(());
     }

@@ -151,8 +151,8 @@ async fn migrations_are_idempotent_and_the_file_is_in_wal_mode() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    // 3 and 4 are reserved for migrations of parallel work (see schema.rs).
-    assert_eq!(versions, vec![1, 2, 5]);
+    // 4 was reserved for parallel work and is unused (see schema.rs).
+    assert_eq!(versions, vec![1, 2, 3, 5]);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -218,8 +218,8 @@ async fn a_version_1_file_is_migrated_with_its_data() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    // 3 and 4 are reserved for migrations of parallel work (see schema.rs).
-    assert_eq!(versions, vec![1, 2, 5]);
+    // 4 was reserved for parallel work and is unused (see schema.rs).
+    assert_eq!(versions, vec![1, 2, 3, 5]);
     let check: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();

@@ -522,6 +522,86 @@ pub struct QueryDocumenti {
     pub limit: u32,
 }
 
+/// One record of a subentro bulk load ([`Store::carica_subentro`]): every section it
+/// starts with, already serialised, and its index row. All its sections are valid
+/// from `valido_dal` (the record's own origin date, so "as at" reads before the
+/// onboarding work).
+#[derive(Debug, Clone)]
+pub struct RecordSubentro {
+    pub entity: EntityRef,
+    pub valido_dal: NaiveDate,
+    pub sections: Vec<SezioneSubentro>,
+    pub index: IndexWrite,
+}
+
+/// One section of a [`RecordSubentro`]: key, JSON text, optional search key.
+#[derive(Debug, Clone)]
+pub struct SezioneSubentro {
+    pub section: &'static str,
+    pub json: String,
+    pub key: Option<String>,
+}
+
+/// A subentro file as the store records it (SPEC M-6.3 file state list).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSubentro {
+    pub comune: CodiceIstatComune,
+    pub nome_file: String,
+    /// SHA-256 of the file's bytes (hex): the same content sent twice is recognised.
+    pub sha256: String,
+    /// Processing state (`ELABORATO`, `INSERITO KO`, `SCARTATO`).
+    pub stato: String,
+    pub id_operazione: Option<IdOperazioneAnpr>,
+    pub registrato_il: DateTime<Utc>,
+    pub soggetti: u64,
+    pub famiglie: u64,
+}
+
+/// The start of a bulk load: the subentro operation (without writes or index rows; its
+/// response, outbox and audit come with [`FineSubentro`]) and whether the
+/// municipality's earlier data must be removed first (a repeated pre-subentro).
+#[derive(Debug, Clone)]
+pub struct InizioSubentro {
+    pub operazione: NewOperation,
+    pub azzera_comune: bool,
+}
+
+/// The end of a bulk load. With `esito_positivo` the records sent are committed
+/// together with the operation; otherwise they are all rolled back and only the
+/// refused operation, its files' states, outbox and audit entry are stored.
+#[derive(Debug, Clone)]
+pub struct FineSubentro {
+    pub esito_positivo: bool,
+    pub risposta: String,
+    pub outbox: Vec<NewOutboxMessage>,
+    pub audit: NuovaVoceAudit,
+    pub files: Vec<FileSubentro>,
+}
+
+/// What a bulk load receives, in order: batches of records, then one `Fine`. A channel
+/// closed without `Fine` (the producer failed) rolls everything back.
+#[derive(Debug)]
+pub enum MessaggioSubentro {
+    Lotto(Vec<RecordSubentro>),
+    /// Sections added to records already sent in this load (e.g. the anomalies known
+    /// only at the end of the file): plain versions, no index row, no link.
+    Sezioni(Vec<(EntityRef, NaiveDate, SezioneSubentro)>),
+    Fine(FineSubentro),
+}
+
+/// A subject already in the store with a given tax code (duplicate checks at subentro).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodiceFiscalePresente {
+    pub codice_fiscale: String,
+    pub comune: CodiceIstatComune,
+    pub posizione: String,
+}
+
+/// Unsupported optional capability of a store (bulk subentro on a test double).
+fn non_supportato(what: &str) -> StoreError {
+    StoreError::Invalid(format!("{what} is not supported by this store"))
+}
+
 /// Storage failures. Conflicts are the caller's business (they map to ANPR codes);
 /// `Backend` and `Corrupt` are ours and must never leak details to callers.
 #[derive(Debug, thiserror::Error)]
@@ -691,6 +771,44 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Cheap liveness check of the backend.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Allocates `count` ids of a sequence at once (bulk loads). The default asks one
+    /// at a time; backends reserve a block.
+    async fn next_ids(&self, sequence: Sequence, count: u64) -> Result<Vec<u64>, StoreError> {
+        let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+        for _ in 0..count {
+            out.push(self.next_id(sequence).await?);
+        }
+        Ok(out)
+    }
+
+    /// The subentro files recorded for a municipality, oldest first.
+    async fn file_subentro(
+        &self,
+        _comune: &CodiceIstatComune,
+    ) -> Result<Vec<FileSubentro>, StoreError> {
+        Err(non_supportato("subentro"))
+    }
+
+    /// Subjects indexed with any of these tax codes (any municipality, any position).
+    async fn codici_fiscali_presenti(
+        &self,
+        _codici: &[String],
+    ) -> Result<Vec<CodiceFiscalePresente>, StoreError> {
+        Err(non_supportato("subentro"))
+    }
+
+    /// Bulk-loads a municipality (SPEC M-6): one transaction holding the operation,
+    /// every record received, their index rows and links, the file states, the
+    /// outbox and the audit entry, committed only on a positive [`FineSubentro`].
+    /// A crash at any point leaves nothing of it. Returns the chained audit entry.
+    async fn carica_subentro(
+        &self,
+        _inizio: InizioSubentro,
+        _records: tokio::sync::mpsc::Receiver<MessaggioSubentro>,
+    ) -> Result<VoceAudit, StoreError> {
+        Err(non_supportato("subentro"))
+    }
 
     /// Benchmark baseline: inserts `rows` minimal rows into a scratch table in one
     /// durable transaction each, with no registry logic. Used to put the cost of

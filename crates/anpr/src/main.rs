@@ -4,6 +4,8 @@
 //! default, one file per environment) or PostgreSQL (one schema per environment).
 #![forbid(unsafe_code)]
 
+mod subentro_cli;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,6 +44,12 @@ enum Command {
     /// Audit log tools.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Generate a synthetic population as subentro files (APR, AIRE), the tax-agency
+    /// register and the expected anomalies.
+    Generate(subentro_cli::GenerateArgs),
+    /// Subentro: onboard a municipality from its files.
+    #[command(subcommand)]
+    Subentro(subentro_cli::SubentroCommand),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -277,6 +285,8 @@ async fn run(cli: Cli) -> ExitCode {
             ambiente,
             json,
         }) => audit_verify(storage, ambiente, json).await,
+        Command::Generate(args) => subentro_cli::generate(args),
+        Command::Subentro(cmd) => subentro_cli::subentro(cmd).await,
     }
 }
 

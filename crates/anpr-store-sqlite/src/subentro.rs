@@ -1,0 +1,365 @@
+//! The subentro bulk load (`Store::carica_subentro`) on SQLite.
+//!
+//! A municipality is loaded in **one transaction** on a connection of its own (not the
+//! writer thread's: a load of a million records must not hold up, nor be split by, the
+//! group commit of ordinary operations). SQLite's atomic commit gives the all-or-nothing
+//! guarantee: a process killed at any point leaves the file as it was before the load,
+//! and the WAL is simply not replayed. Inserts go through cached prepared statements;
+//! the only reads are the few done by the operation and audit helpers.
+//!
+//! While the load runs it holds the database's write lock; other writers wait up to the
+//! busy timeout and then fail, readers are never blocked (WAL).
+
+use std::path::Path;
+
+use anpr_domain::audit::VoceAudit;
+use anpr_domain::ids::CodiceIstatComune;
+use anpr_domain::operazione::StatoOperazione;
+use anpr_store::{
+    CodiceFiscalePresente, FileSubentro, FineSubentro, IndexWrite, InizioSubentro,
+    MessaggioSubentro, NewOperation, RecordSubentro, StoreError,
+};
+use rusqlite::{params, Connection};
+use tokio::sync::mpsc;
+
+use crate::codec::{date_to_sql, json_to_sql, timestamp_to_sql, Context};
+use crate::write::{self, entity_sql, op_id_sql, PreparedOp, INDEX_SECTION};
+
+/// Page cache of the bulk connection: large enough to keep the index pages being
+/// appended to hot, far below the memory bound of the whole load.
+const BULK_CACHE_KIB: i64 = 256 * 1024;
+
+/// Runs a whole load; blocking (call it from `spawn_blocking`).
+pub(crate) fn carica(
+    path: &Path,
+    inizio: InizioSubentro,
+    mut records: mpsc::Receiver<MessaggioSubentro>,
+) -> Result<VoceAudit, StoreError> {
+    let conn = crate::schema::open_writer(path)?;
+    conn.pragma_update(None, "cache_size", -BULK_CACHE_KIB)
+        .ctx("setting cache_size")?;
+    let comune = inizio
+        .operazione
+        .comune
+        .clone()
+        .ok_or_else(|| StoreError::Invalid("a subentro names its municipality".into()))?;
+    let intestazione = inizio.operazione.clone();
+    let op = PreparedOp::new(inizio.operazione, false)?;
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .ctx("starting the load")?;
+    let esito = (|| {
+        if inizio.azzera_comune {
+            azzera(&conn, &comune)?;
+        }
+        let ordine = write::insert_operation(&conn, &op, None)?;
+        let op_id = op_id_sql(op_id_of(&intestazione));
+        loop {
+            match records.blocking_recv() {
+                Some(MessaggioSubentro::Lotto(lotto)) => {
+                    for r in &lotto {
+                        inserisci(&conn, op_id, ordine, r)?;
+                    }
+                }
+                Some(MessaggioSubentro::Sezioni(sezioni)) => {
+                    for (entity, dal, s) in &sezioni {
+                        inserisci_sezione(&conn, op_id, *entity, *dal, s)?;
+                    }
+                }
+                Some(MessaggioSubentro::Fine(fine)) => return Ok(Some(fine)),
+                None => return Ok(None),
+            }
+        }
+    })();
+    match esito {
+        Ok(Some(fine)) if fine.esito_positivo => {
+            let done = concludi(&conn, intestazione, fine, true);
+            match done {
+                Ok(audit) => {
+                    conn.execute_batch("COMMIT").ctx("committing the load")?;
+                    Ok(audit)
+                }
+                Err(e) => {
+                    rollback(&conn);
+                    Err(e)
+                }
+            }
+        }
+        Ok(Some(fine)) => {
+            // A refused load: nothing of the records, only the refusal is kept.
+            rollback(&conn);
+            conn.execute_batch("BEGIN IMMEDIATE")
+                .ctx("recording the refusal")?;
+            let mut rifiutata = intestazione;
+            rifiutata.stato = StatoOperazione::Rifiutata;
+            let op = PreparedOp::new(rifiutata.clone(), false)?;
+            let done = write::insert_operation(&conn, &op, None)
+                .and_then(|_| concludi(&conn, rifiutata, fine, false));
+            match done {
+                Ok(audit) => {
+                    conn.execute_batch("COMMIT").ctx("committing the refusal")?;
+                    Ok(audit)
+                }
+                Err(e) => {
+                    rollback(&conn);
+                    Err(e)
+                }
+            }
+        }
+        Ok(None) => {
+            rollback(&conn);
+            Err(StoreError::Invalid(
+                "the subentro load was interrupted before its end: nothing was written".into(),
+            ))
+        }
+        Err(e) => {
+            rollback(&conn);
+            Err(e)
+        }
+    }
+}
+
+fn op_id_of(op: &NewOperation) -> anpr_domain::ids::IdOperazioneAnpr {
+    op.id
+}
+
+fn rollback(conn: &Connection) {
+    if let Err(e) = conn.execute_batch("ROLLBACK") {
+        tracing::warn!(error = %e, "rolling back a subentro load failed");
+    }
+}
+
+/// Removes a municipality's records, index rows and files (repeated pre-subentro).
+/// The operation log keeps its entries: it is append-only.
+fn azzera(conn: &Connection, comune: &CodiceIstatComune) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS azzera (kind TEXT NOT NULL, entity INTEGER NOT NULL);
+         DELETE FROM azzera;",
+    )
+    .ctx("preparing the reset")?;
+    let c = comune.as_str();
+    conn.execute(
+        "INSERT INTO azzera SELECT 'S', id FROM indice_soggetti WHERE comune = ?1
+         UNION ALL SELECT 'F', id FROM indice_famiglie WHERE comune = ?1",
+        [c],
+    )
+    .ctx("listing the records to reset")?;
+    conn.execute_batch(
+        "DELETE FROM versioni WHERE (kind, entity) IN (SELECT kind, entity FROM azzera);
+         DELETE FROM operazioni_entita WHERE (kind, entity) IN (SELECT kind, entity FROM azzera);
+         DELETE FROM azzera;",
+    )
+    .ctx("removing the previous records")?;
+    conn.execute("DELETE FROM indice_soggetti WHERE comune = ?1", [c])
+        .ctx("removing the previous subject index")?;
+    conn.execute("DELETE FROM indice_famiglie WHERE comune = ?1", [c])
+        .ctx("removing the previous family index")?;
+    conn.execute("DELETE FROM subentro_file WHERE comune = ?1", [c])
+        .ctx("removing the previous files")?;
+    Ok(())
+}
+
+fn inserisci(
+    conn: &Connection,
+    op_id: i64,
+    ordine: i64,
+    r: &RecordSubentro,
+) -> Result<(), StoreError> {
+    let (kind, id) = (r.entity.kind(), entity_sql(r.entity));
+    let dal = date_to_sql(r.valido_dal)?;
+    let mut versione = conn
+        .prepare_cached(
+            "INSERT INTO versioni (kind, entity, section, valido_dal, valido_al, creata_da, chiusa_da, value, chiave)
+             VALUES (?1, ?2, ?3, ?4, NULL, ?5, NULL, ?6, ?7)",
+        )
+        .ctx("preparing versions")?;
+    for s in &r.sections {
+        if s.section == INDEX_SECTION {
+            return Err(StoreError::Invalid("section _indice is reserved".into()));
+        }
+        versione
+            .execute(params![kind, id, s.section, dal, op_id, s.json, s.key])
+            .ctx("inserting a version")?;
+    }
+    let indice = match &r.index {
+        IndexWrite::Soggetto(s) => json_to_sql(s, "subject index")?,
+        IndexWrite::Famiglia(f) => json_to_sql(f, "family index")?,
+        IndexWrite::Procedimento(_) => {
+            return Err(StoreError::Invalid(
+                "a subentro loads subjects and families only".into(),
+            ))
+        }
+    };
+    if r.index.entity() != r.entity {
+        return Err(StoreError::Invalid(format!(
+            "index row of another record than {}",
+            r.entity
+        )));
+    }
+    versione
+        .execute(params![
+            kind,
+            id,
+            INDEX_SECTION,
+            dal,
+            op_id,
+            indice,
+            Option::<String>::None
+        ])
+        .ctx("inserting the index version")?;
+    write::upsert_projection(conn, &r.index)?;
+    conn.prepare_cached(
+        "INSERT INTO operazioni_entita (kind, entity, ordine, op) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .and_then(|mut s| s.execute(params![kind, id, ordine, op_id]))
+    .ctx("linking a record")?;
+    Ok(())
+}
+
+fn inserisci_sezione(
+    conn: &Connection,
+    op_id: i64,
+    entity: anpr_store::EntityRef,
+    dal: chrono::NaiveDate,
+    s: &anpr_store::SezioneSubentro,
+) -> Result<(), StoreError> {
+    if s.section == INDEX_SECTION {
+        return Err(StoreError::Invalid("section _indice is reserved".into()));
+    }
+    conn.prepare_cached(
+        "INSERT INTO versioni (kind, entity, section, valido_dal, valido_al, creata_da, chiusa_da, value, chiave)
+         VALUES (?1, ?2, ?3, ?4, NULL, ?5, NULL, ?6, ?7)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![entity.kind(), entity_sql(entity), s.section, date_to_sql(dal).unwrap_or_default(), op_id, s.json, s.key])
+    })
+    .ctx("inserting a late section")?;
+    Ok(())
+}
+
+/// Stores the response, the files, the outbox and the audit entry of the load.
+fn concludi(
+    conn: &Connection,
+    mut op: NewOperation,
+    fine: FineSubentro,
+    positivo: bool,
+) -> Result<VoceAudit, StoreError> {
+    op.risposta = fine.risposta;
+    op.outbox = fine.outbox;
+    op.audit = fine.audit;
+    let prepared = PreparedOp::new(op.clone(), false)?;
+    conn.execute(
+        "UPDATE operazioni SET risposta = ?1 WHERE id = ?2",
+        params![op.risposta, op_id_sql(op.id)],
+    )
+    .ctx("storing the response")?;
+    for f in &fine.files {
+        inserisci_file(conn, f, positivo.then_some(op.id))?;
+    }
+    write::insert_outbox(conn, &prepared)?;
+    write::chain_audit(conn, prepared.audit().clone())
+}
+
+fn inserisci_file(
+    conn: &Connection,
+    f: &FileSubentro,
+    id_operazione: Option<anpr_domain::ids::IdOperazioneAnpr>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO subentro_file (comune, nome_file, sha256, stato, id_operazione, registrato_il, soggetti, famiglie)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            f.comune.as_str(),
+            f.nome_file,
+            f.sha256,
+            f.stato,
+            id_operazione.map(op_id_sql),
+            timestamp_to_sql(f.registrato_il).unwrap_or_default(),
+            i64::try_from(f.soggetti).unwrap_or(i64::MAX),
+            i64::try_from(f.famiglie).unwrap_or(i64::MAX),
+        ])
+    })
+    .ctx("recording a subentro file")?;
+    Ok(())
+}
+
+/// `Store::file_subentro`.
+pub(crate) fn file_subentro(
+    conn: &Connection,
+    comune: &CodiceIstatComune,
+) -> Result<Vec<FileSubentro>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT nome_file, sha256, stato, id_operazione, registrato_il, soggetti, famiglie
+             FROM subentro_file WHERE comune = ?1 ORDER BY rowid",
+        )
+        .ctx("preparing the file list")?;
+    let rows = stmt
+        .query_map([comune.as_str()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, i64>(6)?,
+            ))
+        })
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .ctx("reading the file list")?;
+    rows.into_iter()
+        .map(
+            |(nome_file, sha256, stato, op, quando, soggetti, famiglie)| {
+                Ok(FileSubentro {
+                    comune: comune.clone(),
+                    nome_file,
+                    sha256,
+                    stato,
+                    id_operazione: op.map(write::op_id_from_sql).transpose()?,
+                    registrato_il: crate::codec::timestamp_from_sql(&quando, "registrato_il")?,
+                    soggetti: crate::codec::u64_from_sql(soggetti, "soggetti")?,
+                    famiglie: crate::codec::u64_from_sql(famiglie, "famiglie")?,
+                })
+            },
+        )
+        .collect()
+}
+
+/// `Store::codici_fiscali_presenti`, in chunks that stay under SQLite's parameter limit.
+pub(crate) fn codici_fiscali_presenti(
+    conn: &Connection,
+    codici: &[String],
+) -> Result<Vec<CodiceFiscalePresente>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in codici.chunks(500) {
+        let segnaposti = vec!["?"; chunk.len()].join(",");
+        let sql = format!(
+            "SELECT codice_fiscale, comune, posizione FROM indice_soggetti WHERE codice_fiscale IN ({segnaposti})"
+        );
+        let mut stmt = conn
+            .prepare_cached(&sql)
+            .ctx("preparing the tax code lookup")?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(chunk.iter()), |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+            .ctx("looking up tax codes")?;
+        for (cf, comune, posizione) in rows {
+            out.push(CodiceFiscalePresente {
+                codice_fiscale: cf,
+                comune: comune.parse().map_err(|_| {
+                    StoreError::Corrupt(format!("comune {comune} in the subject index"))
+                })?,
+                posizione,
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,1165 @@
+//! The subentro pipeline: file-level checks, streaming read, per-record checks, bulk
+//! load, outcome files.
+//!
+//! ```text
+//!  files ─► names/sizes/duplicates ─► headers (declared totals) ─► ids reserved
+//!        ─► reader thread: parse ─► checks (tables, AE, other municipalities, batch) ─► records
+//!                                                                           │ channel (bounded)
+//!        store task: one transaction  ◄────────────────────────────────────┘
+//!        ─► totals counted vs declared ─► Fine (commit, or roll back and store the refusal)
+//! ```
+//!
+//! Parsing and checking run on a blocking thread, the inserts on the store's side of a
+//! bounded channel: the two cores work in parallel and memory stays bounded (a few
+//! batches in flight, plus per-family and per-anomaly state).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anpr_ae::AgenziaEntrate;
+use anpr_domain::audit::{NuovaVoceAudit, TipoEvento};
+use anpr_domain::caller::Ambiente;
+use anpr_domain::error::{Anomalia, Gravita};
+use anpr_domain::ids::{
+    CodiceIstatComune, IdAnprFamiglia, IdAnprSoggetto, IdComunale, IdOperazioneAnpr,
+};
+use anpr_domain::operazione::StatoOperazione;
+use anpr_domain::scheda::{
+    DatiCodiceFiscale, DatiFamiglia, Intestatario, Legame, Residenza, SchedaFamiglia,
+    SchedaSoggetto, SezioneFamiglia, SezioneSoggetto, StatoCodiceFiscale, StatoFamiglia,
+    TipoScheda,
+};
+use anpr_service::lavoro::{indice_famiglia, indice_soggetto};
+use anpr_store::{
+    EntityRef, FileSubentro, FineSubentro, IndexWrite, InizioSubentro, MessaggioSubentro,
+    NewOperation, NewOutboxMessage, RecordSubentro, Sequence, SezioneSubentro, Store, StoreError,
+};
+use anpr_tables::Tables;
+use chrono::{NaiveDate, Utc};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::controlli::{anomalia, controlla, SoggettoControllato, CODICE_CF_DUPLICATO_FORNITURA};
+use crate::esiti::{RigaAnomalia, ScrittoreEsiti};
+use crate::nome_file::{verifica_nome, NomeFile};
+use crate::parser::{data, Elemento, LettoreSubentro, Testata, Totali};
+
+/// Records per batch sent to the store (and per tax-code lookup).
+const LOTTO: usize = 2048;
+/// Batches in flight between the reader and the store.
+const LOTTI_IN_VOLO: usize = 4;
+/// Service code of the onboarding in the operation log.
+pub const CODICE_SERVIZIO_SUBENTRO: &str = "S001";
+
+/// How a run ended, per file and overall (table "Stati di lavorazione" wording).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatoSubentro {
+    /// Loaded (possibly with non-blocking anomalies and blocked records).
+    #[default]
+    Elaborato,
+    /// Declared totals differ from the counted ones: nothing loaded.
+    InseritoKo,
+    /// Refused at file level (name, size, format, XSD, state of the onboarding).
+    Scartato,
+}
+
+impl StatoSubentro {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatoSubentro::Elaborato => "ELABORATO",
+            StatoSubentro::InseritoKo => "INSERITO KO",
+            StatoSubentro::Scartato => "SCARTATO",
+        }
+    }
+}
+
+/// A file to onboard.
+#[derive(Debug, Clone)]
+pub struct FileIngresso {
+    /// The name as sent (checked by EN001 & co.).
+    pub nome: String,
+    pub percorso: PathBuf,
+}
+
+impl FileIngresso {
+    pub fn da_percorso(percorso: &Path) -> Self {
+        Self {
+            nome: percorso
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            percorso: percorso.to_owned(),
+        }
+    }
+}
+
+/// What the run needs besides the files.
+#[derive(Debug, Clone)]
+pub struct Opzioni {
+    pub comune: CodiceIstatComune,
+    pub ambiente: Ambiente,
+    pub oggi: NaiveDate,
+    /// Who runs it (user CF or `cli`), for the log and the audit.
+    pub utente: String,
+    pub canale: String,
+    /// Largest file accepted (EN002).
+    pub dimensione_massima: u64,
+    pub cartella_esiti: PathBuf,
+}
+
+/// Progress callback: bytes read so far (all files), records read so far.
+pub type Avanzamento = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+/// The outcome of a run.
+#[derive(Debug, Clone)]
+pub struct EsitoSubentro {
+    pub stato: StatoSubentro,
+    pub id_operazione: IdOperazioneAnpr,
+    pub soggetti_letti: u64,
+    pub soggetti_caricati: u64,
+    pub famiglie_caricate: u64,
+    /// Count per (code, severity).
+    pub riepilogo: BTreeMap<(String, String), u64>,
+    /// The anomalies that stopped the run (file level), empty when loaded.
+    pub bloccanti: Vec<Anomalia>,
+}
+
+/// Failures that are ours, not the municipality's.
+#[derive(Debug, thiserror::Error)]
+pub enum ErroreSubentro {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("internal: {0}")]
+    Interno(String),
+}
+
+/// Everything about a family learnt while streaming.
+#[derive(Debug)]
+struct Nucleo {
+    id: IdAnprFamiglia,
+    tipo: TipoScheda,
+    /// Subjects of the file pointing to it (loaded or not).
+    membri_file: u32,
+    membri_caricati: Vec<IdAnprSoggetto>,
+    intestatario: Option<(IdAnprSoggetto, NaiveDate)>,
+    residenza: Option<Residenza>,
+    aire: bool,
+    origine: NaiveDate,
+    nel_file: bool,
+}
+
+/// Onboards `files` for `opzioni.comune` into `store` (SPEC M-6.2/M-6.3). Writes the
+/// outcome files into `opzioni.cartella_esiti`. The tax agency, when given, validates
+/// every coherent tax code (read only: a consultation).
+pub async fn importa(
+    store: Arc<dyn Store>,
+    ae: Option<Arc<dyn AgenziaEntrate>>,
+    opzioni: Opzioni,
+    files: Vec<FileIngresso>,
+    avanzamento: Avanzamento,
+) -> Result<EsitoSubentro, ErroreSubentro> {
+    let tabelle = anpr_tables::tables();
+    let mut esiti = ScrittoreEsiti::nuovo(&opzioni.cartella_esiti)?;
+    let mut bloccanti = Vec::new();
+    let mut stato = StatoSubentro::Elaborato;
+
+    // File-level checks: names, sizes, content hashes; APR before AIRE.
+    let mut letti: Vec<(FileIngresso, NomeFile, u64, String)> = Vec::new();
+    for f in files {
+        let nome = match verifica_nome(&f.nome, &opzioni.comune) {
+            Ok(n) => n,
+            Err(a) => {
+                bloccanti.push(a);
+                continue;
+            }
+        };
+        let dimensione = std::fs::metadata(&f.percorso)
+            .map_err(|e| ErroreSubentro::Io(f.percorso.clone(), e))?
+            .len();
+        if dimensione > opzioni.dimensione_massima {
+            bloccanti.push(
+                anomalia(tabelle, "EN002", Gravita::Errore, "file")
+                    .valore(format!("{} ({dimensione} byte)", f.nome))
+                    .atteso(format!("al massimo {} byte", opzioni.dimensione_massima)),
+            );
+            continue;
+        }
+        let sha = sha256(&f.percorso)?;
+        letti.push((f, nome, dimensione, sha));
+    }
+    letti.sort_by_key(|(_, n, _, _)| (n.tipo, n.progressivo));
+    let precedenti = store.file_subentro(&opzioni.comune).await?;
+    if opzioni.ambiente == Ambiente::Produzione
+        && precedenti
+            .iter()
+            .any(|p| p.stato == StatoSubentro::Elaborato.as_str())
+    {
+        bloccanti.push(
+            anomalia(tabelle, "EN034", Gravita::Errore, "comune")
+                .valore(opzioni.comune.as_str())
+                .atteso("un comune non ancora subentrato"),
+        );
+    }
+    let azzera = opzioni.ambiente != Ambiente::Produzione
+        && precedenti
+            .iter()
+            .any(|p| p.stato == StatoSubentro::Elaborato.as_str());
+
+    // Headers: the declared totals size the id reservation.
+    let mut testate = Vec::new();
+    for (f, _, _, _) in &letti {
+        let mut lettore = LettoreSubentro::new(apri(&f.percorso)?);
+        match lettore.prossimo() {
+            Some(Ok(Elemento::Testata(t))) => testate.push(t),
+            Some(Err(e)) => {
+                bloccanti.push(errore_struttura(tabelle, &f.nome, &e));
+                testate.push(Testata::default());
+            }
+            _ => {
+                bloccanti.push(
+                    anomalia(tabelle, "EN009", Gravita::Errore, "file").valore(f.nome.as_str()),
+                );
+                testate.push(Testata::default());
+            }
+        }
+    }
+    if !bloccanti.is_empty() || letti.is_empty() {
+        stato = StatoSubentro::Scartato;
+        if letti.is_empty() && bloccanti.is_empty() {
+            bloccanti.push(
+                anomalia(tabelle, "EN001", Gravita::Errore, "file")
+                    .atteso("almeno un file APR o AIRE"),
+            );
+        }
+    }
+
+    // Ids are reserved before the load starts: on SQLite the load holds the write lock
+    // until its end. A subject takes at least ~100 bytes of XML, so declared totals
+    // beyond what the files can hold are not reserved (the run ends INSERITO KO anyway).
+    let (ids_s, ids_f) = if stato == StatoSubentro::Elaborato {
+        let dimensione_totale: u64 = letti.iter().map(|(_, _, d, _)| *d).sum();
+        let dichiarati_s: u64 = testate
+            .iter()
+            .map(|t| t.invio.map_or(t.fornitura.soggetti, |i| i.soggetti))
+            .sum();
+        let dichiarati_f: u64 = testate
+            .iter()
+            .map(|t| {
+                t.invio
+                    .map_or(t.fornitura.famiglie + t.fornitura.convivenze, |i| {
+                        i.famiglie + i.convivenze
+                    })
+            })
+            .sum();
+        let tetto = dimensione_totale / 100 + 16;
+        let n_s = dichiarati_s.min(tetto);
+        let n_f = (dichiarati_f + n_s / 8 + 16).min(tetto);
+        (
+            store.next_ids(Sequence::Soggetto, n_s).await?,
+            store.next_ids(Sequence::Famiglia, n_f).await?,
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let id_operazione = IdOperazioneAnpr::new(store.next_id(Sequence::Operazione).await?)
+        .map_err(|e| ErroreSubentro::Interno(e.to_string()))?;
+    let operazione = nuova_operazione(&opzioni, id_operazione, &letti);
+    let (tx, rx) = mpsc::channel(LOTTI_IN_VOLO);
+    let carico = {
+        let store = Arc::clone(&store);
+        let inizio = InizioSubentro {
+            operazione,
+            azzera_comune: azzera,
+        };
+        tokio::spawn(async move { store.carica_subentro(inizio, rx).await })
+    };
+
+    let mut prodotto = Prodotto::default();
+    if stato == StatoSubentro::Elaborato {
+        let handle = tokio::runtime::Handle::current();
+        let ctx = Contesto {
+            tabelle,
+            comune: opzioni.comune.clone(),
+            oggi: opzioni.oggi,
+            store: Arc::clone(&store),
+            ae: ae.clone(),
+            handle,
+            avanzamento: Arc::clone(&avanzamento),
+        };
+        let files: Vec<(FileIngresso, Testata)> = letti
+            .iter()
+            .map(|(f, _, _, _)| f.clone())
+            .zip(testate.iter().cloned())
+            .collect();
+        let tx2 = tx.clone();
+        let risultato = tokio::task::spawn_blocking(move || {
+            let mut p = Produttore::new(ctx, ids_s, ids_f, tx2, esiti);
+            let r = p.esegui(&files);
+            (p.prodotto, p.esiti, r)
+        })
+        .await
+        .map_err(|e| ErroreSubentro::Interno(e.to_string()))?;
+        prodotto = risultato.0;
+        esiti = risultato.1;
+        risultato.2?;
+        if !prodotto.bloccanti.is_empty() {
+            bloccanti.extend(prodotto.bloccanti.iter().cloned());
+            stato = prodotto.stato;
+        }
+    }
+
+    // The end: commit, or roll back and keep the refusal; the outcome mail either way.
+    let positivo = stato == StatoSubentro::Elaborato;
+    for a in &bloccanti {
+        esiti.anomalia(&RigaAnomalia::file(a))?;
+    }
+    let files_stato: Vec<FileSubentro> = letti
+        .iter()
+        .map(|(f, _, _, sha)| {
+            let (s, fam) = prodotto.per_file.get(&f.nome).copied().unwrap_or_default();
+            FileSubentro {
+                comune: opzioni.comune.clone(),
+                nome_file: f.nome.clone(),
+                sha256: sha.clone(),
+                stato: stato.as_str().to_owned(),
+                id_operazione: positivo.then_some(id_operazione),
+                registrato_il: Utc::now(),
+                soggetti: if positivo { s } else { 0 },
+                famiglie: if positivo { fam } else { 0 },
+            }
+        })
+        .collect();
+    let risposta = serde_json::json!({
+        "idOperazioneANPR": id_operazione.to_string(),
+        "comune": opzioni.comune.as_str(),
+        "ambiente": opzioni.ambiente.as_str(),
+        "stato": stato.as_str(),
+        "soggettiLetti": prodotto.soggetti_letti,
+        "soggettiCaricati": if positivo { prodotto.soggetti_caricati } else { 0 },
+        "famiglieCaricate": if positivo { prodotto.famiglie_caricate } else { 0 },
+        "file": files_stato.iter().map(|f| serde_json::json!({"nomeFile": f.nome_file, "stato": f.stato, "sha256": f.sha256})).collect::<Vec<_>>(),
+        "anomalieBloccanti": bloccanti,
+    })
+    .to_string();
+    let fine = FineSubentro {
+        esito_positivo: positivo,
+        risposta,
+        outbox: vec![mail(&opzioni, positivo, &bloccanti)],
+        audit: NuovaVoceAudit {
+            istante: Utc::now(),
+            evento: TipoEvento::Operazione,
+            azione: CODICE_SERVIZIO_SUBENTRO.into(),
+            utente: opzioni.utente.clone(),
+            comune: Some(opzioni.comune.as_str().to_owned()),
+            postazione: None,
+            canale: opzioni.canale.clone(),
+            oggetto: Some(format!("subentro:{}", opzioni.comune)),
+            id_operazione_anpr: Some(id_operazione.get()),
+            esito: if positivo {
+                "ok".into()
+            } else {
+                format!("rifiutata: {}", stato.as_str())
+            },
+        },
+        files: files_stato.clone(),
+    };
+    // If the store task already failed, the send fails too: its error is the one to report.
+    let _ = tx.send(MessaggioSubentro::Fine(fine)).await;
+    drop(tx);
+    carico
+        .await
+        .map_err(|e| ErroreSubentro::Interno(e.to_string()))??;
+
+    let mut riepilogo = prodotto.riepilogo.clone();
+    for a in &bloccanti {
+        *riepilogo
+            .entry((a.codice.clone(), a.gravita.code().to_owned()))
+            .or_default() += 1;
+    }
+    esiti.concludi(positivo, &riepilogo, &files_stato)?;
+    Ok(EsitoSubentro {
+        stato,
+        id_operazione,
+        soggetti_letti: prodotto.soggetti_letti,
+        soggetti_caricati: if positivo {
+            prodotto.soggetti_caricati
+        } else {
+            0
+        },
+        famiglie_caricate: if positivo {
+            prodotto.famiglie_caricate
+        } else {
+            0
+        },
+        riepilogo,
+        bloccanti,
+    })
+}
+
+fn apri(p: &Path) -> Result<BufReader<File>, ErroreSubentro> {
+    File::open(p)
+        .map(|f| BufReader::with_capacity(1 << 16, f))
+        .map_err(|e| ErroreSubentro::Io(p.to_owned(), e))
+}
+
+fn sha256(p: &Path) -> Result<String, ErroreSubentro> {
+    let mut f = apri(p)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| ErroreSubentro::Io(p.to_owned(), e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+fn errore_struttura(tabelle: &Tables, file: &str, e: &crate::parser::ErroreStruttura) -> Anomalia {
+    let mut a = anomalia(tabelle, "EN009", Gravita::Errore, &e.percorso);
+    a.testo = format!("{} ({file}): {}", a.testo, e.messaggio);
+    if let Some(v) = &e.valore {
+        a = a.valore(v.as_str());
+    }
+    a.atteso("un file conforme a subentro.xsd")
+}
+
+fn nuova_operazione(
+    opzioni: &Opzioni,
+    id: IdOperazioneAnpr,
+    files: &[(FileIngresso, NomeFile, u64, String)],
+) -> NewOperation {
+    NewOperation {
+        id,
+        codice_servizio: CODICE_SERVIZIO_SUBENTRO.parse().expect("a valid service code"),
+        comune: Some(opzioni.comune.clone()),
+        id_operazione_comune: None,
+        utente: opzioni.utente.clone(),
+        postazione: None,
+        canale: opzioni.canale.clone(),
+        decorrenza: opzioni.oggi,
+        registrata_il: Utc::now(),
+        stato: StatoOperazione::Eseguita,
+        richiesta: serde_json::json!({
+            "file": files.iter().map(|(f, _, d, sha)| serde_json::json!({"nomeFile": f.nome, "dimensione": d, "sha256": sha})).collect::<Vec<_>>(),
+        })
+        .to_string(),
+        risposta: "{}".into(),
+        writes: Vec::new(),
+        indexes: Vec::new(),
+        outbox: Vec::new(),
+        completa_sospesa: None,
+        audit: NuovaVoceAudit {
+            istante: Utc::now(),
+            evento: TipoEvento::Operazione,
+            azione: CODICE_SERVIZIO_SUBENTRO.into(),
+            utente: opzioni.utente.clone(),
+            comune: Some(opzioni.comune.as_str().to_owned()),
+            postazione: None,
+            canale: opzioni.canale.clone(),
+            oggetto: None,
+            id_operazione_anpr: Some(id.get()),
+            esito: "in corso".into(),
+        },
+    }
+}
+
+/// The outcome mail (seed 000: subject and body of the ministry's PEC).
+fn mail(opzioni: &Opzioni, positivo: bool, bloccanti: &[Anomalia]) -> NewOutboxMessage {
+    let oggetto = format!(
+        "Esito elaborazione APR e AIRE in ambiente di {}",
+        opzioni.ambiente.as_str()
+    );
+    let corpo = if positivo {
+        format!(
+            "Si comunica che l'attività in oggetto è terminata con esito positivo in data {}\n\nIl Ministero dell'Interno",
+            opzioni.oggi.format("%d/%m/%Y")
+        )
+    } else {
+        let righe: Vec<String> = bloccanti
+            .iter()
+            .map(|a| format!("{} - \"{}\"", a.codice, a.testo))
+            .collect();
+        format!(
+            "Si comunica che l'attività in oggetto è terminata con esito negativo.\nDi seguito sono riportate le anomalie riscontrate che hanno determinato l'interruzione dell'elaborazione:\n{}\nOccorre eliminare le anomalie e procedere con un nuovo invio del file\n\nIl Ministero dell'Interno",
+            righe.join("\n")
+        )
+    };
+    NewOutboxMessage {
+        tipo: "mail".into(),
+        destinatario: opzioni.comune.as_str().to_owned(),
+        payload: serde_json::json!({"oggetto": oggetto, "corpo": corpo, "esitoPositivo": positivo}),
+    }
+}
+
+/// What the reader thread needs.
+struct Contesto {
+    tabelle: &'static Tables,
+    comune: CodiceIstatComune,
+    oggi: NaiveDate,
+    store: Arc<dyn Store>,
+    ae: Option<Arc<dyn AgenziaEntrate>>,
+    handle: tokio::runtime::Handle,
+    avanzamento: Avanzamento,
+}
+
+/// What the reader thread found.
+#[derive(Debug, Default)]
+struct Prodotto {
+    stato: StatoSubentro,
+    bloccanti: Vec<Anomalia>,
+    soggetti_letti: u64,
+    soggetti_caricati: u64,
+    famiglie_caricate: u64,
+    riepilogo: BTreeMap<(String, String), u64>,
+    /// Per file name: subjects and families loaded.
+    per_file: HashMap<String, (u64, u64)>,
+}
+
+struct Produttore {
+    ctx: Contesto,
+    ids_s: std::vec::IntoIter<u64>,
+    ids_f: std::vec::IntoIter<u64>,
+    tx: mpsc::Sender<MessaggioSubentro>,
+    esiti: ScrittoreEsiti,
+    prodotto: Prodotto,
+    nuclei: HashMap<String, Nucleo>,
+    /// Tax codes seen in this supply, with the position (`R`/`A`).
+    visti: HashMap<String, char>,
+    /// Non-blocking anomalies of loaded subjects, written at the end (EN063 is known
+    /// only once the families have been read).
+    anomalie_differite: BTreeMap<IdAnprSoggetto, (NaiveDate, Vec<Anomalia>)>,
+    lotto: Vec<RecordSubentro>,
+    ids_esauriti: bool,
+    byte_precedenti: u64,
+}
+
+impl Produttore {
+    fn new(
+        ctx: Contesto,
+        ids_s: Vec<u64>,
+        ids_f: Vec<u64>,
+        tx: mpsc::Sender<MessaggioSubentro>,
+        esiti: ScrittoreEsiti,
+    ) -> Self {
+        Self {
+            ctx,
+            ids_s: ids_s.into_iter(),
+            ids_f: ids_f.into_iter(),
+            tx,
+            esiti,
+            prodotto: Prodotto::default(),
+            nuclei: HashMap::new(),
+            visti: HashMap::new(),
+            anomalie_differite: BTreeMap::new(),
+            lotto: Vec::with_capacity(LOTTO),
+            ids_esauriti: false,
+            byte_precedenti: 0,
+        }
+    }
+
+    fn invia(&mut self, m: MessaggioSubentro) -> Result<(), ErroreSubentro> {
+        self.tx
+            .blocking_send(m)
+            .map_err(|_| ErroreSubentro::Interno("the store stopped receiving records".into()))
+    }
+
+    fn svuota(&mut self) -> Result<(), ErroreSubentro> {
+        if !self.lotto.is_empty() {
+            let lotto = std::mem::replace(&mut self.lotto, Vec::with_capacity(LOTTO));
+            self.invia(MessaggioSubentro::Lotto(lotto))?;
+        }
+        Ok(())
+    }
+
+    fn conta(&mut self, a: &Anomalia) {
+        *self
+            .prodotto
+            .riepilogo
+            .entry((a.codice.clone(), a.gravita.code().to_owned()))
+            .or_default() += 1;
+    }
+
+    fn blocca(&mut self, stato: StatoSubentro, a: Anomalia) {
+        if self.prodotto.bloccanti.is_empty() || stato == StatoSubentro::Scartato {
+            self.prodotto.stato = stato;
+        }
+        self.prodotto.bloccanti.push(a);
+    }
+
+    fn esegui(&mut self, files: &[(FileIngresso, Testata)]) -> Result<(), ErroreSubentro> {
+        for (f, testata) in files {
+            let contati = self.file(f, testata)?;
+            if let Some(contati) = contati {
+                self.quadratura(f, testata, &contati);
+            }
+            if self.prodotto.stato == StatoSubentro::Scartato {
+                return Ok(());
+            }
+        }
+        self.famiglie_mancanti()?;
+        self.svuota()?;
+        let differite = std::mem::take(&mut self.anomalie_differite);
+        let mut sezioni = Vec::with_capacity(LOTTO);
+        for (id, (dal, anomalie)) in differite {
+            let json = serde_json::to_string(&anomalie)
+                .map_err(|e| ErroreSubentro::Interno(e.to_string()))?;
+            sezioni.push((
+                EntityRef::Soggetto(id),
+                dal,
+                SezioneSubentro {
+                    section: SezioneSoggetto::AnomalieSubentro.key(),
+                    json,
+                    key: None,
+                },
+            ));
+            if sezioni.len() == LOTTO {
+                self.invia(MessaggioSubentro::Sezioni(std::mem::take(&mut sezioni)))?;
+            }
+        }
+        if !sezioni.is_empty() {
+            self.invia(MessaggioSubentro::Sezioni(sezioni))?;
+        }
+        if self.ids_esauriti && self.prodotto.bloccanti.is_empty() {
+            let a = anomalia(self.ctx.tabelle, "EV152", Gravita::Errore, "datiFornitura");
+            self.blocca(StatoSubentro::InseritoKo, a);
+        }
+        Ok(())
+    }
+
+    /// Streams one file; returns the counted totals, or `None` if it was refused.
+    fn file(
+        &mut self,
+        f: &FileIngresso,
+        _testata: &Testata,
+    ) -> Result<Option<Totali>, ErroreSubentro> {
+        let mut lettore = LettoreSubentro::new(apri(&f.percorso)?);
+        let mut contati = Totali::default();
+        let mut in_attesa: Vec<crate::parser::SoggettoLetto> = Vec::with_capacity(LOTTO);
+        while let Some(e) = lettore.prossimo() {
+            match e {
+                Ok(Elemento::Testata(_)) => {}
+                Ok(Elemento::Soggetto(s)) => {
+                    contati.soggetti += 1;
+                    if s.cittadinanza.as_deref() == Some("100") {
+                        contati.italiani += 1;
+                    } else {
+                        contati.non_italiani += 1;
+                    }
+                    match s.sesso.as_str() {
+                        "F" => contati.femmine += 1,
+                        "M" => contati.maschi += 1,
+                        _ => {}
+                    }
+                    in_attesa.push(*s);
+                    if in_attesa.len() == LOTTO {
+                        self.soggetti(&f.nome, std::mem::take(&mut in_attesa))?;
+                        (self.ctx.avanzamento)(
+                            self.byte_precedenti + lettore.letti,
+                            self.prodotto.soggetti_letti,
+                        );
+                    }
+                }
+                Ok(Elemento::Famiglia(fam)) => {
+                    if !in_attesa.is_empty() {
+                        self.soggetti(&f.nome, std::mem::take(&mut in_attesa))?;
+                    }
+                    if fam.convivenza {
+                        contati.convivenze += 1;
+                    } else {
+                        contati.famiglie += 1;
+                    }
+                    self.famiglia(&f.nome, &fam)?;
+                }
+                Err(e) => {
+                    let a = errore_struttura(self.ctx.tabelle, &f.nome, &e);
+                    self.blocca(StatoSubentro::Scartato, a);
+                    return Ok(None);
+                }
+            }
+        }
+        if !in_attesa.is_empty() {
+            self.soggetti(&f.nome, in_attesa)?;
+        }
+        self.byte_precedenti += lettore.letti;
+        (self.ctx.avanzamento)(self.byte_precedenti, self.prodotto.soggetti_letti);
+        Ok(Some(contati))
+    }
+
+    /// Declared vs counted (EN011–EN024, EN031).
+    fn quadratura(&mut self, f: &FileIngresso, t: &Testata, c: &Totali) {
+        let coppie = |x: &Totali| {
+            [
+                x.soggetti,
+                x.italiani,
+                x.non_italiani,
+                x.femmine,
+                x.maschi,
+                x.famiglie,
+                x.convivenze,
+            ]
+        };
+        const NOMI: [&str; 7] = [
+            "SchedeSoggetto",
+            "CittadiniItaliani",
+            "IscrittiNonItaliani",
+            "PersoneSessoFemminile",
+            "PersoneSessoMaschile",
+            "SchedeFamiglia",
+            "SchedeConvivenza",
+        ];
+        let contati = coppie(c);
+        if t.totale_invii > 1 && t.invio.is_none() {
+            let a = anomalia(self.ctx.tabelle, "EN031", Gravita::Errore, "datiInvio")
+                .valore(f.nome.as_str());
+            self.blocca(StatoSubentro::InseritoKo, a);
+        }
+        if let Some(invio) = &t.invio {
+            for (i, (d, k)) in coppie(invio).iter().zip(contati).enumerate() {
+                if *d != k {
+                    let codice = format!("EN{:03}", 11 + 2 * i);
+                    let a = anomalia(
+                        self.ctx.tabelle,
+                        &codice,
+                        Gravita::Errore,
+                        &format!("datiInvio/numero{}Invio", NOMI[i]),
+                    )
+                    .valore(d.to_string())
+                    .atteso(format!("{k} (contati nel file {})", f.nome));
+                    self.blocca(StatoSubentro::InseritoKo, a);
+                }
+            }
+        }
+        // The supply totals can be checked file by file only for a one-file supply.
+        if t.totale_invii <= 1 {
+            for (i, (d, k)) in coppie(&t.fornitura).iter().zip(contati).enumerate() {
+                if *d != k {
+                    let codice = format!("EN{:03}", 12 + 2 * i);
+                    let a = anomalia(
+                        self.ctx.tabelle,
+                        &codice,
+                        Gravita::Errore,
+                        &format!("datiFornitura/numeroTotale{}", NOMI[i]),
+                    )
+                    .valore(d.to_string())
+                    .atteso(format!("{k} (contati nella fornitura {})", f.nome));
+                    self.blocca(StatoSubentro::InseritoKo, a);
+                }
+            }
+        }
+    }
+
+    fn prossimo_soggetto(&mut self) -> Option<IdAnprSoggetto> {
+        let id = self.ids_s.next().and_then(|i| IdAnprSoggetto::new(i).ok());
+        if id.is_none() {
+            self.ids_esauriti = true;
+        }
+        id
+    }
+
+    fn prossima_famiglia(&mut self) -> Option<IdAnprFamiglia> {
+        let id = self.ids_f.next().and_then(|i| IdAnprFamiglia::new(i).ok());
+        if id.is_none() {
+            self.ids_esauriti = true;
+        }
+        id
+    }
+
+    /// Checks and converts a batch of subjects.
+    fn soggetti(
+        &mut self,
+        file: &str,
+        lotto: Vec<crate::parser::SoggettoLetto>,
+    ) -> Result<(), ErroreSubentro> {
+        let controllati: Vec<SoggettoControllato> = lotto
+            .iter()
+            .map(|s| controlla(self.ctx.tabelle, &self.ctx.comune, self.ctx.oggi, s))
+            .collect();
+        // Other municipalities' subjects with the same codes (one lookup per batch).
+        let codici: Vec<String> = controllati
+            .iter()
+            .filter_map(|c| c.codice_fiscale.as_ref().map(|x| x.as_str().to_owned()))
+            .collect();
+        let store = Arc::clone(&self.ctx.store);
+        let presenti = self
+            .ctx
+            .handle
+            .block_on(async move { store.codici_fiscali_presenti(&codici).await })?;
+        let mut altrove: HashMap<String, (String, String)> = HashMap::new();
+        for p in presenti {
+            if p.comune != self.ctx.comune {
+                altrove.insert(
+                    p.codice_fiscale,
+                    (p.comune.as_str().to_owned(), p.posizione),
+                );
+            }
+        }
+        for (letto, mut c) in lotto.into_iter().zip(controllati) {
+            self.prodotto.soggetti_letti += 1;
+            let posizione =
+                if c.competenza.posizione == anpr_domain::scheda::PosizioneAnagrafica::Aire {
+                    'A'
+                } else {
+                    'R'
+                };
+            let mut stato_cf = StatoCodiceFiscale::NonValidato;
+            if let Some(cf) = c.codice_fiscale.as_ref().map(|x| x.as_str().to_owned()) {
+                let campo = "generalitaSubIscr/codiceFiscale/codFiscale";
+                if let Some((comune, pos)) = altrove.get(&cf) {
+                    let codice = if pos == "A" || posizione == 'A' {
+                        "EA031"
+                    } else {
+                        "EA030"
+                    };
+                    c.anomalie.push(
+                        anomalia(self.ctx.tabelle, codice, Gravita::Avvertimento, campo)
+                            .valore(cf.as_str())
+                            .atteso(format!(
+                                "un soggetto non iscritto anche nel comune {comune}"
+                            )),
+                    );
+                } else if let Some(pos) = self.visti.get(&cf) {
+                    let codice = if *pos != posizione {
+                        "EA031"
+                    } else {
+                        CODICE_CF_DUPLICATO_FORNITURA
+                    };
+                    c.anomalie.push(
+                        anomalia(self.ctx.tabelle, codice, Gravita::Avvertimento, campo)
+                            .valore(cf.as_str())
+                            .atteso("un codice fiscale presente una sola volta"),
+                    );
+                } else {
+                    self.visti.insert(cf.clone(), posizione);
+                }
+                if c.cf_da_validare {
+                    if let Some(ae) = self.ctx.ae.clone() {
+                        let q = cf.clone();
+                        let esito = self
+                            .ctx
+                            .handle
+                            .block_on(async move { ae.consulta(&q).await });
+                        match esito {
+                            Ok(Some(_)) => stato_cf = StatoCodiceFiscale::Validato,
+                            Ok(None) => c.anomalie.push(
+                                anomalia(self.ctx.tabelle, "EA029", Gravita::Avvertimento, campo)
+                                    .valore(cf.as_str())
+                                    .atteso("un codice fiscale presente in Anagrafe Tributaria"),
+                            ),
+                            // An unreachable agency does not stop the onboarding: the code
+                            // stays "not validated" and is validated later (M-3.2).
+                            Err(e) => {
+                                tracing::warn!(error = %e, "tax agency unavailable during subentro")
+                            }
+                        }
+                    }
+                }
+            }
+            let bloccato = c.bloccato();
+            let id = if bloccato {
+                None
+            } else {
+                self.prossimo_soggetto()
+            };
+            for a in &c.anomalie {
+                self.conta(a);
+                self.esiti
+                    .anomalia(&RigaAnomalia::soggetto(file, &letto, id, a))?;
+            }
+            // The family link is known from the file whether or not the subject loads.
+            let nucleo_id = match &c.legame {
+                Some((fam, tipo, codice, dal)) => {
+                    let nuovo = !self.nuclei.contains_key(fam);
+                    let id_f = if nuovo {
+                        self.prossima_famiglia()
+                    } else {
+                        None
+                    };
+                    if nuovo {
+                        let Some(id_f) = id_f else {
+                            self.esiti.soggetto(file, &letto, None)?;
+                            continue;
+                        };
+                        self.nuclei.insert(
+                            fam.clone(),
+                            Nucleo {
+                                id: id_f,
+                                tipo: *tipo,
+                                membri_file: 0,
+                                membri_caricati: Vec::new(),
+                                intestatario: None,
+                                residenza: None,
+                                aire: posizione == 'A',
+                                origine: *dal,
+                                nel_file: false,
+                            },
+                        );
+                    }
+                    let n = self.nuclei.get_mut(fam).expect("inserted above");
+                    n.membri_file += 1;
+                    n.origine = n.origine.min(*dal);
+                    if let Some(id) = id {
+                        n.membri_caricati.push(id);
+                        if codice == "1" && n.intestatario.is_none() {
+                            n.intestatario = Some((id, *dal));
+                            n.residenza = c.residenza.clone();
+                        }
+                    }
+                    Some((n.id, *tipo, codice.clone(), *dal))
+                }
+                None => None,
+            };
+            self.esiti.soggetto(file, &letto, id)?;
+            let Some(id) = id else { continue };
+            let mut scheda = SchedaSoggetto {
+                competenza: Some(c.competenza),
+                generalita: c.generalita,
+                codice_fiscale: c.codice_fiscale.map(|cod| DatiCodiceFiscale {
+                    cod_fiscale: cod,
+                    stato: stato_cf,
+                    data_attribuzione_validita: (stato_cf == StatoCodiceFiscale::Validato)
+                        .then_some(self.ctx.oggi),
+                    codici_collegati: Vec::new(),
+                }),
+                cittadinanze: (!c.cittadinanze.is_empty()).then_some(c.cittadinanze),
+                stato_civile: c.stato_civile,
+                residenza: c.residenza,
+                iscrizione: c.iscrizione,
+                aire: c.aire,
+                ..SchedaSoggetto::default()
+            };
+            if let Some((id_f, tipo, codice, dal)) = nucleo_id {
+                scheda.legame = Some(Legame {
+                    id_famiglia_convivenza_anpr: id_f,
+                    tipo_legame: tipo,
+                    codice_legame: codice,
+                    data_decorrenza: dal.max(c.valido_dal),
+                });
+            }
+            if !c.anomalie.is_empty() {
+                self.anomalie_differite
+                    .insert(id, (c.valido_dal, c.anomalie));
+            }
+            let record = record_soggetto(id, &scheda, c.valido_dal)?;
+            self.lotto.push(record);
+            self.prodotto.soggetti_caricati += 1;
+            self.prodotto.per_file.entry(file.to_owned()).or_default().0 += 1;
+            if self.lotto.len() >= LOTTO {
+                self.svuota()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn famiglia(
+        &mut self,
+        file: &str,
+        f: &crate::parser::FamigliaLetta,
+    ) -> Result<(), ErroreSubentro> {
+        let Some(id_comunale) = f.id.clone() else {
+            return Ok(());
+        };
+        let tipo = if f.convivenza {
+            TipoScheda::Convivenza
+        } else {
+            TipoScheda::Famiglia
+        };
+        if !self.nuclei.contains_key(&id_comunale) {
+            let Some(id) = self.prossima_famiglia() else {
+                return Ok(());
+            };
+            let origine = f
+                .data_origine
+                .as_deref()
+                .and_then(data)
+                .unwrap_or(self.ctx.oggi);
+            self.nuclei.insert(
+                id_comunale.clone(),
+                Nucleo {
+                    id,
+                    tipo,
+                    membri_file: 0,
+                    membri_caricati: Vec::new(),
+                    intestatario: None,
+                    residenza: None,
+                    aire: f.aire,
+                    origine,
+                    nel_file: false,
+                },
+            );
+        }
+        let (id, membri) = {
+            let n = self.nuclei.get_mut(&id_comunale).expect("present");
+            n.nel_file = true;
+            n.aire |= f.aire;
+            (n.id, n.membri_file)
+        };
+        if membri == 0 {
+            let a = anomalia(
+                self.ctx.tabelle,
+                "EF010",
+                Gravita::Avvertimento,
+                if f.convivenza {
+                    "convivenze/convivenza"
+                } else {
+                    "famiglie/famiglia"
+                },
+            )
+            .valore(id_comunale.as_str());
+            self.conta(&a);
+            self.esiti
+                .anomalia(&RigaAnomalia::famiglia(file, &id_comunale, Some(id), &a))?;
+        }
+        let origine = f.data_origine.as_deref().and_then(data);
+        self.emetti_famiglia(file, &id_comunale, origine, f)
+    }
+
+    fn emetti_famiglia(
+        &mut self,
+        file: &str,
+        id_comunale: &str,
+        origine: Option<NaiveDate>,
+        f: &crate::parser::FamigliaLetta,
+    ) -> Result<(), ErroreSubentro> {
+        let n = self.nuclei.get(id_comunale).expect("present");
+        let origine = origine.unwrap_or(n.origine).min(self.ctx.oggi);
+        let scheda = SchedaFamiglia {
+            dati: Some(DatiFamiglia {
+                tipo_scheda: n.tipo,
+                comune: self.ctx.comune.clone(),
+                id_famiglia_convivenza_comune: id_comunale.parse::<IdComunale>().ok(),
+                famiglia_aire: n.aire,
+                data_origine_famiglia_convivenza: origine,
+                motivo_costituzione: f.motivo_costituzione.clone(),
+                denominazione_convivenza: f.denominazione.clone(),
+                specie_convivenza: f.specie.clone(),
+            }),
+            intestatario: n.intestatario.map(|(id_anpr, d)| Intestatario {
+                id_anpr,
+                data_decorrenza: d.max(origine),
+            }),
+            residenza: n.residenza.clone(),
+            stato: Some(StatoFamiglia::Attiva),
+        };
+        let id = n.id;
+        let record = record_famiglia(id, &scheda, origine)?;
+        self.esiti
+            .famiglia(file, id_comunale, f.convivenza, Some(id))?;
+        self.lotto.push(record);
+        self.prodotto.famiglie_caricate += 1;
+        self.prodotto.per_file.entry(file.to_owned()).or_default().1 += 1;
+        if self.lotto.len() >= LOTTO {
+            self.svuota()?;
+        }
+        Ok(())
+    }
+
+    /// Families referenced by subjects but absent from the file (EN063, W): each such
+    /// subject gets the anomaly, and the family is created from what its members say,
+    /// so that the loaded subjects are never left pointing nowhere.
+    fn famiglie_mancanti(&mut self) -> Result<(), ErroreSubentro> {
+        let mut mancanti: Vec<String> = self
+            .nuclei
+            .iter()
+            .filter(|(_, n)| !n.nel_file)
+            .map(|(k, _)| k.clone())
+            .collect();
+        mancanti.sort();
+        for id_comunale in mancanti {
+            let (membri, convivenza) = {
+                let n = &self.nuclei[&id_comunale];
+                (n.membri_caricati.clone(), n.tipo == TipoScheda::Convivenza)
+            };
+            let campo = if convivenza {
+                "convivenza/idFamConvComune"
+            } else {
+                "famiglia/idFamConvComune"
+            };
+            for m in membri {
+                let a = anomalia(self.ctx.tabelle, "EN063", Gravita::Avvertimento, campo)
+                    .valore(id_comunale.as_str())
+                    .atteso("una scheda famiglia/convivenza presente nello stesso file");
+                self.conta(&a);
+                self.esiti.anomalia(
+                    &RigaAnomalia::famiglia("", &id_comunale, None, &a).con_soggetto(m),
+                )?;
+                let dal = self.nuclei[&id_comunale].origine;
+                self.anomalie_differite
+                    .entry(m)
+                    .or_insert_with(|| (dal, Vec::new()))
+                    .1
+                    .push(a);
+            }
+            let finta = crate::parser::FamigliaLetta {
+                convivenza,
+                id: Some(id_comunale.clone()),
+                ..Default::default()
+            };
+            self.emetti_famiglia("", &id_comunale, None, &finta)?;
+        }
+        Ok(())
+    }
+}
+
+fn sezione(
+    key: &'static str,
+    v: serde_json::Value,
+    chiave: Option<String>,
+) -> Result<SezioneSubentro, ErroreSubentro> {
+    Ok(SezioneSubentro {
+        section: key,
+        json: serde_json::to_string(&v).map_err(|e| ErroreSubentro::Interno(e.to_string()))?,
+        key: chiave,
+    })
+}
+
+/// The sections and index row of a subject, as an operation would write them.
+fn record_soggetto(
+    id: IdAnprSoggetto,
+    s: &SchedaSoggetto,
+    dal: NaiveDate,
+) -> Result<RecordSubentro, ErroreSubentro> {
+    let mut sections = Vec::with_capacity(10);
+    for (kind, v) in s.sections() {
+        let chiave = match (kind, &s.legame) {
+            (SezioneSoggetto::Legame, Some(l)) => Some(l.id_famiglia_convivenza_anpr.to_string()),
+            _ => None,
+        };
+        sections.push(sezione(kind.key(), v, chiave)?);
+    }
+    let index = indice_soggetto(id, s)
+        .ok_or_else(|| ErroreSubentro::Interno("subject without competence".into()))?;
+    Ok(RecordSubentro {
+        entity: EntityRef::Soggetto(id),
+        valido_dal: dal,
+        sections,
+        index: IndexWrite::Soggetto(index),
+    })
+}
+
+fn record_famiglia(
+    id: IdAnprFamiglia,
+    f: &SchedaFamiglia,
+    dal: NaiveDate,
+) -> Result<RecordSubentro, ErroreSubentro> {
+    let mut sections = Vec::with_capacity(4);
+    for (kind, v) in f.sections() {
+        sections.push(sezione(SezioneFamiglia::key(kind), v, None)?);
+    }
+    let index = indice_famiglia(id, f)
+        .ok_or_else(|| ErroreSubentro::Interno("family without data".into()))?;
+    Ok(RecordSubentro {
+        entity: EntityRef::Famiglia(id),
+        valido_dal: dal,
+        sections,
+        index: IndexWrite::Famiglia(index),
+    })
+}

@@ -1,0 +1,22 @@
+//! Subentro: onboarding a whole municipality from its bulk file (SPEC M-6).
+//!
+//! - [`parser`]: the streaming reader of `subentro.xsd` files (no DTD, bounded, element
+//!   paths in errors);
+//! - [`nome_file`]: the file name convention and its checks;
+//! - [`controlli`]: per-record checks and conversion to registry records;
+//! - [`importa`]: the pipeline (file checks, declared vs counted totals, batches to the
+//!   store's all-or-nothing bulk load, tax agency and cross-municipality checks);
+//! - [`esiti`]: the outcome files;
+//! - [`servizio`]: the authorised entry point for the edges (REST upload, SOAP S001).
+#![forbid(unsafe_code)]
+
+pub mod controlli;
+pub mod esiti;
+pub mod importa;
+pub mod nome_file;
+pub mod parser;
+pub mod servizio;
+
+pub use importa::{
+    importa, Avanzamento, ErroreSubentro, EsitoSubentro, FileIngresso, Opzioni, StatoSubentro,
+};

@@ -1,0 +1,415 @@
+//! The subentro pipeline end to end on real stores (SQLite always, PostgreSQL when
+//! `ANPR_TEST_POSTGRES_URL` is set): a generated municipality onboards in presubentro
+//! and production, the anomaly report matches exactly what the generator injected,
+//! every loaded record gets an idANPR and is an ordinary record afterwards; wrong
+//! totals end INSERITO KO with nothing loaded; an XSD violation is refused with the
+//! element path.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anpr_ae::{AgenziaEntrate, Simulatore};
+use anpr_domain::caller::Ambiente;
+use anpr_domain::ids::CodiceIstatComune;
+use anpr_domain::scheda::SchedaSoggetto;
+use anpr_generatore::{genera, Configurazione, Riepilogo};
+use anpr_store::{EntityRef, Store, SubjectQuery};
+use anpr_subentro::{importa, EsitoSubentro, FileIngresso, Opzioni, StatoSubentro};
+use chrono::NaiveDate;
+
+const COMUNE: &str = "001272";
+
+fn oggi() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()
+}
+
+fn genera_in(dir: &Path, persone: u64, anomalie: f64, totali_errati: bool) -> Riepilogo {
+    genera(&Configurazione {
+        comuni: vec![COMUNE.parse().unwrap()],
+        persone,
+        seme: 11,
+        anomalie,
+        totali_errati,
+        data_estrazione: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+        cartella: dir.to_owned(),
+    })
+    .unwrap()
+}
+
+fn ae(r: &Riepilogo) -> Arc<dyn AgenziaEntrate> {
+    let s = Simulatore::new();
+    s.carica_csv_file(&r.registro_ae).unwrap();
+    s.imposta_sola_lettura(true);
+    Arc::new(s)
+}
+
+async fn esegui(
+    store: &Arc<dyn Store>,
+    ae: Option<Arc<dyn AgenziaEntrate>>,
+    ambiente: Ambiente,
+    files: &[PathBuf],
+    esiti: &Path,
+) -> EsitoSubentro {
+    importa(
+        Arc::clone(store),
+        ae,
+        Opzioni {
+            comune: COMUNE.parse().unwrap(),
+            ambiente,
+            oggi: oggi(),
+            utente: "TEST".into(),
+            canale: "test".into(),
+            dimensione_massima: 1 << 30,
+            cartella_esiti: esiti.to_owned(),
+        },
+        files.iter().map(|p| FileIngresso::da_percorso(p)).collect(),
+        Arc::new(|_, _| {}),
+    )
+    .await
+    .unwrap()
+}
+
+fn attese(r: &Riepilogo) -> BTreeMap<String, u64> {
+    r.anomalie.clone()
+}
+
+fn contate(e: &EsitoSubentro) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for ((codice, _), n) in &e.riepilogo {
+        *m.entry(codice.clone()).or_default() += n;
+    }
+    m
+}
+
+async fn soggetti_del_comune(store: &Arc<dyn Store>) -> usize {
+    store
+        .find_subjects(&SubjectQuery {
+            comune: Some(COMUNE.parse::<CodiceIstatComune>().unwrap()),
+            limit: 1000,
+            ..SubjectQuery::default()
+        })
+        .await
+        .unwrap()
+        .len()
+}
+
+/// Rows of esiti.csv: (tipo, id_anpr, esito).
+fn righe_esiti(dir: &Path) -> Vec<(String, String, String)> {
+    std::fs::read_to_string(dir.join("esiti.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            (c[1].to_owned(), c[4].to_owned(), c[5].to_owned())
+        })
+        .collect()
+}
+
+async fn scenario_completo(presub: Arc<dyn Store>, prod: Arc<dyn Store>) {
+    let gen = tempfile::tempdir().unwrap();
+    let r = genera_in(gen.path(), 3000, 0.03, false);
+    let ae = ae(&r);
+    let esiti = tempfile::tempdir().unwrap();
+
+    // Presubentro: loaded, anomalies exactly as injected.
+    let e = esegui(
+        &presub,
+        Some(Arc::clone(&ae)),
+        Ambiente::Presubentro,
+        &r.file,
+        esiti.path(),
+    )
+    .await;
+    assert_eq!(e.stato, StatoSubentro::Elaborato, "{:?}", e.bloccanti);
+    assert_eq!(contate(&e), attese(&r), "anomaly report vs injected");
+    assert_eq!(e.soggetti_letti, r.soggetti);
+    let righe = righe_esiti(esiti.path());
+    let caricati: Vec<&(String, String, String)> =
+        righe.iter().filter(|x| x.2 == "CARICATO").collect();
+    assert_eq!(
+        caricati.len() as u64,
+        e.soggetti_caricati + e.famiglie_caricate
+    );
+    let mut ids: Vec<(&str, &str)> = caricati
+        .iter()
+        .map(|x| (if x.0 == "S" { "S" } else { "F" }, x.1.as_str()))
+        .collect();
+    assert!(
+        ids.iter().all(|(_, id)| !id.is_empty()),
+        "every loaded record has an idANPR"
+    );
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), caricati.len(), "idANPR are unique");
+    let bloccati = r.anomalie.get("ES092").copied().unwrap_or(0)
+        + r.anomalie.get("EN481").copied().unwrap_or(0)
+        + r.anomalie.get("EC032").copied().unwrap_or(0)
+        + r.anomalie.get("EC053").copied().unwrap_or(0);
+    assert_eq!(
+        e.soggetti_caricati,
+        r.soggetti - bloccati,
+        "E blocks exactly the injected records"
+    );
+    // Anomaly files: one row per anomaly, no duplicates.
+    let mut righe_anomalie = 0;
+    for f in std::fs::read_dir(esiti.path()).unwrap().flatten() {
+        let nome = f.file_name().to_string_lossy().into_owned();
+        if nome.starts_with("anomalie_") {
+            let testo = std::fs::read_to_string(f.path()).unwrap();
+            let mut l: Vec<&str> = testo.lines().skip(1).collect();
+            righe_anomalie += l.len() as u64;
+            let n = l.len();
+            l.sort_unstable();
+            l.dedup();
+            assert_eq!(l.len(), n, "duplicate rows in {nome}");
+        }
+    }
+    assert_eq!(righe_anomalie, attese(&r).values().sum::<u64>());
+    let riepilogo = std::fs::read_to_string(esiti.path().join("riepilogo.csv")).unwrap();
+    assert!(riepilogo.starts_with("codice,gravita,conteggio\n"));
+    for (codice, n) in attese(&r) {
+        assert!(
+            riepilogo
+                .lines()
+                .any(|l| l.starts_with(&format!("{codice},")) && l.ends_with(&format!(",{n}"))),
+            "{codice} {n} in {riepilogo}"
+        );
+    }
+
+    // Loaded records are ordinary records: readable, indexed, with their anomalies.
+    let campione = caricati.iter().find(|x| x.0 == "S").unwrap();
+    let id: u64 = campione.1.parse().unwrap();
+    let entity = EntityRef::Soggetto(anpr_domain::ids::IdAnprSoggetto::new(id).unwrap());
+    let sezioni = presub
+        .record(entity, None)
+        .await
+        .unwrap()
+        .expect("record exists");
+    let scheda = SchedaSoggetto::from_sections(sezioni.iter()).unwrap();
+    let cf = scheda
+        .codice_fiscale
+        .as_ref()
+        .unwrap()
+        .cod_fiscale
+        .as_str()
+        .to_owned();
+    let trovati = presub
+        .find_subjects(&SubjectQuery {
+            codice_fiscale: Some(cf),
+            limit: 10,
+            ..SubjectQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(trovati.iter().any(|s| s.id.get() == id));
+    assert!(
+        scheda.legame.is_some(),
+        "a loaded subject belongs to its family"
+    );
+    let con_anomalie = righe_anomalie_con_id(esiti.path());
+    if let Some(id_w) = con_anomalie.first() {
+        let s = presub
+            .record(EntityRef::Soggetto(id_w.parse().unwrap()), None)
+            .await
+            .unwrap()
+            .unwrap();
+        let scheda = SchedaSoggetto::from_sections(s.iter()).unwrap();
+        assert!(
+            !scheda.anomalie_subentro.unwrap_or_default().is_empty(),
+            "anomalies stay attached"
+        );
+    }
+    let n_presub = soggetti_del_comune(&presub).await;
+    assert_eq!(n_presub as u64, e.soggetti_caricati.min(1000));
+
+    // A repeated presubentro resets the rehearsal data instead of doubling it.
+    let esiti2 = tempfile::tempdir().unwrap();
+    let e2 = esegui(
+        &presub,
+        Some(Arc::clone(&ae)),
+        Ambiente::Presubentro,
+        &r.file,
+        esiti2.path(),
+    )
+    .await;
+    assert_eq!(e2.stato, StatoSubentro::Elaborato);
+    assert_eq!(contate(&e2), attese(&r));
+    assert_eq!(soggetti_del_comune(&presub).await, n_presub);
+    assert!(
+        presub.record(entity, None).await.unwrap().is_none(),
+        "old rehearsal records are gone"
+    );
+
+    // Production: the same files load; a second production run is refused (EN034).
+    let esiti3 = tempfile::tempdir().unwrap();
+    let e3 = esegui(
+        &prod,
+        Some(Arc::clone(&ae)),
+        Ambiente::Produzione,
+        &r.file,
+        esiti3.path(),
+    )
+    .await;
+    assert_eq!(e3.stato, StatoSubentro::Elaborato);
+    assert_eq!(contate(&e3), attese(&r));
+    let e4 = esegui(
+        &prod,
+        Some(ae),
+        Ambiente::Produzione,
+        &r.file,
+        esiti3.path(),
+    )
+    .await;
+    assert_eq!(e4.stato, StatoSubentro::Scartato);
+    assert_eq!(e4.bloccanti[0].codice, "EN034");
+    let files = prod.file_subentro(&COMUNE.parse().unwrap()).await.unwrap();
+    assert_eq!(
+        files.iter().filter(|f| f.stato == "ELABORATO").count(),
+        2,
+        "APR and AIRE once"
+    );
+}
+
+fn righe_anomalie_con_id(dir: &Path) -> Vec<String> {
+    let p = dir.join("anomalie_agenzia_entrate.csv");
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            (c[1] == "W" && !c[6].is_empty()).then(|| c[6].to_owned())
+        })
+        .collect()
+}
+
+async fn totali_errati(store: Arc<dyn Store>) {
+    let gen = tempfile::tempdir().unwrap();
+    let r = genera_in(gen.path(), 400, 0.0, true);
+    let esiti = tempfile::tempdir().unwrap();
+    let e = esegui(&store, None, Ambiente::Produzione, &r.file, esiti.path()).await;
+    assert_eq!(e.stato, StatoSubentro::InseritoKo);
+    assert_eq!(contate(&e), attese(&r), "exactly EN011");
+    assert_eq!(soggetti_del_comune(&store).await, 0, "nothing loaded");
+    assert_eq!(righe_esiti(esiti.path()).len(), 0);
+    let posta = store.outbox_pending(10).await.unwrap();
+    let mail = posta
+        .iter()
+        .find(|m| m.message.tipo == "mail")
+        .expect("a mail in the outbox");
+    let corpo = mail.message.payload["corpo"].as_str().unwrap();
+    assert!(
+        corpo.contains("esito negativo") && corpo.contains("EN011"),
+        "{corpo}"
+    );
+    let files = store.file_subentro(&COMUNE.parse().unwrap()).await.unwrap();
+    assert!(files.iter().all(|f| f.stato == "INSERITO KO"));
+    // Nothing was onboarded, so a corrected supply is accepted in production.
+    let ok = tempfile::tempdir().unwrap();
+    let r2 = genera_in(ok.path(), 400, 0.0, false);
+    let e2 = esegui(&store, None, Ambiente::Produzione, &r2.file, esiti.path()).await;
+    assert_eq!(e2.stato, StatoSubentro::Elaborato, "{:?}", e2.bloccanti);
+}
+
+async fn xsd_violato(store: Arc<dyn Store>) {
+    let gen = tempfile::tempdir().unwrap();
+    let r = genera_in(gen.path(), 300, 0.0, false);
+    let apr = &r.file[0];
+    let testo = std::fs::read_to_string(apr).unwrap();
+    // The 5th subject gets an element the schema does not allow.
+    let mut n = 0;
+    let rotto: String = testo
+        .split_inclusive("<soggetto>")
+        .map(|pezzo| {
+            n += 1;
+            if n == 6 {
+                pezzo.replacen("<statoCivile>", "<pippo>1</pippo><statoCivile>", 1)
+            } else {
+                pezzo.to_owned()
+            }
+        })
+        .collect();
+    std::fs::write(apr, rotto).unwrap();
+    let esiti = tempfile::tempdir().unwrap();
+    let e = esegui(&store, None, Ambiente::Produzione, &r.file, esiti.path()).await;
+    assert_eq!(e.stato, StatoSubentro::Scartato);
+    let a = &e.bloccanti[0];
+    assert_eq!(a.codice, "EN009");
+    assert_eq!(
+        a.campo.as_deref(),
+        Some("/subentro/generalitaSoggetti/soggetto[5]/pippo")
+    );
+    assert_eq!(soggetti_del_comune(&store).await, 0);
+    // A DTD is refused before anything is read.
+    let dtd = tempfile::tempdir().unwrap();
+    let r = genera_in(dtd.path(), 50, 0.0, false);
+    let testo = std::fs::read_to_string(&r.file[0]).unwrap();
+    std::fs::write(
+        &r.file[0],
+        testo.replacen(
+            "<sub:subentro",
+            "<!DOCTYPE x [<!ENTITY a \"b\">]><sub:subentro",
+            1,
+        ),
+    )
+    .unwrap();
+    let e = esegui(&store, None, Ambiente::Produzione, &r.file, esiti.path()).await;
+    assert_eq!(e.stato, StatoSubentro::Scartato);
+    assert_eq!(e.bloccanti[0].codice, "EN009");
+    assert!(e.bloccanti[0].testo.contains("DTD"));
+}
+
+fn sqlite(dir: &Path, nome: &str) -> Arc<dyn Store> {
+    Arc::new(anpr_store_sqlite::SqliteStore::open(&dir.join(nome)).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_generated_municipality_onboards_with_exact_anomalies() {
+    let dir = tempfile::tempdir().unwrap();
+    scenario_completo(
+        sqlite(dir.path(), "presubentro.sqlite3"),
+        sqlite(dir.path(), "produzione.sqlite3"),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_wrong_totals_end_inserito_ko_with_nothing_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    totali_errati(sqlite(dir.path(), "p.sqlite3")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_xsd_violation_is_refused_with_the_element_path() {
+    let dir = tempfile::tempdir().unwrap();
+    xsd_violato(sqlite(dir.path(), "p.sqlite3")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_generated_municipality_onboards_with_exact_anomalies() {
+    let Some((presub, _g1)) = anpr_store_postgres::testing::fresh().await else {
+        return;
+    };
+    let Some((prod, _g2)) = anpr_store_postgres::testing::fresh().await else {
+        return;
+    };
+    scenario_completo(Arc::new(presub), Arc::new(prod)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_wrong_totals_end_inserito_ko_with_nothing_loaded() {
+    let Some((store, _g)) = anpr_store_postgres::testing::fresh().await else {
+        return;
+    };
+    totali_errati(Arc::new(store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_xsd_violation_is_refused_with_the_element_path() {
+    let Some((store, _g)) = anpr_store_postgres::testing::fresh().await else {
+        return;
+    };
+    xsd_violato(Arc::new(store)).await;
+}
