@@ -32,9 +32,9 @@ mod rest_procedimenti;
 mod rest_ricerca;
 mod rest_sicurezza;
 mod rest_sospese;
-pub mod tls;
-mod soap;
 mod rest_subentro;
+mod soap;
+pub mod tls;
 
 /// Largest request body accepted (JSON requests are small; bulk files have their own
 /// streaming endpoints).

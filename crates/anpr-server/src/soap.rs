@@ -129,9 +129,9 @@ fn identita_dichiarata(b: &Busta) -> Option<IdentitaSviluppo> {
 /// Whether the envelope carries a WS-Security header.
 fn firmato(b: &Busta) -> bool {
     b.intestazione.as_ref().is_some_and(|h| {
-        h.figli
-            .iter()
-            .any(|f| f.nome == "Security" && f.ns.as_deref() == Some(anpr_sicurezza::wssec::NS_WSSE))
+        h.figli.iter().any(|f| {
+            f.nome == "Security" && f.ns.as_deref() == Some(anpr_sicurezza::wssec::NS_WSSE)
+        })
     })
 }
 

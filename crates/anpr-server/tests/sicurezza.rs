@@ -485,9 +485,14 @@ async fn onboarding(s: Https) {
     let risposta = soap(firmata.clone()).await.unwrap();
     let (st, testo) = (risposta.status().as_u16(), risposta.text().await.unwrap());
     assert_eq!(st, 200, "{testo}");
-    assert!(testo.contains("<esitoOperazione>2</esitoOperazione>"), "{testo}");
+    assert!(
+        testo.contains("<esitoOperazione>2</esitoOperazione>"),
+        "{testo}"
+    );
     let da = testo.find("<idOperazioneANPR>").unwrap() + "<idOperazioneANPR>".len();
-    let id_op: u64 = testo[da..da + testo[da..].find('<').unwrap()].parse().unwrap();
+    let id_op: u64 = testo[da..da + testo[da..].find('<').unwrap()]
+        .parse()
+        .unwrap();
     let op = s
         .store
         .operation(anpr_domain::ids::IdOperazioneAnpr::new(id_op).unwrap())
@@ -495,7 +500,11 @@ async fn onboarding(s: Https) {
         .unwrap()
         .unwrap();
     assert_eq!(
-        (op.utente.as_str(), op.canale.as_str(), op.codice_servizio.as_str()),
+        (
+            op.utente.as_str(),
+            op.canale.as_str(),
+            op.codice_servizio.as_str()
+        ),
         (OPERATORE, "soap", "1002")
     );
     let alterata = String::from_utf8(firmata)
