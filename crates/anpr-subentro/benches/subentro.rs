@@ -6,6 +6,9 @@
 //!
 //! ```sh
 //! cargo bench -p anpr-subentro --bench subentro -- --persone 100000 --ripetizioni 3
+//!
+//! Under `cargo test --all-targets` (no `--bench` argument) it does a smoke run of 2,000
+//! persons, once.
 //! ANPR_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test cargo bench -p anpr-subentro --bench subentro
 //! ```
 
@@ -31,6 +34,12 @@ fn argomenti() -> Argomenti {
         anomalie: 0.01,
     };
     let v: Vec<String> = std::env::args().collect();
+    // Without `--bench` (that is, under `cargo test --all-targets`) a smoke run: a small
+    // population, once, still checking that every phase works.
+    if !v.iter().any(|x| x == "--bench") {
+        a.persone = 2_000;
+        a.ripetizioni = 1;
+    }
     let mut i = 1;
     while i < v.len() {
         match v[i].as_str() {
