@@ -246,7 +246,13 @@ async fn upload_rest(backend: Backend) {
         return;
     };
     let (tipo, body) = multipart(&r.file);
-    let client = reqwest::Client::new();
+    // No connection reuse: the refused upload's connection is closed by the server
+    // before it has read the whole body, and a pooled client would send the next upload
+    // down that closed connection (broken pipe).
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     let invia = |profili: &'static str| {
         client
             .post(format!("{base}/api/v1/subentro"))
