@@ -41,6 +41,7 @@ pub fn spec() -> Value {
         "paths",
         paths_sospese_procedimenti(&ambiente_header),
     );
+    extend(&mut doc, "paths", paths_subentro(&ambiente_header));
     extend(
         &mut doc["components"],
         "schemas",
@@ -243,6 +244,25 @@ fn base() -> Value {
 
 /// Paths of suspended operations and proceedings (kept apart: one `json!` literal has a
 /// recursion limit).
+/// Subentro (SPEC M-6): upload of a municipality's files and download of the outcomes.
+fn paths_subentro(ambiente_header: &Value) -> Value {
+    json!({
+        "/api/v1/subentro": {"post": {
+            "summary": "Subentro: carica i file APR/AIRE del comune (multipart, una parte `file` per file, nominata come richiedono i controlli EN001) ed esegue l'acquisizione nell'ambiente della richiesta per il comune del chiamante; risponde con lo stato finale, i conteggi e il riepilogo delle anomalie per codice. Profilo OPERATORE_SUBENTRO. Dettagli: docs/SUBENTRO.md.",
+            "parameters": [ambiente_header.clone()],
+            "requestBody": {"required": true, "content": {"multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"}}}, "required": ["file"]}}}},
+            "responses": {"200": {"description": "Esito dell'acquisizione (ELABORATO, o INSERITO KO con le anomalie bloccanti)", "content": {"application/json": {"schema": {"type": "object"}}}}, "400": errore_ref(), "403": errore_ref(), "422": errore_ref()}
+        }},
+        "/api/v1/subentro/{idOperazioneANPR}/esiti/{nome}": {"get": {
+            "summary": "Scarica un file di esito di un'acquisizione del proprio comune",
+            "parameters": [ambiente_header.clone(),
+                {"name": "idOperazioneANPR", "in": "path", "required": true, "schema": {"type": "string"}},
+                {"name": "nome", "in": "path", "required": true, "schema": {"type": "string", "enum": crate::rest_subentro::ESITI}}],
+            "responses": {"200": {"description": "File CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}, "403": errore_ref(), "404": errore_ref()}
+        }}
+    })
+}
+
 fn paths_sospese_procedimenti(ambiente_header: &Value) -> Value {
     json!({
             "/api/v1/operazioni-sospese": {

@@ -30,7 +30,7 @@ use crate::rest::{ok, ApiResult};
 use crate::AppState;
 
 /// Outcome files a caller may download.
-const ESITI: &[&str] = &[
+pub(crate) const ESITI: &[&str] = &[
     "esiti.csv",
     "riepilogo.csv",
     "stato_file.csv",
