@@ -178,8 +178,10 @@ async fn polygamy(s: Server) {
     // Divorce from Nadia (type 03): the last marriage ends, Karim is divorced.
     let b = json!({"idOperazioneComune": "20", "dataDecorrenza": "2021-06-01", "tipoMutazione": "03",
         "matrimonioPerRicerca": {"coniuge1": chi(&karim), "coniuge2": nadia},
-        "separazioneAnnullamentoCessazioneMatrimonio": {"dataEvento": "2021-05-15", "tipoCessazione": "3"}});
+        "separazioneAnnullamentoCessazioneMatrimonio": {"dataEvento": "2021-05-15", "tipoCessazione": "99"}});
     let r = s.ok("5021", &b).await;
+    // A code not in the table is reported (EC165 is a warning), not blocking.
+    assert_eq!(codici(&r), vec!["EC165"], "{r}");
     let divorzio = r["idOperazioneANPR"].as_str().unwrap().to_owned();
     let (codice, eventi) = stato(&s, &karim, None).await;
     assert_eq!(codice, "4");
@@ -196,6 +198,16 @@ async fn polygamy(s: Server) {
         vec![("EN314".into(), "datiAnnullamento.idOperazioneANPR".into())]
     );
     let b = json!({"idOperazioneComune": "22", "tipoMutazione": "07",
+        "matrimonioPerRicerca": {"coniuge1": chi("999999")},
+        "datiAnnullamento": {"idOperazioneANPR": divorzio}});
+    assert_eq!(
+        refused(&s, b).await,
+        vec![(
+            "ES101".into(),
+            "matrimonioPerRicerca.coniuge1.idSchedaSoggettoANPR".into()
+        )]
+    );
+    let b = json!({"idOperazioneComune": "23", "tipoMutazione": "07",
         "matrimonioPerRicerca": {"coniuge1": chi(&karim)},
         "datiAnnullamento": {"idOperazioneANPR": divorzio}});
     s.ok("5021", &b).await;

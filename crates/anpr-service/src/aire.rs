@@ -71,7 +71,7 @@ impl Registry {
         let data = v::data("dataDecorrenza", &req.data_decorrenza, &mut e);
         v::non_futura("dataDecorrenza", data, self.clock().today(), &mut e);
         let s = self
-            .soggetto_da_modificare(store, comune, &req.soggetto, &mut e)
+            .soggetto_da_modificare(store, comune, "soggetto", &req.soggetto, &mut e)
             .await;
         if let Some(s) = s
             .as_ref()

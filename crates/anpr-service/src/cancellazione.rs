@@ -731,12 +731,7 @@ impl Registry {
             .into_iter()
             .filter_map(|i| sc.eventi[i].coniuge.as_ref().and_then(|c| c.id_anpr))
             .collect();
-        let defunto = anpr_domain::scheda::Genitore {
-            id_anpr: Some(s.id),
-            codice_fiscale: s.scheda.codice_fiscale.as_ref().map(|x| x.cod_fiscale),
-            cognome: s.scheda.generalita.as_ref().and_then(|g| g.cognome.clone()),
-            nome: s.scheda.generalita.as_ref().and_then(|g| g.nome.clone()),
-        };
+        let defunto = s.come_persona();
         for id in coniugi {
             let chi = SoggettoPerRicerca {
                 id_scheda_soggetto_anpr: Some(id.to_string()),

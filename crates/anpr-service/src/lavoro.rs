@@ -63,6 +63,18 @@ impl SoggettoCorrente {
         self.scheda.competenza.as_ref().map(|c| &c.comune)
     }
 
+    /// The subject as the other party named on a record (parent, spouse): registry id,
+    /// codice fiscale and name as they are now.
+    pub fn come_persona(&self) -> anpr_domain::scheda::Genitore {
+        let g = self.scheda.generalita.as_ref();
+        anpr_domain::scheda::Genitore {
+            id_anpr: Some(self.id),
+            codice_fiscale: self.scheda.codice_fiscale.as_ref().map(|c| c.cod_fiscale),
+            cognome: g.and_then(|g| g.cognome.clone()),
+            nome: g.and_then(|g| g.nome.clone()),
+        }
+    }
+
     /// An event of the subject dated `d` cannot precede its birth (ES008).
     pub fn non_prima_della_nascita(&self, d: NaiveDate, campo: &str, e: &mut Vec<Anomalia>) {
         if let Some(n) = self.scheda.generalita.as_ref().map(|g| g.data_nascita.data) {

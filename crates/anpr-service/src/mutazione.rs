@@ -219,18 +219,16 @@ impl Registry {
     }
 
     /// Loads a live subject of `comune` for a change (EN117 other municipality, EN413
-    /// cancelled).
+    /// cancelled), named by the request field `campo`.
     pub(crate) async fn soggetto_da_modificare(
         &self,
         store: &dyn Store,
         comune: &CodiceIstatComune,
+        campo: &str,
         chi: &SoggettoPerRicerca,
         e: &mut Vec<Anomalia>,
     ) -> Option<SoggettoCorrente> {
-        match self
-            .carica_soggetto(store, "soggetto", chi, Some(comune))
-            .await
-        {
+        match self.carica_soggetto(store, campo, chi, Some(comune)).await {
             Err(a) => {
                 e.push(a);
                 None
@@ -238,7 +236,7 @@ impl Registry {
             Ok(s) if s.posizione() == Some(PosizioneAnagrafica::Cancellato) => {
                 e.push(
                     Anomalia::errore("EN413", "Il soggetto risulta cancellato")
-                        .campo("soggetto")
+                        .campo(campo)
                         .valore(s.id.to_string()),
                 );
                 None
@@ -263,18 +261,7 @@ impl Registry {
                 codice_fiscale: p.codice_fiscale.clone(),
             };
             return match self.carica_soggetto(store, campo, &chi, None).await {
-                Ok(s) => {
-                    let g = s.scheda.generalita.as_ref();
-                    Some((
-                        Genitore {
-                            id_anpr: Some(s.id),
-                            codice_fiscale: s.scheda.codice_fiscale.as_ref().map(|c| c.cod_fiscale),
-                            cognome: g.and_then(|g| g.cognome.clone()),
-                            nome: g.and_then(|g| g.nome.clone()),
-                        },
-                        Some(s),
-                    ))
-                }
+                Ok(s) => Some((s.come_persona(), Some(s))),
                 Err(a) => {
                     e.push(
                         Anomalia::errore(
@@ -339,7 +326,7 @@ impl Registry {
             );
         }
         let s = self
-            .soggetto_da_modificare(store, comune, &req.soggetto, &mut e)
+            .soggetto_da_modificare(store, comune, "soggetto", &req.soggetto, &mut e)
             .await;
         let (Some(s), Some(decorrenza)) = (s, decorrenza) else {
             return Err(e);
@@ -852,7 +839,7 @@ impl Registry {
             );
         }
         let s = self
-            .soggetto_da_modificare(store, comune, &req.soggetto, &mut e)
+            .soggetto_da_modificare(store, comune, "soggetto", &req.soggetto, &mut e)
             .await;
         let (Some(s), Some(decorrenza), true) = (s, decorrenza, e.is_empty()) else {
             return Err(e);

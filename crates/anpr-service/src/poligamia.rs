@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::annullamento::RichiestaAnnullamento;
 use crate::authz::Permesso;
-use crate::lavoro::{Modifiche, SoggettoCorrente, SoggettoPerRicerca};
+use crate::lavoro::{Modifiche, SoggettoPerRicerca};
 use crate::mutazione::{EventoRichiesto, PersonaRiferita};
 use crate::operazioni::{Piano, RispostaOperazione, Testata};
 use crate::validazione as v;
@@ -78,6 +78,9 @@ pub const CODICE_MATRIMONIO_GIA_PRESENTE: &str = "EV047";
 pub const CODICE_MATRIMONIO_NON_TROVATO: &str = "EV048";
 /// Our code: the end of a marriage dated before the marriage itself.
 pub const CODICE_DATA_PRIMA_DEL_MATRIMONIO: &str = "EV049";
+
+/// Field path of the subject whose record a 5021 changes.
+const CAMPO_CONIUGE1: &str = "matrimonioPerRicerca.coniuge1";
 
 /// What a 5021 request does, parsed from `tipoMutazione`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,24 +218,27 @@ impl Registry {
         };
         let piano = self.decidi_annullamento(store, comune, "5021", &a).await?;
         // The annulled operation must concern the subject the request names.
-        let s = self
+        let mut e = Vec::new();
+        let Some(s) = self
             .soggetto_da_modificare(
                 store,
                 comune,
+                CAMPO_CONIUGE1,
                 &req.matrimonio_per_ricerca.coniuge1,
-                &mut Vec::new(),
+                &mut e,
             )
-            .await;
-        if let Some(s) = s {
-            if !piano.soggetti.contains(&s.id) {
-                return Err(vec![Anomalia::errore(
-                    "EN314",
-                    "L'operazione da annullare non riguarda il soggetto indicato",
-                )
-                .campo("datiAnnullamento.idOperazioneANPR")
-                .valore(d.id_operazione_anpr.clone())
-                .atteso(format!("un'operazione 5021 sul soggetto {}", s.id))]);
-            }
+            .await
+        else {
+            return Err(e);
+        };
+        if !piano.soggetti.contains(&s.id) {
+            return Err(vec![Anomalia::errore(
+                "EN314",
+                "L'operazione da annullare non riguarda il soggetto indicato",
+            )
+            .campo("datiAnnullamento.idOperazioneANPR")
+            .valore(d.id_operazione_anpr.clone())
+            .atteso(format!("un'operazione 5021 sul soggetto {}", s.id))]);
         }
         Ok(piano)
     }
@@ -283,7 +289,7 @@ impl Registry {
             return Err(e);
         };
         let s = self
-            .soggetto_da_modificare(store, comune, &ricerca.coniuge1, &mut e)
+            .soggetto_da_modificare(store, comune, CAMPO_CONIUGE1, &ricerca.coniuge1, &mut e)
             .await;
         let data = v::data(&format!("{campo}.dataEvento"), &ev.data_evento, &mut e);
         let (Some(s), Some(decorrenza), Some(data)) = (s, decorrenza, data) else {
@@ -306,14 +312,16 @@ impl Registry {
             .as_deref()
             .and_then(|l| self.luogo_evento(&format!("{campo}.luogoEvento"), l, Some(data), &mut e))
             .map(|(_, l)| l);
+        // An unknown end-of-marriage code is reported, not blocking (EC165 is a W).
+        let mut avvertimenti = Vec::new();
         if let Some(c) = &ev.tipo_cessazione {
             if self
                 .tables()
                 .code("tipo_cessazione_matrimonio", c, None)
                 .is_none()
             {
-                e.push(
-                    Anomalia::errore(
+                avvertimenti.push(
+                    Anomalia::avvertimento(
                         "EC165",
                         "Codice tipo fine matrimonio non presente sulla tabella di riferimento",
                     )
@@ -355,7 +363,7 @@ impl Registry {
                             CODICE_PRIMO_MATRIMONIO,
                             "Il soggetto non risulta coniugato: il primo matrimonio si registra con la mutazione 5008",
                         )
-                        .campo("matrimonioPerRicerca.coniuge1")
+                        .campo(CAMPO_CONIUGE1)
                         .valore(s.id.to_string())
                         .atteso("un soggetto con almeno un matrimonio in essere"),
                     );
@@ -399,7 +407,7 @@ impl Registry {
                 if let Some(c) = registrato {
                     let mut cd = c.scheda.clone();
                     let mut rovescio = evento;
-                    rovescio.coniuge = Some(genitore_di(&s));
+                    rovescio.coniuge = Some(s.come_persona());
                     push_evento(&mut cd.stato_civile, rovescio, "2");
                     m.soggetto(c.id, &c.scheda, &cd);
                 }
@@ -511,7 +519,7 @@ impl Registry {
             }
         }
         m.soggetto(s.id, &s.scheda, &dopo);
-        Ok(m.piano(decorrenza, Vec::new()))
+        Ok(m.piano(decorrenza, avvertimenti))
     }
 
     /// The other spouse of the pair (`coniuge2`), required for types 02–06.
@@ -554,16 +562,6 @@ fn non_trovato(g: &Genitore, stato: &str) -> Anomalia {
     .campo("matrimonioPerRicerca.coniuge2")
     .valore(chi.trim().to_owned())
     .atteso(format!("un coniuge di un matrimonio {stato} del soggetto"))
-}
-
-fn genitore_di(s: &SoggettoCorrente) -> Genitore {
-    let g = s.scheda.generalita.as_ref();
-    Genitore {
-        id_anpr: Some(s.id),
-        codice_fiscale: s.scheda.codice_fiscale.as_ref().map(|c| c.cod_fiscale),
-        cognome: g.and_then(|g| g.cognome.clone()),
-        nome: g.and_then(|g| g.nome.clone()),
-    }
 }
 
 fn push_evento(sc: &mut Option<StatoCivile>, evento: EventoStatoCivile, nuovo: &str) {
