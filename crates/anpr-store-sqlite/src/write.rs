@@ -258,9 +258,11 @@ pub(crate) fn apply(conn: &Connection, op: &PreparedOp) -> Result<VoceAudit, Sto
     }
     let ordine = insert_operation(conn, op, None)?;
     let op_id = op_id_sql(op.id);
+    let mut correnti = VersioniCorrenti::default();
     for w in &op.writes {
         write_version(
             conn,
+            &mut correnti,
             op_id,
             &op.decorrenza,
             w.entity,
@@ -277,6 +279,7 @@ pub(crate) fn apply(conn: &Connection, op: &PreparedOp) -> Result<VoceAudit, Sto
         // `_indice` version starts no earlier than the current one instead of refusing.
         write_version(
             conn,
+            &mut correnti,
             op_id,
             &op.decorrenza,
             i.row.entity(),
@@ -478,12 +481,61 @@ pub(crate) fn insert_operation(
     })
 }
 
+/// The open version (row id, start) of each section of the records an operation
+/// writes, read once per record: one statement per record instead of one per section
+/// written (a registration writes about ten sections of a record that has none yet).
+#[derive(Debug, Default)]
+struct VersioniCorrenti {
+    records: Vec<(EntityRef, Vec<(String, i64, String)>)>,
+}
+
+impl VersioniCorrenti {
+    /// The open versions of `entity`, read from the database the first time.
+    fn of(
+        &mut self,
+        conn: &Connection,
+        entity: EntityRef,
+    ) -> Result<&mut Vec<(String, i64, String)>, StoreError> {
+        let at = match self.records.iter().position(|(e, _)| *e == entity) {
+            Some(at) => at,
+            None => {
+                let mut open: Vec<(String, i64, String)> = Vec::new();
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT section, id, valido_dal FROM versioni
+                         WHERE kind = ?1 AND entity = ?2 AND valido_al IS NULL",
+                    )
+                    .ctx("reading the current versions")?;
+                let rows = stmt
+                    .query_map(params![entity.kind(), entity_sql(entity)], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .ctx("reading the current versions")?;
+                for row in rows {
+                    let (section, id, from) = row.ctx("reading the current versions")?;
+                    // At most one open version per section; should there be more, the
+                    // newest is the current one (as the per-section lookup did).
+                    match open.iter_mut().find(|(s, _, _)| *s == section) {
+                        Some(cur) if cur.1 < id => *cur = (section, id, from),
+                        Some(_) => {}
+                        None => open.push((section, id, from)),
+                    }
+                }
+                self.records.push((entity, open));
+                self.records.len() - 1
+            }
+        };
+        Ok(&mut self.records[at].1)
+    }
+}
+
 /// Closes the current version of a section at `decorrenza` and appends the new one.
 /// With `clamp`, a decorrenza before the current version starts the new version when
 /// the current one starts (used for `_indice`); otherwise it is refused.
 #[allow(clippy::too_many_arguments)]
 fn write_version(
     conn: &Connection,
+    correnti: &mut VersioniCorrenti,
     op_id: i64,
     decorrenza: &str,
     entity: EntityRef,
@@ -493,29 +545,21 @@ fn write_version(
     clamp: bool,
 ) -> Result<(), StoreError> {
     let (kind, id) = (entity.kind(), entity_sql(entity));
-    let current: Option<(i64, String)> = conn
-        .prepare_cached(
-            "SELECT id, valido_dal FROM versioni
-             WHERE kind = ?1 AND entity = ?2 AND section = ?3 AND valido_al IS NULL
-             ORDER BY id DESC LIMIT 1",
-        )
-        .and_then(|mut s| {
-            s.query_row(params![kind, id, section], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-        })
-        .ctx("reading the current version")?;
+    let open = correnti.of(conn, entity)?;
+    let current = open.iter().position(|(s, _, _)| s == section);
     let mut from = decorrenza.to_owned();
-    if let Some((version, current_from)) = current {
+    if let Some(at) = current {
+        let (_, version, current_from) = &open[at];
         // Fixed-width ISO dates: text order is date order.
-        if from < current_from {
+        if from < *current_from {
             if clamp {
-                from.clone_from(&current_from);
+                from.clone_from(current_from);
             } else {
                 return Err(StoreError::DecorrenzaBeforeCurrent {
                     entity,
                     section: section.to_owned(),
                     decorrenza: date_from_sql(decorrenza, "decorrenza")?,
-                    current_from: date_from_sql(&current_from, "valido_dal")?,
+                    current_from: date_from_sql(current_from, "valido_dal")?,
                 });
             }
         }
@@ -529,6 +573,14 @@ fn write_version(
     )
     .and_then(|mut s| s.execute(params![kind, id, section, from, op_id, value, key]))
     .ctx("inserting a version")?;
+    let version = conn.last_insert_rowid();
+    match current {
+        Some(at) => {
+            open[at].1 = version;
+            open[at].2 = from;
+        }
+        None => open.push((section.to_owned(), version, from)),
+    }
     Ok(())
 }
 
