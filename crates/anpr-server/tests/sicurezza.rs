@@ -16,7 +16,6 @@ use anpr_server::ServerConfig;
 use anpr_service::clock::SystemClock;
 use anpr_service::sicurezza::{AzioneCarta, Sicurezza};
 use anpr_service::Registry;
-use anpr_sicurezza::archivio::Archivio;
 use anpr_sicurezza::ca::{pem_blocco, pem_certificato};
 use anpr_sicurezza::direttorio::Utente;
 use anpr_sicurezza::wssec::{verifica_messaggio, Politica};
@@ -43,11 +42,9 @@ struct Https {
 async fn avvia(backend: common::Backend) -> Option<Https> {
     let (store, keep) = common::store(backend).await?;
     let dati = tempfile::tempdir().unwrap();
-    let sic = Sicurezza::apri(
-        Some(Archivio::apri(dati.path()).unwrap()),
-        chrono::Utc::now(),
-    )
-    .unwrap();
+    let sic = Sicurezza::apri(store.clone(), chrono::Utc::now())
+        .await
+        .unwrap();
     let mut stores: BTreeMap<Ambiente, Arc<dyn Store>> = BTreeMap::new();
     stores.insert(Ambiente::Test, store.clone());
     let registry =
@@ -216,6 +213,10 @@ async fn onboarding(s: Https) {
             "{cf}"
         );
         assert_eq!(e.mail_inviate.len(), usize::from(cf == SINDACO));
+        assert_eq!(e.prime_meta.is_some(), cf == SINDACO);
+        if let Some(pm) = &e.prime_meta {
+            assert_eq!((pm.pin.len(), pm.puk.len()), (4, 5));
+        }
     }
     let sindaco = da_pkcs12(
         &r.materiale_carta(&prefettura, &carte[SINDACO], PASSWORD)
@@ -223,12 +224,15 @@ async fn onboarding(s: Https) {
             .unwrap(),
         PASSWORD,
     );
-    let posta = &r.sicurezza_configurata().unwrap().direttorio().posta;
+    // The mail is in the store's security outbox, queued with the state change.
+    let posta = s.store.sicurezza_posta(None, 10).await.unwrap();
     assert_eq!(posta.len(), 1);
     assert_eq!(
-        posta[0].destinatario,
+        posta[0].mail.destinatario,
         format!("{}@comune.roma.it", SINDACO.to_lowercase())
     );
+    assert!(posta[0].mail.corpo.contains("Seconda metà del PIN: "));
+    assert!(posta[0].mail.corpo.contains(&carte[SINDACO]));
 
     // 4. The mayor, logged in with the card over mutual TLS, registers the ALS's card
     //    (and only that one) and hands it over.
