@@ -35,13 +35,11 @@ struct Https {
     registry: Arc<Registry>,
     store: Arc<dyn Store>,
     ca_pem: String,
-    dati: tempfile::TempDir,
     _keep: Box<dyn std::any::Any + Send>,
 }
 
 async fn avvia(backend: common::Backend) -> Option<Https> {
     let (store, keep) = common::store(backend).await?;
-    let dati = tempfile::tempdir().unwrap();
     let sic = Sicurezza::apri(store.clone(), chrono::Utc::now())
         .await
         .unwrap();
@@ -79,7 +77,6 @@ async fn avvia(backend: common::Backend) -> Option<Https> {
         registry,
         store,
         ca_pem,
-        dati,
         _keep: keep,
     })
 }
@@ -585,13 +582,19 @@ async fn onboarding(s: Https) {
     assert!(voci
         .iter()
         .any(|v| v.voce.evento == anpr_domain::audit::TipoEvento::AccessoNegato));
-    // The CA key is on disk readable only by its owner.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let m = std::fs::metadata(s.dati.path().join("sicurezza/ca-chiave.pem")).unwrap();
-        assert_eq!(m.permissions().mode() & 0o777, 0o600);
-    }
+    // The CA is the one kept in the store (another process would get the same).
+    let salvata = s
+        .store
+        .sicurezza_ca(anpr_store::sicurezza::CaSicurezza {
+            certificato_der: vec![0],
+            chiave_pem: String::new(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        salvata.certificato_der,
+        r.sicurezza_configurata().unwrap().ca().certificato_der()
+    );
 }
 
 async fn anonymous_tls_and_plain_http_production(s: Https) {
