@@ -58,7 +58,41 @@ fn header<'a>(parts: &'a Parts, name: &str) -> Result<Option<&'a str>, ApiError>
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
+    /// The caller, then the check of its municipality's authorised IP addresses
+    /// (EV233, audited) against the client address of the request (see [`crate::rete`]).
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Caller(ctx) = identifica(parts, state).await?;
+        let ip = parts
+            .extensions
+            .get::<crate::rete::IndirizzoCliente>()
+            .and_then(|i| i.0);
+        state
+            .registry
+            .verifica_indirizzo(&ctx, ip)
+            .await
+            .map_err(|e| accesso_rifiutato(e, ctx.ambiente))?;
+        Ok(Caller(ctx))
+    }
+}
+
+/// A refused login (address, token) is a 403 with its code; internal failures stay
+/// opaque.
+pub fn accesso_rifiutato(e: anpr_service::ServiceError, ambiente: Ambiente) -> ApiError {
+    match e {
+        anpr_service::ServiceError::Rifiutata { .. } => {
+            let a = e.anomalie().into_iter().next().unwrap_or_else(|| {
+                Anomalia::errore(CODICE_IDENTITA_NON_AMMESSA, "Accesso non ammesso")
+            });
+            ApiError::forbidden(a, ambiente)
+        }
+        e => ApiError::from_service(e, ambiente),
+    }
+}
+
+/// Who the caller is: signed request, client certificate, session token, declared
+/// headers (development), or anonymous.
+async fn identifica(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+    {
         let ambiente = match header(parts, HEADER_RICHIESTA_AMBIENTE)? {
             None => state.config.ambiente_predefinito,
             Some(v) => v.parse::<Ambiente>().map_err(|e| {

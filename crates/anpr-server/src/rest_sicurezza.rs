@@ -1,6 +1,7 @@
 //! REST handlers of the security console under `/api/v1/sicurezza` (SPEC M-8): census,
 //! cards, daily passwords, workstation certificates (PKCS#12 download), the workstation
-//! register, municipality parameters, and our CA certificate and CRL.
+//! register, municipality parameters and authorised IP addresses, and our CA
+//! certificate and CRL.
 //!
 //! Thin: each parses the body and calls one service use case, which authorises with the
 //! permission matrix, scopes to the caller's own body and audits. Personal identifiers
@@ -9,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use anpr_domain::caller::Profilo;
+use anpr_domain::caller::{CallerContext, Profilo};
 use anpr_domain::error::Anomalia;
 use anpr_service::sicurezza::AzioneCarta;
 use anpr_sicurezza::direttorio::{ParametriComune, Utente};
@@ -356,6 +357,48 @@ pub async fn parametri(
     ok(ctx.ambiente, json!({"esito": "OK"}))
 }
 
+/// Body of `PUT /sicurezza/ip-autorizzati/{ente}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IndirizziAutorizzati {
+    pub indirizzi: Vec<std::net::IpAddr>,
+}
+
+/// `PUT /sicurezza/ip-autorizzati/{ente}`: the municipality's authorised IP addresses
+/// (its security administrator); `[]` lifts the restriction.
+pub async fn imposta_ip_autorizzati(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(ente): Path<String>,
+    body: Result<Json<IndirizziAutorizzati>, JsonRejection>,
+) -> ApiResult {
+    let Json(b) = body?;
+    state
+        .registry
+        .imposta_indirizzi_autorizzati(&ctx, &ente, b.indirizzi)
+        .await
+        .map_err(servizio(ctx.ambiente))?;
+    leggi_ip(&state, &ctx, &ente).await
+}
+
+/// `GET /sicurezza/ip-autorizzati/{ente}` → `{indirizzi}`.
+pub async fn leggi_ip_autorizzati(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(ente): Path<String>,
+) -> ApiResult {
+    leggi_ip(&state, &ctx, &ente).await
+}
+
+async fn leggi_ip(state: &AppState, ctx: &CallerContext, ente: &str) -> ApiResult {
+    let v = state
+        .registry
+        .indirizzi_autorizzati(ctx, ente)
+        .await
+        .map_err(servizio(ctx.ambiente))?;
+    ok(ctx.ambiente, json!({"ente": ente, "indirizzi": v}))
+}
+
 fn sicurezza(
     state: &AppState,
 ) -> Result<&std::sync::Arc<anpr_service::sicurezza::Sicurezza>, ApiError> {
@@ -427,6 +470,11 @@ pub fn paths_openapi(ambiente_header: &serde_json::Value) -> serde_json::Value {
     p["/api/v1/sicurezza/certificati/{seriale}/revoca"] =
         json!({"post": con_param(op("Revoca o blocca (CRL)", Some(obj(&["ente"]))), &["seriale"])});
     p["/api/v1/sicurezza/certificati/{seriale}/rinnovo"] = json!({"post": con_param(op("Rinnova prima della scadenza", Some(obj(&["ente"]))), &["seriale"])});
-    p["/api/v1/sicurezza/parametri/{ente}"] = json!({"post": con_param(op("Parametri del comune (sindaco, logo, bollo virtuale, diritti, IP autorizzati)", Some(json!({"type": "object"}))), &["ente"])});
+    p["/api/v1/sicurezza/parametri/{ente}"] = json!({"post": con_param(op("Parametri del comune (sindaco, logo, bollo virtuale, diritti; gli IP autorizzati hanno il loro endpoint)", Some(json!({"type": "object"}))), &["ente"])});
+    let ip = json!({"type": "object", "required": ["indirizzi"], "properties": {"indirizzi": {"type": "array", "items": {"type": "string", "description": "indirizzo IPv4 o IPv6"}}}});
+    p["/api/v1/sicurezza/ip-autorizzati/{ente}"] = json!({
+        "get": con_param(op("Indirizzi IP autorizzati del comune (amministratore della sicurezza)", None), &["ente"]),
+        "put": con_param(op("Imposta gli indirizzi IP autorizzati del comune ([] toglie il vincolo); i chiamanti del comune da altri indirizzi sono rifiutati (EV233)", Some(ip)), &["ente"])
+    });
     p
 }

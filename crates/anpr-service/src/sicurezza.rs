@@ -18,14 +18,14 @@ use anpr_domain::audit::TipoEvento;
 use anpr_domain::caller::{Ambiente, CallerContext, Canale, Profilo};
 use anpr_domain::error::Anomalia;
 use anpr_sicurezza::archivio;
-use anpr_store::sicurezza::CaSicurezza;
-use anpr_store::Store;
 use anpr_sicurezza::ca::AutoritaCertificazione;
 use anpr_sicurezza::carta::{Effetto, EventoCarta};
 use anpr_sicurezza::catena::Fiducia;
 use anpr_sicurezza::direttorio::{Direttorio, MailInUscita, ParametriComune, Utente};
 use anpr_sicurezza::mtls::VerificatoreClienti;
 use anpr_sicurezza::ErroreSicurezza;
+use anpr_store::sicurezza::CaSicurezza;
+use anpr_store::Store;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -63,6 +63,8 @@ pub struct Sicurezza {
     verificatore: RwLock<Option<Arc<VerificatoreClienti>>>,
     intervallo: std::time::Duration,
     ultimo_controllo: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Reverse proxies allowed to name the client in `X-Forwarded-For`.
+    proxy_fidati: Vec<std::net::IpAddr>,
 }
 
 impl fmt::Debug for Sicurezza {
@@ -134,6 +136,7 @@ impl Sicurezza {
             verificatore: RwLock::new(None),
             intervallo: INTERVALLO_AGGIORNAMENTO,
             ultimo_controllo: std::sync::Mutex::new(Some(std::time::Instant::now())),
+            proxy_fidati: Vec::new(),
         })
     }
 
@@ -168,6 +171,18 @@ impl Sicurezza {
     pub fn con_intervallo_aggiornamento(mut self, intervallo: std::time::Duration) -> Self {
         self.intervallo = intervallo;
         self
+    }
+
+    /// Trusts these reverse proxies to name the client in `X-Forwarded-For` (the
+    /// authorised-IP check then uses the address they forward).
+    pub fn con_proxy_fidati(mut self, proxy: Vec<std::net::IpAddr>) -> Self {
+        self.proxy_fidati = proxy.into_iter().map(|i| i.to_canonical()).collect();
+        self
+    }
+
+    /// The trusted reverse proxies.
+    pub fn proxy_fidati(&self) -> &[std::net::IpAddr] {
+        &self.proxy_fidati
     }
 
     pub fn ca(&self) -> &AutoritaCertificazione {
@@ -238,7 +253,11 @@ impl Sicurezza {
     /// Reads what other processes changed, now.
     pub async fn ricarica(&self, adesso: DateTime<Utc>) -> Result<(), ErroreSicurezza> {
         let base = self.istantanea();
-        let versione = self.store.sicurezza_versione().await.map_err(del_database)?;
+        let versione = self
+            .store
+            .sicurezza_versione()
+            .await
+            .map_err(del_database)?;
         if versione != base.versione {
             let carico = self
                 .store
@@ -564,7 +583,10 @@ impl Registry {
                     return Ok(esito.valore);
                 }
                 Err(anpr_store::StoreError::ConflittoSicurezza { .. }) => {
-                    tracing::debug!(azione, "security directory changed by another process; trying again");
+                    tracing::debug!(
+                        azione,
+                        "security directory changed by another process; trying again"
+                    );
                 }
                 Err(e) => return Err(self.interno(e)),
             }
@@ -767,7 +789,9 @@ impl Registry {
                     let codici = CodiciCarta::nuovi();
                     d.posta.push(MailInUscita {
                         destinatario: email.clone(),
-                        oggetto: format!("ANPR: carta {numero} attivata - seconda metà di PIN e PUK"),
+                        oggetto: format!(
+                            "ANPR: carta {numero} attivata - seconda metà di PIN e PUK"
+                        ),
                         corpo: codici.corpo_mail(&numero, &titolare),
                         carta: numero,
                     });
@@ -1034,7 +1058,15 @@ impl Registry {
             "parametriComune",
             ente,
             |d, _, _| {
-                d.parametri.insert(ente.to_owned(), parametri.clone());
+                // The authorised IPs are the security administrator's
+                // (`imposta_indirizzi_autorizzati`): they are kept as they are.
+                let mut p = parametri.clone();
+                p.ip_autorizzati = d
+                    .parametri
+                    .get(ente)
+                    .map(|v| v.ip_autorizzati.clone())
+                    .unwrap_or_default();
+                d.parametri.insert(ente.to_owned(), p);
                 Ok(Esito {
                     valore: (),
                     oggetto: format!("parametri:{ente}"),
@@ -1042,6 +1074,132 @@ impl Registry {
             },
         )
         .await
+    }
+
+    /// Sets the authorised IP addresses of municipality `ente` (its security
+    /// administrator); an empty list lifts the restriction. Callers of that
+    /// municipality from any other address are then refused at the HTTP edge (EV233).
+    pub async fn imposta_indirizzi_autorizzati(
+        &self,
+        ctx: &CallerContext,
+        ente: &str,
+        indirizzi: Vec<std::net::IpAddr>,
+    ) -> Result<(), ServiceError> {
+        let mut indirizzi: Vec<std::net::IpAddr> =
+            indirizzi.into_iter().map(|i| i.to_canonical()).collect();
+        indirizzi.sort_unstable();
+        indirizzi.dedup();
+        self.modifica_sicurezza(
+            ctx,
+            Permesso::IndirizziAutorizzati,
+            "indirizziAutorizzati",
+            ente,
+            |d, _, _| {
+                if ente.len() != 6 || !ente.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(ErroreSicurezza::NonTrovato {
+                        codice: anpr_sicurezza::errore::CODICE_NON_TROVATO,
+                        cosa: format!("comune {ente:?}"),
+                    });
+                }
+                d.parametri
+                    .entry(ente.to_owned())
+                    .or_default()
+                    .ip_autorizzati = indirizzi.clone();
+                Ok(Esito {
+                    valore: (),
+                    oggetto: format!(
+                        "ip:{ente}={}",
+                        indirizzi
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ),
+                })
+            },
+        )
+        .await
+    }
+
+    /// The authorised IP addresses of a municipality (empty: unrestricted).
+    pub async fn indirizzi_autorizzati(
+        &self,
+        ctx: &CallerContext,
+        ente: &str,
+    ) -> Result<Vec<std::net::IpAddr>, ServiceError> {
+        self.autorizza(
+            ctx,
+            Permesso::IndirizziAutorizzati,
+            "leggiIndirizziAutorizzati",
+        )
+        .await?;
+        let d = self.sicurezza_aggiornata().await?.direttorio();
+        if !self.nel_proprio_ambito(ctx, ente, Permesso::IndirizziAutorizzati, &d) {
+            return Err(self
+                .nega(
+                    ctx,
+                    Permesso::IndirizziAutorizzati,
+                    "leggiIndirizziAutorizzati",
+                )
+                .await);
+        }
+        Ok(d.parametri
+            .get(ente)
+            .map(|p| p.ip_autorizzati.clone())
+            .unwrap_or_default())
+    }
+
+    /// The edge's check of where a caller connects from: when the caller's
+    /// municipality declared authorised addresses, `ip` (the peer address, or the one a
+    /// trusted proxy forwarded) must be one of them, else EV233, audited as a failed
+    /// login. An unknown address never passes a restriction.
+    pub async fn verifica_indirizzo(
+        &self,
+        ctx: &CallerContext,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<(), ServiceError> {
+        let (Some(comune), Some(sic)) = (ctx.comune.as_ref(), self.sicurezza.as_ref()) else {
+            return Ok(());
+        };
+        let d = sic.direttorio();
+        let Some(ammessi) = d
+            .parametri
+            .get(comune.as_str())
+            .filter(|p| !p.ip_autorizzati.is_empty())
+        else {
+            return Ok(());
+        };
+        if ip.is_some_and(|ip| ammessi.ip_autorizzati.contains(&ip.to_canonical())) {
+            return Ok(());
+        }
+        let trovato = ip.map_or_else(|| "sconosciuto".to_owned(), |ip| ip.to_string());
+        self.audit_sicurezza(
+            ctx,
+            "accessoFallito",
+            Some(format!(
+                "ip:{trovato}:{}",
+                anpr_sicurezza::errore::CODICE_IP_NON_AUTORIZZATO
+            )),
+            "negato",
+        )
+        .await?;
+        Err(ServiceError::Rifiutata {
+            anomalie: vec![Anomalia::errore(
+                anpr_sicurezza::errore::CODICE_IP_NON_AUTORIZZATO,
+                format!("Indirizzo IP {trovato} non autorizzato per il comune {comune}"),
+            )
+            .campo("indirizzoIp")
+            .valore(trovato)
+            .atteso(
+                ammessi
+                    .ip_autorizzati
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )],
+            riferimento: self.riferimento(None),
+        })
     }
 
     /// Verifies the workstation register's chain (the workstation administrator of any

@@ -321,6 +321,19 @@ async fn security_console_is_scoped_to_the_own_body(f: Fixture) {
 
             let prima = numero_audit(store).await;
             let e = registry
+                .imposta_indirizzi_autorizzati(&ctx, ROMA, vec!["10.0.0.1".parse().unwrap()])
+                .await;
+            verifica_esito(
+                store,
+                prima,
+                e,
+                ammesso(Permesso::IndirizziAutorizzati),
+                &cosa("authorised IPs"),
+            )
+            .await;
+
+            let prima = numero_audit(store).await;
+            let e = registry
                 .concedi_password_giornaliera(&ctx, ROMA, ALS_ROMA)
                 .await;
             verifica_esito(

@@ -108,21 +108,37 @@ async fn scenario(postgres: bool) {
     let p = |x| BTreeSet::from([x]);
 
     // A censuses and declares; B sees it and issues the certificates.
-    a.censisci_utente(&s, ROMA, utente("RSSMRA80A01H501U"), p(Profilo::AmministratorePostazioni))
+    a.censisci_utente(
+        &s,
+        ROMA,
+        utente("RSSMRA80A01H501U"),
+        p(Profilo::AmministratorePostazioni),
+    )
+    .await
+    .unwrap();
+    a.dichiara_postazioni(&s, ROMA, 2).await.unwrap();
+    let seriali = b
+        .emetti_certificati_postazione(&alp(ROMA), ROMA)
         .await
         .unwrap();
-    a.dichiara_postazioni(&s, ROMA, 2).await.unwrap();
-    let seriali = b.emetti_certificati_postazione(&alp(ROMA), ROMA).await.unwrap();
     assert_eq!(seriali.len(), 3);
     assert!(sic_b.direttorio().utenti.contains_key("RSSMRA80A01H501U"));
 
     // B revokes a workstation certificate: A's CRL (and TLS verifier) has it at A's
     // next use.
     let verificatore_a = sic_a.verificatore_tls().unwrap();
-    b.revoca_certificato(&alp(ROMA), ROMA, seriali[0], false).await.unwrap();
+    b.revoca_certificato(&alp(ROMA), ROMA, seriali[0], false)
+        .await
+        .unwrap();
     a.verifica_registro_postazioni(&alp(ROMA)).await.unwrap();
-    let der = sic_a.direttorio().certificati[&seriali[0]].emesso.der.clone();
-    let ancora_valido = sic_a.direttorio().certificati[&seriali[1]].emesso.der.clone();
+    let der = sic_a.direttorio().certificati[&seriali[0]]
+        .emesso
+        .der
+        .clone();
+    let ancora_valido = sic_a.direttorio().certificati[&seriali[1]]
+        .emesso
+        .der
+        .clone();
     for sic in [&sic_a, &sic_b] {
         let fiducia = sic.fiducia();
         let dopo = chrono::Utc::now() + chrono::Duration::seconds(1);
@@ -135,8 +151,14 @@ async fn scenario(postgres: bool) {
     a.censisci_utente(&s, ROMA, utente("VRDGNN80A01H501X"), p(Profilo::Sindaco))
         .await
         .unwrap();
-    let n = a.richiedi_carta(&s, ROMA, "VRDGNN80A01H501X").await.unwrap();
-    for azione in [AzioneCarta::AvvioProduzione, AzioneCarta::ArrivoInPrefettura] {
+    let n = a
+        .richiedi_carta(&s, ROMA, "VRDGNN80A01H501X")
+        .await
+        .unwrap();
+    for azione in [
+        AzioneCarta::AvvioProduzione,
+        AzioneCarta::ArrivoInPrefettura,
+    ] {
         a.evento_carta(&s, &n, azione).await.unwrap();
     }
     a.evento_carta(
@@ -146,12 +168,26 @@ async fn scenario(postgres: bool) {
     )
     .await
     .unwrap();
-    let seriale_carta = sic_a.direttorio().carta(&n).unwrap().seriale_certificato.unwrap();
-    let cert_carta = sic_a.direttorio().certificati[&seriale_carta].emesso.der.clone();
+    let seriale_carta = sic_a
+        .direttorio()
+        .carta(&n)
+        .unwrap()
+        .seriale_certificato
+        .unwrap();
+    let cert_carta = sic_a.direttorio().certificati[&seriale_carta]
+        .emesso
+        .der
+        .clone();
     a.chiamante_da_certificato(Ambiente::Test, &cert_carta, Canale::Rest)
         .await
         .unwrap();
-    b.evento_carta(&ruolo(ROMA, Profilo::AmministratoreSicurezza), &n, AzioneCarta::Blocco).await.unwrap();
+    b.evento_carta(
+        &ruolo(ROMA, Profilo::AmministratoreSicurezza),
+        &n,
+        AzioneCarta::Blocco,
+    )
+    .await
+    .unwrap();
     let err = a
         .chiamante_da_certificato(Ambiente::Test, &cert_carta, Canale::Rest)
         .await
@@ -180,7 +216,11 @@ async fn scenario(postgres: bool) {
     let mut unici = tutti.clone();
     unici.sort_unstable();
     unici.dedup();
-    assert_eq!(unici.len(), tutti.len(), "serials are never handed out twice");
+    assert_eq!(
+        unici.len(),
+        tutti.len(),
+        "serials are never handed out twice"
+    );
     for r in [&a, &b] {
         assert!(r.verifica_registro_postazioni(&alp(ROMA)).await.unwrap() >= 3 + 1 + 12);
     }
@@ -214,13 +254,22 @@ async fn the_security_files_of_an_earlier_version_are_imported_once() {
     let adesso = chrono::Utc::now();
     let ca = anpr_sicurezza::ca::AutoritaCertificazione::nuova(adesso).unwrap();
     let mut d = anpr_sicurezza::direttorio::Direttorio::default();
-    d.censisci(ROMA, utente("RSSMRA80A01H501U"), BTreeSet::from([Profilo::AmministratorePostazioni]))
-        .unwrap();
+    d.censisci(
+        ROMA,
+        utente("RSSMRA80A01H501U"),
+        BTreeSet::from([Profilo::AmministratorePostazioni]),
+    )
+    .unwrap();
     d.dichiara_postazioni(ROMA, 1).unwrap();
-    d.emetti_certificati_postazione(&ca, ROMA, "X", adesso).unwrap();
+    d.emetti_certificati_postazione(&ca, ROMA, "X", adesso)
+        .unwrap();
     std::fs::write(cartella.join("ca.der"), ca.certificato_der()).unwrap();
     std::fs::write(cartella.join("ca-chiave.pem"), ca.chiave_pem()).unwrap();
-    std::fs::write(cartella.join("direttorio.json"), serde_json::to_vec(&d).unwrap()).unwrap();
+    std::fs::write(
+        cartella.join("direttorio.json"),
+        serde_json::to_vec(&d).unwrap(),
+    )
+    .unwrap();
 
     let store: Arc<dyn Store> =
         Arc::new(anpr_store_sqlite::SqliteStore::open(&dati.path().join("p.sqlite3")).unwrap());

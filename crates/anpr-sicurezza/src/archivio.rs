@@ -59,20 +59,23 @@ fn da_json<T: for<'de> Deserialize<'de>>(
 }
 
 /// Every row of the directory, keyed by (table, key), with its owner columns.
-fn righe(d: &Direttorio) -> Result<BTreeMap<(TabellaSicurezza, String), RigaSicurezza>, ErroreSicurezza> {
+fn righe(
+    d: &Direttorio,
+) -> Result<BTreeMap<(TabellaSicurezza, String), RigaSicurezza>, ErroreSicurezza> {
     let mut out = BTreeMap::new();
-    let mut metti = |tabella, chiave: String, ente: Option<String>, titolare: Option<String>, dati| {
-        out.insert(
-            (tabella, chiave.clone()),
-            RigaSicurezza {
-                tabella,
-                chiave,
-                ente,
-                titolare,
-                dati: Some(dati),
-            },
-        );
-    };
+    let mut metti =
+        |tabella, chiave: String, ente: Option<String>, titolare: Option<String>, dati| {
+            out.insert(
+                (tabella, chiave.clone()),
+                RigaSicurezza {
+                    tabella,
+                    chiave,
+                    ente,
+                    titolare,
+                    dati: Some(dati),
+                },
+            );
+        };
     for u in d.utenti.values() {
         metti(
             TabellaSicurezza::Utenti,
@@ -218,8 +221,7 @@ pub fn applica(d: &mut Direttorio, carico: CaricoSicurezza) -> Result<(), Errore
         .drain(..)
         .map(|p| (p.titolare.clone(), p))
         .collect();
-    let mut revoche: BTreeMap<u64, Revoca> =
-        d.revoche.drain(..).map(|r| (r.seriale, r)).collect();
+    let mut revoche: BTreeMap<u64, Revoca> = d.revoche.drain(..).map(|r| (r.seriale, r)).collect();
     for r in carico.righe {
         let chiave = r.chiave;
         match (r.tabella, r.dati) {
@@ -264,7 +266,11 @@ pub fn applica(d: &mut Direttorio, carico: CaricoSicurezza) -> Result<(), Errore
                     Some(v) => da_json(v, "ente")?,
                     None => RigaEnte::default(),
                 };
-                aggiorna(&mut d.postazioni_dichiarate, &chiave, riga.postazioni_dichiarate);
+                aggiorna(
+                    &mut d.postazioni_dichiarate,
+                    &chiave,
+                    riga.postazioni_dichiarate,
+                );
                 aggiorna(&mut d.progressivi_carte, &chiave, riga.progressivo_carte);
                 aggiorna(&mut d.parametri, &chiave, riga.parametri);
             }
@@ -413,14 +419,23 @@ mod tests {
             .unwrap();
         let m1 = modifica(&vuoto, &d, 0, t()).unwrap();
         // user, body, two certificates
-        assert_eq!(m1.righe.len(), 4, "{:?}", m1.righe.iter().map(|r| &r.chiave).collect::<Vec<_>>());
+        assert_eq!(
+            m1.righe.len(),
+            4,
+            "{:?}",
+            m1.righe.iter().map(|r| &r.chiave).collect::<Vec<_>>()
+        );
         assert_eq!(m1.registro.len(), 2);
         let mut replica = Direttorio::default();
         applica(&mut replica, carico(&m1, 1)).unwrap();
         assert_eq!(replica, d);
 
         let mut d2 = d.clone();
-        let seriale = d2.certificato_attuale("058091-PC-0001").unwrap().emesso.seriale;
+        let seriale = d2
+            .certificato_attuale("058091-PC-0001")
+            .unwrap()
+            .emesso
+            .seriale;
         d2.revoca_certificato(seriale, true, "X", t()).unwrap();
         d2.numero_crl += 1;
         let m2 = modifica(&d, &d2, 1, t()).unwrap();
@@ -433,8 +448,11 @@ mod tests {
         // A deleted user becomes a tombstone and disappears from the replica; the card
         // revoked by the deletion follows.
         let mut d3 = d2.clone();
-        let n = d3.richiedi_carta("058091", "RSSMRA80A01H501U", t()).unwrap();
-        d3.evento_carta(&n, EventoCarta::AvvioProduzione, t()).unwrap();
+        let n = d3
+            .richiedi_carta("058091", "RSSMRA80A01H501U", t())
+            .unwrap();
+        d3.evento_carta(&n, EventoCarta::AvvioProduzione, t())
+            .unwrap();
         let m3 = modifica(&d2, &d3, 2, t()).unwrap();
         applica(&mut replica, carico(&m3, 3)).unwrap();
         let mut d4 = d3.clone();

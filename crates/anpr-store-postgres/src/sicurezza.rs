@@ -20,45 +20,49 @@ fn fine<T>(r: Result<T, Failure>) -> Result<T, StoreError> {
 }
 
 pub(crate) async fn ca(store: &PostgresStore, p: CaSicurezza) -> Result<CaSicurezza, StoreError> {
-    fine(async {
-        let client = store.client().await?;
-        client
-            .execute(
-                "INSERT INTO sicurezza_ca (id, certificato_der, chiave_pem) VALUES (1, $1, $2)
+    fine(
+        async {
+            let client = store.client().await?;
+            client
+                .execute(
+                    "INSERT INTO sicurezza_ca (id, certificato_der, chiave_pem) VALUES (1, $1, $2)
                  ON CONFLICT (id) DO NOTHING",
-                &[&p.certificato_der, &p.chiave_pem],
-            )
-            .await
-            .ctx("storing the CA")?;
-        let r = client
-            .query_one(
-                "SELECT certificato_der, chiave_pem FROM sicurezza_ca WHERE id = 1",
-                &[],
-            )
-            .await
-            .ctx("reading the CA")?;
-        Ok(CaSicurezza {
-            certificato_der: col(&r, 0)?,
-            chiave_pem: col(&r, 1)?,
-        })
-    }
-    .await)
+                    &[&p.certificato_der, &p.chiave_pem],
+                )
+                .await
+                .ctx("storing the CA")?;
+            let r = client
+                .query_one(
+                    "SELECT certificato_der, chiave_pem FROM sicurezza_ca WHERE id = 1",
+                    &[],
+                )
+                .await
+                .ctx("reading the CA")?;
+            Ok(CaSicurezza {
+                certificato_der: col(&r, 0)?,
+                chiave_pem: col(&r, 1)?,
+            })
+        }
+        .await,
+    )
 }
 
 pub(crate) async fn versione(store: &PostgresStore) -> Result<u64, StoreError> {
-    fine(async {
-        let client = store.client().await?;
-        let stmt = client
-            .prepare_cached("SELECT versione FROM sicurezza_stato WHERE id = 1")
-            .await
-            .ctx("reading the directory version")?;
-        let r = client
-            .query_one(&stmt, &[])
-            .await
-            .ctx("reading the directory version")?;
-        Ok(to_u64(col(&r, 0)?, "directory version")?)
-    }
-    .await)
+    fine(
+        async {
+            let client = store.client().await?;
+            let stmt = client
+                .prepare_cached("SELECT versione FROM sicurezza_stato WHERE id = 1")
+                .await
+                .ctx("reading the directory version")?;
+            let r = client
+                .query_one(&stmt, &[])
+                .await
+                .ctx("reading the directory version")?;
+            Ok(to_u64(col(&r, 0)?, "directory version")?)
+        }
+        .await,
+    )
 }
 
 pub(crate) async fn salva(store: &PostgresStore, m: ModificaSicurezza) -> Result<u64, StoreError> {
@@ -163,7 +167,10 @@ pub(crate) async fn salva(store: &PostgresStore, m: ModificaSicurezza) -> Result
     .await)
 }
 
-pub(crate) async fn carica(store: &PostgresStore, dopo: u64) -> Result<CaricoSicurezza, StoreError> {
+pub(crate) async fn carica(
+    store: &PostgresStore,
+    dopo: u64,
+) -> Result<CaricoSicurezza, StoreError> {
     fine(async {
         let mut client = store.client().await?;
         let tx = client
@@ -255,27 +262,29 @@ pub(crate) async fn posta_prendi(
     fino: DateTime<Utc>,
     limit: u32,
 ) -> Result<Vec<MailSicurezza>, StoreError> {
-    fine(async {
-        let client = store.client().await?;
-        // SKIP LOCKED: two workers taking at once get different mails.
-        let rows = client
-            .query(
-                &format!(
-                    "UPDATE sicurezza_posta SET prossimo_tentativo = $2
+    fine(
+        async {
+            let client = store.client().await?;
+            // SKIP LOCKED: two workers taking at once get different mails.
+            let rows = client
+                .query(
+                    &format!(
+                        "UPDATE sicurezza_posta SET prossimo_tentativo = $2
                      WHERE id IN (SELECT id FROM sicurezza_posta
                                   WHERE stato = 'inCoda' AND prossimo_tentativo <= $1
                                   ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
                      RETURNING {COLONNE_POSTA}"
-                ),
-                &[&adesso, &fino, &i64::from(limit.min(1000))],
-            )
-            .await
-            .ctx("taking queued mails")?;
-        let mut v = rows.iter().map(mail).collect::<Result<Vec<_>, _>>()?;
-        v.sort_by_key(|m| m.id);
-        Ok(v)
-    }
-    .await)
+                    ),
+                    &[&adesso, &fino, &i64::from(limit.min(1000))],
+                )
+                .await
+                .ctx("taking queued mails")?;
+            let mut v = rows.iter().map(mail).collect::<Result<Vec<_>, _>>()?;
+            v.sort_by_key(|m| m.id);
+            Ok(v)
+        }
+        .await,
+    )
 }
 
 pub(crate) async fn posta_esito(
@@ -283,10 +292,11 @@ pub(crate) async fn posta_esito(
     id: u64,
     esito: EsitoMail,
 ) -> Result<(), StoreError> {
-    fine(async {
-        let client = store.client().await?;
-        let id = to_i64(id, "mail id")?;
-        let n = match &esito {
+    fine(
+        async {
+            let client = store.client().await?;
+            let id = to_i64(id, "mail id")?;
+            let n = match &esito {
             EsitoMail::Consegnata {
                 istante,
                 corpo_conservato,
@@ -320,15 +330,16 @@ pub(crate) async fn posta_esito(
                 .await,
         }
         .ctx("recording a mail delivery")?;
-        if n == 0 {
-            return Err(StoreError::Invalid(format!(
-                "mail {id} does not exist or is no longer queued"
-            ))
-            .into());
+            if n == 0 {
+                return Err(StoreError::Invalid(format!(
+                    "mail {id} does not exist or is no longer queued"
+                ))
+                .into());
+            }
+            Ok(())
         }
-        Ok(())
-    }
-    .await)
+        .await,
+    )
 }
 
 pub(crate) async fn posta(
@@ -336,21 +347,23 @@ pub(crate) async fn posta(
     stato: Option<StatoMail>,
     limit: u32,
 ) -> Result<Vec<MailSicurezza>, StoreError> {
-    fine(async {
-        let client = store.client().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {COLONNE_POSTA} FROM sicurezza_posta
+    fine(
+        async {
+            let client = store.client().await?;
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT {COLONNE_POSTA} FROM sicurezza_posta
                      WHERE ($1::text IS NULL OR stato = $1) ORDER BY id LIMIT $2"
-                ),
-                &[&stato.map(StatoMail::as_str), &i64::from(limit.min(1000))],
-            )
-            .await
-            .ctx("reading queued mails")?;
-        Ok(rows.iter().map(mail).collect::<Result<Vec<_>, _>>()?)
-    }
-    .await)
+                    ),
+                    &[&stato.map(StatoMail::as_str), &i64::from(limit.min(1000))],
+                )
+                .await
+                .ctx("reading queued mails")?;
+            Ok(rows.iter().map(mail).collect::<Result<Vec<_>, _>>()?)
+        }
+        .await,
+    )
 }
 
 const COLONNE_GETTONE: &str = "impronta, tipo, titolare, ente, dati, creato_il, scade_il";
@@ -367,7 +380,10 @@ fn gettone_da_riga(r: &Row) -> Result<GettoneSicurezza, StoreError> {
     })
 }
 
-pub(crate) async fn gettone_crea(store: &PostgresStore, g: GettoneSicurezza) -> Result<(), StoreError> {
+pub(crate) async fn gettone_crea(
+    store: &PostgresStore,
+    g: GettoneSicurezza,
+) -> Result<(), StoreError> {
     fine(async {
         let client = store.client().await?;
         client
@@ -407,22 +423,24 @@ pub(crate) async fn gettone(
     tipo: &str,
     adesso: DateTime<Utc>,
 ) -> Result<Option<GettoneSicurezza>, StoreError> {
-    fine(async {
-        let client = store.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT {COLONNE_GETTONE} FROM sicurezza_gettoni
+    fine(
+        async {
+            let client = store.client().await?;
+            let stmt = client
+                .prepare_cached(&format!(
+                    "SELECT {COLONNE_GETTONE} FROM sicurezza_gettoni
                  WHERE impronta = $1 AND tipo = $2 AND scade_il > $3"
-            ))
-            .await
-            .ctx("reading a token")?;
-        let r = client
-            .query_opt(&stmt, &[&impronta, &tipo, &adesso])
-            .await
-            .ctx("reading a token")?;
-        Ok(r.as_ref().map(gettone_da_riga).transpose()?)
-    }
-    .await)
+                ))
+                .await
+                .ctx("reading a token")?;
+            let r = client
+                .query_opt(&stmt, &[&impronta, &tipo, &adesso])
+                .await
+                .ctx("reading a token")?;
+            Ok(r.as_ref().map(gettone_da_riga).transpose()?)
+        }
+        .await,
+    )
 }
 
 pub(crate) async fn gettone_consuma(
@@ -431,22 +449,24 @@ pub(crate) async fn gettone_consuma(
     tipo: &str,
     adesso: DateTime<Utc>,
 ) -> Result<Option<GettoneSicurezza>, StoreError> {
-    fine(async {
-        let client = store.client().await?;
-        let r = client
-            .query_opt(
-                &format!(
-                    "DELETE FROM sicurezza_gettoni WHERE impronta = $1 AND tipo = $2
+    fine(
+        async {
+            let client = store.client().await?;
+            let r = client
+                .query_opt(
+                    &format!(
+                        "DELETE FROM sicurezza_gettoni WHERE impronta = $1 AND tipo = $2
                      RETURNING {COLONNE_GETTONE}"
-                ),
-                &[&impronta, &tipo],
-            )
-            .await
-            .ctx("consuming a token")?;
-        let g = r.as_ref().map(gettone_da_riga).transpose()?;
-        Ok(g.filter(|g| g.scade_il > adesso))
-    }
-    .await)
+                    ),
+                    &[&impronta, &tipo],
+                )
+                .await
+                .ctx("consuming a token")?;
+            let g = r.as_ref().map(gettone_da_riga).transpose()?;
+            Ok(g.filter(|g| g.scade_il > adesso))
+        }
+        .await,
+    )
 }
 
 pub(crate) async fn accesso_fallito(
@@ -505,16 +525,18 @@ pub(crate) async fn accessi_falliti(
 }
 
 pub(crate) async fn azzera_accessi(store: &PostgresStore, chiave: &str) -> Result<(), StoreError> {
-    fine(async {
-        let client = store.client().await?;
-        client
-            .execute(
-                "DELETE FROM sicurezza_accessi_falliti WHERE chiave = $1",
-                &[&chiave],
-            )
-            .await
-            .ctx("clearing failed logins")?;
-        Ok(())
-    }
-    .await)
+    fine(
+        async {
+            let client = store.client().await?;
+            client
+                .execute(
+                    "DELETE FROM sicurezza_accessi_falliti WHERE chiave = $1",
+                    &[&chiave],
+                )
+                .await
+                .ctx("clearing failed logins")?;
+            Ok(())
+        }
+        .await,
+    )
 }

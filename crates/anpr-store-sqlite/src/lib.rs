@@ -37,14 +37,14 @@ use std::sync::Arc;
 use anpr_domain::audit::{NuovaVoceAudit, TestaCatena, VoceAudit};
 use anpr_domain::caller::Ambiente;
 use anpr_domain::ids::{CodiceIstatComune, IdAnprFamiglia, IdOperazioneAnpr, IdOperazioneComune};
+use anpr_store::sicurezza::{
+    CaSicurezza, CaricoSicurezza, EsitoMail, GettoneSicurezza, MailSicurezza, ModificaSicurezza,
+    StatoMail,
+};
 use anpr_store::{
     Backend, EntityRef, FamilyIndex, NewOperation, NuovaSospesa, OperationQuery, OperazioneSospesa,
     OutboxMessage, ProcedimentoIndex, ProcedimentoQuery, QuerySospese, RecordSections, Sequence,
     Store, StoreError, StoredOperation, StoredVersion, SubjectIndex, SubjectQuery,
-};
-use anpr_store::sicurezza::{
-    CaSicurezza, CaricoSicurezza, EsitoMail, GettoneSicurezza, MailSicurezza, ModificaSicurezza,
-    StatoMail,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -145,10 +145,7 @@ impl SqliteStore {
         }
     }
 
-    async fn sicurezza(
-        &self,
-        s: sicurezza::Scrittura,
-    ) -> Result<sicurezza::Risposta, StoreError> {
+    async fn sicurezza(&self, s: sicurezza::Scrittura) -> Result<sicurezza::Risposta, StoreError> {
         match self.write(Job::Sicurezza(s)).await? {
             Done::Sicurezza(r) => Ok(r),
             other => Err(unexpected(&other)),
@@ -458,13 +455,14 @@ impl Store for SqliteStore {
     }
 
     async fn sicurezza_carica(&self, dopo: u64) -> Result<CaricoSicurezza, StoreError> {
-        self.readers
-            .run(move |c| sicurezza::carica(c, dopo))
-            .await
+        self.readers.run(move |c| sicurezza::carica(c, dopo)).await
     }
 
     async fn sicurezza_salva(&self, modifica: ModificaSicurezza) -> Result<u64, StoreError> {
-        match self.sicurezza(sicurezza::Scrittura::Salva(modifica)).await? {
+        match self
+            .sicurezza(sicurezza::Scrittura::Salva(modifica))
+            .await?
+        {
             sicurezza::Risposta::Versione(v) => Ok(v),
             other => Err(inattesa(&other)),
         }
@@ -515,7 +513,11 @@ impl Store for SqliteStore {
         tipo: &str,
         adesso: DateTime<Utc>,
     ) -> Result<Option<GettoneSicurezza>, StoreError> {
-        let (impronta, tipo, adesso) = (impronta.to_owned(), tipo.to_owned(), sicurezza::istante(adesso));
+        let (impronta, tipo, adesso) = (
+            impronta.to_owned(),
+            tipo.to_owned(),
+            sicurezza::istante(adesso),
+        );
         self.readers
             .run(move |c| sicurezza::gettone(c, &impronta, &tipo, &adesso))
             .await

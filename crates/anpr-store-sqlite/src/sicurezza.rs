@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::codec::{
-    json_from_sql, json_to_sql, timestamp_bound, timestamp_from_sql, timestamp_to_sql,
-    u64_bound, u64_from_sql, u64_to_sql, Context,
+    json_from_sql, json_to_sql, timestamp_bound, timestamp_from_sql, timestamp_to_sql, u64_bound,
+    u64_from_sql, u64_to_sql, Context,
 };
 
 /// A security write, run by the writer thread.
@@ -73,7 +73,11 @@ pub(crate) fn scrivi(conn: &Connection, s: &Scrittura) -> Result<Risposta, Store
             }))
         }
         Scrittura::Salva(m) => salva(conn, m).map(Risposta::Versione),
-        Scrittura::PostaPrendi { adesso, fino, limit } => {
+        Scrittura::PostaPrendi {
+            adesso,
+            fino,
+            limit,
+        } => {
             let mut st = conn
                 .prepare_cached(&format!(
                     "UPDATE sicurezza_posta SET prossimo_tentativo = ?2
@@ -117,15 +121,12 @@ pub(crate) fn scrivi(conn: &Connection, s: &Scrittura) -> Result<Risposta, Store
                     riprova_dal,
                 } => {
                     let riprova = timestamp_to_sql(*riprova_dal)?;
-                    conn
-                    .prepare_cached(
+                    conn.prepare_cached(
                         "UPDATE sicurezza_posta SET tentativi = tentativi + 1,
                              prossimo_tentativo = ?2, ultimo_errore = ?3
                          WHERE id = ?1 AND stato = 'inCoda'",
                     )
-                    .and_then(|mut st| {
-                        st.execute(params![id, riprova, errore])
-                    })
+                    .and_then(|mut st| st.execute(params![id, riprova, errore]))
                 }
                 EsitoMail::Fallita {
                     errore,
@@ -159,13 +160,7 @@ pub(crate) fn scrivi(conn: &Connection, s: &Scrittura) -> Result<Risposta, Store
             )
             .and_then(|mut st| {
                 st.execute(params![
-                    g.impronta,
-                    g.tipo,
-                    g.titolare,
-                    g.ente,
-                    dati,
-                    creato,
-                    scade
+                    g.impronta, g.tipo, g.titolare, g.ente, dati, creato, scade
                 ])
             })
             .ctx("storing a token")?;
@@ -181,7 +176,10 @@ pub(crate) fn scrivi(conn: &Connection, s: &Scrittura) -> Result<Risposta, Store
                     "DELETE FROM sicurezza_gettoni WHERE impronta = ?1 AND tipo = ?2
                      RETURNING {COLONNE_GETTONE}"
                 ))
-                .and_then(|mut st| st.query_row([impronta, tipo], GrezzoGettone::da_riga).optional())
+                .and_then(|mut st| {
+                    st.query_row([impronta, tipo], GrezzoGettone::da_riga)
+                        .optional()
+                })
                 .ctx("consuming a token")?;
             Ok(Risposta::Gettone(
                 g.filter(|g| g.scade_il.as_str() > adesso.as_str())
@@ -275,9 +273,7 @@ fn salva(conn: &Connection, m: &ModificaSicurezza) -> Result<u64, StoreError> {
             Some((n, h)) => (u64_from_sql(n, "register entry")?, Some(h)),
             None => (0, None),
         };
-        if prima.numero != numero + 1
-            || hash.is_some_and(|h| h != prima.hash_precedente)
-        {
+        if prima.numero != numero + 1 || hash.is_some_and(|h| h != prima.hash_precedente) {
             return Err(StoreError::Invalid(format!(
                 "register entry {} does not continue the chain (last entry {numero})",
                 prima.numero
@@ -298,15 +294,7 @@ fn salva(conn: &Connection, m: &ModificaSicurezza) -> Result<u64, StoreError> {
                 "INSERT INTO sicurezza_registro (numero, dati, hash_precedente, hash, versione)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )
-            .and_then(|mut st| {
-                st.execute(params![
-                    numero,
-                    dati,
-                    e.hash_precedente,
-                    e.hash,
-                    v
-                ])
-            })
+            .and_then(|mut st| st.execute(params![numero, dati, e.hash_precedente, e.hash, v]))
             .ctx("appending to the register")?;
         }
     }
@@ -341,7 +329,8 @@ pub(crate) fn versione(conn: &Connection) -> Result<u64, StoreError> {
 
 /// Everything written after `dopo`, read in one transaction (a consistent snapshot).
 pub(crate) fn carica(conn: &Connection, dopo: u64) -> Result<CaricoSicurezza, StoreError> {
-    conn.execute_batch("BEGIN").ctx("starting a directory read")?;
+    conn.execute_batch("BEGIN")
+        .ctx("starting a directory read")?;
     let esito = carica_in_transazione(conn, dopo);
     // A read-only transaction: ending it cannot lose anything.
     let _ = conn.execute_batch("COMMIT");
@@ -377,7 +366,9 @@ fn carica_in_transazione(conn: &Connection, dopo: u64) -> Result<CaricoSicurezza
                 chiave,
                 ente,
                 titolare,
-                dati: dati.map(|d| json_from_sql(&d, "directory row")).transpose()?,
+                dati: dati
+                    .map(|d| json_from_sql(&d, "directory row"))
+                    .transpose()?,
             });
         }
     }

@@ -168,7 +168,9 @@ async fn a_file_without_migration_4_gets_it_on_open() {
     {
         let conn = raw(&path);
         let tabelle: Vec<String> = conn
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'sicurezza_%'")
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'sicurezza_%'",
+            )
             .unwrap()
             .query_map([], |r| r.get(0))
             .unwrap()

@@ -8,8 +8,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use crate::sicurezza::{
-    CaSicurezza, EsitoMail, GettoneSicurezza, ModificaSicurezza, NuovaMailSicurezza,
-    RigaSicurezza, StatoMail, TabellaSicurezza, VoceRegistroSicurezza,
+    CaSicurezza, EsitoMail, GettoneSicurezza, ModificaSicurezza, NuovaMailSicurezza, RigaSicurezza,
+    StatoMail, TabellaSicurezza, VoceRegistroSicurezza,
 };
 use crate::{Store, StoreError};
 
@@ -84,8 +84,16 @@ pub async fn directory_changes_are_versioned_and_reloaded_incrementally(store: A
             versione_attesa: 0,
             righe: vec![
                 riga(TabellaSicurezza::Utenti, "U1", Some(json!({"nome": "Uno"}))),
-                riga(TabellaSicurezza::Carte, "0580910001", Some(json!({"stato": "richiesta"}))),
-                riga(TabellaSicurezza::Enti, "058091", Some(json!({"postazioni": 2}))),
+                riga(
+                    TabellaSicurezza::Carte,
+                    "0580910001",
+                    Some(json!({"stato": "richiesta"})),
+                ),
+                riga(
+                    TabellaSicurezza::Enti,
+                    "058091",
+                    Some(json!({"postazioni": 2})),
+                ),
             ],
             registro: vec![voce(1, "0"), voce(2, "h1")],
             ultimo_seriale: 7,
@@ -99,9 +107,17 @@ pub async fn directory_changes_are_versioned_and_reloaded_incrementally(store: A
         .sicurezza_salva(ModificaSicurezza {
             versione_attesa: 1,
             righe: vec![
-                riga(TabellaSicurezza::Carte, "0580910001", Some(json!({"stato": "attiva"}))),
+                riga(
+                    TabellaSicurezza::Carte,
+                    "0580910001",
+                    Some(json!({"stato": "attiva"})),
+                ),
                 riga(TabellaSicurezza::Utenti, "U1", None),
-                riga(TabellaSicurezza::Passkey, "cred-1", Some(json!({"contatore": 0}))),
+                riga(
+                    TabellaSicurezza::Passkey,
+                    "cred-1",
+                    Some(json!({"contatore": 0})),
+                ),
             ],
             registro: vec![voce(3, "h2")],
             ultimo_seriale: 9,
@@ -172,7 +188,13 @@ pub async fn a_stale_directory_change_is_refused_and_writes_nothing(store: Arc<i
         .await
         .unwrap_err();
     assert!(
-        matches!(err, StoreError::ConflittoSicurezza { attesa: 0, trovata: 1 }),
+        matches!(
+            err,
+            StoreError::ConflittoSicurezza {
+                attesa: 0,
+                trovata: 1
+            }
+        ),
         "{err:?}"
     );
     let c = store.sicurezza_carica(0).await.unwrap();
@@ -196,7 +218,10 @@ pub async fn the_register_only_grows_at_its_end(store: Arc<impl Store>) {
         (vec![voce(1, "0")], "number already used"),
         (vec![voce(3, "h2")], "gap"),
         (vec![voce(2, "altro")], "wrong previous hash"),
-        (vec![voce(2, "h1"), voce(3, "x")], "broken inside the change"),
+        (
+            vec![voce(2, "h1"), voce(3, "x")],
+            "broken inside the change",
+        ),
     ] {
         let err = store
             .sicurezza_salva(ModificaSicurezza {

@@ -108,6 +108,11 @@ struct ServeArgs {
         default_value = "localhost,127.0.0.1"
     )]
     tls_nomi: Vec<String>,
+    /// Reverse proxies (IP addresses) trusted to name the client in X-Forwarded-For,
+    /// for the municipalities' authorised IP addresses. Without it the peer address of
+    /// the connection is the client's.
+    #[arg(long, env = "ANPR_PROXY_FIDATI", value_delimiter = ',')]
+    proxy_fidati: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -370,7 +375,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
     )
     .await
     {
-        Ok(s) => registry = registry.con_sicurezza(Arc::new(s)),
+        Ok(s) => {
+            registry =
+                registry.con_sicurezza(Arc::new(s.con_proxy_fidati(args.proxy_fidati.clone())))
+        }
         Err(e) => {
             eprintln!("errore: sicurezza: {e}");
             return ExitCode::from(2);
@@ -433,9 +441,13 @@ async fn serve(args: ServeArgs) -> ExitCode {
             }
         };
     }
-    match axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer address is kept for the municipalities' authorised IP addresses.
+    match axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
     {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
