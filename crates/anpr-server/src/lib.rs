@@ -210,6 +210,11 @@ fn rotte_sicurezza() -> Router<AppState> {
         )
         .route("/api/v1/sicurezza/parametri/{ente}", post(s::parametri))
         .route(
+            "/api/v1/sicurezza/accesso/password-giornaliera",
+            post(s::accesso_password),
+        )
+        .route("/api/v1/sicurezza/accesso/esci", post(s::esci))
+        .route(
             "/api/v1/sicurezza/ip-autorizzati/{ente}",
             get(s::leggi_ip_autorizzati).put(s::imposta_ip_autorizzati),
         )

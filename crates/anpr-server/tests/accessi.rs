@@ -328,6 +328,151 @@ async fn authorised_ip_addresses(backend: common::Backend) {
     assert_eq!(risposta(cf_verifica()).await.0, 200);
 }
 
+fn als_roma() -> CallerContext {
+    CallerContext {
+        ambiente: Ambiente::Test,
+        comune: Some(ROMA.parse().unwrap()),
+        utente: ALS.into(),
+        profili: BTreeSet::from([Profilo::AmministratoreSicurezza]),
+        postazione: None,
+        canale: Canale::Web,
+    }
+}
+
+async fn daily_password_sessions(backend: common::Backend) {
+    let Some((store, _keep)) = common::store(backend).await else {
+        return;
+    };
+    // 21:00 in Rome (CET).
+    let orologio = Arc::new(Orologio(std::sync::Mutex::new(
+        "2026-11-23T20:00:00Z".parse().unwrap(),
+    )));
+    let uno = processo(store.clone(), orologio.clone(), vec![]).await;
+    let due = processo(store.clone(), orologio.clone(), vec![]).await;
+    let r = &uno.registry;
+    for (cf, p) in [
+        (ALS, Profilo::AmministratoreSicurezza),
+        (OPERATORE, Profilo::OperatoreAnagrafe),
+    ] {
+        r.censisci_utente(&sistema(), ROMA, utente(cf), BTreeSet::from([p]))
+            .await
+            .unwrap();
+    }
+    let password = r
+        .concedi_password_giornaliera(&als_roma(), ROMA, OPERATORE)
+        .await
+        .unwrap();
+    let c = reqwest::Client::new();
+    let accedi = |p: &Processo, pw: &str| {
+        c.post(format!(
+            "{}/api/v1/sicurezza/accesso/password-giornaliera",
+            p.base
+        ))
+        .json(&json!({"ente": ROMA, "codiceFiscale": OPERATORE, "password": pw}))
+    };
+    let cerca = |p: &Processo, token: Option<&str>| {
+        let b = c
+            .post(format!("{}/api/v1/soggetti/ricerca", p.base))
+            .json(&json!({"criteriRicerca": {"cognome": "ROSSI"}}));
+        match token {
+            Some(t) => b.bearer_auth(t),
+            None => b,
+        }
+    };
+
+    // Wrong passwords are refused and counted; the fifth locks the holder out, even
+    // with the right password, for fifteen minutes.
+    for _ in 0..5 {
+        let (st, b) = risposta(accedi(&uno, "sbagliata")).await;
+        assert_eq!((st, codici(&b)), (403, vec!["EV206".to_owned()]));
+    }
+    let (st, b) = risposta(accedi(&due, &password)).await;
+    assert_eq!(
+        (st, codici(&b)),
+        (403, vec!["EV214".to_owned()]),
+        "the lockout is shared"
+    );
+    orologio.imposta("2026-11-23T20:16:00Z");
+    let (st, b) = risposta(accedi(&uno, &password)).await;
+    assert_eq!(st, 200, "{b}");
+    let token = b["token"].as_str().unwrap().to_owned();
+    assert_eq!(b["scade"], "2026-11-23T23:00:00Z", "midnight in Rome");
+    assert_eq!(b["profili"], json!(["OPERATORE_ANAGRAFE"]));
+    // A login for a body the holder is not censused for.
+    let (st, b) = risposta(
+        c.post(format!(
+            "{}/api/v1/sicurezza/accesso/password-giornaliera",
+            uno.base
+        ))
+        .json(&json!({"ente": MILANO, "codiceFiscale": OPERATORE, "password": password})),
+    )
+    .await;
+    assert_eq!((st, codici(&b)), (403, vec!["EV213".to_owned()]));
+
+    // Anonymous: no permission. With the token, on either process: the operator.
+    let (st, b) = risposta(cerca(&uno, None)).await;
+    assert_eq!((st, codici(&b)), (403, vec!["EA401".to_owned()]));
+    for p in [&uno, &due] {
+        let (st, b) = risposta(cerca(p, Some(&token))).await;
+        assert_eq!(st, 200, "{b}");
+    }
+    // A token and declared identity headers never mix.
+    let (st, b) = risposta(cerca(&uno, Some(&token)).header("x-anpr-utente", ALS)).await;
+    assert_eq!((st, codici(&b)), (403, vec!["EA402".to_owned()]));
+    // A malformed Authorization header, an unknown token.
+    let (st, _) = risposta(cerca(&uno, None).header("authorization", "Basic eA==")).await;
+    assert_eq!(st, 400);
+    let (st, b) = risposta(cerca(&uno, Some("0000"))).await;
+    assert_eq!((st, codici(&b)), (403, vec!["EV215".to_owned()]));
+
+    // Still valid one second before midnight in Rome; not at midnight.
+    orologio.imposta("2026-11-23T22:59:59Z");
+    assert_eq!(risposta(cerca(&due, Some(&token))).await.0, 200);
+    orologio.imposta("2026-11-23T23:00:00Z");
+    let (st, b) = risposta(cerca(&due, Some(&token))).await;
+    assert_eq!((st, codici(&b)), (403, vec!["EV215".to_owned()]));
+    let (st, b) = risposta(accedi(&uno, &password)).await;
+    assert_eq!(
+        (st, codici(&b)),
+        (403, vec!["EV206".to_owned()]),
+        "the password ended too"
+    );
+
+    // Logout ends a session at once.
+    orologio.imposta("2026-11-24T09:00:00Z");
+    let nuova = r
+        .concedi_password_giornaliera(&als_roma(), ROMA, OPERATORE)
+        .await
+        .unwrap();
+    let (st, b) = risposta(accedi(&due, &nuova)).await;
+    assert_eq!(st, 200, "{b}");
+    let token = b["token"].as_str().unwrap().to_owned();
+    let (st, b) = risposta(
+        c.post(format!("{}/api/v1/sicurezza/accesso/esci", uno.base))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!((st, b["chiusa"].as_bool()), (200, Some(true)));
+    assert_eq!(risposta(cerca(&uno, Some(&token))).await.0, 403);
+
+    // Audited: logins, failures with their codes, the logout.
+    let voci = store.audit_page(0, 10_000).await.unwrap();
+    let conta = |azione: &str, oggetto: Option<&str>| {
+        voci.iter()
+            .filter(|v| {
+                v.voce.azione == azione
+                    && oggetto.is_none_or(|o| v.voce.oggetto.as_deref() == Some(o))
+            })
+            .count()
+    };
+    assert_eq!(conta("accessoPasswordGiornaliera", None), 2);
+    assert_eq!(conta("accessoFallito", Some("password:EV206")), 6);
+    assert_eq!(conta("accessoFallito", Some("password:EV214")), 1);
+    assert_eq!(conta("accessoFallito", Some("password:EV213")), 1);
+    assert_eq!(conta("accessoFallito", Some("sessione:EV215")), 3);
+    assert_eq!(conta("uscita", None), 1);
+}
+
 macro_rules! su_entrambi {
     ($($scenario:ident),+ $(,)?) => {
         $(
@@ -346,4 +491,4 @@ macro_rules! su_entrambi {
     };
 }
 
-su_entrambi!(authorised_ip_addresses);
+su_entrambi!(authorised_ip_addresses, daily_password_sessions);

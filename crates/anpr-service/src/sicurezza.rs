@@ -24,7 +24,7 @@ use anpr_sicurezza::catena::Fiducia;
 use anpr_sicurezza::direttorio::{Direttorio, MailInUscita, ParametriComune, Utente};
 use anpr_sicurezza::mtls::VerificatoreClienti;
 use anpr_sicurezza::ErroreSicurezza;
-use anpr_store::sicurezza::CaSicurezza;
+use anpr_store::sicurezza::{CaSicurezza, GettoneSicurezza};
 use anpr_store::Store;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -323,6 +323,36 @@ impl Sicurezza {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = adesso;
         Ok(())
     }
+}
+
+/// Failed daily-password logins of one holder that lock them out...
+pub const TENTATIVI_MASSIMI_PASSWORD: u32 = 5;
+/// ...within this many minutes.
+pub const FINESTRA_TENTATIVI_MINUTI: i64 = 15;
+
+/// Kind of the session tokens in the store.
+const TIPO_SESSIONE: &str = "sessione";
+
+/// An open session: the token (shown once; only its SHA-256 is stored), when it stops,
+/// and who it is.
+#[derive(Debug, Clone)]
+pub struct Sessione {
+    pub token: String,
+    pub scade: DateTime<Utc>,
+    pub ctx: CallerContext,
+}
+
+/// 32 random bytes as hex: a session token or a challenge.
+fn segreto_casuale() -> String {
+    let mut b = [0u8; 32];
+    rand::Rng::fill(&mut rand::rng(), &mut b);
+    hex::encode(b)
+}
+
+/// What the store keeps of a secret: its SHA-256 (hex).
+fn impronta(segreto: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(segreto.as_bytes()))
 }
 
 /// What a console use case did, for the audit entry.
@@ -1314,7 +1344,8 @@ impl Registry {
     }
 
     /// Login with a daily password: the holder's identity for `ente`, or EV206 (audited
-    /// as a failed login) when wrong or past midnight.
+    /// as a failed login) when wrong or past midnight, EV213 when the holder is not
+    /// censused for `ente`.
     pub async fn accedi_con_password(
         &self,
         ambiente: Ambiente,
@@ -1332,13 +1363,21 @@ impl Registry {
             postazione: None,
             canale,
         };
-        match d.verifica_password_giornaliera(cf, password, self.clock().now()) {
-            Ok(()) => {
-                ctx.profili = d
-                    .utenti
+        let esito = d
+            .verifica_password_giornaliera(cf, password, self.clock().now())
+            .and_then(|()| {
+                d.utenti
                     .get(cf)
                     .and_then(|u| u.ruoli.get(ente).cloned())
-                    .unwrap_or_default();
+                    .filter(|p| !p.is_empty())
+                    .ok_or_else(|| ErroreSicurezza::Censimento {
+                        codice: anpr_sicurezza::errore::CODICE_RUOLO_MANCANTE,
+                        messaggio: format!("Utente {cf} non censito per l'ente {ente}"),
+                    })
+            });
+        match esito {
+            Ok(profili) => {
+                ctx.profili = profili;
                 ctx.comune = ente.parse().ok();
                 self.audit_sicurezza(&ctx, "accessoPasswordGiornaliera", None, "ok")
                     .await?;
@@ -1355,5 +1394,191 @@ impl Registry {
                 Err(rifiuto(self, e))
             }
         }
+    }
+
+    /// Opens a session with a daily password (see [`Registry::accedi_con_password`]):
+    /// a random token, valid until the password itself stops (midnight, Italian civil
+    /// time), kept in the store as its SHA-256 so that any process accepts it. After
+    /// [`TENTATIVI_MASSIMI_PASSWORD`] failures within [`FINESTRA_TENTATIVI_MINUTI`]
+    /// minutes the holder is locked out (EV214, audited) until the oldest ages out.
+    pub async fn apri_sessione_password(
+        &self,
+        ambiente: Ambiente,
+        ente: &str,
+        cf: &str,
+        password: &str,
+        canale: Canale,
+    ) -> Result<Sessione, ServiceError> {
+        let sic = self.sicurezza_aggiornata().await?.clone();
+        let adesso = self.clock().now();
+        let chiave = format!("password:{cf}");
+        let dal = adesso - chrono::Duration::minutes(FINESTRA_TENTATIVI_MINUTI);
+        let falliti = sic
+            .store
+            .sicurezza_accessi_falliti(&chiave, dal)
+            .await
+            .map_err(|e| self.interno(e))?;
+        if falliti >= TENTATIVI_MASSIMI_PASSWORD {
+            let ctx = CallerContext {
+                ambiente,
+                comune: None,
+                utente: cf.to_owned(),
+                profili: BTreeSet::new(),
+                postazione: None,
+                canale,
+            };
+            self.audit_sicurezza(
+                &ctx,
+                "accessoFallito",
+                Some(format!(
+                    "password:{}",
+                    anpr_sicurezza::errore::CODICE_TROPPI_TENTATIVI
+                )),
+                "negato",
+            )
+            .await?;
+            return Err(ServiceError::Rifiutata {
+                anomalie: vec![Anomalia::errore(
+                    anpr_sicurezza::errore::CODICE_TROPPI_TENTATIVI,
+                    format!(
+                        "Troppi tentativi falliti per {cf}: accesso sospeso per {FINESTRA_TENTATIVI_MINUTI} minuti"
+                    ),
+                )
+                .campo("codiceFiscale")
+                .atteso(format!(
+                    "al più {TENTATIVI_MASSIMI_PASSWORD} tentativi errati in {FINESTRA_TENTATIVI_MINUTI} minuti"
+                ))],
+                riferimento: self.riferimento(None),
+            });
+        }
+        let ctx = match self
+            .accedi_con_password(ambiente, ente, cf, password, canale)
+            .await
+        {
+            Ok(ctx) => ctx,
+            Err(e) => {
+                if matches!(e, ServiceError::Rifiutata { .. }) {
+                    sic.store
+                        .sicurezza_accesso_fallito(&chiave, adesso, dal)
+                        .await
+                        .map_err(|e| self.interno(e))?;
+                }
+                return Err(e);
+            }
+        };
+        sic.store
+            .sicurezza_azzera_accessi_falliti(&chiave)
+            .await
+            .map_err(|e| self.interno(e))?;
+        let scade = sic
+            .direttorio()
+            .password_giornaliere
+            .iter()
+            .find(|p| p.titolare == cf)
+            .map_or(adesso, |p| p.scade);
+        let token = segreto_casuale();
+        sic.store
+            .sicurezza_gettone_crea(GettoneSicurezza {
+                impronta: impronta(&token),
+                tipo: TIPO_SESSIONE.into(),
+                titolare: Some(cf.to_owned()),
+                ente: Some(ente.to_owned()),
+                dati: serde_json::json!({"canale": canale.as_str(), "accesso": "passwordGiornaliera"}),
+                creato_il: adesso,
+                scade_il: scade,
+            })
+            .await
+            .map_err(|e| self.interno(e))?;
+        Ok(Sessione { token, scade, ctx })
+    }
+
+    /// The caller of a request carrying a session token: the holder with their current
+    /// profiles for the session's body. Unknown, expired or orphaned tokens are EV215,
+    /// audited as failed logins.
+    pub async fn chiamante_da_sessione(
+        &self,
+        ambiente: Ambiente,
+        token: &str,
+        canale: Canale,
+    ) -> Result<CallerContext, ServiceError> {
+        let sic = self.sicurezza_aggiornata().await?.clone();
+        let adesso = self.clock().now();
+        let g = sic
+            .store
+            .sicurezza_gettone(&impronta(token), TIPO_SESSIONE, adesso)
+            .await
+            .map_err(|e| self.interno(e))?;
+        let d = sic.direttorio();
+        let trovato = g.as_ref().and_then(|g| {
+            let cf = g.titolare.clone()?;
+            let ente = g.ente.clone()?;
+            let profili = d
+                .utenti
+                .get(&cf)?
+                .ruoli
+                .get(&ente)
+                .filter(|p| !p.is_empty())?
+                .clone();
+            Some((cf, ente, profili))
+        });
+        match trovato {
+            Some((cf, ente, profili)) => Ok(CallerContext {
+                ambiente,
+                comune: ente.parse().ok(),
+                utente: cf,
+                profili,
+                postazione: None,
+                canale,
+            }),
+            None => {
+                let ctx = CallerContext {
+                    ambiente,
+                    comune: None,
+                    utente: g
+                        .and_then(|g| g.titolare)
+                        .unwrap_or_else(|| "anonimo".into()),
+                    profili: BTreeSet::new(),
+                    postazione: None,
+                    canale,
+                };
+                self.audit_sicurezza(
+                    &ctx,
+                    "accessoFallito",
+                    Some(format!(
+                        "sessione:{}",
+                        anpr_sicurezza::errore::CODICE_SESSIONE_NON_VALIDA
+                    )),
+                    "negato",
+                )
+                .await?;
+                Err(ServiceError::Rifiutata {
+                    anomalie: vec![Anomalia::errore(
+                        anpr_sicurezza::errore::CODICE_SESSIONE_NON_VALIDA,
+                        "Sessione non valida o scaduta (vale fino alla mezzanotte del giorno di accesso): accedere di nuovo",
+                    )
+                    .campo("Authorization")],
+                    riferimento: self.riferimento(None),
+                })
+            }
+        }
+    }
+
+    /// Ends a session (logout); `false` when the token was not a live session.
+    pub async fn chiudi_sessione(
+        &self,
+        ctx: &CallerContext,
+        token: &str,
+    ) -> Result<bool, ServiceError> {
+        let sic = self.sicurezza()?.clone();
+        let chiusa = sic
+            .store
+            .sicurezza_gettone_consuma(&impronta(token), TIPO_SESSIONE, self.clock().now())
+            .await
+            .map_err(|e| self.interno(e))?
+            .is_some();
+        if chiusa {
+            self.audit_sicurezza(ctx, "uscita", None, "ok").await?;
+        }
+        Ok(chiusa)
     }
 }
