@@ -58,7 +58,113 @@ fn header<'a>(parts: &'a Parts, name: &str) -> Result<Option<&'a str>, ApiError>
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
+    /// The caller, then the check of its municipality's authorised IP addresses
+    /// (EV233, audited) against the client address of the request (see [`crate::rete`]).
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Caller(ctx) = identifica(parts, state).await?;
+        let ip = parts
+            .extensions
+            .get::<crate::rete::IndirizzoCliente>()
+            .and_then(|i| i.0);
+        state
+            .registry
+            .verifica_indirizzo(&ctx, ip)
+            .await
+            .map_err(|e| accesso_rifiutato(e, ctx.ambiente))?;
+        Ok(Caller(ctx))
+    }
+}
+
+/// The session token of `Authorization: Bearer <token>`, if any.
+pub fn token_sessione(parts: &Parts) -> Result<Option<String>, ApiError> {
+    let Some(v) = header(parts, "authorization")? else {
+        return Ok(None);
+    };
+    match v.split_once(' ') {
+        Some((schema, token))
+            if schema.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(Some(token.trim().to_owned()))
+        }
+        _ => Err(ApiError::bad_request(
+            Anomalia::errore(
+                anpr_domain::error::CODICE_VALORE_NON_VALIDO,
+                "Intestazione Authorization non valida",
+            )
+            .campo("Authorization")
+            .atteso("Bearer <token di sessione>"),
+        )),
+    }
+}
+
+/// The caller of a request with a session token (daily-password login). Declared
+/// identity headers never mix in; on a TLS connection the client certificate may only
+/// be a workstation or server certificate of the session's municipality (it names the
+/// workstation); `produzione` still needs TLS.
+async fn da_sessione(
+    token: &str,
+    tls: Option<&crate::tls::ConnessioneTls>,
+    dichiarata: bool,
+    ambiente: Ambiente,
+    state: &AppState,
+) -> Result<CallerContext, ApiError> {
+    let conflitto = |testo: &str| {
+        ApiError::forbidden(
+            Anomalia::errore(CODICE_IDENTITA_NON_AMMESSA, testo).campo("Authorization"),
+            ambiente,
+        )
+    };
+    if dichiarata {
+        return Err(conflitto(
+            "Identità dichiarata tramite intestazioni su una richiesta con sessione",
+        ));
+    }
+    let mut ctx = state
+        .registry
+        .chiamante_da_sessione(ambiente, token, Canale::Rest)
+        .await
+        .map_err(|e| accesso_rifiutato(e, ambiente))?;
+    if let Some(der) = tls.and_then(|t| t.certificato.as_deref()) {
+        let id = anpr_sicurezza::ca::identita(der).ok();
+        let ou = id.as_ref().and_then(|i| i.ou.clone());
+        if ou.as_deref() != ctx.comune.as_ref().map(|c| c.as_str()) {
+            return Err(conflitto(
+                "Certificato TLS di un altro comune o di una carta su una richiesta con sessione",
+            ));
+        }
+        ctx.postazione = id.map(|i| i.cn);
+    }
+    if ambiente == Ambiente::Produzione && tls.is_none() {
+        return Err(ApiError::forbidden(
+            Anomalia::errore(
+                CODICE_PRODUZIONE_SENZA_TLS,
+                "L'ambiente produzione è raggiungibile solo con TLS reciproco",
+            )
+            .campo(HEADER_RICHIESTA_AMBIENTE),
+            ambiente,
+        ));
+    }
+    Ok(ctx)
+}
+
+/// A refused login (address, token) is a 403 with its code; internal failures stay
+/// opaque.
+pub fn accesso_rifiutato(e: anpr_service::ServiceError, ambiente: Ambiente) -> ApiError {
+    match e {
+        anpr_service::ServiceError::Rifiutata { .. } => {
+            let a = e.anomalie().into_iter().next().unwrap_or_else(|| {
+                Anomalia::errore(CODICE_IDENTITA_NON_AMMESSA, "Accesso non ammesso")
+            });
+            ApiError::forbidden(a, ambiente)
+        }
+        e => ApiError::from_service(e, ambiente),
+    }
+}
+
+/// Who the caller is: signed request, client certificate, session token, declared
+/// headers (development), or anonymous.
+async fn identifica(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+    {
         let ambiente = match header(parts, HEADER_RICHIESTA_AMBIENTE)? {
             None => state.config.ambiente_predefinito,
             Some(v) => v.parse::<Ambiente>().map_err(|e| {
@@ -81,6 +187,11 @@ impl FromRequestParts<AppState> for Caller {
             .cloned();
         if let Some(f) = firmata {
             return crate::firma_rest::chiamante(f, tls.as_ref(), declared, ambiente, state)
+                .map(Caller);
+        }
+        if let Some(token) = token_sessione(parts)? {
+            return da_sessione(&token, tls.as_ref(), declared, ambiente, state)
+                .await
                 .map(Caller);
         }
         // A verified client certificate is the identity; declared headers never mix in.

@@ -33,6 +33,7 @@ mod rest_ricerca;
 mod rest_sicurezza;
 mod rest_sospese;
 mod rest_subentro;
+pub mod rete;
 mod soap;
 pub mod tls;
 
@@ -157,6 +158,10 @@ pub fn router(registry: Arc<Registry>, config: ServerConfig) -> Router {
             state.clone(),
             firma_rest::verifica,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            rete::individua,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
@@ -204,6 +209,15 @@ fn rotte_sicurezza() -> Router<AppState> {
             post(s::verifica_registro),
         )
         .route("/api/v1/sicurezza/parametri/{ente}", post(s::parametri))
+        .route(
+            "/api/v1/sicurezza/accesso/password-giornaliera",
+            post(s::accesso_password),
+        )
+        .route("/api/v1/sicurezza/accesso/esci", post(s::esci))
+        .route(
+            "/api/v1/sicurezza/ip-autorizzati/{ente}",
+            get(s::leggi_ip_autorizzati).put(s::imposta_ip_autorizzati),
+        )
         .route("/api/v1/sicurezza/ca.pem", get(s::ca))
         .route("/api/v1/sicurezza/crl", get(s::crl))
 }

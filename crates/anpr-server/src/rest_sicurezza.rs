@@ -1,6 +1,7 @@
 //! REST handlers of the security console under `/api/v1/sicurezza` (SPEC M-8): census,
 //! cards, daily passwords, workstation certificates (PKCS#12 download), the workstation
-//! register, municipality parameters, and our CA certificate and CRL.
+//! register, municipality parameters and authorised IP addresses, and our CA
+//! certificate and CRL.
 //!
 //! Thin: each parses the body and calls one service use case, which authorises with the
 //! permission matrix, scopes to the caller's own body and audits. Personal identifiers
@@ -9,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use anpr_domain::caller::Profilo;
+use anpr_domain::caller::{CallerContext, Profilo};
 use anpr_domain::error::Anomalia;
 use anpr_service::sicurezza::AzioneCarta;
 use anpr_sicurezza::direttorio::{ParametriComune, Utente};
@@ -356,6 +357,131 @@ pub async fn parametri(
     ok(ctx.ambiente, json!({"esito": "OK"}))
 }
 
+/// Body of `POST /sicurezza/accesso/password-giornaliera`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccessoPassword {
+    pub ente: String,
+    pub codice_fiscale: String,
+    pub password: String,
+}
+
+/// `POST /sicurezza/accesso/password-giornaliera`: login with the daily password the
+/// security administrator granted → `{token, scade, utente, ente, profili}`; the token
+/// then authenticates REST calls as `Authorization: Bearer <token>` until midnight
+/// (Italian civil time). Refusals are 403 with EV206 (wrong or expired), EV213 (not
+/// censused for the body), EV214 (locked out after repeated failures), EV233 (address).
+pub async fn accesso_password(
+    State(state): State<AppState>,
+    ip: Option<axum::Extension<crate::rete::IndirizzoCliente>>,
+    headers: axum::http::HeaderMap,
+    body: Result<Json<AccessoPassword>, JsonRejection>,
+) -> ApiResult {
+    let ambiente = headers
+        .get(crate::caller::HEADER_RICHIESTA_AMBIENTE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(state.config.ambiente_predefinito);
+    let Json(b) = body?;
+    // The municipality's authorised addresses apply to its logins too.
+    let candidato = CallerContext {
+        ambiente,
+        comune: b.ente.parse().ok(),
+        utente: b.codice_fiscale.clone(),
+        profili: BTreeSet::new(),
+        postazione: None,
+        canale: anpr_domain::caller::Canale::Rest,
+    };
+    state
+        .registry
+        .verifica_indirizzo(&candidato, ip.and_then(|i| i.0 .0))
+        .await
+        .map_err(|e| crate::caller::accesso_rifiutato(e, ambiente))?;
+    let s = state
+        .registry
+        .apri_sessione_password(
+            ambiente,
+            &b.ente,
+            &b.codice_fiscale,
+            &b.password,
+            anpr_domain::caller::Canale::Rest,
+        )
+        .await
+        .map_err(|e| crate::caller::accesso_rifiutato(e, ambiente))?;
+    ok(
+        ambiente,
+        json!({
+            "token": s.token,
+            "scade": s.scade,
+            "utente": s.ctx.utente,
+            "ente": b.ente,
+            "profili": s.ctx.profili,
+        }),
+    )
+}
+
+/// `POST /sicurezza/accesso/esci`: ends the session of the `Authorization` token.
+pub async fn esci(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    headers: axum::http::HeaderMap,
+) -> ApiResult {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, t)| t.trim().to_owned())
+        .unwrap_or_default();
+    let chiusa = state
+        .registry
+        .chiudi_sessione(&ctx, &token)
+        .await
+        .map_err(servizio(ctx.ambiente))?;
+    ok(ctx.ambiente, json!({"chiusa": chiusa}))
+}
+
+/// Body of `PUT /sicurezza/ip-autorizzati/{ente}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IndirizziAutorizzati {
+    pub indirizzi: Vec<std::net::IpAddr>,
+}
+
+/// `PUT /sicurezza/ip-autorizzati/{ente}`: the municipality's authorised IP addresses
+/// (its security administrator); `[]` lifts the restriction.
+pub async fn imposta_ip_autorizzati(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(ente): Path<String>,
+    body: Result<Json<IndirizziAutorizzati>, JsonRejection>,
+) -> ApiResult {
+    let Json(b) = body?;
+    state
+        .registry
+        .imposta_indirizzi_autorizzati(&ctx, &ente, b.indirizzi)
+        .await
+        .map_err(servizio(ctx.ambiente))?;
+    leggi_ip(&state, &ctx, &ente).await
+}
+
+/// `GET /sicurezza/ip-autorizzati/{ente}` → `{indirizzi}`.
+pub async fn leggi_ip_autorizzati(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(ente): Path<String>,
+) -> ApiResult {
+    leggi_ip(&state, &ctx, &ente).await
+}
+
+async fn leggi_ip(state: &AppState, ctx: &CallerContext, ente: &str) -> ApiResult {
+    let v = state
+        .registry
+        .indirizzi_autorizzati(ctx, ente)
+        .await
+        .map_err(servizio(ctx.ambiente))?;
+    ok(ctx.ambiente, json!({"ente": ente, "indirizzi": v}))
+}
+
 fn sicurezza(
     state: &AppState,
 ) -> Result<&std::sync::Arc<anpr_service::sicurezza::Sicurezza>, ApiError> {
@@ -427,6 +553,19 @@ pub fn paths_openapi(ambiente_header: &serde_json::Value) -> serde_json::Value {
     p["/api/v1/sicurezza/certificati/{seriale}/revoca"] =
         json!({"post": con_param(op("Revoca o blocca (CRL)", Some(obj(&["ente"]))), &["seriale"])});
     p["/api/v1/sicurezza/certificati/{seriale}/rinnovo"] = json!({"post": con_param(op("Rinnova prima della scadenza", Some(obj(&["ente"]))), &["seriale"])});
-    p["/api/v1/sicurezza/parametri/{ente}"] = json!({"post": con_param(op("Parametri del comune (sindaco, logo, bollo virtuale, diritti, IP autorizzati)", Some(json!({"type": "object"}))), &["ente"])});
+    p["/api/v1/sicurezza/parametri/{ente}"] = json!({"post": con_param(op("Parametri del comune (sindaco, logo, bollo virtuale, diritti; gli IP autorizzati hanno il loro endpoint)", Some(json!({"type": "object"}))), &["ente"])});
+    p["/api/v1/sicurezza/accesso/password-giornaliera"] = json!({"post": {
+        "summary": "Accesso con la password giornaliera concessa dall'amministratore della sicurezza: restituisce un token di sessione valido fino alla mezzanotte (ora italiana), da usare come Authorization: Bearer",
+        "parameters": [ambiente_header.clone()],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": obj(&["ente", "codiceFiscale", "password"])}}},
+        "responses": {"200": {"description": "token, scade, utente, ente, profili"}, "400": {"description": "richiesta non valida"}, "403": {"description": "EV206 password errata o scaduta, EV213 utente non censito per l'ente, EV214 troppi tentativi, EV233 indirizzo non autorizzato"}}
+    }});
+    p["/api/v1/sicurezza/accesso/esci"] =
+        json!({"post": op("Chiude la sessione del token (Authorization: Bearer)", None)});
+    let ip = json!({"type": "object", "required": ["indirizzi"], "properties": {"indirizzi": {"type": "array", "items": {"type": "string", "description": "indirizzo IPv4 o IPv6"}}}});
+    p["/api/v1/sicurezza/ip-autorizzati/{ente}"] = json!({
+        "get": con_param(op("Indirizzi IP autorizzati del comune (amministratore della sicurezza)", None), &["ente"]),
+        "put": con_param(op("Imposta gli indirizzi IP autorizzati del comune ([] toglie il vincolo); i chiamanti del comune da altri indirizzi sono rifiutati (EV233)", Some(ip)), &["ente"])
+    });
     p
 }

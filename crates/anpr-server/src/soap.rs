@@ -346,6 +346,7 @@ pub async fn richiesta(
     Path(nome): Path<String>,
     headers: HeaderMap,
     tls: Option<axum::Extension<crate::tls::ConnessioneTls>>,
+    ip: Option<axum::Extension<crate::rete::IndirizzoCliente>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let Some(servizio) = catalogo::servizio(&nome) else {
@@ -411,6 +412,18 @@ pub async fn richiesta(
         Ok(c) => c,
         Err(f) => return fault(&f),
     };
+    // The municipality's authorised IP addresses (security, see crate::rete).
+    if let Err(e) = state
+        .registry
+        .verifica_indirizzo(&ctx, ip.and_then(|i| i.0 .0))
+        .await
+    {
+        let a = e.anomalie().into_iter().next();
+        let codice = a.as_ref().map_or("EV233", |a| a.codice.as_str()).to_owned();
+        return fault(
+            &Fault::client(&codice, a.map_or_else(String::new, |a| a.testo)).con_status(403),
+        );
+    }
     let mut regole = richieste::controlla_testata(&t, &op.codice);
     regole.extend(mittente_coerente(&ctx, &t));
     if !regole.is_empty() {

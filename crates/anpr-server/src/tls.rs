@@ -135,6 +135,8 @@ async fn connessione(
     let estensione = ConnessioneTls { certificato };
     let servizio = app.map_request(move |mut req: Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(estensione.clone());
+        req.extensions_mut()
+            .insert(crate::rete::IndirizzoRemoto(remoto));
         req
     });
     let servizio = TowerToHyperService::new(servizio);

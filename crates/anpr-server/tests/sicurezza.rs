@@ -16,7 +16,6 @@ use anpr_server::ServerConfig;
 use anpr_service::clock::SystemClock;
 use anpr_service::sicurezza::{AzioneCarta, Sicurezza};
 use anpr_service::Registry;
-use anpr_sicurezza::archivio::Archivio;
 use anpr_sicurezza::ca::{pem_blocco, pem_certificato};
 use anpr_sicurezza::direttorio::Utente;
 use anpr_sicurezza::wssec::{verifica_messaggio, Politica};
@@ -36,18 +35,14 @@ struct Https {
     registry: Arc<Registry>,
     store: Arc<dyn Store>,
     ca_pem: String,
-    dati: tempfile::TempDir,
     _keep: Box<dyn std::any::Any + Send>,
 }
 
 async fn avvia(backend: common::Backend) -> Option<Https> {
     let (store, keep) = common::store(backend).await?;
-    let dati = tempfile::tempdir().unwrap();
-    let sic = Sicurezza::apri(
-        Some(Archivio::apri(dati.path()).unwrap()),
-        chrono::Utc::now(),
-    )
-    .unwrap();
+    let sic = Sicurezza::apri(store.clone(), chrono::Utc::now())
+        .await
+        .unwrap();
     let mut stores: BTreeMap<Ambiente, Arc<dyn Store>> = BTreeMap::new();
     stores.insert(Ambiente::Test, store.clone());
     let registry =
@@ -82,7 +77,6 @@ async fn avvia(backend: common::Backend) -> Option<Https> {
         registry,
         store,
         ca_pem,
-        dati,
         _keep: keep,
     })
 }
@@ -216,6 +210,10 @@ async fn onboarding(s: Https) {
             "{cf}"
         );
         assert_eq!(e.mail_inviate.len(), usize::from(cf == SINDACO));
+        assert_eq!(e.prime_meta.is_some(), cf == SINDACO);
+        if let Some(pm) = &e.prime_meta {
+            assert_eq!((pm.pin.len(), pm.puk.len()), (4, 5));
+        }
     }
     let sindaco = da_pkcs12(
         &r.materiale_carta(&prefettura, &carte[SINDACO], PASSWORD)
@@ -223,12 +221,15 @@ async fn onboarding(s: Https) {
             .unwrap(),
         PASSWORD,
     );
-    let posta = &r.sicurezza_configurata().unwrap().direttorio().posta;
+    // The mail is in the store's security outbox, queued with the state change.
+    let posta = s.store.sicurezza_posta(None, 10).await.unwrap();
     assert_eq!(posta.len(), 1);
     assert_eq!(
-        posta[0].destinatario,
+        posta[0].mail.destinatario,
         format!("{}@comune.roma.it", SINDACO.to_lowercase())
     );
+    assert!(posta[0].mail.corpo.contains("Seconda metà del PIN: "));
+    assert!(posta[0].mail.corpo.contains(&carte[SINDACO]));
 
     // 4. The mayor, logged in with the card over mutual TLS, registers the ALS's card
     //    (and only that one) and hands it over.
@@ -581,13 +582,19 @@ async fn onboarding(s: Https) {
     assert!(voci
         .iter()
         .any(|v| v.voce.evento == anpr_domain::audit::TipoEvento::AccessoNegato));
-    // The CA key is on disk readable only by its owner.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let m = std::fs::metadata(s.dati.path().join("sicurezza/ca-chiave.pem")).unwrap();
-        assert_eq!(m.permissions().mode() & 0o777, 0o600);
-    }
+    // The CA is the one kept in the store (another process would get the same).
+    let salvata = s
+        .store
+        .sicurezza_ca(anpr_store::sicurezza::CaSicurezza {
+            certificato_der: vec![0],
+            chiave_pem: String::new(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        salvata.certificato_der,
+        r.sicurezza_configurata().unwrap().ca().certificato_der()
+    );
 }
 
 async fn anonymous_tls_and_plain_http_production(s: Https) {

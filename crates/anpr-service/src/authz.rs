@@ -67,12 +67,15 @@ pub enum Permesso {
     /// Issue, download (PKCS#12), install, renew, block and revoke workstation and
     /// server certificates; read the workstation register (workstation administrator).
     GestionePostazioni,
-    /// Municipality parameters: mayor, logo, virtual stamp, fees, authorised IPs.
+    /// Municipality parameters: mayor, logo, virtual stamp, fees.
     ParametriComune,
+    /// The municipality's authorised IP addresses, enforced at the HTTP edge for its
+    /// callers (local security administrator).
+    IndirizziAutorizzati,
 }
 
 impl Permesso {
-    pub const ALL: [Permesso; 24] = [
+    pub const ALL: [Permesso; 25] = [
         Permesso::ConsultaTabelle,
         Permesso::CalcoloCodiceFiscale,
         Permesso::ConsultaScheda,
@@ -97,6 +100,7 @@ impl Permesso {
         Permesso::GestioneCarte,
         Permesso::GestionePostazioni,
         Permesso::ParametriComune,
+        Permesso::IndirizziAutorizzati,
     ];
 
     /// True when any caller, even one with no profile, holds it.
@@ -161,6 +165,7 @@ pub fn profili_abilitati(permesso: Permesso) -> &'static [Profilo] {
         Permesso::GestioneCarte => &[AmministratoreSicurezza, Sindaco],
         Permesso::GestionePostazioni => &[AmministratorePostazioni],
         Permesso::ParametriComune => &[Sindaco, AmministratorePrimoLivello],
+        Permesso::IndirizziAutorizzati => &[AmministratoreSicurezza, GestoreSistema],
     }
 }
 

@@ -17,13 +17,15 @@ use std::sync::{Arc, RwLock};
 use anpr_domain::audit::TipoEvento;
 use anpr_domain::caller::{Ambiente, CallerContext, Canale, Profilo};
 use anpr_domain::error::Anomalia;
-use anpr_sicurezza::archivio::Archivio;
+use anpr_sicurezza::archivio;
 use anpr_sicurezza::ca::AutoritaCertificazione;
 use anpr_sicurezza::carta::{Effetto, EventoCarta};
 use anpr_sicurezza::catena::Fiducia;
 use anpr_sicurezza::direttorio::{Direttorio, MailInUscita, ParametriComune, Utente};
 use anpr_sicurezza::mtls::VerificatoreClienti;
 use anpr_sicurezza::ErroreSicurezza;
+use anpr_store::sicurezza::{CaSicurezza, GettoneSicurezza};
+use anpr_store::Store;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -31,22 +33,46 @@ use crate::authz::{self, Permesso};
 use crate::clock::{inizio_giorno_italiano, italian_date};
 use crate::{Registry, ServiceError};
 
-/// The security state of the process: CA, directory, current CRL.
+/// How often a process looks at the store for directory changes made by other
+/// processes sharing it (a change made by this process is seen at once).
+pub const INTERVALLO_AGGIORNAMENTO: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Attempts at a console change losing the race against other processes.
+const TENTATIVI_MODIFICA: u32 = 8;
+
+/// The directory as last read from (or written to) the store, with its version.
+#[derive(Debug)]
+struct Istantanea {
+    direttorio: Arc<Direttorio>,
+    versione: u64,
+}
+
+/// The security state: our CA, the directory (kept in the `Store`, shared by every
+/// process using it; this is a cache refreshed from the store), the current CRL and
+/// the mutual-TLS verifier fed with it.
 pub struct Sicurezza {
-    archivio: Option<Archivio>,
+    store: Arc<dyn Store>,
     ca: AutoritaCertificazione,
-    direttorio: tokio::sync::Mutex<Direttorio>,
-    /// The directory as last committed, for lock-free reads on every request.
-    istantanea: RwLock<Arc<Direttorio>>,
+    /// Serialises this process's changes; other processes' changes are serialised by
+    /// the store's version check.
+    scrittura: tokio::sync::Mutex<()>,
+    stato: RwLock<Arc<Istantanea>>,
     crl: RwLock<Vec<u8>>,
+    /// When the CRL was last issued: it is issued again before its next update.
+    crl_emessa: std::sync::Mutex<DateTime<Utc>>,
     verificatore: RwLock<Option<Arc<VerificatoreClienti>>>,
+    intervallo: std::time::Duration,
+    ultimo_controllo: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Reverse proxies allowed to name the client in `X-Forwarded-For`.
+    proxy_fidati: Vec<std::net::IpAddr>,
 }
 
 impl fmt::Debug for Sicurezza {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sicurezza")
-            .field("archivio", &self.archivio)
+            .field("store", &self.store)
             .field("ca", &self.ca)
+            .field("versione", &leggi(&self.stato).versione)
             .finish_non_exhaustive()
     }
 }
@@ -61,33 +87,111 @@ fn scrivi<T>(l: &RwLock<T>, v: T) {
     *l.write().unwrap_or_else(std::sync::PoisonError::into_inner) = v;
 }
 
+fn del_database(e: anpr_store::StoreError) -> ErroreSicurezza {
+    ErroreSicurezza::Interno(format!("archivio della sicurezza: {e}"))
+}
+
+/// The CRL is issued again when older than this (its next update is one day).
+const RINNOVO_CRL_ORE: i64 = 12;
+
 impl Sicurezza {
-    /// Opens the security files of `archivio` (CA and directory), or keeps everything in
-    /// memory when `None`.
-    pub fn apri(
-        archivio: Option<Archivio>,
+    /// Opens the directory kept in `store`: the CA is the stored one (created now by the
+    /// first process), the directory is read in full.
+    pub async fn apri(
+        store: Arc<dyn Store>,
         adesso: DateTime<Utc>,
     ) -> Result<Self, ErroreSicurezza> {
-        let (ca, mut direttorio) = match &archivio {
-            Some(a) => (a.ca(adesso)?, a.direttorio()?),
-            None => (
-                AutoritaCertificazione::nuova(adesso)?,
-                Direttorio::default(),
-            ),
-        };
+        let nuova = AutoritaCertificazione::nuova(adesso)?;
+        Self::apri_con_ca(store, nuova, adesso).await
+    }
+
+    async fn apri_con_ca(
+        store: Arc<dyn Store>,
+        proposta: AutoritaCertificazione,
+        adesso: DateTime<Utc>,
+    ) -> Result<Self, ErroreSicurezza> {
+        let salvata = store
+            .sicurezza_ca(CaSicurezza {
+                certificato_der: proposta.certificato_der().to_vec(),
+                chiave_pem: proposta.chiave_pem(),
+            })
+            .await
+            .map_err(del_database)?;
+        let ca = AutoritaCertificazione::carica(salvata.certificato_der, &salvata.chiave_pem)?;
+        let carico = store.sicurezza_carica(0).await.map_err(del_database)?;
+        let versione = carico.versione;
+        let mut direttorio = Direttorio::default();
+        archivio::applica(&mut direttorio, carico)?;
         let crl = direttorio.crl(&ca, adesso)?;
         Ok(Self {
-            archivio,
+            store,
             ca,
-            istantanea: RwLock::new(Arc::new(direttorio.clone())),
-            direttorio: tokio::sync::Mutex::new(direttorio),
+            scrittura: tokio::sync::Mutex::new(()),
+            stato: RwLock::new(Arc::new(Istantanea {
+                direttorio: Arc::new(direttorio),
+                versione,
+            })),
             crl: RwLock::new(crl),
+            crl_emessa: std::sync::Mutex::new(adesso),
             verificatore: RwLock::new(None),
+            intervallo: INTERVALLO_AGGIORNAMENTO,
+            ultimo_controllo: std::sync::Mutex::new(Some(std::time::Instant::now())),
+            proxy_fidati: Vec::new(),
         })
+    }
+
+    /// Like [`Sicurezza::apri`], first importing the security files an earlier version
+    /// kept in `<data_dir>/sicurezza` (CA and `direttorio.json`) when the store has no
+    /// CA and no directory yet. The imported file is renamed `direttorio.json.importato`.
+    pub async fn apri_con_importazione(
+        store: Arc<dyn Store>,
+        data_dir: &std::path::Path,
+        adesso: DateTime<Utc>,
+    ) -> Result<Self, ErroreSicurezza> {
+        let precedenti = archivio::leggi_file_precedenti(data_dir)?;
+        let proposta = match &precedenti.ca {
+            Some((der, pem)) => AutoritaCertificazione::carica(der.clone(), pem)?,
+            None => AutoritaCertificazione::nuova(adesso)?,
+        };
+        let sic = Self::apri_con_ca(store, proposta, adesso).await?;
+        if let Some(d) = &precedenti.direttorio {
+            let base = sic.istantanea();
+            if base.versione == 0 {
+                let m = archivio::modifica(&base.direttorio, d, 0, adesso)?;
+                let v = sic.store.sicurezza_salva(m).await.map_err(del_database)?;
+                sic.installa(d.clone(), v, true, adesso)?;
+                tracing::info!(file = %precedenti.file_direttorio.display(), "security directory imported into the store");
+            }
+            archivio::segna_importato(&precedenti)?;
+        }
+        Ok(sic)
+    }
+
+    /// Sets how often other processes' changes are looked for (zero: at every use).
+    pub fn con_intervallo_aggiornamento(mut self, intervallo: std::time::Duration) -> Self {
+        self.intervallo = intervallo;
+        self
+    }
+
+    /// Trusts these reverse proxies to name the client in `X-Forwarded-For` (the
+    /// authorised-IP check then uses the address they forward).
+    pub fn con_proxy_fidati(mut self, proxy: Vec<std::net::IpAddr>) -> Self {
+        self.proxy_fidati = proxy.into_iter().map(|i| i.to_canonical()).collect();
+        self
+    }
+
+    /// The trusted reverse proxies.
+    pub fn proxy_fidati(&self) -> &[std::net::IpAddr] {
+        &self.proxy_fidati
     }
 
     pub fn ca(&self) -> &AutoritaCertificazione {
         &self.ca
+    }
+
+    /// The store keeping the directory.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
     }
 
     /// The current CRL (DER).
@@ -103,9 +207,19 @@ impl Sicurezza {
         }
     }
 
-    /// The directory as last committed.
+    fn istantanea(&self) -> Arc<Istantanea> {
+        leggi(&self.stato)
+    }
+
+    /// The directory as last seen (call [`Sicurezza::aggiorna`] first where another
+    /// process's change must be seen).
     pub fn direttorio(&self) -> Arc<Direttorio> {
-        leggi(&self.istantanea)
+        self.istantanea().direttorio.clone()
+    }
+
+    /// The directory version this process has.
+    pub fn versione(&self) -> u64 {
+        self.istantanea().versione
     }
 
     /// The mutual-TLS verifier, created on first call; later revocations update it.
@@ -117,6 +231,128 @@ impl Sicurezza {
         scrivi(&self.verificatore, Some(v.clone()));
         Ok(v)
     }
+
+    /// Sees the changes other processes made, at most once per interval: reads the
+    /// store's version and, when it moved, the rows written since ours. Also issues the
+    /// CRL again when it is getting old.
+    pub async fn aggiorna(&self, adesso: DateTime<Utc>) -> Result<(), ErroreSicurezza> {
+        {
+            let mut ultimo = self
+                .ultimo_controllo
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let ora = std::time::Instant::now();
+            if ultimo.is_some_and(|u| ora.duration_since(u) < self.intervallo) {
+                return Ok(());
+            }
+            *ultimo = Some(ora);
+        }
+        self.ricarica(adesso).await
+    }
+
+    /// Reads what other processes changed, now.
+    pub async fn ricarica(&self, adesso: DateTime<Utc>) -> Result<(), ErroreSicurezza> {
+        let base = self.istantanea();
+        let versione = self
+            .store
+            .sicurezza_versione()
+            .await
+            .map_err(del_database)?;
+        if versione != base.versione {
+            let carico = self
+                .store
+                .sicurezza_carica(base.versione)
+                .await
+                .map_err(del_database)?;
+            let v = carico.versione;
+            let mut d = (*base.direttorio).clone();
+            archivio::applica(&mut d, carico)?;
+            let crl_cambiata = d.revoche != base.direttorio.revoche;
+            self.installa(d, v, crl_cambiata, adesso)?;
+        }
+        let vecchia = *self
+            .crl_emessa
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if adesso - vecchia > chrono::Duration::hours(RINNOVO_CRL_ORE) {
+            let d = self.istantanea();
+            self.pubblica_crl(&d.direttorio, adesso)?;
+        }
+        Ok(())
+    }
+
+    /// Installs directory `d` at version `v` (unless a newer one is already installed)
+    /// and issues the CRL again when the revocations changed.
+    fn installa(
+        &self,
+        mut d: Direttorio,
+        v: u64,
+        crl_cambiata: bool,
+        adesso: DateTime<Utc>,
+    ) -> Result<(), ErroreSicurezza> {
+        d.posta.clear();
+        let d = Arc::new(d);
+        {
+            let mut stato = self
+                .stato
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if stato.versione >= v {
+                return Ok(());
+            }
+            *stato = Arc::new(Istantanea {
+                direttorio: d.clone(),
+                versione: v,
+            });
+        }
+        if crl_cambiata {
+            self.pubblica_crl(&d, adesso)?;
+        }
+        Ok(())
+    }
+
+    fn pubblica_crl(&self, d: &Direttorio, adesso: DateTime<Utc>) -> Result<(), ErroreSicurezza> {
+        let crl = d.crl(&self.ca, adesso)?;
+        if let Some(v) = leggi(&self.verificatore) {
+            v.aggiorna_crl(&crl)?;
+        }
+        scrivi(&self.crl, crl);
+        *self
+            .crl_emessa
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = adesso;
+        Ok(())
+    }
+}
+
+/// Failed daily-password logins of one holder that lock them out...
+pub const TENTATIVI_MASSIMI_PASSWORD: u32 = 5;
+/// ...within this many minutes.
+pub const FINESTRA_TENTATIVI_MINUTI: i64 = 15;
+
+/// Kind of the session tokens in the store.
+const TIPO_SESSIONE: &str = "sessione";
+
+/// An open session: the token (shown once; only its SHA-256 is stored), when it stops,
+/// and who it is.
+#[derive(Debug, Clone)]
+pub struct Sessione {
+    pub token: String,
+    pub scade: DateTime<Utc>,
+    pub ctx: CallerContext,
+}
+
+/// 32 random bytes as hex: a session token or a challenge.
+fn segreto_casuale() -> String {
+    let mut b = [0u8; 32];
+    rand::Rng::fill(&mut rand::rng(), &mut b);
+    hex::encode(b)
+}
+
+/// What the store keeps of a secret: its SHA-256 (hex).
+fn impronta(segreto: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(segreto.as_bytes()))
 }
 
 /// What a console use case did, for the audit entry.
@@ -185,16 +421,75 @@ pub struct EsitoCarta {
     pub stato: String,
     /// The replacement card, when the event was a replacement.
     pub nuova_carta: Option<String>,
+    /// Recipients of the mails queued (delivered by the mail worker).
     pub mail_inviate: Vec<String>,
+    /// At activation: the first halves of PIN and PUK, shown once to whoever hands the
+    /// card over (the holder gets the second halves by mail).
+    pub prime_meta: Option<PrimeMeta>,
 }
+
+/// The first halves of a card's PIN and PUK.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrimeMeta {
+    pub pin: String,
+    pub puk: String,
+}
+
+/// A card's PIN (8 digits) and PUK (10 digits), drawn at activation and split in
+/// halves: the first halves go with the card, the second by mail. We have no chip to
+/// keep them in, so they are not stored anywhere: the mail's copy is removed from the
+/// outbox once delivered.
+struct CodiciCarta {
+    pin: String,
+    puk: String,
+}
+
+impl CodiciCarta {
+    fn nuovi() -> Self {
+        use rand::Rng;
+        let mut rng = rand::rng();
+        let mut cifre = |n: usize| -> String {
+            (0..n)
+                .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+                .collect()
+        };
+        Self {
+            pin: cifre(8),
+            puk: cifre(10),
+        }
+    }
+
+    fn prime_meta(&self) -> PrimeMeta {
+        PrimeMeta {
+            pin: self.pin[..4].to_owned(),
+            puk: self.puk[..5].to_owned(),
+        }
+    }
+
+    fn corpo_mail(&self, numero: &str, titolare: &str) -> String {
+        format!(
+            "Gentile titolare ({titolare}),\n\n\
+             la carta ANPR n. {numero} è stata attivata.\n\n\
+             {INIZIO_SEGRETO}\n\
+             Seconda metà del PIN: {}\n\
+             Seconda metà del PUK: {}\n\
+             {FINE_SEGRETO}\n\n\
+             La prima metà le è stata consegnata con la carta. Non risponda a questo messaggio.\n",
+            &self.pin[4..],
+            &self.puk[5..]
+        )
+    }
+}
+
+/// Markers around the secret part of a security mail: the mail worker removes what is
+/// between them once the mail has been delivered (or given up).
+pub const INIZIO_SEGRETO: &str = "-----INIZIO CODICI-----";
+pub const FINE_SEGRETO: &str = "-----FINE CODICI-----";
 
 /// The municipality (6 digits) a card number belongs to, or the province (3 digits).
 fn ente_carta(numero: &str) -> &str {
-    if numero.get(3..6) == Some("000") && numero.len() == 10 {
-        &numero[..3]
-    } else {
-        numero.get(..6).unwrap_or(numero)
-    }
+    anpr_sicurezza::carta::ente_della_carta(numero)
 }
 
 /// EV208 unless certificate `seriale` was issued to `ente`.
@@ -233,6 +528,16 @@ impl Registry {
             })
     }
 
+    /// The security component with the changes other processes made seen (at most
+    /// [`INTERVALLO_AGGIORNAMENTO`] late).
+    pub async fn sicurezza_aggiornata(&self) -> Result<&Arc<Sicurezza>, ServiceError> {
+        let sic = self.sicurezza()?;
+        sic.aggiorna(self.clock().now())
+            .await
+            .map_err(|e| rifiuto(self, e))?;
+        Ok(sic)
+    }
+
     /// Whether `ctx` may act on body `ente` with `permesso`: its own municipality; for a
     /// prefecture administrator, the prefecture it is censused for and the
     /// municipalities of its province; everything for national profiles.
@@ -264,15 +569,17 @@ impl Registry {
             })
     }
 
-    /// Runs one console change: authorise, scope, apply to a copy, persist, commit,
-    /// refresh the CRL when revocations changed, audit.
+    /// Runs one console change: authorise, then (against the latest directory, again
+    /// if another process changed it meanwhile) scope, apply to a copy, store the rows
+    /// that changed with the mails it queued in one transaction, install it (with a new
+    /// CRL when revocations changed); audit.
     async fn modifica_sicurezza<T>(
         &self,
         ctx: &CallerContext,
         permesso: Permesso,
         azione: &str,
         ente: &str,
-        f: impl FnOnce(
+        mut f: impl FnMut(
             &mut Direttorio,
             &AutoritaCertificazione,
             DateTime<Utc>,
@@ -280,31 +587,43 @@ impl Registry {
     ) -> Result<T, ServiceError> {
         self.autorizza(ctx, permesso, azione).await?;
         let sic = self.sicurezza()?.clone();
-        let mut guard = sic.direttorio.lock().await;
-        if !self.nel_proprio_ambito(ctx, ente, permesso, &guard) {
-            drop(guard);
-            return Err(self.nega(ctx, permesso, azione).await);
-        }
-        let adesso = self.clock().now();
-        let mut nuovo = guard.clone();
-        let esito = f(&mut nuovo, &sic.ca, adesso).map_err(|e| rifiuto(self, e))?;
-        let crl_cambiata = nuovo.revoche != guard.revoche;
-        if let Some(a) = &sic.archivio {
-            a.salva(&nuovo).map_err(|e| rifiuto(self, e))?;
-        }
-        if crl_cambiata {
-            let crl = nuovo.crl(&sic.ca, adesso).map_err(|e| rifiuto(self, e))?;
-            if let Some(v) = leggi(&sic.verificatore) {
-                v.aggiorna_crl(&crl).map_err(|e| rifiuto(self, e))?;
+        let _scrittura = sic.scrittura.lock().await;
+        for _ in 0..TENTATIVI_MODIFICA {
+            let adesso = self.clock().now();
+            sic.ricarica(adesso).await.map_err(|e| rifiuto(self, e))?;
+            let base = sic.istantanea();
+            if !self.nel_proprio_ambito(ctx, ente, permesso, &base.direttorio) {
+                return Err(self.nega(ctx, permesso, azione).await);
             }
-            scrivi(&sic.crl, crl);
+            let mut nuovo = (*base.direttorio).clone();
+            nuovo.posta.clear();
+            let esito = f(&mut nuovo, &sic.ca, adesso).map_err(|e| rifiuto(self, e))?;
+            let crl_cambiata = nuovo.revoche != base.direttorio.revoche;
+            if crl_cambiata {
+                nuovo.numero_crl += 1;
+            }
+            let m = archivio::modifica(&base.direttorio, &nuovo, base.versione, adesso)
+                .map_err(|e| rifiuto(self, e))?;
+            match sic.store.sicurezza_salva(m).await {
+                Ok(v) => {
+                    sic.installa(nuovo, v, crl_cambiata, adesso)
+                        .map_err(|e| rifiuto(self, e))?;
+                    self.audit_sicurezza(ctx, azione, Some(esito.oggetto), "ok")
+                        .await?;
+                    return Ok(esito.valore);
+                }
+                Err(anpr_store::StoreError::ConflittoSicurezza { .. }) => {
+                    tracing::debug!(
+                        azione,
+                        "security directory changed by another process; trying again"
+                    );
+                }
+                Err(e) => return Err(self.interno(e)),
+            }
         }
-        scrivi(&sic.istantanea, Arc::new(nuovo.clone()));
-        *guard = nuovo;
-        drop(guard);
-        self.audit_sicurezza(ctx, azione, Some(esito.oggetto), "ok")
-            .await?;
-        Ok(esito.valore)
+        Err(self.interno(format!(
+            "{azione}: the security directory kept changing ({TENTATIVI_MODIFICA} attempts)"
+        )))
     }
 
     async fn audit_sicurezza(
@@ -343,7 +662,7 @@ impl Registry {
             "utenteCensito",
             ente,
             |d, _, _| {
-                d.censisci(ente, utente, profili)?;
+                d.censisci(ente, utente.clone(), profili.clone())?;
                 Ok(Esito {
                     valore: (),
                     oggetto: format!("utente:{cf}@{ente}"),
@@ -433,7 +752,7 @@ impl Registry {
     ) -> Result<EsitoCarta, ServiceError> {
         let ente = ente_carta(numero).to_owned();
         let sindaco_ctx = ctx.has(Profilo::Sindaco);
-        let d = self.sicurezza()?.direttorio();
+        let d = self.sicurezza_aggiornata().await?.direttorio();
         // The mayor's own card is the one that becomes active at delivery; which card
         // that is comes from the directory (the holder censused as ASC).
         let del_sindaco = d
@@ -489,6 +808,7 @@ impl Registry {
                     d.emetti_certificato_carta(ca, n, adesso)?;
                 }
                 let mut mail = Vec::new();
+                let mut prime_meta = None;
                 for e in effetti {
                     let Effetto::MailSecondaMetaPin { numero, titolare } = e;
                     let email = d
@@ -496,11 +816,16 @@ impl Registry {
                         .get(&titolare)
                         .map(|u| u.email.clone())
                         .unwrap_or_default();
+                    let codici = CodiciCarta::nuovi();
                     d.posta.push(MailInUscita {
                         destinatario: email.clone(),
-                        oggetto: "Seconda metà di PIN e PUK della carta".into(),
+                        oggetto: format!(
+                            "ANPR: carta {numero} attivata - seconda metà di PIN e PUK"
+                        ),
+                        corpo: codici.corpo_mail(&numero, &titolare),
                         carta: numero,
                     });
+                    prime_meta = Some(codici.prime_meta());
                     mail.push(email);
                 }
                 let carta = d.carta(numero)?;
@@ -511,6 +836,7 @@ impl Registry {
                         stato: carta.stato.nome().to_owned(),
                         nuova_carta: nuova,
                         mail_inviate: mail,
+                        prime_meta: prime_meta.clone(),
                     },
                 })
             },
@@ -655,7 +981,7 @@ impl Registry {
                     seriale,
                     mac: None,
                     nome_computer: None,
-                    operatore,
+                    operatore: operatore.clone(),
                 });
                 Ok(Esito {
                     valore: p12,
@@ -762,7 +1088,15 @@ impl Registry {
             "parametriComune",
             ente,
             |d, _, _| {
-                d.parametri.insert(ente.to_owned(), parametri);
+                // The authorised IPs are the security administrator's
+                // (`imposta_indirizzi_autorizzati`): they are kept as they are.
+                let mut p = parametri.clone();
+                p.ip_autorizzati = d
+                    .parametri
+                    .get(ente)
+                    .map(|v| v.ip_autorizzati.clone())
+                    .unwrap_or_default();
+                d.parametri.insert(ente.to_owned(), p);
                 Ok(Esito {
                     valore: (),
                     oggetto: format!("parametri:{ente}"),
@@ -770,6 +1104,132 @@ impl Registry {
             },
         )
         .await
+    }
+
+    /// Sets the authorised IP addresses of municipality `ente` (its security
+    /// administrator); an empty list lifts the restriction. Callers of that
+    /// municipality from any other address are then refused at the HTTP edge (EV233).
+    pub async fn imposta_indirizzi_autorizzati(
+        &self,
+        ctx: &CallerContext,
+        ente: &str,
+        indirizzi: Vec<std::net::IpAddr>,
+    ) -> Result<(), ServiceError> {
+        let mut indirizzi: Vec<std::net::IpAddr> =
+            indirizzi.into_iter().map(|i| i.to_canonical()).collect();
+        indirizzi.sort_unstable();
+        indirizzi.dedup();
+        self.modifica_sicurezza(
+            ctx,
+            Permesso::IndirizziAutorizzati,
+            "indirizziAutorizzati",
+            ente,
+            |d, _, _| {
+                if ente.len() != 6 || !ente.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(ErroreSicurezza::NonTrovato {
+                        codice: anpr_sicurezza::errore::CODICE_NON_TROVATO,
+                        cosa: format!("comune {ente:?}"),
+                    });
+                }
+                d.parametri
+                    .entry(ente.to_owned())
+                    .or_default()
+                    .ip_autorizzati = indirizzi.clone();
+                Ok(Esito {
+                    valore: (),
+                    oggetto: format!(
+                        "ip:{ente}={}",
+                        indirizzi
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ),
+                })
+            },
+        )
+        .await
+    }
+
+    /// The authorised IP addresses of a municipality (empty: unrestricted).
+    pub async fn indirizzi_autorizzati(
+        &self,
+        ctx: &CallerContext,
+        ente: &str,
+    ) -> Result<Vec<std::net::IpAddr>, ServiceError> {
+        self.autorizza(
+            ctx,
+            Permesso::IndirizziAutorizzati,
+            "leggiIndirizziAutorizzati",
+        )
+        .await?;
+        let d = self.sicurezza_aggiornata().await?.direttorio();
+        if !self.nel_proprio_ambito(ctx, ente, Permesso::IndirizziAutorizzati, &d) {
+            return Err(self
+                .nega(
+                    ctx,
+                    Permesso::IndirizziAutorizzati,
+                    "leggiIndirizziAutorizzati",
+                )
+                .await);
+        }
+        Ok(d.parametri
+            .get(ente)
+            .map(|p| p.ip_autorizzati.clone())
+            .unwrap_or_default())
+    }
+
+    /// The edge's check of where a caller connects from: when the caller's
+    /// municipality declared authorised addresses, `ip` (the peer address, or the one a
+    /// trusted proxy forwarded) must be one of them, else EV233, audited as a failed
+    /// login. An unknown address never passes a restriction.
+    pub async fn verifica_indirizzo(
+        &self,
+        ctx: &CallerContext,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<(), ServiceError> {
+        let (Some(comune), Some(sic)) = (ctx.comune.as_ref(), self.sicurezza.as_ref()) else {
+            return Ok(());
+        };
+        let d = sic.direttorio();
+        let Some(ammessi) = d
+            .parametri
+            .get(comune.as_str())
+            .filter(|p| !p.ip_autorizzati.is_empty())
+        else {
+            return Ok(());
+        };
+        if ip.is_some_and(|ip| ammessi.ip_autorizzati.contains(&ip.to_canonical())) {
+            return Ok(());
+        }
+        let trovato = ip.map_or_else(|| "sconosciuto".to_owned(), |ip| ip.to_string());
+        self.audit_sicurezza(
+            ctx,
+            "accessoFallito",
+            Some(format!(
+                "ip:{trovato}:{}",
+                anpr_sicurezza::errore::CODICE_IP_NON_AUTORIZZATO
+            )),
+            "negato",
+        )
+        .await?;
+        Err(ServiceError::Rifiutata {
+            anomalie: vec![Anomalia::errore(
+                anpr_sicurezza::errore::CODICE_IP_NON_AUTORIZZATO,
+                format!("Indirizzo IP {trovato} non autorizzato per il comune {comune}"),
+            )
+            .campo("indirizzoIp")
+            .valore(trovato)
+            .atteso(
+                ammessi
+                    .ip_autorizzati
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )],
+            riferimento: self.riferimento(None),
+        })
     }
 
     /// Verifies the workstation register's chain (the workstation administrator of any
@@ -782,7 +1242,8 @@ impl Registry {
             self.autorizza(ctx, Permesso::VerificaAudit, "verificaRegistroPostazioni")
                 .await?;
         }
-        self.sicurezza()?
+        self.sicurezza_aggiornata()
+            .await?
             .direttorio()
             .registro
             .verifica()
@@ -800,7 +1261,7 @@ impl Registry {
         der: &[u8],
         canale: Canale,
     ) -> Result<CallerContext, ServiceError> {
-        let sic = self.sicurezza()?.clone();
+        let sic = self.sicurezza_aggiornata().await?.clone();
         let id = anpr_sicurezza::ca::identita(der).map_err(|e| rifiuto(self, e))?;
         let anonimo = |utente: String| CallerContext {
             ambiente,
@@ -883,7 +1344,8 @@ impl Registry {
     }
 
     /// Login with a daily password: the holder's identity for `ente`, or EV206 (audited
-    /// as a failed login) when wrong or past midnight.
+    /// as a failed login) when wrong or past midnight, EV213 when the holder is not
+    /// censused for `ente`.
     pub async fn accedi_con_password(
         &self,
         ambiente: Ambiente,
@@ -892,7 +1354,7 @@ impl Registry {
         password: &str,
         canale: Canale,
     ) -> Result<CallerContext, ServiceError> {
-        let d = self.sicurezza()?.direttorio();
+        let d = self.sicurezza_aggiornata().await?.direttorio();
         let mut ctx = CallerContext {
             ambiente,
             comune: None,
@@ -901,13 +1363,21 @@ impl Registry {
             postazione: None,
             canale,
         };
-        match d.verifica_password_giornaliera(cf, password, self.clock().now()) {
-            Ok(()) => {
-                ctx.profili = d
-                    .utenti
+        let esito = d
+            .verifica_password_giornaliera(cf, password, self.clock().now())
+            .and_then(|()| {
+                d.utenti
                     .get(cf)
                     .and_then(|u| u.ruoli.get(ente).cloned())
-                    .unwrap_or_default();
+                    .filter(|p| !p.is_empty())
+                    .ok_or_else(|| ErroreSicurezza::Censimento {
+                        codice: anpr_sicurezza::errore::CODICE_RUOLO_MANCANTE,
+                        messaggio: format!("Utente {cf} non censito per l'ente {ente}"),
+                    })
+            });
+        match esito {
+            Ok(profili) => {
+                ctx.profili = profili;
                 ctx.comune = ente.parse().ok();
                 self.audit_sicurezza(&ctx, "accessoPasswordGiornaliera", None, "ok")
                     .await?;
@@ -924,5 +1394,191 @@ impl Registry {
                 Err(rifiuto(self, e))
             }
         }
+    }
+
+    /// Opens a session with a daily password (see [`Registry::accedi_con_password`]):
+    /// a random token, valid until the password itself stops (midnight, Italian civil
+    /// time), kept in the store as its SHA-256 so that any process accepts it. After
+    /// [`TENTATIVI_MASSIMI_PASSWORD`] failures within [`FINESTRA_TENTATIVI_MINUTI`]
+    /// minutes the holder is locked out (EV214, audited) until the oldest ages out.
+    pub async fn apri_sessione_password(
+        &self,
+        ambiente: Ambiente,
+        ente: &str,
+        cf: &str,
+        password: &str,
+        canale: Canale,
+    ) -> Result<Sessione, ServiceError> {
+        let sic = self.sicurezza_aggiornata().await?.clone();
+        let adesso = self.clock().now();
+        let chiave = format!("password:{cf}");
+        let dal = adesso - chrono::Duration::minutes(FINESTRA_TENTATIVI_MINUTI);
+        let falliti = sic
+            .store
+            .sicurezza_accessi_falliti(&chiave, dal)
+            .await
+            .map_err(|e| self.interno(e))?;
+        if falliti >= TENTATIVI_MASSIMI_PASSWORD {
+            let ctx = CallerContext {
+                ambiente,
+                comune: None,
+                utente: cf.to_owned(),
+                profili: BTreeSet::new(),
+                postazione: None,
+                canale,
+            };
+            self.audit_sicurezza(
+                &ctx,
+                "accessoFallito",
+                Some(format!(
+                    "password:{}",
+                    anpr_sicurezza::errore::CODICE_TROPPI_TENTATIVI
+                )),
+                "negato",
+            )
+            .await?;
+            return Err(ServiceError::Rifiutata {
+                anomalie: vec![Anomalia::errore(
+                    anpr_sicurezza::errore::CODICE_TROPPI_TENTATIVI,
+                    format!(
+                        "Troppi tentativi falliti per {cf}: accesso sospeso per {FINESTRA_TENTATIVI_MINUTI} minuti"
+                    ),
+                )
+                .campo("codiceFiscale")
+                .atteso(format!(
+                    "al più {TENTATIVI_MASSIMI_PASSWORD} tentativi errati in {FINESTRA_TENTATIVI_MINUTI} minuti"
+                ))],
+                riferimento: self.riferimento(None),
+            });
+        }
+        let ctx = match self
+            .accedi_con_password(ambiente, ente, cf, password, canale)
+            .await
+        {
+            Ok(ctx) => ctx,
+            Err(e) => {
+                if matches!(e, ServiceError::Rifiutata { .. }) {
+                    sic.store
+                        .sicurezza_accesso_fallito(&chiave, adesso, dal)
+                        .await
+                        .map_err(|e| self.interno(e))?;
+                }
+                return Err(e);
+            }
+        };
+        sic.store
+            .sicurezza_azzera_accessi_falliti(&chiave)
+            .await
+            .map_err(|e| self.interno(e))?;
+        let scade = sic
+            .direttorio()
+            .password_giornaliere
+            .iter()
+            .find(|p| p.titolare == cf)
+            .map_or(adesso, |p| p.scade);
+        let token = segreto_casuale();
+        sic.store
+            .sicurezza_gettone_crea(GettoneSicurezza {
+                impronta: impronta(&token),
+                tipo: TIPO_SESSIONE.into(),
+                titolare: Some(cf.to_owned()),
+                ente: Some(ente.to_owned()),
+                dati: serde_json::json!({"canale": canale.as_str(), "accesso": "passwordGiornaliera"}),
+                creato_il: adesso,
+                scade_il: scade,
+            })
+            .await
+            .map_err(|e| self.interno(e))?;
+        Ok(Sessione { token, scade, ctx })
+    }
+
+    /// The caller of a request carrying a session token: the holder with their current
+    /// profiles for the session's body. Unknown, expired or orphaned tokens are EV215,
+    /// audited as failed logins.
+    pub async fn chiamante_da_sessione(
+        &self,
+        ambiente: Ambiente,
+        token: &str,
+        canale: Canale,
+    ) -> Result<CallerContext, ServiceError> {
+        let sic = self.sicurezza_aggiornata().await?.clone();
+        let adesso = self.clock().now();
+        let g = sic
+            .store
+            .sicurezza_gettone(&impronta(token), TIPO_SESSIONE, adesso)
+            .await
+            .map_err(|e| self.interno(e))?;
+        let d = sic.direttorio();
+        let trovato = g.as_ref().and_then(|g| {
+            let cf = g.titolare.clone()?;
+            let ente = g.ente.clone()?;
+            let profili = d
+                .utenti
+                .get(&cf)?
+                .ruoli
+                .get(&ente)
+                .filter(|p| !p.is_empty())?
+                .clone();
+            Some((cf, ente, profili))
+        });
+        match trovato {
+            Some((cf, ente, profili)) => Ok(CallerContext {
+                ambiente,
+                comune: ente.parse().ok(),
+                utente: cf,
+                profili,
+                postazione: None,
+                canale,
+            }),
+            None => {
+                let ctx = CallerContext {
+                    ambiente,
+                    comune: None,
+                    utente: g
+                        .and_then(|g| g.titolare)
+                        .unwrap_or_else(|| "anonimo".into()),
+                    profili: BTreeSet::new(),
+                    postazione: None,
+                    canale,
+                };
+                self.audit_sicurezza(
+                    &ctx,
+                    "accessoFallito",
+                    Some(format!(
+                        "sessione:{}",
+                        anpr_sicurezza::errore::CODICE_SESSIONE_NON_VALIDA
+                    )),
+                    "negato",
+                )
+                .await?;
+                Err(ServiceError::Rifiutata {
+                    anomalie: vec![Anomalia::errore(
+                        anpr_sicurezza::errore::CODICE_SESSIONE_NON_VALIDA,
+                        "Sessione non valida o scaduta (vale fino alla mezzanotte del giorno di accesso): accedere di nuovo",
+                    )
+                    .campo("Authorization")],
+                    riferimento: self.riferimento(None),
+                })
+            }
+        }
+    }
+
+    /// Ends a session (logout); `false` when the token was not a live session.
+    pub async fn chiudi_sessione(
+        &self,
+        ctx: &CallerContext,
+        token: &str,
+    ) -> Result<bool, ServiceError> {
+        let sic = self.sicurezza()?.clone();
+        let chiusa = sic
+            .store
+            .sicurezza_gettone_consuma(&impronta(token), TIPO_SESSIONE, self.clock().now())
+            .await
+            .map_err(|e| self.interno(e))?
+            .is_some();
+        if chiusa {
+            self.audit_sicurezza(ctx, "uscita", None, "ok").await?;
+        }
+        Ok(chiusa)
     }
 }

@@ -52,10 +52,10 @@ fn sistema() -> CallerContext {
     contesto(ROMA, "SISTEMA", Profilo::GestoreSistema)
 }
 
-/// The fixture with an in-memory security component.
-fn con_sicurezza(f: Fixture) -> Fixture {
+/// The fixture with the security component, its directory in the fixture's store.
+async fn con_sicurezza(f: Fixture) -> Fixture {
     let now = anpr_service::clock::Clock::now(&*f.clock);
-    let sic = Arc::new(Sicurezza::apri(None, now).unwrap());
+    let sic = Arc::new(Sicurezza::apri(f.store.clone(), now).await.unwrap());
     f.configura(|r| r.con_sicurezza(sic))
 }
 
@@ -98,7 +98,7 @@ async fn numero_audit(store: &Arc<dyn anpr_store::Store>) -> u64 {
 }
 
 async fn every_profile_against_every_permission(f: Fixture) {
-    let f = con_sicurezza(f);
+    let f = con_sicurezza(f).await;
     let (registry, store) = (&f.registry, &f.store);
     for p in Profilo::ALL {
         for perm in Permesso::ALL {
@@ -138,7 +138,7 @@ async fn registra_a_roma(registry: &Registry, n: u64) -> String {
 }
 
 async fn records_are_read_nationally_and_changed_only_by_their_municipality(f: Fixture) {
-    let f = con_sicurezza(f);
+    let f = con_sicurezza(f).await;
     let (registry, store) = (&f.registry, &f.store);
     let rossi = registra_a_roma(registry, 1).await;
     let id: anpr_domain::ids::IdAnprSoggetto = rossi.parse().unwrap();
@@ -199,7 +199,7 @@ async fn records_are_read_nationally_and_changed_only_by_their_municipality(f: F
 }
 
 async fn security_console_is_scoped_to_the_own_body(f: Fixture) {
-    let f = con_sicurezza(f);
+    let f = con_sicurezza(f).await;
     let (registry, store) = (&f.registry, &f.store);
     let profili = |ps: &[Profilo]| ps.iter().copied().collect::<BTreeSet<_>>();
     // Registry staff census both prefectures, Rome's ALS with a card, Rome's workstations.
@@ -321,6 +321,19 @@ async fn security_console_is_scoped_to_the_own_body(f: Fixture) {
 
             let prima = numero_audit(store).await;
             let e = registry
+                .imposta_indirizzi_autorizzati(&ctx, ROMA, vec!["10.0.0.1".parse().unwrap()])
+                .await;
+            verifica_esito(
+                store,
+                prima,
+                e,
+                ammesso(Permesso::IndirizziAutorizzati),
+                &cosa("authorised IPs"),
+            )
+            .await;
+
+            let prima = numero_audit(store).await;
+            let e = registry
                 .concedi_password_giornaliera(&ctx, ROMA, ALS_ROMA)
                 .await;
             verifica_esito(
@@ -346,7 +359,7 @@ async fn security_console_is_scoped_to_the_own_body(f: Fixture) {
 }
 
 async fn a_daily_password_stops_at_midnight_and_a_replaced_card_at_once(f: Fixture) {
-    let f = con_sicurezza(f);
+    let f = con_sicurezza(f).await;
     let (registry, store, rest) = (&f.registry, &f.store, &f);
     let profili = |ps: &[Profilo]| ps.iter().copied().collect::<BTreeSet<_>>();
     registry

@@ -108,6 +108,16 @@ pub fn numero_carta(ente: &str, progressivo: u32) -> String {
     }
 }
 
+/// The body a card number belongs to: the municipality (first 6 digits), or the
+/// province for a prefecture's card (3 digits followed by `000`).
+pub fn ente_della_carta(numero: &str) -> &str {
+    if numero.len() == 10 && numero.get(3..6) == Some("000") {
+        &numero[..3]
+    } else {
+        numero.get(..6).unwrap_or(numero)
+    }
+}
+
 impl Carta {
     /// A new card request.
     pub fn richiedi(numero: String, titolare: String, adesso: DateTime<Utc>) -> Self {

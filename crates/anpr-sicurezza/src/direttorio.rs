@@ -75,6 +75,7 @@ pub struct ParametriComune {
 pub struct MailInUscita {
     pub destinatario: String,
     pub oggetto: String,
+    pub corpo: String,
     pub carta: String,
 }
 
@@ -90,11 +91,19 @@ pub struct Direttorio {
     pub revoche: Vec<Revoca>,
     pub registro: RegistroPostazioni,
     pub parametri: BTreeMap<String, ParametriComune>,
-    /// Mails to deliver (the security outbox).
+    /// WebAuthn passkeys by credential id (base64url).
+    #[serde(default)]
+    pub passkey: BTreeMap<String, crate::passkey::Passkey>,
+    /// Mails queued by the change being computed; the store's security outbox takes
+    /// them in the same transaction as the change (they are not kept here after that).
+    #[serde(default)]
     pub posta: Vec<MailInUscita>,
-    progressivi_carte: BTreeMap<String, u32>,
-    ultimo_seriale: u64,
-    numero_crl: u64,
+    /// Last card progressive per body.
+    pub progressivi_carte: BTreeMap<String, u32>,
+    /// Last certificate serial handed out (1 is the CA's own).
+    pub ultimo_seriale: u64,
+    /// Number of the current CRL: it grows by one with every change of the revocations.
+    pub numero_crl: u64,
 }
 
 /// True for a prefecture code (3 digits), false for a municipality (6 digits).
@@ -267,8 +276,10 @@ impl Direttorio {
         let p = self.progressivi_carte.entry(ente.to_owned()).or_insert(0);
         *p += 1;
         let numero = numero_carta(ente, *p);
+        // Kept in number order, the order the store reads them back in.
+        let i = self.carte.partition_point(|c| c.numero < numero);
         self.carte
-            .push(Carta::richiedi(numero.clone(), cf.to_owned(), adesso));
+            .insert(i, Carta::richiedi(numero.clone(), cf.to_owned(), adesso));
         Ok(numero)
     }
 
@@ -320,7 +331,7 @@ impl Direttorio {
             }
         }
         let nuova = if evento == EventoCarta::Sostituzione {
-            let ente = numero[..if numero.len() == 10 { 6 } else { 3 }].to_owned();
+            let ente = crate::carta::ente_della_carta(numero).to_owned();
             Some(self.richiedi_carta(&ente, &titolare, adesso)?)
         } else {
             None
@@ -457,7 +468,7 @@ impl Direttorio {
         adesso: DateTime<Utc>,
     ) -> Result<u64, ErroreSicurezza> {
         let carta = self.carta(numero)?.clone();
-        let ente = numero[..if numero.len() == 10 { 6 } else { 3 }].to_owned();
+        let ente = crate::carta::ente_della_carta(numero).to_owned();
         let s = self.emetti(
             ca,
             &ente,
@@ -514,6 +525,7 @@ impl Direttorio {
             istante: adesso,
             bloccato,
         });
+        self.revoche.sort_by_key(|r| (r.istante, r.seriale));
         if tipo != TipoCertificato::Utente {
             self.registro.aggiungi(DatiVoce {
                 istante: adesso,
@@ -573,14 +585,15 @@ impl Direttorio {
         Ok(())
     }
 
-    /// A fresh CRL of everything revoked or blocked.
+    /// The CRL of everything revoked or blocked, numbered [`Direttorio::numero_crl`]
+    /// (the caller raises the number when the revocations change): every process
+    /// issues the same list under the same number.
     pub fn crl(
-        &mut self,
+        &self,
         ca: &AutoritaCertificazione,
         adesso: DateTime<Utc>,
     ) -> Result<Vec<u8>, ErroreSicurezza> {
-        self.numero_crl += 1;
-        ca.crl(&self.revoche, self.numero_crl, adesso)
+        ca.crl(&self.revoche, self.numero_crl.max(1), adesso)
     }
 
     /// Grants `cf` a daily password (ALS), replacing any previous one.
@@ -594,7 +607,10 @@ impl Direttorio {
         }
         let (pw, rec) = PasswordGiornaliera::concedi(cf, fine_giornata);
         self.password_giornaliere.retain(|p| p.titolare != cf);
-        self.password_giornaliere.push(rec);
+        let i = self
+            .password_giornaliere
+            .partition_point(|p| p.titolare.as_str() < cf);
+        self.password_giornaliere.insert(i, rec);
         Ok(pw)
     }
 

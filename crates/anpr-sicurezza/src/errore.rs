@@ -109,6 +109,11 @@ pub const CODICE_PASSWORD_PKCS12: &str = "EV211";
 pub const CODICE_REGISTRO_ALTERATO: &str = "EV212";
 /// The user is not censused for that municipality, or lacks the role for the action.
 pub const CODICE_RUOLO_MANCANTE: &str = "EV213";
+/// Too many failed logins for that user: locked out for a while.
+pub const CODICE_TROPPI_TENTATIVI: &str = "EV214";
+/// The session token is unknown, expired (sessions end at midnight, Italian civil
+/// time) or no longer valid for its user.
+pub const CODICE_SESSIONE_NON_VALIDA: &str = "EV215";
 /// Malformed XML, a DTD, an entity, or a message over the size limit.
 pub const CODICE_XML_NON_AMMESSO: &str = "EV220";
 /// No (single) WS-Security header, Timestamp, Signature or token where required.

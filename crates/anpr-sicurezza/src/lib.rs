@@ -3,7 +3,7 @@
 //! tamper-evident workstation register, the mutual-TLS server configuration, and the
 //! verification of WS-Security signed SOAP messages.
 //!
-//! Everything except [`archivio`] is free of I/O: rules are functions over values, so the
+//! Everything except [`archivio`]'s import of earlier files is free of I/O: rules are functions over values, so the
 //! service layer decides, persists and audits. Errors are [`ErroreSicurezza`], each with
 //! a stable code of our range EV200–EV249.
 #![forbid(unsafe_code)]
@@ -16,6 +16,7 @@ pub mod direttorio;
 pub mod errore;
 pub mod jws;
 pub mod mtls;
+pub mod passkey;
 pub mod registro;
 #[cfg(feature = "testing")]
 pub mod testing;

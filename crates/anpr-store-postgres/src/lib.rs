@@ -22,6 +22,7 @@ pub mod testing;
 mod error;
 mod read;
 mod schema;
+mod sicurezza;
 mod subentro;
 mod write;
 
@@ -188,6 +189,102 @@ fn sequence_sql(sequence: Sequence) -> &'static str {
 
 #[async_trait]
 impl Store for PostgresStore {
+    async fn sicurezza_ca(
+        &self,
+        proposta: anpr_store::sicurezza::CaSicurezza,
+    ) -> Result<anpr_store::sicurezza::CaSicurezza, StoreError> {
+        sicurezza::ca(self, proposta).await
+    }
+
+    async fn sicurezza_versione(&self) -> Result<u64, StoreError> {
+        sicurezza::versione(self).await
+    }
+
+    async fn sicurezza_carica(
+        &self,
+        dopo: u64,
+    ) -> Result<anpr_store::sicurezza::CaricoSicurezza, StoreError> {
+        sicurezza::carica(self, dopo).await
+    }
+
+    async fn sicurezza_salva(
+        &self,
+        modifica: anpr_store::sicurezza::ModificaSicurezza,
+    ) -> Result<u64, StoreError> {
+        sicurezza::salva(self, modifica).await
+    }
+
+    async fn sicurezza_posta_prendi(
+        &self,
+        adesso: chrono::DateTime<chrono::Utc>,
+        lease: chrono::Duration,
+        limit: u32,
+    ) -> Result<Vec<anpr_store::sicurezza::MailSicurezza>, StoreError> {
+        sicurezza::posta_prendi(self, adesso, adesso + lease, limit).await
+    }
+
+    async fn sicurezza_posta_esito(
+        &self,
+        id: u64,
+        esito: anpr_store::sicurezza::EsitoMail,
+    ) -> Result<(), StoreError> {
+        sicurezza::posta_esito(self, id, esito).await
+    }
+
+    async fn sicurezza_posta(
+        &self,
+        stato: Option<anpr_store::sicurezza::StatoMail>,
+        limit: u32,
+    ) -> Result<Vec<anpr_store::sicurezza::MailSicurezza>, StoreError> {
+        sicurezza::posta(self, stato, limit).await
+    }
+
+    async fn sicurezza_gettone_crea(
+        &self,
+        gettone: anpr_store::sicurezza::GettoneSicurezza,
+    ) -> Result<(), StoreError> {
+        sicurezza::gettone_crea(self, gettone).await
+    }
+
+    async fn sicurezza_gettone(
+        &self,
+        impronta: &str,
+        tipo: &str,
+        adesso: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<anpr_store::sicurezza::GettoneSicurezza>, StoreError> {
+        sicurezza::gettone(self, impronta, tipo, adesso).await
+    }
+
+    async fn sicurezza_gettone_consuma(
+        &self,
+        impronta: &str,
+        tipo: &str,
+        adesso: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<anpr_store::sicurezza::GettoneSicurezza>, StoreError> {
+        sicurezza::gettone_consuma(self, impronta, tipo, adesso).await
+    }
+
+    async fn sicurezza_accesso_fallito(
+        &self,
+        chiave: &str,
+        istante: chrono::DateTime<chrono::Utc>,
+        dal: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u32, StoreError> {
+        sicurezza::accesso_fallito(self, chiave, istante, dal).await
+    }
+
+    async fn sicurezza_accessi_falliti(
+        &self,
+        chiave: &str,
+        dal: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u32, StoreError> {
+        sicurezza::accessi_falliti(self, chiave, dal).await
+    }
+
+    async fn sicurezza_azzera_accessi_falliti(&self, chiave: &str) -> Result<(), StoreError> {
+        sicurezza::azzera_accessi(self, chiave).await
+    }
+
     fn backend(&self) -> Backend {
         Backend::Postgres
     }

@@ -30,7 +30,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "subentro",
         include_str!("../migrations/0003_subentro.sql"),
     ),
-    // Version 4 was reserved for parallel work and is unused.
+    (
+        4,
+        "sicurezza",
+        include_str!("../migrations/0004_sicurezza.sql"),
+    ),
     (
         5,
         "documenti",

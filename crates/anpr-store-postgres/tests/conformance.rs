@@ -5,3 +5,9 @@
 mod common;
 
 anpr_store::conformance_tests!(common::fresh());
+
+mod sicurezza {
+    use super::common;
+
+    anpr_store::conformance_sicurezza_tests!(common::fresh());
+}

@@ -427,13 +427,23 @@ async fn migrations_are_idempotent_and_guarded() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    // 4 was reserved for parallel work and is unused (see schema.rs).
     assert_eq!(
         versions,
-        (1..=PostgresStore::schema_version())
-            .filter(|v| *v != 4)
-            .collect::<Vec<_>>()
+        (1..=PostgresStore::schema_version()).collect::<Vec<_>>()
     );
+    // A schema migrated before version 4 existed (1, 2, 3, 5) gets it on connect.
+    client
+        .batch_execute(
+            "DROP TABLE sicurezza_stato, sicurezza_utenti, sicurezza_carte, sicurezza_certificati,
+                 sicurezza_password_giornaliere, sicurezza_enti, sicurezza_passkey,
+                 sicurezza_registro, sicurezza_ca, sicurezza_posta, sicurezza_gettoni,
+                 sicurezza_accessi_falliti;
+             DELETE FROM schema_migrations WHERE version = 4;",
+        )
+        .await
+        .unwrap();
+    let again = PostgresStore::connect(&url, &schema).await.unwrap();
+    assert_eq!(again.sicurezza_versione().await.unwrap(), 0);
 
     // Several processes creating the same new schema at once.
     let fresh_schema = common::random_schema();

@@ -25,6 +25,7 @@ mod codec;
 mod documenti;
 mod read;
 mod schema;
+mod sicurezza;
 mod subentro;
 mod write;
 mod writer;
@@ -36,13 +37,17 @@ use std::sync::Arc;
 use anpr_domain::audit::{NuovaVoceAudit, TestaCatena, VoceAudit};
 use anpr_domain::caller::Ambiente;
 use anpr_domain::ids::{CodiceIstatComune, IdAnprFamiglia, IdOperazioneAnpr, IdOperazioneComune};
+use anpr_store::sicurezza::{
+    CaSicurezza, CaricoSicurezza, EsitoMail, GettoneSicurezza, MailSicurezza, ModificaSicurezza,
+    StatoMail,
+};
 use anpr_store::{
     Backend, EntityRef, FamilyIndex, NewOperation, NuovaSospesa, OperationQuery, OperazioneSospesa,
     OutboxMessage, ProcedimentoIndex, ProcedimentoQuery, QuerySospese, RecordSections, Sequence,
     Store, StoreError, StoredOperation, StoredVersion, SubjectIndex, SubjectQuery,
 };
 use async_trait::async_trait;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::Mutex;
 
 use crate::read::Readers;
@@ -140,6 +145,13 @@ impl SqliteStore {
         }
     }
 
+    async fn sicurezza(&self, s: sicurezza::Scrittura) -> Result<sicurezza::Risposta, StoreError> {
+        match self.write(Job::Sicurezza(s)).await? {
+            Done::Sicurezza(r) => Ok(r),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     async fn write_unit(&self, job: Job) -> Result<(), StoreError> {
         match self.write(job).await? {
             Done::Nothing => Ok(()),
@@ -151,6 +163,12 @@ impl SqliteStore {
 fn unexpected(done: &Done) -> StoreError {
     StoreError::Backend(format!(
         "the writer replied with an unexpected result: {done:?}"
+    ))
+}
+
+fn inattesa(r: &sicurezza::Risposta) -> StoreError {
+    StoreError::Backend(format!(
+        "the writer replied with an unexpected security result: {r:?}"
     ))
 }
 
@@ -423,6 +441,137 @@ impl Store for SqliteStore {
         tokio::task::spawn_blocking(move || subentro::carica(&path, inizio, records))
             .await
             .map_err(|e| StoreError::Backend(format!("the subentro load task failed: {e}")))?
+    }
+
+    async fn sicurezza_ca(&self, proposta: CaSicurezza) -> Result<CaSicurezza, StoreError> {
+        match self.sicurezza(sicurezza::Scrittura::Ca(proposta)).await? {
+            sicurezza::Risposta::Ca(ca) => Ok(ca),
+            other => Err(inattesa(&other)),
+        }
+    }
+
+    async fn sicurezza_versione(&self) -> Result<u64, StoreError> {
+        self.readers.run(sicurezza::versione).await
+    }
+
+    async fn sicurezza_carica(&self, dopo: u64) -> Result<CaricoSicurezza, StoreError> {
+        self.readers.run(move |c| sicurezza::carica(c, dopo)).await
+    }
+
+    async fn sicurezza_salva(&self, modifica: ModificaSicurezza) -> Result<u64, StoreError> {
+        match self
+            .sicurezza(sicurezza::Scrittura::Salva(modifica))
+            .await?
+        {
+            sicurezza::Risposta::Versione(v) => Ok(v),
+            other => Err(inattesa(&other)),
+        }
+    }
+
+    async fn sicurezza_posta_prendi(
+        &self,
+        adesso: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: u32,
+    ) -> Result<Vec<MailSicurezza>, StoreError> {
+        let s = sicurezza::Scrittura::PostaPrendi {
+            adesso: sicurezza::istante(adesso),
+            fino: codec::timestamp_to_sql(adesso + lease)?,
+            limit: limit.min(1000),
+        };
+        match self.sicurezza(s).await? {
+            sicurezza::Risposta::Posta(p) => Ok(p),
+            other => Err(inattesa(&other)),
+        }
+    }
+
+    async fn sicurezza_posta_esito(&self, id: u64, esito: EsitoMail) -> Result<(), StoreError> {
+        self.sicurezza(sicurezza::Scrittura::PostaEsito { id, esito })
+            .await
+            .map(drop)
+    }
+
+    async fn sicurezza_posta(
+        &self,
+        stato: Option<StatoMail>,
+        limit: u32,
+    ) -> Result<Vec<MailSicurezza>, StoreError> {
+        self.readers
+            .run(move |c| sicurezza::posta(c, stato, limit))
+            .await
+    }
+
+    async fn sicurezza_gettone_crea(&self, gettone: GettoneSicurezza) -> Result<(), StoreError> {
+        self.sicurezza(sicurezza::Scrittura::GettoneCrea(gettone))
+            .await
+            .map(drop)
+    }
+
+    async fn sicurezza_gettone(
+        &self,
+        impronta: &str,
+        tipo: &str,
+        adesso: DateTime<Utc>,
+    ) -> Result<Option<GettoneSicurezza>, StoreError> {
+        let (impronta, tipo, adesso) = (
+            impronta.to_owned(),
+            tipo.to_owned(),
+            sicurezza::istante(adesso),
+        );
+        self.readers
+            .run(move |c| sicurezza::gettone(c, &impronta, &tipo, &adesso))
+            .await
+    }
+
+    async fn sicurezza_gettone_consuma(
+        &self,
+        impronta: &str,
+        tipo: &str,
+        adesso: DateTime<Utc>,
+    ) -> Result<Option<GettoneSicurezza>, StoreError> {
+        let s = sicurezza::Scrittura::GettoneConsuma {
+            impronta: impronta.to_owned(),
+            tipo: tipo.to_owned(),
+            adesso: sicurezza::istante(adesso),
+        };
+        match self.sicurezza(s).await? {
+            sicurezza::Risposta::Gettone(g) => Ok(g),
+            other => Err(inattesa(&other)),
+        }
+    }
+
+    async fn sicurezza_accesso_fallito(
+        &self,
+        chiave: &str,
+        istante: DateTime<Utc>,
+        dal: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        let s = sicurezza::Scrittura::AccessoFallito {
+            chiave: chiave.to_owned(),
+            istante: codec::timestamp_to_sql(istante)?,
+            dal: sicurezza::istante(dal),
+        };
+        match self.sicurezza(s).await? {
+            sicurezza::Risposta::Conteggio(n) => Ok(n),
+            other => Err(inattesa(&other)),
+        }
+    }
+
+    async fn sicurezza_accessi_falliti(
+        &self,
+        chiave: &str,
+        dal: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        let (chiave, dal) = (chiave.to_owned(), sicurezza::istante(dal));
+        self.readers
+            .run(move |c| sicurezza::conta_accessi(c, &chiave, &dal))
+            .await
+    }
+
+    async fn sicurezza_azzera_accessi_falliti(&self, chiave: &str) -> Result<(), StoreError> {
+        self.sicurezza(sicurezza::Scrittura::AzzeraAccessi(chiave.to_owned()))
+            .await
+            .map(drop)
     }
 
     async fn baseline_raw_insert(&self, rows: u32) -> Result<(), StoreError> {

@@ -41,7 +41,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "subentro",
         sql: include_str!("../migrations/0003_subentro.sql"),
     },
-    // Version 4 was reserved for parallel work and is unused.
+    Migration {
+        version: 4,
+        name: "sicurezza",
+        sql: include_str!("../migrations/0004_sicurezza.sql"),
+    },
     Migration {
         version: 5,
         name: "documenti",
@@ -188,7 +192,16 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
                  upgrade the program"
             )));
         }
-        if current >= migration.version {
+        // Each migration is looked up by its own version, not compared with the
+        // highest: a file migrated before version 4 existed (1, 2, 3, 5) still gets it.
+        let done: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
+                [migration.version],
+                |r| r.get(0),
+            )
+            .ctx("reading the schema version")?;
+        if done {
             continue;
         }
         tracing::info!(

@@ -65,6 +65,7 @@ pub(crate) enum Job {
         count: u64,
     },
     BaselineInsert,
+    Sicurezza(crate::sicurezza::Scrittura),
 }
 
 /// A write request's successful result.
@@ -75,6 +76,7 @@ pub(crate) enum Done {
     Sospesa(anpr_store::OperazioneSospesa),
     Eliminata(bool),
     Documento(Option<anpr_store::DocumentoEmesso>),
+    Sicurezza(crate::sicurezza::Risposta),
     Nothing,
 }
 
@@ -299,6 +301,7 @@ fn run_job(conn: &Connection, job: &Job) -> Result<Done, StoreError> {
             write::reserve_ids(conn, sequence, *count).map(|(start, end)| Done::Ids { start, end })
         }
         Job::BaselineInsert => write::baseline_insert(conn).map(|()| Done::Nothing),
+        Job::Sicurezza(s) => crate::sicurezza::scrivi(conn, s).map(Done::Sicurezza),
     }
 }
 

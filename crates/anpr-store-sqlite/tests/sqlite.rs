@@ -151,12 +151,49 @@ async fn migrations_are_idempotent_and_the_file_is_in_wal_mode() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    // 4 was reserved for parallel work and is unused (see schema.rs).
-    assert_eq!(versions, vec![1, 2, 3, 5]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
+}
+
+/// Version 4 (security directory) came after 5: a file migrated to 1, 2, 3, 5 by an
+/// earlier build still gets it, with the data it has kept.
+#[tokio::test]
+async fn a_file_without_migration_4_gets_it_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.sqlite3");
+    drop(SqliteStore::open(&path).unwrap());
+    {
+        let conn = raw(&path);
+        let tabelle: Vec<String> = conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'sicurezza_%'",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(tabelle.len() >= 10, "{tabelle:?}");
+        for t in tabelle {
+            conn.execute_batch(&format!("DROP TABLE {t}")).unwrap();
+        }
+        conn.execute("DELETE FROM schema_migrations WHERE version = 4", [])
+            .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.sicurezza_versione().await.unwrap(), 0);
+    drop(store);
+    let versions: Vec<i64> = raw(&path)
+        .prepare("SELECT version FROM schema_migrations ORDER BY version")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
 }
 
 /// A file written by the first release (schema 1) is migrated in place: the tables
@@ -219,7 +256,7 @@ async fn a_version_1_file_is_migrated_with_its_data() {
         .collect::<Result<_, _>>()
         .unwrap();
     // 4 was reserved for parallel work and is unused (see schema.rs).
-    assert_eq!(versions, vec![1, 2, 3, 5]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
     let check: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();

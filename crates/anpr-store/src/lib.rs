@@ -31,6 +31,14 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "conformance")]
+pub mod conformance_sicurezza;
+pub mod sicurezza;
+
+use sicurezza::{
+    CaSicurezza, CaricoSicurezza, EsitoMail, GettoneSicurezza, MailSicurezza, ModificaSicurezza,
+    StatoMail,
+};
 
 /// Which backend a store runs on (shown by `/healthz`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -637,6 +645,10 @@ pub enum StoreError {
     DuplicateOperationId(IdOperazioneAnpr),
     #[error("suspended operation {0} not found")]
     SospesaNotFound(u64),
+    /// The security directory changed since the version a change was computed from:
+    /// reload and try again.
+    #[error("the security directory is at version {trovata}, not {attesa}")]
+    ConflittoSicurezza { attesa: u64, trovata: u64 },
     #[error("invalid request to the store: {0}")]
     Invalid(String),
     #[error("stored data is corrupt: {0}")]
@@ -808,6 +820,110 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         _records: tokio::sync::mpsc::Receiver<MessaggioSubentro>,
     ) -> Result<VoceAudit, StoreError> {
         Err(non_supportato("subentro"))
+    }
+
+    /// Our CA: the stored one, or `proposta` stored now when there is none yet (the
+    /// first process to start creates it; every other one gets the same).
+    async fn sicurezza_ca(&self, _proposta: CaSicurezza) -> Result<CaSicurezza, StoreError> {
+        Err(non_supportato("the security directory"))
+    }
+
+    /// The security directory's current version (0 when empty). Cheap: processes poll it.
+    async fn sicurezza_versione(&self) -> Result<u64, StoreError> {
+        Err(non_supportato("the security directory"))
+    }
+
+    /// The directory rows and register entries written after version `dopo` (all of
+    /// them for 0), with the current version and counters, read consistently.
+    async fn sicurezza_carica(&self, _dopo: u64) -> Result<CaricoSicurezza, StoreError> {
+        Err(non_supportato("the security directory"))
+    }
+
+    /// Applies a directory change atomically if the directory is still at
+    /// `versione_attesa` (else [`StoreError::ConflittoSicurezza`], nothing written):
+    /// rows, register entries (which must continue the chain: number and previous hash,
+    /// else [`StoreError::Invalid`]), counters and mails. Returns the new version.
+    async fn sicurezza_salva(&self, _modifica: ModificaSicurezza) -> Result<u64, StoreError> {
+        Err(non_supportato("the security directory"))
+    }
+
+    /// Takes up to `limit` queued mails due at `adesso` for delivery, oldest first, and
+    /// leases them until `adesso + lease` (their next attempt time), so that another
+    /// worker does not send them too.
+    async fn sicurezza_posta_prendi(
+        &self,
+        _adesso: DateTime<Utc>,
+        _lease: chrono::Duration,
+        _limit: u32,
+    ) -> Result<Vec<MailSicurezza>, StoreError> {
+        Err(non_supportato("the security directory"))
+    }
+
+    /// Records the outcome of a delivery attempt (counted). Unknown id: `Invalid`.
+    async fn sicurezza_posta_esito(&self, _id: u64, _esito: EsitoMail) -> Result<(), StoreError> {
+        Err(non_supportato("the security directory"))
+    }
+
+    /// Queued mails (any state, or only `stato`), ascending by id, at most `limit`.
+    async fn sicurezza_posta(
+        &self,
+        _stato: Option<StatoMail>,
+        _limit: u32,
+    ) -> Result<Vec<MailSicurezza>, StoreError> {
+        Err(non_supportato("the security directory"))
+    }
+
+    /// Stores a token (its fingerprint is the key; an existing one is replaced) and
+    /// removes the tokens expired before its creation.
+    async fn sicurezza_gettone_crea(&self, _gettone: GettoneSicurezza) -> Result<(), StoreError> {
+        Err(non_supportato("the security directory"))
+    }
+
+    /// The token with that fingerprint of that kind, if not expired at `adesso`.
+    async fn sicurezza_gettone(
+        &self,
+        _impronta: &str,
+        _tipo: &str,
+        _adesso: DateTime<Utc>,
+    ) -> Result<Option<GettoneSicurezza>, StoreError> {
+        Err(non_supportato("the security directory"))
+    }
+
+    /// Removes the token and returns it if it was of that kind and not expired at
+    /// `adesso`: single use (a WebAuthn challenge, a logout).
+    async fn sicurezza_gettone_consuma(
+        &self,
+        _impronta: &str,
+        _tipo: &str,
+        _adesso: DateTime<Utc>,
+    ) -> Result<Option<GettoneSicurezza>, StoreError> {
+        Err(non_supportato("the security directory"))
+    }
+
+    /// Records a failed login for `chiave` (e.g. `password:<CF>`) and returns how many
+    /// were recorded for it since `dal` (this one included). Entries older than `dal`
+    /// are removed.
+    async fn sicurezza_accesso_fallito(
+        &self,
+        _chiave: &str,
+        _istante: DateTime<Utc>,
+        _dal: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        Err(non_supportato("the security directory"))
+    }
+
+    /// Failed logins recorded for `chiave` since `dal`.
+    async fn sicurezza_accessi_falliti(
+        &self,
+        _chiave: &str,
+        _dal: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        Err(non_supportato("the security directory"))
+    }
+
+    /// Forgets the failed logins of `chiave` (after a successful one).
+    async fn sicurezza_azzera_accessi_falliti(&self, _chiave: &str) -> Result<(), StoreError> {
+        Err(non_supportato("the security directory"))
     }
 
     /// Benchmark baseline: inserts `rows` minimal rows into a scratch table in one

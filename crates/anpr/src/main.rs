@@ -95,7 +95,7 @@ struct ServeArgs {
     /// CSV register to seed the tax-agency simulators with (format in crates/anpr-ae).
     #[arg(long, env = "ANPR_AE_REGISTRO")]
     ae_registro: Option<std::path::PathBuf>,
-    /// Serve over mutual TLS: our CA (kept in <data-dir>/sicurezza) issues the endpoint
+    /// Serve over mutual TLS: our CA (kept in the produzione store) issues the endpoint
     /// certificate and verifies client certificates against its CRL. Without it the
     /// server speaks plain HTTP, for local development, and refuses `produzione`.
     #[arg(long, env = "ANPR_TLS")]
@@ -108,6 +108,11 @@ struct ServeArgs {
         default_value = "localhost,127.0.0.1"
     )]
     tls_nomi: Vec<String>,
+    /// Reverse proxies (IP addresses) trusted to name the client in X-Forwarded-For,
+    /// for the municipalities' authorised IP addresses. Without it the peer address of
+    /// the connection is the client's.
+    #[arg(long, env = "ANPR_PROXY_FIDATI", value_delimiter = ',')]
+    proxy_fidati: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -311,6 +316,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let stores_sicurezza = stores.get(&Ambiente::Produzione).cloned();
     let mut registry = Registry::new(stores, Arc::new(SystemClock));
     // The certificate signing key lives in the data directory, so that certificates
     // keep verifying across restarts.
@@ -355,16 +361,26 @@ async fn serve(args: ServeArgs) -> ExitCode {
             }
         }
     }
-    // Security: our CA and the directory of users, cards and certificates.
-    let sicurezza = anpr_sicurezza::archivio::Archivio::apri(&args.storage.data_dir)
-        .and_then(|a| anpr_service::sicurezza::Sicurezza::apri(Some(a), chrono::Utc::now()));
-    match sicurezza {
-        Ok(s) => registry = registry.con_sicurezza(Arc::new(s)),
+    // Security: our CA and the directory of users, cards and certificates, kept in the
+    // produzione store so that every process on the same database shares them (the
+    // files an earlier version kept in <data-dir>/sicurezza are imported once).
+    let Some(store_sicurezza) = stores_sicurezza.clone() else {
+        eprintln!("errore: nessun archivio per la sicurezza");
+        return ExitCode::from(2);
+    };
+    match anpr_service::sicurezza::Sicurezza::apri_con_importazione(
+        store_sicurezza,
+        &args.storage.data_dir,
+        chrono::Utc::now(),
+    )
+    .await
+    {
+        Ok(s) => {
+            registry =
+                registry.con_sicurezza(Arc::new(s.con_proxy_fidati(args.proxy_fidati.clone())))
+        }
         Err(e) => {
-            eprintln!(
-                "errore: sicurezza in {}: {e}",
-                args.storage.data_dir.display()
-            );
+            eprintln!("errore: sicurezza: {e}");
             return ExitCode::from(2);
         }
     }
@@ -425,9 +441,13 @@ async fn serve(args: ServeArgs) -> ExitCode {
             }
         };
     }
-    match axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer address is kept for the municipalities' authorised IP addresses.
+    match axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
     {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -66,7 +66,7 @@ impl Mondo {
     }
 
     pub fn crl(&self) -> Vec<u8> {
-        let mut d = self.direttorio.clone();
+        let d = self.direttorio.clone();
         d.crl(&self.ca, ora_messaggio() - Duration::minutes(30))
             .unwrap()
     }

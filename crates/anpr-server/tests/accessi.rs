@@ -1,0 +1,494 @@
+//! Access at the HTTP edge: the municipalities' authorised IP addresses (REST and SOAP,
+//! trusted proxies), daily-password sessions, WebAuthn passkeys. Real servers on real
+//! stores (SQLite and PostgreSQL), real HTTP.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use anpr_domain::audit::TipoEvento;
+use anpr_domain::caller::{Ambiente, CallerContext, Canale, Profilo};
+use anpr_server::ServerConfig;
+use anpr_service::clock::Clock;
+use anpr_service::sicurezza::Sicurezza;
+use anpr_service::Registry;
+use anpr_sicurezza::direttorio::Utente;
+use anpr_store::Store;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+const ROMA: &str = "058091";
+const MILANO: &str = "015146";
+const ALS: &str = "LSSRMO80A01H501Z";
+const OPERATORE: &str = "PRTRMO80A01H501Q";
+
+/// A clock the test moves.
+#[derive(Debug)]
+struct Orologio(std::sync::Mutex<DateTime<Utc>>);
+
+impl Orologio {
+    fn imposta(&self, t: &str) {
+        *self.0.lock().unwrap() = t.parse().unwrap();
+    }
+}
+
+impl Clock for Orologio {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// One server process: a registry with its own security cache on the shared store,
+/// served over plain HTTP with the peer address kept.
+struct Processo {
+    base: String,
+    registry: Arc<Registry>,
+}
+
+async fn processo(store: Arc<dyn Store>, orologio: Arc<Orologio>, proxy: Vec<IpAddr>) -> Processo {
+    let sic = Sicurezza::apri(store.clone(), orologio.now())
+        .await
+        .unwrap()
+        .con_intervallo_aggiornamento(std::time::Duration::ZERO)
+        .con_proxy_fidati(proxy);
+    let mut stores: BTreeMap<Ambiente, Arc<dyn Store>> = BTreeMap::new();
+    stores.insert(Ambiente::Test, store);
+    let registry = Arc::new(Registry::new(stores, orologio).con_sicurezza(Arc::new(sic)));
+    let app = anpr_server::router(
+        registry.clone(),
+        ServerConfig {
+            ambiente_predefinito: Ambiente::Test,
+            backend: "test",
+            identita_da_header: true,
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    Processo {
+        base: format!("http://{addr}"),
+        registry,
+    }
+}
+
+fn sistema() -> CallerContext {
+    CallerContext {
+        ambiente: Ambiente::Test,
+        comune: None,
+        utente: "SOGEI".into(),
+        profili: BTreeSet::from([Profilo::GestoreSistema]),
+        postazione: None,
+        canale: Canale::Cli,
+    }
+}
+
+fn utente(cf: &str) -> Utente {
+    Utente {
+        codice_fiscale: cf.into(),
+        cognome: "Prova".into(),
+        nome: "Utente".into(),
+        email: format!("{}@comune.roma.it", cf.to_lowercase()),
+        ruoli: BTreeMap::new(),
+    }
+}
+
+fn codici(v: &Value) -> Vec<String> {
+    v["anomalie"].as_array().map_or_else(Vec::new, |a| {
+        a.iter()
+            .map(|x| x["codice"].as_str().unwrap_or("").to_owned())
+            .collect()
+    })
+}
+
+/// A request with the development identity headers of `comune` and `profilo`.
+fn come(
+    c: &reqwest::Client,
+    metodo: reqwest::Method,
+    url: String,
+    comune: &str,
+    cf: &str,
+    profilo: &str,
+) -> reqwest::RequestBuilder {
+    c.request(metodo, url)
+        .header("x-anpr-comune", comune)
+        .header("x-anpr-utente", cf)
+        .header("x-anpr-profili", profilo)
+}
+
+async fn risposta(r: reqwest::RequestBuilder) -> (u16, Value) {
+    let r = r.send().await.unwrap();
+    let st = r.status().as_u16();
+    (st, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn authorised_ip_addresses(backend: common::Backend) {
+    let Some((store, _keep)) = common::store(backend).await else {
+        return;
+    };
+    let orologio = Arc::new(Orologio(std::sync::Mutex::new(
+        "2026-11-23T10:00:00Z".parse().unwrap(),
+    )));
+    // Two processes on one store: `diretto` trusts no proxy, `dietro` trusts the
+    // loopback address as its reverse proxy.
+    let diretto = processo(store.clone(), orologio.clone(), vec![]).await;
+    let dietro = processo(
+        store.clone(),
+        orologio.clone(),
+        vec!["127.0.0.1".parse().unwrap()],
+    )
+    .await;
+    let r = &diretto.registry;
+    r.censisci_utente(
+        &sistema(),
+        ROMA,
+        utente(ALS),
+        BTreeSet::from([Profilo::AmministratoreSicurezza]),
+    )
+    .await
+    .unwrap();
+    let c = reqwest::Client::new();
+    let ip_url =
+        |p: &Processo, ente: &str| format!("{}/api/v1/sicurezza/ip-autorizzati/{ente}", p.base);
+
+    // Only the security administrator sets them, and only for the own municipality.
+    let (st, b) = risposta(
+        come(
+            &c,
+            reqwest::Method::PUT,
+            ip_url(&diretto, ROMA),
+            ROMA,
+            OPERATORE,
+            "OPERATORE_ANAGRAFE",
+        )
+        .json(&json!({"indirizzi": ["10.9.9.9"]})),
+    )
+    .await;
+    assert_eq!((st, codici(&b)), (403, vec!["EA401".to_owned()]));
+    let (st, b) = risposta(
+        come(
+            &c,
+            reqwest::Method::PUT,
+            ip_url(&diretto, MILANO),
+            ROMA,
+            ALS,
+            "AMMINISTRATORE_SICUREZZA",
+        )
+        .json(&json!({"indirizzi": ["10.9.9.9"]})),
+    )
+    .await;
+    assert_eq!((st, codici(&b)), (403, vec!["EA401".to_owned()]));
+    let (st, _) = risposta(
+        come(
+            &c,
+            reqwest::Method::PUT,
+            ip_url(&diretto, ROMA),
+            ROMA,
+            ALS,
+            "AMMINISTRATORE_SICUREZZA",
+        )
+        .json(&json!({"indirizzi": ["non-un-ip"]})),
+    )
+    .await;
+    assert_eq!(st, 400);
+    let (st, b) = risposta(
+        come(
+            &c,
+            reqwest::Method::PUT,
+            ip_url(&diretto, ROMA),
+            ROMA,
+            ALS,
+            "AMMINISTRATORE_SICUREZZA",
+        )
+        .json(&json!({"indirizzi": ["10.9.9.9", "2001:db8::1"]})),
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["indirizzi"], json!(["10.9.9.9", "2001:db8::1"]));
+    // The administrator too now connects from an address not authorised.
+    let (st, b) = risposta(come(
+        &c,
+        reqwest::Method::GET,
+        ip_url(&diretto, ROMA),
+        ROMA,
+        ALS,
+        "AMMINISTRATORE_SICUREZZA",
+    ))
+    .await;
+    assert_eq!((st, codici(&b)), (403, vec!["EV233".to_owned()]));
+
+    // From now on Rome's callers connect from 127.0.0.1, not authorised: refused with
+    // EV233 on REST (any endpoint needing the caller) and audited.
+    let cf_verifica = || {
+        come(
+            &c,
+            reqwest::Method::POST,
+            format!("{}/api/v1/codice-fiscale/verifica", diretto.base),
+            ROMA,
+            OPERATORE,
+            "OPERATORE_ANAGRAFE",
+        )
+        .json(&json!({"codiceFiscale": "RSSMRA80A01H501U"}))
+    };
+    let (st, b) = risposta(cf_verifica()).await;
+    assert_eq!((st, codici(&b)), (403, vec!["EV233".to_owned()]), "{b}");
+    assert_eq!(b["anomalie"][0]["valore"], "127.0.0.1");
+    // A spoofed X-Forwarded-For from an untrusted peer changes nothing.
+    let (st, b) = risposta(cf_verifica().header("x-forwarded-for", "10.9.9.9")).await;
+    assert_eq!((st, codici(&b)), (403, vec!["EV233".to_owned()]));
+    // Milan's callers are not concerned.
+    let (st, _) = risposta(
+        come(
+            &c,
+            reqwest::Method::POST,
+            format!("{}/api/v1/codice-fiscale/verifica", diretto.base),
+            MILANO,
+            OPERATORE,
+            "OPERATORE_ANAGRAFE",
+        )
+        .json(&json!({"codiceFiscale": "RSSMRA80A01H501U"})),
+    )
+    .await;
+    assert_eq!(st, 200);
+    // SOAP: the same refusal, as a fault.
+    let soap = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\">\
+         <s:Header><a:identitaSviluppo xmlns:a=\"urn:anpr:soap\"><utente>{OPERATORE}</utente>\
+         <profili>OPERATORE_ANAGRAFE</profili></a:identitaSviluppo></s:Header><s:Body>\
+         <t:Richiesta7003 xmlns:t=\"http://sogei.it/ANPR/7001scaricoTabelle\"><testataRichiesta><idOperazioneComune>1</idOperazioneComune>\
+         <codMittente>{ROMA}</codMittente><codDestinatario>999999</codDestinatario>\
+         <operazioneRichiesta>7003</operazioneRichiesta><dataOraRichiesta>2026-11-23T10:00:00</dataOraRichiesta>\
+         <tipoOperazione>C</tipoOperazione><tipoInvio>TEST</tipoInvio></testataRichiesta><datiRichiesta/></t:Richiesta7003></s:Body></s:Envelope>"
+    );
+    let r = c
+        .post(format!("{}/ws/AnprService7001", diretto.base))
+        .header("content-type", "text/xml; charset=utf-8")
+        .header("soapaction", "")
+        .body(soap.clone())
+        .send()
+        .await
+        .unwrap();
+    let (st, testo) = (r.status().as_u16(), r.text().await.unwrap());
+    assert_eq!(st, 403, "{testo}");
+    assert!(testo.contains("EV233"), "{testo}");
+
+    // Behind the trusted proxy: the forwarded client address decides.
+    let via = |xff: Option<&str>| {
+        let mut b = come(
+            &c,
+            reqwest::Method::POST,
+            format!("{}/api/v1/codice-fiscale/verifica", dietro.base),
+            ROMA,
+            OPERATORE,
+            "OPERATORE_ANAGRAFE",
+        )
+        .json(&json!({"codiceFiscale": "RSSMRA80A01H501U"}));
+        if let Some(x) = xff {
+            b = b.header("x-forwarded-for", x);
+        }
+        b
+    };
+    assert_eq!(risposta(via(Some("10.9.9.9"))).await.0, 200);
+    assert_eq!(risposta(via(Some("6.6.6.6, 10.9.9.9"))).await.0, 200);
+    assert_eq!(risposta(via(Some("10.9.9.9, 6.6.6.6"))).await.0, 403);
+    assert_eq!(risposta(via(None)).await.0, 403);
+
+    // Every refusal is a failed login in the audit log.
+    let voci = store.audit_page(0, 10_000).await.unwrap();
+    let rifiuti = voci
+        .iter()
+        .filter(|v| {
+            v.voce.azione == "accessoFallito"
+                && v.voce
+                    .oggetto
+                    .as_deref()
+                    .is_some_and(|o| o.ends_with(":EV233"))
+        })
+        .count();
+    assert_eq!(rifiuti, 6);
+    assert!(voci
+        .iter()
+        .any(|v| v.voce.evento == TipoEvento::Amministrazione
+            && v.voce.azione == "indirizziAutorizzati"));
+
+    // Registry staff lift the restriction (the administrator was locked out too).
+    diretto
+        .registry
+        .imposta_indirizzi_autorizzati(&sistema(), ROMA, vec![])
+        .await
+        .unwrap();
+    assert_eq!(risposta(cf_verifica()).await.0, 200);
+}
+
+fn als_roma() -> CallerContext {
+    CallerContext {
+        ambiente: Ambiente::Test,
+        comune: Some(ROMA.parse().unwrap()),
+        utente: ALS.into(),
+        profili: BTreeSet::from([Profilo::AmministratoreSicurezza]),
+        postazione: None,
+        canale: Canale::Web,
+    }
+}
+
+async fn daily_password_sessions(backend: common::Backend) {
+    let Some((store, _keep)) = common::store(backend).await else {
+        return;
+    };
+    // 21:00 in Rome (CET).
+    let orologio = Arc::new(Orologio(std::sync::Mutex::new(
+        "2026-11-23T20:00:00Z".parse().unwrap(),
+    )));
+    let uno = processo(store.clone(), orologio.clone(), vec![]).await;
+    let due = processo(store.clone(), orologio.clone(), vec![]).await;
+    let r = &uno.registry;
+    for (cf, p) in [
+        (ALS, Profilo::AmministratoreSicurezza),
+        (OPERATORE, Profilo::OperatoreAnagrafe),
+    ] {
+        r.censisci_utente(&sistema(), ROMA, utente(cf), BTreeSet::from([p]))
+            .await
+            .unwrap();
+    }
+    let password = r
+        .concedi_password_giornaliera(&als_roma(), ROMA, OPERATORE)
+        .await
+        .unwrap();
+    let c = reqwest::Client::new();
+    let accedi = |p: &Processo, pw: &str| {
+        c.post(format!(
+            "{}/api/v1/sicurezza/accesso/password-giornaliera",
+            p.base
+        ))
+        .json(&json!({"ente": ROMA, "codiceFiscale": OPERATORE, "password": pw}))
+    };
+    let cerca = |p: &Processo, token: Option<&str>| {
+        let b = c
+            .post(format!("{}/api/v1/soggetti/ricerca", p.base))
+            .json(&json!({"criteriRicerca": {"cognome": "ROSSI"}}));
+        match token {
+            Some(t) => b.bearer_auth(t),
+            None => b,
+        }
+    };
+
+    // Wrong passwords are refused and counted; the fifth locks the holder out, even
+    // with the right password, for fifteen minutes.
+    for _ in 0..5 {
+        let (st, b) = risposta(accedi(&uno, "sbagliata")).await;
+        assert_eq!((st, codici(&b)), (403, vec!["EV206".to_owned()]));
+    }
+    let (st, b) = risposta(accedi(&due, &password)).await;
+    assert_eq!(
+        (st, codici(&b)),
+        (403, vec!["EV214".to_owned()]),
+        "the lockout is shared"
+    );
+    orologio.imposta("2026-11-23T20:16:00Z");
+    let (st, b) = risposta(accedi(&uno, &password)).await;
+    assert_eq!(st, 200, "{b}");
+    let token = b["token"].as_str().unwrap().to_owned();
+    assert_eq!(b["scade"], "2026-11-23T23:00:00Z", "midnight in Rome");
+    assert_eq!(b["profili"], json!(["OPERATORE_ANAGRAFE"]));
+    // A login for a body the holder is not censused for.
+    let (st, b) = risposta(
+        c.post(format!(
+            "{}/api/v1/sicurezza/accesso/password-giornaliera",
+            uno.base
+        ))
+        .json(&json!({"ente": MILANO, "codiceFiscale": OPERATORE, "password": password})),
+    )
+    .await;
+    assert_eq!((st, codici(&b)), (403, vec!["EV213".to_owned()]));
+
+    // Anonymous: no permission. With the token, on either process: the operator.
+    let (st, b) = risposta(cerca(&uno, None)).await;
+    assert_eq!((st, codici(&b)), (403, vec!["EA401".to_owned()]));
+    for p in [&uno, &due] {
+        let (st, b) = risposta(cerca(p, Some(&token))).await;
+        assert_eq!(st, 200, "{b}");
+    }
+    // A token and declared identity headers never mix.
+    let (st, b) = risposta(cerca(&uno, Some(&token)).header("x-anpr-utente", ALS)).await;
+    assert_eq!((st, codici(&b)), (403, vec!["EA402".to_owned()]));
+    // A malformed Authorization header, an unknown token.
+    let (st, _) = risposta(cerca(&uno, None).header("authorization", "Basic eA==")).await;
+    assert_eq!(st, 400);
+    let (st, b) = risposta(cerca(&uno, Some("0000"))).await;
+    assert_eq!((st, codici(&b)), (403, vec!["EV215".to_owned()]));
+
+    // Still valid one second before midnight in Rome; not at midnight.
+    orologio.imposta("2026-11-23T22:59:59Z");
+    assert_eq!(risposta(cerca(&due, Some(&token))).await.0, 200);
+    orologio.imposta("2026-11-23T23:00:00Z");
+    let (st, b) = risposta(cerca(&due, Some(&token))).await;
+    assert_eq!((st, codici(&b)), (403, vec!["EV215".to_owned()]));
+    let (st, b) = risposta(accedi(&uno, &password)).await;
+    assert_eq!(
+        (st, codici(&b)),
+        (403, vec!["EV206".to_owned()]),
+        "the password ended too"
+    );
+
+    // Logout ends a session at once.
+    orologio.imposta("2026-11-24T09:00:00Z");
+    let nuova = r
+        .concedi_password_giornaliera(&als_roma(), ROMA, OPERATORE)
+        .await
+        .unwrap();
+    let (st, b) = risposta(accedi(&due, &nuova)).await;
+    assert_eq!(st, 200, "{b}");
+    let token = b["token"].as_str().unwrap().to_owned();
+    let (st, b) = risposta(
+        c.post(format!("{}/api/v1/sicurezza/accesso/esci", uno.base))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!((st, b["chiusa"].as_bool()), (200, Some(true)));
+    assert_eq!(risposta(cerca(&uno, Some(&token))).await.0, 403);
+
+    // Audited: logins, failures with their codes, the logout.
+    let voci = store.audit_page(0, 10_000).await.unwrap();
+    let conta = |azione: &str, oggetto: Option<&str>| {
+        voci.iter()
+            .filter(|v| {
+                v.voce.azione == azione
+                    && oggetto.is_none_or(|o| v.voce.oggetto.as_deref() == Some(o))
+            })
+            .count()
+    };
+    assert_eq!(conta("accessoPasswordGiornaliera", None), 2);
+    assert_eq!(conta("accessoFallito", Some("password:EV206")), 6);
+    assert_eq!(conta("accessoFallito", Some("password:EV214")), 1);
+    assert_eq!(conta("accessoFallito", Some("password:EV213")), 1);
+    assert_eq!(conta("accessoFallito", Some("sessione:EV215")), 3);
+    assert_eq!(conta("uscita", None), 1);
+}
+
+macro_rules! su_entrambi {
+    ($($scenario:ident),+ $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$scenario(super::common::Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$scenario(super::common::Backend::Postgres).await;
+                }
+            }
+        )+
+    };
+}
+
+su_entrambi!(authorised_ip_addresses, daily_password_sessions);
