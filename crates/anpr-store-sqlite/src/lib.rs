@@ -344,6 +344,27 @@ impl Store for SqliteStore {
         }
     }
 
+    async fn parametri_comune(
+        &self,
+        comune: &CodiceIstatComune,
+    ) -> Result<Option<anpr_store::ParametriComune>, StoreError> {
+        let comune = comune.as_str().to_owned();
+        self.readers
+            .run(move |c| documenti::leggi_parametri(c, &comune))
+            .await
+    }
+
+    async fn salva_parametri_comune(
+        &self,
+        parametri: anpr_store::NuoviParametriComune,
+    ) -> Result<anpr_store::ParametriComune, StoreError> {
+        let prepared = documenti::ParametriPreparati::new(parametri)?;
+        match self.write(Job::SalvaParametri(prepared)).await? {
+            Done::Parametri(p) => Ok(p),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     async fn append_audit(&self, entry: NuovaVoceAudit) -> Result<VoceAudit, StoreError> {
         let entry = write::prepare_audit(entry)?;
         self.write_audited(Job::AppendAudit(entry)).await
