@@ -1404,6 +1404,7 @@ impl Registry {
                 .and_then(|s| TipoCertificato::da_codice(s.tipo))
                 .map(|t| t.titolo(None).to_owned())
                 .unwrap_or_default(),
+            logo: None,
             intestazione,
             corpo,
             filigrana,
