@@ -155,7 +155,7 @@ fn impagina(doc: &Documento, font: &FontSubset, qr: Option<&ModuliQr>) -> Vec<Ve
                         .map(|t| 12.5 * t.len().max(1) as f32)
                         .sum::<f32>();
                 p.spazio_per(altezza + 10.0, &mut pagine);
-                let cima = p.y + 10.0;
+                let cima = p.y + 15.0;
                 p.testo(MARGINE + 8.0, titolo, 10.5, 0.0);
                 p.y -= 18.0;
                 for ((etichetta, _), valore) in righe.iter().zip(&testi) {

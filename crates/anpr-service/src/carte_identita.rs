@@ -442,9 +442,13 @@ impl Registry {
             .professione
             .clone()
             .or_else(|| s.altri_dati.as_ref().and_then(|a| a.professione.clone()));
+        if let Some(p) = professione {
+            r.push(("Professione".into(), p.trim().to_uppercase()));
+        }
+        if let Some(s) = req.statura {
+            r.push(("Statura".into(), format!("{s} cm")));
+        }
         for (etichetta, v) in [
-            ("Professione", professione),
-            ("Statura", req.statura.map(|s| format!("{s} cm"))),
             ("Capelli", req.colore_capelli.clone()),
             ("Occhi", req.colore_occhi.clone()),
             ("Segni particolari", req.segni_particolari.clone()),
