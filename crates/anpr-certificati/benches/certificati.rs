@@ -35,6 +35,7 @@ fn documento(firmatario: &Firmatario, n: u32) -> Documento {
     );
     Documento {
         titolo_metadati: "Certificato di residenza".into(),
+        logo: None,
         intestazione: vec!["COMUNE DI ROMA".into(), "Ufficio Anagrafe - Servizi Demografici".into(), format!("Protocollo n. {n}/2026 del 23/11/2026")],
         corpo: vec![
             Blocco::Titolo("CERTIFICATO DI RESIDENZA".into()),

@@ -15,11 +15,15 @@
 
 pub mod firma;
 mod font;
+pub mod immagine;
 mod pdf;
 
 pub use firma::{id_casuale, ErroreChiave, ErrorePayload, Firmatario, PayloadVerifica};
 pub use font::FontError;
+pub use immagine::{tipo_immagine, ErroreImmagine, Immagine};
 pub use pdf::genera_pdf;
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -28,6 +32,8 @@ use chrono::{DateTime, Utc};
 pub struct Documento {
     /// Document title for the metadata (XMP `dc:title`).
     pub titolo_metadati: String,
+    /// The issuer's logo, centred above the header of the first page.
+    pub logo: Option<Arc<Immagine>>,
     /// Header lines at the top of the first page (issuing office), the first one larger.
     pub intestazione: Vec<String>,
     /// The body, top to bottom; it flows onto further pages when needed.
@@ -59,6 +65,14 @@ pub enum Blocco {
     Separatore,
     /// Vertical space.
     Spazio,
+    /// The following blocks start on a new page.
+    NuovaPagina,
+    /// A framed box (e.g. a card to cut out): its title on the frame's first line and
+    /// its rows inside, kept together on one page.
+    Riquadro {
+        titolo: String,
+        righe: Vec<(String, String)>,
+    },
 }
 
 /// The QR code: its text content and the caption printed beside it.

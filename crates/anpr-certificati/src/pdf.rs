@@ -5,9 +5,10 @@
 //! compressing keeps writing well under a millisecond.
 
 use pdf_writer::types::{CidFontType, FontFlags, OutputIntentSubtype, SystemInfo, UnicodeCmap};
-use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
+use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
 
 use crate::font::{subset, FontSubset, NOME_SUBSET};
+use crate::immagine::Codifica;
 use crate::{Blocco, Documento, ErroreDocumento};
 
 const LARGHEZZA: f32 = 595.0;
@@ -18,6 +19,10 @@ const ZONA_PIEDE: f32 = 150.0;
 const COLONNA_VALORE: f32 = 215.0;
 const ICC_SRGB: &[u8] = include_bytes!("../assets/sRGB.icc");
 const FONT: Name<'static> = Name(b"F1");
+const LOGO: Name<'static> = Name(b"Im1");
+/// Height the logo is drawn at, in points (its width follows, at most [`LOGO_LARGHEZZA`]).
+const LOGO_ALTEZZA: f32 = 46.0;
+const LOGO_LARGHEZZA: f32 = 140.0;
 
 /// Writes the document as PDF/A-2b.
 pub fn genera_pdf(doc: &Documento) -> Result<Vec<u8>, ErroreDocumento> {
@@ -71,6 +76,21 @@ fn codice_qr(data: &[u8]) -> Result<ModuliQr, ErroreDocumento> {
 fn impagina(doc: &Documento, font: &FontSubset, qr: Option<&ModuliQr>) -> Vec<Vec<u8>> {
     let mut pagine = Vec::new();
     let mut p = Pagina::nuova(doc, font);
+    if let Some(img) = &doc.logo {
+        // Scaled to the height, or to the width for a very wide logo; centred.
+        let rapporto = img.larghezza as f32 / img.altezza as f32;
+        let (w, h) = if LOGO_ALTEZZA * rapporto > LOGO_LARGHEZZA {
+            (LOGO_LARGHEZZA, LOGO_LARGHEZZA / rapporto)
+        } else {
+            (LOGO_ALTEZZA * rapporto, LOGO_ALTEZZA)
+        };
+        p.content.save_state();
+        p.content
+            .transform([w, 0.0, 0.0, h, (LARGHEZZA - w) / 2.0, p.y - h]);
+        p.content.x_object(LOGO);
+        p.content.restore_state();
+        p.y -= h + 16.0;
+    }
     // Header: issuing office, first line larger, then a rule.
     for (i, riga) in doc.intestazione.iter().enumerate() {
         let corpo = if i == 0 { 13.0 } else { 9.5 };
@@ -122,6 +142,40 @@ fn impagina(doc: &Documento, font: &FontSubset, qr: Option<&ModuliQr>) -> Vec<Ve
                 p.y -= 14.0;
             }
             Blocco::Spazio => p.y -= 10.0,
+            Blocco::NuovaPagina => p.nuova_pagina(&mut pagine),
+            Blocco::Riquadro { titolo, righe } => {
+                let larghezza_valore = LARGHEZZA - MARGINE - COLONNA_VALORE - 8.0;
+                let testi: Vec<Vec<String>> = righe
+                    .iter()
+                    .map(|(_, v)| a_capo(font, v, 9.5, larghezza_valore))
+                    .collect();
+                let altezza = 26.0
+                    + testi
+                        .iter()
+                        .map(|t| 12.5 * t.len().max(1) as f32)
+                        .sum::<f32>();
+                p.spazio_per(altezza + 10.0, &mut pagine);
+                let cima = p.y + 15.0;
+                p.testo(MARGINE + 8.0, titolo, 10.5, 0.0);
+                p.y -= 18.0;
+                for ((etichetta, _), valore) in righe.iter().zip(&testi) {
+                    p.testo(MARGINE + 8.0, etichetta, 8.0, 0.35);
+                    for r in valore {
+                        p.testo(COLONNA_VALORE, r, 9.5, 0.0);
+                        p.y -= 12.5;
+                    }
+                    if valore.is_empty() {
+                        p.y -= 12.5;
+                    }
+                }
+                p.y -= 2.0;
+                p.content.set_stroke_rgb(0.0, 0.2, 0.4);
+                p.content.set_line_width(0.8);
+                p.content
+                    .rect(MARGINE, p.y, LARGHEZZA - 2.0 * MARGINE, cima - p.y);
+                p.content.stroke();
+                p.y -= 16.0;
+            }
         }
     }
     // Last page: QR code bottom right, small print to its left.
@@ -194,9 +248,13 @@ impl<'a> Pagina<'a> {
     /// Starts a new page when `altezza` does not fit above the reserved bottom zone.
     fn spazio_per(&mut self, altezza: f32, pagine: &mut Vec<Vec<u8>>) {
         if self.y - altezza < MARGINE + ZONA_PIEDE {
-            let vecchia = std::mem::replace(self, Pagina::nuova(self.doc, self.font));
-            pagine.push(vecchia.content.finish().into_vec());
+            self.nuova_pagina(pagine);
         }
+    }
+
+    fn nuova_pagina(&mut self, pagine: &mut Vec<Vec<u8>>) {
+        let vecchia = std::mem::replace(self, Pagina::nuova(self.doc, self.font));
+        pagine.push(vecchia.content.finish().into_vec());
     }
 
     /// Shows `t` with its baseline at the current `y` (grey level `grigio`, 0 = black).
@@ -308,6 +366,7 @@ fn scrivi(doc: &Documento, font: &FontSubset, pagine: Vec<Vec<u8>>) -> Vec<u8> {
             (Ref::new(base), Ref::new(base + 1))
         })
         .collect();
+    let logo_ref = Ref::new(primo_libero + 2 * i32::try_from(pagine.len()).unwrap_or(0));
 
     let mut cat = pdf.catalog(catalog);
     cat.pages(pages).metadata(metadati).lang(TextStr("it-IT"));
@@ -322,14 +381,35 @@ fn scrivi(doc: &Documento, font: &FontSubset, pagine: Vec<Vec<u8>>) -> Vec<u8> {
     pdf.pages(pages)
         .kids(page_refs.iter().map(|(p, _)| *p))
         .count(i32::try_from(page_refs.len()).unwrap_or(1));
-    for ((page, contenuto), stream) in page_refs.iter().zip(&pagine) {
+    for (i, ((page, contenuto), stream)) in page_refs.iter().zip(&pagine).enumerate() {
         let mut pg = pdf.page(*page);
         pg.parent(pages)
             .media_box(Rect::new(0.0, 0.0, LARGHEZZA, ALTEZZA))
             .contents(*contenuto);
-        pg.resources().fonts().pair(FONT, type0);
+        let mut risorse = pg.resources();
+        risorse.fonts().pair(FONT, type0);
+        if i == 0 && doc.logo.is_some() {
+            risorse.x_objects().pair(LOGO, logo_ref);
+        }
+        risorse.finish();
         pg.finish();
         pdf.stream(*contenuto, stream);
+    }
+    if let Some(img) = &doc.logo {
+        let mut x = pdf.image_xobject(logo_ref, &img.dati);
+        x.filter(match img.codifica {
+            Codifica::Dct => Filter::DctDecode,
+            Codifica::Flate => Filter::FlateDecode,
+        });
+        x.width(i32::try_from(img.larghezza).unwrap_or(1));
+        x.height(i32::try_from(img.altezza).unwrap_or(1));
+        if img.grigio {
+            x.color_space().device_gray();
+        } else {
+            x.color_space().device_rgb();
+        }
+        x.bits_per_component(8);
+        x.finish();
     }
 
     let sistema = SystemInfo {

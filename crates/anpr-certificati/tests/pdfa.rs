@@ -43,6 +43,7 @@ fn documento(qr: String, filigrana: Option<String>, righe: usize) -> Documento {
     }
     Documento {
         titolo_metadati: "Certificato di residenza".into(),
+        logo: None,
         intestazione: vec!["COMUNE DI FORLÌ".into(), "Servizi demografici".into()],
         corpo,
         filigrana,
@@ -169,4 +170,79 @@ fn production_documents_have_no_watermark_and_fit_one_page() {
     let testo = run("pdftotext", &[p, "-"]);
     assert!(!testo.contains("BOZZA"), "{testo}");
     assert!(run("pdfinfo", &[p]).contains("Pages:           1"));
+}
+
+/// A 40x20 PNG: left half opaque pure red, right half fully transparent.
+fn logo_png() -> Vec<u8> {
+    let mut pixel = Vec::new();
+    for _ in 0..20 {
+        for x in 0..40 {
+            pixel.extend(if x < 20 { [255, 0, 0, 255] } else { [0, 0, 0, 0] });
+        }
+    }
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, 40, 20);
+        enc.set_color(png::ColorType::Rgba);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.write_header().unwrap().write_image_data(&pixel).unwrap();
+    }
+    out
+}
+
+#[test]
+fn logo_boxes_and_page_breaks_render_in_a_valid_pdf() {
+    let mut doc = documento("x".into(), None, 0);
+    doc.logo = Some(std::sync::Arc::new(
+        anpr_certificati::Immagine::da_file(&logo_png()).unwrap(),
+    ));
+    doc.corpo.push(Blocco::NuovaPagina);
+    for copia in ["COPIA PER IL COMUNE", "COPIA PER LA QUESTURA"] {
+        doc.corpo.push(Blocco::Riquadro {
+            titolo: format!("CARTELLINO — {copia}"),
+            righe: vec![
+                ("Cognome e nome".into(), "D'ÀNGELO NICOLÒ".into()),
+                ("Testimone".into(), "ŽIVKOVIČ ANA".into()),
+            ],
+        });
+    }
+    let pdf = genera_pdf(&doc).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.pdf");
+    std::fs::write(&path, &pdf).unwrap();
+    let p = path.to_str().unwrap();
+    run("qpdf", &["--check", p]);
+    assert!(run("pdfinfo", &[p]).contains("Pages:           2"));
+    // One 8-bit RGB image, on page 1, without a soft mask (transparency flattened).
+    let immagini = run("pdfimages", &["-list", p]);
+    let righe: Vec<&str> = immagini.lines().skip(2).collect();
+    assert_eq!(righe.len(), 1, "{immagini}");
+    let c: Vec<&str> = righe[0].split_whitespace().collect();
+    assert_eq!((c[0], c[3], c[4], c[5], c[6]), ("1", "40", "20", "rgb", "3"), "{immagini}");
+    let secondo = run("pdftotext", &["-f", "2", "-l", "2", p, "-"]);
+    assert!(secondo.contains("COPIA PER LA QUESTURA"), "{secondo}");
+    assert!(secondo.contains("ŽIVKOVIČ ANA"), "{secondo}");
+    // The logo is drawn centred at the top: red on its left half, white on the right.
+    let out = dir.path().join("pagina");
+    run(
+        "pdftoppm",
+        &["-png", "-r", "72", "-f", "1", "-l", "1", p, out.to_str().unwrap()],
+    );
+    let file = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "png"))
+        .unwrap();
+    let decoder = png::Decoder::new(std::fs::File::open(file).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let canali = info.color_type.samples();
+    let px = |x: usize, y: usize| {
+        let i = (y * info.width as usize + x) * canali;
+        (buf[i], buf[i + 1], buf[i + 2])
+    };
+    // At 72 dpi one point is one pixel: the logo is 92x46 from x = 251.5, y = 56.
+    assert_eq!(px(275, 79), (255, 0, 0), "left half of the logo");
+    assert_eq!(px(320, 79), (255, 255, 255), "transparent half on white");
 }

@@ -455,6 +455,15 @@ pub struct CartaIdentita {
     pub data_annullamento: Option<NaiveDate>,
 }
 
+/// Subject attributes (`tipoAttributiSoggetto`): whether the subject can be certified,
+/// code of "Motivi di non certificabilità" (0 not certifiable, 1 residence and family
+/// status only, 2 fully certifiable, 3 not registrable, 4 under guardianship).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttributiSoggetto {
+    pub soggetto_certificabile: CodiceTabella,
+}
+
 /// Residence permit (`tipoPermessoSoggiorno`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -679,6 +688,8 @@ sezioni!(
         patente: Patente => Patente, "patente";
         altra_lingua: AltraLingua => AltraLingua, "altraLingua";
         aire: DatiAire => Aire, "aire";
+        /// Certifiability (`tipoAttributiSoggetto`, set by service 5010).
+        attributi: AttributiSoggetto => Attributi, "attributiSoggetto";
         /// Subentro anomalies kept as a memory of the data at onboarding (M-1.5).
         anomalie_subentro: Vec<crate::error::Anomalia> => AnomalieSubentro, "anomalieSubentro";
     }

@@ -433,6 +433,18 @@ impl Store for Cronometrato {
             .annulla_documento(id, istante, motivo, audit)
             .await
     }
+    async fn parametri_comune(
+        &self,
+        comune: &CodiceIstatComune,
+    ) -> Result<Option<anpr_store::ParametriComune>, StoreError> {
+        self.inner.parametri_comune(comune).await
+    }
+    async fn salva_parametri_comune(
+        &self,
+        parametri: anpr_store::NuoviParametriComune,
+    ) -> Result<anpr_store::ParametriComune, StoreError> {
+        self.inner.salva_parametri_comune(parametri).await
+    }
     async fn append_audit(&self, entry: NuovaVoceAudit) -> Result<VoceAudit, StoreError> {
         self.inner.append_audit(entry).await
     }

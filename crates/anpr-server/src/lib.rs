@@ -28,6 +28,7 @@ mod openapi_certificati;
 mod openapi_operazioni;
 mod rest;
 mod rest_certificati;
+mod rest_documenti;
 mod rest_procedimenti;
 mod rest_ricerca;
 mod rest_sicurezza;
@@ -140,6 +141,22 @@ pub fn router(registry: Arc<Registry>, config: ServerConfig) -> Router {
         .route(
             "/api/v1/certificati/{id}/annulla",
             post(rest_certificati::annulla),
+        )
+        .route(
+            "/api/v1/carte-identita",
+            post(rest_documenti::emetti_carta).get(rest_documenti::elenco_carte),
+        )
+        .route(
+            "/api/v1/carte-identita/{id}/pdf",
+            get(rest_documenti::pdf_carta),
+        )
+        .route(
+            "/api/v1/carte-identita/{id}/annulla",
+            post(rest_documenti::annulla_carta),
+        )
+        .route(
+            "/api/v1/comuni/{istat}/parametri",
+            get(rest_documenti::leggi_parametri).put(rest_documenti::salva_parametri),
         )
         .merge(rotte_sicurezza())
         .route("/ws/{servizio}", get(soap::documento).post(soap::richiesta))

@@ -108,7 +108,8 @@ fn schemas_ricerca() -> Value {
                     "codiceFiscale": {"type": "string", "description": "Codice fiscale (16 caratteri) o provvisorio (11 cifre)"},
                     "idANPR": {"type": "string", "pattern": "^[0-9]{1,16}$"},
                     "idSchedaSoggettoComune": {"type": "string", "description": "Identificativo comunale della scheda, nel comune datiRichiesta.comuneResidenza (predefinito: il comune dell'utente)"},
-                    "cognome": {"type": "string"}, "nome": {"type": "string"}, "sesso": {"type": "string", "enum": ["M", "F"]}
+                    "cognome": {"type": "string"}, "nome": {"type": "string"}, "sesso": {"type": "string", "enum": ["M", "F"]},
+                    "genitore": {"type": "object", "additionalProperties": false, "description": "Figli di un genitore: le schede che lo indicano come padre o madre (per idANPR o codice fiscale, uno solo)", "properties": {"idANPR": {"type": "string", "pattern": "^[0-9]{1,16}$"}, "codiceFiscale": {"type": "string"}}}
                 }},
                 "ricercaChiaveParziale": {"type": "object", "additionalProperties": false, "required": ["ricercaCognomeNomeParziale"], "properties": {
                     "ricercaCognomeNomeParziale": {"type": "integer", "minimum": 0, "maximum": 3, "description": "0 nessuna, 1 cognome, 2 nome, 3 cognome e nome per parte iniziale (almeno 2 lettere: EHR62; altri valori: EN149)"}

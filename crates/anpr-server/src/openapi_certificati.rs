@@ -45,6 +45,46 @@ pub(crate) fn paths(ambiente: &Value) -> Value {
             "parameters": [ambiente, id_path()],
             "responses": {"200": {"description": "PDF/A-2b", "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}, "404": {"description": "Non trovato"}}
         }},
+        "/api/v1/carte-identita": {
+            "post": {
+                "summary": "Emissione di una carta d'identità (M-4.2): cartacea, con i dati del titolare dalla scheda e dei testimoni, stampa della carta e delle due copie del cartellino (PDF/A); elettronica (CIE) solo con codice fiscale validato (EN141). Il titolare deve essere residente nel comune (EV255)",
+                "parameters": [ambiente],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RichiestaCartaIdentita"}}}},
+                "responses": risposte("EsitoEmissioneCartaIdentita")
+            },
+            "get": {
+                "summary": "Elenco delle carte d'identità emesse dal comune nel periodo, con il totale dei diritti (annullate escluse)",
+                "parameters": [ambiente,
+                    {"name": "dal", "in": "query", "schema": {"type": "string", "format": "date"}},
+                    {"name": "al", "in": "query", "schema": {"type": "string", "format": "date"}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+                "responses": risposte("ElencoCarteIdentita")
+            }
+        },
+        "/api/v1/carte-identita/{id}/pdf": {"get": {
+            "summary": "Ristampa della carta d'identità cartacea e del cartellino (application/pdf)",
+            "parameters": [ambiente, id_path()],
+            "responses": {"200": {"description": "PDF/A-2b", "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}, "404": {"description": "Non trovata"}}
+        }},
+        "/api/v1/carte-identita/{id}/annulla": {"post": {
+            "summary": "Annullamento della carta d'identità per errore materiale (di nuovo: EV256)",
+            "parameters": [ambiente, id_path()],
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["motivo"], "properties": {"motivo": {"type": "string", "maxLength": 256}}}}}},
+            "responses": risposte("EsitoEmissioneCartaIdentita")
+        }},
+        "/api/v1/comuni/{istat}/parametri": {
+            "get": {
+                "summary": "Parametri del comune per i documenti (logo, autorizzazione al bollo virtuale, importi, seconda lingua, sindaco, ufficiale d'anagrafe); predefiniti (versione 0) se mai impostati. Solo sindaco e amministratore di primo livello del comune",
+                "parameters": [ambiente, {"name": "istat", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9]{6}$"}}],
+                "responses": risposte("ParametriComune")
+            },
+            "put": {
+                "summary": "Sostituisce i parametri del comune (i campi assenti tornano al valore predefinito); registrato nel log di audit",
+                "parameters": [ambiente, {"name": "istat", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9]{6}$"}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RichiestaParametriComune"}}}},
+                "responses": risposte("ParametriComune")
+            }
+        },
         "/api/v1/certificati/{id}/annulla": {"post": {
             "summary": "Annullamento del certificato per errore materiale",
             "parameters": [ambiente, id_path()],
@@ -55,6 +95,74 @@ pub(crate) fn paths(ambiente: &Value) -> Value {
 }
 
 pub(crate) fn schemas() -> Value {
+    let mut s = schemas_certificati();
+    if let (Some(m), Value::Object(altri)) = (s.as_object_mut(), schemas_documenti()) {
+        m.extend(altri);
+    }
+    s
+}
+
+fn importo(descrizione: &str) -> Value {
+    json!({"type": "integer", "minimum": 0, "maximum": anpr_service::parametri::IMPORTO_MASSIMO, "description": format!("{descrizione}, in centesimi")})
+}
+
+fn schemas_documenti() -> Value {
+    let testimone = json!({"type": "object", "additionalProperties": false, "required": ["cognome", "nome"], "properties": {
+        "cognome": {"type": "string"}, "nome": {"type": "string"}, "luogoNascita": {"type": "string"},
+        "dataNascita": {"type": "string", "format": "date"}, "residenza": {"type": "string"},
+        "documento": {"type": "string", "description": "Estremi del documento del testimone"}
+    }});
+    json!({
+        "RichiestaCartaIdentita": {"type": "object", "additionalProperties": false, "required": ["idSchedaSoggettoANPR", "cartaceaElettronica", "numero"], "properties": {
+            "idSchedaSoggettoANPR": {"type": "string", "pattern": "^[0-9]{1,16}$"},
+            "cartaceaElettronica": {"type": "string", "enum": ["C", "E"], "description": "C cartacea, E elettronica (CIE); altro: EC059"},
+            "numero": {"type": "string", "pattern": "^[0-9a-zA-Z ]{1,20}$"},
+            "dataScadenza": {"type": "string", "format": "date", "description": "Predefinita: compleanno dopo 3 (meno di 3 anni), 5 (minori) o 10 anni"},
+            "validaEspatrio": {"type": "boolean", "default": true},
+            "statura": {"type": "integer", "minimum": 30, "maximum": 260},
+            "coloreCapelli": {"type": "string"}, "coloreOcchi": {"type": "string"}, "segniParticolari": {"type": "string"}, "professione": {"type": "string"},
+            "testimoni": {"type": "array", "maxItems": anpr_service::carte_identita::TESTIMONI_MASSIMI, "items": testimone}
+        }},
+        "CartaIdentita": {"type": "object", "properties": {
+            "idCarta": {"type": "string"}, "numeroProtocollo": {"type": "integer"}, "anno": {"type": "integer"},
+            "idSchedaSoggettoANPR": {"type": "string"}, "cartaceaElettronica": {"type": "string"}, "numero": {"type": "string"},
+            "dataRilascio": {"type": "string", "format": "date"}, "dataScadenza": {"type": "string", "format": "date"},
+            "validaEspatrio": {"type": "boolean"}, "diritti": {"type": "integer", "description": "centesimi"},
+            "annullataIl": {"type": ["string", "null"], "format": "date-time"}, "motivoAnnullamento": {"type": ["string", "null"]}
+        }},
+        "EsitoEmissioneCartaIdentita": {"type": "object", "properties": {
+            "cartaIdentita": {"$ref": "#/components/schemas/CartaIdentita"},
+            "cartaIdentitaPdf": {"type": "string", "contentEncoding": "base64", "contentMediaType": "application/pdf", "description": "Solo per la carta cartacea"},
+            "ambiente": {"type": "string"}
+        }},
+        "ElencoCarteIdentita": {"type": "object", "properties": {
+            "carte": {"type": "array", "items": {"$ref": "#/components/schemas/CartaIdentita"}},
+            "totaleDiritti": {"type": "integer", "description": "centesimi"}, "ambiente": {"type": "string"}
+        }},
+        "RichiestaParametriComune": {"type": "object", "additionalProperties": false, "properties": {
+            "importoBollo": importo("Imposta di bollo sul certificato (predefinito 1600)"),
+            "dirittiSegreteria": importo("Diritti di segreteria (predefinito 52)"),
+            "dirittiSegreteriaEsente": importo("Diritti di segreteria su certificato esente da bollo (predefinito 26)"),
+            "dirittiCartaIdentita": importo("Diritti per la carta d'identità cartacea (predefinito 542)"),
+            "autorizzazioneBolloVirtuale": {"type": "string", "maxLength": 300},
+            "secondaLingua": {"type": "string", "enum": ["DE", "FR", "SL"]},
+            "sindaco": {"type": "string", "maxLength": 300},
+            "ufficialeAnagrafe": {"type": "string", "maxLength": 300},
+            "logo": {"type": "object", "additionalProperties": false, "required": ["dati"], "properties": {"dati": {"type": "string", "contentEncoding": "base64", "description": "File PNG o JPEG (grigio o RGB), al massimo 262144 byte e 2000 pixel per lato; altrimenti EV253"}}}
+        }},
+        "ParametriComune": {"type": "object", "properties": {
+            "comune": {"type": "string"}, "importoBollo": {"type": "integer"}, "dirittiSegreteria": {"type": "integer"},
+            "dirittiSegreteriaEsente": {"type": "integer"}, "dirittiCartaIdentita": {"type": "integer"},
+            "autorizzazioneBolloVirtuale": {"type": "string"}, "secondaLingua": {"type": "string"},
+            "sindaco": {"type": "string"}, "ufficialeAnagrafe": {"type": "string"}, "logoMime": {"type": "string"},
+            "logo": {"type": "string", "contentEncoding": "base64"},
+            "versione": {"type": "integer", "description": "0 finche' il comune non li imposta"},
+            "aggiornatoIl": {"type": "string", "format": "date-time"}, "aggiornatoDa": {"type": "string"}, "ambiente": {"type": "string"}
+        }}
+    })
+}
+
+fn schemas_certificati() -> Value {
     json!({
         "RichiestaCertificato": {"type": "object", "required": ["idANPR", "tipiCertificato"], "additionalProperties": false, "properties": {
             "idANPR": {"type": "integer"},

@@ -27,6 +27,11 @@ const SERVIZI: &[(&str, &str, &str)] = &[
         "Mutazione residenza (anche trasferimento tra comuni)",
     ),
     ("5008", "Richiesta5008", "Mutazione dati della scheda"),
+    (
+        "5010",
+        "Richiesta5010",
+        "Certificabilita' del soggetto (tabella Motivi di non certificabilita')",
+    ),
     ("5013", "Richiesta5013", "Revoca di un dato"),
     ("5014", "Richiesta5014", "Rettifica dati"),
     ("5021", "Richiesta5021", "Gestione poligamia"),
@@ -397,6 +402,21 @@ pub fn schemas() -> Map<String, Value> {
                 ("tipoRevoca", id()),
                 ("motivoRevoca", id()),
                 ("note", id()),
+            ],
+        ),
+    );
+    add(
+        "Richiesta5010",
+        obj(
+            &["soggetto", "certificabilita"],
+            &[
+                ("idOperazioneComune", ioc()),
+                ("dataDecorrenza", data()),
+                ("soggetto", soggetto.clone()),
+                (
+                    "certificabilita",
+                    obj(&["soggettoCertificabile"], &[("soggettoCertificabile", id())]),
+                ),
             ],
         ),
     );

@@ -337,7 +337,7 @@ pub async fn verifica_audit(State(state): State<AppState>, Caller(ctx): Caller) 
 /// The services `POST /api/v1/operazioni/{codice}` runs.
 pub const SERVIZI: &[&str] = &[
     "1001", "1002", "1010", "1013", "1014", "2001", "2003", "2009", "2011", "5001", "5005", "5008",
-    "5012", "5013", "5014", "5021", "A001", "A002", "A006",
+    "5010", "5012", "5013", "5014", "5021", "A001", "A002", "A006",
 ];
 
 /// Our code for a service code this release does not implement yet.
@@ -385,6 +385,10 @@ pub(crate) async fn esegui_servizio(
         "5001" => r.mutazione_famiglia(ctx, &corpo(body)?, body).await,
         "5005" => r.mutazione_residenza(ctx, &corpo(body)?, body).await,
         "5008" => r.mutazione_scheda(ctx, &corpo(body)?, body).await,
+        "5010" => {
+            r.mutazione_certificabilita(ctx, &corpo(body)?, body)
+                .await
+        }
         "5013" => r.revoca_dato(ctx, &corpo(body)?, body).await,
         "5014" => r.rettifica_dati(ctx, &corpo(body)?, body).await,
         "5021" => r.gestione_poligamia(ctx, &corpo(body)?, body).await,

@@ -329,13 +329,17 @@ async fn every_documented_path_is_routed_and_metrics_count_requests() {
     let paths = doc["paths"].as_object().unwrap();
     assert!(paths.len() >= 12);
     for (path, item) in paths {
-        let concrete = path.replace("{nome}", "lingue").replace("{id}", "1");
+        let concrete = path
+            .replace("{nome}", "lingue")
+            .replace("{id}", "1")
+            .replace("{istat}", "058091");
         for method in item.as_object().unwrap().keys() {
             let url = format!("{}{concrete}", s.base);
             let r = match method.as_str() {
                 "get" => s.client.get(url).send().await.unwrap(),
                 "post" => s.client.post(url).json(&json!({})).send().await.unwrap(),
                 "delete" => s.client.delete(url).send().await.unwrap(),
+                "put" => s.client.put(url).json(&json!({})).send().await.unwrap(),
                 other => panic!("unexpected method {other}"),
             };
             let status = r.status().as_u16();

@@ -319,6 +319,12 @@ pub struct ContenutoCertificato {
     pub esenzione_bollo: Option<String>,
     pub descrizione_esenzione: Option<String>,
     pub importi: Importi,
+    /// The municipality's virtual-stamp authorisation (municipality parameters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autorizzazione_bollo: Option<String>,
+    /// The signing registry officer's name (municipality parameters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmatario: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -669,7 +675,7 @@ fn controlla_soggetto(t: TipoCertificato, s: &Soggetto, forza: bool) -> Result<(
     Ok(())
 }
 
-fn nome_completo(g: Option<&Generalita>) -> String {
+pub(crate) fn nome_completo(g: Option<&Generalita>) -> String {
     match g {
         Some(g) => {
             let cognome = g.cognome.as_ref().map(|n| n.as_str()).unwrap_or("");
@@ -680,11 +686,11 @@ fn nome_completo(g: Option<&Generalita>) -> String {
     }
 }
 
-fn data_it(d: NaiveDate) -> String {
+pub(crate) fn data_it(d: NaiveDate) -> String {
     d.format("%d/%m/%Y").to_string()
 }
 
-fn luogo(l: &Luogo) -> String {
+pub(crate) fn luogo(l: &Luogo) -> String {
     match l {
         Luogo::Comune {
             nome_comune,
@@ -706,19 +712,19 @@ fn luogo(l: &Luogo) -> String {
     }
 }
 
-fn euro(centesimi: u64) -> String {
+pub(crate) fn euro(centesimi: u64) -> String {
     format!("€ {},{:02}", centesimi / 100, centesimi % 100)
 }
 
 impl Registry {
-    fn nome_comune(&self, c: &CodiceIstatComune, at: NaiveDate) -> (String, Option<String>) {
+    pub(crate) fn nome_comune(&self, c: &CodiceIstatComune, at: NaiveDate) -> (String, Option<String>) {
         match self.tables().comune_by_istat(c, at) {
             Some(r) => (r.nome.clone(), r.nome_altra_lingua.clone()),
             None => (c.to_string(), None),
         }
     }
 
-    fn indirizzo(&self, r: &Residenza, at: NaiveDate) -> String {
+    pub(crate) fn indirizzo(&self, r: &Residenza, at: NaiveDate) -> String {
         if let Some(i) = &r.indirizzo {
             let mut civico = i.numero_civico.numero.clone().unwrap_or_default();
             if let Some(l) = &i.numero_civico.lettera {
@@ -779,6 +785,7 @@ impl Registry {
             ));
         };
         let tipi = controlla_combinazione(&req.tipi).map_err(rifiutata)?;
+        let par = self.parametri_documenti(ctx.ambiente, &comune).await?;
         let oggi = self.clock().today();
         let storico = tipi.iter().any(|t| t.storico());
         if req.data_riferimento.is_some() && !storico {
@@ -799,7 +806,14 @@ impl Registry {
         }
         let (nome_comune, altra) = self.nome_comune(&comune, oggi);
         if let Some(l) = &req.lingua {
-            if !matches!(l.as_str(), "DE" | "FR" | "SL") || altra.is_none() {
+            // The municipality's parameter, when set, names its second language; else
+            // a second-language name in the decoding tables makes it bilingual.
+            let ammessa = matches!(l.as_str(), "DE" | "FR" | "SL")
+                && match &par.valori.seconda_lingua {
+                    Some(seconda) => seconda == l,
+                    None => altra.is_some(),
+                };
+            if !ammessa {
                 return Err(rifiutata(rifiuto(CODICE_LINGUA_NON_AMMESSA, "Lingua non prevista per il comune: il certificato bilingue e' ammesso solo nei comuni con una seconda lingua ufficiale", "linguaCertificato", l.clone()).atteso("IT, o DE/FR/SL dove il comune ha la seconda lingua")));
             }
         }
@@ -807,8 +821,8 @@ impl Registry {
         let (importi, descrizione_esenzione) = match &req.esenzione_bollo {
             None => (
                 Importi {
-                    bollo: BOLLO_CENTESIMI,
-                    diritti_segreteria: DIRITTI_CENTESIMI,
+                    bollo: par.valori.importo_bollo,
+                    diritti_segreteria: par.valori.diritti_segreteria,
                 },
                 None,
             ),
@@ -850,7 +864,7 @@ impl Registry {
                 let diritti = if esente_diritti {
                     0
                 } else {
-                    DIRITTI_ESENTE_CENTESIMI
+                    par.valori.diritti_segreteria_esente
                 };
                 (
                     Importi {
@@ -870,6 +884,27 @@ impl Registry {
                 riferimento: rif(),
             })?;
         let s = Soggetto::new(soggetto);
+        // Certifiability (table "Motivi di non certificabilità") and open proceedings
+        // come before the rules of each type.
+        for t in &tipi {
+            crate::certificabilita::controlla_certificabilita(
+                s.scheda.attributi.as_ref(),
+                *t,
+                |c| {
+                    self.tables()
+                        .code("motivi_non_certificabilita", c, None)
+                        .map(|r| r.description.clone())
+                        .unwrap_or_else(|| format!("non certificabile ({c})"))
+                },
+            )
+            .map_err(rifiutata)?;
+        }
+        if let Some(a) = self
+            .procedimento_aperto_per(self.store(ctx.ambiente)?.as_ref(), req.soggetto)
+            .await?
+        {
+            return Err(rifiutata(a));
+        }
         for t in &tipi {
             controlla_soggetto(*t, &s, req.forza_certificazione).map_err(rifiutata)?;
         }
@@ -902,6 +937,8 @@ impl Registry {
             esenzione_bollo: req.esenzione_bollo.clone(),
             descrizione_esenzione,
             importi,
+            autorizzazione_bollo: par.valori.autorizzazione_bollo_virtuale.clone(),
+            firmatario: par.valori.ufficiale_anagrafe.clone(),
         };
         let id = anpr_certificati::id_casuale().map_err(|e| self.interno(e))?;
         let id_testo = hex::encode(id);
@@ -929,7 +966,7 @@ impl Registry {
             .await
             .map_err(|e| self.interno(e))?;
         let emesso = self.certificato_emesso(cfg, &doc, &contenuto)?;
-        let pdf = self.pdf_certificato(ctx.ambiente, &doc, &contenuto, &emesso)?;
+        let pdf = self.pdf_certificato(ctx.ambiente, &doc, &contenuto, &emesso, par.logo)?;
         Ok((emesso, pdf))
     }
 
@@ -1326,6 +1363,7 @@ impl Registry {
         doc: &DocumentoEmesso,
         c: &ContenutoCertificato,
         emesso: &CertificatoEmesso,
+        logo: Option<std::sync::Arc<anpr_certificati::Immagine>>,
     ) -> Result<Vec<u8>, ServiceError> {
         let lingua = c.lingua.as_deref();
         let mut intestazione = vec![format!("COMUNE DI {}", c.nome_comune.to_uppercase())];
@@ -1379,6 +1417,9 @@ impl Registry {
             data_it(c.data_emissione)
         )));
         corpo.push(Blocco::Paragrafo("L'UFFICIALE DI ANAGRAFE".into()));
+        if let Some(f) = &c.firmatario {
+            corpo.push(Blocco::Paragrafo(f.clone()));
+        }
         let mut piede = vec!["Il presente certificato non può essere prodotto agli organi della pubblica amministrazione o ai privati gestori di pubblici servizi (art. 40 D.P.R. 445/2000).".to_owned()];
         piede.push(match &c.descrizione_esenzione {
             Some(d) => format!(
@@ -1386,8 +1427,12 @@ impl Registry {
                 euro(u64::from(c.importi.diritti_segreteria))
             ),
             None => format!(
-                "Imposta di bollo {} assolta in modo virtuale. Diritti di segreteria {}.",
+                "Imposta di bollo {} assolta in modo virtuale{}. Diritti di segreteria {}.",
                 euro(u64::from(c.importi.bollo)),
+                c.autorizzazione_bollo
+                    .as_deref()
+                    .map(|a| format!(" ({a})"))
+                    .unwrap_or_default(),
                 euro(u64::from(c.importi.diritti_segreteria))
             ),
         });
@@ -1404,6 +1449,7 @@ impl Registry {
                 .and_then(|s| TipoCertificato::da_codice(s.tipo))
                 .map(|t| t.titolo(None).to_owned())
                 .unwrap_or_default(),
+            logo,
             intestazione,
             corpo,
             filigrana,
@@ -1432,8 +1478,12 @@ impl Registry {
         self.autorizza(ctx, Permesso::Certificazione, "stampaCertificato")
             .await?;
         let (doc, contenuto) = self.certificato_del_comune(ctx, id).await?;
+        let logo = self
+            .parametri_documenti(ctx.ambiente, &doc.comune)
+            .await?
+            .logo;
         let emesso = self.certificato_emesso(cfg, &doc, &contenuto)?;
-        let pdf = self.pdf_certificato(ctx.ambiente, &doc, &contenuto, &emesso)?;
+        let pdf = self.pdf_certificato(ctx.ambiente, &doc, &contenuto, &emesso, logo)?;
         Ok((emesso, pdf))
     }
 
@@ -1641,7 +1691,7 @@ fn rifutata_famiglia(
     rifiutata("EN137", "Impossibile emettere il Certificato perche' non risulta ne' una famiglia ne' una convivenza associata a questo soggetto")
 }
 
-fn hex_id(id: &str) -> [u8; 16] {
+pub(crate) fn hex_id(id: &str) -> [u8; 16] {
     let mut out = [0u8; 16];
     if let Ok(b) = hex::decode(id) {
         if b.len() == 16 {

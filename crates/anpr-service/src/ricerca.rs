@@ -80,6 +80,18 @@ pub struct CriteriRicercaRichiesti {
     pub cognome: Option<String>,
     pub nome: Option<String>,
     pub sesso: Option<String>,
+    /// Children of a parent: the subjects whose record names this one as father or
+    /// mother (ours: `tipoCriteriRicerca` has no such criterion; SPEC M-5.2).
+    pub genitore: Option<GenitoreRichiesto>,
+}
+
+/// The parent whose children are searched: by national id or tax code.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GenitoreRichiesto {
+    #[serde(rename = "idANPR")]
+    pub id_anpr: Option<String>,
+    pub codice_fiscale: Option<String>,
 }
 
 /// `ricercaChiaveParziale` (`tipoRicercaChiaveParziale`): which of surname and name are
@@ -163,6 +175,8 @@ pub enum CriterioSoggetti {
     /// the caller's municipality).
     IdComunale(IdComunale),
     Generalita(CriteriGeneralita),
+    /// Children of the parent named (by national id or tax code).
+    Genitore(CriterioComponente),
 }
 
 impl CriterioSoggetti {
@@ -173,6 +187,7 @@ impl CriterioSoggetti {
             CriterioSoggetti::IdAnpr(_) => "idANPR",
             CriterioSoggetti::IdComunale(_) => "idSchedaSoggettoComune",
             CriterioSoggetti::Generalita(_) => "generalita",
+            CriterioSoggetti::Genitore(_) => "genitore",
         }
     }
 }
@@ -355,6 +370,7 @@ impl CriteriRicerca {
                 ("idANPR", c.id_anpr.is_some()),
                 ("idSchedaSoggettoComune", c.id_scheda_soggetto_comune.is_some()),
                 ("generalita (cognome, nome, sesso, datiNascita)", generalita),
+                ("genitore", c.genitore.is_some()),
             ],
             Anomalia::errore(
                 "EN448",
@@ -397,6 +413,24 @@ impl CriteriRicerca {
         } else if let Some(raw) = &c.id_scheda_soggetto_comune {
             parsed("criteriRicerca.idSchedaSoggettoComune", raw, &mut e)
                 .map(CriterioSoggetti::IdComunale)
+        } else if let Some(g) = &c.genitore {
+            match (&g.id_anpr, &g.codice_fiscale) {
+                (Some(id), None) => parsed("criteriRicerca.genitore.idANPR", id, &mut e)
+                    .map(|id| CriterioSoggetti::Genitore(CriterioComponente::IdAnpr(id))),
+                (None, Some(cf)) => codice_fiscale("criteriRicerca.genitore.codiceFiscale", cf, &mut e)
+                    .map(|cf| CriterioSoggetti::Genitore(CriterioComponente::CodiceFiscale(cf))),
+                _ => {
+                    e.push(
+                        Anomalia::errore(
+                            CODICE_CRITERI_INCOMPATIBILI,
+                            "Indicare il genitore con idANPR oppure con il codice fiscale",
+                        )
+                        .campo("criteriRicerca.genitore")
+                        .atteso("uno solo tra idANPR e codiceFiscale"),
+                    );
+                    None
+                }
+            }
         } else {
             let sesso = c
                 .sesso
@@ -710,6 +744,39 @@ impl Registry {
                     cognome: (!g.cognome_parziale).then_some(cognome),
                     nome: nome.filter(|_| !g.nome_parziale),
                 };
+            }
+            CriterioSoggetti::Genitore(CriterioComponente::IdAnpr(id)) => {
+                base.genitore = Some(*id);
+            }
+            CriterioSoggetti::Genitore(CriterioComponente::CodiceFiscale(cf)) => {
+                // The parent in any position (a dead parent still has children); by
+                // national id from here on. An unknown code finds no children.
+                let genitori = store
+                    .find_subjects(&SubjectQuery {
+                        codice_fiscale: Some(cf.as_str().to_owned()),
+                        limit: 2,
+                        ..SubjectQuery::default()
+                    })
+                    .await
+                    .map_err(|e| self.interno(e))?;
+                match genitori.as_slice() {
+                    [g] => base.genitore = Some(g.id),
+                    [] => {
+                        self.registra_ricerca(ctx, AZIONE_SOGGETTI, "genitore", "0 trovati".into())
+                            .await?;
+                        return Ok(Vec::new());
+                    }
+                    _ => {
+                        self.registra_ricerca(ctx, AZIONE_SOGGETTI, "genitore", "genitore ambiguo".into())
+                            .await?;
+                        return Err(self.rifiuto(vec![Anomalia::errore(
+                            "EN115",
+                            "Il codice fiscale del genitore individua piu' schede: indicare idANPR",
+                        )
+                        .campo("criteriRicerca.genitore.codiceFiscale")
+                        .atteso("criteriRicerca.genitore.idANPR")]));
+                    }
+                }
             }
         }
         // Exact names are filtered after a prefix query, so fetch all the index gives;

@@ -447,6 +447,22 @@ impl Store for PostgresStore {
         write::annulla_documento(self, id, istante, motivo, audit).await
     }
 
+    async fn parametri_comune(
+        &self,
+        comune: &anpr_domain::ids::CodiceIstatComune,
+    ) -> Result<Option<anpr_store::ParametriComune>, StoreError> {
+        read::parametri_comune(self, comune)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+
+    async fn salva_parametri_comune(
+        &self,
+        parametri: anpr_store::NuoviParametriComune,
+    ) -> Result<anpr_store::ParametriComune, StoreError> {
+        write::salva_parametri_comune(self, parametri).await
+    }
+
     async fn append_audit(&self, entry: NuovaVoceAudit) -> Result<VoceAudit, StoreError> {
         write::append_audit(self, entry).await
     }

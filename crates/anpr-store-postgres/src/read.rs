@@ -466,6 +466,18 @@ pub(crate) async fn find_subjects(
     if let Some(k) = &q.chiave_indirizzo {
         f.add("chiave_indirizzo = $?", k.clone());
     }
+    if let Some(g) = q.genitore {
+        // Written as the partial expression indexes of migration 6 are, so that each
+        // branch is one index lookup.
+        f.add(
+            "id IN (SELECT entita FROM versioni WHERE sezione = 'genitori' AND valido_al IS NULL
+                      AND (valore -> 'padre' ->> 'idAnpr') = $?
+                    UNION
+                    SELECT entita FROM versioni WHERE sezione = 'genitori' AND valido_al IS NULL
+                      AND (valore -> 'madre' ->> 'idAnpr') = $?)",
+            g.to_string(),
+        );
+    }
     f.params.push(Box::new(capped(q.limit, MAX_ROWS)));
     let sql = format!(
         "SELECT {SUBJECT_INDEX_COLUMNS} FROM indice_soggetti{} ORDER BY id LIMIT ${}",
@@ -565,6 +577,14 @@ pub(crate) async fn find_procedimenti(
     }
     if let Some(d) = q.avviato_al {
         f.add("data_avvio <= $?", d);
+    }
+    if let Some(sog) = q.soggetto {
+        // The subject's link section in force now: one lookup in (sezione, chiave).
+        f.add(
+            "id IN (SELECT entita FROM versioni WHERE sezione = $? AND chiave = split_part($?, '.', 2)
+                      AND kind = 'P' AND valido_al IS NULL AND valore IS NOT NULL)",
+            anpr_domain::procedimento::sezione_soggetto(sog),
+        );
     }
     f.params.push(Box::new(capped(q.limit, MAX_ROWS)));
     let sql = format!(
@@ -874,6 +894,39 @@ pub(crate) async fn documenti(
         .iter()
         .map(documento_from_row)
         .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Columns of `parametri_comune`, in the order [`parametri_from_row`] reads them.
+pub(crate) const PARAMETRI_COLUMNS: &str = "comune, valori, logo, aggiornato_il, utente, versione";
+
+pub(crate) fn parametri_from_row(row: &Row) -> Result<anpr_store::ParametriComune, StoreError> {
+    Ok(anpr_store::ParametriComune {
+        comune: comune(col(row, 0)?)?,
+        valori: col(row, 1)?,
+        logo: col(row, 2)?,
+        aggiornato_il: col(row, 3)?,
+        utente: col(row, 4)?,
+        versione: to_u64(col(row, 5)?, "parameters version")?,
+    })
+}
+
+/// `Store::parametri_comune`.
+pub(crate) async fn parametri_comune(
+    store: &PostgresStore,
+    c: &anpr_domain::ids::CodiceIstatComune,
+) -> Result<Option<anpr_store::ParametriComune>, Failure> {
+    let client = store.client().await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "SELECT {PARAMETRI_COLUMNS} FROM parametri_comune WHERE comune = $1"
+        ))
+        .await
+        .ctx("reading municipality parameters")?;
+    let row = client
+        .query_opt(&stmt, &[&c.as_str()])
+        .await
+        .ctx("reading municipality parameters")?;
+    Ok(row.as_ref().map(parametri_from_row).transpose()?)
 }
 
 #[cfg(test)]

@@ -40,6 +40,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "documenti",
         include_str!("../migrations/0005_documenti.sql"),
     ),
+    (
+        6,
+        "parametri_genitori",
+        include_str!("../migrations/0006_parametri_genitori.sql"),
+    ),
 ];
 
 /// First key of the advisory lock taken by migrations ("ANPR" in ASCII); the second key

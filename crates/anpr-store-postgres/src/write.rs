@@ -1655,3 +1655,74 @@ pub(crate) async fn annulla_documento(
     .await;
     plain_outcome("annulla_documento", outcome)
 }
+
+/// `Store::salva_parametri_comune`: an upsert of the municipality's row and its audit
+/// entry in one transaction.
+pub(crate) async fn salva_parametri_comune(
+    store: &PostgresStore,
+    mut p: anpr_store::NuoviParametriComune,
+) -> Result<anpr_store::ParametriComune, StoreError> {
+    if p.logo
+        .as_ref()
+        .is_some_and(|l| l.len() > anpr_store::LOGO_MAX_BYTES)
+    {
+        return Err(StoreError::Invalid(format!(
+            "logo over {} bytes",
+            anpr_store::LOGO_MAX_BYTES
+        )));
+    }
+    if p.utente.contains('\0') || p.valori.to_string().contains("\\u0000") {
+        return Err(StoreError::Invalid(
+            "municipality parameters hold a NUL character".into(),
+        ));
+    }
+    if p.audit.oggetto.is_none() {
+        p.audit.oggetto = Some(format!("parametri:{}", p.comune));
+    }
+    p.audit = normalised(p.audit);
+    let outcome = with_retries("salva_parametri_comune", 0, || async {
+        let mut client = store.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .ctx("salva_parametri_comune: begin")?;
+        let st = Statements::prepare(&tx).await?;
+        let rows = query(
+            &tx,
+            "saving municipality parameters",
+            &format!(
+                "INSERT INTO parametri_comune (comune, valori, logo, aggiornato_il, utente, versione)
+                 VALUES ($1, $2, $3, $4, $5, 1)
+                 ON CONFLICT (comune) DO UPDATE SET valori = EXCLUDED.valori, logo = EXCLUDED.logo,
+                     aggiornato_il = EXCLUDED.aggiornato_il, utente = EXCLUDED.utente,
+                     versione = parametri_comune.versione + 1
+                 RETURNING {}",
+                crate::read::PARAMETRI_COLUMNS
+            ),
+            &[
+                &p.comune.as_str(),
+                &p.valori,
+                &p.logo,
+                &p.istante,
+                &p.utente,
+            ],
+        )
+        .await?;
+        let salvati = match rows.first() {
+            Some(r) => crate::read::parametri_from_row(r)?,
+            None => {
+                return Err(StoreError::Corrupt("saved parameters vanished".into()).into())
+            }
+        };
+        relax_commit(&tx).await?;
+        let head = lock_audit_head(&tx, &st).await?;
+        append_chained(&tx, &st, head, p.audit.clone(), None).await?;
+        tx.commit()
+            .await
+            .ctx("salva_parametri_comune: commit")?;
+        confirm_durable(&client, "salva_parametri_comune").await?;
+        Ok(salvati)
+    })
+    .await;
+    plain_outcome("salva_parametri_comune", outcome)
+}

@@ -227,3 +227,87 @@ impl Grezzo {
         })
     }
 }
+
+/// Municipality parameters checked and encoded before they reach the writer thread.
+#[derive(Debug)]
+pub(crate) struct ParametriPreparati {
+    p: anpr_store::NuoviParametriComune,
+    valori: String,
+    istante: String,
+}
+
+impl ParametriPreparati {
+    pub(crate) fn new(mut p: anpr_store::NuoviParametriComune) -> Result<Self, StoreError> {
+        if p.logo.as_ref().is_some_and(|l| l.len() > anpr_store::LOGO_MAX_BYTES) {
+            return Err(StoreError::Invalid(format!(
+                "logo over {} bytes",
+                anpr_store::LOGO_MAX_BYTES
+            )));
+        }
+        if p.audit.oggetto.is_none() {
+            p.audit.oggetto = Some(format!("parametri:{}", p.comune));
+        }
+        p.audit = prepare_audit(p.audit)?;
+        Ok(Self {
+            valori: json_to_sql(&p.valori, "municipality parameters")?,
+            istante: timestamp_to_sql(p.istante)?,
+            p,
+        })
+    }
+}
+
+pub(crate) fn salva_parametri(
+    conn: &Connection,
+    p: &ParametriPreparati,
+) -> Result<anpr_store::ParametriComune, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO parametri_comune (comune, valori, logo, aggiornato_il, utente, versione)
+         VALUES (?1, ?2, ?3, ?4, ?5, 1)
+         ON CONFLICT (comune) DO UPDATE SET valori = excluded.valori, logo = excluded.logo,
+             aggiornato_il = excluded.aggiornato_il, utente = excluded.utente,
+             versione = parametri_comune.versione + 1",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            p.p.comune.as_str(),
+            p.valori,
+            p.p.logo,
+            p.istante,
+            p.p.utente
+        ])
+    })
+    .ctx("saving municipality parameters")?;
+    chain_audit(conn, p.p.audit.clone())?;
+    leggi_parametri(conn, p.p.comune.as_str())?
+        .ok_or_else(|| StoreError::Corrupt("saved municipality parameters vanished".into()))
+}
+
+pub(crate) fn leggi_parametri(
+    conn: &Connection,
+    comune: &str,
+) -> Result<Option<anpr_store::ParametriComune>, StoreError> {
+    type Riga = (String, String, Option<Vec<u8>>, String, String, i64);
+    let riga: Option<Riga> = conn
+        .prepare_cached(
+            "SELECT comune, valori, logo, aggiornato_il, utente, versione
+             FROM parametri_comune WHERE comune = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([comune], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            })
+            .optional()
+        })
+        .ctx("reading municipality parameters")?;
+    riga.map(|(comune, valori, logo, aggiornato_il, utente, versione)| {
+        Ok(anpr_store::ParametriComune {
+            comune: parse_stored(&comune, "parameters municipality")?,
+            valori: json_from_sql(&valori, "municipality parameters")?,
+            logo,
+            aggiornato_il: timestamp_from_sql(&aggiornato_il, "parameters time")?,
+            utente,
+            versione: u64_from_sql(versione, "parameters version")?,
+        })
+    })
+    .transpose()
+}

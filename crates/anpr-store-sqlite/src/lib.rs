@@ -95,6 +95,11 @@ impl fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
+    /// The schema version this program writes (its newest migration).
+    pub fn schema_version() -> i64 {
+        schema::latest_version()
+    }
+
     /// Opens the database at `path`, creating it if missing, and migrates its schema.
     /// Refuses a database whose schema is newer than this program.
     ///
@@ -358,6 +363,27 @@ impl Store for SqliteStore {
         let prepared = documenti::AnnullamentoPreparato::new(id, istante, motivo, audit)?;
         match self.write(Job::AnnullaDocumento(prepared)).await? {
             Done::Documento(d) => Ok(d),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn parametri_comune(
+        &self,
+        comune: &CodiceIstatComune,
+    ) -> Result<Option<anpr_store::ParametriComune>, StoreError> {
+        let comune = comune.as_str().to_owned();
+        self.readers
+            .run(move |c| documenti::leggi_parametri(c, &comune))
+            .await
+    }
+
+    async fn salva_parametri_comune(
+        &self,
+        parametri: anpr_store::NuoviParametriComune,
+    ) -> Result<anpr_store::ParametriComune, StoreError> {
+        let prepared = documenti::ParametriPreparati::new(parametri)?;
+        match self.write(Job::SalvaParametri(prepared)).await? {
+            Done::Parametri(p) => Ok(p),
             other => Err(unexpected(&other)),
         }
     }

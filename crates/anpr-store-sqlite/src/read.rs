@@ -473,6 +473,19 @@ pub(crate) fn find_subjects(
     if let Some(chiave) = &q.chiave_indirizzo {
         equals("chiave_indirizzo", SqlValue::Text(chiave.clone()));
     }
+    if let Some(genitore) = q.genitore {
+        // Written as the partial expression indexes of migration 6 are, so that each
+        // branch is one index lookup.
+        sql.push_str(
+            " AND id IN (SELECT entity FROM versioni WHERE section = 'genitori' AND valido_al IS NULL
+                         AND json_extract(value, '$.padre.idAnpr') = ?
+                       UNION
+                       SELECT entity FROM versioni WHERE section = 'genitori' AND valido_al IS NULL
+                         AND json_extract(value, '$.madre.idAnpr') = ?)",
+        );
+        params.push(SqlValue::Text(genitore.to_string()));
+        params.push(SqlValue::Text(genitore.to_string()));
+    }
     for (column, prefix) in [
         ("cognome_key", &q.cognome_prefix),
         ("nome_key", &q.nome_prefix),
@@ -745,6 +758,18 @@ pub(crate) fn find_procedimenti(
     }
     if let Some(al) = q.avviato_al {
         add("data_avvio <= ?", SqlValue::Text(date_bound(al)));
+    }
+    if let Some(soggetto) = q.soggetto {
+        // The subject's link section in force now (see `anpr_domain::procedimento`).
+        // One lookup in the (section, chiave) index.
+        sql.push_str(
+            " AND id IN (SELECT entity FROM versioni WHERE section = ? AND chiave = ?
+                         AND kind = 'P' AND valido_al IS NULL AND value IS NOT NULL)",
+        );
+        params.push(SqlValue::Text(
+            anpr_domain::procedimento::sezione_soggetto(soggetto),
+        ));
+        params.push(SqlValue::Text(soggetto.to_string()));
     }
     sql.push_str(" ORDER BY id LIMIT ?");
     params.push(SqlValue::Integer(i64::from(q.limit.min(MAX_ROWS))));

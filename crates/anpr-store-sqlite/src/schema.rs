@@ -51,6 +51,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "documenti",
         sql: include_str!("../migrations/0005_documenti.sql"),
     },
+    Migration {
+        version: 6,
+        name: "parametri_genitori",
+        sql: include_str!("../migrations/0006_parametri_genitori.sql"),
+    },
 ];
 
 /// The schema version this program writes.

@@ -56,6 +56,7 @@ pub(crate) enum Job {
     },
     EmettiDocumento(crate::documenti::DocumentoPreparato),
     AnnullaDocumento(crate::documenti::AnnullamentoPreparato),
+    SalvaParametri(crate::documenti::ParametriPreparati),
     OutboxMark {
         id: u64,
         delivered: bool,
@@ -77,6 +78,7 @@ pub(crate) enum Done {
     Eliminata(bool),
     Documento(Option<anpr_store::DocumentoEmesso>),
     Sicurezza(crate::sicurezza::Risposta),
+    Parametri(anpr_store::ParametriComune),
     Nothing,
 }
 
@@ -294,6 +296,7 @@ fn run_job(conn: &Connection, job: &Job) -> Result<Done, StoreError> {
             crate::documenti::emetti(conn, d).map(|d| Done::Documento(Some(d)))
         }
         Job::AnnullaDocumento(a) => crate::documenti::annulla(conn, a).map(Done::Documento),
+        Job::SalvaParametri(p) => crate::documenti::salva_parametri(conn, p).map(Done::Parametri),
         Job::OutboxMark { id, delivered } => {
             write::outbox_mark(conn, *id, *delivered).map(|()| Done::Nothing)
         }

@@ -39,7 +39,9 @@ macro_rules! conformance_tests {
             sequences_are_unique_under_concurrency, concurrent_operations_keep_the_chain, baseline_raw_insert_works,
             newest_first_follows_the_order_of_application_not_the_ids, one_operation_writing_a_section_twice_annuls_cleanly,
             suspended_operations_are_saved_listed_updated_and_deleted, completing_a_suspended_operation_is_atomic,
-            proceedings_are_versioned_records_with_a_searchable_projection, new_sequences_are_independent
+            proceedings_are_versioned_records_with_a_searchable_projection, new_sequences_are_independent,
+            documents_have_protocols_filters_and_annulment, municipality_parameters_are_saved_whole_and_audited,
+            children_by_parent_and_proceedings_by_subject
         );
     };
     (@each $fresh:expr; $($name:ident),* $(,)?) => {
@@ -53,6 +55,13 @@ macro_rules! conformance_tests {
         )*
     };
 }
+
+#[path = "conformance_documenti.rs"]
+mod documenti;
+pub use documenti::{
+    children_by_parent_and_proceedings_by_subject, documents_have_protocols_filters_and_annulment,
+    municipality_parameters_are_saved_whole_and_audited,
+};
 
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).expect("valid test date")

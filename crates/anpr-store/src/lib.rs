@@ -352,6 +352,9 @@ pub struct SubjectQuery {
     pub posizione: Option<String>,
     pub id_famiglia: Option<IdAnprFamiglia>,
     pub chiave_indirizzo: Option<String>,
+    /// Children of this parent: subjects whose current `genitori` section names it as
+    /// father or mother (`padre.idAnpr` / `madre.idAnpr`).
+    pub genitore: Option<IdAnprSoggetto>,
     /// At most this many rows (the store caps it at 1000; `0` returns none).
     pub limit: u32,
 }
@@ -383,6 +386,9 @@ pub struct ProcedimentoQuery {
     /// Opening date range (`data_avvio`), both ends inclusive.
     pub avviato_dal: Option<NaiveDate>,
     pub avviato_al: Option<NaiveDate>,
+    /// Only proceedings this subject is linked to now (its link section
+    /// `soggetto.<idANPR>` is in force).
+    pub soggetto: Option<IdAnprSoggetto>,
     /// At most this many rows (the store caps it at 1000; `0` returns none).
     pub limit: u32,
 }
@@ -528,6 +534,39 @@ pub struct QueryDocumenti {
     pub al: Option<DateTime<Utc>>,
     /// At most this many rows (the store caps it at 1000; `0` returns none).
     pub limit: u32,
+}
+
+/// Most bytes of a municipality's logo the store accepts (the service checks the image
+/// itself and keeps a tighter bound).
+pub const LOGO_MAX_BYTES: usize = 512 * 1024;
+
+/// The parameters a municipality sets for its documents (SPEC M-4.1, M-8.6): logo,
+/// virtual-stamp authorisation, fees, second language, signing officer. The service
+/// layer owns the shape of `valori`; the logo is kept as uploaded, beside it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NuoviParametriComune {
+    pub comune: CodiceIstatComune,
+    pub valori: serde_json::Value,
+    /// The logo image as uploaded (at most [`LOGO_MAX_BYTES`]); `None` = no logo.
+    pub logo: Option<Vec<u8>>,
+    pub istante: DateTime<Utc>,
+    /// Who saved them (user CF).
+    pub utente: String,
+    /// Audit entry of the change, chained in the same transaction; an entry without
+    /// `oggetto` gets `parametri:<comune>`.
+    pub audit: NuovaVoceAudit,
+}
+
+/// A municipality's stored parameters: the last version saved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParametriComune {
+    pub comune: CodiceIstatComune,
+    pub valori: serde_json::Value,
+    pub logo: Option<Vec<u8>>,
+    pub aggiornato_il: DateTime<Utc>,
+    pub utente: String,
+    /// 1 on the first save, then incremented by each save.
+    pub versione: u64,
 }
 
 /// One record of a subentro bulk load ([`Store::carica_subentro`]): every section it
@@ -766,6 +805,20 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         motivo: String,
         audit: NuovaVoceAudit,
     ) -> Result<Option<DocumentoEmesso>, StoreError>;
+
+    /// A municipality's document parameters, `None` when never set.
+    async fn parametri_comune(
+        &self,
+        comune: &CodiceIstatComune,
+    ) -> Result<Option<ParametriComune>, StoreError>;
+
+    /// Replaces a municipality's document parameters and chains `audit`, in one
+    /// transaction. A logo over [`LOGO_MAX_BYTES`] is refused with
+    /// [`StoreError::Invalid`] and nothing is written.
+    async fn salva_parametri_comune(
+        &self,
+        parametri: NuoviParametriComune,
+    ) -> Result<ParametriComune, StoreError>;
 
     /// Appends an audit entry that belongs to no operation (e.g. a read).
     async fn append_audit(&self, entry: NuovaVoceAudit) -> Result<VoceAudit, StoreError>;
