@@ -36,6 +36,12 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "documenti",
         include_str!("../migrations/0005_documenti.sql"),
     ),
+    // Version 6 is reserved for parallel work.
+    (
+        7,
+        "estrazioni",
+        include_str!("../migrations/0007_estrazioni.sql"),
+    ),
 ];
 
 /// First key of the advisory lock taken by migrations ("ANPR" in ASCII); the second key

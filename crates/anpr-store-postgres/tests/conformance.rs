@@ -5,3 +5,5 @@
 mod common;
 
 anpr_store::conformance_tests!(common::fresh());
+
+anpr_store::conformance_elaborazioni_tests!(common::fresh());

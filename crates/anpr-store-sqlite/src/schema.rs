@@ -47,6 +47,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "documenti",
         sql: include_str!("../migrations/0005_documenti.sql"),
     },
+    // Version 6 is reserved for parallel work.
+    Migration {
+        version: 7,
+        name: "estrazioni",
+        sql: include_str!("../migrations/0007_estrazioni.sql"),
+    },
 ];
 
 /// The schema version this program writes.

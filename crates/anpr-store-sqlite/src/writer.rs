@@ -56,6 +56,7 @@ pub(crate) enum Job {
     },
     EmettiDocumento(crate::documenti::DocumentoPreparato),
     AnnullaDocumento(crate::documenti::AnnullamentoPreparato),
+    Elaborazione(crate::elaborazioni::Scrittura),
     OutboxMark {
         id: u64,
         delivered: bool,
@@ -75,6 +76,7 @@ pub(crate) enum Done {
     Sospesa(anpr_store::OperazioneSospesa),
     Eliminata(bool),
     Documento(Option<anpr_store::DocumentoEmesso>),
+    Elaborazione(crate::elaborazioni::Fatto),
     Nothing,
 }
 
@@ -292,6 +294,7 @@ fn run_job(conn: &Connection, job: &Job) -> Result<Done, StoreError> {
             crate::documenti::emetti(conn, d).map(|d| Done::Documento(Some(d)))
         }
         Job::AnnullaDocumento(a) => crate::documenti::annulla(conn, a).map(Done::Documento),
+        Job::Elaborazione(e) => crate::elaborazioni::scrivi(conn, e).map(Done::Elaborazione),
         Job::OutboxMark { id, delivered } => {
             write::outbox_mark(conn, *id, *delivered).map(|()| Done::Nothing)
         }

@@ -8,3 +8,9 @@ anpr_store::conformance_tests!(async {
     let store = SqliteStore::open(&dir.path().join("t.sqlite3")).expect("open a fresh store");
     Some((store, dir))
 });
+
+anpr_store::conformance_elaborazioni_tests!(async {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = SqliteStore::open(&dir.path().join("t.sqlite3")).expect("open a fresh store");
+    Some((store, dir))
+});
