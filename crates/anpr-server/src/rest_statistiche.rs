@@ -102,5 +102,9 @@ pub async fn grafico(
         .grafico_serie_mensile(&ctx, anno)
         .await
         .map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
-    Ok(([(header::CONTENT_TYPE, "image/svg+xml; charset=utf-8")], svg).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "image/svg+xml; charset=utf-8")],
+        svg,
+    )
+        .into_response())
 }

@@ -55,7 +55,10 @@ async fn get_bytes(s: &Server, path: &str) -> (u16, Vec<u8>, String) {
 }
 
 fn operatore(s: &Server) -> Vec<(&str, &str)> {
-    s.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    s.headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
 }
 
 /// Polls a request until it is concluded; its state document.
@@ -91,11 +94,20 @@ fn csv_righe(bytes: &[u8]) -> (Vec<String>, Vec<Vec<String>>) {
 async fn estrazione_csv_xlsx_e_criteri(s: Server) {
     common_worker(&s);
     let mut ids = Vec::new();
-    for (i, (cognome, sesso)) in [("Rossi", "F"), ("Bianchi", "M"), ("Verdi", "F"), ("Neri", "M"), ("Gialli", "F")]
-        .iter()
-        .enumerate()
+    for (i, (cognome, sesso)) in [
+        ("Rossi", "F"),
+        ("Bianchi", "M"),
+        ("Verdi", "F"),
+        ("Neri", "M"),
+        ("Gialli", "F"),
+    ]
+    .iter()
+    .enumerate()
     {
-        ids.push(soggetto(&s.ok("1002", &iscrizione(Some(i as u64 + 1), cognome, sesso)).await));
+        ids.push(soggetto(
+            &s.ok("1002", &iscrizione(Some(i as u64 + 1), cognome, sesso))
+                .await,
+        ));
     }
     let range = json!({"idSchedaSoggettoANPRDa": ids[0], "idSchedaSoggettoANPRA": ids[3]});
     // Three criteria: id range, residents, women; generalities and residence only.
@@ -116,17 +128,31 @@ async fn estrazione_csv_xlsx_e_criteri(s: Server) {
     assert_eq!(st, 200);
     assert!(ct.starts_with("text/csv"), "{ct}");
     let (header, rows) = csv_righe(&bytes);
-    let col = |n: &str| header.iter().position(|h| h == n).unwrap_or_else(|| panic!("no column {n}: {header:?}"));
+    let col = |n: &str| {
+        header
+            .iter()
+            .position(|h| h == n)
+            .unwrap_or_else(|| panic!("no column {n}: {header:?}"))
+    };
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0][col("idANPR")], ids[0]);
     assert_eq!(rows[1][col("idANPR")], ids[2]);
     assert_eq!(rows[0][col("generalita.cognome")], "Rossi");
     assert_eq!(rows[1][col("generalita.sesso")], "F");
-    assert_eq!(rows[0][col("etaCittadino")].parse::<i32>().unwrap() >= 44, true);
-    assert_eq!(rows[0][col("residenza.indirizzo.toponimo.denominazioneToponimo")], "Nazionale");
+    assert_eq!(
+        rows[0][col("etaCittadino")].parse::<i32>().unwrap() >= 44,
+        true
+    );
+    assert_eq!(
+        rows[0][col("residenza.indirizzo.toponimo.denominazioneToponimo")],
+        "Nazionale"
+    );
     assert!(rows[0][col("codiceFiscale.codFiscale")].len() == 16);
     // Partial record: no other group.
-    assert!(!header.iter().any(|h| h.starts_with("cittadinanze")), "{header:?}");
+    assert!(
+        !header.iter().any(|h| h.starts_with("cittadinanze")),
+        "{header:?}"
+    );
 
     // The same as XLSX, full records, parsed back.
     let id = richiedi(
@@ -134,17 +160,27 @@ async fn estrazione_csv_xlsx_e_criteri(s: Server) {
         &json!({"formato": "xlsx", "criteriRicerca": {"datiAnagraficiRichiesti": ["1"], "identificativiANPR": range}}),
     )
     .await;
-    assert_eq!(attendi(&s, &id, &operatore(&s)).await["statoRichiesta"], "2");
+    assert_eq!(
+        attendi(&s, &id, &operatore(&s)).await["statoRichiesta"],
+        "2"
+    );
     let (st, bytes, ct) = get_bytes(&s, &format!("/api/v1/estrazioni/{id}/file")).await;
     assert_eq!(st, 200);
     assert!(ct.contains("spreadsheetml"), "{ct}");
     use calamine::Reader;
     let mut wb = calamine::Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
     let foglio = wb.worksheet_range("Estrazione").unwrap();
-    let righe: Vec<Vec<String>> = foglio.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
+    let righe: Vec<Vec<String>> = foglio
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
     assert_eq!(righe.len(), 5, "header + 4 subjects");
     let h = &righe[0];
-    let c = |n: &str| h.iter().position(|x| x == n).unwrap_or_else(|| panic!("no column {n}"));
+    let c = |n: &str| {
+        h.iter()
+            .position(|x| x == n)
+            .unwrap_or_else(|| panic!("no column {n}"))
+    };
     assert_eq!(righe[2][c("generalita.cognome")], "Bianchi");
     assert_eq!(righe[4][c("cittadinanze.0.codiceStato")], "100");
     assert_eq!(righe[1][c("competenza.comune")], "058091");
@@ -163,7 +199,16 @@ async fn estrazione_csv_xlsx_e_criteri(s: Server) {
     assert_eq!(st, 422);
     assert_eq!(common::codici(&v), vec!["EV300", "EC020"]);
     // Another municipality's request is not visible; an unknown id neither.
-    let (st, _) = get(&s, &format!("/api/v1/estrazioni/{id}"), &[("x-anpr-utente", "BNCLRA70A41H501X"), ("x-anpr-comune", "015146"), ("x-anpr-profili", "OPERATORE_CONSULTAZIONE")]).await;
+    let (st, _) = get(
+        &s,
+        &format!("/api/v1/estrazioni/{id}"),
+        &[
+            ("x-anpr-utente", "BNCLRA70A41H501X"),
+            ("x-anpr-comune", "015146"),
+            ("x-anpr-profili", "OPERATORE_CONSULTAZIONE"),
+        ],
+    )
+    .await;
     assert_eq!(st, 404);
     // Idempotent resubmission by idOperazioneComune.
     let body = json!({"idOperazioneComune": "77", "criteriRicerca": {"datiAnagraficiRichiesti": ["2"], "identificativiANPR": range}});
@@ -190,9 +235,12 @@ async fn limite_e_estrazione_massiva(s: Server) {
             let sesso = if i % 2 == 0 { "F" } else { "M" };
             // Distinct birth dates: distinct codici fiscali.
             let mut body = iscrizione(None, "Lunghi", sesso);
-            let nascita = chrono::NaiveDate::from_ymd_opt(1940, 1, 1).unwrap() + chrono::Days::new(u64::from(i));
+            let nascita = chrono::NaiveDate::from_ymd_opt(1940, 1, 1).unwrap()
+                + chrono::Days::new(u64::from(i));
             body["generalita"]["dataNascita"] = json!(nascita.to_string());
-            let mut r = client.post(format!("{base}/api/v1/operazioni/1002")).json(&body);
+            let mut r = client
+                .post(format!("{base}/api/v1/operazioni/1002"))
+                .json(&body);
             for (k, v) in &headers {
                 r = r.header(k, v);
             }
@@ -212,7 +260,10 @@ async fn limite_e_estrazione_massiva(s: Server) {
     let stato = attendi(&s, &id, &operatore(&s)).await;
     assert_eq!(stato["statoRichiesta"], "3", "{stato}");
     assert_eq!(stato["esito"]["anomalie"][0]["codice"], "EN115");
-    let (st, v) = s.get_id(&format!("/api/v1/estrazioni/{id}/file"), &operatore(&s)).await.into_two();
+    let (st, v) = s
+        .get_id(&format!("/api/v1/estrazioni/{id}/file"), &operatore(&s))
+        .await
+        .into_two();
     assert_eq!(st, 422, "{v}");
     assert_eq!(common::codici(&v), vec!["EV303"]);
     // Exactly 2,000 (a range ending before the last one): completed, all rows.
@@ -237,18 +288,28 @@ async fn limite_e_estrazione_massiva(s: Server) {
     let (_, bytes, _) = get_bytes(&s, &format!("/api/v1/estrazioni/{id}/file")).await;
     use calamine::Reader;
     let mut wb = calamine::Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
-    assert_eq!(wb.worksheet_range("Estrazione").unwrap().rows().count(), 2001, "header + 2,000");
+    assert_eq!(
+        wb.worksheet_range("Estrazione").unwrap().rows().count(),
+        2001,
+        "header + 2,000"
+    );
 
     // Mass extraction: not for an operator (403, audited), not for another reason.
     let massiva = |motivo: &str| json!({"motivoEstrazioneMassiva": motivo, "criteriRicerca": {"datiAnagraficiRichiesti": ["2"]}});
-    let (st, v) = s.post("/api/v1/estrazioni", &massiva("cambioSoftware")).await;
+    let (st, v) = s
+        .post("/api/v1/estrazioni", &massiva("cambioSoftware"))
+        .await;
     assert_eq!(st, 403, "{v}");
     assert_eq!(common::codici(&v), vec!["EA401"]);
-    let (st, v) = s.post_id("/api/v1/estrazioni", &massiva("curiosita"), &SINDACO).await;
+    let (st, v) = s
+        .post_id("/api/v1/estrazioni", &massiva("curiosita"), &SINDACO)
+        .await;
     assert_eq!(st, 422, "{v}");
     assert_eq!(common::codici(&v), vec!["EV301"]);
     // The mayor, changing software supplier: every subject, no cap.
-    let (st, v) = s.post_id("/api/v1/estrazioni", &massiva("cambioSoftware"), &SINDACO).await;
+    let (st, v) = s
+        .post_id("/api/v1/estrazioni", &massiva("cambioSoftware"), &SINDACO)
+        .await;
     assert_eq!(st, 202, "{v}");
     let id = v["idOperazioneANPR"].as_str().unwrap().to_owned();
     let stato = attendi(&s, &id, &SINDACO).await;
@@ -259,8 +320,12 @@ async fn limite_e_estrazione_massiva(s: Server) {
     assert_eq!(st, 404);
     // Audited with its reason.
     let voci = s.store.audit_page(0, 100_000).await.unwrap();
-    assert!(voci.iter().any(|v| v.voce.azione == "estrazioneMassiva" && v.voce.esito.contains("cambioSoftware")));
-    assert!(voci.iter().any(|v| v.voce.azione == "estrazioneMassiva" && v.voce.esito == "negato"));
+    assert!(voci
+        .iter()
+        .any(|v| v.voce.azione == "estrazioneMassiva" && v.voce.esito.contains("cambioSoftware")));
+    assert!(voci
+        .iter()
+        .any(|v| v.voce.azione == "estrazioneMassiva" && v.voce.esito == "negato"));
     assert!(voci.iter().any(|v| v.voce.azione == "download7002"));
 }
 
@@ -282,9 +347,17 @@ async fn elenchi_e_rivestimento(s: Server) {
     common_worker(&s);
     let a = soggetto(&s.ok("1002", &iscrizione(Some(1), "Rossi", "F")).await);
     let scheda = s.scheda(&a, None).await;
-    let cf = scheda["codiceFiscale"]["codFiscale"].as_str().unwrap().to_owned();
+    let cf = scheda["codiceFiscale"]["codFiscale"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // 4004 list 1: codes not validated (the simulator has not validated this one, or has).
-    let (st, v) = s.post("/api/v1/estrazioni/elenchi", &json!({"datiRichiesta": {"tipoElenco": "1"}})).await;
+    let (st, v) = s
+        .post(
+            "/api/v1/estrazioni/elenchi",
+            &json!({"datiRichiesta": {"tipoElenco": "1"}}),
+        )
+        .await;
     assert_eq!(st, 202, "{v}");
     let stato = attendi(&s, v["idOperazioneANPR"].as_str().unwrap(), &operatore(&s)).await;
     assert_eq!(stato["statoRichiesta"], "2", "{stato}");
@@ -298,7 +371,9 @@ async fn elenchi_e_rivestimento(s: Server) {
     assert_eq!(common::codici(&v), vec!["EN468"]);
     // 4002: a file of codes, one known, one unknown, one malformed.
     use base64::Engine;
-    let file = base64::engine::general_purpose::STANDARD.encode(format!("codiceFiscale\n{cf}\nRSSMRA80A01H501U\nNONVALIDO\n"));
+    let file = base64::engine::general_purpose::STANDARD.encode(format!(
+        "codiceFiscale\n{cf}\nRSSMRA80A01H501U\nNONVALIDO\n"
+    ));
     let (st, v) = s
         .post("/api/v1/estrazioni/rivestimento", &json!({"formato": "csv", "criteriRicerca": {"dataRiferimento": "2024-01-01", "datiRichiesti": ["2"], "fileCodiciFiscali": file}}))
         .await;
@@ -324,7 +399,11 @@ async fn elenchi_e_rivestimento(s: Server) {
     assert_eq!(common::codici(&v), vec!["EN101"]);
 }
 
-on_both_backends!(estrazione_csv_xlsx_e_criteri, limite_e_estrazione_massiva, elenchi_e_rivestimento);
+on_both_backends!(
+    estrazione_csv_xlsx_e_criteri,
+    limite_e_estrazione_massiva,
+    elenchi_e_rivestimento
+);
 
 /// A request queued while no worker runs stays queued across a restart of the server
 /// (a new process over the same database) and is run by the new worker.
@@ -339,13 +418,21 @@ async fn riavvio(backend: Backend) {
         let pg = pg.as_ref().map(|(u, s, _)| (u.clone(), s.clone()));
         async move {
             match pg {
-                None => Arc::new(anpr_store_sqlite::SqliteStore::open(&path).unwrap()) as Arc<dyn Store>,
-                Some((u, s)) => Arc::new(anpr_store_postgres::PostgresStore::connect(&u, &s).await.unwrap()) as Arc<dyn Store>,
+                None => {
+                    Arc::new(anpr_store_sqlite::SqliteStore::open(&path).unwrap()) as Arc<dyn Store>
+                }
+                Some((u, s)) => Arc::new(
+                    anpr_store_postgres::PostgresStore::connect(&u, &s)
+                        .await
+                        .unwrap(),
+                ) as Arc<dyn Store>,
             }
         }
     };
     if backend == Backend::Postgres {
-        let Some(url) = anpr_store_postgres::testing::test_url() else { return };
+        let Some(url) = anpr_store_postgres::testing::test_url() else {
+            return;
+        };
         let schema = anpr_store_postgres::testing::random_schema();
         let guard = anpr_store_postgres::testing::SchemaGuard::new(&url, &schema);
         pg = Some((url, schema, guard));
@@ -353,15 +440,21 @@ async fn riavvio(backend: Backend) {
     let avvia = |store: Arc<dyn Store>, lavoratore: bool| async move {
         let mut stores = std::collections::BTreeMap::new();
         stores.insert(Ambiente::Test, store);
-        let registry = Arc::new(anpr_service::Registry::new(stores, Arc::new(anpr_service::clock::SystemClock)));
+        let registry = Arc::new(anpr_service::Registry::new(
+            stores,
+            Arc::new(anpr_service::clock::SystemClock),
+        ));
         if lavoratore {
             anpr_service::estrazioni::avvia_lavoratore(registry.clone());
         }
-        let app = anpr_server::router(registry, anpr_server::ServerConfig {
-            ambiente_predefinito: Ambiente::Test,
-            backend: "test",
-            identita_da_header: true,
-        });
+        let app = anpr_server::router(
+            registry,
+            anpr_server::ServerConfig {
+                ambiente_predefinito: Ambiente::Test,
+                backend: "test",
+                identita_da_header: true,
+            },
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -391,7 +484,12 @@ async fn riavvio(backend: Backend) {
     };
     // First run: no worker.
     let (base, task) = avvia(apri(&pg).await, false).await;
-    let (st, v) = invia(base.clone(), "/api/v1/operazioni/1002", iscrizione(Some(1), "Rossi", "F")).await;
+    let (st, v) = invia(
+        base.clone(),
+        "/api/v1/operazioni/1002",
+        iscrizione(Some(1), "Rossi", "F"),
+    )
+    .await;
     assert_eq!(st, 200, "{v}");
     let a = soggetto(&v);
     let (st, v) = invia(
@@ -403,7 +501,10 @@ async fn riavvio(backend: Backend) {
     assert_eq!(st, 202, "{v}");
     let id = v["idOperazioneANPR"].as_str().unwrap().to_owned();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(leggi(base.clone(), format!("/api/v1/estrazioni/{id}")).await["statoRichiesta"], "0");
+    assert_eq!(
+        leggi(base.clone(), format!("/api/v1/estrazioni/{id}")).await["statoRichiesta"],
+        "0"
+    );
     task.abort();
     let _ = task.await;
     tokio::time::sleep(Duration::from_millis(200)).await;

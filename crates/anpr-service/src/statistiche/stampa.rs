@@ -116,16 +116,16 @@ pub(crate) fn pdf(
         },
         Blocco::Separatore,
     ];
+    // One wrapped line per row: descriptions are long and must not run into the numbers.
     for r in &p.righe {
-        corpo.push(Blocco::Campo {
-            etichetta: format!("{}. {}", r.id_dato, r.descrizione),
-            valore: format!(
-                "M {}   F {}   Totale {}",
-                r.conteggio.totale_maschi,
-                r.conteggio.totale_femmine,
-                r.conteggio.totale_complessivo
-            ),
-        });
+        corpo.push(Blocco::Paragrafo(format!(
+            "{}. {}: M {}, F {}, totale {}",
+            r.id_dato,
+            r.descrizione,
+            r.conteggio.totale_maschi,
+            r.conteggio.totale_femmine,
+            r.conteggio.totale_complessivo
+        )));
     }
     if !p.dettaglio.is_empty() {
         corpo.push(Blocco::Separatore);
