@@ -122,3 +122,47 @@ pub async fn file(
     }
     Ok(resp)
 }
+
+/// OpenAPI entries of the extraction and statistics endpoints (merged by `openapi`).
+pub(crate) fn paths_openapi(ambiente: &serde_json::Value) -> serde_json::Value {
+    let json_body = serde_json::json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
+    let errori = serde_json::json!({
+        "400": {"description": "Richiesta non valida", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Errore"}}}},
+        "403": {"description": "Accesso negato", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Errore"}}}},
+        "404": {"description": "Non trovato", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Errore"}}}},
+        "422": {"description": "Rifiutata (codice ANPR)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Errore"}}}}
+    });
+    let accettata = |s: &str| {
+        let mut r = errori.clone();
+        r["202"] = serde_json::json!({"description": s, "content": {"application/json": {"schema": {"type": "object", "properties": {"idOperazioneANPR": {"type": "string"}, "statoRichiesta": {"type": "string"}}}}}});
+        r["200"] = serde_json::json!({"description": "Richiesta già presente con lo stesso idOperazioneComune"});
+        r
+    };
+    let ok = |s: &str, tipo: &str| {
+        let mut r = errori.clone();
+        r["200"] = serde_json::json!({"description": s, "content": {tipo: {}}});
+        r
+    };
+    let id = serde_json::json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9]+$"}, "description": "idOperazioneANPR della richiesta"});
+    serde_json::json!({
+        "/api/v1/estrazioni": {
+            "post": {"summary": "4001: estrazione asincrona di dati anagrafici (criteri di tipoCriteriRicerca4001, massimo 2.000 soggetti; estrazione massiva solo Sindaco)", "parameters": [ambiente], "requestBody": json_body, "responses": accettata("Richiesta accodata")},
+            "get": {"summary": "4005: elenco delle richieste del comune", "parameters": [ambiente,
+                {"name": "statoRichiesta", "in": "query", "schema": {"type": "string", "enum": ["0", "1", "2", "3", "99"]}},
+                {"name": "servizio", "in": "query", "schema": {"type": "string"}},
+                {"name": "dal", "in": "query", "schema": {"type": "string", "format": "date"}},
+                {"name": "al", "in": "query", "schema": {"type": "string", "format": "date"}},
+                {"name": "dopo", "in": "query", "schema": {"type": "string"}},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}],
+                "responses": ok("Richieste", "application/json")}
+        },
+        "/api/v1/estrazioni/rivestimento": {"post": {"summary": "4002: rivestimento di un file di codici fiscali (o idANPR), al massimo 2.000", "parameters": [ambiente], "requestBody": json_body, "responses": accettata("Richiesta accodata")}},
+        "/api/v1/estrazioni/elenchi": {"post": {"summary": "4004: elenchi di ausilio (1 CF non validati, 2 CF errati)", "parameters": [ambiente], "requestBody": json_body, "responses": accettata("Richiesta accodata")}},
+        "/api/v1/estrazioni/{id}": {"get": {"summary": "4005: stato ed esito di una richiesta", "parameters": [ambiente, id], "responses": ok("Stato della richiesta", "application/json")}},
+        "/api/v1/estrazioni/{id}/file": {"get": {"summary": "7002: file prodotto (CSV o XLSX); EN108/EN109 se non ancora pronto, EV303 senza file", "parameters": [ambiente, id], "responses": ok("File", "application/octet-stream")}},
+        "/api/v1/statistiche/prospetti": {"post": {"summary": "4003: calcolo di un prospetto ISTAT (1 mensile; 2-5 annuali)", "parameters": [ambiente], "requestBody": json_body, "responses": accettata("Calcolo accodato")}},
+        "/api/v1/statistiche/prospetti/{id}": {"get": {"summary": "Prospetto calcolato (righe della tabella Righe dettaglio prospetti statistici)", "parameters": [ambiente, id], "responses": ok("Prospetto", "application/json")}},
+        "/api/v1/statistiche/prospetti/{id}/stampa": {"get": {"summary": "Stampa del prospetto: PDF/A o CSV", "parameters": [ambiente, id, {"name": "formato", "in": "query", "schema": {"type": "string", "enum": ["pdf", "csv"]}}], "responses": ok("Stampa", "application/pdf")}},
+        "/api/v1/statistiche/grafico": {"get": {"summary": "Grafico SVG della serie mensile dell'anno (dai prospetti mensili calcolati)", "parameters": [ambiente, {"name": "anno", "in": "query", "required": true, "schema": {"type": "string"}}], "responses": ok("SVG", "image/svg+xml")}}
+    })
+}
