@@ -29,10 +29,12 @@ mod openapi_operazioni;
 mod rest;
 mod rest_certificati;
 mod rest_documenti;
+mod rest_estrazioni;
 mod rest_procedimenti;
 mod rest_ricerca;
 mod rest_sicurezza;
 mod rest_sospese;
+mod rest_statistiche;
 mod rest_subentro;
 pub mod rete;
 mod soap;
@@ -158,6 +160,7 @@ pub fn router(registry: Arc<Registry>, config: ServerConfig) -> Router {
             "/api/v1/comuni/{istat}/parametri",
             get(rest_documenti::leggi_parametri).put(rest_documenti::salva_parametri),
         )
+        .merge(rotte_estrazioni())
         .merge(rotte_sicurezza())
         .route("/ws/{servizio}", get(soap::documento).post(soap::richiesta))
         .route(
@@ -182,6 +185,23 @@ pub fn router(registry: Arc<Registry>, config: ServerConfig) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// Asynchronous extractions (4001-4005, 7002) and ISTAT tables (4003), see
+/// [`rest_estrazioni`] and [`rest_statistiche`].
+fn rotte_estrazioni() -> Router<AppState> {
+    use rest_estrazioni as e;
+    use rest_statistiche as s;
+    Router::new()
+        .route("/api/v1/estrazioni", post(e::estrazione).get(e::elenco))
+        .route("/api/v1/estrazioni/rivestimento", post(e::rivestimento))
+        .route("/api/v1/estrazioni/elenchi", post(e::elenchi))
+        .route("/api/v1/estrazioni/{id}", get(e::stato))
+        .route("/api/v1/estrazioni/{id}/file", get(e::file))
+        .route("/api/v1/statistiche/prospetti", post(s::calcola))
+        .route("/api/v1/statistiche/prospetti/{id}", get(s::prospetto))
+        .route("/api/v1/statistiche/prospetti/{id}/stampa", get(s::stampa))
+        .route("/api/v1/statistiche/grafico", get(s::grafico))
 }
 
 /// The security console (`/api/v1/sicurezza`), see [`rest_sicurezza`].

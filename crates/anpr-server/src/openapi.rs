@@ -62,6 +62,11 @@ pub fn spec() -> Value {
         "paths",
         crate::rest_sicurezza::paths_openapi(&ambiente_header),
     );
+    extend(
+        &mut doc,
+        "paths",
+        crate::rest_estrazioni::paths_openapi(&ambiente_header),
+    );
     doc
 }
 

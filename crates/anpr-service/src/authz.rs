@@ -33,8 +33,11 @@ pub enum Permesso {
     Certificazione,
     /// Identity cards.
     CartaIdentita,
-    /// Extractions and ISTAT statistics.
+    /// Extractions, support lists, bulk lookups and ISTAT statistics (M-5.3, M-5.4).
     Estrazione,
+    /// Mass extraction of a municipality's whole registry: the mayor only, only for loss
+    /// of the local database or a change of software supplier (seed 000).
+    EstrazioneMassiva,
     /// Subentro (onboarding) and its anomalies.
     Subentro,
     /// Operations monitoring (M-5.5): the operations of the caller's municipality, or of
@@ -75,7 +78,7 @@ pub enum Permesso {
 }
 
 impl Permesso {
-    pub const ALL: [Permesso; 25] = [
+    pub const ALL: [Permesso; 26] = [
         Permesso::ConsultaTabelle,
         Permesso::CalcoloCodiceFiscale,
         Permesso::ConsultaScheda,
@@ -87,6 +90,7 @@ impl Permesso {
         Permesso::Certificazione,
         Permesso::CartaIdentita,
         Permesso::Estrazione,
+        Permesso::EstrazioneMassiva,
         Permesso::Subentro,
         Permesso::Monitoraggio,
         Permesso::VerificaAudit,
@@ -146,6 +150,7 @@ pub fn profili_abilitati(permesso: Permesso) -> &'static [Profilo] {
         Permesso::Certificazione => &[OperatoreCertificazione, OperatoreAnagrafe, SuperUtente],
         Permesso::CartaIdentita => &[OperatoreCartaIdentita, SuperUtente],
         Permesso::Estrazione => &[OperatoreConsultazione, SuperUtente, Sindaco],
+        Permesso::EstrazioneMassiva => &[Sindaco],
         Permesso::Subentro => &[OperatoreSubentro, SuperUtente],
         Permesso::Monitoraggio => &[
             OperatoreMonitoraggio,

@@ -30,6 +30,7 @@ pub mod clock;
 pub mod codice_fiscale;
 pub mod consultazione;
 pub mod error;
+pub mod estrazioni;
 pub mod famiglia;
 pub mod iscrizione;
 pub mod lavoro;
@@ -43,6 +44,7 @@ pub mod residenza;
 pub mod ricerca;
 pub mod sicurezza;
 pub mod sospese;
+pub mod statistiche;
 pub mod tabelle;
 pub mod validazione;
 
@@ -63,6 +65,8 @@ pub struct Registry {
     certificati: Arc<certificati::ConfigurazioneCertificati>,
     /// Users, cards, CA and certificates (security issue); `None` until configured.
     sicurezza: Option<Arc<sicurezza::Sicurezza>>,
+    /// Wakes the asynchronous-request worker when a request is queued (`estrazioni`).
+    pub(crate) risveglio: Arc<tokio::sync::Notify>,
 }
 
 impl fmt::Debug for Registry {
@@ -96,6 +100,7 @@ impl Registry {
             // An in-memory key until `con_certificati` sets the persistent one.
             certificati: Arc::new(certificati::ConfigurazioneCertificati::effimera()),
             sicurezza: None,
+            risveglio: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

@@ -19,6 +19,7 @@
 #[cfg(feature = "testing")]
 pub mod testing;
 
+mod elaborazioni;
 mod error;
 mod read;
 mod schema;
@@ -534,6 +535,81 @@ impl Store for PostgresStore {
         records: tokio::sync::mpsc::Receiver<anpr_store::MessaggioSubentro>,
     ) -> Result<VoceAudit, StoreError> {
         subentro::carica(self, inizio, records).await
+    }
+
+    async fn inserisci_elaborazione(
+        &self,
+        nuova: anpr_store::NuovaElaborazione,
+    ) -> Result<(anpr_store::Elaborazione, bool), StoreError> {
+        elaborazioni::inserisci(self, nuova).await
+    }
+
+    async fn prendi_elaborazione(
+        &self,
+        istante: chrono::DateTime<chrono::Utc>,
+        scadenza: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<anpr_store::Elaborazione>, StoreError> {
+        elaborazioni::prendi(self, istante, scadenza).await
+    }
+
+    async fn concludi_elaborazione(
+        &self,
+        c: anpr_store::ConclusioneElaborazione,
+    ) -> Result<bool, StoreError> {
+        elaborazioni::concludi(self, c).await
+    }
+
+    async fn elaborazione(&self, id: u64) -> Result<Option<anpr_store::Elaborazione>, StoreError> {
+        elaborazioni::leggi(self, id)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+
+    async fn file_elaborazione(
+        &self,
+        id: u64,
+    ) -> Result<Option<anpr_store::FileElaborazione>, StoreError> {
+        elaborazioni::file(self, id)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+
+    async fn elaborazioni(
+        &self,
+        query: &anpr_store::QueryElaborazioni,
+    ) -> Result<Vec<anpr_store::Elaborazione>, StoreError> {
+        elaborazioni::cerca(self, query)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+
+    async fn soggetti_per_estrazione(
+        &self,
+        query: &anpr_store::QueryEstrazione,
+    ) -> Result<Vec<SubjectIndex>, StoreError> {
+        elaborazioni::soggetti(self, query)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+
+    async fn sezioni_di(
+        &self,
+        entita: &[EntityRef],
+        sezioni: &[String],
+        at: Option<NaiveDate>,
+    ) -> Result<Vec<(EntityRef, RecordSections)>, StoreError> {
+        elaborazioni::sezioni_di(self, entita, sezioni, at)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+
+    async fn versioni_per_campo(
+        &self,
+        query: &anpr_store::QueryVersioniCampo,
+    ) -> Result<Vec<StoredVersion>, StoreError> {
+        elaborazioni::versioni_per_campo(self, query)
+            .await
+            .map_err(Failure::into_store_error)
     }
 
     async fn baseline_raw_insert(&self, rows: u32) -> Result<(), StoreError> {

@@ -45,6 +45,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "parametri_genitori",
         include_str!("../migrations/0006_parametri_genitori.sql"),
     ),
+    (
+        7,
+        "estrazioni",
+        include_str!("../migrations/0007_estrazioni.sql"),
+    ),
 ];
 
 /// First key of the advisory lock taken by migrations ("ANPR" in ASCII); the second key

@@ -60,7 +60,7 @@ pub(crate) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
     t.trunc_subsecs(6)
 }
 
-fn normalised(mut entry: NuovaVoceAudit) -> NuovaVoceAudit {
+pub(crate) fn normalised(mut entry: NuovaVoceAudit) -> NuovaVoceAudit {
     entry.istante = micros(entry.istante);
     entry
 }
@@ -262,7 +262,11 @@ fn lock_keys(schema: &str, entities: &[EntityRef]) -> Vec<i64> {
 }
 
 /// Runs `attempt` until it succeeds, fails for good, or keeps losing races.
-async fn with_retries<T, F, Fut>(what: &str, seed: u64, mut attempt: F) -> Result<T, Verdict>
+pub(crate) async fn with_retries<T, F, Fut>(
+    what: &str,
+    seed: u64,
+    mut attempt: F,
+) -> Result<T, Verdict>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Failure>>,
@@ -384,7 +388,7 @@ pub(crate) async fn append_audit(
 /// up front. Besides saving the parse, this is what makes pipelining safe: a pipelined
 /// future then sends its request on its first poll, so requests reach the server in
 /// the order the futures are listed, never reordered by a cache miss.
-struct Statements {
+pub(crate) struct Statements {
     claim: Statement,
     insert_operation: Statement,
     lock_records: Statement,
@@ -400,7 +404,7 @@ struct Statements {
 }
 
 impl Statements {
-    async fn prepare(tx: &Transaction<'_>) -> Result<Self, Failure> {
+    pub(crate) async fn prepare(tx: &Transaction<'_>) -> Result<Self, Failure> {
         let p = |sql: &'static str| async move {
             tx.prepare_cached(sql).await.ctx("preparing a statement")
         };
@@ -518,7 +522,7 @@ const AUDIT_APPEND: &str = "WITH voce AS ( \
      ) \
      UPDATE audit_testa SET seq = $1, hash = $13";
 
-async fn query(
+pub(crate) async fn query(
     tx: &Transaction<'_>,
     what: &'static str,
     sql: &str,
@@ -528,7 +532,7 @@ async fn query(
     tx.query(&stmt, params).await.ctx(what)
 }
 
-async fn exec(
+pub(crate) async fn exec(
     tx: &Transaction<'_>,
     what: &'static str,
     sql: &str,
@@ -1015,7 +1019,7 @@ async fn queue_outbox(
 
 /// Makes this transaction's commit return without waiting for the disk; see
 /// [`confirm_durable`], which every caller runs before answering.
-async fn relax_commit(tx: &Transaction<'_>) -> Result<(), Failure> {
+pub(crate) async fn relax_commit(tx: &Transaction<'_>) -> Result<(), Failure> {
     tx.batch_execute("SET LOCAL synchronous_commit = off")
         .await
         .ctx("relaxing the commit wait")
@@ -1023,7 +1027,7 @@ async fn relax_commit(tx: &Transaction<'_>) -> Result<(), Failure> {
 
 /// Locks the audit head until commit and reads it. Every other writer queues here, so
 /// only the append and the commit may follow.
-async fn lock_audit_head(
+pub(crate) async fn lock_audit_head(
     tx: &Transaction<'_>,
     st: &Statements,
 ) -> Result<Option<TestaCatena>, Failure> {
@@ -1045,7 +1049,7 @@ async fn lock_audit_head(
 }
 
 /// Chains `entry` after `head` (read under lock by [`lock_audit_head`]) and stores it.
-async fn append_chained(
+pub(crate) async fn append_chained(
     tx: &Transaction<'_>,
     st: &Statements,
     head: Option<TestaCatena>,
@@ -1099,7 +1103,7 @@ async fn append_chained(
 /// changes: for a few milliseconds another session can see a commit not yet on disk; a
 /// crash then loses it together with everything chained after it (the WAL is a prefix),
 /// and every later write or audited read confirms it the same way before answering.
-async fn confirm_durable(
+pub(crate) async fn confirm_durable(
     client: &deadpool_postgres::Object,
     what: &'static str,
 ) -> Result<(), Failure> {
@@ -1482,7 +1486,7 @@ pub(crate) async fn elimina_sospesa(
 
 /// The result of a write that is not an operation: no constraint violation of its own
 /// is expected, so one is a backend failure.
-fn plain_outcome<T>(what: &str, outcome: Result<T, Verdict>) -> Result<T, StoreError> {
+pub(crate) fn plain_outcome<T>(what: &str, outcome: Result<T, Verdict>) -> Result<T, StoreError> {
     match outcome {
         Ok(v) => Ok(v),
         Err(Verdict::Fail(e)) => Err(e),

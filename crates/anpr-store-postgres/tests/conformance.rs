@@ -11,3 +11,4 @@ mod sicurezza {
 
     anpr_store::conformance_sicurezza_tests!(common::fresh());
 }
+anpr_store::conformance_elaborazioni_tests!(common::fresh());

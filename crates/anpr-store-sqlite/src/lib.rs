@@ -23,6 +23,7 @@
 
 mod codec;
 mod documenti;
+mod elaborazioni;
 mod read;
 mod schema;
 mod sicurezza;
@@ -598,6 +599,93 @@ impl Store for SqliteStore {
         self.sicurezza(sicurezza::Scrittura::AzzeraAccessi(chiave.to_owned()))
             .await
             .map(drop)
+    }
+
+    async fn inserisci_elaborazione(
+        &self,
+        nuova: anpr_store::NuovaElaborazione,
+    ) -> Result<(anpr_store::Elaborazione, bool), StoreError> {
+        let s = elaborazioni::Scrittura::inserisci(nuova)?;
+        match self.write(Job::Elaborazione(s)).await? {
+            Done::Elaborazione(elaborazioni::Fatto::Inserita(e, nuova)) => Ok((e, nuova)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn prendi_elaborazione(
+        &self,
+        istante: chrono::DateTime<chrono::Utc>,
+        scadenza: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<anpr_store::Elaborazione>, StoreError> {
+        let s = elaborazioni::Scrittura::prendi(istante, scadenza)?;
+        match self.write(Job::Elaborazione(s)).await? {
+            Done::Elaborazione(elaborazioni::Fatto::Presa(e)) => Ok(e),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn concludi_elaborazione(
+        &self,
+        c: anpr_store::ConclusioneElaborazione,
+    ) -> Result<bool, StoreError> {
+        let s = elaborazioni::Scrittura::concludi(c)?;
+        match self.write(Job::Elaborazione(s)).await? {
+            Done::Elaborazione(elaborazioni::Fatto::Conclusa(ok)) => Ok(ok),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn elaborazione(&self, id: u64) -> Result<Option<anpr_store::Elaborazione>, StoreError> {
+        self.readers.run(move |c| elaborazioni::leggi(c, id)).await
+    }
+
+    async fn file_elaborazione(
+        &self,
+        id: u64,
+    ) -> Result<Option<anpr_store::FileElaborazione>, StoreError> {
+        self.readers.run(move |c| elaborazioni::file(c, id)).await
+    }
+
+    async fn elaborazioni(
+        &self,
+        query: &anpr_store::QueryElaborazioni,
+    ) -> Result<Vec<anpr_store::Elaborazione>, StoreError> {
+        let query = query.clone();
+        self.readers
+            .run(move |c| elaborazioni::cerca(c, &query))
+            .await
+    }
+
+    async fn soggetti_per_estrazione(
+        &self,
+        query: &anpr_store::QueryEstrazione,
+    ) -> Result<Vec<SubjectIndex>, StoreError> {
+        let query = query.clone();
+        self.readers
+            .run(move |c| elaborazioni::soggetti(c, &query))
+            .await
+    }
+
+    async fn sezioni_di(
+        &self,
+        entita: &[EntityRef],
+        sezioni: &[String],
+        at: Option<NaiveDate>,
+    ) -> Result<Vec<(EntityRef, RecordSections)>, StoreError> {
+        let (entita, sezioni) = (entita.to_vec(), sezioni.to_vec());
+        self.readers
+            .run(move |c| elaborazioni::sezioni_di(c, &entita, &sezioni, at))
+            .await
+    }
+
+    async fn versioni_per_campo(
+        &self,
+        query: &anpr_store::QueryVersioniCampo,
+    ) -> Result<Vec<StoredVersion>, StoreError> {
+        let query = query.clone();
+        self.readers
+            .run(move |c| elaborazioni::versioni_per_campo(c, &query))
+            .await
     }
 
     async fn baseline_raw_insert(&self, rows: u32) -> Result<(), StoreError> {

@@ -56,6 +56,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "parametri_genitori",
         sql: include_str!("../migrations/0006_parametri_genitori.sql"),
     },
+    Migration {
+        version: 7,
+        name: "estrazioni",
+        sql: include_str!("../migrations/0007_estrazioni.sql"),
+    },
 ];
 
 /// The schema version this program writes.

@@ -57,6 +57,7 @@ pub(crate) enum Job {
     EmettiDocumento(crate::documenti::DocumentoPreparato),
     AnnullaDocumento(crate::documenti::AnnullamentoPreparato),
     SalvaParametri(crate::documenti::ParametriPreparati),
+    Elaborazione(crate::elaborazioni::Scrittura),
     OutboxMark {
         id: u64,
         delivered: bool,
@@ -79,6 +80,7 @@ pub(crate) enum Done {
     Documento(Option<anpr_store::DocumentoEmesso>),
     Sicurezza(crate::sicurezza::Risposta),
     Parametri(anpr_store::ParametriComune),
+    Elaborazione(crate::elaborazioni::Fatto),
     Nothing,
 }
 
@@ -297,6 +299,7 @@ fn run_job(conn: &Connection, job: &Job) -> Result<Done, StoreError> {
         }
         Job::AnnullaDocumento(a) => crate::documenti::annulla(conn, a).map(Done::Documento),
         Job::SalvaParametri(p) => crate::documenti::salva_parametri(conn, p).map(Done::Parametri),
+        Job::Elaborazione(e) => crate::elaborazioni::scrivi(conn, e).map(Done::Elaborazione),
         Job::OutboxMark { id, delivered } => {
             write::outbox_mark(conn, *id, *delivered).map(|()| Done::Nothing)
         }

@@ -18,3 +18,8 @@ mod sicurezza {
         Some((store, dir))
     });
 }
+anpr_store::conformance_elaborazioni_tests!(async {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = SqliteStore::open(&dir.path().join("t.sqlite3")).expect("open a fresh store");
+    Some((store, dir))
+});

@@ -33,8 +33,16 @@ use serde::{Deserialize, Serialize};
 pub mod conformance;
 #[cfg(feature = "conformance")]
 pub mod conformance_sicurezza;
+#[cfg(feature = "conformance")]
+pub mod conformance_elaborazioni;
+pub mod elaborazioni;
 pub mod sicurezza;
 
+pub use elaborazioni::{
+    ConclusioneElaborazione, Elaborazione, FileElaborazione, IntervalloFamiglie,
+    IntervalloIdComunale, NuovaElaborazione, QueryElaborazioni, QueryEstrazione,
+    QueryVersioniCampo, StatoElaborazione,
+};
 use sicurezza::{
     CaSicurezza, CaricoSicurezza, EsitoMail, GettoneSicurezza, MailSicurezza, ModificaSicurezza,
     StatoMail,
@@ -977,6 +985,86 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Forgets the failed logins of `chiave` (after a successful one).
     async fn sicurezza_azzera_accessi_falliti(&self, _chiave: &str) -> Result<(), StoreError> {
         Err(non_supportato("the security directory"))
+    }
+
+    // ------------------------------------------------ asynchronous requests (M-5.3, M-5.4)
+
+    /// Queues a validated asynchronous request and chains its audit entry, in one
+    /// transaction. A request of the same municipality with the same
+    /// `id_operazione_comune` already stored is returned instead (with `false`), and
+    /// nothing is written.
+    async fn inserisci_elaborazione(
+        &self,
+        _nuova: NuovaElaborazione,
+    ) -> Result<(Elaborazione, bool), StoreError> {
+        Err(non_supportato("asynchronous requests"))
+    }
+
+    /// Atomically takes the oldest request that is `inserita`, or `inElaborazione` with
+    /// a lease expired before `istante`: it becomes `inElaborazione`, held until
+    /// `scadenza`, its attempt count increased. `None` when there is none.
+    async fn prendi_elaborazione(
+        &self,
+        _istante: DateTime<Utc>,
+        _scadenza: DateTime<Utc>,
+    ) -> Result<Option<Elaborazione>, StoreError> {
+        Err(non_supportato("asynchronous requests"))
+    }
+
+    /// Records the outcome of an attempt (state, outcome, file) and chains its audit
+    /// entry, in one transaction; only while the request is `inElaborazione` with the
+    /// same attempt number. `false` (nothing written) otherwise.
+    async fn concludi_elaborazione(
+        &self,
+        _conclusione: ConclusioneElaborazione,
+    ) -> Result<bool, StoreError> {
+        Err(non_supportato("asynchronous requests"))
+    }
+
+    async fn elaborazione(&self, _id: u64) -> Result<Option<Elaborazione>, StoreError> {
+        Err(non_supportato("asynchronous requests"))
+    }
+
+    /// The result file of a request, if it has one.
+    async fn file_elaborazione(&self, _id: u64) -> Result<Option<FileElaborazione>, StoreError> {
+        Err(non_supportato("asynchronous requests"))
+    }
+
+    /// Requests matching the filter, ascending by id.
+    async fn elaborazioni(
+        &self,
+        _query: &QueryElaborazioni,
+    ) -> Result<Vec<Elaborazione>, StoreError> {
+        Err(non_supportato("asynchronous requests"))
+    }
+
+    /// Stage one of an extraction over the subject projection, see [`QueryEstrazione`].
+    async fn soggetti_per_estrazione(
+        &self,
+        _query: &QueryEstrazione,
+    ) -> Result<Vec<SubjectIndex>, StoreError> {
+        Err(non_supportato("extractions"))
+    }
+
+    /// The given sections of many records at once, in force at `at` (or current), in
+    /// the order of `entita` (records with none of them are left out). At most
+    /// [`elaborazioni::MAX_ENTITA_SEZIONI`] entities per call.
+    async fn sezioni_di(
+        &self,
+        _entita: &[EntityRef],
+        _sezioni: &[String],
+        _at: Option<NaiveDate>,
+    ) -> Result<Vec<(EntityRef, RecordSections)>, StoreError> {
+        Err(non_supportato("extractions"))
+    }
+
+    /// Versions of a section by the value of one of its fields, see
+    /// [`QueryVersioniCampo`]; ordered by entity, then valid-from date.
+    async fn versioni_per_campo(
+        &self,
+        _query: &QueryVersioniCampo,
+    ) -> Result<Vec<StoredVersion>, StoreError> {
+        Err(non_supportato("statistics"))
     }
 
     /// Benchmark baseline: inserts `rows` minimal rows into a scratch table in one

@@ -385,6 +385,9 @@ async fn serve(args: ServeArgs) -> ExitCode {
         }
     }
     let registry = Arc::new(registry);
+    // The worker of asynchronous requests (extractions, ISTAT tables): it also takes up
+    // whatever a previous run left queued.
+    let _lavoratore = anpr_service::estrazioni::avvia_lavoratore(registry.clone());
     let config = anpr_server::ServerConfig {
         ambiente_predefinito: args.ambiente,
         backend,
