@@ -139,10 +139,7 @@ async fn estrazione_csv_xlsx_e_criteri(s: Server) {
     assert_eq!(rows[1][col("idANPR")], ids[2]);
     assert_eq!(rows[0][col("generalita.cognome")], "Rossi");
     assert_eq!(rows[1][col("generalita.sesso")], "F");
-    assert_eq!(
-        rows[0][col("etaCittadino")].parse::<i32>().unwrap() >= 44,
-        true
-    );
+    assert!(rows[0][col("etaCittadino")].parse::<i32>().unwrap() >= 44);
     assert_eq!(
         rows[0][col("residenza.indirizzo.toponimo.denominazioneToponimo")],
         "Nazionale"

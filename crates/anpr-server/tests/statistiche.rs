@@ -14,6 +14,7 @@ fn chi(id: &str) -> Value {
     json!({"idSchedaSoggettoANPR": id})
 }
 
+#[allow(clippy::too_many_arguments)]
 fn iscrizione(
     id: u64,
     cognome: &str,

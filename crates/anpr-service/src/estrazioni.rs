@@ -842,10 +842,9 @@ impl Registry {
             .into_iter()
             .filter(|e| {
                 massiva_ok
-                    || !e
-                        .richiesta
+                    || e.richiesta
                         .pointer("/lavoro/massiva")
-                        .is_some_and(|m| !m.is_null())
+                        .is_none_or(serde_json::Value::is_null)
             })
             .map(stato_di)
             .collect())

@@ -757,14 +757,14 @@ async fn movimenti(
                 continue;
             }
             let Some(op) = op else { continue };
-            if !servizi.contains_key(&op) {
+            if let std::collections::hash_map::Entry::Vacant(voce) = servizi.entry(op) {
                 let s = store
                     .operation(op)
                     .await
                     .map_err(|x| reg.interno(x))?
                     .map(|o| o.codice_servizio.to_string())
                     .unwrap_or_default();
-                servizi.insert(op, s);
+                voce.insert(s);
             }
             let servizio = servizi.get(&op).cloned().unwrap_or_default();
             // The record as it was on the day of the change (before it, for a departure's
@@ -1021,7 +1021,7 @@ async fn calcola(
                     let dopo = residenti(reg, store, &entrambi, al).await?;
                     let mut c = Conteggio::default();
                     for (p, d) in prima.iter().zip(dopo.iter()) {
-                        if p.straniero && !d.straniero && !d.cittadinanza.is_none() {
+                        if p.straniero && !d.straniero && d.cittadinanza.is_some() {
                             c.add(d.maschio);
                         }
                     }

@@ -296,7 +296,8 @@ pub(crate) fn file(conn: &Connection, id: u64) -> Result<Option<FileElaborazione
     let Ok(id) = i64::try_from(id) else {
         return Ok(None);
     };
-    let raw: Option<(Option<String>, Option<String>, Option<Vec<u8>>)> = conn
+    type Grezzo = (Option<String>, Option<String>, Option<Vec<u8>>);
+    let raw: Option<Grezzo> = conn
         .prepare_cached(
             "SELECT file_nome, file_formato, file_contenuto FROM elaborazioni WHERE id = ?1",
         )

@@ -200,6 +200,13 @@ pub enum TipoAtto {
     Morte,
 }
 
+/// A family-level range: kind, national ids, municipal ids.
+pub type RangeFamiglie = (
+    TipoSchedaRange,
+    Option<(u64, u64)>,
+    Option<(String, String)>,
+);
+
 /// The validated criteria the worker runs.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -215,11 +222,7 @@ pub struct CriteriEstrazione {
     /// Services whose operations in the period select the subjects (empty: any).
     pub servizi: Vec<String>,
     pub id_anpr: Option<(u64, u64)>,
-    pub famiglie: Option<(
-        TipoSchedaRange,
-        Option<(u64, u64)>,
-        Option<(String, String)>,
-    )>,
+    pub famiglie: Option<RangeFamiglie>,
     pub id_comunale: Option<(String, String)>,
     pub atto: Option<(TipoAtto, i32, Option<String>, Option<String>)>,
     /// Folded building-key prefix (`comune specie denominazione [numero]`).
