@@ -18,6 +18,7 @@ pub(crate) fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
             "generalitaSchedaConvivenza",
             "tutoreIntestatario",
             "residenzaConvivneza",
+            "datiDelProcedimento",
             "datiControllo",
         ],
         "1014" => &[
@@ -32,6 +33,7 @@ pub(crate) fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
             "generalitaPerRicerca",
             "destinazione",
             "elencoSoggetti",
+            "datiDelProcedimento",
             "datiControllo",
         ],
         "2009" => &[
@@ -45,6 +47,7 @@ pub(crate) fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
             "famigliaConvivenza",
             "elencoSoggettiFamiglia",
             "residenzaFamigliaConvivenza",
+            "datiDelProcedimento",
             "datiControllo",
         ],
         "5013" => &[
@@ -69,6 +72,7 @@ pub(crate) fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
             "legameSoggetto",
             "iscrizioneAire",
             "residenzaEstera",
+            "datiDelProcedimento",
             "datiControllo",
         ],
         "A002" => &[
@@ -81,6 +85,7 @@ pub(crate) fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
             "famiglia",
             "iscrizioneAire",
             "residenzaEstera",
+            "datiDelProcedimento",
             "datiControllo",
         ],
         "A006" => &[
@@ -90,6 +95,7 @@ pub(crate) fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
             "legameSoggetto",
             "iscrizioneAire",
             "residenzaEstera",
+            "datiDelProcedimento",
             "datiControllo",
         ],
         _ => return None,
@@ -97,6 +103,66 @@ pub(crate) fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
 }
 
 impl Conversione<'_> {
+    /// `tipoPermessoSoggiorno`: number, kind ("Tipo soggiorno"), issue and expiry
+    /// dates, police headquarters, passport. The record needs the number and the issue
+    /// date, which the XSD leaves optional.
+    pub(crate) fn permesso_soggiorno(&mut self, e: &Elemento, percorso: &str) -> Value {
+        let mut m = Map::new();
+        for (nome, chiave) in [
+            ("numeroSoggiorno", "numeroSoggiorno"),
+            ("dataRilascio", "dataRilascio"),
+        ] {
+            match e.testo_di(nome) {
+                Some(v) => {
+                    let v = if nome.starts_with("data") {
+                        data_xsd(v)
+                    } else {
+                        v.to_owned()
+                    };
+                    m.insert(chiave.into(), json!(v));
+                }
+                None => self.anomalie.push(
+                    Anomalia::errore(
+                        anpr_domain::error::CODICE_CAMPO_OBBLIGATORIO,
+                        "Dato obbligatorio per registrare il permesso di soggiorno",
+                    )
+                    .campo(format!("{percorso}/{nome}")),
+                ),
+            }
+        }
+        put(
+            &mut m,
+            "tipoSoggiorno",
+            e.testo_di("tipoSoggiorno").map(codice_tabella),
+        );
+        put(
+            &mut m,
+            "dataScadenza",
+            e.testo_di("dataScadenza").map(data_xsd),
+        );
+        put(
+            &mut m,
+            "questuraRilascio",
+            testo(e, "questuraRilascioSoggiorno"),
+        );
+        put(&mut m, "numeroPassaporto", testo(e, "numeroPassaporto"));
+        self.non_registrati(e, percorso, &["noteSoggiorno", "comune"]);
+        Value::Object(m)
+    }
+
+    /// `tipoAltriDati`: education and professional condition (table codes).
+    pub(crate) fn altri_dati(&mut self, e: &Elemento) -> Value {
+        let mut m = Map::new();
+        for nome in [
+            "titoloStudio",
+            "posizioneProfessionale",
+            "condizioneNonProfessionale",
+        ] {
+            put(&mut m, nome, e.testo_di(nome).map(codice_tabella));
+        }
+        Value::Object(m)
+    }
+
     /// The leaf children `nomi` of `e` copied under the same names (dates as
     /// `AAAA-MM-GG`); any other child is refused as not handled.
     fn foglie(&mut self, e: &Elemento, percorso: &str, nomi: &[&str]) -> Map<String, Value> {
@@ -235,10 +301,10 @@ impl Conversione<'_> {
         );
         m.insert("cittadinanza".into(), json!(cz));
         if let Some(p) = r.figlio("paternita") {
-            m.insert("paternita".into(), self.genitore(p));
+            m.insert("paternita".into(), self.genitore_riferito(p, "paternita"));
         }
         if let Some(p) = r.figlio("maternita") {
-            m.insert("maternita".into(), self.genitore(p));
+            m.insert("maternita".into(), self.genitore_riferito(p, "maternita"));
         }
         if let Some(a) = r.figlio("attoNascita") {
             m.insert("attoNascita".into(), self.atto(a, "attoNascita"));

@@ -23,4 +23,5 @@ pub mod catalogo;
 pub mod richieste;
 pub mod risposte;
 pub mod schema;
+mod stato_civile;
 pub mod xml;

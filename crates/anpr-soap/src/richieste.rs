@@ -279,6 +279,9 @@ impl Conversione<'_> {
             put(&mut m, "luogoNascita", c);
         }
         put(&mut m, "dataNascita", nascita);
+        // A birth date without day or month would be stored as a complete one.
+        self.non_gestiti(g, percorso, &["senzaGiorno", "senzaGiornoMese"]);
+        self.non_registrati(g, percorso, &["note", "soggettoAIRE"]);
         put(
             &mut m,
             "codiceFiscale",
@@ -317,26 +320,6 @@ impl Conversione<'_> {
                     .campo(percorso)
                     .atteso("idSchedaSoggettoANPR o codiceFiscale/codFiscale"),
             );
-        }
-        Value::Object(m)
-    }
-
-    /// A parent (`tipoGenitore`): by registry identity, or by name.
-    pub(crate) fn genitore(&mut self, e: &Elemento) -> Value {
-        let mut m = Map::new();
-        if let Some(g) = e.figlio("generalita") {
-            put(
-                &mut m,
-                "idSchedaSoggettoANPR",
-                testo(g, "idSchedaSoggettoANPR"),
-            );
-            put(
-                &mut m,
-                "codiceFiscale",
-                g.testo_a("codiceFiscale/codFiscale").map(str::to_owned),
-            );
-            put(&mut m, "cognome", testo(g, "cognome"));
-            put(&mut m, "nome", testo(g, "nome"));
         }
         Value::Object(m)
     }
@@ -491,11 +474,13 @@ fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
             "testataRichiesta",
             "generalita1001",
             "attoNascita",
+            "attoNascitaANPR",
             "cittadinanza",
             "paternita",
             "maternita",
             "famConv",
             "legameSoggetto",
+            "datiDelProcedimento",
             "datiControllo",
         ],
         "1002" => &[
@@ -507,6 +492,7 @@ fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
             "residenza",
             "famiglia",
             "convivenza",
+            "datiDelProcedimento",
             "datiControllo",
         ],
         "1013" => &[
@@ -528,6 +514,7 @@ fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
             "datiDecesso",
             "datiSentenza",
             "elencoSoggettiFamiglia",
+            "datiDelProcedimento",
             "datiControllo",
         ],
         "5005" => &[
@@ -535,16 +522,36 @@ fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
             "generalitaSchedaFamiglia",
             "residenzaFamiglia",
             "elencoSoggettiFamiglia",
+            "datiDelProcedimento",
             "datiControllo",
+        ],
+        "5021" => &[
+            "testataRichiesta",
+            "matrimonioPerRicerca",
+            "matrimonio",
+            "vedovanza",
+            "separazioneAnnullamentoCessazioneMatrimonio",
+            "datiDelProcedimento",
+            "datiControllo",
+            "datiAnnullamento",
         ],
         "5008" => &[
             "testataRichiesta",
             "generalitaPerRicerca",
             "generalitaDaModificare",
             "attoNascita",
+            "attoNascitaANPR",
             "paternita",
             "maternita",
             "cittadinanza",
+            "matrimonio",
+            "vedovanza",
+            "separazioneAnnullamentoCessazioneMatrimonio",
+            "convivenzaDiFatto",
+            "unioneCivile",
+            "permessoSoggiorno",
+            "altriDati",
+            "datiDelProcedimento",
             "datiControllo",
         ],
         other => return crate::altre::gestiti(other),
@@ -585,7 +592,7 @@ pub fn converti(
     }
     let mut m = Map::new();
     m.insert("idOperazioneComune".into(), json!(t.id_operazione_comune));
-    let v = match codice {
+    let mut v = match codice {
         "1001" => {
             if let Some(g) = r.a("generalita1001/generalita") {
                 let mut gv = c.generalita(g, "generalita1001/generalita");
@@ -596,6 +603,10 @@ pub fn converti(
             }
             if let Some(a) = r.figlio("attoNascita") {
                 m.insert("attoNascita".into(), c.atto(a, "attoNascita"));
+            } else if let Some(a) = r.figlio("attoNascitaANPR") {
+                if let Some(v) = c.atto_anpr(a, "attoNascitaANPR") {
+                    m.insert("attoNascita".into(), v);
+                }
             }
             let cz: Vec<Value> = r
                 .figli_nominati("cittadinanza")
@@ -603,10 +614,10 @@ pub fn converti(
                 .collect();
             m.insert("cittadinanza".into(), json!(cz));
             if let Some(p) = r.figlio("paternita") {
-                m.insert("paternita".into(), c.genitore(p));
+                m.insert("paternita".into(), c.genitore_riferito(p, "paternita"));
             }
             if let Some(p) = r.figlio("maternita") {
-                m.insert("maternita".into(), c.genitore(p));
+                m.insert("maternita".into(), c.genitore_riferito(p, "maternita"));
             }
             if r.figlio("famConv").is_some() || r.figlio("legameSoggetto").is_some() {
                 let mut f = Map::new();
@@ -843,19 +854,54 @@ pub fn converti(
             if !cz.is_empty() {
                 m.insert("cittadinanza".into(), json!(cz));
             }
-            if let Some(p) = r.figlio("paternita") {
-                m.insert("paternita".into(), c.genitore(p));
-            }
-            if let Some(p) = r.figlio("maternita") {
-                m.insert("maternita".into(), c.genitore(p));
+            for nome in ["paternita", "maternita"] {
+                if let Some(p) = r.figlio(nome) {
+                    m.insert(nome.into(), c.genitore_riferito(p, nome));
+                }
             }
             if let Some(a) = r.figlio("attoNascita") {
                 m.insert("attoNascita".into(), c.atto(a, "attoNascita"));
+            } else if let Some(a) = r.figlio("attoNascitaANPR") {
+                if let Some(v) = c.atto_anpr(a, "attoNascitaANPR") {
+                    m.insert("attoNascita".into(), v);
+                }
+            }
+            // Civil-status events: the use case takes one per request (EN321).
+            if let Some(e) = r.figlio("matrimonio") {
+                m.insert("matrimonio".into(), c.matrimonio(e, "matrimonio"));
+            }
+            if let Some(e) = r.figlio("vedovanza") {
+                m.insert("vedovanza".into(), c.vedovanza(e, "vedovanza"));
+            }
+            if let Some(e) = r.figlio("separazioneAnnullamentoCessazioneMatrimonio") {
+                let v = c.cessazione(e, "separazioneAnnullamentoCessazioneMatrimonio", t);
+                m.insert("cessazioneMatrimonio".into(), v);
+            }
+            if let Some(e) = r.figlio("unioneCivile") {
+                let (campo, v) = c.unione_civile(e, "unioneCivile", t);
+                m.insert(campo.into(), v);
+            }
+            if let Some(e) = r.figlio("convivenzaDiFatto") {
+                let (campo, v) = c.convivenza_di_fatto(e, "convivenzaDiFatto", t);
+                m.insert(campo.into(), v);
+            }
+            if let Some(e) = r.figlio("permessoSoggiorno") {
+                let v = c.permesso_soggiorno(e, "permessoSoggiorno");
+                m.insert("permessoSoggiorno".into(), v);
+            }
+            if let Some(e) = r.figlio("altriDati") {
+                m.insert("altriDati".into(), c.altri_dati(e));
             }
             Value::Object(m)
         }
+        "5021" => crate::stato_civile::converti_5021(&mut c, r, t, m),
         other => crate::altre::converti(&mut c, other, r, t, m)?,
     };
+    if consentiti.contains(&"datiDelProcedimento") {
+        if let Value::Object(o) = &mut v {
+            c.procedimento(r, o);
+        }
+    }
     Some(if c.anomalie.is_empty() {
         Ok(Convertita {
             corpo: v,

@@ -141,9 +141,15 @@ pub fn ko(
         w.chiudi("listaErrori");
     }
     w.chiudi(elemento);
+    tipo_mutazione_5021(&mut w, op, t);
+    w.chiudi(&format!("ns:{}", op.risposta));
+    w.fine()
+}
+
+/// Risposta5021 requires `tipoMutazione` (two digits) after the outcome, refusal or
+/// success alike: the request's, as received.
+fn tipo_mutazione_5021(w: &mut Scrittore, op: &Operazione, t: &Testata) {
     if op.codice == "5021" {
-        // Risposta5021 requires tipoMutazione (two digits) after the outcome: the
-        // request's, as received.
         let tm = t
             .tipo_mutazione
             .as_deref()
@@ -151,8 +157,6 @@ pub fn ko(
             .unwrap_or("00");
         w.campo("tipoMutazione", tm);
     }
-    w.chiudi(&format!("ns:{}", op.risposta));
-    w.fine()
 }
 
 /// `tipoTestataRispostaE000`: the bodies' header (`idOperazioneClient`).
@@ -252,6 +256,7 @@ pub fn operazione(
         w.chiudi("listaAnomalie");
     }
     w.chiudi("rc:Risposta_Comune");
+    tipo_mutazione_5021(&mut w, op, t);
     w.chiudi(&format!("ns:{}", op.risposta));
     w.fine()
 }

@@ -574,9 +574,196 @@ def tutte(base):
     return out
 
 
+def esito_di(r):
+    """[outcome, [codes]] of any answer (Risposta_Comune, rispostaKO, NNNN_OK)."""
+    for k, v in zeep.helpers.serialize_object(r).items():
+        if v is None or k == "tipoMutazione":
+            continue
+        if k in ("rispostaKO", "Risposta6001KO"):
+            errori = v["listaErrori"]["errore"] if "errore" in v["listaErrori"] else v["listaErrori"]
+            return [v["testataRisposta"]["esitoOperazione"], [e["codiceErroreAnomalia"] for e in errori]]
+        if k == "Risposta_Comune":
+            anomalie = v["listaAnomalie"]["anomalie"] if v["listaAnomalie"] is not None else []
+            return [v["testataRisposta"]["esitoOperazione"], [a["codiceErroreAnomalia"] for a in anomalie]]
+        return [v["testataRisposta"]["esitoOperazione"], []]
+    return ["?", []]
+
+
+def campi(r):
+    """The (code, field) pairs of an answer's anomalies or errors."""
+    out = []
+    for k, v in zeep.helpers.serialize_object(r).items():
+        if v is None:
+            continue
+        if k == "rispostaKO":
+            out += [(e["codiceErroreAnomalia"], e["campoErroreAnomalia"]) for e in v["listaErrori"]["errore"]]
+        if k == "Risposta_Comune" and v["listaAnomalie"] is not None:
+            out += [(a["codiceErroreAnomalia"], a["campoErroreAnomalia"]) for a in v["listaAnomalie"]["anomalie"]]
+    return out
+
+
+ATTO = {"comuneRegistrazione": ROMA, "anno": "2000", "parte": "2", "serie": "A", "numeroAtto": "45"}
+
+
+def stato_civile(base):
+    """Civil-status events over SOAP: 5008 marriage, civil union and its dissolution,
+    de facto cohabitation and its end, widowhood, residence permit and other data,
+    datiDelProcedimento; 5021 polygamy (second marriage, divorce, annulment, refusal)."""
+    s1000 = Servizio(base, "AnprService1000", "1000iscrizione.xsd")
+    s5000 = Servizio(base, "AnprService5000", "5000mutazione.xsd")
+    d = datetime.date.fromisoformat
+    out = {}
+    ids = {}
+    for i, (chi, cognome, nome, sesso) in enumerate(
+        [("karim", "Haddad", "Karim", "M"), ("leila", "Saleh", "Leila", "F"), ("omar", "Nasser", "Omar", "M"), ("sara", "Costa", "Sara", "F")]
+    ):
+        ids[chi] = esito(iscrizione_1002(s1000, 200 + i, cognome, nome, sesso, "1970-01-01", "1"))[2][0]
+
+    def p(chi, cognome, nome):
+        return per_ricerca(ids[chi], cognome, nome)
+
+    def mutazione(id_comune, decorrenza, tipi, **kw):
+        return s5000.call(
+            "mutazione_scheda",
+            testataRichiesta=testata("5008", id_comune, decorrenza),
+            datiControllo={"tipoMutazione": tipi},
+            **kw,
+        )
+
+    # 5008 marriage of two registered people: recorded on both records. (Every change
+    # is dated after the registrations' 2020-03-01: a section's history only grows.)
+    r = mutazione(
+        210, "2020-04-01", ["12"],
+        generalitaPerRicerca=p("karim", "Haddad", "Karim"),
+        matrimonio={
+            "coniuge": p("leila", "Saleh", "Leila"),
+            "datiMatrimonio": {"dataEvento": d("2000-05-01"), "luogoEvento": {"comune": ROMA}, "attoEvento": ATTO},
+        },
+    )
+    out["5008_matrimonio"] = esito_di(r)
+
+    # 5021 type 01: Karim's second marriage, with a spouse outside the registry whose
+    # birth data and the marriage order are not kept (EV105 warnings, outcome 6).
+    nadia = {"cognome": "Amrani", "nome": "Nadia", "sesso": "F", "dataNascita": d("1980-02-02")}
+    r = s5000.call(
+        "gestione_poligamia",
+        testataRichiesta=testata("5021", 211, "2021-01-01"),
+        matrimonioPerRicerca={"coniuge1": p("karim", "Haddad", "Karim")},
+        matrimonio={"coniuge": nadia, "datiMatrimonio": {"dataEvento": d("2005-06-01"), "luogoEvento": {"localita": {"descrizioneStato": "MAROCCO", "codiceStato": "436"}}}, "ordineMatrimonio": "2"},
+        datiControllo={"tipoMutazione": ["01"]},
+    )
+    out["5021_01"] = esito_di(r) + [r["tipoMutazione"], sorted(str(c) for _, c in campi(r))]
+
+    # 5021 type 03: divorce from Nadia, dated by the ruling's effective date.
+    r = s5000.call(
+        "gestione_poligamia",
+        testataRichiesta=testata("5021", 212, "2021-06-01"),
+        matrimonioPerRicerca={"coniuge1": p("karim", "Haddad", "Karim"), "coniuge2": {"cognome": "Amrani", "nome": "Nadia"}},
+        separazioneAnnullamentoCessazioneMatrimonio={
+            "tipoCessazione": "3",
+            "sentenza": {"data": d("2021-05-01"), "tipoTribunale": "1", "autorita": "Tribunale di Roma", "dataValidita": d("2021-05-15")},
+        },
+        datiControllo={"tipoMutazione": ["03"]},
+    )
+    out["5021_03"] = esito_di(r) + [r["tipoMutazione"]]
+    divorzio = r["Risposta_Comune"]["testataRisposta"]["idOperazioneANPR"] if r["Risposta_Comune"] is not None else "0"
+
+    # 5021 type 07: annul that divorce.
+    r = s5000.call(
+        "gestione_poligamia",
+        testataRichiesta=testata("5021", 213),
+        matrimonioPerRicerca={"coniuge1": p("karim", "Haddad", "Karim")},
+        datiControllo={"tipoMutazione": ["07"]},
+        datiAnnullamento={"idOperazioneANPR": divorzio},
+    )
+    out["5021_07"] = esito_di(r) + [r["tipoMutazione"]]
+
+    # 5021 refused: Omar has no first marriage (EV046), the type is echoed.
+    r = s5000.call(
+        "gestione_poligamia",
+        testataRichiesta=testata("5021", 214, "2021-01-01"),
+        matrimonioPerRicerca={"coniuge1": p("omar", "Nasser", "Omar")},
+        matrimonio={"coniuge": {"cognome": "Farah", "nome": "Mina"}, "datiMatrimonio": {"dataEvento": d("2020-06-01")}},
+        datiControllo={"tipoMutazione": ["01"]},
+    )
+    out["5021_ko"] = esito_di(r) + [r["tipoMutazione"], campi(r)[0]]
+
+    # 5008 residence permit and other data of Omar.
+    r = mutazione(
+        215, "2021-02-01", ["04", "07"],
+        generalitaPerRicerca=p("omar", "Nasser", "Omar"),
+        permessoSoggiorno={"numeroSoggiorno": "RM1234567", "tipoSoggiorno": "2", "dataRilascio": d("2020-01-10"), "dataScadenza": d("2030-01-10"), "questuraRilascioSoggiorno": "ROMA"},
+        altriDati={"posizioneProfessionale": "2", "titoloStudio": "3"},
+    )
+    out["5008_permesso"] = esito_di(r)
+
+    # 5008 civil union of Omar, then its dissolution.
+    luca = {"cognome": "Neri", "nome": "Luca"}
+    r = mutazione(
+        216, "2021-03-01", ["18"],
+        generalitaPerRicerca=p("omar", "Nasser", "Omar"),
+        unioneCivile={"unitoCivilmente": luca, "attoUnione": {"dataEvento": d("2021-02-20"), "luogoEvento": {"comune": ROMA}}},
+    )
+    out["5008_unione"] = esito_di(r)
+    r = mutazione(
+        217, "2022-03-01", ["19"],
+        generalitaPerRicerca=p("omar", "Nasser", "Omar"),
+        unioneCivile={"unitoCivilmente": luca, "scioglimentoUnione": {"motivoScioglimento": "1", "datiEvento": {"dataEvento": d("2022-02-01")}}},
+    )
+    out["5008_scioglimento"] = esito_di(r)
+
+    # 5008 Sara: marriage with someone outside the registry, widowhood, then a
+    # registered de facto cohabitation contract and its end.
+    r = mutazione(
+        218, "2020-04-01", ["12"],
+        generalitaPerRicerca=p("sara", "Costa", "Sara"),
+        matrimonio={"coniuge": {"cognome": "Gialli", "nome": "Paolo"}, "datiMatrimonio": {"dataEvento": d("2009-09-09")}},
+    )
+    out["5008_matrimonio_esterno"] = esito_di(r)
+    r = mutazione(
+        219, "2020-05-01", ["13"],
+        generalitaPerRicerca=p("sara", "Costa", "Sara"),
+        vedovanza={"datiMorteconiuge": {"dataEvento": d("2014-12-01"), "luogoEvento": {"comune": ROMA}}},
+    )
+    out["5008_vedovanza"] = esito_di(r)
+    r = mutazione(
+        220, "2020-06-01", ["16"],
+        generalitaPerRicerca=p("sara", "Costa", "Sara"),
+        convivenzaDiFatto={"convivente": p("omar", "Nasser", "Omar"), "contrattoStipula": {"data": d("2015-12-01"), "protocollo": "P-1"}},
+    )
+    out["5008_convivenza"] = esito_di(r)
+    r = mutazione(
+        221, "2020-07-01", ["17"],
+        generalitaPerRicerca=p("sara", "Costa", "Sara"),
+        convivenzaDiFatto={"convivente": p("omar", "Nasser", "Omar"), "contrattoRisoluzione": {"motivoRisoluzione": 31, "contratto": {"data": d("2016-11-30")}}},
+    )
+    out["5008_risoluzione"] = esito_di(r)
+
+    # Proceedings: datiDelProcedimento reaches the use case (an unknown number is refused).
+    r = mutazione(
+        222, "2020-08-01", ["07"],
+        generalitaPerRicerca=p("sara", "Costa", "Sara"),
+        altriDati={"titoloStudio": "4"},
+        datiDelProcedimento={"numeroPraticaComune": "NON-ESISTE"},
+    )
+    out["5008_procedimento"] = esito_di(r)
+
+    # A date without day would be stored as complete: refused, the element named.
+    r = mutazione(
+        223, "2022-04-01", ["12"],
+        generalitaPerRicerca=p("omar", "Nasser", "Omar"),
+        matrimonio={"coniuge": {"cognome": "Farah", "nome": "Mina"}, "datiMatrimonio": {"dataEvento": d("2016-06-01"), "senzaGiorno": "1"}},
+    )
+    out["5008_senza_giorno"] = esito_di(r) + [campi(r)[0]]
+
+    out["ids"] = ids
+    out["validati"] = s1000.validated + s5000.validated
+    return out
+
+
 SUPPORTATI = {
     "1001", "1002", "1010", "1013", "1014", "2001", "2003", "2009", "2011", "3001", "3002",
-    "3006", "5001", "5005", "5008", "5012", "5013", "5014", "7001", "7003", "A001", "A002",
+    "3006", "5001", "5005", "5008", "5012", "5013", "5014", "5021", "7001", "7003", "A001", "A002",
     "A006",
 }
 
@@ -628,7 +815,7 @@ def non_disponibili(base):
 
 def main():
     base, scenario = sys.argv[1], sys.argv[2]
-    result = {"registry": registry, "table": table, "all": tutte, "unavailable": non_disponibili}[scenario](base)
+    result = {"registry": registry, "table": table, "all": tutte, "unavailable": non_disponibili, "civil_status": stato_civile}[scenario](base)
     print(json.dumps(result))
 
 
