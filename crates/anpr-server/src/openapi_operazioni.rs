@@ -477,6 +477,7 @@ pub fn schemas() -> Map<String, Value> {
                 ("individuazioneComuneIscrizione", id()),
                 ("annoEspatrio", s("integer")),
                 ("tuttaLaFamiglia", s("boolean")),
+                ("idFamigliaConvivenzaANPR", id()),
             ],
         ),
     );

@@ -583,3 +583,69 @@ async fn scenario_stato_civile(s: Server) {
 }
 
 on_both_backends!(scenario_stato_civile);
+
+/// Data groups beyond the registry scenario: family split (5001), the whole AIRE
+/// family's foreign address (A006), removal reasons Richiesta2003 cannot carry (EV117)
+/// and elements still refused (EV105), read back over REST.
+async fn scenario_gruppi(s: Server) {
+    let out = gestionale(&s.base, "groups").await;
+    assert_eq!(out["5001_scissione"], serde_json::json!(["2", []]), "{out}");
+    assert_eq!(
+        out["A006_altra_famiglia"],
+        serde_json::json!(["3", ["EF002", "EN527"]]),
+        "{out}"
+    );
+    assert_eq!(out["A006_famiglia"], serde_json::json!(["2", []]), "{out}");
+    for m in ["8", "10"] {
+        assert_eq!(
+            out[format!("2003_{m}")],
+            serde_json::json!([
+                "3",
+                ["EV117", "EN527"],
+                ["EV117", "datiCancellazione/motivoCancellazione"]
+            ]),
+            "{out}"
+        );
+    }
+    assert_eq!(
+        out["5008_carta"],
+        serde_json::json!([
+            "3",
+            ["EV105", "EN527"],
+            ["EV105", "Richiesta5008/cartaIdentita"]
+        ])
+    );
+    // 13 calls, each request and response validated against the XSD.
+    assert_eq!(out["validati"], 26, "{out}");
+
+    let id = |k: &str| out["ids"][k].as_str().unwrap().to_owned();
+    // The split: Giorgio heads a new family with Piero; Marta's family is hers alone.
+    let g = s.scheda(&id("giorgio"), None).await;
+    let p = s.scheda(&id("piero"), None).await;
+    let nuova = g["legame"]["idFamigliaConvivenzaAnpr"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(nuova, id("famiglia"));
+    assert_eq!(g["legame"]["codiceLegame"], "1");
+    assert_eq!(p["legame"]["idFamigliaConvivenzaAnpr"], nuova.as_str());
+    assert_eq!(p["legame"]["codiceLegame"], "3");
+    assert_eq!(
+        s.componenti(&id("famiglia"), None).await,
+        vec![(id("marta"), "1".to_owned())]
+    );
+    // A006 for the family: mother and son both live in Boston now.
+    for k in ["elena", "tommaso"] {
+        let r = s.scheda(&id(k), None).await;
+        assert_eq!(
+            r["residenza"]["indirizzoEstero"]["localita"], "BOSTON",
+            "{k}: {r}"
+        );
+    }
+    // Nothing of the refused requests was written.
+    let m = s.scheda(&id("marta"), None).await;
+    assert_eq!(m["competenza"]["posizione"], "residente");
+    assert!(m.get("cartaIdentita").is_none(), "{m}");
+}
+
+on_both_backends!(scenario_gruppi);

@@ -32,6 +32,10 @@ pub const CODICE_DATO_NON_GESTITO: &str = "EV105";
 /// Our code for a place (municipality, state) not found in the decoding tables.
 pub const CODICE_LUOGO_SCONOSCIUTO: &str = "EV106";
 
+/// Our code for a removal reason whose data `Richiesta2003` cannot carry (8: the AIRE
+/// data of a transfer abroad; 10: the record that stays in a double registration).
+pub const CODICE_MOTIVO_NON_ESPRIMIBILE: &str = "EV117";
+
 /// ANPR's code for the recipient of every request.
 pub const DESTINATARIO_ANPR: &str = "999999";
 
@@ -431,6 +435,7 @@ impl Conversione<'_> {
                 if let Some(c) = s.testo_a("legameSoggetto/codiceLegame") {
                     v["codiceLegame"] = json!(c);
                 }
+                self.non_registrati(s, &p, &["autoveicoli"]);
                 v
             })
             .collect()
@@ -556,6 +561,19 @@ fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
         ],
         other => return crate::altre::gestiti(other),
     })
+}
+
+/// The request children of service `codice` (request element of `famiglia`) the XSD
+/// allows but this release refuses with EV105, in schema order: the exact list
+/// `docs/SOAP.md` publishes (a test keeps the two equal).
+pub fn elementi_non_gestiti(famiglia: &str, codice: &str) -> Vec<&'static str> {
+    let Some(gestiti) = gestiti(codice) else {
+        return Vec::new();
+    };
+    crate::schema::figli_richiesta(famiglia, &format!("Richiesta{codice}"))
+        .into_iter()
+        .filter(|n| !gestiti.contains(n))
+        .collect()
 }
 
 /// True when this release answers service `codice` (a conversion or a read exists);
@@ -1145,5 +1163,66 @@ mod tests {
             "{found:?}"
         );
         assert!(converti(anpr_tables::tables(), "2012", &r, &t).is_none());
+    }
+}
+
+#[cfg(test)]
+mod elenco {
+    /// The services this release converts, with their family.
+    const SERVITI: &[(&str, &str)] = &[
+        ("1000", "1001"),
+        ("1000", "1002"),
+        ("1000", "1010"),
+        ("1000", "1013"),
+        ("1000", "1014"),
+        ("2000", "2001"),
+        ("2000", "2003"),
+        ("2000", "2009"),
+        ("2000", "2011"),
+        ("5000", "5001"),
+        ("5000", "5005"),
+        ("5000", "5008"),
+        ("5000", "5012"),
+        ("5000", "5013"),
+        ("5000", "5014"),
+        ("5000", "5021"),
+        ("A000", "A001"),
+        ("A000", "A002"),
+        ("A000", "A006"),
+    ];
+
+    /// docs/SOAP.md publishes, between its `ev105` markers, one row per service with
+    /// the request children refused with EV105: it must be exactly the code's list.
+    #[test]
+    fn the_published_ev105_list_is_the_code_s() {
+        let doc = include_str!("../../../docs/SOAP.md");
+        let start = doc.find("<!-- ev105:start -->").expect("start marker");
+        let end = doc.find("<!-- ev105:end -->").expect("end marker");
+        let mut pubblicati = std::collections::BTreeMap::new();
+        for riga in doc[start..end].lines().filter(|l| l.starts_with("| ")) {
+            let celle: Vec<&str> = riga.split('|').map(str::trim).collect();
+            if celle.len() < 3 || celle[1] == "service" || celle[1].starts_with('-') {
+                continue;
+            }
+            let elementi: Vec<String> = celle[2]
+                .split(',')
+                .map(|e| e.trim().trim_matches('`').to_owned())
+                .filter(|e| !e.is_empty())
+                .collect();
+            pubblicati.insert(celle[1].to_owned(), elementi);
+        }
+        for (famiglia, codice) in SERVITI {
+            assert!(super::supportato(codice), "{codice}");
+            let attesi: Vec<String> = super::elementi_non_gestiti(famiglia, codice)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            let doc = pubblicati.remove(*codice).unwrap_or_default();
+            assert_eq!(doc, attesi, "docs/SOAP.md EV105 row of {codice}");
+        }
+        assert!(
+            pubblicati.is_empty(),
+            "rows of unserved services: {pubblicati:?}"
+        );
     }
 }

@@ -761,6 +761,126 @@ def stato_civile(base):
     return out
 
 
+def madre_famiglia(s3000, id_comune, id_anpr, cognome, nome):
+    """The family of a woman, found with the 3001 mother lookup."""
+    r = s3000.call(
+        "richiesta_paternita_maternita",
+        testataRichiesta=testata("3001", id_comune),
+        maternita={"generalita": per_ricerca(id_anpr, cognome, nome)},
+        datiControlli={"pPadre": "0", "pCodiceFiscalePadre": "0", "pMadre": "1", "pCognomeMadre": "1", "pCodiceFiscaleMadre": "0"},
+    )
+    return r["Risposta3001_OK"]["elencoSoggettiMadre"][0]["famiglia"]["idFamigliaConvivenzaANPR"]
+
+
+def gruppi(base):
+    """Data groups beyond the registry scenario: 5001 family split, A006 for the whole
+    AIRE family, 2003 reasons the XSD cannot carry, elements still refused (EV105)."""
+    s1000 = Servizio(base, "AnprService1000", "1000iscrizione.xsd")
+    s2000 = Servizio(base, "AnprService2000", "2000cancellazione.xsd")
+    s3000 = Servizio(base, "AnprService3000", "3000consultazione.xsd")
+    s5000 = Servizio(base, "AnprService5000", "5000mutazione.xsd")
+    sA000 = Servizio(base, "AnprServiceA000", "A000aire.xsd")
+    d = datetime.date.fromisoformat
+    out = {}
+    # Marta heads a family; Giorgio (partner) and Piero (son) join it.
+    marta = esito(iscrizione_1002(s1000, 300, "Rinaldi", "Marta", "F", "1975-03-03", "1"))[2][0]
+    fam = madre_famiglia(s3000, 301, marta, "Rinaldi", "Marta")
+    giorgio = esito(iscrizione_1002(s1000, 302, "Fabbri", "Giorgio", "M", "1973-01-01", "2", fam))[2][0]
+    piero = esito(iscrizione_1002(s1000, 303, "Fabbri", "Piero", "M", "2001-01-01", "3", fam))[2][0]
+
+    # 5001 split (tipoMovimentazione 5): Giorgio and Piero leave, Giorgio heads the new family.
+    r = s5000.call(
+        "mutazione_famiglia_convivenza",
+        testataRichiesta=testata("5001", 304, "2021-05-01"),
+        famigliaConvivenza={"idFamigliaConvivenzaANPR": fam, "tipoMovimentazione": "5", "tipoScheda": "1"},
+        elencoSoggettiFamiglia=[
+            {"generalita": per_ricerca(giorgio, "Fabbri", "Giorgio"), "legameSoggetto": {"dataDecorrenza": d("2021-05-01"), "codiceLegame": "1"}},
+            {"generalita": per_ricerca(piero, "Fabbri", "Piero"), "legameSoggetto": {"dataDecorrenza": d("2021-05-01"), "codiceLegame": "3"}},
+        ],
+        datiControllo={"tipoMutazione": "2", "tipoScheda": "1"},
+    )
+    out["5001_scissione"] = esito_di(r)
+
+    # AIRE: Elena (A002) heads an AIRE family, her son Tommaso (A001) joins it.
+    r = sA000.call(
+        "AIRE_iscrizione_altriMotivi",
+        testataRichiesta=testata("A002", 305, "2022-06-01"),
+        generalitaA002={"generalita": generalita("Marino", "Elena", "F", "1970-07-07", annoEspatrio="1999")},
+        famiglia={"famiglia": {"tipoScheda": "1"}, "legameSoggetto": {"dataDecorrenza": d("2022-06-01"), "codiceLegame": "1"}},
+        iscrizioneAire={"motivoIscrizione": "C01", "iniziativaIscrizione": "1", "individuazioneComuneIscrizione": "1"},
+        residenzaEstera=ESTERO_NY,
+        datiControllo={"attribuzioneFamigliaAIRE": "1"},
+    )
+    elena = esito(r)[2][0]
+    fam_elena = madre_famiglia(s3000, 306, elena, "Marino", "Elena")
+    r = sA000.call(
+        "AIRE_iscrizione_nascita",
+        testataRichiesta=testata("A001", 307, "2023-02-02"),
+        generalitaA001={"generalita": {
+            "cognome": "Marino", "nome": "Tommaso", "sesso": "M", "dataNascita": d("2023-02-02"),
+            "luogoNascita": {"localita": {"descrizioneStato": "STATI UNITI", "codiceStato": "404"}},
+        }},
+        attoNascita={"comuneRegistrazione": ROMA, "anno": "2023", "parte": "2", "numeroAtto": "77"},
+        maternita={"generalita": per_ricerca(elena, "Marino", "Elena")},
+        famiglia={"idFamigliaConvivenzaANPR": fam_elena, "tipoScheda": "1"},
+        legameSoggetto={"dataDecorrenza": d("2023-02-02"), "codiceLegame": "3"},
+        iscrizioneAire={"motivoIscrizione": "C02", "iniziativaIscrizione": "3", "individuazioneComuneIscrizione": "1"},
+        residenzaEstera=ESTERO_NY,
+        datiControllo={"attribuzioneFamigliaAIRE": "1"},
+    )
+    tommaso = esito(r)[2][0]
+    boston = {
+        "tipoIndirizzo": "1",
+        "localitaEstera": {
+            "indirizzoEstero": {
+                "cap": "02108",
+                "localita": {"descrizioneLocalita": "BOSTON", "descrizioneStato": "STATI UNITI", "codiceStato": "404"},
+                "toponimo": {"denominazione": "Beacon Street", "numeroCivico": "1"},
+            },
+            "consolato": {"codiceConsolato": "2810203", "descrizioneConsolato": "BOSTON"},
+        },
+    }
+
+    def a006(id_comune, famiglia):
+        return sA000.call(
+            "AIRE_mutazione",
+            testataRichiesta=testata("A006", id_comune, "2024-01-01"),
+            generalita=per_ricerca(elena, "Marino", "Elena"),
+            famiglia=famiglia,
+            residenzaEstera=boston,
+            datiControllo={"tipoMutazione": "1", "attribuzioneFamigliaAIRE": "1"},
+        )
+
+    # Naming another family: refused (EF002); naming hers: the whole family moves.
+    out["A006_altra_famiglia"] = esito_di(a006(308, {"idFamigliaConvivenzaANPR": fam, "tipoScheda": "1"}))
+    out["A006_famiglia"] = esito_di(a006(309, {"idFamigliaConvivenzaANPR": fam_elena, "tipoScheda": "1"}))
+
+    # 2003 reasons whose data Richiesta2003 has no element for: EV117.
+    for motivo in ("8", "10"):
+        r = s2000.call(
+            "cancellazione_AltriMotivi",
+            testataRichiesta=testata("2003", 310 + int(motivo)),
+            datiCancellazione={"motivoCancellazione": motivo, "dataDecorrenzaCancellazione": d("2024-01-01")},
+            generalitaPerRicerca=per_ricerca(marta, "Rinaldi", "Marta"),
+            datiControllo={"ruoloSoggetto": "1"},
+        )
+        out["2003_" + motivo] = esito_di(r) + [campi(r)[0]]
+
+    # Elements the service layer cannot record yet: EV105 naming the element.
+    r = s5000.call(
+        "mutazione_scheda",
+        testataRichiesta=testata("5008", 330, "2024-01-01"),
+        generalitaPerRicerca=per_ricerca(marta, "Rinaldi", "Marta"),
+        cartaIdentita={"numero": "CA12345AB", "dataRilascio": d("2022-01-01"), "interdizioneEspatrio": "N", "comuneRilascio": ROMA},
+        datiControllo={"tipoMutazione": ["03"]},
+    )
+    out["5008_carta"] = esito_di(r) + [campi(r)[0]]
+
+    out["ids"] = {"marta": marta, "giorgio": giorgio, "piero": piero, "famiglia": fam, "elena": elena, "tommaso": tommaso, "famiglia_elena": fam_elena}
+    out["validati"] = sum(x.validated for x in (s1000, s2000, s3000, s5000, sA000))
+    return out
+
+
 SUPPORTATI = {
     "1001", "1002", "1010", "1013", "1014", "2001", "2003", "2009", "2011", "3001", "3002",
     "3006", "5001", "5005", "5008", "5012", "5013", "5014", "5021", "7001", "7003", "A001", "A002",
@@ -815,7 +935,7 @@ def non_disponibili(base):
 
 def main():
     base, scenario = sys.argv[1], sys.argv[2]
-    result = {"registry": registry, "table": table, "all": tutte, "unavailable": non_disponibili, "civil_status": stato_civile}[scenario](base)
+    result = {"registry": registry, "table": table, "all": tutte, "unavailable": non_disponibili, "civil_status": stato_civile, "groups": gruppi}[scenario](base)
     print(json.dumps(result))
 
 
