@@ -649,3 +649,107 @@ async fn scenario_gruppi(s: Server) {
 }
 
 on_both_backends!(scenario_gruppi);
+
+/// 3002/3006 answer with the whole record the registry holds (every data group the
+/// XSD can carry), as at `dataRiferimentoRichiesta`, restricted to the groups asked
+/// for; `schedaAnagraficaRichiesta` 2 answers the whole family; every answer is
+/// XSD-valid (checked by the gestionale).
+async fn scenario_scheda(s: Server) {
+    let out = gestionale(&s.base, "record").await;
+    let ids = &out["ids"];
+    let id = |k: &str| ids[k].as_str().unwrap().to_owned();
+    let elementi = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap().to_owned())
+            .collect()
+    };
+    // The child: parents, birth deed, relationship, family and its head, registration.
+    let l = &out["luca"];
+    assert_eq!(
+        elementi(&l["elementi"]),
+        [
+            "attoNascita",
+            "cittadinanza",
+            "datiIscrizione",
+            "famigliaConvivenza",
+            "generalita",
+            "identificativi",
+            "legameSoggetto",
+            "maternita",
+            "paternita",
+            "residenza",
+            "tutoreIntestatario"
+        ],
+        "{out}"
+    );
+    assert_eq!(l["padre"], id("marco").as_str());
+    assert_eq!(l["madre"], id("anna").as_str());
+    assert_eq!(l["atto"], "123");
+    assert_eq!(l["legame"], "3");
+    assert_eq!(l["famiglia"], id("famiglia").as_str());
+    assert_eq!(l["tutore"], id("anna").as_str());
+    assert_eq!(l["motivoIscrizione"], "1");
+    // The CF validation state as the registry holds it.
+    let luca = s.scheda(&id("luca"), None).await;
+    let validato = luca["codiceFiscale"]["stato"] == "validato";
+    assert_eq!(l["validitaCF"], if validato { "1" } else { "9" });
+
+    // The polygamous father: the last marriage, the other in listaDatiPoligamia.
+    let m = &out["marco"];
+    assert_eq!(m["statoCivile"], "2");
+    assert_eq!(
+        (m["coniuge"].as_str(), m["ordine"].as_str()),
+        (Some("Amrani"), Some("2"))
+    );
+    assert_eq!(m["poligamia"], serde_json::json!(["Rossi"]));
+    assert_eq!(m["luogoPrimo"], "058091");
+    assert_eq!(m["permesso"], "RM7654321");
+    assert_eq!(m["titoloStudio"], "3");
+    for e in [
+        "listaDatiPoligamia",
+        "provenienza",
+        "altriDati",
+        "statoCivile",
+    ] {
+        assert!(
+            elementi(&m["elementi"]).contains(&e.to_owned()),
+            "{e}: {out}"
+        );
+    }
+
+    // Only the groups asked for (2 generalities, 10 residence).
+    assert_eq!(
+        elementi(&out["anna_2_10"]),
+        ["generalita", "identificativi", "residenza"]
+    );
+    // As at a date before the marriage (decorrenza 2020-04-01): no civil status yet.
+    assert!(!elementi(&out["anna_prima"]).contains(&"statoCivile".to_owned()));
+    assert_eq!(out["anna_dopo"], "2");
+    // The whole family, head first.
+    assert_eq!(
+        out["famiglia"],
+        serde_json::json!([[id("anna"), "1"], [id("marco"), "2"], [id("luca"), "3"]])
+    );
+    // AIRE: the foreign address with its consulate, the AIRE registration data.
+    let e = &out["elena"];
+    assert_eq!(
+        (
+            e["consolato"].as_str(),
+            e["localita"].as_str(),
+            e["aire"].as_str(),
+            e["motivo"].as_str()
+        ),
+        (Some("2810703"), Some("NEW YORK"), Some("S"), Some("C01"))
+    );
+    // A group the registry does not hold is said so (3002 erroriAnomalie).
+    assert_eq!(out["censimento"], serde_json::json!([["EV105", "W"]]));
+    // 3006 carries the same data in its own shape (no identificativi).
+    assert!(!elementi(&out["marco_3006"]).contains(&"identificativi".to_owned()));
+    assert!(elementi(&out["marco_3006"]).contains(&"matrimonio".to_owned()));
+    // 17 calls, each request and response validated against the XSD.
+    assert_eq!(out["validati"], 34, "{out}");
+}
+
+on_both_backends!(scenario_scheda);

@@ -966,9 +966,27 @@ pub fn converti_genitori(r: &Elemento) -> Vec<(&'static str, Value)> {
     out
 }
 
-/// Converts a subject consultation (`Richiesta3002`, `Richiesta3006`) into the
-/// search the REST edge accepts (`POST /api/v1/soggetti/ricerca`).
-pub fn converti_ricerca(r: &Elemento) -> Result<Value, Vec<Anomalia>> {
+/// A subject consultation (`Richiesta3002`, `Richiesta3006`) converted: the search the
+/// REST edge accepts (`POST /api/v1/soggetti/ricerca`), the data groups to answer
+/// with, and whether the whole family or cohabitation of each subject is asked for
+/// (`schedaAnagraficaRichiesta` 2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Consultazione {
+    pub corpo: Value,
+    pub gruppi: crate::scheda::Gruppi,
+    pub famiglia: bool,
+}
+
+/// Converts a subject consultation (`Richiesta3002`, `Richiesta3006`).
+///
+/// Criteria: CF, national id (`idSchedaSoggettoANPR`/`idANPR`), municipal id, surname,
+/// name and sex with `datiNascita/dataEvento`; `soggettoAIRE` S/N restricts the search
+/// to AIRE or resident subjects. `datiRichiesta`: `dataRiferimentoRichiesta` (the
+/// record as at that date), `schedaAnagraficaRichiesta` (1 the individual record, 2 the
+/// records of the subject's whole family or cohabitation), `datiAnagraficiRichiesti`
+/// (the groups of table "Dati richiesti"; none or 1 = all), `comuneResidenza`, or
+/// `ricercaNazionale` 0 (only the sender's municipality).
+pub fn converti_ricerca(r: &Elemento, t: &Testata) -> Result<Consultazione, Vec<Anomalia>> {
     const GESTITI: &[&str] = &[
         "testataRichiesta",
         "criteriRicerca",
@@ -980,33 +998,32 @@ pub fn converti_ricerca(r: &Elemento) -> Result<Value, Vec<Anomalia>> {
         "cognome",
         "nome",
         "sesso",
+        "soggettoAIRE",
         "idSchedaSoggettoANPR",
         "idANPR",
         "idSchedaSoggettoComune",
     ];
     let mut anomalie = Vec::new();
+    let non_gestito = |campo: String| {
+        Anomalia::errore(
+            CODICE_DATO_NON_GESTITO,
+            "Criterio non gestito in questa versione",
+        )
+        .campo(campo)
+    };
     for f in &r.figli {
         if !GESTITI.contains(&f.nome.as_str()) {
-            anomalie.push(
-                Anomalia::errore(
-                    CODICE_DATO_NON_GESTITO,
-                    "Criterio non gestito in questa versione",
-                )
-                .campo(format!("{}/{}", r.nome, f.nome)),
-            );
+            anomalie.push(non_gestito(format!("{}/{}", r.nome, f.nome)));
         }
     }
     let mut criteri = Map::new();
+    let mut posizioni = None;
     if let Some(c) = r.figlio("criteriRicerca") {
         for f in &c.figli {
             if !CRITERI.contains(&f.nome.as_str()) {
                 anomalie.push(
-                    Anomalia::errore(
-                        CODICE_DATO_NON_GESTITO,
-                        "Criterio non gestito in questa versione",
-                    )
-                    .campo(format!("{}/criteriRicerca/{}", r.nome, f.nome))
-                    .atteso(format!("uno di: {}", CRITERI.join(", "))),
+                    non_gestito(format!("{}/criteriRicerca/{}", r.nome, f.nome))
+                        .atteso(format!("uno di: {}", CRITERI.join(", "))),
                 );
             }
         }
@@ -1029,28 +1046,90 @@ pub fn converti_ricerca(r: &Elemento) -> Result<Value, Vec<Anomalia>> {
             c.testo_a("idSchedaSoggettoComune/idSchedaSoggetto")
                 .map(str::to_owned),
         );
+        posizioni = match c
+            .testo_di("soggettoAIRE")
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
+            Some("S") => Some(vec!["aire"]),
+            Some("N") => Some(vec!["residente"]),
+            _ => None,
+        };
     }
     let mut m = Map::new();
     m.insert("criteriRicerca".into(), Value::Object(criteri));
-    if let Some(d) = r.testo_a("datiNascita/dataEvento") {
-        m.insert("datiNascita".into(), json!({"dataEvento": data_xsd(d)}));
+    if let Some(d) = r.figlio("datiNascita") {
+        for f in &d.figli {
+            if f.nome != "dataEvento" {
+                anomalie.push(non_gestito(format!("{}/datiNascita/{}", r.nome, f.nome)));
+            }
+        }
+        if let Some(e) = d.testo_di("dataEvento") {
+            m.insert("datiNascita".into(), json!({"dataEvento": data_xsd(e)}));
+        }
     }
+    let mut gruppi = Vec::new();
+    let mut famiglia = false;
+    let mut dm = Map::new();
     if let Some(d) = r.figlio("datiRichiesta") {
-        let mut dm = Map::new();
+        let p = format!("{}/datiRichiesta", r.nome);
+        for f in &d.figli {
+            if f.nome == "parametriANPR" {
+                anomalie.push(non_gestito(format!("{p}/parametriANPR")));
+            }
+        }
+        match d.testo_di("schedaAnagraficaRichiesta") {
+            Some("1") | None => {}
+            Some("2") => famiglia = true,
+            Some(altro) => anomalie.push(
+                Anomalia::errore(
+                    anpr_domain::error::CODICE_VALORE_NON_VALIDO,
+                    "Scheda anagrafica richiesta non prevista",
+                )
+                .campo(format!("{p}/schedaAnagraficaRichiesta"))
+                .valore(altro)
+                .atteso("1 (scheda individuale) o 2 (scheda di famiglia o convivenza)"),
+            ),
+        }
+        for (i, e) in d.figli_nominati("datiAnagraficiRichiesti").enumerate() {
+            match e.testo.trim().parse::<u8>() {
+                Ok(c @ 1..=30) => gruppi.push(c),
+                _ => anomalie.push(
+                    Anomalia::errore(
+                        anpr_domain::error::CODICE_VALORE_NON_VALIDO,
+                        "Dato richiesto non presente nella tabella Dati richiesti",
+                    )
+                    .campo(format!("{p}/datiAnagraficiRichiesti[{}]", i + 1))
+                    .valore(e.testo.trim())
+                    .atteso("un codice da 1 a 30"),
+                ),
+            }
+        }
         put(
             &mut dm,
             "dataRiferimentoRichiesta",
             d.testo_di("dataRiferimentoRichiesta").map(data_xsd),
         );
-        put(
-            &mut dm,
-            "comuneResidenza",
-            d.testo_a("comuneResidenza/codiceIstat").map(str::to_owned),
-        );
-        m.insert("datiRichiesta".into(), Value::Object(dm));
+        let comune = d
+            .testo_a("comuneResidenza/codiceIstat")
+            .map(str::to_owned)
+            .or_else(|| {
+                (d.testo_di("ricercaNazionale") == Some("0")).then(|| t.cod_mittente.clone())
+            });
+        put(&mut dm, "comuneResidenza", comune);
     }
+    let g = crate::scheda::Gruppi::da_codici(gruppi);
+    if let Some(sezioni) = g.sezioni(famiglia || g.serve_famiglia()) {
+        dm.insert("sezioni".into(), json!(sezioni));
+    }
+    put(&mut dm, "posizioni", posizioni);
+    m.insert("datiRichiesta".into(), Value::Object(dm));
     if anomalie.is_empty() {
-        Ok(Value::Object(m))
+        Ok(Consultazione {
+            corpo: Value::Object(m),
+            gruppi: g,
+            famiglia,
+        })
     } else {
         Err(anomalie)
     }

@@ -881,6 +881,124 @@ def gruppi(base):
     return out
 
 
+def scheda(base):
+    """3002/3006 answers with the whole record: every data group the registry holds,
+    as at dataRiferimentoRichiesta, restricted to datiAnagraficiRichiesti; the whole
+    family with schedaAnagraficaRichiesta 2; polygamous marriages; AIRE residence."""
+    s1000 = Servizio(base, "AnprService1000", "1000iscrizione.xsd")
+    s3000 = Servizio(base, "AnprService3000", "3000consultazione.xsd")
+    s5000 = Servizio(base, "AnprService5000", "5000mutazione.xsd")
+    sA000 = Servizio(base, "AnprServiceA000", "A000aire.xsd")
+    d = datetime.date.fromisoformat
+    anna = esito(iscrizione_1002(s1000, 400, "Rossi", "Anna", "F", "1980-01-01", "1"))[2][0]
+    fam = madre_famiglia(s3000, 401, anna, "Rossi", "Anna")
+    marco = esito(iscrizione_1002(s1000, 402, "Bianchi", "Marco", "M", "1978-06-15", "2", fam))[2][0]
+    r = s1000.call(
+        "iscrizione_nascita",
+        testataRichiesta=testata("1001", 403),
+        generalita1001={"generalita": generalita("Bianchi", "Luca", "M", "2021-05-10")},
+        attoNascita={"comuneRegistrazione": ROMA, "anno": "2021", "parte": "1", "serie": "A", "numeroAtto": "123"},
+        cittadinanza={"descrizioneStato": "ITALIA", "codiceStato": "100"},
+        paternita={"generalita": per_ricerca(marco, "Bianchi", "Marco")},
+        maternita={"generalita": per_ricerca(anna, "Rossi", "Anna")},
+        datiControllo={"attribuzioneFamiglia": "2"},
+    )
+    luca = esito(r)[2][0]
+    s5000.call(
+        "mutazione_scheda",
+        testataRichiesta=testata("5008", 404, "2020-04-01"),
+        generalitaPerRicerca=per_ricerca(marco, "Bianchi", "Marco"),
+        matrimonio={"coniuge": per_ricerca(anna, "Rossi", "Anna"), "datiMatrimonio": {"dataEvento": d("2015-06-06"), "luogoEvento": {"comune": ROMA}, "attoEvento": ATTO}},
+        datiControllo={"tipoMutazione": ["12"]},
+    )
+    s5000.call(
+        "mutazione_scheda",
+        testataRichiesta=testata("5008", 405, "2020-05-01"),
+        generalitaPerRicerca=per_ricerca(marco, "Bianchi", "Marco"),
+        permessoSoggiorno={"numeroSoggiorno": "RM7654321", "tipoSoggiorno": "1", "dataRilascio": d("2019-01-10")},
+        altriDati={"titoloStudio": "3", "posizioneProfessionale": "2"},
+        datiControllo={"tipoMutazione": ["04", "07"]},
+    )
+    s5000.call(
+        "gestione_poligamia",
+        testataRichiesta=testata("5021", 406, "2021-01-01"),
+        matrimonioPerRicerca={"coniuge1": per_ricerca(marco, "Bianchi", "Marco")},
+        matrimonio={"coniuge": {"cognome": "Amrani", "nome": "Nadia"}, "datiMatrimonio": {"dataEvento": d("2016-06-01")}},
+        datiControllo={"tipoMutazione": ["01"]},
+    )
+    r = sA000.call(
+        "AIRE_iscrizione_altriMotivi",
+        testataRichiesta=testata("A002", 407, "2022-06-01"),
+        generalitaA002={"generalita": generalita("Marino", "Elena", "F", "1970-07-07", annoEspatrio="1999")},
+        famiglia={"famiglia": {"tipoScheda": "1"}, "legameSoggetto": {"dataDecorrenza": d("2022-06-01"), "codiceLegame": "1"}},
+        iscrizioneAire={"motivoIscrizione": "C01", "iniziativaIscrizione": "1", "individuazioneComuneIscrizione": "1"},
+        residenzaEstera=ESTERO_NY,
+        datiControllo={"attribuzioneFamigliaAIRE": "1"},
+    )
+    elena = esito(r)[2][0]
+
+    def interroga(id_comune, chi, servizio="3002", scheda_richiesta="1", dati=None, data="2026-01-01"):
+        dr = {"schedaAnagraficaRichiesta": scheda_richiesta, "dataRiferimentoRichiesta": d(data)}
+        if dati:
+            dr["datiAnagraficiRichiesti"] = dati
+        if servizio == "3006":
+            dr["motivoRichiesta"] = "verifica"
+            r = s3000.call("interrogazioneCittadino_enti", testataRichiesta=testata("3006", id_comune), criteriRicerca={"idSchedaSoggettoANPR": chi}, datiRichiesta=dr)
+            return zeep.helpers.serialize_object(r["Risposta3006_OK"]["listaSoggetti"]["datiSoggetto"])
+        r = s3000.call("interrogazioneCittadino_famiglia_convivenza", testataRichiesta=testata("3002", id_comune), criteriRicerca={"idSchedaSoggettoANPR": chi}, datiRichiesta=dr)
+        return zeep.helpers.serialize_object(r["Risposta3002_OK"]["listaSoggetti"]["datiSoggetto"])
+
+    def presenti(x):
+        return sorted(k for k, v in x.items() if v not in (None, []))
+
+    out = {}
+    x = interroga(410, luca)[0]
+    out["luca"] = {
+        "elementi": presenti(x),
+        "padre": x["paternita"]["generalita"]["idSchedaSoggettoANPR"],
+        "madre": x["maternita"]["generalita"]["idSchedaSoggettoANPR"],
+        "atto": x["attoNascita"]["numeroAtto"],
+        "legame": x["legameSoggetto"]["codiceLegame"],
+        "famiglia": x["famigliaConvivenza"]["idFamigliaConvivenzaANPR"],
+        "tutore": x["tutoreIntestatario"]["generalita"]["idSchedaSoggettoANPR"],
+        "motivoIscrizione": x["datiIscrizione"]["iscrizioneResidente"]["motivoIscrizione"],
+        "validitaCF": x["generalita"]["codiceFiscale"]["validitaCF"],
+    }
+    x = interroga(411, marco)[0]
+    out["marco"] = {
+        "elementi": presenti(x),
+        "statoCivile": x["statoCivile"]["statoCivile"],
+        "coniuge": x["matrimonio"]["coniuge"]["cognome"],
+        "ordine": x["matrimonio"]["ordineMatrimonio"],
+        "poligamia": [p["matrimonio"]["coniuge"]["cognome"] for p in x["listaDatiPoligamia"]["poligamia"]],
+        "luogoPrimo": x["listaDatiPoligamia"]["poligamia"][0]["matrimonio"]["datiMatrimonio"]["luogoEvento"]["comune"]["codiceIstat"],
+        "permesso": x["permessoSoggiorno"]["numeroSoggiorno"],
+        "titoloStudio": x["altriDati"]["titoloStudio"],
+    }
+    x = interroga(412, anna, dati=["2", "10"])[0]
+    out["anna_2_10"] = presenti(x)
+    out["anna_prima"] = presenti(interroga(413, anna, data="2020-03-15")[0])
+    out["anna_dopo"] = interroga(414, anna)[0]["statoCivile"]["statoCivile"]
+    out["famiglia"] = [
+        (y["identificativi"]["idANPR"], y["legameSoggetto"]["codiceLegame"])
+        for y in interroga(415, luca, scheda_richiesta="2", dati=["2", "21"])
+    ]
+    x = interroga(416, elena)[0]
+    out["elena"] = {
+        "elementi": presenti(x),
+        "consolato": x["residenza"][0]["localitaEstera"]["consolato"]["codiceConsolato"],
+        "localita": x["residenza"][0]["localitaEstera"]["indirizzoEstero"]["localita"]["descrizioneLocalita"],
+        "aire": x["generalita"]["soggettoAIRE"],
+        "motivo": x["datiIscrizione"]["tipoIscrizioneAIRE"]["motivoIscrizione"],
+    }
+    out["censimento"] = [(a["codiceErroreAnomalia"], a["tipoErroreAnomalia"]) for a in interroga(417, anna, dati=["20"])[0]["erroriAnomalie"]]
+    x = interroga(418, marco, servizio="3006")[0]
+    out["marco_3006"] = presenti(x)
+    out["ids"] = {"anna": anna, "marco": marco, "luca": luca, "elena": elena, "famiglia": fam}
+    out["validati"] = sum(v.validated for v in (s1000, s3000, s5000, sA000))
+    return out
+
+
 SUPPORTATI = {
     "1001", "1002", "1010", "1013", "1014", "2001", "2003", "2009", "2011", "3001", "3002",
     "3006", "5001", "5005", "5008", "5012", "5013", "5014", "5021", "7001", "7003", "A001", "A002",
@@ -935,7 +1053,7 @@ def non_disponibili(base):
 
 def main():
     base, scenario = sys.argv[1], sys.argv[2]
-    result = {"registry": registry, "table": table, "all": tutte, "unavailable": non_disponibili, "civil_status": stato_civile, "groups": gruppi}[scenario](base)
+    result = {"registry": registry, "table": table, "all": tutte, "unavailable": non_disponibili, "civil_status": stato_civile, "groups": gruppi, "record": scheda}[scenario](base)
     print(json.dumps(result))
 
 
