@@ -497,6 +497,7 @@ pub fn schemas() -> Map<String, Value> {
                 ("individuazioneComuneIscrizione", id()),
                 ("annoEspatrio", s("integer")),
                 ("tuttaLaFamiglia", s("boolean")),
+                ("idFamigliaConvivenzaANPR", id()),
             ],
         ),
     );

@@ -443,38 +443,7 @@ async fn esegui(
 ) -> Response {
     let registry = &state.registry;
     match op.codice.as_str() {
-        "3002" | "3006" => {
-            let req = richieste::converti_ricerca(&b.corpo).and_then(|v| {
-                serde_json::from_value::<RichiestaRicercaSoggetti>(v).map_err(|e| {
-                    vec![Anomalia::errore(
-                        anpr_domain::error::CODICE_VALORE_NON_VALIDO,
-                        "Richiesta non conforme",
-                    )
-                    .valore(e.to_string())]
-                })
-            });
-            let criteri = match req.and_then(|r| CriteriRicerca::da_richiesta(&r)) {
-                Ok(c) => c,
-                Err(a) => return rifiuto(state, servizio, op, t, &a),
-            };
-            match registry.ricerca_soggetti(ctx, &criteri).await {
-                Ok(soggetti) => {
-                    let r = registry.riferimento(None);
-                    let id = id_da_riferimento(&r.id);
-                    let tabelle = registry.tables();
-                    let body = risposte::consultazione(
-                        servizio,
-                        op,
-                        t,
-                        tabelle,
-                        soggetti.iter().map(|s| (s.id_anpr.to_string(), &s.scheda)),
-                        &id,
-                    );
-                    xml(StatusCode::OK, body)
-                }
-                Err(e) => errore_servizio(servizio, op, t, &e),
-            }
-        }
+        "3002" | "3006" => consultazione(state, servizio, op, t, ctx, b).await,
         "3001" => {
             let mut trovati: [Vec<anpr_service::consultazione::SchedaLetta>; 2] =
                 [Vec::new(), Vec::new()];
@@ -585,6 +554,165 @@ async fn esegui(
             }
         }
     }
+}
+
+/// A subject consultation (3002, 3006): the search, then — when the whole family or
+/// the family data are asked for — each subject's family or cohabitation and its
+/// members, all as at `dataRiferimentoRichiesta` and restricted to the data groups
+/// asked for (every read is audited by the use cases).
+async fn consultazione(
+    state: &AppState,
+    servizio: &Servizio,
+    op: &Operazione,
+    t: &Testata,
+    ctx: &CallerContext,
+    b: &Busta,
+) -> Response {
+    use anpr_domain::ids::{IdAnprFamiglia, IdAnprSoggetto};
+    use anpr_domain::scheda::SezioneSoggetto;
+    use anpr_service::consultazione::{FamigliaLetta, SchedaLetta};
+    use anpr_soap::scheda::Letto;
+
+    let registry = &state.registry;
+    let conv = match richieste::converti_ricerca(&b.corpo, t) {
+        Ok(c) => c,
+        Err(a) => return rifiuto(state, servizio, op, t, &a),
+    };
+    let criteri = serde_json::from_value::<RichiestaRicercaSoggetti>(conv.corpo.clone())
+        .map_err(|e| {
+            vec![Anomalia::errore(
+                anpr_domain::error::CODICE_VALORE_NON_VALIDO,
+                "Richiesta non conforme",
+            )
+            .valore(e.to_string())]
+        })
+        .and_then(|r| CriteriRicerca::da_richiesta(&r));
+    let criteri = match criteri {
+        Ok(c) => c,
+        Err(a) => return rifiuto(state, servizio, op, t, &a),
+    };
+    let trovati = match registry.ricerca_soggetti(ctx, &criteri).await {
+        Ok(s) => s,
+        Err(e) => return errore_servizio(servizio, op, t, &e),
+    };
+    let data = criteri.data_riferimento;
+    let sezioni: Option<Vec<SezioneSoggetto>> = criteri.sezioni.clone();
+    let n_trovati = trovati.len();
+    let mut schede: Vec<SchedaLetta> = trovati;
+    let mut famiglie: Vec<FamigliaLetta> = Vec::new();
+    if conv.famiglia || conv.gruppi.serve_famiglia() {
+        let ids: Vec<IdAnprFamiglia> = schede
+            .iter()
+            .filter_map(|s| {
+                s.scheda
+                    .legame
+                    .as_ref()
+                    .map(|l| l.id_famiglia_convivenza_anpr)
+            })
+            .collect();
+        for fid in ids {
+            if famiglie.iter().any(|f| f.id_anpr == fid) {
+                continue;
+            }
+            match registry.leggi_famiglia(ctx, fid, data).await {
+                Ok(f) => famiglie.push(f),
+                Err(e) => return errore_servizio(servizio, op, t, &e),
+            }
+        }
+        // The other members (scheda di famiglia), then the heads (tutoreIntestatario).
+        let mut da_leggere: Vec<IdAnprSoggetto> = Vec::new();
+        for f in &famiglie {
+            if conv.famiglia {
+                let mut componenti: Vec<_> = f.componenti.iter().collect();
+                componenti.sort_by_key(|c| (c.codice_legame != "1", c.id_anpr));
+                da_leggere.extend(componenti.iter().map(|c| c.id_anpr));
+            }
+            if conv.gruppi.vuole(&[12]) {
+                da_leggere.extend(f.scheda.intestatario.as_ref().map(|i| i.id_anpr));
+            }
+        }
+        for id in da_leggere {
+            if schede.iter().any(|s| s.id_anpr == id) {
+                continue;
+            }
+            match registry
+                .leggi_scheda(ctx, id, data, sezioni.as_deref())
+                .await
+            {
+                Ok(s) => schede.push(s),
+                Err(e) => return errore_servizio(servizio, op, t, &e),
+            }
+        }
+        if conv.famiglia {
+            // Family by family, head first, as the members were listed.
+            let ordine = |id: IdAnprSoggetto| {
+                famiglie
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, f)| {
+                        let mut c: Vec<_> = f.componenti.iter().collect();
+                        c.sort_by_key(|c| (c.codice_legame != "1", c.id_anpr));
+                        c.iter().position(|c| c.id_anpr == id).map(|p| (i, p))
+                    })
+                    .unwrap_or((usize::MAX, 0))
+            };
+            schede.sort_by_key(|s| ordine(s.id_anpr));
+        }
+    }
+    // Heads read only for tutoreIntestatario are not answered as records.
+    let risposta: Vec<&SchedaLetta> = if conv.famiglia {
+        schede.iter().collect()
+    } else {
+        schede.iter().take(n_trovati).collect()
+    };
+    let ids: Vec<String> = risposta.iter().map(|s| s.id_anpr.to_string()).collect();
+    let fids: Vec<String> = famiglie.iter().map(|f| f.id_anpr.to_string()).collect();
+    let teste: Vec<(usize, String)> = famiglie
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| {
+            f.scheda
+                .intestatario
+                .as_ref()
+                .map(|h| (i, h.id_anpr.to_string()))
+        })
+        .collect();
+    let letti: Vec<Letto<'_>> = risposta
+        .iter()
+        .zip(&ids)
+        .map(|(s, id)| {
+            let fi = s.scheda.legame.as_ref().and_then(|l| {
+                famiglie
+                    .iter()
+                    .position(|f| f.id_anpr == l.id_famiglia_convivenza_anpr)
+            });
+            let intestatario = fi.and_then(|i| {
+                let (_, hid) = teste.iter().find(|(j, _)| *j == i)?;
+                let h = schede.iter().find(|x| x.id_anpr.to_string() == *hid)?;
+                Some((hid.as_str(), &h.scheda))
+            });
+            Letto {
+                id: id.as_str(),
+                scheda: &s.scheda,
+                famiglia: fi.map(|i| (fids[i].as_str(), &famiglie[i].scheda)),
+                intestatario,
+            }
+        })
+        .collect();
+    let r = registry.riferimento(None);
+    let id = id_da_riferimento(&r.id);
+    xml(
+        StatusCode::OK,
+        risposte::consultazione(
+            servizio,
+            op,
+            t,
+            registry.tables(),
+            &letti,
+            &conv.gruppi,
+            &id,
+        ),
+    )
 }
 
 /// The documented answer for an operation of the WSDL without a use case in this

@@ -32,6 +32,10 @@ pub struct RichiestaA006 {
     /// The new foreign address applies to every member of the subject's AIRE family.
     #[serde(default)]
     pub tutta_la_famiglia: bool,
+    /// The family the request names (SOAP `famiglia/idFamigliaConvivenzaANPR`): when
+    /// given it must be the subject's own (EF002), as the change is about that family.
+    #[serde(rename = "idFamigliaConvivenzaANPR")]
+    pub id_famiglia_convivenza_anpr: Option<String>,
     /// The administrative proceeding the operation belongs to (`datiDelProcedimento`):
     /// the pipeline reads it from the request document and links the operation to it.
     pub dati_del_procedimento: Option<crate::procedimenti::DatiDelProcedimento>,
@@ -130,6 +134,22 @@ impl Registry {
                 "individuazioneComuneIscrizione",
                 &mut e,
             );
+        }
+        if let (Some(s), Some(raw)) = (&s, &req.id_famiglia_convivenza_anpr) {
+            if s.famiglia().map(|f| f.to_string()).as_deref() != Some(raw.trim()) {
+                e.push(
+                    Anomalia::errore(
+                        "EF002",
+                        "La famiglia indicata non e' la famiglia AIRE del soggetto",
+                    )
+                    .campo("idFamigliaConvivenzaANPR")
+                    .valore(raw.clone())
+                    .atteso(
+                        s.famiglia()
+                            .map_or_else(|| "nessuna famiglia".into(), |f| f.to_string()),
+                    ),
+                );
+            }
         }
         let (Some(s), Some(data), true) = (s, data, e.is_empty()) else {
             return Err(e);

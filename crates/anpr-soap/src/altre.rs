@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 
 use crate::richieste::{
     codice_tabella, data_xsd, put, testo, Conversione, Testata, CODICE_DATO_NON_GESTITO,
+    CODICE_MOTIVO_NON_ESPRIMIBILE,
 };
 use crate::xml::Elemento;
 
@@ -18,6 +19,7 @@ pub(crate) fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
             "generalitaSchedaConvivenza",
             "tutoreIntestatario",
             "residenzaConvivneza",
+            "datiDelProcedimento",
             "datiControllo",
         ],
         "1014" => &[
@@ -32,6 +34,7 @@ pub(crate) fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
             "generalitaPerRicerca",
             "destinazione",
             "elencoSoggetti",
+            "datiDelProcedimento",
             "datiControllo",
         ],
         "2009" => &[
@@ -45,6 +48,7 @@ pub(crate) fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
             "famigliaConvivenza",
             "elencoSoggettiFamiglia",
             "residenzaFamigliaConvivenza",
+            "datiDelProcedimento",
             "datiControllo",
         ],
         "5013" => &[
@@ -63,24 +67,29 @@ pub(crate) fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
             "testataRichiesta",
             "generalitaA001",
             "attoNascita",
+            "attoNascitaANPR",
+            "altraCittadinanza",
             "paternita",
             "maternita",
             "famiglia",
             "legameSoggetto",
             "iscrizioneAire",
             "residenzaEstera",
+            "datiDelProcedimento",
             "datiControllo",
         ],
         "A002" => &[
             "testataRichiesta",
             "generalitaA002",
             "attoNascita",
+            "attoNascitaANPR",
             "altraCittadinanza",
             "paternita",
             "maternita",
             "famiglia",
             "iscrizioneAire",
             "residenzaEstera",
+            "datiDelProcedimento",
             "datiControllo",
         ],
         "A006" => &[
@@ -90,6 +99,7 @@ pub(crate) fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
             "legameSoggetto",
             "iscrizioneAire",
             "residenzaEstera",
+            "datiDelProcedimento",
             "datiControllo",
         ],
         _ => return None,
@@ -97,6 +107,66 @@ pub(crate) fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
 }
 
 impl Conversione<'_> {
+    /// `tipoPermessoSoggiorno`: number, kind ("Tipo soggiorno"), issue and expiry
+    /// dates, police headquarters, passport. The record needs the number and the issue
+    /// date, which the XSD leaves optional.
+    pub(crate) fn permesso_soggiorno(&mut self, e: &Elemento, percorso: &str) -> Value {
+        let mut m = Map::new();
+        for (nome, chiave) in [
+            ("numeroSoggiorno", "numeroSoggiorno"),
+            ("dataRilascio", "dataRilascio"),
+        ] {
+            match e.testo_di(nome) {
+                Some(v) => {
+                    let v = if nome.starts_with("data") {
+                        data_xsd(v)
+                    } else {
+                        v.to_owned()
+                    };
+                    m.insert(chiave.into(), json!(v));
+                }
+                None => self.anomalie.push(
+                    Anomalia::errore(
+                        anpr_domain::error::CODICE_CAMPO_OBBLIGATORIO,
+                        "Dato obbligatorio per registrare il permesso di soggiorno",
+                    )
+                    .campo(format!("{percorso}/{nome}")),
+                ),
+            }
+        }
+        put(
+            &mut m,
+            "tipoSoggiorno",
+            e.testo_di("tipoSoggiorno").map(codice_tabella),
+        );
+        put(
+            &mut m,
+            "dataScadenza",
+            e.testo_di("dataScadenza").map(data_xsd),
+        );
+        put(
+            &mut m,
+            "questuraRilascio",
+            testo(e, "questuraRilascioSoggiorno"),
+        );
+        put(&mut m, "numeroPassaporto", testo(e, "numeroPassaporto"));
+        self.non_registrati(e, percorso, &["noteSoggiorno", "comune"]);
+        Value::Object(m)
+    }
+
+    /// `tipoAltriDati`: education and professional condition (table codes).
+    pub(crate) fn altri_dati(&mut self, e: &Elemento) -> Value {
+        let mut m = Map::new();
+        for nome in [
+            "titoloStudio",
+            "posizioneProfessionale",
+            "condizioneNonProfessionale",
+        ] {
+            put(&mut m, nome, e.testo_di(nome).map(codice_tabella));
+        }
+        Value::Object(m)
+    }
+
     /// The leaf children `nomi` of `e` copied under the same names (dates as
     /// `AAAA-MM-GG`); any other child is refused as not handled.
     fn foglie(&mut self, e: &Elemento, percorso: &str, nomi: &[&str]) -> Map<String, Value> {
@@ -235,13 +305,17 @@ impl Conversione<'_> {
         );
         m.insert("cittadinanza".into(), json!(cz));
         if let Some(p) = r.figlio("paternita") {
-            m.insert("paternita".into(), self.genitore(p));
+            m.insert("paternita".into(), self.genitore_riferito(p, "paternita"));
         }
         if let Some(p) = r.figlio("maternita") {
-            m.insert("maternita".into(), self.genitore(p));
+            m.insert("maternita".into(), self.genitore_riferito(p, "maternita"));
         }
         if let Some(a) = r.figlio("attoNascita") {
             m.insert("attoNascita".into(), self.atto(a, "attoNascita"));
+        } else if let Some(a) = r.figlio("attoNascitaANPR") {
+            if let Some(v) = self.atto_anpr(a, "attoNascitaANPR") {
+                m.insert("attoNascita".into(), v);
+            }
         }
         self.iscrizione_aire(r, &mut m, true);
         if let Some(res) = r.figlio("residenzaEstera") {
@@ -372,7 +446,26 @@ pub(crate) fn converti(
             Value::Object(m)
         }
         "2003" => {
+            // Richiesta2003 has no element for the AIRE data of a transfer abroad
+            // (reason 8: consulate, foreign address) nor for the record that stays in
+            // a double registration (reason 10): say so instead of letting the use
+            // case ask for fields the gestionale cannot send.
+            let motivo = r
+                .testo_a("datiCancellazione/motivoCancellazione")
+                .map(codice_tabella);
+            if let Some(testo) = match motivo.as_deref() {
+                Some("8") => Some("Il trasferimento all'estero con iscrizione AIRE (motivo 8) richiede consolato e residenza estera, che Richiesta2003 non prevede: usare POST /api/v1/operazioni/2003 (campo aire)"),
+                Some("10") => Some("La doppia iscrizione (motivo 10) richiede la scheda che resta iscritta, che Richiesta2003 non prevede: usare POST /api/v1/operazioni/2003 (campo soggettoPrevalente)"),
+                _ => None,
+            } {
+                c.anomalie.push(
+                    Anomalia::errore(CODICE_MOTIVO_NON_ESPRIMIBILE, testo)
+                        .campo("datiCancellazione/motivoCancellazione")
+                        .valore(motivo.clone().unwrap_or_default()),
+                );
+            }
             if let Some(d) = r.figlio("datiCancellazione") {
+                c.non_registrati(d, "datiCancellazione", &["datiSentenza"]);
                 put(
                     &mut m,
                     "motivoCancellazione",
@@ -446,6 +539,16 @@ pub(crate) fn converti(
                     );
                     m.insert("datiConvivenza".into(), Value::Object(dc));
                 }
+                c.non_registrati(
+                    f,
+                    "famigliaConvivenza",
+                    &[
+                        "famigliaAire",
+                        "dataOrigineFamigliaConvivenza",
+                        "motivoCostituzione",
+                        "presenzaFamigliaCoabitante",
+                    ],
+                );
             }
             let tipi: Vec<Value> = r
                 .testo_a("datiControllo/tipoMutazione")
@@ -453,7 +556,27 @@ pub(crate) fn converti(
                 .unwrap_or_default();
             m.insert("tipoMutazione".into(), json!(tipi));
             let el = c.soggetti_movimentati(r, "elencoSoggettiFamiglia");
-            m.insert("elencoSoggettiFamiglia".into(), json!(el));
+            // tipoMovimentazione 5 or 6 ("Scomposizione in famiglia nuova", also "per
+            // matrimonio"): the members listed leave the family and form a new one at
+            // the same address, with the relationships given (one of them the head);
+            // the family's municipal id, when given, is the new family's.
+            let scissione = r
+                .testo_a("famigliaConvivenza/tipoMovimentazione")
+                .map(codice_tabella)
+                .is_some_and(|t| t == "5" || t == "6");
+            if scissione {
+                let mut sm = Map::new();
+                sm.insert("soggetti".into(), json!(el));
+                put(
+                    &mut sm,
+                    "idFamigliaConvivenzaComune",
+                    r.testo_a("famigliaConvivenza/idFamigliaConvivenzaComune/idFamigliaConvivenza")
+                        .map(str::to_owned),
+                );
+                m.insert("scissione".into(), Value::Object(sm));
+            } else {
+                m.insert("elencoSoggettiFamiglia".into(), json!(el));
+            }
             if let Some(res) = r.figlio("residenzaFamigliaConvivenza") {
                 put(
                     &mut m,
@@ -562,6 +685,12 @@ pub(crate) fn converti(
         "A001" | "A002" => c.aire(codice, r, t, m),
         "A006" => {
             put(&mut m, "dataDecorrenza", t.data_decorrenza.clone());
+            // Naming the subject's AIRE family makes the new foreign address the whole
+            // family's (the use case checks it is the subject's family).
+            if let Some(id) = r.testo_a("famiglia/idFamigliaConvivenzaANPR") {
+                m.insert("idFamigliaConvivenzaANPR".into(), json!(id));
+                m.insert("tuttaLaFamiglia".into(), json!(true));
+            }
             if let Some(g) = r.figlio("generalita") {
                 m.insert("soggetto".into(), c.soggetto(g, "generalita"));
                 if let Some(a) = g

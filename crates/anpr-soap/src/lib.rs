@@ -22,5 +22,7 @@ pub mod busta;
 pub mod catalogo;
 pub mod richieste;
 pub mod risposte;
+pub mod scheda;
 pub mod schema;
+mod stato_civile;
 pub mod xml;

@@ -32,6 +32,10 @@ pub const CODICE_DATO_NON_GESTITO: &str = "EV105";
 /// Our code for a place (municipality, state) not found in the decoding tables.
 pub const CODICE_LUOGO_SCONOSCIUTO: &str = "EV106";
 
+/// Our code for a removal reason whose data `Richiesta2003` cannot carry (8: the AIRE
+/// data of a transfer abroad; 10: the record that stays in a double registration).
+pub const CODICE_MOTIVO_NON_ESPRIMIBILE: &str = "EV117";
+
 /// ANPR's code for the recipient of every request.
 pub const DESTINATARIO_ANPR: &str = "999999";
 
@@ -279,6 +283,9 @@ impl Conversione<'_> {
             put(&mut m, "luogoNascita", c);
         }
         put(&mut m, "dataNascita", nascita);
+        // A birth date without day or month would be stored as a complete one.
+        self.non_gestiti(g, percorso, &["senzaGiorno", "senzaGiornoMese"]);
+        self.non_registrati(g, percorso, &["note", "soggettoAIRE"]);
         put(
             &mut m,
             "codiceFiscale",
@@ -317,26 +324,6 @@ impl Conversione<'_> {
                     .campo(percorso)
                     .atteso("idSchedaSoggettoANPR o codiceFiscale/codFiscale"),
             );
-        }
-        Value::Object(m)
-    }
-
-    /// A parent (`tipoGenitore`): by registry identity, or by name.
-    pub(crate) fn genitore(&mut self, e: &Elemento) -> Value {
-        let mut m = Map::new();
-        if let Some(g) = e.figlio("generalita") {
-            put(
-                &mut m,
-                "idSchedaSoggettoANPR",
-                testo(g, "idSchedaSoggettoANPR"),
-            );
-            put(
-                &mut m,
-                "codiceFiscale",
-                g.testo_a("codiceFiscale/codFiscale").map(str::to_owned),
-            );
-            put(&mut m, "cognome", testo(g, "cognome"));
-            put(&mut m, "nome", testo(g, "nome"));
         }
         Value::Object(m)
     }
@@ -448,6 +435,7 @@ impl Conversione<'_> {
                 if let Some(c) = s.testo_a("legameSoggetto/codiceLegame") {
                     v["codiceLegame"] = json!(c);
                 }
+                self.non_registrati(s, &p, &["autoveicoli"]);
                 v
             })
             .collect()
@@ -491,11 +479,13 @@ fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
             "testataRichiesta",
             "generalita1001",
             "attoNascita",
+            "attoNascitaANPR",
             "cittadinanza",
             "paternita",
             "maternita",
             "famConv",
             "legameSoggetto",
+            "datiDelProcedimento",
             "datiControllo",
         ],
         "1002" => &[
@@ -507,6 +497,7 @@ fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
             "residenza",
             "famiglia",
             "convivenza",
+            "datiDelProcedimento",
             "datiControllo",
         ],
         "1013" => &[
@@ -528,6 +519,7 @@ fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
             "datiDecesso",
             "datiSentenza",
             "elencoSoggettiFamiglia",
+            "datiDelProcedimento",
             "datiControllo",
         ],
         "5005" => &[
@@ -535,20 +527,53 @@ fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
             "generalitaSchedaFamiglia",
             "residenzaFamiglia",
             "elencoSoggettiFamiglia",
+            "datiDelProcedimento",
             "datiControllo",
+        ],
+        "5021" => &[
+            "testataRichiesta",
+            "matrimonioPerRicerca",
+            "matrimonio",
+            "vedovanza",
+            "separazioneAnnullamentoCessazioneMatrimonio",
+            "datiDelProcedimento",
+            "datiControllo",
+            "datiAnnullamento",
         ],
         "5008" => &[
             "testataRichiesta",
             "generalitaPerRicerca",
             "generalitaDaModificare",
             "attoNascita",
+            "attoNascitaANPR",
             "paternita",
             "maternita",
             "cittadinanza",
+            "matrimonio",
+            "vedovanza",
+            "separazioneAnnullamentoCessazioneMatrimonio",
+            "convivenzaDiFatto",
+            "unioneCivile",
+            "permessoSoggiorno",
+            "altriDati",
+            "datiDelProcedimento",
             "datiControllo",
         ],
         other => return crate::altre::gestiti(other),
     })
+}
+
+/// The request children of service `codice` (request element of `famiglia`) the XSD
+/// allows but this release refuses with EV105, in schema order: the exact list
+/// `docs/SOAP.md` publishes (a test keeps the two equal).
+pub fn elementi_non_gestiti(famiglia: &str, codice: &str) -> Vec<&'static str> {
+    let Some(gestiti) = gestiti(codice) else {
+        return Vec::new();
+    };
+    crate::schema::figli_richiesta(famiglia, &format!("Richiesta{codice}"))
+        .into_iter()
+        .filter(|n| !gestiti.contains(n))
+        .collect()
 }
 
 /// True when this release answers service `codice` (a conversion or a read exists);
@@ -585,7 +610,7 @@ pub fn converti(
     }
     let mut m = Map::new();
     m.insert("idOperazioneComune".into(), json!(t.id_operazione_comune));
-    let v = match codice {
+    let mut v = match codice {
         "1001" => {
             if let Some(g) = r.a("generalita1001/generalita") {
                 let mut gv = c.generalita(g, "generalita1001/generalita");
@@ -596,6 +621,10 @@ pub fn converti(
             }
             if let Some(a) = r.figlio("attoNascita") {
                 m.insert("attoNascita".into(), c.atto(a, "attoNascita"));
+            } else if let Some(a) = r.figlio("attoNascitaANPR") {
+                if let Some(v) = c.atto_anpr(a, "attoNascitaANPR") {
+                    m.insert("attoNascita".into(), v);
+                }
             }
             let cz: Vec<Value> = r
                 .figli_nominati("cittadinanza")
@@ -603,10 +632,10 @@ pub fn converti(
                 .collect();
             m.insert("cittadinanza".into(), json!(cz));
             if let Some(p) = r.figlio("paternita") {
-                m.insert("paternita".into(), c.genitore(p));
+                m.insert("paternita".into(), c.genitore_riferito(p, "paternita"));
             }
             if let Some(p) = r.figlio("maternita") {
-                m.insert("maternita".into(), c.genitore(p));
+                m.insert("maternita".into(), c.genitore_riferito(p, "maternita"));
             }
             if r.figlio("famConv").is_some() || r.figlio("legameSoggetto").is_some() {
                 let mut f = Map::new();
@@ -843,19 +872,54 @@ pub fn converti(
             if !cz.is_empty() {
                 m.insert("cittadinanza".into(), json!(cz));
             }
-            if let Some(p) = r.figlio("paternita") {
-                m.insert("paternita".into(), c.genitore(p));
-            }
-            if let Some(p) = r.figlio("maternita") {
-                m.insert("maternita".into(), c.genitore(p));
+            for nome in ["paternita", "maternita"] {
+                if let Some(p) = r.figlio(nome) {
+                    m.insert(nome.into(), c.genitore_riferito(p, nome));
+                }
             }
             if let Some(a) = r.figlio("attoNascita") {
                 m.insert("attoNascita".into(), c.atto(a, "attoNascita"));
+            } else if let Some(a) = r.figlio("attoNascitaANPR") {
+                if let Some(v) = c.atto_anpr(a, "attoNascitaANPR") {
+                    m.insert("attoNascita".into(), v);
+                }
+            }
+            // Civil-status events: the use case takes one per request (EN321).
+            if let Some(e) = r.figlio("matrimonio") {
+                m.insert("matrimonio".into(), c.matrimonio(e, "matrimonio"));
+            }
+            if let Some(e) = r.figlio("vedovanza") {
+                m.insert("vedovanza".into(), c.vedovanza(e, "vedovanza"));
+            }
+            if let Some(e) = r.figlio("separazioneAnnullamentoCessazioneMatrimonio") {
+                let v = c.cessazione(e, "separazioneAnnullamentoCessazioneMatrimonio", t);
+                m.insert("cessazioneMatrimonio".into(), v);
+            }
+            if let Some(e) = r.figlio("unioneCivile") {
+                let (campo, v) = c.unione_civile(e, "unioneCivile", t);
+                m.insert(campo.into(), v);
+            }
+            if let Some(e) = r.figlio("convivenzaDiFatto") {
+                let (campo, v) = c.convivenza_di_fatto(e, "convivenzaDiFatto", t);
+                m.insert(campo.into(), v);
+            }
+            if let Some(e) = r.figlio("permessoSoggiorno") {
+                let v = c.permesso_soggiorno(e, "permessoSoggiorno");
+                m.insert("permessoSoggiorno".into(), v);
+            }
+            if let Some(e) = r.figlio("altriDati") {
+                m.insert("altriDati".into(), c.altri_dati(e));
             }
             Value::Object(m)
         }
+        "5021" => crate::stato_civile::converti_5021(&mut c, r, t, m),
         other => crate::altre::converti(&mut c, other, r, t, m)?,
     };
+    if consentiti.contains(&"datiDelProcedimento") {
+        if let Value::Object(o) = &mut v {
+            c.procedimento(r, o);
+        }
+    }
     Some(if c.anomalie.is_empty() {
         Ok(Convertita {
             corpo: v,
@@ -902,9 +966,27 @@ pub fn converti_genitori(r: &Elemento) -> Vec<(&'static str, Value)> {
     out
 }
 
-/// Converts a subject consultation (`Richiesta3002`, `Richiesta3006`) into the
-/// search the REST edge accepts (`POST /api/v1/soggetti/ricerca`).
-pub fn converti_ricerca(r: &Elemento) -> Result<Value, Vec<Anomalia>> {
+/// A subject consultation (`Richiesta3002`, `Richiesta3006`) converted: the search the
+/// REST edge accepts (`POST /api/v1/soggetti/ricerca`), the data groups to answer
+/// with, and whether the whole family or cohabitation of each subject is asked for
+/// (`schedaAnagraficaRichiesta` 2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Consultazione {
+    pub corpo: Value,
+    pub gruppi: crate::scheda::Gruppi,
+    pub famiglia: bool,
+}
+
+/// Converts a subject consultation (`Richiesta3002`, `Richiesta3006`).
+///
+/// Criteria: CF, national id (`idSchedaSoggettoANPR`/`idANPR`), municipal id, surname,
+/// name and sex with `datiNascita/dataEvento`; `soggettoAIRE` S/N restricts the search
+/// to AIRE or resident subjects. `datiRichiesta`: `dataRiferimentoRichiesta` (the
+/// record as at that date), `schedaAnagraficaRichiesta` (1 the individual record, 2 the
+/// records of the subject's whole family or cohabitation), `datiAnagraficiRichiesti`
+/// (the groups of table "Dati richiesti"; none or 1 = all), `comuneResidenza`, or
+/// `ricercaNazionale` 0 (only the sender's municipality).
+pub fn converti_ricerca(r: &Elemento, t: &Testata) -> Result<Consultazione, Vec<Anomalia>> {
     const GESTITI: &[&str] = &[
         "testataRichiesta",
         "criteriRicerca",
@@ -916,33 +998,32 @@ pub fn converti_ricerca(r: &Elemento) -> Result<Value, Vec<Anomalia>> {
         "cognome",
         "nome",
         "sesso",
+        "soggettoAIRE",
         "idSchedaSoggettoANPR",
         "idANPR",
         "idSchedaSoggettoComune",
     ];
     let mut anomalie = Vec::new();
+    let non_gestito = |campo: String| {
+        Anomalia::errore(
+            CODICE_DATO_NON_GESTITO,
+            "Criterio non gestito in questa versione",
+        )
+        .campo(campo)
+    };
     for f in &r.figli {
         if !GESTITI.contains(&f.nome.as_str()) {
-            anomalie.push(
-                Anomalia::errore(
-                    CODICE_DATO_NON_GESTITO,
-                    "Criterio non gestito in questa versione",
-                )
-                .campo(format!("{}/{}", r.nome, f.nome)),
-            );
+            anomalie.push(non_gestito(format!("{}/{}", r.nome, f.nome)));
         }
     }
     let mut criteri = Map::new();
+    let mut posizioni = None;
     if let Some(c) = r.figlio("criteriRicerca") {
         for f in &c.figli {
             if !CRITERI.contains(&f.nome.as_str()) {
                 anomalie.push(
-                    Anomalia::errore(
-                        CODICE_DATO_NON_GESTITO,
-                        "Criterio non gestito in questa versione",
-                    )
-                    .campo(format!("{}/criteriRicerca/{}", r.nome, f.nome))
-                    .atteso(format!("uno di: {}", CRITERI.join(", "))),
+                    non_gestito(format!("{}/criteriRicerca/{}", r.nome, f.nome))
+                        .atteso(format!("uno di: {}", CRITERI.join(", "))),
                 );
             }
         }
@@ -965,28 +1046,90 @@ pub fn converti_ricerca(r: &Elemento) -> Result<Value, Vec<Anomalia>> {
             c.testo_a("idSchedaSoggettoComune/idSchedaSoggetto")
                 .map(str::to_owned),
         );
+        posizioni = match c
+            .testo_di("soggettoAIRE")
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
+            Some("S") => Some(vec!["aire"]),
+            Some("N") => Some(vec!["residente"]),
+            _ => None,
+        };
     }
     let mut m = Map::new();
     m.insert("criteriRicerca".into(), Value::Object(criteri));
-    if let Some(d) = r.testo_a("datiNascita/dataEvento") {
-        m.insert("datiNascita".into(), json!({"dataEvento": data_xsd(d)}));
+    if let Some(d) = r.figlio("datiNascita") {
+        for f in &d.figli {
+            if f.nome != "dataEvento" {
+                anomalie.push(non_gestito(format!("{}/datiNascita/{}", r.nome, f.nome)));
+            }
+        }
+        if let Some(e) = d.testo_di("dataEvento") {
+            m.insert("datiNascita".into(), json!({"dataEvento": data_xsd(e)}));
+        }
     }
+    let mut gruppi = Vec::new();
+    let mut famiglia = false;
+    let mut dm = Map::new();
     if let Some(d) = r.figlio("datiRichiesta") {
-        let mut dm = Map::new();
+        let p = format!("{}/datiRichiesta", r.nome);
+        for f in &d.figli {
+            if f.nome == "parametriANPR" {
+                anomalie.push(non_gestito(format!("{p}/parametriANPR")));
+            }
+        }
+        match d.testo_di("schedaAnagraficaRichiesta") {
+            Some("1") | None => {}
+            Some("2") => famiglia = true,
+            Some(altro) => anomalie.push(
+                Anomalia::errore(
+                    anpr_domain::error::CODICE_VALORE_NON_VALIDO,
+                    "Scheda anagrafica richiesta non prevista",
+                )
+                .campo(format!("{p}/schedaAnagraficaRichiesta"))
+                .valore(altro)
+                .atteso("1 (scheda individuale) o 2 (scheda di famiglia o convivenza)"),
+            ),
+        }
+        for (i, e) in d.figli_nominati("datiAnagraficiRichiesti").enumerate() {
+            match e.testo.trim().parse::<u8>() {
+                Ok(c @ 1..=30) => gruppi.push(c),
+                _ => anomalie.push(
+                    Anomalia::errore(
+                        anpr_domain::error::CODICE_VALORE_NON_VALIDO,
+                        "Dato richiesto non presente nella tabella Dati richiesti",
+                    )
+                    .campo(format!("{p}/datiAnagraficiRichiesti[{}]", i + 1))
+                    .valore(e.testo.trim())
+                    .atteso("un codice da 1 a 30"),
+                ),
+            }
+        }
         put(
             &mut dm,
             "dataRiferimentoRichiesta",
             d.testo_di("dataRiferimentoRichiesta").map(data_xsd),
         );
-        put(
-            &mut dm,
-            "comuneResidenza",
-            d.testo_a("comuneResidenza/codiceIstat").map(str::to_owned),
-        );
-        m.insert("datiRichiesta".into(), Value::Object(dm));
+        let comune = d
+            .testo_a("comuneResidenza/codiceIstat")
+            .map(str::to_owned)
+            .or_else(|| {
+                (d.testo_di("ricercaNazionale") == Some("0")).then(|| t.cod_mittente.clone())
+            });
+        put(&mut dm, "comuneResidenza", comune);
     }
+    let g = crate::scheda::Gruppi::da_codici(gruppi);
+    if let Some(sezioni) = g.sezioni(famiglia || g.serve_famiglia()) {
+        dm.insert("sezioni".into(), json!(sezioni));
+    }
+    put(&mut dm, "posizioni", posizioni);
+    m.insert("datiRichiesta".into(), Value::Object(dm));
     if anomalie.is_empty() {
-        Ok(Value::Object(m))
+        Ok(Consultazione {
+            corpo: Value::Object(m),
+            gruppi: g,
+            famiglia,
+        })
     } else {
         Err(anomalie)
     }
@@ -1099,5 +1242,66 @@ mod tests {
             "{found:?}"
         );
         assert!(converti(anpr_tables::tables(), "2012", &r, &t).is_none());
+    }
+}
+
+#[cfg(test)]
+mod elenco {
+    /// The services this release converts, with their family.
+    const SERVITI: &[(&str, &str)] = &[
+        ("1000", "1001"),
+        ("1000", "1002"),
+        ("1000", "1010"),
+        ("1000", "1013"),
+        ("1000", "1014"),
+        ("2000", "2001"),
+        ("2000", "2003"),
+        ("2000", "2009"),
+        ("2000", "2011"),
+        ("5000", "5001"),
+        ("5000", "5005"),
+        ("5000", "5008"),
+        ("5000", "5012"),
+        ("5000", "5013"),
+        ("5000", "5014"),
+        ("5000", "5021"),
+        ("A000", "A001"),
+        ("A000", "A002"),
+        ("A000", "A006"),
+    ];
+
+    /// docs/SOAP.md publishes, between its `ev105` markers, one row per service with
+    /// the request children refused with EV105: it must be exactly the code's list.
+    #[test]
+    fn the_published_ev105_list_is_the_code_s() {
+        let doc = include_str!("../../../docs/SOAP.md");
+        let start = doc.find("<!-- ev105:start -->").expect("start marker");
+        let end = doc.find("<!-- ev105:end -->").expect("end marker");
+        let mut pubblicati = std::collections::BTreeMap::new();
+        for riga in doc[start..end].lines().filter(|l| l.starts_with("| ")) {
+            let celle: Vec<&str> = riga.split('|').map(str::trim).collect();
+            if celle.len() < 3 || celle[1] == "service" || celle[1].starts_with('-') {
+                continue;
+            }
+            let elementi: Vec<String> = celle[2]
+                .split(',')
+                .map(|e| e.trim().trim_matches('`').to_owned())
+                .filter(|e| !e.is_empty())
+                .collect();
+            pubblicati.insert(celle[1].to_owned(), elementi);
+        }
+        for (famiglia, codice) in SERVITI {
+            assert!(super::supportato(codice), "{codice}");
+            let attesi: Vec<String> = super::elementi_non_gestiti(famiglia, codice)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            let doc = pubblicati.remove(*codice).unwrap_or_default();
+            assert_eq!(doc, attesi, "docs/SOAP.md EV105 row of {codice}");
+        }
+        assert!(
+            pubblicati.is_empty(),
+            "rows of unserved services: {pubblicati:?}"
+        );
     }
 }

@@ -9,7 +9,6 @@
 //! EN527: date and `idOperazioneANPR` to quote to the help desk).
 
 use anpr_domain::error::{Anomalia, Gravita};
-use anpr_domain::scheda::{Luogo, Precisione, Residenza};
 use anpr_tables::Tables;
 use base64::Engine;
 use serde_json::Value;
@@ -17,6 +16,9 @@ use serde_json::Value;
 use crate::busta::{scrivi_anomalia, Scrittore};
 use crate::catalogo::{Operazione, Servizio, NS_RISPOSTA_COMUNE};
 use crate::richieste::{Testata, DESTINATARIO_ANPR};
+use crate::scheda::{
+    nome_stato, scrivi_generalita, scrivi_residenza, scrivi_soggetto, Gruppi, Letto, Variante,
+};
 
 /// ANPR's code of the support entry appended to every error list.
 pub const CODICE_ASSISTENZA: &str = "EN527";
@@ -141,9 +143,15 @@ pub fn ko(
         w.chiudi("listaErrori");
     }
     w.chiudi(elemento);
+    tipo_mutazione_5021(&mut w, op, t);
+    w.chiudi(&format!("ns:{}", op.risposta));
+    w.fine()
+}
+
+/// Risposta5021 requires `tipoMutazione` (two digits) after the outcome, refusal or
+/// success alike: the request's, as received.
+fn tipo_mutazione_5021(w: &mut Scrittore, op: &Operazione, t: &Testata) {
     if op.codice == "5021" {
-        // Risposta5021 requires tipoMutazione (two digits) after the outcome: the
-        // request's, as received.
         let tm = t
             .tipo_mutazione
             .as_deref()
@@ -151,8 +159,6 @@ pub fn ko(
             .unwrap_or("00");
         w.campo("tipoMutazione", tm);
     }
-    w.chiudi(&format!("ns:{}", op.risposta));
-    w.fine()
 }
 
 /// `tipoTestataRispostaE000`: the bodies' header (`idOperazioneClient`).
@@ -252,228 +258,27 @@ pub fn operazione(
         w.chiudi("listaAnomalie");
     }
     w.chiudi("rc:Risposta_Comune");
+    tipo_mutazione_5021(&mut w, op, t);
     w.chiudi(&format!("ns:{}", op.risposta));
     w.fine()
 }
 
-/// `tipoComune` for an ISTAT code, with name and province from the tables.
-fn scrivi_comune(
-    w: &mut Scrittore,
-    tag: &str,
-    tabelle: &Tables,
-    istat: &str,
-    nome: Option<&str>,
-    sigla: Option<&str>,
-) {
-    let c = istat
-        .parse()
-        .ok()
-        .and_then(|code| tabelle.comune_history_by_istat(&code).into_iter().last());
-    w.apri(tag);
-    w.campo_max(
-        "nomeComune",
-        nome.or(c.map(|c| c.nome.as_str())).unwrap_or(istat),
-        80,
-    );
-    w.campo("codiceIstat", istat);
-    w.campo(
-        "siglaProvinciaIstat",
-        sigla
-            .or(c.map(|c| c.sigla_provincia.as_str()))
-            .unwrap_or("EE"),
-    );
-    w.chiudi(tag);
-}
-
-fn nome_stato(tabelle: &Tables, codice: &str) -> String {
-    tabelle
-        .stato_estero_by_istat(codice, None)
-        .map(|s| s.nome.clone())
-        .unwrap_or_else(|| {
-            if codice == "100" {
-                "ITALIA".into()
-            } else {
-                codice.into()
-            }
-        })
-}
-
-fn scrivi_residenza(w: &mut Scrittore, tabelle: &Tables, r: &Residenza) {
-    // The XSD makes cap, comune and toponimo mandatory in an Italian address; an
-    // address without a postcode cannot be written validly and is left out.
-    let Some(i) = r.indirizzo.as_ref().filter(|i| i.cap.is_some()) else {
-        return;
-    };
-    w.apri("residenza");
-    w.campo("tipoIndirizzo", &r.tipo_indirizzo);
-    w.campo_opt("noteIndirizzo", r.note_indirizzo.as_deref());
-    w.apri("indirizzo");
-    w.campo_opt("cap", i.cap.as_deref());
-    scrivi_comune(w, "comune", tabelle, i.comune.as_str(), None, None);
-    w.campo_opt("frazione", i.frazione.as_deref());
-    w.apri("toponimo");
-    w.campo_opt("codSpecie", i.toponimo.cod_specie.as_deref());
-    w.campo_max("specie", &i.toponimo.specie, 30);
-    w.campo_opt("codToponimo", i.toponimo.cod_toponimo.as_deref());
-    w.campo_max(
-        "denominazioneToponimo",
-        &i.toponimo.denominazione_toponimo,
-        100,
-    );
-    w.chiudi("toponimo");
-    let n = &i.numero_civico;
-    if n.numero.is_some() || n.lettera.is_some() || n.esponente1.is_some() {
-        w.apri("numeroCivico");
-        w.campo_opt("numero", n.numero.as_deref());
-        w.campo_opt("lettera", n.lettera.as_deref());
-        w.campo_opt("esponente1", n.esponente1.as_deref());
-        if n.scala.is_some() || n.piano.is_some() || n.interno.is_some() {
-            w.apri("civicoInterno");
-            w.campo_opt("scala", n.scala.as_deref());
-            w.campo_opt("interno1", n.interno.as_deref());
-            w.campo_opt("piano", n.piano.as_deref());
-            w.chiudi("civicoInterno");
-        }
-        w.chiudi("numeroCivico");
-    }
-    w.chiudi("indirizzo");
-    w.campo_opt("presso", r.presso.as_deref());
-    w.campo(
-        "dataDecorrenzaResidenza",
-        &r.data_decorrenza_residenza.to_string(),
-    );
-    w.chiudi("residenza");
-}
-
-/// `tipoGeneralita` of a record (CF, names, birth, municipal and national ids).
-fn scrivi_generalita(
-    w: &mut Scrittore,
-    tabelle: &Tables,
-    id: &str,
-    s: &anpr_domain::scheda::SchedaSoggetto,
-) {
-    w.apri("generalita");
-    if let Some(cf) = &s.codice_fiscale {
-        w.apri("codiceFiscale");
-        w.campo("codFiscale", cf.cod_fiscale.as_str());
-        w.campo("validitaCF", cf.stato.validita_cf());
-        w.chiudi("codiceFiscale");
-    }
-    if let Some(g) = &s.generalita {
-        match &g.cognome {
-            Some(c) => w.campo("cognome", c.as_str()),
-            None => w.campo("senzaCognome", "1"),
-        }
-        match &g.nome {
-            Some(n) => w.campo("nome", n.as_str()),
-            None => w.campo("senzaNome", "1"),
-        }
-        w.campo("sesso", g.sesso.code());
-        w.campo("dataNascita", &g.data_nascita.data.to_string());
-        match g.data_nascita.precisione {
-            Precisione::Completa => {}
-            Precisione::SenzaGiorno => w.campo("senzaGiorno", "1"),
-            Precisione::SenzaGiornoMese => w.campo("senzaGiornoMese", "1"),
-        }
-        w.apri("luogoNascita");
-        match &g.luogo_nascita {
-            Luogo::Comune {
-                codice_istat,
-                nome_comune,
-                sigla_provincia,
-                ..
-            } => scrivi_comune(
-                w,
-                "comune",
-                tabelle,
-                codice_istat.as_str(),
-                Some(nome_comune),
-                sigla_provincia.as_deref(),
-            ),
-            Luogo::Estero {
-                codice_stato,
-                descrizione_stato,
-                localita,
-                ..
-            } => {
-                w.apri("localita");
-                w.campo_opt("descrizioneLocalita", localita.as_deref());
-                w.campo_max("descrizioneStato", descrizione_stato, 120);
-                w.campo("codiceStato", codice_stato);
-                w.chiudi("localita");
-            }
-            Luogo::Eccezionale { descrizione } => w.campo_max("luogoEccezionale", descrizione, 120),
-        }
-        w.chiudi("luogoNascita");
-    } else {
-        w.campo("senzaCognome", "1");
-        w.campo("senzaNome", "1");
-    }
-    if let Some(c) = &s.competenza {
-        if let Some(idc) = &c.id_scheda_soggetto_comune {
-            w.apri("idSchedaSoggettoComune");
-            w.campo("idSchedaSoggettoComuneIstat", c.comune.as_str());
-            w.campo("idSchedaSoggetto", idc.as_str());
-            w.chiudi("idSchedaSoggettoComune");
-        }
-    }
-    w.campo("idSchedaSoggettoANPR", id);
-    w.chiudi("generalita");
-}
-
-/// One record of a consultation as `tipoDatiRispostaEstrazioneSoggetti` (the sections
-/// this release keeps and the XSD can carry: ids, generalities with CF, civil status,
-/// citizenships, residence).
-pub fn scrivi_soggetto(
-    w: &mut Scrittore,
-    tabelle: &Tables,
-    id: &str,
-    s: &anpr_domain::scheda::SchedaSoggetto,
-    con_identificativi: bool,
-) {
-    w.apri("datiSoggetto");
-    // The public bodies' variant (3006, `tipoDatiRispostaInterrCittadinoEnte`) has no
-    // `identificativi`: the national id travels in the generalities.
-    if con_identificativi {
-        w.apri("identificativi");
-        w.campo("idANPR", id);
-        w.chiudi("identificativi");
-    }
-    scrivi_generalita(w, tabelle, id, s);
-    if let Some(sc) = &s.stato_civile {
-        w.apri("statoCivile");
-        w.campo("statoCivile", &sc.stato_civile);
-        w.chiudi("statoCivile");
-    }
-    for c in s.cittadinanze.iter().flatten() {
-        w.apri("cittadinanza");
-        w.campo_max(
-            "descrizioneStato",
-            &nome_stato(tabelle, &c.codice_stato),
-            120,
-        );
-        w.campo("codiceStato", &c.codice_stato);
-        w.campo_opt(
-            "dataValidita",
-            c.data_validita.map(|d| d.to_string()).as_deref(),
-        );
-        w.chiudi("cittadinanza");
-    }
-    if let Some(r) = &s.residenza {
-        scrivi_residenza(w, tabelle, r);
-    }
-    w.chiudi("datiSoggetto");
-}
-
-/// `Risposta3002_OK` (and the same shape for 3006): the records found.
-pub fn consultazione<'a>(
+/// `Risposta3002_OK` / `Risposta3006_OK`: the records found, with the data groups
+/// asked for.
+pub fn consultazione(
     servizio: &Servizio,
     op: &Operazione,
     t: &Testata,
     tabelle: &Tables,
-    soggetti: impl IntoIterator<Item = (String, &'a anpr_domain::scheda::SchedaSoggetto)>,
+    soggetti: &[Letto<'_>],
+    gruppi: &Gruppi,
     riferimento_id: &str,
 ) -> String {
+    let variante = if op.codice == "3006" {
+        Variante::Ente3006
+    } else {
+        Variante::Comune3002
+    };
     let mut w = Scrittore::busta();
     w.apri_ns("ns", &op.risposta, &servizio.namespace);
     w.apri(&format!("ns:{}_OK", op.risposta));
@@ -487,15 +292,11 @@ pub fn consultazione<'a>(
             ..EsitoTestata::default()
         },
     );
-    let mut aperto = false;
-    for (id, s) in soggetti {
-        if !aperto {
-            w.apri("listaSoggetti");
-            aperto = true;
+    if !soggetti.is_empty() {
+        w.apri("listaSoggetti");
+        for l in soggetti {
+            scrivi_soggetto(&mut w, tabelle, *l, gruppi, variante);
         }
-        scrivi_soggetto(&mut w, tabelle, &id, s, op.codice != "3006");
-    }
-    if aperto {
         w.chiudi("listaSoggetti");
     }
     w.chiudi(&format!("ns:{}_OK", op.risposta));

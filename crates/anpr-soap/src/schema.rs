@@ -78,6 +78,18 @@ pub fn conosciuto(famiglia: &str, elemento: &str) -> bool {
         .any(|(f, e)| *f == famiglia && *e == elemento)
 }
 
+/// The children the XSD declares for request element `elemento` of `famiglia`, in
+/// schema order (empty when the table does not know the request).
+pub fn figli_richiesta(famiglia: &str, elemento: &str) -> Vec<&'static str> {
+    let m = modelli();
+    m.radici
+        .iter()
+        .find(|((f, e), _)| *f == famiglia && *e == elemento)
+        .and_then(|(_, t)| m.tipi.get(t))
+        .map(|figli| figli.iter().map(|f| f.nome).collect())
+        .unwrap_or_default()
+}
+
 /// Checks `richiesta` (the body's child, e.g. `Richiesta1002`) against its model.
 /// Returns every finding (empty = conforming as far as the table goes).
 pub fn controlla(famiglia: &str, richiesta: &Elemento) -> Vec<Anomalia> {

@@ -574,9 +574,434 @@ def tutte(base):
     return out
 
 
+def esito_di(r):
+    """[outcome, [codes]] of any answer (Risposta_Comune, rispostaKO, NNNN_OK)."""
+    for k, v in zeep.helpers.serialize_object(r).items():
+        if v is None or k == "tipoMutazione":
+            continue
+        if k in ("rispostaKO", "Risposta6001KO"):
+            errori = v["listaErrori"]["errore"] if "errore" in v["listaErrori"] else v["listaErrori"]
+            return [v["testataRisposta"]["esitoOperazione"], [e["codiceErroreAnomalia"] for e in errori]]
+        if k == "Risposta_Comune":
+            anomalie = v["listaAnomalie"]["anomalie"] if v["listaAnomalie"] is not None else []
+            return [v["testataRisposta"]["esitoOperazione"], [a["codiceErroreAnomalia"] for a in anomalie]]
+        return [v["testataRisposta"]["esitoOperazione"], []]
+    return ["?", []]
+
+
+def campi(r):
+    """The (code, field) pairs of an answer's anomalies or errors."""
+    out = []
+    for k, v in zeep.helpers.serialize_object(r).items():
+        if v is None:
+            continue
+        if k == "rispostaKO":
+            out += [(e["codiceErroreAnomalia"], e["campoErroreAnomalia"]) for e in v["listaErrori"]["errore"]]
+        if k == "Risposta_Comune" and v["listaAnomalie"] is not None:
+            out += [(a["codiceErroreAnomalia"], a["campoErroreAnomalia"]) for a in v["listaAnomalie"]["anomalie"]]
+    return out
+
+
+ATTO = {"comuneRegistrazione": ROMA, "anno": "2000", "parte": "2", "serie": "A", "numeroAtto": "45"}
+
+
+def stato_civile(base):
+    """Civil-status events over SOAP: 5008 marriage, civil union and its dissolution,
+    de facto cohabitation and its end, widowhood, residence permit and other data,
+    datiDelProcedimento; 5021 polygamy (second marriage, divorce, annulment, refusal)."""
+    s1000 = Servizio(base, "AnprService1000", "1000iscrizione.xsd")
+    s5000 = Servizio(base, "AnprService5000", "5000mutazione.xsd")
+    d = datetime.date.fromisoformat
+    out = {}
+    ids = {}
+    for i, (chi, cognome, nome, sesso) in enumerate(
+        [("karim", "Haddad", "Karim", "M"), ("leila", "Saleh", "Leila", "F"), ("omar", "Nasser", "Omar", "M"), ("sara", "Costa", "Sara", "F")]
+    ):
+        ids[chi] = esito(iscrizione_1002(s1000, 200 + i, cognome, nome, sesso, "1970-01-01", "1"))[2][0]
+
+    def p(chi, cognome, nome):
+        return per_ricerca(ids[chi], cognome, nome)
+
+    def mutazione(id_comune, decorrenza, tipi, **kw):
+        return s5000.call(
+            "mutazione_scheda",
+            testataRichiesta=testata("5008", id_comune, decorrenza),
+            datiControllo={"tipoMutazione": tipi},
+            **kw,
+        )
+
+    # 5008 marriage of two registered people: recorded on both records. (Every change
+    # is dated after the registrations' 2020-03-01: a section's history only grows.)
+    r = mutazione(
+        210, "2020-04-01", ["12"],
+        generalitaPerRicerca=p("karim", "Haddad", "Karim"),
+        matrimonio={
+            "coniuge": p("leila", "Saleh", "Leila"),
+            "datiMatrimonio": {"dataEvento": d("2000-05-01"), "luogoEvento": {"comune": ROMA}, "attoEvento": ATTO},
+        },
+    )
+    out["5008_matrimonio"] = esito_di(r)
+
+    # 5021 type 01: Karim's second marriage, with a spouse outside the registry whose
+    # birth data and the marriage order are not kept (EV105 warnings, outcome 6).
+    nadia = {"cognome": "Amrani", "nome": "Nadia", "sesso": "F", "dataNascita": d("1980-02-02")}
+    r = s5000.call(
+        "gestione_poligamia",
+        testataRichiesta=testata("5021", 211, "2021-01-01"),
+        matrimonioPerRicerca={"coniuge1": p("karim", "Haddad", "Karim")},
+        matrimonio={"coniuge": nadia, "datiMatrimonio": {"dataEvento": d("2005-06-01"), "luogoEvento": {"localita": {"descrizioneStato": "MAROCCO", "codiceStato": "436"}}}, "ordineMatrimonio": "2"},
+        datiControllo={"tipoMutazione": ["01"]},
+    )
+    out["5021_01"] = esito_di(r) + [r["tipoMutazione"], sorted(str(c) for _, c in campi(r))]
+
+    # 5021 type 03: divorce from Nadia, dated by the ruling's effective date.
+    r = s5000.call(
+        "gestione_poligamia",
+        testataRichiesta=testata("5021", 212, "2021-06-01"),
+        matrimonioPerRicerca={"coniuge1": p("karim", "Haddad", "Karim"), "coniuge2": {"cognome": "Amrani", "nome": "Nadia"}},
+        separazioneAnnullamentoCessazioneMatrimonio={
+            "tipoCessazione": "3",
+            "sentenza": {"data": d("2021-05-01"), "tipoTribunale": "1", "autorita": "Tribunale di Roma", "dataValidita": d("2021-05-15")},
+        },
+        datiControllo={"tipoMutazione": ["03"]},
+    )
+    out["5021_03"] = esito_di(r) + [r["tipoMutazione"]]
+    divorzio = r["Risposta_Comune"]["testataRisposta"]["idOperazioneANPR"] if r["Risposta_Comune"] is not None else "0"
+
+    # 5021 type 07: annul that divorce.
+    r = s5000.call(
+        "gestione_poligamia",
+        testataRichiesta=testata("5021", 213),
+        matrimonioPerRicerca={"coniuge1": p("karim", "Haddad", "Karim")},
+        datiControllo={"tipoMutazione": ["07"]},
+        datiAnnullamento={"idOperazioneANPR": divorzio},
+    )
+    out["5021_07"] = esito_di(r) + [r["tipoMutazione"]]
+
+    # 5021 refused: Omar has no first marriage (EV046), the type is echoed.
+    r = s5000.call(
+        "gestione_poligamia",
+        testataRichiesta=testata("5021", 214, "2021-01-01"),
+        matrimonioPerRicerca={"coniuge1": p("omar", "Nasser", "Omar")},
+        matrimonio={"coniuge": {"cognome": "Farah", "nome": "Mina"}, "datiMatrimonio": {"dataEvento": d("2020-06-01")}},
+        datiControllo={"tipoMutazione": ["01"]},
+    )
+    out["5021_ko"] = esito_di(r) + [r["tipoMutazione"], campi(r)[0]]
+
+    # 5008 residence permit and other data of Omar.
+    r = mutazione(
+        215, "2021-02-01", ["04", "07"],
+        generalitaPerRicerca=p("omar", "Nasser", "Omar"),
+        permessoSoggiorno={"numeroSoggiorno": "RM1234567", "tipoSoggiorno": "2", "dataRilascio": d("2020-01-10"), "dataScadenza": d("2030-01-10"), "questuraRilascioSoggiorno": "ROMA"},
+        altriDati={"posizioneProfessionale": "2", "titoloStudio": "3"},
+    )
+    out["5008_permesso"] = esito_di(r)
+
+    # 5008 civil union of Omar, then its dissolution.
+    luca = {"cognome": "Neri", "nome": "Luca"}
+    r = mutazione(
+        216, "2021-03-01", ["18"],
+        generalitaPerRicerca=p("omar", "Nasser", "Omar"),
+        unioneCivile={"unitoCivilmente": luca, "attoUnione": {"dataEvento": d("2021-02-20"), "luogoEvento": {"comune": ROMA}}},
+    )
+    out["5008_unione"] = esito_di(r)
+    r = mutazione(
+        217, "2022-03-01", ["19"],
+        generalitaPerRicerca=p("omar", "Nasser", "Omar"),
+        unioneCivile={"unitoCivilmente": luca, "scioglimentoUnione": {"motivoScioglimento": "1", "datiEvento": {"dataEvento": d("2022-02-01")}}},
+    )
+    out["5008_scioglimento"] = esito_di(r)
+
+    # 5008 Sara: marriage with someone outside the registry, widowhood, then a
+    # registered de facto cohabitation contract and its end.
+    r = mutazione(
+        218, "2020-04-01", ["12"],
+        generalitaPerRicerca=p("sara", "Costa", "Sara"),
+        matrimonio={"coniuge": {"cognome": "Gialli", "nome": "Paolo"}, "datiMatrimonio": {"dataEvento": d("2009-09-09")}},
+    )
+    out["5008_matrimonio_esterno"] = esito_di(r)
+    r = mutazione(
+        219, "2020-05-01", ["13"],
+        generalitaPerRicerca=p("sara", "Costa", "Sara"),
+        vedovanza={"datiMorteconiuge": {"dataEvento": d("2014-12-01"), "luogoEvento": {"comune": ROMA}}},
+    )
+    out["5008_vedovanza"] = esito_di(r)
+    r = mutazione(
+        220, "2020-06-01", ["16"],
+        generalitaPerRicerca=p("sara", "Costa", "Sara"),
+        convivenzaDiFatto={"convivente": p("omar", "Nasser", "Omar"), "contrattoStipula": {"data": d("2015-12-01"), "protocollo": "P-1"}},
+    )
+    out["5008_convivenza"] = esito_di(r)
+    r = mutazione(
+        221, "2020-07-01", ["17"],
+        generalitaPerRicerca=p("sara", "Costa", "Sara"),
+        convivenzaDiFatto={"convivente": p("omar", "Nasser", "Omar"), "contrattoRisoluzione": {"motivoRisoluzione": 31, "contratto": {"data": d("2016-11-30")}}},
+    )
+    out["5008_risoluzione"] = esito_di(r)
+
+    # Proceedings: datiDelProcedimento reaches the use case (an unknown number is refused).
+    r = mutazione(
+        222, "2020-08-01", ["07"],
+        generalitaPerRicerca=p("sara", "Costa", "Sara"),
+        altriDati={"titoloStudio": "4"},
+        datiDelProcedimento={"numeroPraticaComune": "NON-ESISTE"},
+    )
+    out["5008_procedimento"] = esito_di(r)
+
+    # A date without day would be stored as complete: refused, the element named.
+    r = mutazione(
+        223, "2022-04-01", ["12"],
+        generalitaPerRicerca=p("omar", "Nasser", "Omar"),
+        matrimonio={"coniuge": {"cognome": "Farah", "nome": "Mina"}, "datiMatrimonio": {"dataEvento": d("2016-06-01"), "senzaGiorno": "1"}},
+    )
+    out["5008_senza_giorno"] = esito_di(r) + [campi(r)[0]]
+
+    out["ids"] = ids
+    out["validati"] = s1000.validated + s5000.validated
+    return out
+
+
+def madre_famiglia(s3000, id_comune, id_anpr, cognome, nome):
+    """The family of a woman, found with the 3001 mother lookup."""
+    r = s3000.call(
+        "richiesta_paternita_maternita",
+        testataRichiesta=testata("3001", id_comune),
+        maternita={"generalita": per_ricerca(id_anpr, cognome, nome)},
+        datiControlli={"pPadre": "0", "pCodiceFiscalePadre": "0", "pMadre": "1", "pCognomeMadre": "1", "pCodiceFiscaleMadre": "0"},
+    )
+    return r["Risposta3001_OK"]["elencoSoggettiMadre"][0]["famiglia"]["idFamigliaConvivenzaANPR"]
+
+
+def gruppi(base):
+    """Data groups beyond the registry scenario: 5001 family split, A006 for the whole
+    AIRE family, 2003 reasons the XSD cannot carry, elements still refused (EV105)."""
+    s1000 = Servizio(base, "AnprService1000", "1000iscrizione.xsd")
+    s2000 = Servizio(base, "AnprService2000", "2000cancellazione.xsd")
+    s3000 = Servizio(base, "AnprService3000", "3000consultazione.xsd")
+    s5000 = Servizio(base, "AnprService5000", "5000mutazione.xsd")
+    sA000 = Servizio(base, "AnprServiceA000", "A000aire.xsd")
+    d = datetime.date.fromisoformat
+    out = {}
+    # Marta heads a family; Giorgio (partner) and Piero (son) join it.
+    marta = esito(iscrizione_1002(s1000, 300, "Rinaldi", "Marta", "F", "1975-03-03", "1"))[2][0]
+    fam = madre_famiglia(s3000, 301, marta, "Rinaldi", "Marta")
+    giorgio = esito(iscrizione_1002(s1000, 302, "Fabbri", "Giorgio", "M", "1973-01-01", "2", fam))[2][0]
+    piero = esito(iscrizione_1002(s1000, 303, "Fabbri", "Piero", "M", "2001-01-01", "3", fam))[2][0]
+
+    # 5001 split (tipoMovimentazione 5): Giorgio and Piero leave, Giorgio heads the new family.
+    r = s5000.call(
+        "mutazione_famiglia_convivenza",
+        testataRichiesta=testata("5001", 304, "2021-05-01"),
+        famigliaConvivenza={"idFamigliaConvivenzaANPR": fam, "tipoMovimentazione": "5", "tipoScheda": "1"},
+        elencoSoggettiFamiglia=[
+            {"generalita": per_ricerca(giorgio, "Fabbri", "Giorgio"), "legameSoggetto": {"dataDecorrenza": d("2021-05-01"), "codiceLegame": "1"}},
+            {"generalita": per_ricerca(piero, "Fabbri", "Piero"), "legameSoggetto": {"dataDecorrenza": d("2021-05-01"), "codiceLegame": "3"}},
+        ],
+        datiControllo={"tipoMutazione": "2", "tipoScheda": "1"},
+    )
+    out["5001_scissione"] = esito_di(r)
+
+    # AIRE: Elena (A002) heads an AIRE family, her son Tommaso (A001) joins it.
+    r = sA000.call(
+        "AIRE_iscrizione_altriMotivi",
+        testataRichiesta=testata("A002", 305, "2022-06-01"),
+        generalitaA002={"generalita": generalita("Marino", "Elena", "F", "1970-07-07", annoEspatrio="1999")},
+        famiglia={"famiglia": {"tipoScheda": "1"}, "legameSoggetto": {"dataDecorrenza": d("2022-06-01"), "codiceLegame": "1"}},
+        iscrizioneAire={"motivoIscrizione": "C01", "iniziativaIscrizione": "1", "individuazioneComuneIscrizione": "1"},
+        residenzaEstera=ESTERO_NY,
+        datiControllo={"attribuzioneFamigliaAIRE": "1"},
+    )
+    elena = esito(r)[2][0]
+    fam_elena = madre_famiglia(s3000, 306, elena, "Marino", "Elena")
+    r = sA000.call(
+        "AIRE_iscrizione_nascita",
+        testataRichiesta=testata("A001", 307, "2023-02-02"),
+        generalitaA001={"generalita": {
+            "cognome": "Marino", "nome": "Tommaso", "sesso": "M", "dataNascita": d("2023-02-02"),
+            "luogoNascita": {"localita": {"descrizioneStato": "STATI UNITI", "codiceStato": "404"}},
+        }},
+        attoNascita={"comuneRegistrazione": ROMA, "anno": "2023", "parte": "2", "numeroAtto": "77"},
+        maternita={"generalita": per_ricerca(elena, "Marino", "Elena")},
+        famiglia={"idFamigliaConvivenzaANPR": fam_elena, "tipoScheda": "1"},
+        legameSoggetto={"dataDecorrenza": d("2023-02-02"), "codiceLegame": "3"},
+        iscrizioneAire={"motivoIscrizione": "C02", "iniziativaIscrizione": "3", "individuazioneComuneIscrizione": "1"},
+        residenzaEstera=ESTERO_NY,
+        datiControllo={"attribuzioneFamigliaAIRE": "1"},
+    )
+    tommaso = esito(r)[2][0]
+    boston = {
+        "tipoIndirizzo": "1",
+        "localitaEstera": {
+            "indirizzoEstero": {
+                "cap": "02108",
+                "localita": {"descrizioneLocalita": "BOSTON", "descrizioneStato": "STATI UNITI", "codiceStato": "404"},
+                "toponimo": {"denominazione": "Beacon Street", "numeroCivico": "1"},
+            },
+            "consolato": {"codiceConsolato": "2810203", "descrizioneConsolato": "BOSTON"},
+        },
+    }
+
+    def a006(id_comune, famiglia):
+        return sA000.call(
+            "AIRE_mutazione",
+            testataRichiesta=testata("A006", id_comune, "2024-01-01"),
+            generalita=per_ricerca(elena, "Marino", "Elena"),
+            famiglia=famiglia,
+            residenzaEstera=boston,
+            datiControllo={"tipoMutazione": "1", "attribuzioneFamigliaAIRE": "1"},
+        )
+
+    # Naming another family: refused (EF002); naming hers: the whole family moves.
+    out["A006_altra_famiglia"] = esito_di(a006(308, {"idFamigliaConvivenzaANPR": fam, "tipoScheda": "1"}))
+    out["A006_famiglia"] = esito_di(a006(309, {"idFamigliaConvivenzaANPR": fam_elena, "tipoScheda": "1"}))
+
+    # 2003 reasons whose data Richiesta2003 has no element for: EV117.
+    for motivo in ("8", "10"):
+        r = s2000.call(
+            "cancellazione_AltriMotivi",
+            testataRichiesta=testata("2003", 310 + int(motivo)),
+            datiCancellazione={"motivoCancellazione": motivo, "dataDecorrenzaCancellazione": d("2024-01-01")},
+            generalitaPerRicerca=per_ricerca(marta, "Rinaldi", "Marta"),
+            datiControllo={"ruoloSoggetto": "1"},
+        )
+        out["2003_" + motivo] = esito_di(r) + [campi(r)[0]]
+
+    # Elements the service layer cannot record yet: EV105 naming the element.
+    r = s5000.call(
+        "mutazione_scheda",
+        testataRichiesta=testata("5008", 330, "2024-01-01"),
+        generalitaPerRicerca=per_ricerca(marta, "Rinaldi", "Marta"),
+        cartaIdentita={"numero": "CA12345AB", "dataRilascio": d("2022-01-01"), "interdizioneEspatrio": "N", "comuneRilascio": ROMA},
+        datiControllo={"tipoMutazione": ["03"]},
+    )
+    out["5008_carta"] = esito_di(r) + [campi(r)[0]]
+
+    out["ids"] = {"marta": marta, "giorgio": giorgio, "piero": piero, "famiglia": fam, "elena": elena, "tommaso": tommaso, "famiglia_elena": fam_elena}
+    out["validati"] = sum(x.validated for x in (s1000, s2000, s3000, s5000, sA000))
+    return out
+
+
+def scheda(base):
+    """3002/3006 answers with the whole record: every data group the registry holds,
+    as at dataRiferimentoRichiesta, restricted to datiAnagraficiRichiesti; the whole
+    family with schedaAnagraficaRichiesta 2; polygamous marriages; AIRE residence."""
+    s1000 = Servizio(base, "AnprService1000", "1000iscrizione.xsd")
+    s3000 = Servizio(base, "AnprService3000", "3000consultazione.xsd")
+    s5000 = Servizio(base, "AnprService5000", "5000mutazione.xsd")
+    sA000 = Servizio(base, "AnprServiceA000", "A000aire.xsd")
+    d = datetime.date.fromisoformat
+    anna = esito(iscrizione_1002(s1000, 400, "Rossi", "Anna", "F", "1980-01-01", "1"))[2][0]
+    fam = madre_famiglia(s3000, 401, anna, "Rossi", "Anna")
+    marco = esito(iscrizione_1002(s1000, 402, "Bianchi", "Marco", "M", "1978-06-15", "2", fam))[2][0]
+    r = s1000.call(
+        "iscrizione_nascita",
+        testataRichiesta=testata("1001", 403),
+        generalita1001={"generalita": generalita("Bianchi", "Luca", "M", "2021-05-10")},
+        attoNascita={"comuneRegistrazione": ROMA, "anno": "2021", "parte": "1", "serie": "A", "numeroAtto": "123"},
+        cittadinanza={"descrizioneStato": "ITALIA", "codiceStato": "100"},
+        paternita={"generalita": per_ricerca(marco, "Bianchi", "Marco")},
+        maternita={"generalita": per_ricerca(anna, "Rossi", "Anna")},
+        datiControllo={"attribuzioneFamiglia": "2"},
+    )
+    luca = esito(r)[2][0]
+    s5000.call(
+        "mutazione_scheda",
+        testataRichiesta=testata("5008", 404, "2020-04-01"),
+        generalitaPerRicerca=per_ricerca(marco, "Bianchi", "Marco"),
+        matrimonio={"coniuge": per_ricerca(anna, "Rossi", "Anna"), "datiMatrimonio": {"dataEvento": d("2015-06-06"), "luogoEvento": {"comune": ROMA}, "attoEvento": ATTO}},
+        datiControllo={"tipoMutazione": ["12"]},
+    )
+    s5000.call(
+        "mutazione_scheda",
+        testataRichiesta=testata("5008", 405, "2020-05-01"),
+        generalitaPerRicerca=per_ricerca(marco, "Bianchi", "Marco"),
+        permessoSoggiorno={"numeroSoggiorno": "RM7654321", "tipoSoggiorno": "1", "dataRilascio": d("2019-01-10")},
+        altriDati={"titoloStudio": "3", "posizioneProfessionale": "2"},
+        datiControllo={"tipoMutazione": ["04", "07"]},
+    )
+    s5000.call(
+        "gestione_poligamia",
+        testataRichiesta=testata("5021", 406, "2021-01-01"),
+        matrimonioPerRicerca={"coniuge1": per_ricerca(marco, "Bianchi", "Marco")},
+        matrimonio={"coniuge": {"cognome": "Amrani", "nome": "Nadia"}, "datiMatrimonio": {"dataEvento": d("2016-06-01")}},
+        datiControllo={"tipoMutazione": ["01"]},
+    )
+    r = sA000.call(
+        "AIRE_iscrizione_altriMotivi",
+        testataRichiesta=testata("A002", 407, "2022-06-01"),
+        generalitaA002={"generalita": generalita("Marino", "Elena", "F", "1970-07-07", annoEspatrio="1999")},
+        famiglia={"famiglia": {"tipoScheda": "1"}, "legameSoggetto": {"dataDecorrenza": d("2022-06-01"), "codiceLegame": "1"}},
+        iscrizioneAire={"motivoIscrizione": "C01", "iniziativaIscrizione": "1", "individuazioneComuneIscrizione": "1"},
+        residenzaEstera=ESTERO_NY,
+        datiControllo={"attribuzioneFamigliaAIRE": "1"},
+    )
+    elena = esito(r)[2][0]
+
+    def interroga(id_comune, chi, servizio="3002", scheda_richiesta="1", dati=None, data="2026-01-01"):
+        dr = {"schedaAnagraficaRichiesta": scheda_richiesta, "dataRiferimentoRichiesta": d(data)}
+        if dati:
+            dr["datiAnagraficiRichiesti"] = dati
+        if servizio == "3006":
+            dr["motivoRichiesta"] = "verifica"
+            r = s3000.call("interrogazioneCittadino_enti", testataRichiesta=testata("3006", id_comune), criteriRicerca={"idSchedaSoggettoANPR": chi}, datiRichiesta=dr)
+            return zeep.helpers.serialize_object(r["Risposta3006_OK"]["listaSoggetti"]["datiSoggetto"])
+        r = s3000.call("interrogazioneCittadino_famiglia_convivenza", testataRichiesta=testata("3002", id_comune), criteriRicerca={"idSchedaSoggettoANPR": chi}, datiRichiesta=dr)
+        return zeep.helpers.serialize_object(r["Risposta3002_OK"]["listaSoggetti"]["datiSoggetto"])
+
+    def presenti(x):
+        return sorted(k for k, v in x.items() if v not in (None, []))
+
+    out = {}
+    x = interroga(410, luca)[0]
+    out["luca"] = {
+        "elementi": presenti(x),
+        "padre": x["paternita"]["generalita"]["idSchedaSoggettoANPR"],
+        "madre": x["maternita"]["generalita"]["idSchedaSoggettoANPR"],
+        "atto": x["attoNascita"]["numeroAtto"],
+        "legame": x["legameSoggetto"]["codiceLegame"],
+        "famiglia": x["famigliaConvivenza"]["idFamigliaConvivenzaANPR"],
+        "tutore": x["tutoreIntestatario"]["generalita"]["idSchedaSoggettoANPR"],
+        "motivoIscrizione": x["datiIscrizione"]["iscrizioneResidente"]["motivoIscrizione"],
+        "validitaCF": x["generalita"]["codiceFiscale"]["validitaCF"],
+    }
+    x = interroga(411, marco)[0]
+    out["marco"] = {
+        "elementi": presenti(x),
+        "statoCivile": x["statoCivile"]["statoCivile"],
+        "coniuge": x["matrimonio"]["coniuge"]["cognome"],
+        "ordine": x["matrimonio"]["ordineMatrimonio"],
+        "poligamia": [p["matrimonio"]["coniuge"]["cognome"] for p in x["listaDatiPoligamia"]["poligamia"]],
+        "luogoPrimo": x["listaDatiPoligamia"]["poligamia"][0]["matrimonio"]["datiMatrimonio"]["luogoEvento"]["comune"]["codiceIstat"],
+        "permesso": x["permessoSoggiorno"]["numeroSoggiorno"],
+        "titoloStudio": x["altriDati"]["titoloStudio"],
+    }
+    x = interroga(412, anna, dati=["2", "10"])[0]
+    out["anna_2_10"] = presenti(x)
+    out["anna_prima"] = presenti(interroga(413, anna, data="2020-03-15")[0])
+    out["anna_dopo"] = interroga(414, anna)[0]["statoCivile"]["statoCivile"]
+    out["famiglia"] = [
+        (y["identificativi"]["idANPR"], y["legameSoggetto"]["codiceLegame"])
+        for y in interroga(415, luca, scheda_richiesta="2", dati=["2", "21"])
+    ]
+    x = interroga(416, elena)[0]
+    out["elena"] = {
+        "elementi": presenti(x),
+        "consolato": x["residenza"][0]["localitaEstera"]["consolato"]["codiceConsolato"],
+        "localita": x["residenza"][0]["localitaEstera"]["indirizzoEstero"]["localita"]["descrizioneLocalita"],
+        "aire": x["generalita"]["soggettoAIRE"],
+        "motivo": x["datiIscrizione"]["tipoIscrizioneAIRE"]["motivoIscrizione"],
+    }
+    out["censimento"] = [(a["codiceErroreAnomalia"], a["tipoErroreAnomalia"]) for a in interroga(417, anna, dati=["20"])[0]["erroriAnomalie"]]
+    x = interroga(418, marco, servizio="3006")[0]
+    out["marco_3006"] = presenti(x)
+    out["ids"] = {"anna": anna, "marco": marco, "luca": luca, "elena": elena, "famiglia": fam}
+    out["validati"] = sum(v.validated for v in (s1000, s3000, s5000, sA000))
+    return out
+
+
 SUPPORTATI = {
     "1001", "1002", "1010", "1013", "1014", "2001", "2003", "2009", "2011", "3001", "3002",
-    "3006", "5001", "5005", "5008", "5012", "5013", "5014", "7001", "7003", "A001", "A002",
+    "3006", "5001", "5005", "5008", "5012", "5013", "5014", "5021", "7001", "7003", "A001", "A002",
     "A006",
 }
 
@@ -628,7 +1053,7 @@ def non_disponibili(base):
 
 def main():
     base, scenario = sys.argv[1], sys.argv[2]
-    result = {"registry": registry, "table": table, "all": tutte, "unavailable": non_disponibili}[scenario](base)
+    result = {"registry": registry, "table": table, "all": tutte, "unavailable": non_disponibili, "civil_status": stato_civile, "groups": gruppi, "record": scheda}[scenario](base)
     print(json.dumps(result))
 
 
