@@ -26,6 +26,7 @@ pub mod firma_rest;
 mod openapi;
 mod openapi_certificati;
 mod openapi_operazioni;
+pub mod posta;
 mod rest;
 mod rest_certificati;
 mod rest_procedimenti;

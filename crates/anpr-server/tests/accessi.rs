@@ -1,6 +1,7 @@
 //! Access at the HTTP edge: the municipalities' authorised IP addresses (REST and SOAP,
-//! trusted proxies), daily-password sessions, WebAuthn passkeys. Real servers on real
-//! stores (SQLite and PostgreSQL), real HTTP.
+//! trusted proxies), daily-password sessions, WebAuthn passkeys; and the delivery of
+//! the security mails through an SMTP relay (a real SMTP server on a TCP listener in
+//! the test). Real servers on real stores (SQLite and PostgreSQL), real HTTP.
 
 mod common;
 
@@ -473,6 +474,382 @@ async fn daily_password_sessions(backend: common::Backend) {
     assert_eq!(conta("uscita", None), 1);
 }
 
+/// What the in-test SMTP server received: recipient, message, over TLS.
+type Ricevute = Arc<std::sync::Mutex<Vec<(String, String, bool)>>>;
+
+/// How the in-test SMTP server behaves.
+#[derive(Debug, Default)]
+struct Comportamento {
+    /// Connections still to answer 451 (try later) at RCPT.
+    temporanei: u32,
+    /// Recipients answered 550 (no such user).
+    inesistenti: Vec<String>,
+    /// Recipients always answered 451.
+    sempre_occupati: Vec<String>,
+}
+
+/// A small SMTP server speaking STARTTLS (certificate from `ca`) and AUTH PLAIN.
+async fn server_smtp(
+    ca: &anpr_sicurezza::ca::AutoritaCertificazione,
+    comportamento: Arc<std::sync::Mutex<Comportamento>>,
+) -> (SocketAddr, Ricevute) {
+    use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+    let cert = ca
+        .emetti(
+            &anpr_sicurezza::ca::RichiestaCertificato {
+                tipo: anpr_sicurezza::ca::TipoCertificato::Endpoint,
+                cn: "smtp".into(),
+                ou: None,
+                nomi: vec!["localhost".into()],
+            },
+            999_999,
+            Utc::now() - chrono::Duration::hours(1),
+        )
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(anpr_sicurezza::mtls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![rustls::pki_types::CertificateDer::from(cert.der.clone())],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(cert.chiave_pkcs8.clone().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let ricevute: Ricevute = Arc::default();
+
+    enum Fine {
+        Chiusa,
+        Starttls,
+    }
+    async fn dialogo<S: AsyncRead + AsyncWrite + Unpin>(
+        r: &mut BufReader<S>,
+        tls: bool,
+        c: &std::sync::Mutex<Comportamento>,
+        ricevute: &Ricevute,
+        occupato: bool,
+    ) -> Fine {
+        let mut rcpt = String::new();
+        let mut autenticato = false;
+        loop {
+            let mut riga = String::new();
+            if r.read_line(&mut riga).await.unwrap_or(0) == 0 {
+                return Fine::Chiusa;
+            }
+            let riga = riga.trim_end().to_owned();
+            let risposta = if riga.starts_with("EHLO") {
+                "250-localhost\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n".to_owned()
+            } else if riga == "STARTTLS" && !tls {
+                r.get_mut().write_all(b"220 pronto\r\n").await.unwrap();
+                return Fine::Starttls;
+            } else if let Some(b64) = riga.strip_prefix("AUTH PLAIN ") {
+                use base64::Engine;
+                let atteso =
+                    base64::engine::general_purpose::STANDARD.encode(b"\0postino\0segreta");
+                autenticato = tls && b64 == atteso;
+                if autenticato {
+                    "235 ok\r\n"
+                } else {
+                    "535 credenziali errate\r\n"
+                }
+                .to_owned()
+            } else if riga.starts_with("MAIL FROM:") {
+                if autenticato {
+                    "250 ok\r\n"
+                } else {
+                    "530 autenticazione richiesta\r\n"
+                }
+                .to_owned()
+            } else if let Some(a) = riga.strip_prefix("RCPT TO:<") {
+                rcpt = a.trim_end_matches('>').to_owned();
+                let c = c.lock().unwrap();
+                if occupato || c.sempre_occupati.contains(&rcpt) {
+                    "451 riprovare più tardi\r\n".to_owned()
+                } else if c.inesistenti.contains(&rcpt) {
+                    "550 utente inesistente\r\n".to_owned()
+                } else {
+                    "250 ok\r\n".to_owned()
+                }
+            } else if riga == "DATA" {
+                r.get_mut().write_all(b"354 avanti\r\n").await.unwrap();
+                let mut dati = String::new();
+                loop {
+                    let mut l = String::new();
+                    if r.read_line(&mut l).await.unwrap_or(0) == 0 {
+                        return Fine::Chiusa;
+                    }
+                    if l == ".\r\n" {
+                        break;
+                    }
+                    dati.push_str(&l);
+                }
+                ricevute.lock().unwrap().push((rcpt.clone(), dati, tls));
+                "250 accettato\r\n".to_owned()
+            } else if riga == "QUIT" {
+                r.get_mut().write_all(b"221 ciao\r\n").await.unwrap();
+                return Fine::Chiusa;
+            } else {
+                "500 comando sconosciuto\r\n".to_owned()
+            };
+            r.get_mut().write_all(risposta.as_bytes()).await.unwrap();
+        }
+    }
+
+    let r2 = ricevute.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let (acceptor, c, ricevute) = (acceptor.clone(), comportamento.clone(), r2.clone());
+            tokio::spawn(async move {
+                let occupato = {
+                    let mut c = c.lock().unwrap();
+                    let o = c.temporanei > 0;
+                    c.temporanei = c.temporanei.saturating_sub(1);
+                    o
+                };
+                let mut r = BufReader::new(tcp);
+                r.get_mut()
+                    .write_all(b"220 localhost ESMTP prova\r\n")
+                    .await
+                    .unwrap();
+                if let Fine::Starttls = dialogo(&mut r, false, &c, &ricevute, occupato).await {
+                    let tls = acceptor.accept(r.into_inner()).await.unwrap();
+                    let mut r = BufReader::new(tls);
+                    dialogo(&mut r, true, &c, &ricevute, occupato).await;
+                }
+            });
+        }
+    });
+    (addr, ricevute)
+}
+
+fn utente_con_email(cf: &str, email: &str) -> Utente {
+    Utente {
+        email: email.into(),
+        ..utente(cf)
+    }
+}
+
+async fn security_mails_are_delivered_through_the_relay(backend: common::Backend) {
+    use anpr_server::posta::{ConfigurazioneSmtp, Postino, SEGRETO_RIMOSSO, TENTATIVI_MASSIMI};
+    use anpr_service::sicurezza::AzioneCarta;
+    use anpr_store::sicurezza::StatoMail;
+    let Some((store, _keep)) = common::store(backend).await else {
+        return;
+    };
+    let orologio = Arc::new(Orologio(std::sync::Mutex::new(
+        "2026-11-23T10:00:00Z".parse().unwrap(),
+    )));
+    let p = processo(store.clone(), orologio.clone(), vec![]).await;
+    let r = &p.registry;
+    // Four holders whose card activations queue four mails.
+    let titolari = [
+        (
+            "SNDRMO70A01H501S",
+            "sindaco@comune.roma.it",
+            Profilo::Sindaco,
+        ),
+        (ALS, "als@comune.roma.it", Profilo::AmministratoreSicurezza),
+        (
+            OPERATORE,
+            "nessuno@comune.roma.it",
+            Profilo::OperatoreAnagrafe,
+        ),
+        (
+            "PSTRMO80A01H501K",
+            "occupato@comune.roma.it",
+            Profilo::OperatoreConsultazione,
+        ),
+    ];
+    let prefettura = CallerContext {
+        comune: Some(ROMA.parse().unwrap()),
+        profili: BTreeSet::from([Profilo::AmministratorePrefettura]),
+        ..sistema()
+    };
+    let sindaco = CallerContext {
+        comune: Some(ROMA.parse().unwrap()),
+        utente: titolari[0].0.into(),
+        profili: BTreeSet::from([Profilo::Sindaco]),
+        ..sistema()
+    };
+    for (i, (cf, email, profilo)) in titolari.iter().enumerate() {
+        r.censisci_utente(
+            &sistema(),
+            ROMA,
+            utente_con_email(cf, email),
+            BTreeSet::from([*profilo]),
+        )
+        .await
+        .unwrap();
+        let n = r.richiedi_carta(&sistema(), ROMA, cf).await.unwrap();
+        for a in [
+            AzioneCarta::AvvioProduzione,
+            AzioneCarta::ArrivoInPrefettura,
+        ] {
+            r.evento_carta(&sistema(), &n, a).await.unwrap();
+        }
+        r.evento_carta(&prefettura, &n, AzioneCarta::Consegna)
+            .await
+            .unwrap();
+        let chi = match i {
+            0 => None,
+            1 => Some(&sindaco),
+            _ => Some(&als_roma()),
+        };
+        if let Some(ctx) = chi {
+            r.evento_carta(ctx, &n, AzioneCarta::Registrazione)
+                .await
+                .unwrap();
+        }
+    }
+    // No relay configured yet: the mails wait in the outbox.
+    let in_coda = store
+        .sicurezza_posta(Some(StatoMail::InCoda), 10)
+        .await
+        .unwrap();
+    assert_eq!(in_coda.len(), 4);
+    assert!(in_coda
+        .iter()
+        .all(|m| m.mail.corpo.contains("Seconda metà del PIN: ")));
+
+    let ca =
+        anpr_sicurezza::ca::AutoritaCertificazione::nuova(Utc::now() - chrono::Duration::days(1))
+            .unwrap();
+    let comportamento = Arc::new(std::sync::Mutex::new(Comportamento {
+        temporanei: 1,
+        inesistenti: vec!["nessuno@comune.roma.it".into()],
+        sempre_occupati: vec!["occupato@comune.roma.it".into()],
+    }));
+    let (smtp, ricevute) = server_smtp(&ca, comportamento).await;
+    let cfg = ConfigurazioneSmtp {
+        host: "localhost".into(),
+        porta: smtp.port(),
+        mittente: "anpr@interno.it".into(),
+        nome_helo: "anpr.test".into(),
+        starttls: true,
+        radici_pem: Some(ca.certificato_pem().into_bytes()),
+        credenziali: Some(("postino".into(), "segreta".into())),
+    };
+    assert!(!format!("{cfg:?}").contains("segreta"));
+    let postino = Postino::new(p.registry.clone(), cfg.clone());
+
+    // First round: the relay says "later" to the first connection (the mayor's mail),
+    // "no such user" for one, "later" always for another, accepts the ALS's.
+    let g = postino.giro().await.unwrap();
+    assert_eq!((g.consegnate, g.rinviate, g.fallite), (1, 2, 1), "{g:?}");
+    // Nothing is due again before the backoff.
+    let g = postino.giro().await.unwrap();
+    assert_eq!((g.consegnate, g.rinviate, g.fallite), (0, 0, 0));
+    orologio.imposta("2026-11-23T10:02:00Z");
+    let g = postino.giro().await.unwrap();
+    assert_eq!((g.consegnate, g.rinviate, g.fallite), (1, 1, 0), "{g:?}");
+    // The always-busy recipient is given up after the last attempt.
+    for _ in 0..TENTATIVI_MASSIMI {
+        let ora = orologio.now() + chrono::Duration::hours(7);
+        orologio.imposta(&ora.to_rfc3339());
+        postino.giro().await.unwrap();
+    }
+    let tutte = store.sicurezza_posta(None, 10).await.unwrap();
+    let stato = |dest: &str| tutte.iter().find(|m| m.mail.destinatario == dest).unwrap();
+    assert_eq!(stato("sindaco@comune.roma.it").stato, StatoMail::Consegnata);
+    assert_eq!(stato("sindaco@comune.roma.it").tentativi, 2);
+    assert_eq!(stato("als@comune.roma.it").stato, StatoMail::Consegnata);
+    assert_eq!(stato("nessuno@comune.roma.it").stato, StatoMail::Fallita);
+    assert!(stato("nessuno@comune.roma.it")
+        .ultimo_errore
+        .as_deref()
+        .unwrap()
+        .contains("550"));
+    assert_eq!(stato("occupato@comune.roma.it").stato, StatoMail::Fallita);
+    assert_eq!(
+        stato("occupato@comune.roma.it").tentativi,
+        TENTATIVI_MASSIMI
+    );
+    // Sent or given up, no mail keeps the PIN/PUK halves in the outbox.
+    for m in &tutte {
+        assert!(
+            !m.mail.corpo.contains("Seconda metà del PIN: "),
+            "{}",
+            m.mail.corpo
+        );
+        assert!(m.mail.corpo.contains(SEGRETO_RIMOSSO));
+    }
+    // What the relay received: two messages, over TLS, with the halves in the body.
+    let ricevute = ricevute.lock().unwrap().clone();
+    assert_eq!(ricevute.len(), 2);
+    for (dest, dati, tls) in &ricevute {
+        assert!(tls, "STARTTLS was used");
+        assert!(dati.contains(&format!("To: {dest}")));
+        assert!(dati.contains("Subject: =?UTF-8?B?"));
+        let corpo_b64: String = dati
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        use base64::Engine;
+        let corpo = String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(corpo_b64)
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(corpo.contains("Seconda metà del PIN: "), "{corpo}");
+    }
+
+    // A relay that is down: the attempt is counted and retried later.
+    let chiuso = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let porta = chiuso.local_addr().unwrap().port();
+    drop(chiuso);
+    let giu = Postino::new(p.registry.clone(), ConfigurazioneSmtp { porta, ..cfg });
+    let cf = "NUVRMO80A01H501N";
+    r.censisci_utente(
+        &sistema(),
+        ROMA,
+        utente_con_email(cf, "nuovo@comune.roma.it"),
+        BTreeSet::from([Profilo::OperatoreAnagrafe]),
+    )
+    .await
+    .unwrap();
+    let n = r.richiedi_carta(&sistema(), ROMA, cf).await.unwrap();
+    for a in [
+        AzioneCarta::AvvioProduzione,
+        AzioneCarta::ArrivoInPrefettura,
+    ] {
+        r.evento_carta(&sistema(), &n, a).await.unwrap();
+    }
+    r.evento_carta(&prefettura, &n, AzioneCarta::Consegna)
+        .await
+        .unwrap();
+    r.evento_carta(&als_roma(), &n, AzioneCarta::Registrazione)
+        .await
+        .unwrap();
+    let g = giu.giro().await.unwrap();
+    assert_eq!((g.consegnate, g.rinviate, g.fallite), (0, 1, 0));
+    let m = store
+        .sicurezza_posta(Some(StatoMail::InCoda), 10)
+        .await
+        .unwrap();
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].tentativi, 1);
+    assert!(
+        m[0].ultimo_errore
+            .as_deref()
+            .unwrap()
+            .contains("connessione"),
+        "{:?}",
+        m[0].ultimo_errore
+    );
+    assert!(
+        m[0].mail.corpo.contains("Seconda metà del PIN: "),
+        "kept until sent"
+    );
+}
+
 macro_rules! su_entrambi {
     ($($scenario:ident),+ $(,)?) => {
         $(
@@ -491,4 +868,8 @@ macro_rules! su_entrambi {
     };
 }
 
-su_entrambi!(authorised_ip_addresses, daily_password_sessions);
+su_entrambi!(
+    authorised_ip_addresses,
+    daily_password_sessions,
+    security_mails_are_delivered_through_the_relay
+);
