@@ -371,6 +371,9 @@ fn rifiuto(registry: &Registry, e: ErroreSicurezza) -> ServiceError {
     }
 }
 
+/// Our code for identities that do not agree (same as the HTTP edge's).
+pub const CODICE_IDENTITA_NON_AMMESSA: &str = "EA402";
+
 /// Our code for a security console used without the security component configured.
 pub const CODICE_SICUREZZA_NON_CONFIGURATA: &str = "EV248";
 
@@ -1273,10 +1276,12 @@ impl Registry {
         };
         let d = sic.direttorio();
         let Some(numero) = id.ou.clone().filter(|ou| ou.len() == 10) else {
-            // Workstation or server certificate.
+            // Workstation or server certificate: still valid now (it may have been
+            // revoked or blocked since the connection's handshake).
             let mut ctx = anonimo(id.cn.clone());
             ctx.comune = id.ou.as_deref().and_then(|c| c.parse().ok());
-            ctx.postazione = Some(id.cn);
+            ctx.postazione = Some(id.cn.clone());
+            self.postazione_ancora_valida(&ctx, id.seriale, &d).await?;
             return Ok(ctx);
         };
         let esito = d
@@ -1316,6 +1321,89 @@ impl Registry {
                 )
                 .await?;
                 Err(rifiuto(self, e))
+            }
+        }
+    }
+
+    /// EV209 (audited as a failed login) when the workstation or server certificate
+    /// `seriale` is revoked or blocked in the directory.
+    async fn postazione_ancora_valida(
+        &self,
+        ctx: &CallerContext,
+        seriale: u64,
+        d: &Direttorio,
+    ) -> Result<(), ServiceError> {
+        let revocato = d
+            .certificati
+            .get(&seriale)
+            .is_some_and(|c| c.stato != anpr_sicurezza::direttorio::StatoCertificato::Valido);
+        if !revocato {
+            return Ok(());
+        }
+        let codice = anpr_sicurezza::errore::CODICE_CERTIFICATO_REVOCATO;
+        self.audit_sicurezza(
+            ctx,
+            "accessoFallito",
+            Some(format!("certificato:{seriale}:{codice}")),
+            "negato",
+        )
+        .await?;
+        Err(ServiceError::Rifiutata {
+            anomalie: vec![Anomalia::errore(
+                codice,
+                format!(
+                    "Certificato di postazione {} revocato o bloccato",
+                    ctx.postazione.as_deref().unwrap_or("")
+                ),
+            )
+            .campo("certificatoClient")
+            .valore(seriale.to_string())],
+            riferimento: self.riferimento(None),
+        })
+    }
+
+    /// The workstation a verified TLS client certificate names, for a caller
+    /// identified otherwise (a signed message, a session): `Ok(None)` for a card
+    /// certificate of the same person; the workstation id when it is a workstation or
+    /// server certificate of the caller's municipality and still valid (EV209,
+    /// audited, when revoked or blocked since the handshake); EA402 when it belongs to
+    /// another municipality or another person.
+    pub async fn postazione_da_certificato(
+        &self,
+        ctx: &CallerContext,
+        der: &[u8],
+    ) -> Result<Option<String>, ServiceError> {
+        let sic = self.sicurezza_aggiornata().await?.clone();
+        let id = anpr_sicurezza::ca::identita(der).map_err(|e| rifiuto(self, e))?;
+        let conflitto = |testo: String| ServiceError::Rifiutata {
+            anomalie: vec![
+                Anomalia::errore(CODICE_IDENTITA_NON_AMMESSA, testo).campo("certificatoClient")
+            ],
+            riferimento: self.riferimento(None),
+        };
+        match id.ou.as_deref() {
+            Some(ou) if ou.len() == 10 => {
+                if id.cn == ctx.utente {
+                    Ok(None)
+                } else {
+                    Err(conflitto(format!(
+                        "La connessione è della carta di {}, il messaggio dell'utente {}",
+                        id.cn, ctx.utente
+                    )))
+                }
+            }
+            ou => {
+                if ctx.comune.as_ref().map(|c| c.as_str()) != ou {
+                    return Err(conflitto(format!(
+                        "Certificato di postazione {} di un altro comune",
+                        id.cn
+                    )));
+                }
+                let mut c = ctx.clone();
+                c.postazione = Some(id.cn.clone());
+                self.postazione_ancora_valida(&c, id.seriale, &sic.direttorio())
+                    .await?;
+                Ok(Some(id.cn))
             }
         }
     }
