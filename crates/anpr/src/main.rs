@@ -130,6 +130,13 @@ struct ServeArgs {
     /// AUTH PLAIN user at the relay (password in ANPR_SMTP_PASSWORD).
     #[arg(long, env = "ANPR_SMTP_UTENTE")]
     smtp_utente: Option<String>,
+    /// WebAuthn relying party id (the domain operators reach us on) enabling passkey
+    /// logins (default: the first of --tls-nomi).
+    #[arg(long, env = "ANPR_WEBAUTHN_RP_ID")]
+    webauthn_rp_id: Option<String>,
+    /// Origins the WebAuthn pages run on (default: https://<rp id>:<listen port>).
+    #[arg(long, env = "ANPR_WEBAUTHN_ORIGINI", value_delimiter = ',')]
+    webauthn_origini: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
