@@ -227,7 +227,10 @@ fn rotte_sicurezza() -> Router<AppState> {
             "/api/v1/sicurezza/passkey/accesso/opzioni",
             post(s::opzioni_accesso_passkey),
         )
-        .route("/api/v1/sicurezza/passkey/accesso", post(s::accesso_passkey))
+        .route(
+            "/api/v1/sicurezza/passkey/accesso",
+            post(s::accesso_passkey),
+        )
         .route(
             "/api/v1/sicurezza/ip-autorizzati/{ente}",
             get(s::leggi_ip_autorizzati).put(s::imposta_ip_autorizzati),

@@ -489,7 +489,10 @@ pub struct OpzioniAccessoPasskey {
     pub codice_fiscale: Option<String>,
 }
 
-fn ambiente_richiesto(state: &AppState, headers: &axum::http::HeaderMap) -> anpr_domain::caller::Ambiente {
+fn ambiente_richiesto(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> anpr_domain::caller::Ambiente {
     headers
         .get(crate::caller::HEADER_RICHIESTA_AMBIENTE)
         .and_then(|v| v.to_str().ok())

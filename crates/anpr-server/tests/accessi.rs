@@ -53,7 +53,11 @@ async fn processo(store: Arc<dyn Store>, orologio: Arc<Orologio>, proxy: Vec<IpA
         .await
         .unwrap()
         .con_intervallo_aggiornamento(std::time::Duration::ZERO)
-        .con_proxy_fidati(proxy);
+        .con_proxy_fidati(proxy)
+        .con_webauthn(anpr_sicurezza::passkey::RelyingParty {
+            id: "localhost".into(),
+            origini: vec!["https://localhost".into()],
+        });
     let mut stores: BTreeMap<Ambiente, Arc<dyn Store>> = BTreeMap::new();
     stores.insert(Ambiente::Test, store);
     let registry = Arc::new(Registry::new(stores, orologio).con_sicurezza(Arc::new(sic)));
@@ -850,6 +854,201 @@ async fn security_mails_are_delivered_through_the_relay(backend: common::Backend
     );
 }
 
+async fn passkeys_bound_to_the_card(backend: common::Backend) {
+    use anpr_service::sicurezza::AzioneCarta;
+    use anpr_sicurezza::passkey::b64url;
+    use anpr_sicurezza::testing::PasskeySoftware;
+    let Some((store, _keep)) = common::store(backend).await else {
+        return;
+    };
+    let orologio = Arc::new(Orologio(std::sync::Mutex::new(
+        "2026-11-23T09:00:00Z".parse().unwrap(),
+    )));
+    let uno = processo(store.clone(), orologio.clone(), vec![]).await;
+    let due = processo(store.clone(), orologio.clone(), vec![]).await;
+    let r = &uno.registry;
+    let prefettura = CallerContext {
+        comune: Some(ROMA.parse().unwrap()),
+        profili: BTreeSet::from([Profilo::AmministratorePrefettura]),
+        ..sistema()
+    };
+    for (cf, p) in [
+        (ALS, Profilo::AmministratoreSicurezza),
+        (OPERATORE, Profilo::OperatoreAnagrafe),
+    ] {
+        r.censisci_utente(&sistema(), ROMA, utente(cf), BTreeSet::from([p]))
+            .await
+            .unwrap();
+    }
+    let carta = r.richiedi_carta(&sistema(), ROMA, OPERATORE).await.unwrap();
+    for a in [
+        AzioneCarta::AvvioProduzione,
+        AzioneCarta::ArrivoInPrefettura,
+    ] {
+        r.evento_carta(&sistema(), &carta, a).await.unwrap();
+    }
+    r.evento_carta(&prefettura, &carta, AzioneCarta::Consegna)
+        .await
+        .unwrap();
+    let c = reqwest::Client::new();
+    let post =
+        |p: &Processo, path: &str, body: Value| c.post(format!("{}{path}", p.base)).json(&body);
+    let operatore = |p: &Processo, path: &str, body: Value| {
+        post(p, path, body)
+            .header("x-anpr-comune", ROMA)
+            .header("x-anpr-utente", OPERATORE)
+            .header("x-anpr-profili", "OPERATORE_ANAGRAFE")
+    };
+    // Before the card is registered to the holder (not active): no passkey.
+    let (st, b) = risposta(operatore(
+        &uno,
+        "/api/v1/sicurezza/passkey/registrazione/opzioni",
+        json!({}),
+    ))
+    .await;
+    assert_eq!((st, codici(&b)), (403, vec!["EV205".to_owned()]), "{b}");
+    r.evento_carta(&als_roma(), &carta, AzioneCarta::Registrazione)
+        .await
+        .unwrap();
+
+    // Registration ceremony (packed self-attestation), answered on the other process.
+    let mut pk = PasskeySoftware::nuova("localhost");
+    let (st, b) = risposta(operatore(
+        &uno,
+        "/api/v1/sicurezza/passkey/registrazione/opzioni",
+        json!({}),
+    ))
+    .await;
+    assert_eq!(st, 200, "{b}");
+    let o = &b["publicKey"];
+    assert_eq!(o["rp"]["id"], "localhost");
+    assert_eq!(o["pubKeyCredParams"][0]["alg"], -7);
+    let (cd, att) = pk.registrazione(
+        o["challenge"].as_str().unwrap(),
+        "https://localhost",
+        "packed",
+    );
+    let registrazione = json!({"id": b64url(&pk.id), "clientDataJSON": b64url(&cd), "attestationObject": b64url(&att)});
+    let (st, b) = risposta(operatore(
+        &due,
+        "/api/v1/sicurezza/passkey/registrazione",
+        registrazione.clone(),
+    ))
+    .await;
+    assert_eq!(
+        (st, b["id"].as_str()),
+        (200, Some(b64url(&pk.id).as_str())),
+        "{b}"
+    );
+    // The same response again: the challenge was used.
+    let (st, b) = risposta(operatore(
+        &uno,
+        "/api/v1/sicurezza/passkey/registrazione",
+        registrazione,
+    ))
+    .await;
+    assert_eq!((st, codici(&b)), (403, vec!["EV216".to_owned()]));
+
+    // Login ceremony.
+    let accedi = |p: &Processo, pk: &mut PasskeySoftware, sfida: &str, origine: &str| {
+        let (cd, ad, sig) = pk.asserzione(sfida, origine);
+        post(
+            p,
+            "/api/v1/sicurezza/passkey/accesso",
+            json!({"ente": ROMA, "id": b64url(&pk.id), "clientDataJSON": b64url(&cd),
+                   "authenticatorData": b64url(&ad), "signature": b64url(&sig), "userHandle": "eA"}),
+        )
+    };
+    let sfida = |p: &Processo| {
+        let req = post(
+            p,
+            "/api/v1/sicurezza/passkey/accesso/opzioni",
+            json!({"ente": ROMA, "codiceFiscale": OPERATORE}),
+        );
+        async move {
+            let (st, b) = risposta(req).await;
+            assert_eq!(st, 200, "{b}");
+            b["publicKey"]["challenge"].as_str().unwrap().to_owned()
+        }
+    };
+    let s1 = sfida(&uno).await;
+    let (st, b) = risposta(accedi(&due, &mut pk, &s1, "https://localhost")).await;
+    assert_eq!(st, 200, "{b}");
+    let token = b["token"].as_str().unwrap().to_owned();
+    assert_eq!(b["profili"], json!(["OPERATORE_ANAGRAFE"]));
+    let cerca = |p: &Processo, t: &str| {
+        post(
+            p,
+            "/api/v1/soggetti/ricerca",
+            json!({"criteriRicerca": {"cognome": "ROSSI"}}),
+        )
+        .bearer_auth(t.to_owned())
+    };
+    assert_eq!(risposta(cerca(&uno, &token)).await.0, 200);
+    // The same challenge again, a foreign origin, a cloned authenticator.
+    let (st, b) = risposta(accedi(&uno, &mut pk, &s1, "https://localhost")).await;
+    assert_eq!((st, codici(&b)), (403, vec!["EV216".to_owned()]));
+    let s2 = sfida(&uno).await;
+    let (st, b) = risposta(accedi(&uno, &mut pk, &s2, "https://evil.example")).await;
+    assert_eq!((st, codici(&b)), (403, vec!["EV216".to_owned()]));
+    let s3 = sfida(&uno).await;
+    let salvato = pk.contatore;
+    pk.contatore = 0;
+    let (st, b) = risposta(accedi(&uno, &mut pk, &s3, "https://localhost")).await;
+    assert_eq!((st, codici(&b)), (403, vec!["EV219".to_owned()]), "{b}");
+    pk.contatore = salvato + 5;
+
+    // The card blocked: the passkey and its open session stop at once; unblocked, both
+    // work again (a fresh login); revoked, never again.
+    r.evento_carta(&als_roma(), &carta, AzioneCarta::Blocco)
+        .await
+        .unwrap();
+    let (st, b) = risposta(cerca(&due, &token)).await;
+    assert_eq!((st, codici(&b)), (403, vec!["EV215".to_owned()]));
+    let s4 = sfida(&uno).await;
+    let (st, b) = risposta(accedi(&due, &mut pk, &s4, "https://localhost")).await;
+    assert_eq!((st, codici(&b)), (403, vec!["EV205".to_owned()]));
+    r.evento_carta(&als_roma(), &carta, AzioneCarta::Sblocco)
+        .await
+        .unwrap();
+    let s5 = sfida(&due).await;
+    let (st, b) = risposta(accedi(&uno, &mut pk, &s5, "https://localhost")).await;
+    assert_eq!(st, 200, "{b}");
+    r.evento_carta(&als_roma(), &carta, AzioneCarta::Sostituzione)
+        .await
+        .unwrap();
+    let s6 = sfida(&uno).await;
+    let (st, b) = risposta(accedi(&uno, &mut pk, &s6, "https://localhost")).await;
+    assert_eq!(
+        (st, codici(&b)),
+        (403, vec!["EV205".to_owned()]),
+        "bound to the replaced card"
+    );
+
+    // Audited.
+    let voci = store.audit_page(0, 10_000).await.unwrap();
+    let conta = |azione: &str, oggetto: Option<&str>| {
+        voci.iter()
+            .filter(|v| {
+                v.voce.azione == azione
+                    && oggetto.is_none_or(|o| v.voce.oggetto.as_deref() == Some(o))
+            })
+            .count()
+    };
+    assert_eq!(conta("passkeyRegistrata", None), 1);
+    assert_eq!(conta("accessoPasskey", None), 2);
+    assert_eq!(conta("accessoFallito", Some("passkey:EV216")), 3);
+    assert_eq!(conta("accessoFallito", Some("passkey:EV219")), 1);
+    assert_eq!(conta("accessoFallito", Some("passkey:EV205")), 3);
+    // The counter seen last is stored (shared by both processes).
+    let d = uno.registry.sicurezza_configurata().unwrap().direttorio();
+    assert_eq!(
+        d.passkey[&b64url(&pk.id)].contatore,
+        salvato + 7,
+        "the last accepted one"
+    );
+}
+
 macro_rules! su_entrambi {
     ($($scenario:ident),+ $(,)?) => {
         $(
@@ -871,5 +1070,6 @@ macro_rules! su_entrambi {
 su_entrambi!(
     authorised_ip_addresses,
     daily_password_sessions,
-    security_mails_are_delivered_through_the_relay
+    security_mails_are_delivered_through_the_relay,
+    passkeys_bound_to_the_card
 );

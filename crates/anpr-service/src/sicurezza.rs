@@ -1718,24 +1718,28 @@ impl Registry {
 
     fn rp(&self) -> Result<(Arc<Sicurezza>, RelyingParty), ServiceError> {
         let sic = self.sicurezza()?.clone();
-        let rp = sic.webauthn.clone().ok_or_else(|| ServiceError::Rifiutata {
-            anomalie: vec![Anomalia::errore(
-                CODICE_SICUREZZA_NON_CONFIGURATA,
-                "Passkey (WebAuthn) non configurate su questo server",
-            )],
-            riferimento: self.riferimento(None),
-        })?;
+        let rp = sic
+            .webauthn
+            .clone()
+            .ok_or_else(|| ServiceError::Rifiutata {
+                anomalie: vec![Anomalia::errore(
+                    CODICE_SICUREZZA_NON_CONFIGURATA,
+                    "Passkey (WebAuthn) non configurate su questo server",
+                )],
+                riferimento: self.riferimento(None),
+            })?;
         Ok((sic, rp))
     }
 
     /// A WebAuthn failure: audited as a failed login, returned with its code.
-    async fn passkey_rifiutata(
-        &self,
-        ctx: &CallerContext,
-        e: ErroreSicurezza,
-    ) -> ServiceError {
+    async fn passkey_rifiutata(&self, ctx: &CallerContext, e: ErroreSicurezza) -> ServiceError {
         if let Err(err) = self
-            .audit_sicurezza(ctx, "accessoFallito", Some(format!("passkey:{}", e.codice())), "negato")
+            .audit_sicurezza(
+                ctx,
+                "accessoFallito",
+                Some(format!("passkey:{}", e.codice())),
+                "negato",
+            )
             .await
         {
             return err;
@@ -1775,10 +1779,13 @@ impl Registry {
         d: &Direttorio,
         cf: &str,
     ) -> Result<anpr_sicurezza::carta::Carta, ErroreSicurezza> {
-        let carta = d.carta_di(cf).cloned().ok_or_else(|| ErroreSicurezza::Censimento {
-            codice: anpr_sicurezza::errore::CODICE_CARTA_NON_ATTIVA,
-            messaggio: format!("Nessuna carta per {cf}"),
-        })?;
+        let carta = d
+            .carta_di(cf)
+            .cloned()
+            .ok_or_else(|| ErroreSicurezza::Censimento {
+                codice: anpr_sicurezza::errore::CODICE_CARTA_NON_ATTIVA,
+                messaggio: format!("Nessuna carta per {cf}"),
+            })?;
         carta.consente_accesso(self.clock().now())?;
         Ok(carta)
     }
@@ -1928,7 +1935,12 @@ impl Registry {
                 .collect()
         });
         let sfida = self
-            .nuova_sfida(&sic, cf, Some(ente), serde_json::json!({"scopo": "accesso"}))
+            .nuova_sfida(
+                &sic,
+                cf,
+                Some(ente),
+                serde_json::json!({"scopo": "accesso"}),
+            )
             .await?;
         Ok(serde_json::json!({
             "challenge": sfida,
@@ -2038,10 +2050,13 @@ impl Registry {
         let nuovo = a.contatore;
         let esito = self
             .modifica_interna(&ctx, None, "passkeyUsata", |d, _, _| {
-                let p = d.passkey.get_mut(&id).ok_or_else(|| ErroreSicurezza::NonTrovato {
-                    codice: anpr_sicurezza::errore::CODICE_NON_TROVATO,
-                    cosa: "passkey".into(),
-                })?;
+                let p = d
+                    .passkey
+                    .get_mut(&id)
+                    .ok_or_else(|| ErroreSicurezza::NonTrovato {
+                        codice: anpr_sicurezza::errore::CODICE_NON_TROVATO,
+                        cosa: "passkey".into(),
+                    })?;
                 if (nuovo != 0 || p.contatore != 0) && nuovo <= p.contatore {
                     return Err(ErroreSicurezza::Messaggio {
                         codice: passkey::CODICE_CONTATORE,
@@ -2058,7 +2073,12 @@ impl Registry {
             .await;
         if let Err(e) = esito {
             let _ = self
-                .audit_sicurezza(&ctx, "accessoFallito", Some("passkey:contatore".into()), "negato")
+                .audit_sicurezza(
+                    &ctx,
+                    "accessoFallito",
+                    Some("passkey:contatore".into()),
+                    "negato",
+                )
                 .await;
             return Err(e);
         }
@@ -2066,8 +2086,7 @@ impl Registry {
         ctx.profili = profili;
         self.audit_sicurezza(&ctx, "accessoPasskey", Some(format!("passkey:{id}")), "ok")
             .await?;
-        let fine_giorno =
-            inizio_giorno_italiano(italian_date(adesso) + chrono::Days::new(1));
+        let fine_giorno = inizio_giorno_italiano(italian_date(adesso) + chrono::Days::new(1));
         let scade = carta.scadenza.map_or(fine_giorno, |s| s.min(fine_giorno));
         let token = segreto_casuale();
         sic.store

@@ -103,8 +103,12 @@ pub fn verifica_client_data(
     if client_data_json.len() > 4096 {
         return Err(errore(CODICE_CLIENT_DATA, "clientDataJSON troppo grande"));
     }
-    let cd: ClientData = serde_json::from_slice(client_data_json)
-        .map_err(|e| errore(CODICE_CLIENT_DATA, format!("clientDataJSON non valido: {e}")))?;
+    let cd: ClientData = serde_json::from_slice(client_data_json).map_err(|e| {
+        errore(
+            CODICE_CLIENT_DATA,
+            format!("clientDataJSON non valido: {e}"),
+        )
+    })?;
     if cd.tipo != tipo_atteso {
         return Err(errore(
             CODICE_CLIENT_DATA,
@@ -145,7 +149,9 @@ pub fn dati_autenticatore(
     }
     let flags = dati[32];
     if flags & UP == 0 || flags & UV == 0 {
-        return Err(e("l'autenticatore non attesta presenza e verifica dell'utente (UP, UV)"));
+        return Err(e(
+            "l'autenticatore non attesta presenza e verifica dell'utente (UP, UV)",
+        ));
     }
     let contatore = u32::from_be_bytes([dati[33], dati[34], dati[35], dati[36]]);
     let credenziale = if flags & AT != 0 {
@@ -171,8 +177,12 @@ pub fn dati_autenticatore(
 }
 
 fn cbor(bytes: &[u8], cosa: &str) -> Result<Cbor, ErroreSicurezza> {
-    ciborium::de::from_reader(bytes)
-        .map_err(|e| errore(CODICE_AUTENTICATORE, format!("{cosa}: CBOR non valido: {e}")))
+    ciborium::de::from_reader(bytes).map_err(|e| {
+        errore(
+            CODICE_AUTENTICATORE,
+            format!("{cosa}: CBOR non valido: {e}"),
+        )
+    })
 }
 
 fn campo<'a>(m: &'a [(Cbor, Cbor)], chiave: &Cbor) -> Option<&'a Cbor> {
@@ -185,7 +195,11 @@ pub fn chiave_cose(cose: &[u8]) -> Result<Vec<u8>, ErroreSicurezza> {
     let e = |m: &str| errore(CODICE_AUTENTICATORE, format!("chiave COSE: {m}"));
     let v = cbor(cose, "chiave COSE")?;
     let m = v.as_map().ok_or_else(|| e("non è una mappa"))?;
-    let intero = |k: i64| campo(m, &Cbor::Integer(k.into())).and_then(|v| v.as_integer()).map(i128::from);
+    let intero = |k: i64| {
+        campo(m, &Cbor::Integer(k.into()))
+            .and_then(|v| v.as_integer())
+            .map(i128::from)
+    };
     if intero(1) != Some(2) || intero(3) != Some(-7) || intero(-1) != Some(1) {
         return Err(e("ammessa solo EC2, P-256, ES256 (alg -7)"));
     }
@@ -234,7 +248,10 @@ pub fn verifica_registrazione(
 ) -> Result<Registrazione, ErroreSicurezza> {
     let (sfida, hash_client) = verifica_client_data(client_data_json, "webauthn.create", rp)?;
     if attestation_object.len() > 16 * 1024 {
-        return Err(errore(CODICE_AUTENTICATORE, "attestationObject troppo grande"));
+        return Err(errore(
+            CODICE_AUTENTICATORE,
+            "attestationObject troppo grande",
+        ));
     }
     let v = cbor(attestation_object, "attestationObject")?;
     let m = v
@@ -257,7 +274,10 @@ pub fn verifica_registrazione(
     match fmt {
         "none" => {
             if !att_stmt.is_empty() {
-                return Err(errore(CODICE_AUTENTICATORE, "attStmt non vuoto per fmt none"));
+                return Err(errore(
+                    CODICE_AUTENTICATORE,
+                    "attStmt non vuoto per fmt none",
+                ));
             }
         }
         "packed" => {
@@ -269,12 +289,21 @@ pub fn verifica_registrazione(
                 ));
             }
             if st("alg").and_then(|v| v.as_integer()).map(i128::from) != Some(-7) {
-                return Err(errore(CODICE_AUTENTICATORE, "attestazione packed: alg diverso da ES256"));
+                return Err(errore(
+                    CODICE_AUTENTICATORE,
+                    "attestazione packed: alg diverso da ES256",
+                ));
             }
             let firma = st("sig")
                 .and_then(|v| v.as_bytes())
                 .ok_or_else(|| errore(CODICE_AUTENTICATORE, "attestazione packed senza sig"))?;
-            verifica_firma(&chiave, auth_data, &hash_client, firma, CODICE_AUTENTICATORE)?;
+            verifica_firma(
+                &chiave,
+                auth_data,
+                &hash_client,
+                firma,
+                CODICE_AUTENTICATORE,
+            )?;
         }
         altro => {
             return Err(errore(
@@ -371,20 +400,35 @@ mod tests {
 
         // Forgeries, each with its code.
         let (cd, ad, sig) = pk.asserzione("YWJj", "https://evil.example");
-        check_codice(verifica_asserzione(&registrata, &cd, &ad, &sig, &rp()), CODICE_CLIENT_DATA);
+        check_codice(
+            verifica_asserzione(&registrata, &cd, &ad, &sig, &rp()),
+            CODICE_CLIENT_DATA,
+        );
         let (cd, ad, mut sig) = pk.asserzione("YWJj", "https://localhost");
         let n = sig.len() - 1;
         sig[n] ^= 1;
-        check_codice(verifica_asserzione(&registrata, &cd, &ad, &sig, &rp()), CODICE_FIRMA_PASSKEY);
+        check_codice(
+            verifica_asserzione(&registrata, &cd, &ad, &sig, &rp()),
+            CODICE_FIRMA_PASSKEY,
+        );
         let (cd, ad, sig) = pk.asserzione("YWJj", "https://localhost");
         let altro_rp = RelyingParty {
             id: "anpr.example".into(),
             origini: vec!["https://localhost".into()],
         };
-        check_codice(verifica_asserzione(&registrata, &cd, &ad, &sig, &altro_rp), CODICE_AUTENTICATORE);
+        check_codice(
+            verifica_asserzione(&registrata, &cd, &ad, &sig, &altro_rp),
+            CODICE_AUTENTICATORE,
+        );
         // A registration answered to a get, and vice versa.
         check_codice(
-            verifica_asserzione(&registrata, &pk.registrazione("x", "https://localhost", "none").0, &ad, &sig, &rp()),
+            verifica_asserzione(
+                &registrata,
+                &pk.registrazione("x", "https://localhost", "none").0,
+                &ad,
+                &sig,
+                &rp(),
+            ),
             CODICE_CLIENT_DATA,
         );
         // Counter: a replayed (or cloned) authenticator state.
@@ -393,11 +437,17 @@ mod tests {
             ..registrata.clone()
         };
         let (cd, ad, sig) = pk.asserzione("YWJj", "https://localhost");
-        check_codice(verifica_asserzione(&visto, &cd, &ad, &sig, &rp()), CODICE_CONTATORE);
+        check_codice(
+            verifica_asserzione(&visto, &cd, &ad, &sig, &rp()),
+            CODICE_CONTATORE,
+        );
         // Without user verification.
         pk.uv = false;
         let (cd, ad, sig) = pk.asserzione("YWJj", "https://localhost");
-        check_codice(verifica_asserzione(&registrata, &cd, &ad, &sig, &rp()), CODICE_AUTENTICATORE);
+        check_codice(
+            verifica_asserzione(&registrata, &cd, &ad, &sig, &rp()),
+            CODICE_AUTENTICATORE,
+        );
         pk.uv = true;
         // Another key's signature.
         let altra = PasskeySoftware::nuova("localhost");
@@ -406,10 +456,19 @@ mod tests {
             ..registrata.clone()
         };
         let (cd, ad, sig) = pk.asserzione("YWJj", "https://localhost");
-        check_codice(verifica_asserzione(&estranea, &cd, &ad, &sig, &rp()), CODICE_FIRMA_PASSKEY);
+        check_codice(
+            verifica_asserzione(&estranea, &cd, &ad, &sig, &rp()),
+            CODICE_FIRMA_PASSKEY,
+        );
         // Unknown attestation formats and attestation certificates are refused.
         let (cd, att) = pk.registrazione("eA", "https://localhost", "fido-u2f");
-        check_codice(verifica_registrazione(&cd, &att, &rp()), CODICE_AUTENTICATORE);
-        check_codice(verifica_registrazione(&cd, b"\xff\x00", &rp()), CODICE_AUTENTICATORE);
+        check_codice(
+            verifica_registrazione(&cd, &att, &rp()),
+            CODICE_AUTENTICATORE,
+        );
+        check_codice(
+            verifica_registrazione(&cd, b"\xff\x00", &rp()),
+            CODICE_AUTENTICATORE,
+        );
     }
 }
