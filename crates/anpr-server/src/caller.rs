@@ -147,6 +147,40 @@ async fn da_sessione(
     Ok(ctx)
 }
 
+/// The caller completed with the workstation of the connection's verified client
+/// certificate (mutual TLS), for callers identified by something else (a signed SOAP
+/// message): see `Registry::postazione_da_certificato`. A refusal is the anomaly to
+/// send back (EA402 another municipality or person, EV209 revoked since the
+/// handshake).
+pub async fn con_postazione_tls(
+    state: &AppState,
+    mut ctx: CallerContext,
+    certificato: Option<&[u8]>,
+) -> Result<CallerContext, Anomalia> {
+    let Some(der) = certificato else {
+        return Ok(ctx);
+    };
+    match state.registry.postazione_da_certificato(&ctx, der).await {
+        Ok(Some(postazione)) => {
+            if ctx.postazione.as_ref().is_some_and(|p| *p != postazione) {
+                return Err(Anomalia::errore(
+                    CODICE_IDENTITA_NON_AMMESSA,
+                    format!(
+                        "Postazione {} del messaggio diversa da quella della connessione ({postazione})",
+                        ctx.postazione.as_deref().unwrap_or("")
+                    ),
+                ));
+            }
+            ctx.postazione = Some(postazione);
+            Ok(ctx)
+        }
+        Ok(None) => Ok(ctx),
+        Err(e) => Err(e.anomalie().into_iter().next().unwrap_or_else(|| {
+            Anomalia::errore(CODICE_IDENTITA_NON_AMMESSA, "Certificato non ammesso")
+        })),
+    }
+}
+
 /// A refused login (address, token) is a 403 with its code; internal failures stay
 /// opaque.
 pub fn accesso_rifiutato(e: anpr_service::ServiceError, ambiente: Ambiente) -> ApiError {

@@ -26,6 +26,7 @@ pub mod firma_rest;
 mod openapi;
 mod openapi_certificati;
 mod openapi_operazioni;
+pub mod posta;
 mod rest;
 mod rest_certificati;
 mod rest_documenti;
@@ -251,6 +252,22 @@ fn rotte_sicurezza() -> Router<AppState> {
             post(s::accesso_password),
         )
         .route("/api/v1/sicurezza/accesso/esci", post(s::esci))
+        .route(
+            "/api/v1/sicurezza/passkey/registrazione/opzioni",
+            post(s::opzioni_registrazione_passkey),
+        )
+        .route(
+            "/api/v1/sicurezza/passkey/registrazione",
+            post(s::registra_passkey),
+        )
+        .route(
+            "/api/v1/sicurezza/passkey/accesso/opzioni",
+            post(s::opzioni_accesso_passkey),
+        )
+        .route(
+            "/api/v1/sicurezza/passkey/accesso",
+            post(s::accesso_passkey),
+        )
         .route(
             "/api/v1/sicurezza/ip-autorizzati/{ente}",
             get(s::leggi_ip_autorizzati).put(s::imposta_ip_autorizzati),

@@ -440,6 +440,139 @@ pub async fn esci(
     ok(ctx.ambiente, json!({"chiusa": chiusa}))
 }
 
+/// `POST /sicurezza/passkey/registrazione/opzioni`: options for
+/// `navigator.credentials.create` for the caller (who must hold an active card).
+pub async fn opzioni_registrazione_passkey(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+) -> ApiResult {
+    let o = state
+        .registry
+        .opzioni_registrazione_passkey(&ctx)
+        .await
+        .map_err(|e| crate::caller::accesso_rifiutato(e, ctx.ambiente))?;
+    ok(ctx.ambiente, json!({"publicKey": o}))
+}
+
+/// A WebAuthn registration response, fields base64url.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegistrazionePasskey {
+    pub id: String,
+    #[serde(rename = "clientDataJSON")]
+    pub client_data_json: String,
+    pub attestation_object: String,
+}
+
+/// `POST /sicurezza/passkey/registrazione` → `{id}`: the passkey, bound to the
+/// caller's card.
+pub async fn registra_passkey(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    body: Result<Json<RegistrazionePasskey>, JsonRejection>,
+) -> ApiResult {
+    let Json(b) = body?;
+    let id = state
+        .registry
+        .registra_passkey(&ctx, &b.id, &b.client_data_json, &b.attestation_object)
+        .await
+        .map_err(|e| crate::caller::accesso_rifiutato(e, ctx.ambiente))?;
+    ok(ctx.ambiente, json!({"id": id}))
+}
+
+/// Body of `POST /sicurezza/passkey/accesso/opzioni`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OpzioniAccessoPasskey {
+    pub ente: String,
+    #[serde(default)]
+    pub codice_fiscale: Option<String>,
+}
+
+fn ambiente_richiesto(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> anpr_domain::caller::Ambiente {
+    headers
+        .get(crate::caller::HEADER_RICHIESTA_AMBIENTE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(state.config.ambiente_predefinito)
+}
+
+/// `POST /sicurezza/passkey/accesso/opzioni`: options for `navigator.credentials.get`.
+pub async fn opzioni_accesso_passkey(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: Result<Json<OpzioniAccessoPasskey>, JsonRejection>,
+) -> ApiResult {
+    let ambiente = ambiente_richiesto(&state, &headers);
+    let Json(b) = body?;
+    let o = state
+        .registry
+        .opzioni_accesso_passkey(&b.ente, b.codice_fiscale.as_deref())
+        .await
+        .map_err(|e| crate::caller::accesso_rifiutato(e, ambiente))?;
+    ok(ambiente, json!({"publicKey": o}))
+}
+
+/// A WebAuthn authentication response, fields base64url. Other fields browsers send
+/// (`userHandle`, `authenticatorAttachment`) are ignored: the credential id names the
+/// passkey and its holder.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessoPasskey {
+    pub ente: String,
+    pub id: String,
+    #[serde(rename = "clientDataJSON")]
+    pub client_data_json: String,
+    pub authenticator_data: String,
+    pub signature: String,
+}
+
+/// `POST /sicurezza/passkey/accesso`: login with a passkey → a session token as for the
+/// daily password. Refusals are 403: EV216–EV219 (ceremony), EV205 (bound card not
+/// active, replaced), EV213, EV233.
+pub async fn accesso_passkey(
+    State(state): State<AppState>,
+    ip: Option<axum::Extension<crate::rete::IndirizzoCliente>>,
+    headers: axum::http::HeaderMap,
+    body: Result<Json<AccessoPasskey>, JsonRejection>,
+) -> ApiResult {
+    let ambiente = ambiente_richiesto(&state, &headers);
+    let Json(b) = body?;
+    let candidato = CallerContext {
+        ambiente,
+        comune: b.ente.parse().ok(),
+        utente: crate::caller::ANONIMO.into(),
+        profili: BTreeSet::new(),
+        postazione: None,
+        canale: anpr_domain::caller::Canale::Rest,
+    };
+    state
+        .registry
+        .verifica_indirizzo(&candidato, ip.and_then(|i| i.0 .0))
+        .await
+        .map_err(|e| crate::caller::accesso_rifiutato(e, ambiente))?;
+    let s = state
+        .registry
+        .apri_sessione_passkey(
+            ambiente,
+            &b.ente,
+            &b.id,
+            &b.client_data_json,
+            &b.authenticator_data,
+            &b.signature,
+            anpr_domain::caller::Canale::Rest,
+        )
+        .await
+        .map_err(|e| crate::caller::accesso_rifiutato(e, ambiente))?;
+    ok(
+        ambiente,
+        json!({"token": s.token, "scade": s.scade, "utente": s.ctx.utente, "ente": b.ente, "profili": s.ctx.profili}),
+    )
+}
+
 /// Body of `PUT /sicurezza/ip-autorizzati/{ente}`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -559,6 +692,21 @@ pub fn paths_openapi(ambiente_header: &serde_json::Value) -> serde_json::Value {
         "parameters": [ambiente_header.clone()],
         "requestBody": {"required": true, "content": {"application/json": {"schema": obj(&["ente", "codiceFiscale", "password"])}}},
         "responses": {"200": {"description": "token, scade, utente, ente, profili"}, "400": {"description": "richiesta non valida"}, "403": {"description": "EV206 password errata o scaduta, EV213 utente non censito per l'ente, EV214 troppi tentativi, EV233 indirizzo non autorizzato"}}
+    }});
+    let webauthn = |campi: &[&str]| json!({"type": "object", "required": campi, "properties": campi.iter().map(|c| ((*c).to_owned(), json!({"type": "string", "description": "base64url"}))).collect::<serde_json::Map<_, _>>()});
+    p["/api/v1/sicurezza/passkey/registrazione/opzioni"] = json!({"post": op("Opzioni WebAuthn (navigator.credentials.create) per registrare una passkey legata alla carta attiva del chiamante", None)});
+    p["/api/v1/sicurezza/passkey/registrazione"] = json!({"post": op("Registra la passkey (attestazione none o packed auto-attestata, ES256); EV216-EV217, EV205", Some(webauthn(&["id", "clientDataJSON", "attestationObject"])))});
+    p["/api/v1/sicurezza/passkey/accesso/opzioni"] = json!({"post": {
+        "summary": "Opzioni WebAuthn (navigator.credentials.get) per l'accesso con passkey",
+        "parameters": [ambiente_header.clone()],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": obj(&["ente"])}}},
+        "responses": {"200": {"description": "publicKey"}, "400": {"description": "richiesta non valida"}}
+    }});
+    p["/api/v1/sicurezza/passkey/accesso"] = json!({"post": {
+        "summary": "Accesso con passkey: token di sessione come per la password giornaliera (Authorization: Bearer)",
+        "parameters": [ambiente_header.clone()],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": webauthn(&["ente", "id", "clientDataJSON", "authenticatorData", "signature"])}}},
+        "responses": {"200": {"description": "token, scade, utente, ente, profili"}, "400": {"description": "richiesta non valida"}, "403": {"description": "EV216 client data/sfida, EV217 autenticatore, EV218 firma, EV219 contatore (clone), EV205 carta non attiva o sostituita, EV213, EV233"}}
     }});
     p["/api/v1/sicurezza/accesso/esci"] =
         json!({"post": op("Chiude la sessione del token (Authorization: Bearer)", None)});

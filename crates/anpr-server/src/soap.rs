@@ -407,6 +407,7 @@ pub async fn richiesta(
         Ok(a) => a,
         Err(a) => return rifiuto(&state, servizio, op, &t, &[a]),
     };
+    let connessione = tls.as_ref().and_then(|t| t.0.certificato.clone());
     let tls = tls.is_some();
     let ctx = match chiamante(&state, &b, &body, &t, ambiente, tls).await {
         Ok(c) => c,
@@ -424,6 +425,17 @@ pub async fn richiesta(
             &Fault::client(&codice, a.map_or_else(String::new, |a| a.testo)).con_status(403),
         );
     }
+    // The workstation of a mutual-TLS connection (security, see crate::caller).
+    let ctx = match crate::caller::con_postazione_tls(
+        &state,
+        ctx,
+        connessione.as_deref().map(Vec::as_slice),
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(a) => return fault(&Fault::client(&a.codice, a.testo).con_status(403)),
+    };
     let mut regole = richieste::controlla_testata(&t, &op.codice);
     regole.extend(mittente_coerente(&ctx, &t));
     if !regole.is_empty() {

@@ -465,9 +465,11 @@ async fn onboarding(s: Https) {
         vec!["EV223".to_owned()]
     );
 
-    // 8c. The same software through the SOAP endpoint: a Richiesta1002 signed with
-    //     WS-Security by xmlsec1 is verified at the edge and executed as the signed user;
-    //     the same message with the body altered after signing is a fault (EV223).
+    // 8c. The same software through the SOAP endpoint over mutual TLS from workstation
+    //     PC-0001 (its certificate presented at the handshake): a Richiesta1002 signed
+    //     with WS-Security by xmlsec1 is verified at the edge and executed as the signed
+    //     user at that workstation; the same message with the body altered after
+    //     signing is a fault (EV223).
     let richiesta = format!(
         r#"<ns0:Richiesta1002 xmlns:ns0="http://sogei.it/ANPR/1000iscrizione"><testataRichiesta><idOperazioneComune>4</idOperazioneComune><codMittente>{ROMA}</codMittente><codDestinatario>999999</codDestinatario><operazioneRichiesta>1002</operazioneRichiesta><dataOraRichiesta>2026-11-23T10:00:00</dataOraRichiesta><dataDecorrenza>2026-01-10</dataDecorrenza><tipoOperazione>C</tipoOperazione><tipoInvio>TEST</tipoInvio></testataRichiesta><motivoIscrizione><idMotivoIscrizione>4</idMotivoIscrizione></motivoIscrizione><generalita1002><generalita><cognome>Bianchi</cognome><nome>Dora</nome><sesso>F</sesso><dataNascita>1990-03-04</dataNascita><luogoNascita><comune><nomeComune>ROMA</nomeComune><codiceIstat>{ROMA}</codiceIstat><siglaProvinciaIstat>RM</siglaProvinciaIstat></comune></luogoNascita></generalita></generalita1002><cittadinanza><descrizioneStato>ITALIA</descrizioneStato><codiceStato>100</codiceStato></cittadinanza><residenza><tipoIndirizzo>1</tipoIndirizzo><indirizzo><cap>00184</cap><comune><nomeComune>ROMA</nomeComune><codiceIstat>{ROMA}</codiceIstat><siglaProvinciaIstat>RM</siglaProvinciaIstat></comune><toponimo><specie>VIA</specie><denominazioneToponimo>Nazionale</denominazioneToponimo></toponimo><numeroCivico><numero>10</numero></numeroCivico></indirizzo><dataDecorrenzaResidenza>2026-01-10</dataDecorrenzaResidenza></residenza><famiglia><famiglia><tipoScheda>1</tipoScheda></famiglia><legameSoggetto><codiceLegame>1</codiceLegame><dataDecorrenza>2026-01-10</dataDecorrenza></legameSoggetto></famiglia><datiControllo><attribuzioneFamiglia>1</attribuzioneFamiglia></datiControllo></ns0:Richiesta1002>"#
     );
@@ -475,8 +477,9 @@ async fn onboarding(s: Https) {
         &anpr_sicurezza::testing::busta(OPERATORE, &richiesta, adesso),
         &server_cert,
     );
+    let postazione = s.client(Some(&pc1_pem));
     let soap = |corpo: Vec<u8>| {
-        anonimo
+        postazione
             .post(format!("{}/ws/AnprService1000", s.base))
             .header("content-type", "text/xml; charset=utf-8")
             .header("SOAPAction", "\"\"")
@@ -504,11 +507,26 @@ async fn onboarding(s: Https) {
         (
             op.utente.as_str(),
             op.canale.as_str(),
-            op.codice_servizio.as_str()
+            op.codice_servizio.as_str(),
+            op.postazione.as_deref()
         ),
-        (OPERATORE, "soap", "1002")
+        (OPERATORE, "soap", "1002", Some("058091-PC-0001")),
+        "the workstation verified at the handshake is in the caller context"
     );
-    let alterata = String::from_utf8(firmata)
+    // A signed message over a connection with another person's card is refused.
+    let r_carta = s
+        .client(Some(&materiale[ALP]))
+        .post(format!("{}/ws/AnprService1000", s.base))
+        .header("content-type", "text/xml; charset=utf-8")
+        .header("SOAPAction", "\"\"")
+        .body(firmata.clone())
+        .send()
+        .await
+        .unwrap();
+    let (st, testo) = (r_carta.status().as_u16(), r_carta.text().await.unwrap());
+    assert_eq!(st, 403, "{testo}");
+    assert!(testo.contains("EA402"), "{testo}");
+    let alterata = String::from_utf8(firmata.clone())
         .unwrap()
         .replace("<nome>Dora</nome>", "<nome>Dario</nome>")
         .into_bytes();
@@ -544,6 +562,12 @@ async fn onboarding(s: Https) {
         rifiutata.is_err(),
         "revoked certificate accepted: {rifiutata:?}"
     );
+    // The connection opened before the revocation is still up: its next signed SOAP
+    // request is refused with the precise code, audited.
+    let risposta = soap(firmata.clone()).await.unwrap();
+    let (st, testo) = (risposta.status().as_u16(), risposta.text().await.unwrap());
+    assert_eq!(st, 403, "{testo}");
+    assert!(testo.contains("EV209"), "{testo}");
     let (st, b) = s
         .post(
             &s.client(Some(&materiale[ALP])),

@@ -23,6 +23,7 @@ use anpr_sicurezza::carta::{Effetto, EventoCarta};
 use anpr_sicurezza::catena::Fiducia;
 use anpr_sicurezza::direttorio::{Direttorio, MailInUscita, ParametriComune, Utente};
 use anpr_sicurezza::mtls::VerificatoreClienti;
+use anpr_sicurezza::passkey::{self, Passkey, RelyingParty};
 use anpr_sicurezza::ErroreSicurezza;
 use anpr_store::sicurezza::{CaSicurezza, GettoneSicurezza};
 use anpr_store::Store;
@@ -65,6 +66,8 @@ pub struct Sicurezza {
     ultimo_controllo: std::sync::Mutex<Option<std::time::Instant>>,
     /// Reverse proxies allowed to name the client in `X-Forwarded-For`.
     proxy_fidati: Vec<std::net::IpAddr>,
+    /// WebAuthn relying party (RP id and page origins), when passkeys are enabled.
+    webauthn: Option<RelyingParty>,
 }
 
 impl fmt::Debug for Sicurezza {
@@ -137,6 +140,7 @@ impl Sicurezza {
             intervallo: INTERVALLO_AGGIORNAMENTO,
             ultimo_controllo: std::sync::Mutex::new(Some(std::time::Instant::now())),
             proxy_fidati: Vec::new(),
+            webauthn: None,
         })
     }
 
@@ -177,6 +181,13 @@ impl Sicurezza {
     /// authorised-IP check then uses the address they forward).
     pub fn con_proxy_fidati(mut self, proxy: Vec<std::net::IpAddr>) -> Self {
         self.proxy_fidati = proxy.into_iter().map(|i| i.to_canonical()).collect();
+        self
+    }
+
+    /// Enables passkeys for this relying party (RP id = the domain operators reach us
+    /// on; origins = where the pages run, e.g. `https://anpr.comune.example.it`).
+    pub fn con_webauthn(mut self, rp: RelyingParty) -> Self {
+        self.webauthn = Some(rp);
         self
     }
 
@@ -355,6 +366,12 @@ fn impronta(segreto: &str) -> String {
     hex::encode(sha2::Sha256::digest(segreto.as_bytes()))
 }
 
+/// Kind of the WebAuthn challenges in the store.
+const TIPO_SFIDA: &str = "sfidaWebauthn";
+
+/// How long a WebAuthn challenge may be answered.
+const DURATA_SFIDA_MINUTI: i64 = 5;
+
 /// What a console use case did, for the audit entry.
 struct Esito<T> {
     valore: T,
@@ -370,6 +387,9 @@ fn rifiuto(registry: &Registry, e: ErroreSicurezza) -> ServiceError {
         },
     }
 }
+
+/// Our code for identities that do not agree (same as the HTTP edge's).
+pub const CODICE_IDENTITA_NON_AMMESSA: &str = "EA402";
 
 /// Our code for a security console used without the security component configured.
 pub const CODICE_SICUREZZA_NON_CONFIGURATA: &str = "EV248";
@@ -579,21 +599,42 @@ impl Registry {
         permesso: Permesso,
         azione: &str,
         ente: &str,
-        mut f: impl FnMut(
+        f: impl FnMut(
             &mut Direttorio,
             &AutoritaCertificazione,
             DateTime<Utc>,
         ) -> Result<Esito<T>, ErroreSicurezza>,
     ) -> Result<T, ServiceError> {
         self.autorizza(ctx, permesso, azione).await?;
+        self.modifica_interna(ctx, Some((permesso, ente)), azione, f)
+            .await
+    }
+
+    /// The change loop of [`Registry::modifica_sicurezza`], with the scope check when
+    /// `ambito` is given; without it, for self-service changes whose authorisation is
+    /// the caller's own proof (a passkey registered by its card holder, a passkey's
+    /// counter after a login).
+    async fn modifica_interna<T>(
+        &self,
+        ctx: &CallerContext,
+        ambito: Option<(Permesso, &str)>,
+        azione: &str,
+        mut f: impl FnMut(
+            &mut Direttorio,
+            &AutoritaCertificazione,
+            DateTime<Utc>,
+        ) -> Result<Esito<T>, ErroreSicurezza>,
+    ) -> Result<T, ServiceError> {
         let sic = self.sicurezza()?.clone();
         let _scrittura = sic.scrittura.lock().await;
         for _ in 0..TENTATIVI_MODIFICA {
             let adesso = self.clock().now();
             sic.ricarica(adesso).await.map_err(|e| rifiuto(self, e))?;
             let base = sic.istantanea();
-            if !self.nel_proprio_ambito(ctx, ente, permesso, &base.direttorio) {
-                return Err(self.nega(ctx, permesso, azione).await);
+            if let Some((permesso, ente)) = ambito {
+                if !self.nel_proprio_ambito(ctx, ente, permesso, &base.direttorio) {
+                    return Err(self.nega(ctx, permesso, azione).await);
+                }
             }
             let mut nuovo = (*base.direttorio).clone();
             nuovo.posta.clear();
@@ -1273,10 +1314,12 @@ impl Registry {
         };
         let d = sic.direttorio();
         let Some(numero) = id.ou.clone().filter(|ou| ou.len() == 10) else {
-            // Workstation or server certificate.
+            // Workstation or server certificate: still valid now (it may have been
+            // revoked or blocked since the connection's handshake).
             let mut ctx = anonimo(id.cn.clone());
             ctx.comune = id.ou.as_deref().and_then(|c| c.parse().ok());
-            ctx.postazione = Some(id.cn);
+            ctx.postazione = Some(id.cn.clone());
+            self.postazione_ancora_valida(&ctx, id.seriale, &d).await?;
             return Ok(ctx);
         };
         let esito = d
@@ -1316,6 +1359,89 @@ impl Registry {
                 )
                 .await?;
                 Err(rifiuto(self, e))
+            }
+        }
+    }
+
+    /// EV209 (audited as a failed login) when the workstation or server certificate
+    /// `seriale` is revoked or blocked in the directory.
+    async fn postazione_ancora_valida(
+        &self,
+        ctx: &CallerContext,
+        seriale: u64,
+        d: &Direttorio,
+    ) -> Result<(), ServiceError> {
+        let revocato = d
+            .certificati
+            .get(&seriale)
+            .is_some_and(|c| c.stato != anpr_sicurezza::direttorio::StatoCertificato::Valido);
+        if !revocato {
+            return Ok(());
+        }
+        let codice = anpr_sicurezza::errore::CODICE_CERTIFICATO_REVOCATO;
+        self.audit_sicurezza(
+            ctx,
+            "accessoFallito",
+            Some(format!("certificato:{seriale}:{codice}")),
+            "negato",
+        )
+        .await?;
+        Err(ServiceError::Rifiutata {
+            anomalie: vec![Anomalia::errore(
+                codice,
+                format!(
+                    "Certificato di postazione {} revocato o bloccato",
+                    ctx.postazione.as_deref().unwrap_or("")
+                ),
+            )
+            .campo("certificatoClient")
+            .valore(seriale.to_string())],
+            riferimento: self.riferimento(None),
+        })
+    }
+
+    /// The workstation a verified TLS client certificate names, for a caller
+    /// identified otherwise (a signed message, a session): `Ok(None)` for a card
+    /// certificate of the same person; the workstation id when it is a workstation or
+    /// server certificate of the caller's municipality and still valid (EV209,
+    /// audited, when revoked or blocked since the handshake); EA402 when it belongs to
+    /// another municipality or another person.
+    pub async fn postazione_da_certificato(
+        &self,
+        ctx: &CallerContext,
+        der: &[u8],
+    ) -> Result<Option<String>, ServiceError> {
+        let sic = self.sicurezza_aggiornata().await?.clone();
+        let id = anpr_sicurezza::ca::identita(der).map_err(|e| rifiuto(self, e))?;
+        let conflitto = |testo: String| ServiceError::Rifiutata {
+            anomalie: vec![
+                Anomalia::errore(CODICE_IDENTITA_NON_AMMESSA, testo).campo("certificatoClient")
+            ],
+            riferimento: self.riferimento(None),
+        };
+        match id.ou.as_deref() {
+            Some(ou) if ou.len() == 10 => {
+                if id.cn == ctx.utente {
+                    Ok(None)
+                } else {
+                    Err(conflitto(format!(
+                        "La connessione è della carta di {}, il messaggio dell'utente {}",
+                        id.cn, ctx.utente
+                    )))
+                }
+            }
+            ou => {
+                if ctx.comune.as_ref().map(|c| c.as_str()) != ou {
+                    return Err(conflitto(format!(
+                        "Certificato di postazione {} di un altro comune",
+                        id.cn
+                    )));
+                }
+                let mut c = ctx.clone();
+                c.postazione = Some(id.cn.clone());
+                self.postazione_ancora_valida(&c, id.seriale, &sic.direttorio())
+                    .await?;
+                Ok(Some(id.cn))
             }
         }
     }
@@ -1512,6 +1638,14 @@ impl Registry {
         let trovato = g.as_ref().and_then(|g| {
             let cf = g.titolare.clone()?;
             let ente = g.ente.clone()?;
+            // A passkey session lasts only while the bound card gives access.
+            if g.dati["accesso"] == "passkey" {
+                let pk = d.passkey.get(g.dati["passkey"].as_str()?)?;
+                let carta = self.carta_attiva(&d, &cf).ok()?;
+                if carta.numero != pk.carta {
+                    return None;
+                }
+            }
             let profili = d
                 .utenti
                 .get(&cf)?
@@ -1580,5 +1714,393 @@ impl Registry {
             self.audit_sicurezza(ctx, "uscita", None, "ok").await?;
         }
         Ok(chiusa)
+    }
+
+    fn rp(&self) -> Result<(Arc<Sicurezza>, RelyingParty), ServiceError> {
+        let sic = self.sicurezza()?.clone();
+        let rp = sic
+            .webauthn
+            .clone()
+            .ok_or_else(|| ServiceError::Rifiutata {
+                anomalie: vec![Anomalia::errore(
+                    CODICE_SICUREZZA_NON_CONFIGURATA,
+                    "Passkey (WebAuthn) non configurate su questo server",
+                )],
+                riferimento: self.riferimento(None),
+            })?;
+        Ok((sic, rp))
+    }
+
+    /// A WebAuthn failure: audited as a failed login, returned with its code.
+    async fn passkey_rifiutata(&self, ctx: &CallerContext, e: ErroreSicurezza) -> ServiceError {
+        if let Err(err) = self
+            .audit_sicurezza(
+                ctx,
+                "accessoFallito",
+                Some(format!("passkey:{}", e.codice())),
+                "negato",
+            )
+            .await
+        {
+            return err;
+        }
+        rifiuto(self, e)
+    }
+
+    async fn nuova_sfida(
+        &self,
+        sic: &Sicurezza,
+        titolare: Option<&str>,
+        ente: Option<&str>,
+        dati: serde_json::Value,
+    ) -> Result<String, ServiceError> {
+        let mut b = [0u8; 32];
+        rand::Rng::fill(&mut rand::rng(), &mut b);
+        let sfida = passkey::b64url(&b);
+        let adesso = self.clock().now();
+        sic.store
+            .sicurezza_gettone_crea(GettoneSicurezza {
+                impronta: impronta(&sfida),
+                tipo: TIPO_SFIDA.into(),
+                titolare: titolare.map(str::to_owned),
+                ente: ente.map(str::to_owned),
+                dati,
+                creato_il: adesso,
+                scade_il: adesso + chrono::Duration::minutes(DURATA_SFIDA_MINUTI),
+            })
+            .await
+            .map_err(|e| self.interno(e))?;
+        Ok(sfida)
+    }
+
+    /// The holder's current card, if it gives access now (EV205 otherwise).
+    fn carta_attiva(
+        &self,
+        d: &Direttorio,
+        cf: &str,
+    ) -> Result<anpr_sicurezza::carta::Carta, ErroreSicurezza> {
+        let carta = d
+            .carta_di(cf)
+            .cloned()
+            .ok_or_else(|| ErroreSicurezza::Censimento {
+                codice: anpr_sicurezza::errore::CODICE_CARTA_NON_ATTIVA,
+                messaggio: format!("Nessuna carta per {cf}"),
+            })?;
+        carta.consente_accesso(self.clock().now())?;
+        Ok(carta)
+    }
+
+    /// Options of a passkey registration for the caller, who must hold an active card
+    /// (the passkey is bound to it): the `PublicKeyCredentialCreationOptions` for
+    /// `navigator.credentials.create`.
+    pub async fn opzioni_registrazione_passkey(
+        &self,
+        ctx: &CallerContext,
+    ) -> Result<serde_json::Value, ServiceError> {
+        let (sic, rp) = self.rp()?;
+        sic.aggiorna(self.clock().now())
+            .await
+            .map_err(|e| rifiuto(self, e))?;
+        let d = sic.direttorio();
+        let carta = match self.carta_attiva(&d, &ctx.utente) {
+            Ok(c) => c,
+            Err(e) => return Err(self.passkey_rifiutata(ctx, e).await),
+        };
+        let esistenti: Vec<serde_json::Value> = d
+            .passkey
+            .values()
+            .filter(|p| p.titolare == ctx.utente)
+            .map(|p| serde_json::json!({"type": "public-key", "id": p.id}))
+            .collect();
+        let sfida = self
+            .nuova_sfida(
+                &sic,
+                Some(&ctx.utente),
+                None,
+                serde_json::json!({"scopo": "registrazione", "carta": carta.numero}),
+            )
+            .await?;
+        Ok(serde_json::json!({
+            "challenge": sfida,
+            "rp": {"id": rp.id, "name": "ANPR"},
+            "user": {"id": passkey::b64url(ctx.utente.as_bytes()), "name": ctx.utente, "displayName": ctx.utente},
+            "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
+            "timeout": DURATA_SFIDA_MINUTI * 60_000,
+            "attestation": "none",
+            "excludeCredentials": esistenti,
+            "authenticatorSelection": {"residentKey": "preferred", "userVerification": "required"}
+        }))
+    }
+
+    /// Registers the passkey of a registration response (`id`, `clientDataJSON`,
+    /// `attestationObject`, base64url) for the caller, bound to their active card.
+    pub async fn registra_passkey(
+        &self,
+        ctx: &CallerContext,
+        id: &str,
+        client_data_json: &str,
+        attestation_object: &str,
+    ) -> Result<String, ServiceError> {
+        let (sic, rp) = self.rp()?;
+        let verificata = passkey::da_b64url(client_data_json, "clientDataJSON")
+            .and_then(|cd| {
+                let att = passkey::da_b64url(attestation_object, "attestationObject")?;
+                passkey::verifica_registrazione(&cd, &att, &rp)
+            })
+            .and_then(|r| {
+                if passkey::b64url(&r.id) == id.trim_end_matches('=') {
+                    Ok(r)
+                } else {
+                    Err(ErroreSicurezza::Messaggio {
+                        codice: passkey::CODICE_AUTENTICATORE,
+                        messaggio: "id diverso da quello della credenziale attestata".into(),
+                    })
+                }
+            });
+        let r = match verificata {
+            Ok(r) => r,
+            Err(e) => return Err(self.passkey_rifiutata(ctx, e).await),
+        };
+        let sfida = sic
+            .store
+            .sicurezza_gettone_consuma(&impronta(&r.sfida), TIPO_SFIDA, self.clock().now())
+            .await
+            .map_err(|e| self.interno(e))?
+            .filter(|g| {
+                g.titolare.as_deref() == Some(ctx.utente.as_str())
+                    && g.dati["scopo"] == "registrazione"
+            });
+        let Some(sfida) = sfida else {
+            let e = ErroreSicurezza::Messaggio {
+                codice: passkey::CODICE_CLIENT_DATA,
+                messaggio: "sfida sconosciuta, scaduta, già usata o di un altro utente".into(),
+            };
+            return Err(self.passkey_rifiutata(ctx, e).await);
+        };
+        let carta = sfida.dati["carta"].as_str().unwrap_or_default().to_owned();
+        let id = passkey::b64url(&r.id);
+        let titolare = ctx.utente.clone();
+        let adesso = self.clock().now();
+        self.modifica_interna(ctx, None, "passkeyRegistrata", |d, _, _| {
+            let attuale = self.carta_attiva(d, &titolare)?;
+            if attuale.numero != carta {
+                return Err(ErroreSicurezza::Censimento {
+                    codice: anpr_sicurezza::errore::CODICE_CARTA_NON_ATTIVA,
+                    messaggio: format!("La carta {carta} non è più quella del titolare"),
+                });
+            }
+            if d.passkey.contains_key(&id) {
+                return Err(ErroreSicurezza::Messaggio {
+                    codice: passkey::CODICE_AUTENTICATORE,
+                    messaggio: "passkey già registrata".into(),
+                });
+            }
+            d.passkey.insert(
+                id.clone(),
+                Passkey {
+                    id: id.clone(),
+                    titolare: titolare.clone(),
+                    carta: carta.clone(),
+                    chiave_pubblica: r.chiave_pubblica.clone(),
+                    contatore: r.contatore,
+                    registrata: adesso,
+                    ultimo_uso: None,
+                },
+            );
+            Ok(Esito {
+                valore: id.clone(),
+                oggetto: format!("passkey:{id}:carta:{carta}"),
+            })
+        })
+        .await
+    }
+
+    /// Options of a passkey login (`PublicKeyCredentialRequestOptions`): a challenge,
+    /// and the holder's passkeys when the CF is given.
+    pub async fn opzioni_accesso_passkey(
+        &self,
+        ente: &str,
+        cf: Option<&str>,
+    ) -> Result<serde_json::Value, ServiceError> {
+        let (sic, rp) = self.rp()?;
+        sic.aggiorna(self.clock().now())
+            .await
+            .map_err(|e| rifiuto(self, e))?;
+        let consentite: Vec<serde_json::Value> = cf.map_or_else(Vec::new, |cf| {
+            sic.direttorio()
+                .passkey
+                .values()
+                .filter(|p| p.titolare == cf)
+                .map(|p| serde_json::json!({"type": "public-key", "id": p.id}))
+                .collect()
+        });
+        let sfida = self
+            .nuova_sfida(
+                &sic,
+                cf,
+                Some(ente),
+                serde_json::json!({"scopo": "accesso"}),
+            )
+            .await?;
+        Ok(serde_json::json!({
+            "challenge": sfida,
+            "rpId": rp.id,
+            "timeout": DURATA_SFIDA_MINUTI * 60_000,
+            "userVerification": "required",
+            "allowCredentials": consentite
+        }))
+    }
+
+    /// Login with a passkey: verifies the assertion (signature, RP, origin, our
+    /// single-use challenge, growing counter), requires the bound card to be the
+    /// holder's current one and to give access now (a blocked, revoked or replaced card
+    /// disables its passkeys: EV205), then opens a session as the daily password does.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn apri_sessione_passkey(
+        &self,
+        ambiente: Ambiente,
+        ente: &str,
+        id: &str,
+        client_data_json: &str,
+        authenticator_data: &str,
+        firma: &str,
+        canale: Canale,
+    ) -> Result<Sessione, ServiceError> {
+        let (sic, rp) = self.rp()?;
+        sic.aggiorna(self.clock().now())
+            .await
+            .map_err(|e| rifiuto(self, e))?;
+        let d = sic.direttorio();
+        let id = id.trim_end_matches('=').to_owned();
+        let mut ctx = CallerContext {
+            ambiente,
+            comune: None,
+            utente: "anonimo".into(),
+            profili: BTreeSet::new(),
+            postazione: None,
+            canale,
+        };
+        let Some(pk) = d.passkey.get(&id).cloned() else {
+            let e = ErroreSicurezza::NonTrovato {
+                codice: anpr_sicurezza::errore::CODICE_NON_TROVATO,
+                cosa: "passkey".into(),
+            };
+            return Err(self.passkey_rifiutata(&ctx, e).await);
+        };
+        ctx.utente = pk.titolare.clone();
+        let verificata = (|| {
+            let cd = passkey::da_b64url(client_data_json, "clientDataJSON")?;
+            let ad = passkey::da_b64url(authenticator_data, "authenticatorData")?;
+            let sig = passkey::da_b64url(firma, "signature")?;
+            passkey::verifica_asserzione(&pk, &cd, &ad, &sig, &rp)
+        })();
+        let a = match verificata {
+            Ok(a) => a,
+            Err(e) => return Err(self.passkey_rifiutata(&ctx, e).await),
+        };
+        let sfida = sic
+            .store
+            .sicurezza_gettone_consuma(&impronta(&a.sfida), TIPO_SFIDA, self.clock().now())
+            .await
+            .map_err(|e| self.interno(e))?
+            .filter(|g| {
+                g.dati["scopo"] == "accesso"
+                    && g.ente.as_deref() == Some(ente)
+                    && g.titolare.as_deref().is_none_or(|t| t == pk.titolare)
+            });
+        if sfida.is_none() {
+            let e = ErroreSicurezza::Messaggio {
+                codice: passkey::CODICE_CLIENT_DATA,
+                messaggio: "sfida sconosciuta, scaduta, già usata o per un altro ente".into(),
+            };
+            return Err(self.passkey_rifiutata(&ctx, e).await);
+        }
+        let controllo = self.carta_attiva(&d, &pk.titolare).and_then(|c| {
+            if c.numero == pk.carta {
+                Ok(c)
+            } else {
+                Err(ErroreSicurezza::Censimento {
+                    codice: anpr_sicurezza::errore::CODICE_CARTA_NON_ATTIVA,
+                    messaggio: format!(
+                        "La passkey è legata alla carta {}, non più in uso",
+                        pk.carta
+                    ),
+                })
+            }
+        });
+        let carta = match controllo {
+            Ok(c) => c,
+            Err(e) => return Err(self.passkey_rifiutata(&ctx, e).await),
+        };
+        let profili = d
+            .utenti
+            .get(&pk.titolare)
+            .and_then(|u| u.ruoli.get(ente).cloned())
+            .filter(|p| !p.is_empty());
+        let Some(profili) = profili else {
+            let e = ErroreSicurezza::Censimento {
+                codice: anpr_sicurezza::errore::CODICE_RUOLO_MANCANTE,
+                messaggio: format!("Utente {} non censito per l'ente {ente}", pk.titolare),
+            };
+            return Err(self.passkey_rifiutata(&ctx, e).await);
+        };
+        // The counter is stored before the session exists: a concurrent login with a
+        // cloned authenticator loses here.
+        let adesso = self.clock().now();
+        let nuovo = a.contatore;
+        let esito = self
+            .modifica_interna(&ctx, None, "passkeyUsata", |d, _, _| {
+                let p = d
+                    .passkey
+                    .get_mut(&id)
+                    .ok_or_else(|| ErroreSicurezza::NonTrovato {
+                        codice: anpr_sicurezza::errore::CODICE_NON_TROVATO,
+                        cosa: "passkey".into(),
+                    })?;
+                if (nuovo != 0 || p.contatore != 0) && nuovo <= p.contatore {
+                    return Err(ErroreSicurezza::Messaggio {
+                        codice: passkey::CODICE_CONTATORE,
+                        messaggio: "contatore non crescente: possibile clone".into(),
+                    });
+                }
+                p.contatore = nuovo;
+                p.ultimo_uso = Some(adesso);
+                Ok(Esito {
+                    valore: (),
+                    oggetto: format!("passkey:{id}"),
+                })
+            })
+            .await;
+        if let Err(e) = esito {
+            let _ = self
+                .audit_sicurezza(
+                    &ctx,
+                    "accessoFallito",
+                    Some("passkey:contatore".into()),
+                    "negato",
+                )
+                .await;
+            return Err(e);
+        }
+        ctx.comune = ente.parse().ok();
+        ctx.profili = profili;
+        self.audit_sicurezza(&ctx, "accessoPasskey", Some(format!("passkey:{id}")), "ok")
+            .await?;
+        let fine_giorno = inizio_giorno_italiano(italian_date(adesso) + chrono::Days::new(1));
+        let scade = carta.scadenza.map_or(fine_giorno, |s| s.min(fine_giorno));
+        let token = segreto_casuale();
+        sic.store
+            .sicurezza_gettone_crea(GettoneSicurezza {
+                impronta: impronta(&token),
+                tipo: TIPO_SESSIONE.into(),
+                titolare: Some(pk.titolare.clone()),
+                ente: Some(ente.to_owned()),
+                dati: serde_json::json!({"canale": canale.as_str(), "accesso": "passkey", "passkey": id}),
+                creato_il: adesso,
+                scade_il: scade,
+            })
+            .await
+            .map_err(|e| self.interno(e))?;
+        Ok(Sessione { token, scade, ctx })
     }
 }

@@ -289,3 +289,67 @@ async fn the_security_files_of_an_earlier_version_are_imported_once() {
     assert_eq!(*di_nuovo.direttorio(), d);
     di_nuovo.direttorio().registro.verifica().unwrap();
 }
+
+/// EV201: a prefecture's cards are requested only once its census has a security and a
+/// workstation administrator, and then it keeps them; refusals change nothing.
+async fn prefecture_census(postgres: bool) {
+    let Some((store, _, _g)) = due_store(postgres).await else {
+        return;
+    };
+    let r = processo(store.clone()).await;
+    let s = sistema();
+    let p = |x| BTreeSet::from([x]);
+    r.censisci_utente(
+        &s,
+        "058",
+        utente("PRFSCR80A01H501A"),
+        p(Profilo::AmministratoreSicurezza),
+    )
+    .await
+    .unwrap();
+    let versione = r.sicurezza_configurata().unwrap().versione();
+    let e = r
+        .richiedi_carta(&s, "058", "PRFSCR80A01H501A")
+        .await
+        .unwrap_err();
+    assert_eq!(e.anomalie()[0].codice, "EV201");
+    assert_eq!(
+        r.sicurezza_configurata().unwrap().versione(),
+        versione,
+        "nothing stored"
+    );
+    r.censisci_utente(
+        &s,
+        "058",
+        utente("PRFPST80A01H501B"),
+        p(Profilo::AmministratorePostazioni),
+    )
+    .await
+    .unwrap();
+    let n = r
+        .richiedi_carta(&s, "058", "PRFSCR80A01H501A")
+        .await
+        .unwrap();
+    assert_eq!(n, "0580000001");
+    let e = r
+        .cancella_utente(&s, "058", "PRFPST80A01H501B")
+        .await
+        .unwrap_err();
+    assert_eq!(e.anomalie()[0].codice, "EV201");
+    assert!(r
+        .sicurezza_configurata()
+        .unwrap()
+        .direttorio()
+        .utenti
+        .contains_key("PRFPST80A01H501B"));
+}
+
+#[tokio::test]
+async fn prefecture_census_sqlite() {
+    prefecture_census(false).await;
+}
+
+#[tokio::test]
+async fn prefecture_census_postgres() {
+    prefecture_census(true).await;
+}

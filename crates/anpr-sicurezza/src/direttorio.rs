@@ -163,6 +163,39 @@ impl Direttorio {
         utente: Utente,
         profili: BTreeSet<Profilo>,
     ) -> Result<(), ErroreSicurezza> {
+        let mut nuovo = self.clone();
+        nuovo.censisci_senza_verifica(ente, utente, profili)?;
+        nuovo.verifica_censimento_chiuso(ente)?;
+        *self = nuovo;
+        Ok(())
+    }
+
+    /// Whether the census of a prefecture is closed: once its cards have been
+    /// requested, it must keep a security and a workstation administrator.
+    fn censimento_chiuso(&self, ente: &str) -> bool {
+        e_prefettura(ente)
+            && self
+                .carte
+                .iter()
+                .any(|c| crate::carta::ente_della_carta(&c.numero) == ente)
+    }
+
+    /// EV201 when a closed prefecture census lost its last security or workstation
+    /// administrator.
+    fn verifica_censimento_chiuso(&self, ente: &str) -> Result<(), ErroreSicurezza> {
+        if self.censimento_chiuso(ente) {
+            self.verifica_censimento_prefettura(ente)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn censisci_senza_verifica(
+        &mut self,
+        ente: &str,
+        utente: Utente,
+        profili: BTreeSet<Profilo>,
+    ) -> Result<(), ErroreSicurezza> {
         valida_ente(ente)?;
         valida_email(&utente.email)?;
         if e_prefettura(ente) {
@@ -226,6 +259,25 @@ impl Direttorio {
         cf: &str,
         adesso: DateTime<Utc>,
     ) -> Result<(), ErroreSicurezza> {
+        let mut nuovo = self.clone();
+        let enti: Vec<String> = self
+            .utenti
+            .get(cf)
+            .map(|u| u.ruoli.keys().cloned().collect())
+            .unwrap_or_default();
+        nuovo.cancella_senza_verifica(cf, adesso)?;
+        for ente in enti {
+            nuovo.verifica_censimento_chiuso(&ente)?;
+        }
+        *self = nuovo;
+        Ok(())
+    }
+
+    fn cancella_senza_verifica(
+        &mut self,
+        cf: &str,
+        adesso: DateTime<Utc>,
+    ) -> Result<(), ErroreSicurezza> {
         self.utenti
             .remove(cf)
             .ok_or_else(|| non_trovato(format!("utente {cf}")))?;
@@ -258,6 +310,10 @@ impl Direttorio {
                 CODICE_RUOLO_MANCANTE,
                 format!("Utente {cf} non censito per l'ente {ente}"),
             ));
+        }
+        // A prefecture's cards are requested once its census is complete.
+        if e_prefettura(ente) {
+            self.verifica_censimento_prefettura(ente)?;
         }
         if let Some(c) = self
             .carte
@@ -731,6 +787,58 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.profili("P0").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_prefecture_gets_cards_only_with_its_administrators_and_keeps_them() {
+        let mut d = Direttorio::default();
+        d.censisci(
+            "058",
+            utente("A", "a@prefettura.it"),
+            p(Profilo::AmministratoreSicurezza),
+        )
+        .unwrap();
+        // Incomplete census: no card yet (EV201), nothing changed.
+        let prima = d.clone();
+        assert_eq!(
+            d.richiedi_carta("058", "A", t()).unwrap_err().codice(),
+            CODICE_RUOLI_PREFETTURA
+        );
+        assert_eq!(d, prima);
+        d.censisci(
+            "058",
+            utente("B", "b@prefettura.it"),
+            p(Profilo::AmministratorePostazioni),
+        )
+        .unwrap();
+        let n = d.richiedi_carta("058", "A", t()).unwrap();
+        assert_eq!(n, "0580000001");
+        // Closed census: the last workstation administrator can neither lose the
+        // profile nor be deleted.
+        let prima = d.clone();
+        let e = d.censisci(
+            "058",
+            utente("B", "b@prefettura.it"),
+            p(Profilo::AmministratorePrefettura),
+        );
+        assert_eq!(e.unwrap_err().codice(), CODICE_RUOLI_PREFETTURA);
+        assert_eq!(
+            d.cancella_utente("B", t()).unwrap_err().codice(),
+            CODICE_RUOLI_PREFETTURA
+        );
+        assert_eq!(d, prima, "nothing half-done");
+        // With a second one, the first may go.
+        d.censisci(
+            "058",
+            utente("C", "c@prefettura.it"),
+            p(Profilo::AmministratorePostazioni),
+        )
+        .unwrap();
+        d.cancella_utente("B", t()).unwrap();
+        // Municipalities are not concerned.
+        d.censisci("058091", utente("S", "s@comune.it"), p(Profilo::Sindaco))
+            .unwrap();
+        d.richiedi_carta("058091", "S", t()).unwrap();
     }
 
     #[test]

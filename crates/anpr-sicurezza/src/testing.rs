@@ -126,3 +126,129 @@ pub fn firma_jws(
     let sig = key.sign(&rng, input.as_bytes()).expect("signature");
     format!("{input}.{}", b64u(sig.as_ref()))
 }
+
+/// A software passkey (ES256 key made with ring) answering WebAuthn ceremonies as a
+/// platform authenticator would, for the tests.
+#[derive(Debug)]
+pub struct PasskeySoftware {
+    pub id: Vec<u8>,
+    pub rp_id: String,
+    coppia: ring::signature::EcdsaKeyPair,
+    pub contatore: u32,
+    /// Whether it reports user verification (UV).
+    pub uv: bool,
+}
+
+impl PasskeySoftware {
+    pub fn nuova(rp_id: &str) -> Self {
+        use ring::rand::SecureRandom;
+        let rng = ring::rand::SystemRandom::new();
+        let alg = &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING;
+        let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).expect("key");
+        let coppia =
+            ring::signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).expect("key");
+        let mut id = vec![0u8; 16];
+        rng.fill(&mut id).expect("random id");
+        Self {
+            id,
+            rp_id: rp_id.to_owned(),
+            coppia,
+            contatore: 0,
+            uv: true,
+        }
+    }
+
+    /// The public key as an uncompressed SEC1 point.
+    pub fn chiave_pubblica(&self) -> Vec<u8> {
+        use ring::signature::KeyPair;
+        self.coppia.public_key().as_ref().to_vec()
+    }
+
+    fn cose(&self) -> Vec<u8> {
+        use ciborium::value::Value as V;
+        let p = self.chiave_pubblica();
+        let mappa = V::Map(vec![
+            (V::Integer(1.into()), V::Integer(2.into())),
+            (V::Integer(3.into()), V::Integer((-7).into())),
+            (V::Integer((-1).into()), V::Integer(1.into())),
+            (V::Integer((-2).into()), V::Bytes(p[1..33].to_vec())),
+            (V::Integer((-3).into()), V::Bytes(p[33..65].to_vec())),
+        ]);
+        let mut out = Vec::new();
+        ciborium::ser::into_writer(&mappa, &mut out).expect("CBOR");
+        out
+    }
+
+    fn dati(&self, attestati: bool) -> Vec<u8> {
+        use sha2::Digest;
+        let mut d = sha2::Sha256::digest(self.rp_id.as_bytes()).to_vec();
+        let mut flags = 0x01u8;
+        if self.uv {
+            flags |= 0x04;
+        }
+        if attestati {
+            flags |= 0x40;
+        }
+        d.push(flags);
+        d.extend_from_slice(&self.contatore.to_be_bytes());
+        if attestati {
+            d.extend_from_slice(&[0u8; 16]); // AAGUID: none
+            d.extend_from_slice(&u16::try_from(self.id.len()).expect("id").to_be_bytes());
+            d.extend_from_slice(&self.id);
+            d.extend_from_slice(&self.cose());
+        }
+        d
+    }
+
+    fn client_data(tipo: &str, sfida: &str, origine: &str) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "type": tipo, "challenge": sfida, "origin": origine, "crossOrigin": false
+        }))
+        .expect("JSON")
+    }
+
+    fn firma(&self, dati: &[u8], client_data: &[u8]) -> Vec<u8> {
+        use sha2::Digest;
+        let mut firmato = dati.to_vec();
+        firmato.extend_from_slice(&sha2::Sha256::digest(client_data));
+        self.coppia
+            .sign(&ring::rand::SystemRandom::new(), &firmato)
+            .expect("signature")
+            .as_ref()
+            .to_vec()
+    }
+
+    /// A registration response: `clientDataJSON` and `attestationObject` (`fmt`
+    /// `none`, or `packed` self-attestation).
+    pub fn registrazione(&mut self, sfida: &str, origine: &str, fmt: &str) -> (Vec<u8>, Vec<u8>) {
+        use ciborium::value::Value as V;
+        let cd = Self::client_data("webauthn.create", sfida, origine);
+        let dati = self.dati(true);
+        let att_stmt = if fmt == "none" {
+            V::Map(vec![])
+        } else {
+            V::Map(vec![
+                (V::Text("alg".into()), V::Integer((-7).into())),
+                (V::Text("sig".into()), V::Bytes(self.firma(&dati, &cd))),
+            ])
+        };
+        let att = V::Map(vec![
+            (V::Text("fmt".into()), V::Text(fmt.into())),
+            (V::Text("attStmt".into()), att_stmt),
+            (V::Text("authData".into()), V::Bytes(dati)),
+        ]);
+        let mut out = Vec::new();
+        ciborium::ser::into_writer(&att, &mut out).expect("CBOR");
+        (cd, out)
+    }
+
+    /// An authentication response: `clientDataJSON`, `authenticatorData`, signature;
+    /// the counter grows by one.
+    pub fn asserzione(&mut self, sfida: &str, origine: &str) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        self.contatore += 1;
+        let cd = Self::client_data("webauthn.get", sfida, origine);
+        let dati = self.dati(false);
+        let sig = self.firma(&dati, &cd);
+        (cd, dati, sig)
+    }
+}

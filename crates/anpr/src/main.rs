@@ -113,6 +113,30 @@ struct ServeArgs {
     /// the connection is the client's.
     #[arg(long, env = "ANPR_PROXY_FIDATI", value_delimiter = ',')]
     proxy_fidati: Vec<std::net::IpAddr>,
+    /// SMTP relay (host:port) delivering the security mails (PIN/PUK halves, ...).
+    /// Without it they stay queued in the store's security outbox.
+    #[arg(long, env = "ANPR_SMTP_RELAY")]
+    smtp_relay: Option<String>,
+    /// Sender address of the security mails.
+    #[arg(long, env = "ANPR_SMTP_MITTENTE", default_value = "anpr@localhost")]
+    smtp_mittente: String,
+    /// Upgrade the relay connection with STARTTLS (needed for --smtp-utente).
+    #[arg(long, env = "ANPR_SMTP_STARTTLS")]
+    smtp_starttls: bool,
+    /// PEM file of the roots trusted for the relay's certificate (default: the system
+    /// bundle).
+    #[arg(long, env = "ANPR_SMTP_CA")]
+    smtp_ca: Option<PathBuf>,
+    /// AUTH PLAIN user at the relay (password in ANPR_SMTP_PASSWORD).
+    #[arg(long, env = "ANPR_SMTP_UTENTE")]
+    smtp_utente: Option<String>,
+    /// WebAuthn relying party id (the domain operators reach us on) enabling passkey
+    /// logins (default: the first of --tls-nomi).
+    #[arg(long, env = "ANPR_WEBAUTHN_RP_ID")]
+    webauthn_rp_id: Option<String>,
+    /// Origins the WebAuthn pages run on (default: https://<rp id>:<listen port>).
+    #[arg(long, env = "ANPR_WEBAUTHN_ORIGINI", value_delimiter = ',')]
+    webauthn_origini: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -388,6 +412,22 @@ async fn serve(args: ServeArgs) -> ExitCode {
     // The worker of asynchronous requests (extractions, ISTAT tables): it also takes up
     // whatever a previous run left queued.
     let _lavoratore = anpr_service::estrazioni::avvia_lavoratore(registry.clone());
+    match smtp(&args) {
+        Ok(Some(cfg)) => {
+            tracing::info!(relay = %format!("{}:{}", cfg.host, cfg.porta), "security mail worker started");
+            let postino = anpr_server::posta::Postino::new(registry.clone(), cfg);
+            tokio::spawn(
+                postino.esegui(std::time::Duration::from_secs(15), std::future::pending()),
+            );
+        }
+        Ok(None) => tracing::warn!(
+            "no SMTP relay configured (--smtp-relay): security mails stay queued in the outbox"
+        ),
+        Err(e) => {
+            eprintln!("errore: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let config = anpr_server::ServerConfig {
         ambiente_predefinito: args.ambiente,
         backend,
@@ -458,6 +498,49 @@ async fn serve(args: ServeArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The relay of the security mails, from the command line.
+fn smtp(args: &ServeArgs) -> Result<Option<anpr_server::posta::ConfigurazioneSmtp>, String> {
+    let Some(relay) = &args.smtp_relay else {
+        return Ok(None);
+    };
+    let (host, porta) = relay
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+        .ok_or_else(|| format!("--smtp-relay {relay:?}: atteso host:porta"))?;
+    let radici_pem = args
+        .smtp_ca
+        .as_ref()
+        .map(|p| std::fs::read(p).map_err(|e| format!("--smtp-ca {}: {e}", p.display())))
+        .transpose()?;
+    let credenziali = match &args.smtp_utente {
+        Some(u) => Some((
+            u.clone(),
+            std::env::var("ANPR_SMTP_PASSWORD")
+                .map_err(|_| "--smtp-utente richiede ANPR_SMTP_PASSWORD".to_owned())?,
+        )),
+        None => None,
+    };
+    if credenziali.is_some() && !args.smtp_starttls {
+        return Err(
+            "--smtp-utente richiede --smtp-starttls (le credenziali non viaggiano in chiaro)"
+                .into(),
+        );
+    }
+    Ok(Some(anpr_server::posta::ConfigurazioneSmtp {
+        host,
+        porta,
+        mittente: args.smtp_mittente.clone(),
+        nome_helo: args
+            .tls_nomi
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "localhost".into()),
+        starttls: args.smtp_starttls,
+        radici_pem,
+        credenziali,
+    }))
 }
 
 fn offline_registry() -> Registry {
