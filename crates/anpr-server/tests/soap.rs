@@ -299,6 +299,49 @@ async fn scenario_ostili(s: Server) {
         "the path of the unknown element is named: {text}"
     );
 
+    // The XSD's patterns, primitive types and element order are enforced: one fault
+    // lists every finding with its element path and what the schema expects.
+    let (st, text) = raw(
+        &s,
+        "AnprService7001",
+        versioni()
+            .replace(
+                "<idOperazioneComune>1</idOperazioneComune>",
+                "<idOperazioneComune>1-2</idOperazioneComune>",
+            )
+            .replace("2026-11-23T10:00:00", "2026-11-31T10:00:00")
+            .replace(
+                "<tipoOperazione>C</tipoOperazione><tipoInvio>TEST</tipoInvio>",
+                "<tipoInvio>TEST</tipoInvio><tipoOperazione>C</tipoOperazione>",
+            ),
+        None,
+    )
+    .await;
+    assert_eq!((st, codice_fault(&text).as_str()), (400, "EV101"), "{text}");
+    for (campo, atteso) in [
+        (
+            "Richiesta7003/testataRichiesta/idOperazioneComune",
+            "([0-9a-zA-Z])*",
+        ),
+        (
+            "Richiesta7003/testataRichiesta/dataOraRichiesta",
+            "xs:dateTime",
+        ),
+        (
+            "Richiesta7003/testataRichiesta/tipoOperazione",
+            "l&apos;ordine dello schema",
+        ),
+    ] {
+        let i = text
+            .find(&format!(
+                "<campoErroreAnomalia>{campo}</campoErroreAnomalia>"
+            ))
+            .unwrap_or_else(|| panic!("{campo} not named: {text}"));
+        let voce = &text[text[..i].rfind("<errore>").unwrap()..];
+        let voce = &voce[..voce.find("</errore>").unwrap()];
+        assert!(voce.contains(atteso), "{campo}: {voce}");
+    }
+
     // Header rules answer rispostaKO with their codes (and the support entry).
     for (da, a, codice) in [
         (
