@@ -132,15 +132,15 @@ fn jpeg(bytes: &[u8]) -> Result<Immagine, ErroreImmagine> {
 /// Decodes a PNG to 8-bit grey or RGB over white, deflated.
 fn png(bytes: &[u8]) -> Result<Immagine, ErroreImmagine> {
     let errore = |e: png::DecodingError| ErroreImmagine::Illeggibile(e.to_string());
-    let mut decoder =
-        png::Decoder::new_with_limits(bytes, png::Limits { bytes: MEMORIA_PNG });
+    let mut decoder = png::Decoder::new_with_limits(bytes, png::Limits { bytes: MEMORIA_PNG });
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let header = decoder.read_header_info().map_err(errore)?;
     controlla_lati(header.width, header.height)?;
     let mut reader = decoder.read_info().map_err(errore)?;
     let mut buffer = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buffer).map_err(errore)?;
-    let pixel = usize::try_from(info.width).unwrap_or(0) * usize::try_from(info.height).unwrap_or(0);
+    let pixel =
+        usize::try_from(info.width).unwrap_or(0) * usize::try_from(info.height).unwrap_or(0);
     let canali = info.color_type.samples();
     let sorgente = buffer.get(..pixel * canali).ok_or_else(|| {
         ErroreImmagine::Illeggibile("PNG frame shorter than its header says".into())
@@ -154,14 +154,23 @@ fn png(bytes: &[u8]) -> Result<Immagine, ErroreImmagine> {
         png::ColorType::Grayscale => (true, sorgente.to_vec()),
         png::ColorType::GrayscaleAlpha => (
             true,
-            sorgente.chunks_exact(2).map(|p| su_bianco(p[0], p[1])).collect(),
+            sorgente
+                .chunks_exact(2)
+                .map(|p| su_bianco(p[0], p[1]))
+                .collect(),
         ),
         png::ColorType::Rgb => (false, sorgente.to_vec()),
         png::ColorType::Rgba => (
             false,
             sorgente
                 .chunks_exact(4)
-                .flat_map(|p| [su_bianco(p[0], p[3]), su_bianco(p[1], p[3]), su_bianco(p[2], p[3])])
+                .flat_map(|p| {
+                    [
+                        su_bianco(p[0], p[3]),
+                        su_bianco(p[1], p[3]),
+                        su_bianco(p[2], p[3]),
+                    ]
+                })
                 .collect(),
         ),
         // EXPAND turns palettes into RGB(A); nothing else remains.
@@ -204,7 +213,9 @@ mod tests {
     fn inflate(d: &[u8]) -> Vec<u8> {
         use std::io::Read;
         let mut out = Vec::new();
-        flate2::read::ZlibDecoder::new(d).read_to_end(&mut out).unwrap();
+        flate2::read::ZlibDecoder::new(d)
+            .read_to_end(&mut out)
+            .unwrap();
         out
     }
 
@@ -215,14 +226,21 @@ mod tests {
         let img = Immagine::da_file(&png_di_prova(3, 1, png::ColorType::Rgba, &pixel)).unwrap();
         assert_eq!((img.larghezza, img.altezza, img.grigio), (3, 1, false));
         assert_eq!(img.codifica, Codifica::Flate);
-        assert_eq!(inflate(&img.dati), [255, 0, 0, 255, 255, 255, 127, 127, 255]);
+        assert_eq!(
+            inflate(&img.dati),
+            [255, 0, 0, 255, 255, 255, 127, 127, 255]
+        );
     }
 
     #[test]
     fn grey_png_stays_grey() {
-        let img =
-            Immagine::da_file(&png_di_prova(2, 2, png::ColorType::Grayscale, &[0, 50, 100, 255]))
-                .unwrap();
+        let img = Immagine::da_file(&png_di_prova(
+            2,
+            2,
+            png::ColorType::Grayscale,
+            &[0, 50, 100, 255],
+        ))
+        .unwrap();
         assert!(img.grigio);
         assert_eq!(inflate(&img.dati), [0, 50, 100, 255]);
     }
@@ -240,7 +258,10 @@ mod tests {
         assert_eq!(img.dati, j);
         let mut cmyk = j.clone();
         cmyk[17] = 4;
-        assert_eq!(Immagine::da_file(&cmyk), Err(ErroreImmagine::ColoriNonAmmessi));
+        assert_eq!(
+            Immagine::da_file(&cmyk),
+            Err(ErroreImmagine::ColoriNonAmmessi)
+        );
         assert!(matches!(
             Immagine::da_file(&j[..12]),
             Err(ErroreImmagine::Illeggibile(_))
@@ -249,12 +270,18 @@ mod tests {
 
     #[test]
     fn other_files_and_huge_images_are_refused() {
-        assert_eq!(Immagine::da_file(b"GIF89a...."), Err(ErroreImmagine::Formato));
+        assert_eq!(
+            Immagine::da_file(b"GIF89a...."),
+            Err(ErroreImmagine::Formato)
+        );
         assert_eq!(Immagine::da_file(b""), Err(ErroreImmagine::Formato));
         let big = png_di_prova(2001, 1, png::ColorType::Grayscale, &[0; 2001]);
         assert!(matches!(
             Immagine::da_file(&big),
-            Err(ErroreImmagine::Dimensioni { larghezza: 2001, .. })
+            Err(ErroreImmagine::Dimensioni {
+                larghezza: 2001,
+                ..
+            })
         ));
         let mut rotto = png_di_prova(2, 2, png::ColorType::Grayscale, &[0, 50, 100, 255]);
         let n = rotto.len();

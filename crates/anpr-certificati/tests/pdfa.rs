@@ -177,7 +177,11 @@ fn logo_png() -> Vec<u8> {
     let mut pixel = Vec::new();
     for _ in 0..20 {
         for x in 0..40 {
-            pixel.extend(if x < 20 { [255, 0, 0, 255] } else { [0, 0, 0, 0] });
+            pixel.extend(if x < 20 {
+                [255, 0, 0, 255]
+            } else {
+                [0, 0, 0, 0]
+            });
         }
     }
     let mut out = Vec::new();
@@ -185,7 +189,10 @@ fn logo_png() -> Vec<u8> {
         let mut enc = png::Encoder::new(&mut out, 40, 20);
         enc.set_color(png::ColorType::Rgba);
         enc.set_depth(png::BitDepth::Eight);
-        enc.write_header().unwrap().write_image_data(&pixel).unwrap();
+        enc.write_header()
+            .unwrap()
+            .write_image_data(&pixel)
+            .unwrap();
     }
     out
 }
@@ -218,7 +225,11 @@ fn logo_boxes_and_page_breaks_render_in_a_valid_pdf() {
     let righe: Vec<&str> = immagini.lines().skip(2).collect();
     assert_eq!(righe.len(), 1, "{immagini}");
     let c: Vec<&str> = righe[0].split_whitespace().collect();
-    assert_eq!((c[0], c[3], c[4], c[5], c[6]), ("1", "40", "20", "rgb", "3"), "{immagini}");
+    assert_eq!(
+        (c[0], c[3], c[4], c[5], c[6]),
+        ("1", "40", "20", "rgb", "3"),
+        "{immagini}"
+    );
     let secondo = run("pdftotext", &["-f", "2", "-l", "2", p, "-"]);
     assert!(secondo.contains("COPIA PER LA QUESTURA"), "{secondo}");
     assert!(secondo.contains("ŽIVKOVIČ ANA"), "{secondo}");
@@ -226,7 +237,17 @@ fn logo_boxes_and_page_breaks_render_in_a_valid_pdf() {
     let out = dir.path().join("pagina");
     run(
         "pdftoppm",
-        &["-png", "-r", "72", "-f", "1", "-l", "1", p, out.to_str().unwrap()],
+        &[
+            "-png",
+            "-r",
+            "72",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            p,
+            out.to_str().unwrap(),
+        ],
     );
     let file = std::fs::read_dir(dir.path())
         .unwrap()

@@ -108,7 +108,10 @@ async fn database(dir: &Path, persone: u64) -> (Arc<dyn Store>, Vec<String>) {
                 dimensione_massima: u64::MAX,
                 cartella_esiti: dir.join("esiti"),
             },
-            r.file.iter().map(|p| FileIngresso::da_percorso(p)).collect(),
+            r.file
+                .iter()
+                .map(|p| FileIngresso::da_percorso(p))
+                .collect(),
             Arc::new(|_, _| {}),
         )
         .await
@@ -345,7 +348,14 @@ fn main() {
     );
     client_rt.block_on(async {
         // Warm-up: every sampled code once (checked), caches and connections settle.
-        let warm = carico(addr, richieste.clone(), a.connessioni, a.secondi.min(3.0), true).await;
+        let warm = carico(
+            addr,
+            richieste.clone(),
+            a.connessioni,
+            a.secondi.min(3.0),
+            true,
+        )
+        .await;
         println!("warm-up: {} requests checked", warm.richieste);
         let base = carico(addr_vuoto, vuote.clone(), a.connessioni, a.secondi, false).await;
         stampa("baseline: empty handler", &base, &base);

@@ -415,7 +415,10 @@ pub fn schemas() -> Map<String, Value> {
                 ("soggetto", soggetto.clone()),
                 (
                     "certificabilita",
-                    obj(&["soggettoCertificabile"], &[("soggettoCertificabile", id())]),
+                    obj(
+                        &["soggettoCertificabile"],
+                        &[("soggettoCertificabile", id())],
+                    ),
                 ),
             ],
         ),

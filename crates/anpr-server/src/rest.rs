@@ -385,10 +385,7 @@ pub(crate) async fn esegui_servizio(
         "5001" => r.mutazione_famiglia(ctx, &corpo(body)?, body).await,
         "5005" => r.mutazione_residenza(ctx, &corpo(body)?, body).await,
         "5008" => r.mutazione_scheda(ctx, &corpo(body)?, body).await,
-        "5010" => {
-            r.mutazione_certificabilita(ctx, &corpo(body)?, body)
-                .await
-        }
+        "5010" => r.mutazione_certificabilita(ctx, &corpo(body)?, body).await,
         "5013" => r.revoca_dato(ctx, &corpo(body)?, body).await,
         "5014" => r.rettifica_dati(ctx, &corpo(body)?, body).await,
         "5021" => r.gestione_poligamia(ctx, &corpo(body)?, body).await,

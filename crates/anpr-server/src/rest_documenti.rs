@@ -44,9 +44,8 @@ fn id_documento(raw: &str, campo: &str) -> Result<String, ApiError> {
 }
 
 fn comune(raw: &str) -> Result<CodiceIstatComune, ApiError> {
-    raw.parse::<CodiceIstatComune>().map_err(|e| {
-        ApiError::bad_request(Anomalia::from_invalid("istat", &e).valore(raw))
-    })
+    raw.parse::<CodiceIstatComune>()
+        .map_err(|e| ApiError::bad_request(Anomalia::from_invalid("istat", &e).valore(raw)))
 }
 
 /// `POST /api/v1/carte-identita`: issues an identity card.
@@ -63,9 +62,7 @@ pub async fn emetti_carta(
         .map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
     let mut corpo = json!({ "cartaIdentita": carta });
     if let Some(pdf) = pdf {
-        corpo["cartaIdentitaPdf"] = base64::engine::general_purpose::STANDARD
-            .encode(pdf)
-            .into();
+        corpo["cartaIdentitaPdf"] = base64::engine::general_purpose::STANDARD.encode(pdf).into();
     }
     ok(ctx.ambiente, corpo)
 }

@@ -40,7 +40,9 @@ pub const CODICE_ATTRIBUZIONE_SCADUTA: &str = "EV045";
 fn annullabili(codice: &str) -> &'static [&'static str] {
     match codice {
         "1013" => &["1001", "1002", "1010", "1014", "A001", "A002"],
-        "5012" => &["5001", "5005", "5008", "5010", "5013", "5014", "5021", "A006"],
+        "5012" => &[
+            "5001", "5005", "5008", "5010", "5013", "5014", "5021", "A006",
+        ],
         // 5021 with `tipoMutazione` 07 annuls a polygamy operation only.
         "5021" => &["5021"],
         "2011" => &["2001", "2003", "2009"],

@@ -227,13 +227,31 @@ fn controlla_richiesta(r: &RichiestaCartaIdentita, oggi: NaiveDate) -> Vec<Anoma
                 );
             }
         }
-        testo_libero(&format!("testimoni[{i}].luogoNascita"), &t.luogo_nascita, 80, &mut e);
-        testo_libero(&format!("testimoni[{i}].residenza"), &t.residenza, 160, &mut e);
-        testo_libero(&format!("testimoni[{i}].documento"), &t.documento, 120, &mut e);
+        testo_libero(
+            &format!("testimoni[{i}].luogoNascita"),
+            &t.luogo_nascita,
+            80,
+            &mut e,
+        );
+        testo_libero(
+            &format!("testimoni[{i}].residenza"),
+            &t.residenza,
+            160,
+            &mut e,
+        );
+        testo_libero(
+            &format!("testimoni[{i}].documento"),
+            &t.documento,
+            120,
+            &mut e,
+        );
         if t.data_nascita.is_some_and(|d| d > oggi) {
             e.push(
-                Anomalia::errore(anpr_domain::error::CODICE_DATA_FUTURA, "Data di nascita futura")
-                    .campo(format!("testimoni[{i}].dataNascita")),
+                Anomalia::errore(
+                    anpr_domain::error::CODICE_DATA_FUTURA,
+                    "Data di nascita futura",
+                )
+                .campo(format!("testimoni[{i}].dataNascita")),
             );
         }
     }
@@ -591,7 +609,10 @@ impl Registry {
                 riferimento: self.riferimento(None),
             });
         }
-        let logo = self.parametri_documenti(ctx.ambiente, &doc.comune).await?.logo;
+        let logo = self
+            .parametri_documenti(ctx.ambiente, &doc.comune)
+            .await?
+            .logo;
         let pdf = self.pdf_carta(ctx.ambiente, &doc, &c, logo)?;
         Ok((carta_emessa(&doc, &c), pdf))
     }
@@ -708,10 +729,27 @@ mod tests {
 
     #[test]
     fn default_expiry_follows_age_and_birthday() {
-        assert_eq!(scadenza_predefinita(d(1980, 5, 17), d(2026, 11, 23)), d(2036, 5, 17));
-        assert_eq!(scadenza_predefinita(d(2015, 3, 2), d(2026, 11, 23)), d(2031, 3, 2));
-        assert_eq!(scadenza_predefinita(d(2025, 1, 10), d(2026, 11, 23)), d(2029, 1, 10));
-        assert_eq!(scadenza_predefinita(d(1984, 2, 29), d(2026, 11, 23)), d(2036, 2, 28));
+        assert_eq!(
+            scadenza_predefinita(d(1980, 5, 17), d(2026, 11, 23)),
+            d(2036, 5, 17)
+        );
+        assert_eq!(
+            scadenza_predefinita(d(2015, 3, 2), d(2026, 11, 23)),
+            d(2031, 3, 2)
+        );
+        assert_eq!(
+            scadenza_predefinita(d(2025, 1, 10), d(2026, 11, 23)),
+            d(2029, 1, 10)
+        );
+        // Born on 29 February: the birthday exists in the leap year 2036, not in 2037.
+        assert_eq!(
+            scadenza_predefinita(d(1984, 2, 29), d(2026, 11, 23)),
+            d(2036, 2, 29)
+        );
+        assert_eq!(
+            scadenza_predefinita(d(1984, 2, 29), d(2027, 1, 5)),
+            d(2037, 2, 28)
+        );
     }
 
     #[test]

@@ -161,7 +161,12 @@ impl Registry {
                 )
                 .campo("certificabilita.soggettoCertificabile"),
             ),
-            Some(c) if self.tables().code("motivi_non_certificabilita", c, Some(oggi)).is_none() => {
+            Some(c)
+                if self
+                    .tables()
+                    .code("motivi_non_certificabilita", c, Some(oggi))
+                    .is_none() =>
+            {
                 e.push(
                     Anomalia::errore(
                         "EC023",

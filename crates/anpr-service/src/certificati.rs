@@ -717,7 +717,11 @@ pub(crate) fn euro(centesimi: u64) -> String {
 }
 
 impl Registry {
-    pub(crate) fn nome_comune(&self, c: &CodiceIstatComune, at: NaiveDate) -> (String, Option<String>) {
+    pub(crate) fn nome_comune(
+        &self,
+        c: &CodiceIstatComune,
+        at: NaiveDate,
+    ) -> (String, Option<String>) {
         match self.tables().comune_by_istat(c, at) {
             Some(r) => (r.nome.clone(), r.nome_altra_lingua.clone()),
             None => (c.to_string(), None),

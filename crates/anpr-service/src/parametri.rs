@@ -161,11 +161,7 @@ fn logo_preparato(file: &[u8]) -> Result<Arc<Immagine>, anpr_certificati::Errore
     Ok(img)
 }
 
-fn testo(
-    campo: &str,
-    v: Option<String>,
-    e: &mut Vec<Anomalia>,
-) -> Option<String> {
+fn testo(campo: &str, v: Option<String>, e: &mut Vec<Anomalia>) -> Option<String> {
     let v = v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())?;
     if v.chars().count() > TESTO_MASSIMO || v.chars().any(char::is_control) {
         e.push(
@@ -247,10 +243,17 @@ pub fn valida_richiesta(
     }
     let mut logo = None;
     if let Some(l) = r.logo {
-        let pulito: String = l.dati.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let pulito: String = l
+            .dati
+            .chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect();
         let decodificato = base64::engine::general_purpose::STANDARD
             .decode(pulito.trim_end_matches('='))
-            .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(pulito.trim_end_matches('=')));
+            .or_else(|_| {
+                base64::engine::general_purpose::STANDARD_NO_PAD
+                    .decode(pulito.trim_end_matches('='))
+            });
         match decodificato {
             Err(_) => e.push(
                 Anomalia::errore(CODICE_VALORE_NON_VALIDO, "Logo non codificato in base64")
@@ -292,7 +295,8 @@ impl Registry {
         comune: &CodiceIstatComune,
         azione: &str,
     ) -> Result<(), ServiceError> {
-        self.autorizza(ctx, Permesso::ParametriComune, azione).await?;
+        self.autorizza(ctx, Permesso::ParametriComune, azione)
+            .await?;
         if ctx.comune.as_ref() != Some(comune) && !ambito_nazionale(ctx) {
             return Err(self.nega(ctx, Permesso::ParametriComune, azione).await);
         }
@@ -351,7 +355,11 @@ impl Registry {
     ) -> Result<ParametriLetti, ServiceError> {
         self.autorizza_parametri(ctx, comune, "salvaParametriComune")
             .await?;
-        if self.tables().comune_by_istat(comune, self.clock().today()).is_none() {
+        if self
+            .tables()
+            .comune_by_istat(comune, self.clock().today())
+            .is_none()
+        {
             return Err(self.rifiuto(vec![Anomalia::errore(
                 "EN046",
                 "Comune inesistente o non valido alla data",

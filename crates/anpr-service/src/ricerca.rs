@@ -417,8 +417,10 @@ impl CriteriRicerca {
             match (&g.id_anpr, &g.codice_fiscale) {
                 (Some(id), None) => parsed("criteriRicerca.genitore.idANPR", id, &mut e)
                     .map(|id| CriterioSoggetti::Genitore(CriterioComponente::IdAnpr(id))),
-                (None, Some(cf)) => codice_fiscale("criteriRicerca.genitore.codiceFiscale", cf, &mut e)
-                    .map(|cf| CriterioSoggetti::Genitore(CriterioComponente::CodiceFiscale(cf))),
+                (None, Some(cf)) => {
+                    codice_fiscale("criteriRicerca.genitore.codiceFiscale", cf, &mut e)
+                        .map(|cf| CriterioSoggetti::Genitore(CriterioComponente::CodiceFiscale(cf)))
+                }
                 _ => {
                     e.push(
                         Anomalia::errore(
@@ -767,8 +769,13 @@ impl Registry {
                         return Ok(Vec::new());
                     }
                     _ => {
-                        self.registra_ricerca(ctx, AZIONE_SOGGETTI, "genitore", "genitore ambiguo".into())
-                            .await?;
+                        self.registra_ricerca(
+                            ctx,
+                            AZIONE_SOGGETTI,
+                            "genitore",
+                            "genitore ambiguo".into(),
+                        )
+                        .await?;
                         return Err(self.rifiuto(vec![Anomalia::errore(
                             "EN115",
                             "Il codice fiscale del genitore individua piu' schede: indicare idANPR",

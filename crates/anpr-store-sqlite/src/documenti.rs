@@ -238,7 +238,10 @@ pub(crate) struct ParametriPreparati {
 
 impl ParametriPreparati {
     pub(crate) fn new(mut p: anpr_store::NuoviParametriComune) -> Result<Self, StoreError> {
-        if p.logo.as_ref().is_some_and(|l| l.len() > anpr_store::LOGO_MAX_BYTES) {
+        if p.logo
+            .as_ref()
+            .is_some_and(|l| l.len() > anpr_store::LOGO_MAX_BYTES)
+        {
             return Err(StoreError::Invalid(format!(
                 "logo over {} bytes",
                 anpr_store::LOGO_MAX_BYTES
@@ -294,7 +297,14 @@ pub(crate) fn leggi_parametri(
         )
         .and_then(|mut s| {
             s.query_row([comune], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
             })
             .optional()
         })

@@ -766,9 +766,9 @@ pub(crate) fn find_procedimenti(
             " AND id IN (SELECT entity FROM versioni WHERE section = ? AND chiave = ?
                          AND kind = 'P' AND valido_al IS NULL AND value IS NOT NULL)",
         );
-        params.push(SqlValue::Text(
-            anpr_domain::procedimento::sezione_soggetto(soggetto),
-        ));
+        params.push(SqlValue::Text(anpr_domain::procedimento::sezione_soggetto(
+            soggetto,
+        )));
         params.push(SqlValue::Text(soggetto.to_string()));
     }
     sql.push_str(" ORDER BY id LIMIT ?");

@@ -151,7 +151,10 @@ async fn migrations_are_idempotent_and_the_file_is_in_wal_mode() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(versions, (1..=SqliteStore::schema_version()).collect::<Vec<_>>());
+    assert_eq!(
+        versions,
+        (1..=SqliteStore::schema_version()).collect::<Vec<_>>()
+    );
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -193,7 +196,10 @@ async fn a_file_without_migration_4_gets_it_on_open() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(versions, (1..=SqliteStore::schema_version()).collect::<Vec<_>>());
+    assert_eq!(
+        versions,
+        (1..=SqliteStore::schema_version()).collect::<Vec<_>>()
+    );
 }
 
 /// A file written by the first release (schema 1) is migrated in place: the tables
@@ -255,7 +261,10 @@ async fn a_version_1_file_is_migrated_with_its_data() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(versions, (1..=SqliteStore::schema_version()).collect::<Vec<_>>());
+    assert_eq!(
+        versions,
+        (1..=SqliteStore::schema_version()).collect::<Vec<_>>()
+    );
     let check: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();

@@ -12,9 +12,8 @@ use serde_json::json;
 
 use super::{comune, day, op_id, operation, procedimento_index, register, write};
 use crate::{
-    EntityRef, IndexWrite, NuoviParametriComune, NuovoDocumento, ProcedimentoQuery,
-    QueryDocumenti, SectionWrite, Sequence, Store, StoreError, SubjectQuery, TipoDocumento,
-    LOGO_MAX_BYTES,
+    EntityRef, IndexWrite, NuoviParametriComune, NuovoDocumento, ProcedimentoQuery, QueryDocumenti,
+    SectionWrite, Sequence, Store, StoreError, SubjectQuery, TipoDocumento, LOGO_MAX_BYTES,
 };
 
 fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
@@ -126,7 +125,12 @@ pub async fn documents_have_protocols_filters_and_annulment(store: Arc<impl Stor
         .unwrap();
     // Certificates and cards share the register; each municipality and year from 1.
     assert_eq!(
-        (d1.protocollo, d2.protocollo, other.protocollo, next_year.protocollo),
+        (
+            d1.protocollo,
+            d2.protocollo,
+            other.protocollo,
+            next_year.protocollo
+        ),
         (1, 2, 1, 1)
     );
     assert_eq!(d2.tipo, TipoDocumento::CartaIdentita);
@@ -288,7 +292,10 @@ pub async fn municipality_parameters_are_saved_whole_and_audited(store: Arc<impl
     assert_eq!(primo.versione, 1);
     assert_eq!(primo.logo.as_deref(), Some(logo.as_slice()));
     assert_eq!(primo.valori["sindaco"], "Nicolò Rossi");
-    assert_eq!(store.parametri_comune(&roma).await.unwrap(), Some(primo.clone()));
+    assert_eq!(
+        store.parametri_comune(&roma).await.unwrap(),
+        Some(primo.clone())
+    );
 
     let secondo = store
         .salva_parametri_comune(nuovi(json!({"importoBollo": 1800}), None))
@@ -405,7 +412,11 @@ pub async fn children_by_parent_and_proceedings_by_subject(store: Arc<impl Store
     };
     assert_eq!(figli(padre, None).await, [c1]);
     assert_eq!(figli(madre, None).await, [c1, c2]);
-    assert_eq!(figli(madre, Some("015146")).await, [c2], "with other filters");
+    assert_eq!(
+        figli(madre, Some("015146")).await,
+        [c2],
+        "with other filters"
+    );
     assert!(figli(c1, None).await.is_empty());
     // The mother removed from c2's record: only the current version counts...
     let revoca = genitori(

@@ -32,9 +32,9 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "conformance")]
 pub mod conformance;
 #[cfg(feature = "conformance")]
-pub mod conformance_sicurezza;
-#[cfg(feature = "conformance")]
 pub mod conformance_elaborazioni;
+#[cfg(feature = "conformance")]
+pub mod conformance_sicurezza;
 pub mod elaborazioni;
 pub mod sicurezza;
 
