@@ -80,4 +80,17 @@ pub trait AgenziaEntrate: Send + Sync + Debug + 'static {
 
     /// Whether the agency is read-only here (pre-subentro): writes answer EV063.
     fn sola_lettura(&self) -> bool;
+
+    /// Batch validation for the onboarding (subentro): for each code of `codici`, in
+    /// order, whether the agency holds a position for it (a code that cannot be read is
+    /// `false`), as [`AgenziaEntrate::consulta`] would answer `Some`. One call per batch
+    /// of records instead of one per record; the default asks code by code, an adapter
+    /// with a cheaper bulk path overrides it. Works in read-only mode.
+    async fn presenti(&self, codici: &[String]) -> Result<Vec<bool>, ErroreAe> {
+        let mut out = Vec::with_capacity(codici.len());
+        for codice in codici {
+            out.push(self.consulta(codice).await?.is_some());
+        }
+        Ok(out)
+    }
 }

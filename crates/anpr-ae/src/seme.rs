@@ -198,9 +198,25 @@ pub(crate) fn errore_riga(
 /// starts on. `file` names the input in errors.
 pub fn leggi_csv(
     file: &str,
-    mut input: impl BufRead,
+    input: impl BufRead,
 ) -> Result<Vec<(usize, PosizioneSeme)>, ErroreSeme> {
     let mut righe = Vec::new();
+    scorri_csv(file, input, |numero, posizione| {
+        righe.push((numero, posizione));
+        Ok(())
+    })?;
+    Ok(righe)
+}
+
+/// Streams a CSV file of positions: `per_riga` gets each position with its line, in
+/// order, as soon as it is read (a register of millions of positions is never held
+/// whole). Returns the number of positions. Same checks as [`leggi_csv`].
+pub fn scorri_csv(
+    file: &str,
+    mut input: impl BufRead,
+    mut per_riga: impl FnMut(usize, PosizioneSeme) -> Result<(), ErroreSeme>,
+) -> Result<usize, ErroreSeme> {
+    let mut quante = 0usize;
     let mut intestazione: Option<Intestazione> = None;
     let mut buffer = Vec::new();
     let mut numero = 0usize;
@@ -255,7 +271,10 @@ pub fn leggi_csv(
         })?;
         match &intestazione {
             None => intestazione = Some(Intestazione::leggi(file, numero, &campi)?),
-            Some(colonne) => righe.push((numero, colonne.posizione(file, numero, &campi)?)),
+            Some(colonne) => {
+                per_riga(numero, colonne.posizione(file, numero, &campi)?)?;
+                quante += 1;
+            }
         }
     }
     if intestazione.is_none() {
@@ -268,7 +287,7 @@ pub fn leggi_csv(
             COLONNE.join(","),
         ));
     }
-    Ok(righe)
+    Ok(quante)
 }
 
 /// Splits one line into fields, undoubling quotes inside quoted fields.

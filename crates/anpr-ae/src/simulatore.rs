@@ -570,6 +570,20 @@ impl Simulatore {
         self.registro().vista(codice.as_str())
     }
 
+    /// For each code, whether a position exists ([`AgenziaEntrate::presenti`]): one
+    /// lock for the whole batch.
+    pub fn presenza(&self, codici: &[String]) -> Vec<bool> {
+        let registro = self.registro();
+        codici
+            .iter()
+            .map(|c| {
+                c.trim()
+                    .parse::<CodiceFiscaleSoggetto>()
+                    .is_ok_and(|c| registro.posizioni.contains_key(c.as_str()))
+            })
+            .collect()
+    }
+
     /// Answers a call on registration or change (see the module documentation).
     pub fn esegui_valida(&self, req: &RichiestaAe) -> EsitoAe {
         match req.gestione {
@@ -965,5 +979,10 @@ impl AgenziaEntrate for Simulatore {
 
     fn sola_lettura(&self) -> bool {
         self.in_sola_lettura()
+    }
+
+    /// One lock for the whole batch, no position built.
+    async fn presenti(&self, codici: &[String]) -> Result<Vec<bool>, ErroreAe> {
+        Ok(self.presenza(codici))
     }
 }

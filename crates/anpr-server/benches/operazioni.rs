@@ -51,6 +51,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The allocator the `anpr` binary runs with, so the bench measures what production runs.
+#[global_allocator]
+static ALLOCATORE: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anpr_domain::audit::{NuovaVoceAudit, TestaCatena, VoceAudit};
 use anpr_domain::caller::{Ambiente, CallerContext, Canale, Profilo};
 use anpr_domain::ids::{CodiceIstatComune, IdOperazioneAnpr};

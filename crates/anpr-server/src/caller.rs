@@ -1,12 +1,15 @@
 //! Building the caller context of a REST request.
 //!
 //! The environment comes from the `X-ANPR-Ambiente` request header, or the server's
-//! default. Until mutual TLS and signed messages land (security issue), the identity of
-//! a REST caller can be declared with development headers — `X-ANPR-Utente` (user CF),
-//! `X-ANPR-Comune` (ISTAT code), `X-ANPR-Profili` (comma-separated profiles),
-//! `X-ANPR-Postazione` — only when the server was started with that mode enabled, and
-//! **never** for `produzione`. A request with no identity is anonymous and holds only the
-//! public permissions.
+//! default. The identity is, in this order: a signed request (`Agid-JWT-Signature`,
+//! [`crate::firma_rest`]), a session token (daily password or passkey), the verified
+//! client certificate of a mutual-TLS connection (a person's card, or a workstation or
+//! server certificate — in `produzione` the latter must sign their requests, EV236), or,
+//! in development only, declared headers — `X-ANPR-Utente` (user CF), `X-ANPR-Comune`
+//! (ISTAT code), `X-ANPR-Profili` (comma-separated profiles), `X-ANPR-Postazione` —
+//! when the server was started with that mode enabled, and **never** for `produzione`.
+//! A request with no identity is anonymous and holds only the public permissions. Then
+//! the municipality's authorised addresses apply to whoever was identified (EV233).
 
 use std::collections::BTreeSet;
 
@@ -152,33 +155,66 @@ async fn da_sessione(
 /// message): see `Registry::postazione_da_certificato`. A refusal is the anomaly to
 /// send back (EA402 another municipality or person, EV209 revoked since the
 /// handshake).
+///
+/// The workstation named by the message's signature and the connection's must agree;
+/// a connection made with the municipality's **server** certificate carries the
+/// messages of every workstation, so there the signed workstation stands.
+///
+/// Then the workstation policy of signed SOAP messages (see `docs/SICUREZZA.md`): in
+/// `produzione` a caller of a municipality must come from a proved workstation —
+/// named by the workstation's signature in the message, or the workstation
+/// certificate of the mutual-TLS connection — else EV234, audited. Elsewhere the
+/// workstation is recorded when known.
 pub async fn con_postazione_tls(
     state: &AppState,
     mut ctx: CallerContext,
     certificato: Option<&[u8]>,
 ) -> Result<CallerContext, Anomalia> {
-    let Some(der) = certificato else {
-        return Ok(ctx);
-    };
-    match state.registry.postazione_da_certificato(&ctx, der).await {
-        Ok(Some(postazione)) => {
-            if ctx.postazione.as_ref().is_some_and(|p| *p != postazione) {
-                return Err(Anomalia::errore(
-                    CODICE_IDENTITA_NON_AMMESSA,
-                    format!(
-                        "Postazione {} del messaggio diversa da quella della connessione ({postazione})",
-                        ctx.postazione.as_deref().unwrap_or("")
-                    ),
-                ));
+    if let Some(der) = certificato {
+        match state.registry.postazione_da_certificato(&ctx, der).await {
+            Ok(Some(connessione)) => match ctx.postazione.as_deref() {
+                None => ctx.postazione = Some(connessione),
+                Some(p) if p == connessione => {}
+                Some(p) if e_postazione(p) && connessione.ends_with("-SERVER") => {}
+                Some(p) => {
+                    return Err(Anomalia::errore(
+                        CODICE_IDENTITA_NON_AMMESSA,
+                        format!(
+                            "Postazione {p} del messaggio diversa da quella della connessione ({connessione})"
+                        ),
+                    ))
+                }
+            },
+            Ok(None) => {}
+            Err(e) => {
+                return Err(e.anomalie().into_iter().next().unwrap_or_else(|| {
+                    Anomalia::errore(CODICE_IDENTITA_NON_AMMESSA, "Certificato non ammesso")
+                }))
             }
-            ctx.postazione = Some(postazione);
-            Ok(ctx)
         }
-        Ok(None) => Ok(ctx),
-        Err(e) => Err(e.anomalie().into_iter().next().unwrap_or_else(|| {
-            Anomalia::errore(CODICE_IDENTITA_NON_AMMESSA, "Certificato non ammesso")
-        })),
     }
+    let provata = ctx.postazione.as_deref().is_some_and(e_postazione);
+    if ctx.ambiente == Ambiente::Produzione && ctx.comune.is_some() && !provata {
+        let codice = anpr_sicurezza::errore::CODICE_FIRMA_POSTAZIONE_MANCANTE;
+        // The refusal stands even if recording it fails.
+        let _ = state
+            .registry
+            .registra_accesso_rifiutato(&ctx, &format!("postazione:{codice}"))
+            .await;
+        return Err(Anomalia::errore(
+            codice,
+            "In produzione il messaggio deve provare la postazione: la firma del certificato di postazione (anpr:Postazione) o il TLS reciproco con il certificato della postazione",
+        )
+        .campo("Security/Postazione")
+        .valore(ctx.postazione.clone().unwrap_or_default())
+        .atteso("una postazione ISTAT-PC-NNNN del comune"));
+    }
+    Ok(ctx)
+}
+
+/// Whether `id` names a workstation (`ISTAT-PC-NNNN`), not the server.
+fn e_postazione(id: &str) -> bool {
+    id.contains("-PC-")
 }
 
 /// A refused login (address, token) is a 403 with its code; internal failures stay
@@ -240,17 +276,17 @@ async fn identifica(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiEr
                     ambiente,
                 ));
             }
-            return state
+            let ctx = state
                 .registry
                 .chiamante_da_certificato(ambiente, &der, Canale::Rest)
                 .await
-                .map(Caller)
                 .map_err(|e| {
                     let a = e.anomalie().into_iter().next().unwrap_or_else(|| {
                         Anomalia::errore(CODICE_IDENTITA_NON_AMMESSA, "Certificato non ammesso")
                     });
                     ApiError::forbidden(a, ambiente)
-                });
+                })?;
+            return firma_richiesta_in_produzione(ctx, state).await.map(Caller);
         }
         if declared && (ambiente == Ambiente::Produzione || !state.config.identita_da_header) {
             return Err(ApiError::forbidden(
@@ -303,4 +339,37 @@ async fn identifica(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiEr
             canale: Canale::Rest,
         }))
     }
+}
+
+/// Machine-to-machine REST calls — the caller identified by a workstation or server
+/// certificate alone, not by a person's card, session or passkey — must carry
+/// `Agid-JWT-Signature` in `produzione` (seed 001 §5.3.3.2, DPCM 194/2014: the
+/// municipality's messages carry the user and are signed with its server certificate).
+/// Without it: EV236, audited. A signed request never gets here (the
+/// signature identifies it, see [`crate::firma_rest`]).
+async fn firma_richiesta_in_produzione(
+    ctx: CallerContext,
+    state: &AppState,
+) -> Result<CallerContext, ApiError> {
+    if ctx.ambiente != Ambiente::Produzione || ctx.postazione.is_none() {
+        return Ok(ctx);
+    }
+    let codice = anpr_sicurezza::errore::CODICE_FIRMA_REST_OBBLIGATORIA;
+    // The refusal stands even if recording it fails.
+    let _ = state
+        .registry
+        .registra_accesso_rifiutato(&ctx, &format!("firmaRest:{codice}"))
+        .await;
+    Err(ApiError::forbidden(
+        Anomalia::errore(
+            codice,
+            format!(
+                "In produzione le chiamate del software comunale ({}) devono essere firmate",
+                ctx.utente
+            ),
+        )
+        .campo(anpr_sicurezza::jws::INTESTAZIONE_FIRMA)
+        .atteso("una richiesta firmata (Agid-JWT-Signature) con il certificato del comune"),
+        ctx.ambiente,
+    ))
 }

@@ -107,7 +107,8 @@ pub async fn verifica(State(state): State<AppState>, req: Request, next: Next) -
 }
 
 /// The caller of a signed request. A TLS client certificate on the same connection must
-/// be a workstation or server certificate of the same municipality; identity headers
+/// be a workstation or server certificate of the same municipality (a workstation's
+/// names the caller's workstation when the signature does not); identity headers
 /// never mix in; `produzione` still needs TLS.
 pub fn chiamante(
     f: IdentitaFirmata,
@@ -128,12 +129,17 @@ pub fn chiamante(
             "Identità dichiarata tramite intestazioni su una richiesta firmata",
         ));
     }
+    let mut postazione = m.firma.postazione;
     if let Some(der) = tls.and_then(|t| t.certificato.as_deref()) {
-        let ou = anpr_sicurezza::ca::identita(der).ok().and_then(|i| i.ou);
-        if ou.as_deref() != Some(m.firma.comune.as_str()) {
+        let id = anpr_sicurezza::ca::identita(der).ok();
+        if id.as_ref().and_then(|i| i.ou.as_deref()) != Some(m.firma.comune.as_str()) {
             return Err(conflitto(
                 "Certificato TLS di un altro comune o di una carta su una richiesta firmata",
             ));
+        }
+        // The workstation of the connection, when the signature names none.
+        if postazione.is_none() {
+            postazione = id.map(|i| i.cn).filter(|cn| cn.contains("-PC-"));
         }
     }
     if ambiente == Ambiente::Produzione && tls.is_none() {
@@ -151,7 +157,7 @@ pub fn chiamante(
         comune: m.firma.comune.parse().ok(),
         utente: m.firma.utente,
         profili: m.profili,
-        postazione: m.firma.postazione,
+        postazione,
         canale: Canale::Rest,
     })
 }

@@ -383,20 +383,7 @@ pub async fn accesso_password(
         .and_then(|v| v.parse().ok())
         .unwrap_or(state.config.ambiente_predefinito);
     let Json(b) = body?;
-    // The municipality's authorised addresses apply to its logins too.
-    let candidato = CallerContext {
-        ambiente,
-        comune: b.ente.parse().ok(),
-        utente: b.codice_fiscale.clone(),
-        profili: BTreeSet::new(),
-        postazione: None,
-        canale: anpr_domain::caller::Canale::Rest,
-    };
-    state
-        .registry
-        .verifica_indirizzo(&candidato, ip.and_then(|i| i.0 .0))
-        .await
-        .map_err(|e| crate::caller::accesso_rifiutato(e, ambiente))?;
+    indirizzo_di_accesso(&state, ambiente, &b.ente, &b.codice_fiscale, ip).await?;
     let s = state
         .registry
         .apri_sessione_password(
@@ -500,14 +487,45 @@ fn ambiente_richiesto(
         .unwrap_or(state.config.ambiente_predefinito)
 }
 
-/// `POST /sicurezza/passkey/accesso/opzioni`: options for `navigator.credentials.get`.
+/// The municipality's authorised addresses apply to its logins too (EV233, audited):
+/// `ente` is the body the login is for.
+async fn indirizzo_di_accesso(
+    state: &AppState,
+    ambiente: anpr_domain::caller::Ambiente,
+    ente: &str,
+    utente: &str,
+    ip: Option<axum::Extension<crate::rete::IndirizzoCliente>>,
+) -> Result<(), ApiError> {
+    let candidato = CallerContext {
+        ambiente,
+        comune: ente.parse().ok(),
+        utente: utente.to_owned(),
+        profili: BTreeSet::new(),
+        postazione: None,
+        canale: anpr_domain::caller::Canale::Rest,
+    };
+    state
+        .registry
+        .verifica_indirizzo(&candidato, ip.and_then(|i| i.0 .0))
+        .await
+        .map_err(|e| crate::caller::accesso_rifiutato(e, ambiente))
+}
+
+/// `POST /sicurezza/passkey/accesso/opzioni`: options for `navigator.credentials.get`
+/// (from an address the body authorised, EV233).
 pub async fn opzioni_accesso_passkey(
     State(state): State<AppState>,
+    ip: Option<axum::Extension<crate::rete::IndirizzoCliente>>,
     headers: axum::http::HeaderMap,
     body: Result<Json<OpzioniAccessoPasskey>, JsonRejection>,
 ) -> ApiResult {
     let ambiente = ambiente_richiesto(&state, &headers);
     let Json(b) = body?;
+    let chi = b
+        .codice_fiscale
+        .as_deref()
+        .unwrap_or(crate::caller::ANONIMO);
+    indirizzo_di_accesso(&state, ambiente, &b.ente, chi, ip).await?;
     let o = state
         .registry
         .opzioni_accesso_passkey(&b.ente, b.codice_fiscale.as_deref())
@@ -541,19 +559,7 @@ pub async fn accesso_passkey(
 ) -> ApiResult {
     let ambiente = ambiente_richiesto(&state, &headers);
     let Json(b) = body?;
-    let candidato = CallerContext {
-        ambiente,
-        comune: b.ente.parse().ok(),
-        utente: crate::caller::ANONIMO.into(),
-        profili: BTreeSet::new(),
-        postazione: None,
-        canale: anpr_domain::caller::Canale::Rest,
-    };
-    state
-        .registry
-        .verifica_indirizzo(&candidato, ip.and_then(|i| i.0 .0))
-        .await
-        .map_err(|e| crate::caller::accesso_rifiutato(e, ambiente))?;
+    indirizzo_di_accesso(&state, ambiente, &b.ente, crate::caller::ANONIMO, ip).await?;
     let s = state
         .registry
         .apri_sessione_passkey(

@@ -25,6 +25,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+mod altri;
+
 use crate::caller::{ANONIMO, CODICE_IDENTITA_NON_AMMESSA};
 use crate::rest::{esegui_servizio, Dispatch};
 use crate::AppState;
@@ -456,6 +458,13 @@ async fn esegui(
     let registry = &state.registry;
     match op.codice.as_str() {
         "3002" | "3006" => consultazione(state, servizio, op, t, ctx, b).await,
+        "3004" => altri::procedimenti(state, servizio, op, t, ctx, b).await,
+        "6001" => altri::certificato(state, servizio, op, t, ctx, b).await,
+        "4001" | "4002" | "4003" | "4004" => {
+            altri::estrazione(state, servizio, op, t, ctx, b).await
+        }
+        "4005" => altri::verifica(state, servizio, op, t, ctx, b).await,
+        "7002" => altri::scarica(state, servizio, op, t, ctx, b).await,
         "3001" => {
             let mut trovati: [Vec<anpr_service::consultazione::SchedaLetta>; 2] =
                 [Vec::new(), Vec::new()];

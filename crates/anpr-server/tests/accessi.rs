@@ -476,6 +476,31 @@ async fn daily_password_sessions(backend: common::Backend) {
     assert_eq!(conta("accessoFallito", Some("password:EV213")), 1);
     assert_eq!(conta("accessoFallito", Some("sessione:EV215")), 3);
     assert_eq!(conta("uscita", None), 1);
+
+    // Rome's authorised addresses apply to the daily-password login and to the
+    // sessions it opened (these requests come from 127.0.0.1): EV233, audited.
+    let (st, b) = risposta(accedi(&uno, &nuova)).await;
+    assert_eq!(st, 200, "{b}");
+    let token = b["token"].as_str().unwrap().to_owned();
+    r.imposta_indirizzi_autorizzati(&sistema(), ROMA, vec!["10.9.9.9".parse().unwrap()])
+        .await
+        .unwrap();
+    let (st, b) = risposta(accedi(&due, &nuova)).await;
+    assert_eq!((st, codici(&b)), (403, vec!["EV233".to_owned()]), "{b}");
+    let (st, b) = risposta(cerca(&uno, Some(&token))).await;
+    assert_eq!((st, codici(&b)), (403, vec!["EV233".to_owned()]), "{b}");
+    let voci = store.audit_page(0, 10_000).await.unwrap();
+    assert_eq!(
+        voci.iter()
+            .filter(|v| v.voce.azione == "accessoFallito"
+                && v.voce.oggetto.as_deref() == Some("ip:127.0.0.1:EV233"))
+            .count(),
+        2
+    );
+    r.imposta_indirizzi_autorizzati(&sistema(), ROMA, vec![])
+        .await
+        .unwrap();
+    assert_eq!(risposta(cerca(&due, Some(&token))).await.0, 200);
 }
 
 /// What the in-test SMTP server received: recipient, message, over TLS.
@@ -1014,6 +1039,30 @@ async fn passkeys_bound_to_the_card(backend: common::Backend) {
     let s5 = sfida(&due).await;
     let (st, b) = risposta(accedi(&uno, &mut pk, &s5, "https://localhost")).await;
     assert_eq!(st, 200, "{b}");
+    let token5 = b["token"].as_str().unwrap().to_owned();
+
+    // Rome's authorised addresses apply to passkey logins (challenge and login) and
+    // to the sessions they opened: from 127.0.0.1, not authorised, EV233; lifted, the
+    // session works again.
+    let s_ip = sfida(&uno).await;
+    r.imposta_indirizzi_autorizzati(&sistema(), ROMA, vec!["10.9.9.9".parse().unwrap()])
+        .await
+        .unwrap();
+    let (st, b) = risposta(post(
+        &uno,
+        "/api/v1/sicurezza/passkey/accesso/opzioni",
+        json!({"ente": ROMA, "codiceFiscale": OPERATORE}),
+    ))
+    .await;
+    assert_eq!((st, codici(&b)), (403, vec!["EV233".to_owned()]), "{b}");
+    let (st, b) = risposta(accedi(&due, &mut pk, &s_ip, "https://localhost")).await;
+    assert_eq!((st, codici(&b)), (403, vec!["EV233".to_owned()]), "{b}");
+    let (st, b) = risposta(cerca(&uno, &token5)).await;
+    assert_eq!((st, codici(&b)), (403, vec!["EV233".to_owned()]), "{b}");
+    r.imposta_indirizzi_autorizzati(&sistema(), ROMA, vec![])
+        .await
+        .unwrap();
+    assert_eq!(risposta(cerca(&due, &token5)).await.0, 200);
     r.evento_carta(&als_roma(), &carta, AzioneCarta::Sostituzione)
         .await
         .unwrap();

@@ -117,7 +117,12 @@ fn controlla_pdf(pdf: &[u8], attesi: &[&str]) -> (String, String) {
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "png"))
         .unwrap();
-    let qr = tool("zbarimg", &["--raw", "-q", img.to_str().unwrap()])
+    // Only QR symbols: with every symbology enabled zbar sometimes also "reads" a 1-D
+    // barcode in the page's text and prints it on a second line.
+    let qr = tool(
+        "zbarimg",
+        &["--raw", "-q", "-Sdisable", "-Sqrcode.enable", img.to_str().unwrap()],
+    )
         .trim()
         .to_owned();
     (testo, qr)

@@ -2,7 +2,9 @@
 //! Python zeep from the WSDLs our server publishes performs the registry scenario of
 //! issue 4 (1002, 1001 with parents, 3002, 5005, 5008, 5012, 2001, 1013, 7001), every
 //! request and response validated against the published XSDs (`tests/soap/gestionale.py`);
-//! the effects are then checked over REST. Hostile messages (XXE, entity bomb, 100 MB,
+//! the effects are then checked over REST. The services answered outside the registry
+//! pipeline (6001 certificates, 4001-4005 and 7002 extractions, 3004 proceedings) and
+//! 5010 have their own scenario. Hostile messages (XXE, entity bomb, 100 MB,
 //! invalid UTF-8, unknown elements...) get SOAP faults and the server keeps serving.
 
 mod common;
@@ -446,7 +448,7 @@ async fn scenario_tutte(s: Server) {
         ("5001", "2", &[]),
         ("5013", "3", &["EV043", "EN527"]),
         ("5014", "2", &[]),
-        ("7002", "3", &["EV100", "EN527"]),
+        ("7002", "3", &["EV404", "EN527"]),
         ("7003", "2", &[]),
         ("A001", "2", &[]),
         ("A002", "2", &[]),
@@ -480,8 +482,8 @@ async fn scenario_tutte(s: Server) {
 async fn scenario_non_disponibili(s: Server) {
     let out = gestionale(&s.base, "unavailable").await;
     let ops = out.as_object().unwrap();
-    // 54 operations in the WSDLs, 24 served.
-    assert_eq!(ops.len(), 54 - 24, "{out}");
+    // 54 operations in the WSDLs, 33 served.
+    assert_eq!(ops.len(), 54 - 33, "{out}");
     for (op, v) in ops {
         assert_eq!(v, &serde_json::json!([200, ["EV100", "EN527"]]), "{op}");
     }
@@ -796,3 +798,88 @@ async fn scenario_scheda(s: Server) {
 }
 
 on_both_backends!(scenario_scheda);
+
+/// Certificates (6001), extractions and ISTAT tables (4001-4005, 7002), proceedings
+/// (3004) and certifiability (5010) from the zeep gestionale: outcomes, codes and
+/// files; every request and answer valid against the published XSDs.
+async fn scenario_servizi(s: Server) {
+    anpr_service::estrazioni::avvia_lavoratore(s.registry.clone());
+    let out = gestionale(&s.base, "services").await;
+    let sara = out["sara"].as_str().unwrap().to_owned();
+    let c = &out["6001"];
+    assert_eq!(c["esito"], "2", "{out}");
+    assert_eq!(c["pdf"], "%PDF-");
+    assert_eq!(
+        (c["bollo"].as_str(), c["diritti"].as_str()),
+        (Some("1600"), Some("52"))
+    );
+    assert_eq!(c["tipi"], serde_json::json!(["8", "5"]));
+    assert!(c["protocollo"].as_str().unwrap().parse::<u64>().unwrap() >= 1);
+    // Exempt: no stamp, reduced fee; modalita is not recorded (W EV105).
+    assert_eq!(
+        out["6001_esente"],
+        serde_json::json!(["6", "0", "26", ["EV105"]])
+    );
+    assert_eq!(
+        out["6001_dati"],
+        serde_json::json!(["3", ["EV118", "EN527"]])
+    );
+    assert_eq!(
+        out["6001_morte"],
+        serde_json::json!(["3", ["EN061", "EN527"]])
+    );
+    // The extraction: CSV with idANPR first, one subject.
+    assert_eq!(out["4001"], serde_json::json!(["2", ["2", "10"]]));
+    let e = &out["4005"];
+    assert_eq!(e[0], "2", "{out}");
+    assert_eq!(e[1], "csv");
+    assert_eq!(e[2][0], "idANPR");
+    assert_eq!(e[3], 2, "header and one row: {out}");
+    assert_eq!(out["7002"], serde_json::json!(["2", "csv", true]));
+    assert_eq!(out["7002_ko"], serde_json::json!(["3", ["EV404", "EN527"]]));
+    assert_eq!(out["4002"][0], "2");
+    assert_eq!(out["4002"][1], "2", "{out}");
+    assert_eq!(out["4003"], serde_json::json!(["2", "2"]));
+    assert_eq!(out["4004"], serde_json::json!(["2", "2"]));
+    assert_eq!(out["4004_ko"], serde_json::json!(["3", ["EN167", "EN527"]]));
+    assert_eq!(out["4005_elenco"], serde_json::json!([out["4001_id"]]));
+    assert_eq!(out["4005_ko"], serde_json::json!(["3", ["EV118", "EN527"]]));
+    assert_eq!(
+        out["4005_ko_percorsi"],
+        serde_json::json!(["Richiesta4005/elaborazione/dettaglioDati"])
+    );
+    // Proceedings: by number and by the linked subject.
+    assert_eq!(out["1014"], "2");
+    for k in ["3004_numero", "3004_soggetto"] {
+        assert_eq!(out[k], serde_json::json!(["2", ["PR 3004"], [sara]]), "{k}");
+    }
+    assert_eq!(out["3004_ko"], serde_json::json!(["3", ["EV404", "EN527"]]));
+    assert_eq!(
+        out["3004_non_gestito"],
+        serde_json::json!([
+            "3",
+            ["EV105", "EN527"],
+            ["Richiesta3004/parametriRicerca3004/idOpComunaleCollegata"]
+        ])
+    );
+    // 5010 recorded (over REST too), and certificates then follow it (EN046).
+    assert_eq!(out["5010"][0], "2", "{out}");
+    let scheda = s.scheda(&sara, None).await;
+    assert_eq!(
+        scheda["attributi"]["soggettoCertificabile"], "1",
+        "{scheda}"
+    );
+    assert_eq!(
+        out["6001_dopo_5010"],
+        serde_json::json!(["3", ["EN046", "EN527"]])
+    );
+    // Every call (their number depends on the 4005 polls) validated both ways.
+    assert!(out["chiamate"].as_u64().unwrap() >= 22, "{out}");
+    assert_eq!(
+        out["validati"],
+        2 * out["chiamate"].as_u64().unwrap(),
+        "{out}"
+    );
+}
+
+on_both_backends!(scenario_servizi);

@@ -1464,6 +1464,17 @@ impl Registry {
             .await
     }
 
+    /// Records a refused access of an identified caller (`motivo`: what was missing,
+    /// with its code, e.g. `postazione:EV234`) as a failed login.
+    pub async fn registra_accesso_rifiutato(
+        &self,
+        ctx: &CallerContext,
+        motivo: &str,
+    ) -> Result<(), ServiceError> {
+        self.audit_sicurezza(ctx, "accessoFallito", Some(motivo.to_owned()), "negato")
+            .await
+    }
+
     /// Records a login (a new TLS connection with a card, a daily password use).
     pub async fn registra_accesso(&self, ctx: &CallerContext) -> Result<(), ServiceError> {
         self.audit_sicurezza(ctx, "accesso", None, "ok").await

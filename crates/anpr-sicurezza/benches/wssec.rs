@@ -1,6 +1,8 @@
 //! Cost of verifying a WS-Security signed SOAP request against a same-run baseline:
 //! parsing the same request unsigned into our tree (what the SOAP edge does for any
-//! message). Prints the median per message of each and the cost verification adds.
+//! message). Two signed messages: signed by the municipality's server certificate only,
+//! and with the second signature by the workstation certificate (issue 7 item 5).
+//! Prints the median per message of each and the cost verification adds.
 //!
 //! `cargo bench -p anpr-sicurezza --bench wssec` (needs xmlsec1 to sign the sample).
 
@@ -72,12 +74,31 @@ fn main() {
         .expect("server")
         .emesso
         .clone();
+    let postazione = d
+        .certificato_attuale("058091-PC-0001")
+        .expect("workstation")
+        .emesso
+        .clone();
     let busta = anpr_sicurezza::testing::busta(CF, &corpo(), adesso);
     let firmato = anpr_sicurezza::testing::firma_xmlsec1(&busta, &server);
+    let due_firme = anpr_sicurezza::testing::firma_xmlsec1_postazione(
+        &anpr_sicurezza::testing::busta_con_postazione(CF, &corpo(), "058091-PC-0001", adesso),
+        &server,
+        &postazione,
+    );
     let non_firmato = busta.into_bytes();
     let politica = Politica::standard(&fiducia, adesso + Duration::seconds(5));
     verifica_messaggio(&firmato, &politica, &d, &[Profilo::OperatoreAnagrafe], None)
         .expect("valid sample");
+    let due = verifica_messaggio(
+        &due_firme,
+        &politica,
+        &d,
+        &[Profilo::OperatoreAnagrafe],
+        None,
+    )
+    .expect("valid sample with the workstation's signature");
+    assert_eq!(due.firma.postazione.as_deref(), Some("058091-PC-0001"));
 
     // `cargo test --all-targets` runs this without `--bench`: one quick pass as a smoke
     // test, the numbers are meaningless in a debug build.
@@ -98,9 +119,22 @@ fn main() {
             .expect("verify"),
         );
     });
+    let postazione = mediana(n_firma, lotti, || {
+        black_box(
+            verifica_messaggio(
+                black_box(&due_firme),
+                &politica,
+                &d,
+                &[Profilo::OperatoreAnagrafe],
+                None,
+            )
+            .expect("verify"),
+        );
+    });
     println!(
-        "messaggio firmato: {} byte, non firmato {} byte",
+        "messaggio firmato: {} byte, con la firma della postazione {} byte, non firmato {} byte",
         firmato.len(),
+        due_firme.len(),
         non_firmato.len()
     );
     println!(
@@ -115,5 +149,14 @@ fn main() {
     println!(
         "costo aggiunto dalla verifica per messaggio       {:>9.1} µs  (obiettivo < 1000 µs)",
         (firma - base) * 1e6
+    );
+    println!(
+        "verifica  con la firma della postazione (2 firme)  mediana {:>9.1} µs  ({:.1}× la baseline)",
+        postazione * 1e6,
+        postazione / base
+    );
+    println!(
+        "costo aggiunto dalla verifica con due firme        {:>9.1} µs  (obiettivo < 1000 µs)",
+        (postazione - base) * 1e6
     );
 }

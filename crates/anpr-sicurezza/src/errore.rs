@@ -141,5 +141,15 @@ pub const CODICE_PROFILO_MANCANTE: &str = "EV230";
 pub const CODICE_ALGORITMO: &str = "EV231";
 /// The sender's IP address is not among the municipality's authorised ones.
 pub const CODICE_IP_NON_AUTORIZZATO: &str = "EV233";
+/// The workstation is not proved: the message names a workstation without its
+/// certificate's signature, or (in `produzione`) carries neither a workstation
+/// signature nor comes over mutual TLS from a workstation certificate.
+pub const CODICE_FIRMA_POSTAZIONE_MANCANTE: &str = "EV234";
+/// The workstation signature's certificate is not a workstation certificate, is of
+/// another municipality than the message signature's, or is not the named workstation.
+pub const CODICE_CERTIFICATO_POSTAZIONE: &str = "EV235";
+/// A machine-to-machine REST call (identified by a workstation or server certificate)
+/// without `Agid-JWT-Signature` in `produzione`.
+pub const CODICE_FIRMA_REST_OBBLIGATORIA: &str = "EV236";
 /// Our internal failure.
 pub const CODICE_INTERNO: &str = "EV249";

@@ -9,8 +9,19 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::ca::CertificatoEmesso;
 
-/// Signs `template` with `cert` and its key using xmlsec1 (OpenSSL).
+/// Signs `template` with `cert` and its key using xmlsec1 (OpenSSL): the first
+/// `ds:Signature` of the document.
 pub fn firma_xmlsec1(template: &str, cert: &CertificatoEmesso) -> Vec<u8> {
+    firma_xmlsec1_nodo(template.as_bytes(), cert, None)
+}
+
+/// Signs the `ds:Signature` whose `Id` is `nodo` (the first when `None`) of `documento`
+/// with `cert` and its key using xmlsec1.
+pub fn firma_xmlsec1_nodo(
+    documento: &[u8],
+    cert: &CertificatoEmesso,
+    nodo: Option<&str>,
+) -> Vec<u8> {
     let dir = tempfile::tempdir().expect("temporary directory");
     let key = dir.path().join("key.pem");
     let crt = dir.path().join("cert.pem");
@@ -18,14 +29,21 @@ pub fn firma_xmlsec1(template: &str, cert: &CertificatoEmesso) -> Vec<u8> {
     let out = dir.path().join("out.xml");
     std::fs::write(&key, cert.chiave_pem()).expect("write key");
     std::fs::write(&crt, cert.pem()).expect("write cert");
-    std::fs::write(&tpl, template).expect("write template");
-    let esito = Command::new("xmlsec1")
+    std::fs::write(&tpl, documento).expect("write template");
+    let mut comando = Command::new("xmlsec1");
+    comando
         .arg("--sign")
         .arg("--privkey-pem")
         .arg(format!("{},{}", key.display(), crt.display()))
         .args(["--id-attr:Id", "http://schemas.xmlsoap.org/soap/envelope/:Body"])
         .args(["--id-attr:Id", "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd:Timestamp"])
         .args(["--id-attr:Id", "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd:UsernameToken"])
+        .args(["--id-attr:Id", "urn:anpr:soap:Postazione"])
+        .args(["--id-attr:Id", "http://www.w3.org/2000/09/xmldsig#:Signature"]);
+    if let Some(n) = nodo {
+        comando.args(["--node-id", n]);
+    }
+    let esito = comando
         .arg("--output")
         .arg(&out)
         .arg(&tpl)
@@ -37,6 +55,70 @@ pub fn firma_xmlsec1(template: &str, cert: &CertificatoEmesso) -> Vec<u8> {
         String::from_utf8_lossy(&esito.stderr)
     );
     std::fs::read(&out).expect("signed output")
+}
+
+/// Signs a template of [`busta_con_postazione`]: the message signature (`SIG-1`) with
+/// `server`, then the workstation's (`SIG-PC`) with `postazione`, both with xmlsec1.
+pub fn firma_xmlsec1_postazione(
+    template: &str,
+    server: &CertificatoEmesso,
+    postazione: &CertificatoEmesso,
+) -> Vec<u8> {
+    let prima = firma_xmlsec1_nodo(template.as_bytes(), server, Some("SIG-1"));
+    firma_xmlsec1_nodo(&prima, postazione, Some("SIG-PC"))
+}
+
+/// A SOAP request template naming workstation `postazione` (`anpr:Postazione`,
+/// `wsu:Id="PC-1"`) with two signatures to fill: `SIG-1` over Body, Timestamp and
+/// UsernameToken (the municipality's server certificate), `SIG-PC` over the
+/// Postazione element and `SIG-1` (the workstation certificate).
+pub fn busta_con_postazione(
+    utente: &str,
+    corpo: &str,
+    postazione: &str,
+    creato: DateTime<Utc>,
+) -> String {
+    busta_con_postazione_rif(utente, corpo, postazione, &["PC-1", "SIG-1"], creato)
+}
+
+/// As [`busta_con_postazione`], with the workstation signature's references `rif`.
+pub fn busta_con_postazione_rif(
+    utente: &str,
+    corpo: &str,
+    postazione: &str,
+    rif: &[&str],
+    creato: DateTime<Utc>,
+) -> String {
+    let base = busta_con_riferimenti(utente, corpo, &["BODY-1", "TS-1", "UT-1"], creato);
+    let firma_pc = format!(
+        r##"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#" Id="SIG-PC">
+        <ds:SignedInfo>
+          <ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>
+          <ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"/>
+          {}
+        </ds:SignedInfo>
+        <ds:SignatureValue></ds:SignatureValue>
+        <ds:KeyInfo><ds:X509Data><ds:X509Certificate></ds:X509Certificate></ds:X509Data></ds:KeyInfo>
+      </ds:Signature>
+    </wsse:Security>"##,
+        riferimenti(rif)
+    );
+    base.replacen(
+        "<ds:Signature xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\">",
+        &format!("<anpr:Postazione xmlns:anpr=\"urn:anpr:soap\" wsu:Id=\"PC-1\">{postazione}</anpr:Postazione>\n      <ds:Signature xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\" Id=\"SIG-1\">"),
+        1,
+    )
+    .replacen("</wsse:Security>", &firma_pc, 1)
+}
+
+fn riferimenti(rif: &[&str]) -> String {
+    rif.iter()
+        .map(|id| {
+            format!(
+                r##"<ds:Reference URI="#{id}"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue></ds:DigestValue></ds:Reference>"##
+            )
+        })
+        .collect()
 }
 
 /// A SOAP 1.1 request template with a WS-Security header to be signed over Body,
@@ -52,14 +134,7 @@ pub fn busta_con_riferimenti(
     creato: DateTime<Utc>,
 ) -> String {
     let scade = creato + Duration::minutes(5);
-    let riferimenti: String = rif
-        .iter()
-        .map(|id| {
-            format!(
-                r##"<ds:Reference URI="#{id}"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue></ds:DigestValue></ds:Reference>"##
-            )
-        })
-        .collect();
+    let riferimenti = riferimenti(rif);
     format!(
         r##"<?xml version="1.0" encoding="UTF-8"?>
 <soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd" xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd">

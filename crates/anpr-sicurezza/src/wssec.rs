@@ -3,19 +3,25 @@
 //! A request is accepted only if, in this order:
 //! 1. it is a well-formed SOAP envelope within the size limits, without DTD
 //!    ([`crate::xml`]), with exactly one `wsse:Security` header holding exactly one
-//!    `wsu:Timestamp`, one `wsse:UsernameToken` (the user's CF) and one `ds:Signature`;
-//! 2. the signature uses exclusive c14n, SHA-256 and ECDSA-P256 or RSA with SHA-256, and
-//!    its references are `#id` pointers, each resolving to exactly one element of the
-//!    document that is **the** Body of the envelope, **the** Timestamp or **the**
-//!    UsernameToken of the Security header — an id repeated anywhere in the document, or
-//!    a reference to anything else, is refused (signature wrapping) — and all three are
-//!    covered;
+//!    `wsu:Timestamp`, one `wsse:UsernameToken` (the user's CF), the message's
+//!    `ds:Signature` and, when the message names its workstation (`anpr:Postazione`),
+//!    a second `ds:Signature` by that workstation's certificate;
+//! 2. each signature uses exclusive c14n, SHA-256 and ECDSA-P256 or RSA with SHA-256,
+//!    and its references are `#id` pointers, each resolving to exactly one element of
+//!    the document that is one of the elements that signature may cover — for the
+//!    message signature **the** Body of the envelope, **the** Timestamp, **the**
+//!    UsernameToken (all three covered) and **the** Postazione; for the workstation's
+//!    **the** Postazione and **the** message signature (both covered) and the
+//!    Timestamp. An id repeated anywhere in the document, or a reference to anything
+//!    else, is refused (signature wrapping);
 //! 3. every digest matches (else the content was tampered with);
-//! 4. the signing certificate (a `BinarySecurityToken` or `ds:X509Certificate`) chains
+//! 4. each signing certificate (a `BinarySecurityToken` or `ds:X509Certificate`) chains
 //!    to our CA, is valid now and not on the CRL, and the signature value verifies;
 //! 5. the timestamp is fresh: created not in the future (beyond a small clock skew),
 //!    not expired, and not living longer than the policy allows;
-//! 6. the sender's IP is one the municipality authorised (when the policy knows them);
+//! 6. the workstation certificate is a workstation certificate of the message
+//!    signer's municipality, named as the `anpr:Postazione` says;
+//! 7. the sender's IP is one the municipality authorised (when the policy knows them);
 //!    the user exists, belongs to the municipality of the certificate and holds one of
 //!    the profiles allowing the operation.
 
@@ -38,12 +44,17 @@ pub const NS_WSSE: &str =
 pub const NS_WSU: &str =
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd";
 pub const NS_DS: &str = "http://www.w3.org/2000/09/xmldsig#";
+/// Namespace of our header elements (`anpr:Postazione` inside `wsse:Security`).
+pub const NS_ANPR: &str = "urn:anpr:soap";
+/// The element of the Security header naming the workstation, signed by its
+/// certificate.
+pub const ELEMENTO_POSTAZIONE: &str = "Postazione";
 pub const ALG_EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
 pub const ALG_SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
 pub const ALG_ECDSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256";
 pub const ALG_RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
 
-/// Most signed references accepted in one message.
+/// Most signed references accepted in one signature.
 pub const MASSIMO_RIFERIMENTI: usize = 8;
 
 /// What the verifier checks against.
@@ -162,58 +173,66 @@ pub(crate) fn b64(s: &str) -> Result<Vec<u8>, ErroreSicurezza> {
         .map_err(|_| manca("valore base64 non valido"))
 }
 
-/// Verifies envelope, signature, certificate and timestamp; returns who signed.
-pub fn verifica_firma(
-    documento: &[u8],
-    politica: &Politica<'_>,
-) -> Result<FirmaVerificata, ErroreSicurezza> {
-    let busta = analizza(documento)?;
-    let ns_soap = if busta.e(NS_SOAP11, "Envelope") {
-        NS_SOAP11
-    } else if busta.e(NS_SOAP12, "Envelope") {
-        NS_SOAP12
-    } else {
-        return Err(ErroreSicurezza::messaggio(
-            CODICE_XML_NON_AMMESSO,
-            "L'elemento radice non è una busta SOAP",
-        ));
-    };
-    let header = unico(&busta, ns_soap, "Header")?;
-    let body = unico(&busta, ns_soap, "Body")?;
-    let security = unico(header, NS_WSSE, "Security")?;
-    let timestamp = unico(security, NS_WSU, "Timestamp")?;
-    let token_utente = unico(security, NS_WSSE, "UsernameToken")?;
-    let firma = unico(security, NS_DS, "Signature")?;
-    let signed_info = unico(firma, NS_DS, "SignedInfo")?;
+/// What a signature may cover: the element, its name in messages, whether it must be
+/// covered.
+type Bersaglio<'a> = (&'a Elemento, &'static str, bool);
 
+/// The element `{ns}locale` of `el`, when present once; EV221 when repeated.
+fn al_piu_uno<'a>(
+    el: &'a Elemento,
+    ns: &'a str,
+    locale: &'a str,
+) -> Result<Option<&'a Elemento>, ErroreSicurezza> {
+    let mut it = el.figli_nominati(ns, locale);
+    match (it.next(), it.next()) {
+        (e, None) => Ok(e),
+        (_, Some(_)) => Err(manca(format!("{locale} ripetuto in {}", el.locale))),
+    }
+}
+
+/// The `#id` pointers of a signature's references.
+fn riferimenti(firma: &Elemento) -> Vec<&str> {
+    firma
+        .figli_nominati(NS_DS, "SignedInfo")
+        .flat_map(|si| si.figli_nominati(NS_DS, "Reference"))
+        .filter_map(|r| r.attributo("", "URI"))
+        .filter_map(|u| u.strip_prefix('#'))
+        .collect()
+}
+
+/// Verifies one `ds:Signature`: algorithms, references (each an `#id` resolving to
+/// exactly one element of the document, that element one of `bersagli`, every
+/// mandatory target covered), digests, the certificate against our CA and CRL, and the
+/// signature value. Returns the signing certificate (DER).
+fn verifica_una_firma(
+    security: &Elemento,
+    firma: &Elemento,
+    ids: &BTreeMap<&str, usize>,
+    bersagli: &[Bersaglio<'_>],
+    politica: &Politica<'_>,
+) -> Result<Vec<u8>, ErroreSicurezza> {
+    let signed_info = unico(firma, NS_DS, "SignedInfo")?;
     let c14n = unico(signed_info, NS_DS, "CanonicalizationMethod")?;
     algoritmo(c14n, &[ALG_EXC_C14N])?;
     let metodo_firma = unico(signed_info, NS_DS, "SignatureMethod")?;
     algoritmo(metodo_firma, &[ALG_ECDSA_SHA256, ALG_RSA_SHA256])?;
 
-    // Every id in the document, to refuse ambiguity: a wrapped copy of the Body that
-    // carries the same id as the real one must not be the one that is checked.
-    let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
-    let tutti = busta.discendenti();
-    for e in &tutti {
-        for id in id_di(e) {
-            *ids.entry(id).or_default() += 1;
-        }
-    }
-    let ammessi: [(&Elemento, &str); 3] = [
-        (body, "Body"),
-        (timestamp, "Timestamp"),
-        (token_utente, "UsernameToken"),
-    ];
     let mut coperti = BTreeSet::new();
-    // Three references are all a request needs; a long list only multiplies the digest
-    // work an unauthenticated sender can make us do.
+    // A handful of references is all a request needs; a long list only multiplies the
+    // digest work an unauthenticated sender can make us do.
     if signed_info.figli_nominati(NS_DS, "Reference").count() > MASSIMO_RIFERIMENTI {
         return Err(ErroreSicurezza::messaggio(
             CODICE_RIFERIMENTO_NON_AMMESSO,
             format!("Più di {MASSIMO_RIFERIMENTI} riferimenti firmati"),
         ));
     }
+    let nomi = || {
+        bersagli
+            .iter()
+            .map(|(_, n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     for riferimento in signed_info.figli_nominati(NS_DS, "Reference") {
         let uri = riferimento.attributo("", "URI").unwrap_or("");
         let id = uri.strip_prefix('#').ok_or_else(|| {
@@ -228,13 +247,16 @@ pub fn verifica_firma(
                 format!("L'identificativo {id:?} non designa un solo elemento del messaggio"),
             ));
         }
-        let (bersaglio, nome) = ammessi
+        let (bersaglio, nome, _) = bersagli
             .iter()
-            .find(|(e, _)| id_di(e).contains(&id))
+            .find(|(e, _, _)| id_di(e).contains(&id))
             .ok_or_else(|| {
                 ErroreSicurezza::messaggio(
                     CODICE_RIFERIMENTO_NON_AMMESSO,
-                    format!("Il riferimento #{id} non designa il Body, il Timestamp o lo UsernameToken della busta"),
+                    format!(
+                        "Il riferimento #{id} non designa uno degli elementi ammessi ({})",
+                        nomi()
+                    ),
                 )
             })?;
         let mut inclusivi = Vec::new();
@@ -255,8 +277,8 @@ pub fn verifica_firma(
         }
         coperti.insert(*nome);
     }
-    for (_, nome) in &ammessi {
-        if !coperti.contains(nome) {
+    for (_, nome, obbligatorio) in bersagli {
+        if *obbligatorio && !coperti.contains(nome) {
             return Err(ErroreSicurezza::messaggio(
                 CODICE_RIFERIMENTO_NON_AMMESSO,
                 format!("{nome} non è coperto dalla firma"),
@@ -274,6 +296,128 @@ pub fn verifica_firma(
         firmato.as_bytes(),
         &valore,
     )?;
+    Ok(certificato)
+}
+
+/// A failure of the workstation's signature says so (same code).
+fn della_postazione(e: ErroreSicurezza) -> ErroreSicurezza {
+    match e {
+        ErroreSicurezza::Messaggio { codice, messaggio } => ErroreSicurezza::Messaggio {
+            codice,
+            messaggio: format!("Firma della postazione: {messaggio}"),
+        },
+        altro => altro,
+    }
+}
+
+fn postazione_non_ammessa(m: impl std::fmt::Display) -> ErroreSicurezza {
+    ErroreSicurezza::messaggio(CODICE_CERTIFICATO_POSTAZIONE, m)
+}
+
+/// Verifies envelope, signatures, certificates and timestamp; returns who signed.
+///
+/// The message signature (by the municipality's server certificate, or by a
+/// workstation certificate) covers Body, Timestamp and UsernameToken. A message may
+/// also name its workstation: an `anpr:Postazione` element (namespace [`NS_ANPR`],
+/// with a `wsu:Id`) in the Security header, whose text is the workstation id, and a
+/// second `ds:Signature` by that workstation's certificate covering that element and
+/// the message signature (an *endorsing* signature, as WS-SecurityPolicy's endorsing
+/// supporting tokens: it cannot be lifted into another message). Both signatures obey
+/// the same anti-wrapping rules, chain to our CA and are not revoked; the workstation
+/// certificate must be a workstation certificate (`ISTAT-PC-NNNN`) of the same
+/// municipality as the message signature's and its CN must be the named workstation
+/// (EV235). A named workstation without its signature is EV234.
+pub fn verifica_firma(
+    documento: &[u8],
+    politica: &Politica<'_>,
+) -> Result<FirmaVerificata, ErroreSicurezza> {
+    let busta = analizza(documento)?;
+    let ns_soap = if busta.e(NS_SOAP11, "Envelope") {
+        NS_SOAP11
+    } else if busta.e(NS_SOAP12, "Envelope") {
+        NS_SOAP12
+    } else {
+        return Err(ErroreSicurezza::messaggio(
+            CODICE_XML_NON_AMMESSO,
+            "L'elemento radice non è una busta SOAP",
+        ));
+    };
+    let header = unico(&busta, ns_soap, "Header")?;
+    let body = unico(&busta, ns_soap, "Body")?;
+    let security = unico(header, NS_WSSE, "Security")?;
+    let timestamp = unico(security, NS_WSU, "Timestamp")?;
+    let token_utente = unico(security, NS_WSSE, "UsernameToken")?;
+    let postazione = al_piu_uno(security, NS_ANPR, ELEMENTO_POSTAZIONE)?;
+    let firme: Vec<&Elemento> = security.figli_nominati(NS_DS, "Signature").collect();
+
+    // Every id in the document, to refuse ambiguity: a wrapped copy of the Body that
+    // carries the same id as the real one must not be the one that is checked.
+    let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
+    let tutti = busta.discendenti();
+    for e in &tutti {
+        for id in id_di(e) {
+            *ids.entry(id).or_default() += 1;
+        }
+    }
+
+    // Which signature is the message's and which the workstation's: the message
+    // signature is the one pointing at THE Body.
+    let (firma, firma_postazione) = match (firme.as_slice(), postazione) {
+        ([], _) => return Err(manca("Signature mancante in Security")),
+        ([f], None) => (*f, None),
+        ([_], Some(p)) => {
+            return Err(ErroreSicurezza::messaggio(
+                CODICE_FIRMA_POSTAZIONE_MANCANTE,
+                format!(
+                    "La postazione {} è dichiarata ma manca la firma del suo certificato",
+                    p.testo().trim()
+                ),
+            ))
+        }
+        ([_, _], None) => {
+            return Err(manca(
+                "Seconda Signature senza l'elemento Postazione che dovrebbe firmare",
+            ))
+        }
+        ([a, b], Some(p)) => {
+            let id_body = id_di(body);
+            let al_body = |f: &Elemento| riferimenti(f).iter().any(|r| id_body.contains(r));
+            match (al_body(a), al_body(b)) {
+                (true, false) => (*a, Some((*b, p))),
+                (false, true) => (*b, Some((*a, p))),
+                _ => {
+                    return Err(ErroreSicurezza::messaggio(
+                        CODICE_RIFERIMENTO_NON_AMMESSO,
+                        "Deve essere una sola delle due firme a coprire il Body",
+                    ))
+                }
+            }
+        }
+        _ => return Err(manca("Più di due Signature in Security")),
+    };
+
+    let mut bersagli: Vec<Bersaglio<'_>> = vec![
+        (body, "Body", true),
+        (timestamp, "Timestamp", true),
+        (token_utente, "UsernameToken", true),
+    ];
+    if let Some(p) = postazione {
+        bersagli.push((p, "Postazione", false));
+    }
+    let certificato = verifica_una_firma(security, firma, &ids, &bersagli, politica)?;
+    let certificato_postazione = match firma_postazione {
+        None => None,
+        Some((fp, p)) => {
+            let bersagli = [
+                (p, "Postazione", true),
+                (firma, "Signature del messaggio", true),
+                (timestamp, "Timestamp", false),
+            ];
+            let c = verifica_una_firma(security, fp, &ids, &bersagli, politica)
+                .map_err(della_postazione)?;
+            Some((c, p.testo().trim().to_owned()))
+        }
+    };
 
     verifica_timestamp(timestamp, politica)?;
 
@@ -281,7 +425,40 @@ pub fn verifica_firma(
         .testo()
         .trim()
         .to_owned();
-    firmatario(&certificato, utente)
+    let mut verificata = firmatario(&certificato, utente)?;
+    if let Some((der, nominata)) = certificato_postazione {
+        let id = crate::ca::identita(&der)?;
+        if !id.cn.contains("-PC-") {
+            return Err(postazione_non_ammessa(format!(
+                "La firma della postazione è del certificato {}, che non è un certificato di postazione",
+                id.cn
+            )));
+        }
+        if id.ou.as_deref() != Some(verificata.comune.as_str()) {
+            return Err(postazione_non_ammessa(format!(
+                "La postazione {} non è del comune {} che firma il messaggio",
+                id.cn, verificata.comune
+            )));
+        }
+        if id.cn != nominata {
+            return Err(postazione_non_ammessa(format!(
+                "Postazione dichiarata {nominata:?}, firmata dal certificato di {}",
+                id.cn
+            )));
+        }
+        if verificata
+            .postazione
+            .as_ref()
+            .is_some_and(|p| *p != nominata)
+        {
+            return Err(postazione_non_ammessa(format!(
+                "Messaggio firmato dalla postazione {}, ma dichiara la postazione {nominata}",
+                verificata.postazione.as_deref().unwrap_or("")
+            )));
+        }
+        verificata.postazione = Some(nominata);
+    }
+    Ok(verificata)
 }
 
 /// Who signed with `certificato` (already verified) on behalf of `utente`.

@@ -194,3 +194,201 @@ fn unsigned_or_partially_signed_messages_are_refused() {
     assert_eq!(verifica(&m, &solo_body, adesso()), Err("EV222".into()));
     let _: BTreeSet<Profilo> = BTreeSet::new();
 }
+
+const PC1: &str = "058091-PC-0001";
+const PC2: &str = "058091-PC-0002";
+
+/// Verifies and returns the proved workstation, or the refusal's code and message.
+fn verifica_postazione(
+    m: &Mondo,
+    xml: &[u8],
+    quando: DateTime<Utc>,
+) -> Result<Option<String>, (String, String)> {
+    let fiducia = Fiducia {
+        ca_der: m.ca.certificato_der().to_vec(),
+        crl_der: m.crl(),
+    };
+    verifica_messaggio(
+        xml,
+        &Politica::standard(&fiducia, quando),
+        &m.direttorio,
+        ISCRIZIONE,
+        None,
+    )
+    .map(|v| {
+        assert_eq!(v.firma.comune, ROMA);
+        v.firma.postazione
+    })
+    .map_err(|e| (e.codice().to_owned(), e.to_string()))
+}
+
+fn codice(r: Result<Option<String>, (String, String)>) -> Result<Option<String>, String> {
+    r.map_err(|(c, _)| c)
+}
+
+/// The `ds:Signature` element whose `Id` is `id`, as text.
+fn firma_con_id(s: &str, id: &str) -> String {
+    let attributo = s.find(&format!("Id=\"{id}\"")).unwrap();
+    let inizio = s[..attributo].rfind("<ds:Signature").unwrap();
+    let fine = s[inizio..].find("</ds:Signature>").unwrap() + inizio + "</ds:Signature>".len();
+    s[inizio..fine].to_owned()
+}
+
+#[test]
+fn a_workstation_signature_names_the_workstation_and_its_forgeries_are_refused() {
+    let mut m = Mondo::nuovo();
+    let server = format!("{ROMA}-SERVER");
+    let corpo = "<op:iscrizione xmlns:op=\"urn:anpr\"><nome>Mario</nome></op:iscrizione>";
+    let firmato = m.firma_xmlsec1_postazione(
+        &busta_con_postazione(OPERATORE_ROMA, corpo, PC1),
+        &server,
+        PC1,
+    );
+    // Both signatures by xmlsec1 verify with ours: the workstation is proved.
+    assert_eq!(
+        codice(verifica_postazione(&m, &firmato, adesso())),
+        Ok(Some(PC1.to_owned()))
+    );
+    // A message with only the server's signature names no workstation.
+    let solo_server = m.firma_xmlsec1(&busta(OPERATORE_ROMA, corpo), &server);
+    assert_eq!(
+        codice(verifica_postazione(&m, &solo_server, adesso())),
+        Ok(None)
+    );
+    // A message signed by a workstation certificate alone names that workstation.
+    let da_postazione = m.firma_xmlsec1(&busta(OPERATORE_ROMA, corpo), PC2);
+    assert_eq!(
+        codice(verifica_postazione(&m, &da_postazione, adesso())),
+        Ok(Some(PC2.to_owned()))
+    );
+    let s = String::from_utf8(firmato.clone()).unwrap();
+
+    // Missing: the workstation named, its signature removed.
+    let senza = s.replace(&firma_con_id(&s, "SIG-PC"), "");
+    assert_eq!(
+        codice(verifica_postazione(&m, senza.as_bytes(), adesso())),
+        Err("EV234".into())
+    );
+    // A second signature without the element it should sign.
+    let postazione = estrai(&s, "<anpr:Postazione", "</anpr:Postazione>");
+    let senza_elemento = s.replace(&postazione, "");
+    assert_eq!(
+        codice(verifica_postazione(&m, senza_elemento.as_bytes(), adesso())),
+        Err("EV221".into())
+    );
+
+    // Tampered: another workstation named after signing.
+    let altra = s.replace(&format!(">{PC1}<"), &format!(">{PC2}<"));
+    let (c, testo) = verifica_postazione(&m, altra.as_bytes(), adesso()).unwrap_err();
+    assert_eq!(c, "EV223");
+    assert!(testo.contains("Firma della postazione"), "{testo}");
+
+    // Wrapped: the signed Postazione moved into a header wrapper, a forged one naming
+    // another workstation in its place — with another id, or with the same id.
+    let falsa = postazione.replace(PC1, PC2);
+    for falsa in [falsa.replace("\"PC-1\"", "\"PC-2\""), falsa.clone()] {
+        let wrapped = s.replace(&postazione, &falsa).replace(
+            "<soap:Header>",
+            &format!("<soap:Header><w:Wrapper xmlns:w=\"urn:w\">{postazione}</w:Wrapper>"),
+        );
+        assert_eq!(
+            codice(verifica_postazione(&m, wrapped.as_bytes(), adesso())),
+            Err("EV222".into())
+        );
+    }
+    // Both signatures claiming the Body: which is the message's is ambiguous.
+    let doppia = m.firma_xmlsec1_postazione(
+        &busta_con_postazione_rif(OPERATORE_ROMA, corpo, PC1, &["PC-1", "SIG-1", "BODY-1"]),
+        &server,
+        PC1,
+    );
+    assert_eq!(
+        codice(verifica_postazione(&m, &doppia, adesso())),
+        Err("EV222".into())
+    );
+    // A workstation signature that does not endorse the message signature.
+    let non_avalla = m.firma_xmlsec1_postazione(
+        &busta_con_postazione_rif(OPERATORE_ROMA, corpo, PC1, &["PC-1", "TS-1"]),
+        &server,
+        PC1,
+    );
+    assert_eq!(
+        codice(verifica_postazione(&m, &non_avalla, adesso())),
+        Err("EV222".into())
+    );
+    // Lifted: the workstation's signature of one message pasted into another.
+    let altro = m.firma_xmlsec1_postazione(
+        &busta_con_postazione(OPERATORE_ROMA, "<b>altro</b>", PC1),
+        &server,
+        PC1,
+    );
+    let altro = String::from_utf8(altro).unwrap();
+    let trapiantata = altro.replace(&firma_con_id(&altro, "SIG-PC"), &firma_con_id(&s, "SIG-PC"));
+    assert_ne!(trapiantata, altro);
+    assert_eq!(
+        codice(verifica_postazione(&m, trapiantata.as_bytes(), adesso())),
+        Err("EV223".into())
+    );
+
+    // Named PC-0002, signed by PC-0001's certificate.
+    let scambiata = m.firma_xmlsec1_postazione(
+        &busta_con_postazione(OPERATORE_ROMA, corpo, PC2),
+        &server,
+        PC1,
+    );
+    assert_eq!(
+        codice(verifica_postazione(&m, &scambiata, adesso())),
+        Err("EV235".into())
+    );
+    // A workstation of another municipality.
+    let milanese = m.firma_xmlsec1_postazione(
+        &busta_con_postazione(OPERATORE_ROMA, corpo, "015146-PC-0001"),
+        &server,
+        "015146-PC-0001",
+    );
+    assert_eq!(
+        codice(verifica_postazione(&m, &milanese, adesso())),
+        Err("EV235".into())
+    );
+    // The server certificate is not a workstation.
+    let server_come_postazione = m.firma_xmlsec1_postazione(
+        &busta_con_postazione(OPERATORE_ROMA, corpo, &server),
+        &server,
+        &server,
+    );
+    assert_eq!(
+        codice(verifica_postazione(&m, &server_come_postazione, adesso())),
+        Err("EV235".into())
+    );
+    // A message signed by workstation PC-0002 naming PC-0001 (signed by PC-0001).
+    let due_postazioni =
+        m.firma_xmlsec1_postazione(&busta_con_postazione(OPERATORE_ROMA, corpo, PC1), PC2, PC1);
+    assert_eq!(
+        codice(verifica_postazione(&m, &due_postazioni, adesso())),
+        Err("EV235".into())
+    );
+    // The freshness rules still apply to the whole message.
+    assert_eq!(
+        codice(verifica_postazione(
+            &m,
+            &firmato,
+            ora_messaggio() + Duration::minutes(7)
+        )),
+        Err("EV227".into())
+    );
+
+    // Revoked workstation certificate: the same good message is refused, naming the
+    // workstation's signature.
+    let seriale = m.certificato(PC1).seriale;
+    m.direttorio
+        .revoca_certificato(seriale, false, "ALP", ora_messaggio())
+        .unwrap();
+    let (c, testo) = verifica_postazione(&m, &firmato, adesso()).unwrap_err();
+    assert_eq!(c, "EV226");
+    assert!(testo.contains("Firma della postazione"), "{testo}");
+    // The server's own signature is untouched by it.
+    assert_eq!(
+        codice(verifica_postazione(&m, &solo_server, adesso())),
+        Ok(None)
+    );
+}

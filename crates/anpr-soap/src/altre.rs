@@ -51,6 +51,12 @@ pub(crate) fn gestiti(codice: &str) -> Option<&'static [&'static str]> {
             "datiDelProcedimento",
             "datiControllo",
         ],
+        "5010" => &[
+            "testataRichiesta",
+            "idSoggetto",
+            "certificabilita",
+            "datiControllo",
+        ],
         "5013" => &[
             "testataRichiesta",
             "schedaSoggetto",
@@ -583,6 +589,24 @@ pub(crate) fn converti(
                     "residenza",
                     c.residenza_indirizzo(res, "residenzaFamigliaConvivenza"),
                 );
+            }
+            Value::Object(m)
+        }
+        "5010" => {
+            // The certifiability part (table 42); the electoral lists are refused
+            // (EV105) by the generic check of the request children.
+            put(&mut m, "dataDecorrenza", t.data_decorrenza.clone());
+            let mut sm = Map::new();
+            put(&mut sm, "idSchedaSoggettoANPR", testo(r, "idSoggetto"));
+            m.insert("soggetto".into(), Value::Object(sm));
+            if let Some(cz) = r.figlio("certificabilita") {
+                let mut cm = Map::new();
+                put(
+                    &mut cm,
+                    "soggettoCertificabile",
+                    cz.testo_di("soggettoCertificabile").map(codice_tabella),
+                );
+                m.insert("certificabilita".into(), Value::Object(cm));
             }
             Value::Object(m)
         }

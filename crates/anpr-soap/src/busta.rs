@@ -238,6 +238,20 @@ impl Scrittore {
         self.campo(nome, &t);
     }
 
+    /// Writes a received (unqualified) element again, with its children and trimmed
+    /// text, under name `nome`: the echo of a request part whose XSD type the response
+    /// repeats (it was validated against that type on the way in).
+    pub fn copia(&mut self, nome: &str, e: &Elemento) {
+        self.apri(nome);
+        if e.figli.is_empty() {
+            escape(e.testo.trim(), &mut self.out);
+        }
+        for f in &e.figli {
+            self.copia(&f.nome, f);
+        }
+        self.chiudi(nome);
+    }
+
     /// Closes the envelope and returns the document.
     pub fn fine(mut self) -> String {
         self.out.push_str("</soap:Body></soap:Envelope>");

@@ -10,6 +10,8 @@
 //!    ([`schema`], a table derived from the XSDs by `tools/derive_schema.py`);
 //! 3. converts the request into the input of the use case ([`richieste`]) — the same
 //!    JSON document the REST edge takes, so both edges share one validation path;
+//!    certificates, extractions and proceedings, answered outside the registry
+//!    pipeline, have theirs in [`servizi`];
 //! 4. writes the answer in the XSD's element order ([`risposte`]): `Risposta_Comune`,
 //!    `RispostaNNNN_OK`, `RispostaMultipla7001` or `rispostaKO` with `listaErrori`, or
 //!    a `soap:Fault` for messages that are not an ANPR request at all.
@@ -24,5 +26,6 @@ pub mod richieste;
 pub mod risposte;
 pub mod scheda;
 pub mod schema;
+pub mod servizi;
 mod stato_civile;
 pub mod xml;

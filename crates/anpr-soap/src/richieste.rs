@@ -579,7 +579,22 @@ pub fn elementi_non_gestiti(famiglia: &str, codice: &str) -> Vec<&'static str> {
 /// True when this release answers service `codice` (a conversion or a read exists);
 /// the others answer EV100.
 pub fn supportato(codice: &str) -> bool {
-    matches!(codice, "3001" | "3002" | "3006" | "7001" | "7003") || gestiti(codice).is_some()
+    matches!(
+        codice,
+        "3001"
+            | "3002"
+            | "3004"
+            | "3006"
+            | "4001"
+            | "4002"
+            | "4003"
+            | "4004"
+            | "4005"
+            | "6001"
+            | "7001"
+            | "7002"
+            | "7003"
+    ) || gestiti(codice).is_some()
 }
 
 /// Converts request `r` of service `codice` into the use case's JSON input. `None`:
@@ -1261,6 +1276,7 @@ mod elenco {
         ("5000", "5001"),
         ("5000", "5005"),
         ("5000", "5008"),
+        ("5000", "5010"),
         ("5000", "5012"),
         ("5000", "5013"),
         ("5000", "5014"),
@@ -1303,5 +1319,49 @@ mod elenco {
             pubblicati.is_empty(),
             "rows of unserved services: {pubblicati:?}"
         );
+    }
+
+    /// docs/SOAP.md publishes, between its `ev100` markers, the operations of every
+    /// endpoint that answer EV100: exactly those of the WSDLs this release does not
+    /// serve.
+    #[test]
+    fn the_published_ev100_list_is_the_code_s() {
+        let doc = include_str!("../../../docs/SOAP.md");
+        let start = doc.find("<!-- ev100:start -->").expect("start marker");
+        let end = doc.find("<!-- ev100:end -->").expect("end marker");
+        let mut pubblicati = std::collections::BTreeMap::new();
+        for riga in doc[start..end].lines().filter(|l| l.starts_with("| `")) {
+            let celle: Vec<&str> = riga.split('|').map(str::trim).collect();
+            let operazioni: Vec<String> = celle[2]
+                .split(',')
+                .map(|e| e.trim().trim_matches('`').to_owned())
+                .collect();
+            pubblicati.insert(celle[1].trim_matches('`').to_owned(), operazioni);
+        }
+        let mut attesi = std::collections::BTreeMap::new();
+        for s in crate::catalogo::servizi() {
+            let v: Vec<String> = s
+                .operazioni
+                .iter()
+                .filter(|o| !super::supportato(&o.codice))
+                .map(|o| o.codice.clone())
+                .collect();
+            if !v.is_empty() {
+                attesi.insert(s.nome.clone(), v);
+            }
+        }
+        assert_eq!(pubblicati, attesi, "docs/SOAP.md EV100 table");
+        // The README lists the same operations in one sentence.
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("<!-- ev100:start -->").expect("start marker");
+        let end = readme.find("<!-- ev100:end -->").expect("end marker");
+        let mut nel_readme: Vec<String> = readme[start + "<!-- ev100:start -->".len()..end]
+            .split(',')
+            .map(|c| c.trim().to_owned())
+            .collect();
+        nel_readme.sort();
+        let mut tutti: Vec<String> = attesi.into_values().flatten().collect();
+        tutti.sort();
+        assert_eq!(nel_readme, tutti, "README.md EV100 list");
     }
 }

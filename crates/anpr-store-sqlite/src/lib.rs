@@ -21,6 +21,7 @@
 //! hash-chained audit log.
 #![forbid(unsafe_code)]
 
+mod checkpoint;
 mod codec;
 mod documenti;
 mod elaborazioni;
@@ -51,6 +52,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::Mutex;
 
+use crate::checkpoint::Checkpointer;
+use crate::codec::Context;
 use crate::read::Readers;
 use crate::write::{PreparedOp, PreparedSospesa};
 use crate::writer::{Done, Job, Writer};
@@ -79,7 +82,10 @@ struct IdBlock {
 /// file; this takes at most one group commit.
 pub struct SqliteStore {
     path: PathBuf,
-    // Field order is drop order: the writer finishes and closes first.
+    // Field order is drop order: the checkpointer stops, then the writer finishes and
+    // closes (the last connection to close checkpoints what remains).
+    // Held for its `Drop`, which stops the thread.
+    _checkpointer: Checkpointer,
     writer: Writer,
     readers: Arc<Readers>,
     /// One block per sequence, each behind its own async lock (held across the rare
@@ -112,10 +118,15 @@ impl SqliteStore {
         // Readers open after the migration: the file exists, is in WAL mode and has
         // every table they will prepare statements against.
         let readers = Readers::open(path, READERS)?;
+        // Checkpoints run on their own thread (see `checkpoint`), never inside a commit.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .ctx("setting wal_autocheckpoint")?;
+        let checkpointer = Checkpointer::start(path)?;
         let writer = Writer::start(conn)?;
         tracing::info!(path = %path.display(), "SQLite store open");
         Ok(Self {
             path: path.to_owned(),
+            _checkpointer: checkpointer,
             writer,
             readers,
             sequences: Default::default(),
@@ -230,7 +241,9 @@ impl Store for SqliteStore {
     }
 
     async fn operation(&self, id: IdOperazioneAnpr) -> Result<Option<StoredOperation>, StoreError> {
-        self.readers.run(move |c| read::operation(c, id)).await
+        self.readers
+            .run_inline(move |c| read::operation(c, id))
+            .await
     }
 
     async fn operation_by_comune_id(
@@ -240,7 +253,7 @@ impl Store for SqliteStore {
     ) -> Result<Option<StoredOperation>, StoreError> {
         let comune = comune.clone();
         self.readers
-            .run(move |c| read::operation_by_comune_id(c, &comune, id))
+            .run_inline(move |c| read::operation_by_comune_id(c, &comune, id))
             .await
     }
 
@@ -254,7 +267,9 @@ impl Store for SqliteStore {
         entity: EntityRef,
         at: Option<NaiveDate>,
     ) -> Result<Option<RecordSections>, StoreError> {
-        self.readers.run(move |c| read::record(c, entity, at)).await
+        self.readers
+            .run_inline(move |c| read::record(c, entity, at))
+            .await
     }
 
     async fn history(
@@ -283,12 +298,14 @@ impl Store for SqliteStore {
     async fn find_subjects(&self, query: &SubjectQuery) -> Result<Vec<SubjectIndex>, StoreError> {
         let query = query.clone();
         self.readers
-            .run(move |c| read::find_subjects(c, &query))
+            .run_inline(move |c| read::find_subjects(c, &query))
             .await
     }
 
     async fn family_index(&self, id: IdAnprFamiglia) -> Result<Option<FamilyIndex>, StoreError> {
-        self.readers.run(move |c| read::family_index(c, id)).await
+        self.readers
+            .run_inline(move |c| read::family_index(c, id))
+            .await
     }
 
     async fn find_procedimenti(
@@ -314,7 +331,7 @@ impl Store for SqliteStore {
     }
 
     async fn sospesa(&self, id: u64) -> Result<Option<OperazioneSospesa>, StoreError> {
-        self.readers.run(move |c| read::sospesa(c, id)).await
+        self.readers.run_inline(move |c| read::sospesa(c, id)).await
     }
 
     async fn sospese(&self, query: &QuerySospese) -> Result<Vec<OperazioneSospesa>, StoreError> {
@@ -343,7 +360,9 @@ impl Store for SqliteStore {
 
     async fn documento(&self, id: &str) -> Result<Option<anpr_store::DocumentoEmesso>, StoreError> {
         let id = id.to_owned();
-        self.readers.run(move |c| documenti::leggi(c, &id)).await
+        self.readers
+            .run_inline(move |c| documenti::leggi(c, &id))
+            .await
     }
 
     async fn documenti(
@@ -401,7 +420,7 @@ impl Store for SqliteStore {
     }
 
     async fn audit_head(&self) -> Result<Option<TestaCatena>, StoreError> {
-        self.readers.run(read::audit_head).await
+        self.readers.run_inline(read::audit_head).await
     }
 
     async fn outbox_pending(&self, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
@@ -415,7 +434,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.readers.run(read::ping).await
+        self.readers.run_inline(read::ping).await
     }
 
     /// Each row is its own request to the writer and its own durable transaction, like
@@ -478,7 +497,7 @@ impl Store for SqliteStore {
     }
 
     async fn sicurezza_versione(&self) -> Result<u64, StoreError> {
-        self.readers.run(sicurezza::versione).await
+        self.readers.run_inline(sicurezza::versione).await
     }
 
     async fn sicurezza_carica(&self, dopo: u64) -> Result<CaricoSicurezza, StoreError> {
@@ -636,7 +655,9 @@ impl Store for SqliteStore {
     }
 
     async fn elaborazione(&self, id: u64) -> Result<Option<anpr_store::Elaborazione>, StoreError> {
-        self.readers.run(move |c| elaborazioni::leggi(c, id)).await
+        self.readers
+            .run_inline(move |c| elaborazioni::leggi(c, id))
+            .await
     }
 
     async fn file_elaborazione(

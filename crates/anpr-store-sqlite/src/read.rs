@@ -101,6 +101,34 @@ impl Readers {
         .await
         .map_err(|e| StoreError::Backend(format!("a read task failed: {e}")))?
     }
+
+    /// Runs `f` on a pooled connection **on the calling task's thread**: for point reads
+    /// by key (one or a few index probes, tens of microseconds), where handing the work
+    /// to the blocking pool costs more than the read — two thread switches per read,
+    /// several reads per operation; measured on the registration path, about a third
+    /// of the process's CPU per operation (BENCHMARKS.md). Reads that may scan (searches,
+    /// lists, pages, extractions) keep using [`Readers::run`].
+    pub(crate) async fn run_inline<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError>,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Backend("the reader pool is closed".into()))?;
+        // One permit per connection: with a permit there is always an idle one.
+        let conn = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let lease = Lease { pool: self, conn };
+        match &lease.conn {
+            Some(conn) => f(conn),
+            None => Err(StoreError::Backend("no idle reader connection".into())),
+        }
+    }
 }
 
 /// Runs `f` inside one read transaction, so that its queries see one snapshot.

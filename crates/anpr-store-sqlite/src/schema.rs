@@ -61,7 +61,96 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "estrazioni",
         sql: include_str!("../migrations/0007_estrazioni.sql"),
     },
+    Migration {
+        version: 8,
+        name: "controlli_senza_effimere",
+        sql: include_str!("../migrations/0008_controlli_senza_effimere.sql"),
+    },
 ];
+
+/// A migration step written in Rust, run inside the migration's transaction.
+type PassoInCodice = fn(&Connection) -> Result<(), StoreError>;
+
+/// The migrations done (also) in code, by version, run after their SQL in the same
+/// transaction.
+fn passo_in_codice(version: i64) -> Option<PassoInCodice> {
+    match version {
+        8 => Some(riscrivi_controlli_in),
+        _ => None,
+    }
+}
+
+/// The CHECK constraints of the hot tables, as migration 2 wrote them and as they
+/// become: the same rule without an IN list (see `0008_controlli_senza_effimere.sql`).
+const CONTROLLI_IN: &[(&str, &str, &str)] = &[
+    (
+        "operazioni",
+        "CHECK (stato IN ('eseguita', 'rifiutata', 'annullata'))",
+        "CHECK (stato = 'eseguita' OR stato = 'rifiutata' OR stato = 'annullata')",
+    ),
+    (
+        "operazioni_entita",
+        "CHECK (kind IN ('S', 'F', 'P'))",
+        "CHECK (kind = 'S' OR kind = 'F' OR kind = 'P')",
+    ),
+    (
+        "versioni",
+        "CHECK (kind IN ('S', 'F', 'P'))",
+        "CHECK (kind = 'S' OR kind = 'F' OR kind = 'P')",
+    ),
+];
+
+/// Migration 8: rewrites [`CONTROLLI_IN`] in the stored table definitions, following
+/// SQLite's procedure for schema changes that leave the stored content valid: edit
+/// `sqlite_schema` with `writable_schema`, bump `schema_version` so that every
+/// connection reloads the schema, check that the definitions parse — all inside the migration's
+/// transaction. A definition that does not read as expected stops the migration
+/// (nothing is changed).
+fn riscrivi_controlli_in(conn: &Connection) -> Result<(), StoreError> {
+    let versione: i64 = conn
+        .query_row("PRAGMA schema_version", [], |r| r.get(0))
+        .ctx("reading schema_version")?;
+    conn.pragma_update(None, "writable_schema", "ON")
+        .ctx("setting writable_schema")?;
+    let esito = (|| {
+        for (tabella, prima, dopo) in CONTROLLI_IN {
+            let sql: String = conn
+                .query_row(
+                    "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                    [tabella],
+                    |r| r.get(0),
+                )
+                .ctx(&format!("reading the definition of {tabella}"))?;
+            if sql.matches(prima).count() != 1 {
+                return Err(StoreError::Backend(format!(
+                    "migration 8: the definition of {tabella} does not contain `{prima}` once"
+                )));
+            }
+            conn.execute(
+                "UPDATE sqlite_schema SET sql = ?1 WHERE type = 'table' AND name = ?2",
+                [sql.replace(prima, dopo), (*tabella).to_owned()],
+            )
+            .ctx(&format!("rewriting the definition of {tabella}"))?;
+        }
+        conn.pragma_update(None, "schema_version", versione + 1)
+            .ctx("bumping schema_version")
+    })();
+    conn.pragma_update(None, "writable_schema", "OFF")
+        .ctx("resetting writable_schema")?;
+    esito?;
+    // The new definitions must parse: reading each table makes this connection reload
+    // the schema (its version changed). An error here rolls the migration back. (A full
+    // `integrity_check` would read the whole file; the stored content is not touched.)
+    for (tabella, _, _) in CONTROLLI_IN {
+        conn.query_row(
+            &format!("SELECT count(*) FROM (SELECT 1 FROM {tabella} LIMIT 1)"),
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .ctx(&format!("reading {tabella} after the rewrite"))?;
+    }
+    Ok(())
+}
 
 /// The schema version this program writes.
 pub(crate) fn latest_version() -> i64 {
@@ -223,6 +312,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             "applying migration {} ({})",
             migration.version, migration.name
         ))?;
+        if let Some(passo) = passo_in_codice(migration.version) {
+            passo(&tx)?;
+        }
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
             rusqlite::params![

@@ -16,10 +16,10 @@ use anpr_domain::audit::VoceAudit;
 use anpr_domain::ids::CodiceIstatComune;
 use anpr_domain::operazione::StatoOperazione;
 use anpr_store::{
-    CodiceFiscalePresente, FileSubentro, FineSubentro, IndexWrite, InizioSubentro,
+    CodiceFiscalePresente, EntityRef, FileSubentro, FineSubentro, IndexWrite, InizioSubentro,
     MessaggioSubentro, NewOperation, RecordSubentro, StoreError,
 };
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, Statement};
 use tokio::sync::mpsc;
 
 use crate::codec::{date_to_sql, json_to_sql, timestamp_to_sql, Context};
@@ -53,17 +53,25 @@ pub(crate) fn carica(
         }
         let ordine = write::insert_operation(&conn, &op, None)?;
         let op_id = op_id_sql(op_id_of(&intestazione));
+        let mut inseritore = Inseritore::new(&conn, op_id, ordine)?;
         loop {
             match records.blocking_recv() {
-                Some(MessaggioSubentro::Lotto(lotto)) => {
-                    for r in &lotto {
-                        inserisci(&conn, op_id, ordine, r)?;
-                    }
-                }
+                Some(MessaggioSubentro::Lotto(lotto)) => inseritore.lotto(&lotto)?,
                 Some(MessaggioSubentro::Sezioni(sezioni)) => {
+                    let mut righe = Vec::with_capacity(sezioni.len());
                     for (entity, dal, s) in &sezioni {
-                        inserisci_sezione(&conn, op_id, *entity, *dal, s)?;
+                        if s.section == INDEX_SECTION {
+                            return Err(StoreError::Invalid("section _indice is reserved".into()));
+                        }
+                        righe.push(Riga {
+                            entity: *entity,
+                            section: s.section,
+                            dal: date_to_sql(*dal)?,
+                            json: &s.json,
+                            key: s.key.as_deref(),
+                        });
                     }
+                    inseritore.versioni(&righe)?;
                 }
                 Some(MessaggioSubentro::Fine(fine)) => return Ok(Some(fine)),
                 None => return Ok(None),
@@ -158,82 +166,136 @@ fn azzera(conn: &Connection, comune: &CodiceIstatComune) -> Result<(), StoreErro
     Ok(())
 }
 
-fn inserisci(
-    conn: &Connection,
-    op_id: i64,
-    ordine: i64,
-    r: &RecordSubentro,
-) -> Result<(), StoreError> {
-    let (kind, id) = (r.entity.kind(), entity_sql(r.entity));
-    let dal = date_to_sql(r.valido_dal)?;
-    let mut versione = conn
-        .prepare_cached(
-            "INSERT INTO versioni (kind, entity, section, valido_dal, valido_al, creata_da, chiusa_da, value, chiave)
-             VALUES (?1, ?2, ?3, ?4, NULL, ?5, NULL, ?6, ?7)",
-        )
-        .ctx("preparing versions")?;
-    for s in &r.sections {
-        if s.section == INDEX_SECTION {
-            return Err(StoreError::Invalid("section _indice is reserved".into()));
-        }
-        versione
-            .execute(params![kind, id, s.section, dal, op_id, s.json, s.key])
-            .ctx("inserting a version")?;
-    }
-    let indice = match &r.index {
-        IndexWrite::Soggetto(s) => json_to_sql(s, "subject index")?,
-        IndexWrite::Famiglia(f) => json_to_sql(f, "family index")?,
-        IndexWrite::Procedimento(_) => {
-            return Err(StoreError::Invalid(
-                "a subentro loads subjects and families only".into(),
-            ))
-        }
-    };
-    if r.index.entity() != r.entity {
-        return Err(StoreError::Invalid(format!(
-            "index row of another record than {}",
-            r.entity
-        )));
-    }
-    versione
-        .execute(params![
-            kind,
-            id,
-            INDEX_SECTION,
-            dal,
-            op_id,
-            indice,
-            Option::<String>::None
-        ])
-        .ctx("inserting the index version")?;
-    write::upsert_projection(conn, &r.index)?;
-    conn.prepare_cached(
-        "INSERT INTO operazioni_entita (kind, entity, ordine, op) VALUES (?1, ?2, ?3, ?4)",
-    )
-    .and_then(|mut s| s.execute(params![kind, id, ordine, op_id]))
-    .ctx("linking a record")?;
-    Ok(())
+/// Rows of `versioni` per multi-row `INSERT`: one statement step for many rows.
+const RIGHE_PER_INSERT: usize = 32;
+
+/// One `versioni` row of the load.
+struct Riga<'a> {
+    entity: EntityRef,
+    section: &'a str,
+    dal: String,
+    json: &'a str,
+    key: Option<&'a str>,
 }
 
-fn inserisci_sezione(
-    conn: &Connection,
+/// The load's inserts, with their statements prepared once: `versioni` rows go in
+/// multi-row statements (a batch's rows in order, [`RIGHE_PER_INSERT`] at a time), index
+/// rows through the projection upsert every write uses, links one by one.
+struct Inseritore<'c> {
+    conn: &'c Connection,
     op_id: i64,
-    entity: anpr_store::EntityRef,
-    dal: chrono::NaiveDate,
-    s: &anpr_store::SezioneSubentro,
-) -> Result<(), StoreError> {
-    if s.section == INDEX_SECTION {
-        return Err(StoreError::Invalid("section _indice is reserved".into()));
+    ordine: i64,
+    /// Statement for `n` rows at index `n - 1`, prepared on first use.
+    versioni: Vec<Option<Statement<'c>>>,
+    legame: Statement<'c>,
+}
+
+impl<'c> Inseritore<'c> {
+    fn new(conn: &'c Connection, op_id: i64, ordine: i64) -> Result<Self, StoreError> {
+        Ok(Self {
+            conn,
+            op_id,
+            ordine,
+            versioni: (0..RIGHE_PER_INSERT).map(|_| None).collect(),
+            legame: conn
+                .prepare(
+                    "INSERT INTO operazioni_entita (kind, entity, ordine, op) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .ctx("preparing links")?,
+        })
     }
-    conn.prepare_cached(
-        "INSERT INTO versioni (kind, entity, section, valido_dal, valido_al, creata_da, chiusa_da, value, chiave)
-         VALUES (?1, ?2, ?3, ?4, NULL, ?5, NULL, ?6, ?7)",
-    )
-    .and_then(|mut st| {
-        st.execute(params![entity.kind(), entity_sql(entity), s.section, date_to_sql(dal).unwrap_or_default(), op_id, s.json, s.key])
-    })
-    .ctx("inserting a late section")?;
-    Ok(())
+
+    fn lotto(&mut self, lotto: &[RecordSubentro]) -> Result<(), StoreError> {
+        // The index rows' JSON first: the rows below borrow it.
+        let mut indici = Vec::with_capacity(lotto.len());
+        let mut righe_totali = 0;
+        for r in lotto {
+            if r.index.entity() != r.entity {
+                return Err(StoreError::Invalid(format!(
+                    "index row of another record than {}",
+                    r.entity
+                )));
+            }
+            indici.push(match &r.index {
+                IndexWrite::Soggetto(s) => json_to_sql(s, "subject index")?,
+                IndexWrite::Famiglia(f) => json_to_sql(f, "family index")?,
+                IndexWrite::Procedimento(_) => {
+                    return Err(StoreError::Invalid(
+                        "a subentro loads subjects and families only".into(),
+                    ))
+                }
+            });
+            righe_totali += r.sections.len() + 1;
+        }
+        let mut righe = Vec::with_capacity(righe_totali);
+        for (r, indice) in lotto.iter().zip(&indici) {
+            let dal = date_to_sql(r.valido_dal)?;
+            for s in &r.sections {
+                if s.section == INDEX_SECTION {
+                    return Err(StoreError::Invalid("section _indice is reserved".into()));
+                }
+                righe.push(Riga {
+                    entity: r.entity,
+                    section: s.section,
+                    dal: dal.clone(),
+                    json: &s.json,
+                    key: s.key.as_deref(),
+                });
+            }
+            righe.push(Riga {
+                entity: r.entity,
+                section: INDEX_SECTION,
+                dal,
+                json: indice,
+                key: None,
+            });
+        }
+        self.versioni(&righe)?;
+        for r in lotto {
+            write::upsert_projection(self.conn, &r.index)?;
+            self.legame
+                .execute(params![
+                    r.entity.kind(),
+                    entity_sql(r.entity),
+                    self.ordine,
+                    self.op_id
+                ])
+                .ctx("linking a record")?;
+        }
+        Ok(())
+    }
+
+    fn versioni(&mut self, righe: &[Riga<'_>]) -> Result<(), StoreError> {
+        let op_id = self.op_id;
+        for pezzo in righe.chunks(RIGHE_PER_INSERT) {
+            let n = pezzo.len();
+            if self.versioni[n - 1].is_none() {
+                let valori = vec!["(?, ?, ?, ?, NULL, ?, NULL, ?, ?)"; n].join(", ");
+                let sql = format!(
+                    "INSERT INTO versioni (kind, entity, section, valido_dal, valido_al, creata_da, chiusa_da, value, chiave) VALUES {valori}"
+                );
+                self.versioni[n - 1] = Some(self.conn.prepare(&sql).ctx("preparing versions")?);
+            }
+            let st = self.versioni[n - 1].as_mut().expect("prepared above");
+            let mut i = 0;
+            for r in pezzo {
+                let mut lega = |v: &dyn rusqlite::ToSql| {
+                    i += 1;
+                    st.raw_bind_parameter(i, v)
+                };
+                lega(&r.entity.kind())
+                    .and_then(|()| lega(&entity_sql(r.entity)))
+                    .and_then(|()| lega(&r.section))
+                    .and_then(|()| lega(&r.dal))
+                    .and_then(|()| lega(&op_id))
+                    .and_then(|()| lega(&r.json))
+                    .and_then(|()| lega(&r.key))
+                    .ctx("binding a version")?;
+            }
+            st.raw_execute().ctx("inserting versions")?;
+        }
+        Ok(())
+    }
 }
 
 /// Stores the response, the files, the outbox and the audit entry of the load.

@@ -16,6 +16,7 @@ use anpr_store::{
     ProcedimentoIndex, StoreError, SubjectIndex,
 };
 use chrono::Utc;
+use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::codec::{
@@ -486,8 +487,11 @@ pub(crate) fn insert_operation(
 /// written (a registration writes about ten sections of a record that has none yet).
 #[derive(Debug, Default)]
 struct VersioniCorrenti {
-    records: Vec<(EntityRef, Vec<(String, i64, String)>)>,
+    records: Vec<(EntityRef, Vec<VersioneAperta>)>,
 }
+
+/// An open version: section, row id, start (`valido_dal`).
+type VersioneAperta = (String, i64, String);
 
 impl VersioniCorrenti {
     /// The open versions of `entity`, read from the database the first time.
@@ -495,11 +499,11 @@ impl VersioniCorrenti {
         &mut self,
         conn: &Connection,
         entity: EntityRef,
-    ) -> Result<&mut Vec<(String, i64, String)>, StoreError> {
+    ) -> Result<&mut Vec<VersioneAperta>, StoreError> {
         let at = match self.records.iter().position(|(e, _)| *e == entity) {
             Some(at) => at,
             None => {
-                let mut open: Vec<(String, i64, String)> = Vec::new();
+                let mut open: Vec<VersioneAperta> = Vec::new();
                 let mut stmt = conn
                     .prepare_cached(
                         "SELECT section, id, valido_dal FROM versioni
@@ -623,54 +627,87 @@ fn upsert_procedimento(conn: &Connection, p: &ProcedimentoIndex) -> Result<(), S
 fn upsert_subject(conn: &Connection, s: &SubjectIndex) -> Result<(), StoreError> {
     let data_nascita = s.data_nascita.map(date_to_sql).transpose()?;
     let id_famiglia = s.id_famiglia.map(|f| domain_id_sql(f.get()));
-    conn.prepare_cached(
-        "INSERT INTO indice_soggetti (id, comune, posizione, codice_fiscale, cognome_key, nome_key, sesso, data_nascita,
-                                      id_comunale, id_famiglia, chiave_indirizzo)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-         ON CONFLICT (id) DO UPDATE SET
-             comune = excluded.comune, posizione = excluded.posizione, codice_fiscale = excluded.codice_fiscale,
-             cognome_key = excluded.cognome_key, nome_key = excluded.nome_key, sesso = excluded.sesso,
-             data_nascita = excluded.data_nascita, id_comunale = excluded.id_comunale,
-             id_famiglia = excluded.id_famiglia, chiave_indirizzo = excluded.chiave_indirizzo",
+    upsert_changed(
+        conn,
+        "indice_soggetti",
+        domain_id_sql(s.id.get()),
+        &[
+            ("comune", Value::Text(s.comune.as_str().to_owned())),
+            ("posizione", Value::from(s.posizione.clone())),
+            ("codice_fiscale", Value::from(s.codice_fiscale.clone())),
+            ("cognome_key", Value::from(s.cognome_key.clone())),
+            ("nome_key", Value::from(s.nome_key.clone())),
+            ("sesso", Value::from(s.sesso.clone())),
+            ("data_nascita", Value::from(data_nascita)),
+            ("id_comunale", Value::from(s.id_comunale.clone())),
+            ("id_famiglia", Value::from(id_famiglia)),
+            ("chiave_indirizzo", Value::from(s.chiave_indirizzo.clone())),
+        ],
     )
-    .and_then(|mut st| {
-        st.execute(params![
-            domain_id_sql(s.id.get()),
-            s.comune.as_str(),
-            s.posizione,
-            s.codice_fiscale,
-            s.cognome_key,
-            s.nome_key,
-            s.sesso,
-            data_nascita,
-            s.id_comunale,
-            id_famiglia,
-            s.chiave_indirizzo,
-        ])
-    })
-    .ctx("writing the subject index")?;
-    Ok(())
+    .ctx("writing the subject index")
 }
 
 fn upsert_family(conn: &Connection, f: &FamilyIndex) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO indice_famiglie (id, comune, tipo, stato, id_comunale, chiave_indirizzo)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (id) DO UPDATE SET
-             comune = excluded.comune, tipo = excluded.tipo, stato = excluded.stato,
-             id_comunale = excluded.id_comunale, chiave_indirizzo = excluded.chiave_indirizzo",
+    upsert_changed(
+        conn,
+        "indice_famiglie",
+        domain_id_sql(f.id.get()),
+        &[
+            ("comune", Value::Text(f.comune.as_str().to_owned())),
+            ("tipo", Value::from(f.tipo.clone())),
+            ("stato", Value::from(f.stato.clone())),
+            ("id_comunale", Value::from(f.id_comunale.clone())),
+            ("chiave_indirizzo", Value::from(f.chiave_indirizzo.clone())),
+        ],
     )
-    .and_then(|mut st| {
-        st.execute(params![
-            domain_id_sql(f.id.get()),
-            f.comune.as_str(),
-            f.tipo,
-            f.stato,
-            f.id_comunale,
-            f.chiave_indirizzo,
-        ])
-    })
-    .ctx("writing the family index")?;
+    .ctx("writing the family index")
+}
+
+/// Inserts a projection row, or updates only the columns whose value changed (nothing
+/// when none did). SQLite rewrites every index on a column named in an UPDATE's SET
+/// list, changed or not: the subject projection has ten indexes, and a change of
+/// address changes one column of it.
+fn upsert_changed(
+    conn: &Connection,
+    table: &str,
+    id: i64,
+    cols: &[(&str, Value)],
+) -> rusqlite::Result<()> {
+    let names = cols.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ");
+    let current: Option<Vec<Value>> = conn
+        .prepare_cached(&format!("SELECT {names} FROM {table} WHERE id = ?1"))?
+        .query_row([id], |r| (0..cols.len()).map(|i| r.get(i)).collect())
+        .optional()?;
+    let Some(current) = current else {
+        let marks = (2..=cols.len() + 1)
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let values = std::iter::once(Value::Integer(id)).chain(cols.iter().map(|(_, v)| v.clone()));
+        conn.prepare_cached(&format!(
+            "INSERT INTO {table} (id, {names}) VALUES (?1, {marks})"
+        ))?
+        .execute(rusqlite::params_from_iter(values))?;
+        return Ok(());
+    };
+    let changed: Vec<&(&str, Value)> = cols
+        .iter()
+        .zip(&current)
+        .filter(|((_, new), old)| new != *old)
+        .map(|(c, _)| c)
+        .collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let set = changed
+        .iter()
+        .enumerate()
+        .map(|(k, (c, _))| format!("{c} = ?{}", k + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let values = std::iter::once(Value::Integer(id)).chain(changed.iter().map(|(_, v)| v.clone()));
+    conn.prepare_cached(&format!("UPDATE {table} SET {set} WHERE id = ?1"))?
+        .execute(rusqlite::params_from_iter(values))?;
     Ok(())
 }
 

@@ -692,3 +692,93 @@ async fn environments_are_separate_files() {
         .unwrap()
         .is_none());
 }
+
+/// The WAL is copied into the database file by the background checkpointer, not by the
+/// writer at commit: after a few hundred small commits — far below the 1,000 WAL pages at
+/// which SQLite's automatic checkpoint would run — the database file itself changes
+/// within a second or so, while nothing else writes it in WAL mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_checkpointer_copies_the_wal_into_the_database_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.sqlite3");
+    let store = SqliteStore::open(&path).unwrap();
+    // Let a first round settle whatever the migrations left in the WAL.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let prima = std::fs::read(&path).unwrap();
+    for _ in 0..300 {
+        store.baseline_raw_insert(1).await.unwrap();
+    }
+    let wal = std::fs::metadata(dir.path().join("t.sqlite3-wal"))
+        .unwrap()
+        .len();
+    assert!(
+        wal < 1000 * 4096,
+        "the test must stay below the automatic checkpoint: WAL {wal} bytes"
+    );
+    let mut cambiato = false;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if std::fs::read(&path).unwrap() != prima {
+            cambiato = true;
+            break;
+        }
+    }
+    assert!(
+        cambiato,
+        "the database file was not checkpointed within 5 s"
+    );
+    drop(store);
+}
+
+/// Migration 8 rewrote the CHECK constraints of the hot tables without IN lists: the
+/// stored definitions no longer contain one, an INSERT no longer builds an ephemeral
+/// table, and the rule still holds (a kind outside S/F/P is refused).
+#[tokio::test]
+async fn the_hot_tables_check_their_codes_without_ephemeral_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.sqlite3");
+    drop(SqliteStore::open(&path).unwrap());
+    let conn = raw(&path);
+    for tabella in ["operazioni", "operazioni_entita", "versioni"] {
+        let sql: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                [tabella],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(!sql.contains(" IN ("), "{tabella}: {sql}");
+        assert!(sql.contains("CHECK ("), "{tabella}: {sql}");
+    }
+    let piano: Vec<String> = conn
+        .prepare(
+            "EXPLAIN INSERT INTO versioni (kind, entity, section, valido_dal, creata_da, value)
+             VALUES ('S', 1, 'x', '2020-01-01', 1, '{}')",
+        )
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(1))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(piano.iter().any(|op| op == "Insert"), "{piano:?}");
+    assert!(!piano.iter().any(|op| op == "OpenEphemeral"), "{piano:?}");
+    let errore = conn
+        .execute(
+            "INSERT INTO versioni (kind, entity, section, valido_dal, creata_da, value)
+             VALUES ('X', 1, 'x', '2020-01-01', 1, '{}')",
+            [],
+        )
+        .unwrap_err();
+    assert!(errore.to_string().contains("CHECK"), "{errore}");
+    let operazione = |stato: &str| {
+        conn.execute(
+            "INSERT INTO operazioni (id, ordine, codice_servizio, utente, canale, decorrenza,
+                                     registrata_il, stato, richiesta, risposta)
+             VALUES (1, 1, '1002', 'u', 'rest', '2020-01-01', '2020-01-01', ?1, '{}', '{}')",
+            [stato],
+        )
+    };
+    let errore = operazione("boh").unwrap_err();
+    assert!(errore.to_string().contains("CHECK"), "{errore}");
+    assert_eq!(operazione("eseguita").unwrap(), 1);
+}

@@ -102,12 +102,12 @@ fn io(p: &Path) -> impl Fn(std::io::Error) -> ErroreSubentro + '_ {
     move |e| ErroreSubentro::Io(p.to_owned(), e)
 }
 
-/// A CSV field, quoted when needed.
-fn campo(s: &str) -> String {
+/// A CSV field, quoted when needed (borrowed when not).
+fn campo(s: &str) -> std::borrow::Cow<'_, str> {
     if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+        format!("\"{}\"", s.replace('"', "\"\"")).into()
     } else {
-        s.to_owned()
+        s.into()
     }
 }
 
@@ -158,16 +158,19 @@ impl ScrittoreEsiti {
         s: &SoggettoLetto,
         id: Option<IdAnprSoggetto>,
     ) -> Result<(), ErroreSubentro> {
-        let riga = format!(
-            "{},S,{},{},{},{}\n",
-            campo(file),
-            s.indice,
-            campo(s.id_comunale.as_deref().unwrap_or("")),
-            id.map(|i| i.to_string()).unwrap_or_default(),
-            if id.is_some() { "CARICATO" } else { "SCARTATO" }
-        );
-        let p = self.cartella.join("esiti.csv");
-        self.esiti.write_all(riga.as_bytes()).map_err(io(&p))
+        // One row per record read: written straight into the buffer, no allocation
+        // unless a field needs quoting.
+        let w = &mut self.esiti;
+        let esito = (|| {
+            w.write_all(campo(file).as_bytes())?;
+            write!(w, ",S,{},", s.indice)?;
+            w.write_all(campo(s.id_comunale.as_deref().unwrap_or("")).as_bytes())?;
+            match id {
+                Some(i) => writeln!(w, ",{i},CARICATO"),
+                None => w.write_all(b",,SCARTATO\n"),
+            }
+        })();
+        esito.map_err(|e| ErroreSubentro::Io(self.cartella.join("esiti.csv"), e))
     }
 
     pub fn famiglia(
@@ -177,16 +180,17 @@ impl ScrittoreEsiti {
         convivenza: bool,
         id: Option<IdAnprFamiglia>,
     ) -> Result<(), ErroreSubentro> {
-        let riga = format!(
-            "{},{},,{},{},{}\n",
-            campo(file),
-            if convivenza { "C" } else { "F" },
-            campo(id_comunale),
-            id.map(|i| i.to_string()).unwrap_or_default(),
-            if id.is_some() { "CARICATO" } else { "SCARTATO" }
-        );
-        let p = self.cartella.join("esiti.csv");
-        self.esiti.write_all(riga.as_bytes()).map_err(io(&p))
+        let w = &mut self.esiti;
+        let esito = (|| {
+            w.write_all(campo(file).as_bytes())?;
+            w.write_all(if convivenza { b",C,," } else { b",F,," })?;
+            w.write_all(campo(id_comunale).as_bytes())?;
+            match id {
+                Some(i) => writeln!(w, ",{i},CARICATO"),
+                None => w.write_all(b",,SCARTATO\n"),
+            }
+        })();
+        esito.map_err(|e| ErroreSubentro::Io(self.cartella.join("esiti.csv"), e))
     }
 
     pub fn anomalia(&mut self, r: &RigaAnomalia<'_>) -> Result<(), ErroreSubentro> {
@@ -203,21 +207,22 @@ impl ScrittoreEsiti {
             .errore(&a.codice)
             .and_then(|e| e.anomalie_procedure.clone())
             .unwrap_or_default();
-        let riga = [
-            campo(&a.codice),
-            a.gravita.code().to_owned(),
-            campo(r.file),
-            r.tipo_scheda.to_owned(),
-            r.indice.map(|i| i.to_string()).unwrap_or_default(),
-            campo(r.id_scheda_comune.unwrap_or("")),
-            r.id_anpr.clone().unwrap_or_default(),
-            campo(a.campo.as_deref().unwrap_or("")),
-            campo(a.valore.as_deref().unwrap_or("")),
-            campo(a.atteso.as_deref().unwrap_or("")),
-            campo(&a.testo),
-            campo(&procedura),
-        ]
-        .join(",");
+        let indice = r.indice.map(|i| i.to_string()).unwrap_or_default();
+        let campi: [&str; 12] = [
+            &campo(&a.codice),
+            a.gravita.code(),
+            &campo(r.file),
+            r.tipo_scheda,
+            &indice,
+            &campo(r.id_scheda_comune.unwrap_or("")),
+            r.id_anpr.as_deref().unwrap_or(""),
+            &campo(a.campo.as_deref().unwrap_or("")),
+            &campo(a.valore.as_deref().unwrap_or("")),
+            &campo(a.atteso.as_deref().unwrap_or("")),
+            &campo(&a.testo),
+            &campo(&procedura),
+        ];
+        let riga = campi.join(",");
         let w = self.anomalie.get_mut(famiglia).expect("opened above");
         writeln!(w, "{riga}").map_err(io(&p))
     }

@@ -3,15 +3,18 @@
 //!
 //! ```text
 //!  files ─► names/sizes/duplicates ─► headers (declared totals) ─► ids reserved
-//!        ─► reader thread: parse ─► checks (tables, AE, other municipalities, batch) ─► records
-//!                                                                           │ channel (bounded)
-//!        store task: one transaction  ◄────────────────────────────────────┘
+//!        ─► reader thread: parse ──(chunks of items, bounded)──►
+//!           checker thread: checks (tables; per batch: other municipalities, tax agency),
+//!                           records serialised to their stored text
+//!                                        ──(batches of records, bounded)──►
+//!           store task: one transaction (SQLite inserts / PostgreSQL COPY)
 //!        ─► totals counted vs declared ─► Fine (commit, or roll back and store the refusal)
 //! ```
 //!
-//! Parsing and checking run on a blocking thread, the inserts on the store's side of a
-//! bounded channel: the two cores work in parallel and memory stays bounded (a few
-//! batches in flight, plus per-family and per-anomaly state).
+//! Three stages over bounded channels keep both cores busy and memory bounded: a few
+//! chunks and batches in flight, plus a compact entry per family (id, head, the head's
+//! residence as text), a 16-byte key per tax code of the supply (duplicates) and the
+//! anomalies of the records that have some.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -28,9 +31,8 @@ use anpr_domain::ids::{
 };
 use anpr_domain::operazione::StatoOperazione;
 use anpr_domain::scheda::{
-    DatiCodiceFiscale, DatiFamiglia, Intestatario, Legame, Residenza, SchedaFamiglia,
-    SchedaSoggetto, SezioneFamiglia, SezioneSoggetto, StatoCodiceFiscale, StatoFamiglia,
-    TipoScheda,
+    DatiCodiceFiscale, DatiFamiglia, Intestatario, Legame, SchedaFamiglia, SchedaSoggetto,
+    SezioneFamiglia, SezioneSoggetto, StatoCodiceFiscale, StatoFamiglia, TipoScheda,
 };
 use anpr_service::lavoro::{indice_famiglia, indice_soggetto};
 use anpr_store::{
@@ -136,21 +138,6 @@ pub enum ErroreSubentro {
     Io(PathBuf, std::io::Error),
     #[error("internal: {0}")]
     Interno(String),
-}
-
-/// Everything about a family learnt while streaming.
-#[derive(Debug)]
-struct Nucleo {
-    id: IdAnprFamiglia,
-    tipo: TipoScheda,
-    /// Subjects of the file pointing to it (loaded or not).
-    membri_file: u32,
-    membri_caricati: Vec<IdAnprSoggetto>,
-    intestatario: Option<(IdAnprSoggetto, NaiveDate)>,
-    residenza: Option<Residenza>,
-    aire: bool,
-    origine: NaiveDate,
-    nel_file: bool,
 }
 
 /// Onboards `files` for `opzioni.comune` into `store` (SPEC M-6.2/M-6.3). Writes the
@@ -524,6 +511,81 @@ struct Prodotto {
     per_file: HashMap<String, (u64, u64)>,
 }
 
+/// Parsed items handed from the reader thread to the checker, a few hundred at a time.
+const PEZZO: usize = 256;
+/// Chunks in flight between the reader and the checker.
+const PEZZI_IN_VOLO: usize = 8;
+
+/// What the reader thread sends for one file.
+enum Letto {
+    /// Items in file order, and the bytes of the file read so far.
+    Elementi(Vec<Result<Elemento, crate::parser::ErroreStruttura>>, u64),
+    /// The end of the file (or of its reading, after a structure error), bytes read.
+    Fine(u64),
+}
+
+/// Reads one file on its own thread: parsing is a third of the work and runs in
+/// parallel with the checks (and, on the other side of the store channel, the inserts).
+/// Stops at the first structure error, or when the checker stops listening.
+fn leggi_in_parallelo(
+    percorso: PathBuf,
+) -> Result<
+    (
+        std::sync::mpsc::Receiver<Letto>,
+        std::thread::JoinHandle<()>,
+    ),
+    ErroreSubentro,
+> {
+    let input = apri(&percorso)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel(PEZZI_IN_VOLO);
+    let thread = std::thread::Builder::new()
+        .name("subentro-lettore".into())
+        .spawn(move || {
+            let mut lettore = LettoreSubentro::new(input);
+            let mut pezzo = Vec::with_capacity(PEZZO);
+            while let Some(e) = lettore.prossimo() {
+                let errore = e.is_err();
+                pezzo.push(e);
+                if pezzo.len() == PEZZO || errore {
+                    let pieno = std::mem::replace(&mut pezzo, Vec::with_capacity(PEZZO));
+                    if tx.send(Letto::Elementi(pieno, lettore.letti)).is_err() {
+                        return;
+                    }
+                }
+                if errore {
+                    break;
+                }
+            }
+            if !pezzo.is_empty() && tx.send(Letto::Elementi(pezzo, lettore.letti)).is_err() {
+                return;
+            }
+            let _ = tx.send(Letto::Fine(lettore.letti));
+        })
+        .map_err(|e| ErroreSubentro::Io(percorso.clone(), e))?;
+    Ok((rx, thread))
+}
+
+/// A family (or cohabitation) of the supply, by its position in `Produttore::nuclei`.
+type IndiceNucleo = u32;
+
+/// Everything about a family learnt while streaming, compact: one is kept per family
+/// until the end of the run.
+#[derive(Debug)]
+struct Nucleo {
+    id: IdAnprFamiglia,
+    tipo: TipoScheda,
+    aire: bool,
+    nel_file: bool,
+    /// Subjects of the file pointing to it (loaded or not).
+    membri_file: u32,
+    origine: NaiveDate,
+    intestatario: Option<(IdAnprSoggetto, NaiveDate)>,
+    /// The head's residence, as the text of its section (the family's is the same).
+    residenza: Option<Box<str>>,
+    /// The building key of that residence (the family index row's).
+    chiave_indirizzo: Option<Box<str>>,
+}
+
 struct Produttore {
     ctx: Contesto,
     ids_s: std::vec::IntoIter<u64>,
@@ -531,9 +593,13 @@ struct Produttore {
     tx: mpsc::Sender<MessaggioSubentro>,
     esiti: ScrittoreEsiti,
     prodotto: Prodotto,
-    nuclei: HashMap<String, Nucleo>,
-    /// Tax codes seen in this supply, with the position (`R`/`A`).
-    visti: HashMap<String, char>,
+    /// Families by id in the file; their state in `nuclei`.
+    per_id_comunale: HashMap<Box<str>, IndiceNucleo>,
+    nuclei: Vec<Nucleo>,
+    /// Loaded subjects with the family they point to (EN063 needs them at the end).
+    membri: Vec<(IndiceNucleo, IdAnprSoggetto)>,
+    /// Tax codes seen in this supply (fixed-size keys), with the position (`R`/`A`).
+    visti: HashMap<[u8; 16], u8>,
     /// Non-blocking anomalies of loaded subjects, written at the end (EN063 is known
     /// only once the families have been read).
     anomalie_differite: BTreeMap<IdAnprSoggetto, (NaiveDate, Vec<Anomalia>)>,
@@ -557,7 +623,9 @@ impl Produttore {
             tx,
             esiti,
             prodotto: Prodotto::default(),
-            nuclei: HashMap::new(),
+            per_id_comunale: HashMap::new(),
+            nuclei: Vec::new(),
+            membri: Vec::new(),
             visti: HashMap::new(),
             anomalie_differite: BTreeMap::new(),
             lotto: Vec::with_capacity(LOTTO),
@@ -610,8 +678,7 @@ impl Produttore {
         let differite = std::mem::take(&mut self.anomalie_differite);
         let mut sezioni = Vec::with_capacity(LOTTO);
         for (id, (dal, anomalie)) in differite {
-            let json = serde_json::to_string(&anomalie)
-                .map_err(|e| ErroreSubentro::Interno(e.to_string()))?;
+            let json = testo(&anomalie)?;
             sezioni.push((
                 EntityRef::Soggetto(id),
                 dal,
@@ -635,65 +702,96 @@ impl Produttore {
         Ok(())
     }
 
-    /// Streams one file; returns the counted totals, or `None` if it was refused.
+    /// Streams one file (parsed on a thread of its own); returns the counted totals, or
+    /// `None` if it was refused.
     fn file(
         &mut self,
         f: &FileIngresso,
         _testata: &Testata,
     ) -> Result<Option<Totali>, ErroreSubentro> {
-        let mut lettore = LettoreSubentro::new(apri(&f.percorso)?);
+        let (rx, lettore) = leggi_in_parallelo(f.percorso.clone())?;
+        let esito = self.consuma(f, &rx);
+        // Dropping the receiver stops a reader still running (refused file).
+        drop(rx);
+        let _ = lettore.join();
+        esito
+    }
+
+    fn consuma(
+        &mut self,
+        f: &FileIngresso,
+        rx: &std::sync::mpsc::Receiver<Letto>,
+    ) -> Result<Option<Totali>, ErroreSubentro> {
         let mut contati = Totali::default();
         let mut in_attesa: Vec<crate::parser::SoggettoLetto> = Vec::with_capacity(LOTTO);
-        while let Some(e) = lettore.prossimo() {
-            match e {
-                Ok(Elemento::Testata(_)) => {}
-                Ok(Elemento::Soggetto(s)) => {
-                    contati.soggetti += 1;
-                    if s.cittadinanza.as_deref() == Some("100") {
-                        contati.italiani += 1;
-                    } else {
-                        contati.non_italiani += 1;
-                    }
-                    match s.sesso.as_str() {
-                        "F" => contati.femmine += 1,
-                        "M" => contati.maschi += 1,
-                        _ => {}
-                    }
-                    in_attesa.push(*s);
-                    if in_attesa.len() == LOTTO {
-                        self.soggetti(&f.nome, std::mem::take(&mut in_attesa))?;
-                        (self.ctx.avanzamento)(
-                            self.byte_precedenti + lettore.letti,
-                            self.prodotto.soggetti_letti,
-                        );
-                    }
+        let mut letti;
+        loop {
+            let pezzo = match rx.recv() {
+                Ok(Letto::Elementi(pezzo, byte)) => {
+                    letti = byte;
+                    pezzo
                 }
-                Ok(Elemento::Famiglia(fam)) => {
-                    if !in_attesa.is_empty() {
-                        self.soggetti(&f.nome, std::mem::take(&mut in_attesa))?;
-                    }
-                    if fam.convivenza {
-                        contati.convivenze += 1;
-                    } else {
-                        contati.famiglie += 1;
-                    }
-                    self.famiglia(&f.nome, &fam)?;
+                Ok(Letto::Fine(byte)) => {
+                    letti = byte;
+                    break;
                 }
-                Err(e) => {
-                    let a = errore_struttura(self.ctx.tabelle, &f.nome, &e);
-                    self.blocca(StatoSubentro::Scartato, a);
-                    return Ok(None);
+                Err(_) => {
+                    return Err(ErroreSubentro::Interno(format!(
+                        "the reader of {} stopped",
+                        f.nome
+                    )))
+                }
+            };
+            for e in pezzo {
+                match e {
+                    Ok(Elemento::Testata(_)) => {}
+                    Ok(Elemento::Soggetto(s)) => {
+                        contati.soggetti += 1;
+                        if s.cittadinanza.as_deref() == Some("100") {
+                            contati.italiani += 1;
+                        } else {
+                            contati.non_italiani += 1;
+                        }
+                        match s.sesso.as_str() {
+                            "F" => contati.femmine += 1,
+                            "M" => contati.maschi += 1,
+                            _ => {}
+                        }
+                        in_attesa.push(*s);
+                        if in_attesa.len() == LOTTO {
+                            self.soggetti(&f.nome, std::mem::take(&mut in_attesa))?;
+                            (self.ctx.avanzamento)(
+                                self.byte_precedenti + letti,
+                                self.prodotto.soggetti_letti,
+                            );
+                        }
+                    }
+                    Ok(Elemento::Famiglia(fam)) => {
+                        if !in_attesa.is_empty() {
+                            self.soggetti(&f.nome, std::mem::take(&mut in_attesa))?;
+                        }
+                        if fam.convivenza {
+                            contati.convivenze += 1;
+                        } else {
+                            contati.famiglie += 1;
+                        }
+                        self.famiglia(&f.nome, &fam)?;
+                    }
+                    Err(e) => {
+                        let a = errore_struttura(self.ctx.tabelle, &f.nome, &e);
+                        self.blocca(StatoSubentro::Scartato, a);
+                        return Ok(None);
+                    }
                 }
             }
         }
         if !in_attesa.is_empty() {
             self.soggetti(&f.nome, in_attesa)?;
         }
-        self.byte_precedenti += lettore.letti;
+        self.byte_precedenti += letti;
         (self.ctx.avanzamento)(self.byte_precedenti, self.prodotto.soggetti_letti);
         Ok(Some(contati))
     }
-
     /// Declared vs counted (EN011–EN024, EN031).
     fn quadratura(&mut self, f: &FileIngresso, t: &Testata, c: &Totali) {
         let coppie = |x: &Totali| {
@@ -773,7 +871,8 @@ impl Produttore {
         id
     }
 
-    /// Checks and converts a batch of subjects.
+    /// Checks and converts a batch of subjects: the record checks, then one lookup of
+    /// other municipalities' subjects and one call to the tax agency for the batch.
     fn soggetti(
         &mut self,
         file: &str,
@@ -783,18 +882,32 @@ impl Produttore {
             .iter()
             .map(|s| controlla(self.ctx.tabelle, &self.ctx.comune, self.ctx.oggi, s))
             .collect();
-        // Other municipalities' subjects with the same codes (one lookup per batch).
         let codici: Vec<String> = controllati
             .iter()
             .filter_map(|c| c.codice_fiscale.as_ref().map(|x| x.as_str().to_owned()))
             .collect();
+        // The tax agency: every coherent code of the batch in one call.
+        let da_validare: Vec<String> = match &self.ctx.ae {
+            Some(_) => controllati
+                .iter()
+                .filter(|c| c.cf_da_validare)
+                .filter_map(|c| c.codice_fiscale.as_ref().map(|x| x.as_str().to_owned()))
+                .collect(),
+            None => Vec::new(),
+        };
         let store = Arc::clone(&self.ctx.store);
-        let presenti = self
-            .ctx
-            .handle
-            .block_on(async move { store.codici_fiscali_presenti(&codici).await })?;
+        let ae = self.ctx.ae.clone();
+        let (presenti, agenzia) = self.ctx.handle.block_on(async move {
+            // Other municipalities' subjects with the same codes (one lookup per batch).
+            let presenti = store.codici_fiscali_presenti(&codici).await;
+            let agenzia = match ae {
+                Some(ae) if !da_validare.is_empty() => Some(ae.presenti(&da_validare).await),
+                _ => None,
+            };
+            (presenti, agenzia)
+        });
         let mut altrove: HashMap<String, (String, String)> = HashMap::new();
-        for p in presenti {
+        for p in presenti? {
             if p.comune != self.ctx.comune {
                 altrove.insert(
                     p.codice_fiscale,
@@ -802,19 +915,31 @@ impl Produttore {
                 );
             }
         }
+        // The agency's answers, in the order of the codes asked.
+        let mut risposte = match agenzia {
+            Some(Ok(r)) => Some(r.into_iter()),
+            Some(Err(e)) => {
+                // An unreachable agency does not stop the onboarding: the codes stay
+                // "not validated" and are validated later (M-3.2).
+                tracing::warn!(error = %e, "tax agency unavailable during subentro");
+                None
+            }
+            None => None,
+        };
         for (letto, mut c) in lotto.into_iter().zip(controllati) {
             self.prodotto.soggetti_letti += 1;
             let posizione =
                 if c.competenza.posizione == anpr_domain::scheda::PosizioneAnagrafica::Aire {
-                    'A'
+                    b'A'
                 } else {
-                    'R'
+                    b'R'
                 };
             let mut stato_cf = StatoCodiceFiscale::NonValidato;
             if let Some(cf) = c.codice_fiscale.as_ref().map(|x| x.as_str().to_owned()) {
                 let campo = "generalitaSubIscr/codiceFiscale/codFiscale";
+                let chiave = crate::registro_ae::chiave(&cf);
                 if let Some((comune, pos)) = altrove.get(&cf) {
-                    let codice = if pos == "A" || posizione == 'A' {
+                    let codice = if pos == "A" || posizione == b'A' {
                         "EA031"
                     } else {
                         "EA030"
@@ -826,7 +951,7 @@ impl Produttore {
                                 "un soggetto non iscritto anche nel comune {comune}"
                             )),
                     );
-                } else if let Some(pos) = self.visti.get(&cf) {
+                } else if let Some(pos) = chiave.and_then(|k| self.visti.get(&k)) {
                     let codice = if *pos != posizione {
                         "EA031"
                     } else {
@@ -837,29 +962,19 @@ impl Produttore {
                             .valore(cf.as_str())
                             .atteso("un codice fiscale presente una sola volta"),
                     );
-                } else {
-                    self.visti.insert(cf.clone(), posizione);
+                } else if let Some(k) = chiave {
+                    self.visti.insert(k, posizione);
                 }
-                if c.cf_da_validare {
-                    if let Some(ae) = self.ctx.ae.clone() {
-                        let q = cf.clone();
-                        let esito = self
-                            .ctx
-                            .handle
-                            .block_on(async move { ae.consulta(&q).await });
-                        match esito {
-                            Ok(Some(_)) => stato_cf = StatoCodiceFiscale::Validato,
-                            Ok(None) => c.anomalie.push(
-                                anomalia(self.ctx.tabelle, "EA029", Gravita::Avvertimento, campo)
-                                    .valore(cf.as_str())
-                                    .atteso("un codice fiscale presente in Anagrafe Tributaria"),
-                            ),
-                            // An unreachable agency does not stop the onboarding: the code
-                            // stays "not validated" and is validated later (M-3.2).
-                            Err(e) => {
-                                tracing::warn!(error = %e, "tax agency unavailable during subentro")
-                            }
-                        }
+                if c.cf_da_validare && self.ctx.ae.is_some() {
+                    match risposte.as_mut().map(Iterator::next) {
+                        Some(Some(true)) => stato_cf = StatoCodiceFiscale::Validato,
+                        Some(Some(false)) => c.anomalie.push(
+                            anomalia(self.ctx.tabelle, "EA029", Gravita::Avvertimento, campo)
+                                .valore(cf.as_str())
+                                .atteso("un codice fiscale presente in Anagrafe Tributaria"),
+                        ),
+                        // No answer (agency unavailable, or a short answer): not validated.
+                        _ => {}
                     }
                 }
             }
@@ -875,45 +990,26 @@ impl Produttore {
                     .anomalia(&RigaAnomalia::soggetto(file, &letto, id, a))?;
             }
             // The family link is known from the file whether or not the subject loads.
-            let nucleo_id = match &c.legame {
+            let nucleo = match &c.legame {
                 Some((fam, tipo, codice, dal)) => {
-                    let nuovo = !self.nuclei.contains_key(fam);
-                    let id_f = if nuovo {
-                        self.prossima_famiglia()
-                    } else {
-                        None
+                    let indice = match self.per_id_comunale.get(fam.as_str()) {
+                        Some(i) => *i,
+                        None => {
+                            let Some(id_f) = self.prossima_famiglia() else {
+                                self.esiti.soggetto(file, &letto, None)?;
+                                continue;
+                            };
+                            self.nuovo_nucleo(fam, id_f, *tipo, posizione == b'A', *dal)
+                        }
                     };
-                    if nuovo {
-                        let Some(id_f) = id_f else {
-                            self.esiti.soggetto(file, &letto, None)?;
-                            continue;
-                        };
-                        self.nuclei.insert(
-                            fam.clone(),
-                            Nucleo {
-                                id: id_f,
-                                tipo: *tipo,
-                                membri_file: 0,
-                                membri_caricati: Vec::new(),
-                                intestatario: None,
-                                residenza: None,
-                                aire: posizione == 'A',
-                                origine: *dal,
-                                nel_file: false,
-                            },
-                        );
-                    }
-                    let n = self.nuclei.get_mut(fam).expect("inserted above");
+                    let n = &mut self.nuclei[indice as usize];
                     n.membri_file += 1;
                     n.origine = n.origine.min(*dal);
-                    if let Some(id) = id {
-                        n.membri_caricati.push(id);
-                        if codice == "1" && n.intestatario.is_none() {
-                            n.intestatario = Some((id, *dal));
-                            n.residenza = c.residenza.clone();
-                        }
+                    let capo = id.is_some() && codice == "1" && n.intestatario.is_none();
+                    if let (Some(id), true) = (id, capo) {
+                        n.intestatario = Some((id, *dal));
                     }
-                    Some((n.id, *tipo, codice.clone(), *dal))
+                    Some((indice, n.id, *tipo, codice.clone(), *dal, capo))
                 }
                 None => None,
             };
@@ -936,13 +1032,30 @@ impl Produttore {
                 aire: c.aire,
                 ..SchedaSoggetto::default()
             };
-            if let Some((id_f, tipo, codice, dal)) = nucleo_id {
+            if let Some((indice, id_f, tipo, codice, dal, capo)) = nucleo {
+                self.membri.push((indice, id));
                 scheda.legame = Some(Legame {
                     id_famiglia_convivenza_anpr: id_f,
                     tipo_legame: tipo,
                     codice_legame: codice,
                     data_decorrenza: dal.max(c.valido_dal),
                 });
+                if capo {
+                    // The family's residence is its head's: kept as text until the
+                    // family record is read.
+                    let n = &mut self.nuclei[indice as usize];
+                    n.residenza = scheda
+                        .residenza
+                        .as_ref()
+                        .map(testo)
+                        .transpose()?
+                        .map(String::into_boxed_str);
+                    n.chiave_indirizzo = scheda
+                        .residenza
+                        .as_ref()
+                        .and_then(|r| r.indirizzo.as_ref())
+                        .map(|i| i.chiave_edificio().into_boxed_str());
+                }
             }
             if !c.anomalie.is_empty() {
                 self.anomalie_differite
@@ -959,12 +1072,36 @@ impl Produttore {
         Ok(())
     }
 
+    fn nuovo_nucleo(
+        &mut self,
+        id_comunale: &str,
+        id: IdAnprFamiglia,
+        tipo: TipoScheda,
+        aire: bool,
+        origine: NaiveDate,
+    ) -> IndiceNucleo {
+        let indice = IndiceNucleo::try_from(self.nuclei.len()).unwrap_or(IndiceNucleo::MAX);
+        self.nuclei.push(Nucleo {
+            id,
+            tipo,
+            aire,
+            nel_file: false,
+            membri_file: 0,
+            origine,
+            intestatario: None,
+            residenza: None,
+            chiave_indirizzo: None,
+        });
+        self.per_id_comunale.insert(id_comunale.into(), indice);
+        indice
+    }
+
     fn famiglia(
         &mut self,
         file: &str,
         f: &crate::parser::FamigliaLetta,
     ) -> Result<(), ErroreSubentro> {
-        let Some(id_comunale) = f.id.clone() else {
+        let Some(id_comunale) = f.id.as_deref() else {
             return Ok(());
         };
         let tipo = if f.convivenza {
@@ -972,32 +1109,22 @@ impl Produttore {
         } else {
             TipoScheda::Famiglia
         };
-        if !self.nuclei.contains_key(&id_comunale) {
-            let Some(id) = self.prossima_famiglia() else {
-                return Ok(());
-            };
-            let origine = f
-                .data_origine
-                .as_deref()
-                .and_then(data)
-                .unwrap_or(self.ctx.oggi);
-            self.nuclei.insert(
-                id_comunale.clone(),
-                Nucleo {
-                    id,
-                    tipo,
-                    membri_file: 0,
-                    membri_caricati: Vec::new(),
-                    intestatario: None,
-                    residenza: None,
-                    aire: f.aire,
-                    origine,
-                    nel_file: false,
-                },
-            );
-        }
+        let indice = match self.per_id_comunale.get(id_comunale) {
+            Some(i) => *i,
+            None => {
+                let Some(id) = self.prossima_famiglia() else {
+                    return Ok(());
+                };
+                let origine = f
+                    .data_origine
+                    .as_deref()
+                    .and_then(data)
+                    .unwrap_or(self.ctx.oggi);
+                self.nuovo_nucleo(id_comunale, id, tipo, f.aire, origine)
+            }
+        };
         let (id, membri) = {
-            let n = self.nuclei.get_mut(&id_comunale).expect("present");
+            let n = &mut self.nuclei[indice as usize];
             n.nel_file = true;
             n.aire |= f.aire;
             (n.id, n.membri_file)
@@ -1013,23 +1140,24 @@ impl Produttore {
                     "famiglie/famiglia"
                 },
             )
-            .valore(id_comunale.as_str());
+            .valore(id_comunale);
             self.conta(&a);
             self.esiti
-                .anomalia(&RigaAnomalia::famiglia(file, &id_comunale, Some(id), &a))?;
+                .anomalia(&RigaAnomalia::famiglia(file, id_comunale, Some(id), &a))?;
         }
         let origine = f.data_origine.as_deref().and_then(data);
-        self.emetti_famiglia(file, &id_comunale, origine, f)
+        self.emetti_famiglia(file, indice, id_comunale, origine, f)
     }
 
     fn emetti_famiglia(
         &mut self,
         file: &str,
+        indice: IndiceNucleo,
         id_comunale: &str,
         origine: Option<NaiveDate>,
         f: &crate::parser::FamigliaLetta,
     ) -> Result<(), ErroreSubentro> {
-        let n = self.nuclei.get(id_comunale).expect("present");
+        let n = &self.nuclei[indice as usize];
         let origine = origine.unwrap_or(n.origine).min(self.ctx.oggi);
         let scheda = SchedaFamiglia {
             dati: Some(DatiFamiglia {
@@ -1046,11 +1174,18 @@ impl Produttore {
                 id_anpr,
                 data_decorrenza: d.max(origine),
             }),
-            residenza: n.residenza.clone(),
+            // Kept as text in the family state: added to the sections below.
+            residenza: None,
             stato: Some(StatoFamiglia::Attiva),
         };
         let id = n.id;
-        let record = record_famiglia(id, &scheda, origine)?;
+        let record = record_famiglia(
+            id,
+            &scheda,
+            origine,
+            n.residenza.as_deref(),
+            n.chiave_indirizzo.as_deref(),
+        )?;
         self.esiti
             .famiglia(file, id_comunale, f.convivenza, Some(id))?;
         self.lotto.push(record);
@@ -1066,32 +1201,40 @@ impl Produttore {
     /// subject gets the anomaly, and the family is created from what its members say,
     /// so that the loaded subjects are never left pointing nowhere.
     fn famiglie_mancanti(&mut self) -> Result<(), ErroreSubentro> {
-        let mut mancanti: Vec<String> = self
-            .nuclei
+        let mut mancanti: Vec<(Box<str>, IndiceNucleo)> = self
+            .per_id_comunale
             .iter()
-            .filter(|(_, n)| !n.nel_file)
-            .map(|(k, _)| k.clone())
+            .filter(|(_, i)| !self.nuclei[**i as usize].nel_file)
+            .map(|(k, i)| (k.clone(), *i))
             .collect();
+        if mancanti.is_empty() {
+            return Ok(());
+        }
         mancanti.sort();
-        for id_comunale in mancanti {
-            let (membri, convivenza) = {
-                let n = &self.nuclei[&id_comunale];
-                (n.membri_caricati.clone(), n.tipo == TipoScheda::Convivenza)
-            };
+        // Their loaded members, in loading order.
+        let mut membri: HashMap<IndiceNucleo, Vec<IdAnprSoggetto>> =
+            mancanti.iter().map(|(_, i)| (*i, Vec::new())).collect();
+        for (i, m) in &self.membri {
+            if let Some(v) = membri.get_mut(i) {
+                v.push(*m);
+            }
+        }
+        for (id_comunale, indice) in mancanti {
+            let convivenza = self.nuclei[indice as usize].tipo == TipoScheda::Convivenza;
             let campo = if convivenza {
                 "convivenza/idFamConvComune"
             } else {
                 "famiglia/idFamConvComune"
             };
-            for m in membri {
+            for m in membri.remove(&indice).unwrap_or_default() {
                 let a = anomalia(self.ctx.tabelle, "EN063", Gravita::Avvertimento, campo)
-                    .valore(id_comunale.as_str())
+                    .valore(&*id_comunale)
                     .atteso("una scheda famiglia/convivenza presente nello stesso file");
                 self.conta(&a);
                 self.esiti.anomalia(
                     &RigaAnomalia::famiglia("", &id_comunale, None, &a).con_soggetto(m),
                 )?;
-                let dal = self.nuclei[&id_comunale].origine;
+                let dal = self.nuclei[indice as usize].origine;
                 self.anomalie_differite
                     .entry(m)
                     .or_insert_with(|| (dal, Vec::new()))
@@ -1100,25 +1243,78 @@ impl Produttore {
             }
             let finta = crate::parser::FamigliaLetta {
                 convivenza,
-                id: Some(id_comunale.clone()),
+                id: Some(id_comunale.to_string()),
                 ..Default::default()
             };
-            self.emetti_famiglia("", &id_comunale, None, &finta)?;
+            self.emetti_famiglia("", indice, &id_comunale, None, &finta)?;
         }
         Ok(())
     }
 }
 
-fn sezione(
-    key: &'static str,
-    v: serde_json::Value,
-    chiave: Option<String>,
-) -> Result<SezioneSubentro, ErroreSubentro> {
-    Ok(SezioneSubentro {
-        section: key,
-        json: serde_json::to_string(&v).map_err(|e| ErroreSubentro::Interno(e.to_string()))?,
-        key: chiave,
-    })
+/// A section's stored JSON text, serialised straight from the domain type (the same
+/// JSON as the operations write, without building a `serde_json::Value` first).
+fn testo<T: serde::Serialize + ?Sized>(v: &T) -> Result<String, ErroreSubentro> {
+    serde_json::to_string(v).map_err(|e| ErroreSubentro::Interno(e.to_string()))
+}
+
+fn sezione_di<T: serde::Serialize>(
+    out: &mut Vec<SezioneSubentro>,
+    section: &'static str,
+    v: Option<&T>,
+    key: Option<String>,
+) -> Result<(), ErroreSubentro> {
+    if let Some(v) = v {
+        out.push(SezioneSubentro {
+            section,
+            json: testo(v)?,
+            key,
+        });
+    }
+    Ok(())
+}
+
+/// The sections of a subject, in the order of [`SezioneSoggetto::ALL`]. The match is
+/// exhaustive: a section added to the domain must be decided on here.
+fn sezioni_soggetto(s: &SchedaSoggetto) -> Result<Vec<SezioneSubentro>, ErroreSubentro> {
+    let mut out = Vec::with_capacity(10);
+    for kind in SezioneSoggetto::ALL {
+        let k = kind.key();
+        let o = &mut out;
+        match kind {
+            SezioneSoggetto::Competenza => sezione_di(o, k, s.competenza.as_ref(), None)?,
+            SezioneSoggetto::Generalita => sezione_di(o, k, s.generalita.as_ref(), None)?,
+            SezioneSoggetto::CodiceFiscale => sezione_di(o, k, s.codice_fiscale.as_ref(), None)?,
+            SezioneSoggetto::Cittadinanze => sezione_di(o, k, s.cittadinanze.as_ref(), None)?,
+            SezioneSoggetto::Genitori => sezione_di(o, k, s.genitori.as_ref(), None)?,
+            SezioneSoggetto::StatoCivile => sezione_di(o, k, s.stato_civile.as_ref(), None)?,
+            SezioneSoggetto::Atti => sezione_di(o, k, s.atti.as_ref(), None)?,
+            SezioneSoggetto::Residenza => sezione_di(o, k, s.residenza.as_ref(), None)?,
+            SezioneSoggetto::Legame => sezione_di(
+                o,
+                k,
+                s.legame.as_ref(),
+                s.legame
+                    .as_ref()
+                    .map(|l| l.id_famiglia_convivenza_anpr.to_string()),
+            )?,
+            SezioneSoggetto::Iscrizione => sezione_di(o, k, s.iscrizione.as_ref(), None)?,
+            SezioneSoggetto::Cancellazione => sezione_di(o, k, s.cancellazione.as_ref(), None)?,
+            SezioneSoggetto::CartaIdentita => sezione_di(o, k, s.carta_identita.as_ref(), None)?,
+            SezioneSoggetto::PermessoSoggiorno => {
+                sezione_di(o, k, s.permesso_soggiorno.as_ref(), None)?
+            }
+            SezioneSoggetto::AltriDati => sezione_di(o, k, s.altri_dati.as_ref(), None)?,
+            SezioneSoggetto::Patente => sezione_di(o, k, s.patente.as_ref(), None)?,
+            SezioneSoggetto::AltraLingua => sezione_di(o, k, s.altra_lingua.as_ref(), None)?,
+            SezioneSoggetto::Aire => sezione_di(o, k, s.aire.as_ref(), None)?,
+            SezioneSoggetto::Attributi => sezione_di(o, k, s.attributi.as_ref(), None)?,
+            SezioneSoggetto::AnomalieSubentro => {
+                sezione_di(o, k, s.anomalie_subentro.as_ref(), None)?
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The sections and index row of a subject, as an operation would write them.
@@ -1127,35 +1323,49 @@ fn record_soggetto(
     s: &SchedaSoggetto,
     dal: NaiveDate,
 ) -> Result<RecordSubentro, ErroreSubentro> {
-    let mut sections = Vec::with_capacity(10);
-    for (kind, v) in s.sections() {
-        let chiave = match (kind, &s.legame) {
-            (SezioneSoggetto::Legame, Some(l)) => Some(l.id_famiglia_convivenza_anpr.to_string()),
-            _ => None,
-        };
-        sections.push(sezione(kind.key(), v, chiave)?);
-    }
     let index = indice_soggetto(id, s)
         .ok_or_else(|| ErroreSubentro::Interno("subject without competence".into()))?;
     Ok(RecordSubentro {
         entity: EntityRef::Soggetto(id),
         valido_dal: dal,
-        sections,
+        sections: sezioni_soggetto(s)?,
         index: IndexWrite::Soggetto(index),
     })
 }
 
+/// The sections and index row of a family; its residence comes as text (the head's
+/// section), with its building key.
 fn record_famiglia(
     id: IdAnprFamiglia,
     f: &SchedaFamiglia,
     dal: NaiveDate,
+    residenza: Option<&str>,
+    chiave_indirizzo: Option<&str>,
 ) -> Result<RecordSubentro, ErroreSubentro> {
     let mut sections = Vec::with_capacity(4);
-    for (kind, v) in f.sections() {
-        sections.push(sezione(SezioneFamiglia::key(kind), v, None)?);
+    for kind in SezioneFamiglia::ALL {
+        let k = kind.key();
+        let o = &mut sections;
+        match kind {
+            SezioneFamiglia::Dati => sezione_di(o, k, f.dati.as_ref(), None)?,
+            SezioneFamiglia::Intestatario => sezione_di(o, k, f.intestatario.as_ref(), None)?,
+            SezioneFamiglia::Residenza => match (&f.residenza, residenza) {
+                (Some(r), _) => sezione_di(o, k, Some(r), None)?,
+                (None, Some(json)) => o.push(SezioneSubentro {
+                    section: k,
+                    json: json.to_owned(),
+                    key: None,
+                }),
+                (None, None) => {}
+            },
+            SezioneFamiglia::Stato => sezione_di(o, k, f.stato.as_ref(), None)?,
+        }
     }
-    let index = indice_famiglia(id, f)
+    let mut index = indice_famiglia(id, f)
         .ok_or_else(|| ErroreSubentro::Interno("family without data".into()))?;
+    if f.residenza.is_none() {
+        index.chiave_indirizzo = chiave_indirizzo.map(str::to_owned);
+    }
     Ok(RecordSubentro {
         entity: EntityRef::Famiglia(id),
         valido_dal: dal,

@@ -7,6 +7,8 @@
 //! - [`importa`]: the pipeline (file checks, declared vs counted totals, batches to the
 //!   store's all-or-nothing bulk load, tax agency and cross-municipality checks);
 //! - [`esiti`]: the outcome files;
+//! - [`registro_ae`]: a compact, presence-only view of a tax-agency register file, for
+//!   onboarding a big municipality from the command line in bounded memory;
 //! - [`servizio`]: the authorised entry point for the edges (REST upload, SOAP S001).
 #![forbid(unsafe_code)]
 
@@ -15,8 +17,10 @@ pub mod esiti;
 pub mod importa;
 pub mod nome_file;
 pub mod parser;
+pub mod registro_ae;
 pub mod servizio;
 
 pub use importa::{
     importa, Avanzamento, ErroreSubentro, EsitoSubentro, FileIngresso, Opzioni, StatoSubentro,
 };
+pub use registro_ae::RegistroCodiciAe;

@@ -248,6 +248,8 @@ pub struct LettoreSubentro<R: BufRead> {
     buf: Vec<u8>,
     /// Local names of the open elements.
     pila: Vec<String>,
+    /// Names popped from `pila`, reused for the next elements (no allocation per tag).
+    riserva: Vec<String>,
     fase: Fase,
     testata: Testata,
     testata_data: bool,
@@ -274,6 +276,7 @@ impl<R: BufRead> LettoreSubentro<R> {
             reader,
             buf: Vec::with_capacity(4096),
             pila: Vec::new(),
+            riserva: Vec::new(),
             fase: Fase::Inizio,
             testata: Testata::default(),
             testata_data: false,
@@ -363,7 +366,9 @@ impl<R: BufRead> LettoreSubentro<R> {
                 }
             }
             Event::Start(e) => {
-                let nome = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                let mut nome = self.riserva.pop().unwrap_or_default();
+                nome.clear();
+                nome.push_str(&String::from_utf8_lossy(e.local_name().as_ref()));
                 if self.pila.is_empty() {
                     if nome != "subentro" || self.fase != Fase::Inizio {
                         self.pila.push(nome);
@@ -423,7 +428,9 @@ impl<R: BufRead> LettoreSubentro<R> {
             Event::End(_) => {
                 let testo = std::mem::take(&mut self.testo);
                 let out = self.chiudi(testo.trim())?;
-                self.pila.pop();
+                if let Some(nome) = self.pila.pop() {
+                    self.riserva.push(nome);
+                }
                 if self.pila.is_empty() {
                     self.fase = Fase::Fine;
                 }
@@ -668,10 +675,15 @@ impl<R: BufRead> LettoreSubentro<R> {
     }
 
     fn campo_soggetto_in(&self, s: &mut SoggettoLetto, testo: &str) -> Result<(), ErroreStruttura> {
-        let percorso: Vec<&str> = self.pila[3..].iter().map(String::as_str).collect();
+        let mut nomi = [""; MAX_PROFONDITA];
+        let sotto = &self.pila[3..];
+        for (n, s) in nomi.iter_mut().zip(sotto) {
+            *n = s.as_str();
+        }
+        let percorso = &nomi[..sotto.len()];
         let valore = || Some(testo.to_owned());
         let errore = |m: &str| self.errore(m, Some(testo));
-        match percorso.as_slice() {
+        match percorso {
             ["generalitaSubIscr", "codiceFiscale", "codFiscale"] => {
                 if !(11..=16).contains(&testo.len())
                     || !testo.bytes().all(|b| b.is_ascii_alphanumeric())
@@ -816,9 +828,14 @@ impl<R: BufRead> LettoreSubentro<R> {
         let Some(mut f) = self.famiglia.take() else {
             return Ok(());
         };
-        let percorso: Vec<&str> = self.pila[3..].iter().map(String::as_str).collect();
+        let mut nomi = [""; MAX_PROFONDITA];
+        let sotto = &self.pila[3..];
+        for (n, s) in nomi.iter_mut().zip(sotto) {
+            *n = s.as_str();
+        }
+        let percorso = &nomi[..sotto.len()];
         let valore = Some(testo.to_owned());
-        match percorso.as_slice() {
+        match percorso {
             ["idFamigliaConvivenzaComune", "idFamigliaConvivenza"] => f.id = valore,
             ["famigliaAire"] => f.aire = matches!(testo, "S" | "s"),
             ["dataOrigineFamigliaConvivenza"] => {
@@ -857,5 +874,60 @@ impl<R: BufRead> LettoreSubentro<R> {
 
 /// An `xs:date` in the form the files use.
 pub fn data(s: &str) -> Option<chrono::NaiveDate> {
+    // The usual `AAAA-MM-GG` read by hand (chrono's format interpreter costs more than
+    // the rest of a record's dates together); anything else goes through chrono, so
+    // what is accepted does not change.
+    let b = s.as_bytes();
+    let cifre = |r: std::ops::Range<usize>| {
+        b[r].iter().try_fold(0u32, |v, c| {
+            c.is_ascii_digit().then(|| v * 10 + u32::from(c - b'0'))
+        })
+    };
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+        if let (Some(a), Some(m), Some(g)) = (cifre(0..4), cifre(5..7), cifre(8..10)) {
+            return chrono::NaiveDate::from_ymd_opt(i32::try_from(a).ok()?, m, g);
+        }
+    }
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(s: &str) {
+        assert_eq!(
+            data(s),
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(),
+            "{s:?}"
+        );
+    }
+
+    #[test]
+    fn dates_read_by_hand_as_chrono_reads_them() {
+        for s in [
+            "2026-11-23",
+            "1900-01-01",
+            "2024-02-29",
+            "2023-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-01-32",
+            "0000-01-01",
+            "2026-1-05",
+            "2026-01-5",
+            "+2026-01-05",
+            "2026/01/05",
+            "2026-01-05Z",
+            "20a6-01-05",
+            "",
+            "2026-01-0x",
+        ] {
+            check(s);
+        }
+        assert_eq!(
+            data("2024-02-29"),
+            chrono::NaiveDate::from_ymd_opt(2024, 2, 29)
+        );
+    }
 }

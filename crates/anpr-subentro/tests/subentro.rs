@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anpr_ae::{AgenziaEntrate, Simulatore};
 use anpr_domain::caller::Ambiente;
 use anpr_domain::ids::CodiceIstatComune;
-use anpr_domain::scheda::SchedaSoggetto;
+use anpr_domain::scheda::{SchedaFamiglia, SchedaSoggetto};
 use anpr_generatore::{genera, Configurazione, Riepilogo};
 use anpr_store::{EntityRef, Store, SubjectQuery};
 use anpr_subentro::{importa, EsitoSubentro, FileIngresso, Opzioni, StatoSubentro};
@@ -208,6 +208,36 @@ async fn scenario_completo(presub: Arc<dyn Store>, prod: Arc<dyn Store>) {
         scheda.legame.is_some(),
         "a loaded subject belongs to its family"
     );
+    // Family records are built at the end of the stream from compact state: each lives
+    // at its head's residence, section for section.
+    let mut con_capo = 0;
+    for riga in caricati.iter().filter(|x| x.0 == "S").take(200) {
+        let s = presub
+            .record(EntityRef::Soggetto(riga.1.parse().unwrap()), None)
+            .await
+            .unwrap()
+            .unwrap();
+        let s = SchedaSoggetto::from_sections(s.iter()).unwrap();
+        let legame = s.legame.expect("every loaded subject has its family");
+        let f = presub
+            .record(
+                EntityRef::Famiglia(legame.id_famiglia_convivenza_anpr),
+                None,
+            )
+            .await
+            .unwrap()
+            .expect("the family record exists");
+        let f = SchedaFamiglia::from_sections(f.iter()).unwrap();
+        if f.intestatario.as_ref().map(|i| i.id_anpr.get()) == riga.1.parse().ok() {
+            assert_eq!(
+                f.residenza, s.residenza,
+                "a family lives at its head's residence"
+            );
+            assert!(f.residenza.is_some());
+            con_capo += 1;
+        }
+    }
+    assert!(con_capo > 0, "some heads among the first subjects");
     let con_anomalie = righe_anomalie_con_id(esiti.path());
     if let Some(id_w) = con_anomalie.first() {
         let s = presub

@@ -6,6 +6,13 @@
 
 mod subentro_cli;
 
+/// mimalloc instead of the system allocator: the registry's request path allocates many
+/// small, short-lived objects (JSON documents, SQL parameters) across threads, and with
+/// glibc's allocator `malloc`/`free` were about a sixth of the CPU per operation
+/// (BENCHMARKS.md, "Session 5").
+#[global_allocator]
+static ALLOCATORE: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;

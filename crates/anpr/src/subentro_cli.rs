@@ -136,19 +136,23 @@ pub(crate) async fn subentro(cmd: SubentroCommand) -> ExitCode {
         },
     };
     let ae: Option<Arc<dyn anpr_ae::AgenziaEntrate>> = match &args.ae_registro {
-        Some(p) => {
-            let sim = anpr_ae::Simulatore::new();
-            // Pre-subentro consults the agency read-only (SPEC M-6.1).
-            sim.imposta_sola_lettura(args.ambiente == Ambiente::Presubentro);
-            if let Err(e) = sim.carica_csv_file(p) {
+        // The onboarding only asks whether the agency holds each code: a compact,
+        // presence-only view of the register (16 bytes per position) instead of the
+        // whole simulator, so a big register stays within the memory bound.
+        Some(p) => match anpr_subentro::RegistroCodiciAe::da_csv_file(p) {
+            Ok(mut registro) => {
+                // Pre-subentro consults the agency read-only (SPEC M-6.1).
+                registro.imposta_sola_lettura(args.ambiente == Ambiente::Presubentro);
+                Some(Arc::new(registro))
+            }
+            Err(e) => {
                 eprintln!(
                     "errore: registro dell'Agenzia delle Entrate {}: {e}",
                     p.display()
                 );
                 return ExitCode::from(2);
             }
-            Some(Arc::new(sim))
-        }
+        },
         None => None,
     };
     let totale: u64 = args

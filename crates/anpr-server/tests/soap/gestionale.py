@@ -8,7 +8,8 @@ request and every response body against the published XSDs (the copies under
 `crates/anpr-soap/wsdl/`, not the served ones) with xmlschema. It prints one JSON
 object with what it observed; the Rust test checks it against the registry over REST.
 
-Usage: gestionale.py BASE_URL SCENARIO   (SCENARIO: registry | table)
+Usage: gestionale.py BASE_URL SCENARIO   (SCENARIO: registry | table | all | unavailable |
+civil_status | groups | record | services)
 Needs: pip install zeep xmlschema (installed by scripts/test).
 """
 import base64
@@ -44,6 +45,7 @@ class Servizio:
         self.client = zeep.Client(f"{base}/ws/{nome}?wsdl", plugins=[self.history])
         self.xsd = xsd
         self.validated = 0
+        self.calls = 0
 
     def call(self, operation, **kwargs):
         header = etree.Element("{urn:anpr:soap}identitaSviluppo")
@@ -55,6 +57,7 @@ class Servizio:
             etree.SubElement(header, k).text = v
         with self.client.settings(raw_response=False, strict=True):
             result = getattr(self.client.service, operation)(_soapheaders=[header], **kwargs)
+        self.calls += 1
         self.check("request", self.history.last_sent["envelope"])
         self.check("response", self.history.last_received["envelope"])
         dump = os.environ.get("ANPR_SOAP_DUMP")
@@ -561,7 +564,8 @@ def tutte(base):
     )
     out["3006"] = esito_generico(r)
 
-    # Services without a use case in this release: EV100, XSD-valid.
+    # 7003; 7002 of a request that does not exist (EV404); 2012 without a use case in
+    # this release (EV100); all XSD-valid.
     r = s["7001"].call("elenco_versioni", testataRichiesta=testata("7003", 115), datiRichiesta={})
     out["7003"] = esito_generico(r)
     r = s["7001"].call("download_file", testataRichiesta=testata("7002", 116), datiRichiesta={"idOperazioneANPR": "1"})
@@ -999,10 +1003,276 @@ def scheda(base):
     return out
 
 
+
+def servizi(base):
+    """Certificates (6001), extractions and ISTAT tables (4001-4005, 7002),
+    administrative proceedings (3004) and certifiability (5010): each request and
+    answer XSD-valid, outcomes and codes reported."""
+    import time
+
+    s = {
+        n: Servizio(base, f"AnprService{n}", x)
+        for n, x in (
+            ("1000", "1000iscrizione.xsd"),
+            ("3000", "3000consultazione.xsd"),
+            ("4000", "4000estrazione.xsd"),
+            ("5000", "5000mutazione.xsd"),
+            ("6001", "6001certificazione.xsd"),
+            ("7001", "7001scaricoTabelle.xsd"),
+        )
+    }
+    out = {}
+    d = datetime.date.fromisoformat
+
+    def ko(v):
+        return [v["testataRisposta"]["esitoOperazione"], [e["codiceErroreAnomalia"] for e in v["listaErrori"]["errore"]]]
+
+    def percorsi(v):
+        """The element paths the refusal names (the support entry names none)."""
+        return [e["campoErroreAnomalia"] for e in v["listaErrori"]["errore"] if e["campoErroreAnomalia"]]
+
+    sara = esito(iscrizione_1002(s["1000"], 200, "Neri", "Sara", "F", "1982-03-03", "1"))[2][0]
+    out["sara"] = sara
+
+    # 6001: a residence certificate (and the citizenship one in the same document).
+    dati_controllo = {
+        "cognomeUffAnagrafe": "Rossi",
+        "nomeUffAnagrafe": "Mario",
+        "tipoRichiedente": "2",
+        "tipoRichiesta": "1",
+        "paEstera": "0",
+        "emissione": "1",
+        "bollo": "1600",
+        "diritti": "52",
+    }
+    r = s["6001"].call(
+        "emissioneCertificato",
+        testataRichiesta=testata("6001", 201),
+        linguaCertificato={"tipoLinguaCertificato": ["IT"]},
+        listaTipiCertificati={"tipoCertificato": ["8", "5"]},
+        soggettoIntestatario={"generalita": {"cognome": "Neri", "nome": "Sara", "idSchedaSoggettoANPR": sara}},
+        datiControllo=dati_controllo,
+    )
+    ok = r["Risposta6001OK"]
+    pdf = ok["file"]["certificatoPdf"]
+    out["6001"] = {
+        "esito": ok["testataRisposta"]["esitoOperazione"],
+        "protocollo": ok["protocolloANPR"]["numeroProtocolloANPR"],
+        "bollo": ok["parametriRichiesta"]["bollo"],
+        "diritti": ok["parametriRichiesta"]["diritti"],
+        "pdf": pdf[:5].decode("latin-1"),
+        "tipi": ok["listaTipiCertificato"]["tipoCertificato"],
+    }
+    # Exempt from stamp duty (code 1 of table 39): no stamp, reduced fee.
+    r = s["6001"].call(
+        "emissioneCertificato",
+        testataRichiesta=testata("6001", 202),
+        listaTipiCertificati={"tipoCertificato": ["8"]},
+        soggettoIntestatario={"generalita": {"cognome": "Neri", "nome": "Sara", "idSchedaSoggettoANPR": sara}},
+        datiControllo=dict(dati_controllo, esenzioneBollo="1", modalita="1"),
+    )
+    ok = r["Risposta6001OK"]
+    out["6001_esente"] = [
+        ok["testataRisposta"]["esitoOperazione"],
+        ok["parametriRichiesta"]["bollo"],
+        ok["parametriRichiesta"]["diritti"],
+        [a["codiceErroreAnomalia"] for a in ok["listaAnomalie"]["anomalie"]],
+    ]
+    # Refusals: data only (tipoRichiesta 2); a death certificate of a living person.
+    r = s["6001"].call(
+        "emissioneCertificato",
+        testataRichiesta=testata("6001", 203),
+        listaTipiCertificati={"tipoCertificato": ["8"]},
+        soggettoIntestatario={"generalita": {"cognome": "Neri", "nome": "Sara", "idSchedaSoggettoANPR": sara}},
+        datiControllo=dict(dati_controllo, tipoRichiesta="2"),
+    )
+    out["6001_dati"] = ko(r["Risposta6001KO"])
+    out["6001_dati_percorsi"] = percorsi(r["Risposta6001KO"])
+    r = s["6001"].call(
+        "emissioneCertificato",
+        testataRichiesta=testata("6001", 204),
+        listaTipiCertificati={"tipoCertificato": ["2"]},
+        soggettoIntestatario={"generalita": {"cognome": "Neri", "nome": "Sara", "idSchedaSoggettoANPR": sara}},
+        datiControllo=dati_controllo,
+    )
+    out["6001_morte"] = ko(r["Risposta6001KO"])
+
+    # 4001: an extraction by ANPR id range, then 4005 until done, then 7002.
+    r = s["4000"].call(
+        "estrazione_dati_cittadini",
+        testataRichiesta=testata("4001", 205),
+        criteriRicerca={
+            "datiAnagraficiRichiesti": ["2", "10"],
+            "identificativiANPR": {"idSchedaSoggettoANPRDa": sara, "idSchedaSoggettoANPRA": sara},
+        },
+    )
+    m = r["RispostaMultipla4001"]
+    id4001 = m["idOperazioneANPR"]
+    out["4001"] = [m["testataRisposta"]["esitoOperazione"], m["criteriRicerca"]["datiAnagraficiRichiesti"]]
+
+    def verifica(id_anpr, id_comune):
+        for _ in range(100):
+            r = s["4000"].call(
+                "richieste_asincrone",
+                testataRichiesta=testata("4005", id_comune),
+                verificaStato={"idOperazioneANPR": id_anpr, "progressivo": "1"},
+            )
+            m = r["RispostaMultipla4005"]
+            if m["statoRichiesta"] in ("2", "3", "99"):
+                return m
+            time.sleep(0.1)
+        sys.exit(f"request {id_anpr} never concluded")
+
+    m = verifica(id4001, 206)
+    voce = m["elencoRisposte"][0]
+    righe = voce["contenutoRisposta"].decode("utf-8").splitlines()
+    out["4005"] = [m["statoRichiesta"], voce["formatoRisposta"], righe[0].split(",")[:3], len(righe)]
+
+    r = s["7001"].call("download_file", testataRichiesta=testata("7002", 207), datiRichiesta={"idOperazioneANPR": id4001})
+    m = r["RispostaMultipla7002"]
+    out["7002"] = [m["testataRisposta"]["esitoOperazione"], m["formato"], m["file"]["contenutoFile"] == voce["contenutoRisposta"]]
+    r = s["7001"].call("download_file", testataRichiesta=testata("7002", 208), datiRichiesta={"idOperazioneANPR": "999999"})
+    out["7002_ko"] = ko(r["rispostaKO"])
+
+    # 4002: a file of codici fiscali (Sara's, read with 3002).
+    r = s["3000"].call(
+        "interrogazioneCittadino_famiglia_convivenza",
+        testataRichiesta=testata("3002", 209),
+        criteriRicerca={"idSchedaSoggettoANPR": sara},
+        datiRichiesta={"schedaAnagraficaRichiesta": "1", "dataRiferimentoRichiesta": d("2026-01-01"), "datiAnagraficiRichiesti": ["2"]},
+    )
+    cf = r["Risposta3002_OK"]["listaSoggetti"]["datiSoggetto"][0]["generalita"]["codiceFiscale"]["codFiscale"]
+    r = s["4000"].call(
+        "rivestimento_cf",
+        testataRichiesta=testata("4002", 210),
+        criteriRicerca={"dataRiferimento": d("2026-01-01"), "datiRichiesti": ["2"], "xmlFileCodiciFiscali": (cf + "\n").encode()},
+    )
+    m = r["RispostaMultipla4002"]
+    m5 = verifica(m["idOperazioneANPR"], 211)
+    righe = m5["elencoRisposte"][0]["contenutoRisposta"].decode("utf-8").splitlines()
+    out["4002"] = [m["testataRisposta"]["esitoOperazione"], m5["statoRichiesta"], len(righe)]
+
+    # 4003 and 4004: queued, concluded.
+    r = s["4000"].call(
+        "supporto_rilevazioni_statistiche",
+        testataRichiesta=testata("4003", 212),
+        datiRichiesta={"comune": ROMA, "tipologiaProspetto": "1", "mese": "3", "anno": "2024"},
+    )
+    m = r["RispostaMultipla4003"]
+    out["4003"] = [m["testataRisposta"]["esitoOperazione"], verifica(m["idOperazioneANPR"], 213)["statoRichiesta"]]
+    r = s["4000"].call(
+        "elenchi_supporto",
+        testataRichiesta=testata("4004", 214),
+        datiRichiesta={"comune": ROMA, "tipoElenco": "1"},
+    )
+    m = r["RispostaMultipla4004"]
+    out["4004"] = [m["testataRisposta"]["esitoOperazione"], verifica(m["idOperazioneANPR"], 215)["statoRichiesta"]]
+    # A refusal of the use case: another municipality's data (EN167).
+    r = s["4000"].call(
+        "elenchi_supporto",
+        testataRichiesta=testata("4004", 216),
+        datiRichiesta={"comune": {"nomeComune": "MILANO", "codiceIstat": "015146", "siglaProvinciaIstat": "MI"}, "tipoElenco": "1"},
+    )
+    out["4004_ko"] = ko(r["rispostaKO"])
+    # 4005 list: the municipality's concluded 4001 requests.
+    r = s["4000"].call(
+        "richieste_asincrone",
+        testataRichiesta=testata("4005", 217),
+        elaborazione={"dettaglioDati": "ID", "ricercaElenchiRichieste": {"statoLavorazione": "2", "operazioneRichiesta": "4001"}},
+    )
+    m = r["RispostaMultipla4005"]
+    out["4005_elenco"] = [e["idOperazioneANPR"] for e in m["elencoRisposte"]]
+    out["4001_id"] = id4001
+    r = s["4000"].call(
+        "richieste_asincrone",
+        testataRichiesta=testata("4005", 218),
+        elaborazione={"dettaglioDati": "TUTTO"},
+    )
+    out["4005_ko"] = ko(r["rispostaKO"])
+    out["4005_ko_percorsi"] = percorsi(r["rispostaKO"])
+
+    # 3004: a proceeding opened with 1014, Sara linked, found by its number and by her.
+    r = s["1000"].call(
+        "procedimento_amministrativo",
+        testataRichiesta=testata("1014", 219),
+        procedimentoIstruttoria={
+            "numeroPraticaComune": "PR 3004",
+            "tipoOperazione": "I",
+            "motivoAvvio": "5",
+            "dataStato": d("2022-03-01"),
+            "statoProcedimento": "1",
+        },
+        generalitaPerRicerca=[{"cognome": "Neri", "nome": "Sara", "idSchedaSoggettoANPR": sara}],
+    )
+    out["1014"] = esito(r)[0]
+    for chiave, parametri in (
+        ("3004_numero", {"numeroPraticaComune": "PR 3004"}),
+        ("3004_soggetto", {"generalitaSoggettoCollegato": {"cognome": "Neri", "nome": "Sara", "idSchedaSoggettoANPR": sara}}),
+    ):
+        r = s["3000"].call("consultazione_procedimento_amministrativo", testataRichiesta=testata("3004", 220), parametriRicerca3004=parametri)
+        ok = r["Risposta3004_OK"]
+        el = ok["listaProcAmm"]["elemProcAmm"]
+        out[chiave] = [
+            ok["testataRisposta"]["esitoOperazione"],
+            [p["procedimentoIstruttoria"][0]["numeroPraticaComune"] for p in el],
+            [g["idSchedaSoggettoANPR"] for p in el for g in p["generalitaSoggettoCollegato"]],
+        ]
+    r = s["3000"].call("consultazione_procedimento_amministrativo", testataRichiesta=testata("3004", 221), parametriRicerca3004={"numeroPraticaComune": "NESSUNA"})
+    out["3004_ko"] = ko(r["rispostaKO"])
+    r = s["3000"].call("consultazione_procedimento_amministrativo", testataRichiesta=testata("3004", 224), parametriRicerca3004={"idOpComunaleCollegata": "77"})
+    out["3004_non_gestito"] = ko(r["rispostaKO"]) + [percorsi(r["rispostaKO"])]
+
+    # 5010: Sara becomes partially certifiable; a full certificate is then refused.
+    r = s["5000"].call(
+        "mutazione_liste_elettorali",
+        testataRichiesta=testata("5010", 222, "2026-01-01"),
+        idSoggetto=sara,
+        certificabilita={"soggettoCertificabile": "1"},
+        datiControllo={"tipoMutazione": "01"},
+    )
+    out["5010"] = esito(r)
+    r = s["6001"].call(
+        "emissioneCertificato",
+        testataRichiesta=testata("6001", 223),
+        listaTipiCertificati={"tipoCertificato": ["5"]},
+        soggettoIntestatario={"generalita": {"cognome": "Neri", "nome": "Sara", "idSchedaSoggettoANPR": sara}},
+        datiControllo=dati_controllo,
+    )
+    out["6001_dopo_5010"] = ko(r["Risposta6001KO"])
+    # The electoral lists of 5010 are not handled: refused, naming the element.
+    r = s["5000"].call(
+        "mutazione_liste_elettorali",
+        testataRichiesta=testata("5010", 225, "2026-01-01"),
+        idSoggetto=sara,
+        tipoRevisione="SEMESTRALE",
+        datiControllo={"tipoMutazione": "01"},
+    )
+    e = esito(r)
+    out["5010_liste"] = [e[0], [a[0] for a in e[3]]]
+    out["5010_liste_percorsi"] = percorsi(r["rispostaKO"])
+    # A residence certificate by tax code (found with the consultation search).
+    r = s["6001"].call(
+        "emissioneCertificato",
+        testataRichiesta=testata("6001", 226),
+        listaTipiCertificati={"tipoCertificato": ["8"]},
+        soggettoIntestatario={"generalita": {"codiceFiscale": {"codFiscale": cf}, "cognome": "Neri", "nome": "Sara"}},
+        datiControllo=dati_controllo,
+    )
+    out["6001_cf"] = (
+        r["Risposta6001OK"]["testataRisposta"]["esitoOperazione"]
+        if r["Risposta6001OK"] is not None
+        else ko(r["Risposta6001KO"]) + [[(e["testoErroreAnomalia"], e["campoErroreAnomalia"]) for e in r["Risposta6001KO"]["listaErrori"]["errore"]]]
+    )
+
+    out["validati"] = sum(x.validated for x in s.values())
+    out["chiamate"] = sum(x.calls for x in s.values())
+    return out
+
+
 SUPPORTATI = {
     "1001", "1002", "1010", "1013", "1014", "2001", "2003", "2009", "2011", "3001", "3002",
-    "3006", "5001", "5005", "5008", "5012", "5013", "5014", "5021", "7001", "7003", "A001", "A002",
-    "A006",
+    "3004", "3006", "4001", "4002", "4003", "4004", "4005", "5001", "5005", "5008", "5010", "5012",
+    "5013", "5014", "5021", "6001", "7001", "7002", "7003", "A001", "A002", "A006",
 }
 
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
@@ -1053,7 +1323,7 @@ def non_disponibili(base):
 
 def main():
     base, scenario = sys.argv[1], sys.argv[2]
-    result = {"registry": registry, "table": table, "all": tutte, "unavailable": non_disponibili, "civil_status": stato_civile, "groups": gruppi, "record": scheda}[scenario](base)
+    result = {"registry": registry, "table": table, "all": tutte, "unavailable": non_disponibili, "civil_status": stato_civile, "groups": gruppi, "record": scheda, "services": servizi}[scenario](base)
     print(json.dumps(result))
 
 

@@ -62,6 +62,9 @@ impl Mondo {
         d.dichiara_postazioni(ROMA, 2).unwrap();
         d.emetti_certificati_postazione(&ca, ROMA, "ALP", prima)
             .unwrap();
+        d.dichiara_postazioni(MILANO, 1).unwrap();
+        d.emetti_certificati_postazione(&ca, MILANO, "ALP", prima)
+            .unwrap();
         Self { ca, direttorio: d }
     }
 
@@ -69,6 +72,30 @@ impl Mondo {
         let d = self.direttorio.clone();
         d.crl(&self.ca, ora_messaggio() - Duration::minutes(30))
             .unwrap()
+    }
+
+    /// The current certificate named `cn`, with its key.
+    pub fn certificato(&self, cn: &str) -> anpr_sicurezza::ca::CertificatoEmesso {
+        self.direttorio
+            .certificato_attuale(cn)
+            .unwrap()
+            .emesso
+            .clone()
+    }
+
+    /// Signs a [`busta_con_postazione`] template: the message signature with the
+    /// certificate named `server`, the workstation's with the one named `postazione`.
+    pub fn firma_xmlsec1_postazione(
+        &self,
+        template: &str,
+        server: &str,
+        postazione: &str,
+    ) -> Vec<u8> {
+        anpr_sicurezza::testing::firma_xmlsec1_postazione(
+            template,
+            &self.certificato(server),
+            &self.certificato(postazione),
+        )
     }
 
     /// Signs `template` with the certificate named `cn` using xmlsec1.
@@ -81,6 +108,27 @@ impl Mondo {
 /// A template created at [`ora_messaggio`].
 pub fn busta(utente: &str, corpo: &str) -> String {
     anpr_sicurezza::testing::busta(utente, corpo, ora_messaggio())
+}
+
+/// A template naming workstation `postazione`, created at [`ora_messaggio`].
+pub fn busta_con_postazione(utente: &str, corpo: &str, postazione: &str) -> String {
+    anpr_sicurezza::testing::busta_con_postazione(utente, corpo, postazione, ora_messaggio())
+}
+
+/// As [`busta_con_postazione`], the workstation signature covering `rif`.
+pub fn busta_con_postazione_rif(
+    utente: &str,
+    corpo: &str,
+    postazione: &str,
+    rif: &[&str],
+) -> String {
+    anpr_sicurezza::testing::busta_con_postazione_rif(
+        utente,
+        corpo,
+        postazione,
+        rif,
+        ora_messaggio(),
+    )
 }
 
 pub fn busta_con_riferimenti(utente: &str, corpo: &str, rif: &[&str]) -> String {
