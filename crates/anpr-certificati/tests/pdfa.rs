@@ -155,7 +155,13 @@ fn certificate_pdf_is_pdfa_with_embedded_font_accents_and_a_verifiable_qr() {
         .expect("pdftoppm wrote a page image");
     let letto = run(
         "zbarimg",
-        &["--raw", "-q", "-Sdisable", "-Sqrcode.enable", immagine.to_str().unwrap()],
+        &[
+            "--raw",
+            "-q",
+            "-Sdisable",
+            "-Sqrcode.enable",
+            immagine.to_str().unwrap(),
+        ],
     );
     assert_eq!(letto.trim(), url);
     let c = letto.trim().rsplit("c=").next().unwrap();

@@ -121,10 +121,16 @@ fn controlla_pdf(pdf: &[u8], attesi: &[&str]) -> (String, String) {
     // barcode in the page's text and prints it on a second line.
     let qr = tool(
         "zbarimg",
-        &["--raw", "-q", "-Sdisable", "-Sqrcode.enable", img.to_str().unwrap()],
+        &[
+            "--raw",
+            "-q",
+            "-Sdisable",
+            "-Sqrcode.enable",
+            img.to_str().unwrap(),
+        ],
     )
-        .trim()
-        .to_owned();
+    .trim()
+    .to_owned();
     (testo, qr)
 }
 

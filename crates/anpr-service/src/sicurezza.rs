@@ -58,7 +58,9 @@ pub struct Sicurezza {
     /// the store's version check.
     scrittura: tokio::sync::Mutex<()>,
     stato: RwLock<Arc<Istantanea>>,
-    crl: RwLock<Vec<u8>>,
+    /// Our CA and the current CRL (replaced, never changed, when the CRL is issued again:
+    /// it remembers the certificates that passed the chain check against this CRL).
+    fiducia: RwLock<Arc<Fiducia>>,
     /// When the CRL was last issued: it is issued again before its next update.
     crl_emessa: std::sync::Mutex<DateTime<Utc>>,
     verificatore: RwLock<Option<Arc<VerificatoreClienti>>>,
@@ -126,6 +128,7 @@ impl Sicurezza {
         let mut direttorio = Direttorio::default();
         archivio::applica(&mut direttorio, carico)?;
         let crl = direttorio.crl(&ca, adesso)?;
+        let fiducia = Arc::new(Fiducia::nuova(ca.certificato_der().to_vec(), crl));
         Ok(Self {
             store,
             ca,
@@ -134,7 +137,7 @@ impl Sicurezza {
                 direttorio: Arc::new(direttorio),
                 versione,
             })),
-            crl: RwLock::new(crl),
+            fiducia: RwLock::new(fiducia),
             crl_emessa: std::sync::Mutex::new(adesso),
             verificatore: RwLock::new(None),
             intervallo: INTERVALLO_AGGIORNAMENTO,
@@ -207,15 +210,12 @@ impl Sicurezza {
 
     /// The current CRL (DER).
     pub fn crl(&self) -> Vec<u8> {
-        leggi(&self.crl)
+        leggi(&self.fiducia).crl_der.clone()
     }
 
     /// Our CA and current CRL, for message-signature checks.
-    pub fn fiducia(&self) -> Fiducia {
-        Fiducia {
-            ca_der: self.ca.certificato_der().to_vec(),
-            crl_der: self.crl(),
-        }
+    pub fn fiducia(&self) -> Arc<Fiducia> {
+        leggi(&self.fiducia)
     }
 
     fn istantanea(&self) -> Arc<Istantanea> {
@@ -327,7 +327,10 @@ impl Sicurezza {
         if let Some(v) = leggi(&self.verificatore) {
             v.aggiorna_crl(&crl)?;
         }
-        scrivi(&self.crl, crl);
+        scrivi(
+            &self.fiducia,
+            Arc::new(Fiducia::nuova(self.ca.certificato_der().to_vec(), crl)),
+        );
         *self
             .crl_emessa
             .lock()

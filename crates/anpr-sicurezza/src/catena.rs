@@ -4,6 +4,9 @@
 //! ([`crate::mtls`]). Only our CA is trusted; only ECDSA P-256 and RSA (≥ 2048 bits)
 //! signatures are accepted.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use chrono::{DateTime, Utc};
 use rustls::pki_types::{CertificateDer, UnixTime};
 use webpki::{
@@ -20,18 +23,86 @@ pub static ALGORITMI: &[&dyn rustls::pki_types::SignatureVerificationAlgorithm] 
     webpki::ring::RSA_PKCS1_2048_8192_SHA256,
 ];
 
+/// Certificates whose chain check passed against one CA and CRL that a [`Fiducia`]
+/// remembers; past this many the memory is emptied and refilled.
+const MASSIMO_VERIFICATI: usize = 4096;
+
 /// What we trust: our CA certificate and its current CRL (DER).
-#[derive(Debug, Clone)]
+///
+/// A `Fiducia` is immutable: a new CRL means a new `Fiducia`. It remembers the
+/// certificates that passed the chain check (with their validity period), so a
+/// certificate seen again is accepted without re-verifying the CA's and the CRL's
+/// signatures while the same CRL is in force and the certificate is within its dates.
+/// Failures are never remembered: they are checked again every time.
+#[derive(Debug)]
 pub struct Fiducia {
     pub ca_der: Vec<u8>,
     pub crl_der: Vec<u8>,
+    /// Certificate DER → its validity period (not before, not after; Unix seconds).
+    verificati: Mutex<HashMap<Vec<u8>, (i64, i64)>>,
+}
+
+impl Clone for Fiducia {
+    fn clone(&self) -> Self {
+        Self::nuova(self.ca_der.clone(), self.crl_der.clone())
+    }
 }
 
 impl Fiducia {
+    /// Trust in the CA certificate `ca_der` with its CRL `crl_der` (both DER).
+    pub fn nuova(ca_der: Vec<u8>, crl_der: Vec<u8>) -> Self {
+        Self {
+            ca_der,
+            crl_der,
+            verificati: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// Verifies that `cert_der` was issued by our CA for client authentication, is
     /// valid at `adesso` and is not on the CRL. Revocation has its own code
     /// ([`CODICE_CERTIFICATO_FIRMA_REVOCATO`]); anything else is a chain failure.
     pub fn verifica(&self, cert_der: &[u8], adesso: DateTime<Utc>) -> Result<(), ErroreSicurezza> {
+        let t = adesso.timestamp();
+        let noto = self
+            .verificati
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(cert_der)
+            .is_some_and(|&(da, a)| da <= t && t <= a);
+        if noto {
+            return Ok(());
+        }
+        self.verifica_catena(cert_der, adesso)?;
+        if let Ok((_, c)) = x509_parser::parse_x509_certificate(cert_der) {
+            let validita = (
+                c.validity().not_before.timestamp(),
+                c.validity().not_after.timestamp(),
+            );
+            let mut v = self
+                .verificati
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if v.len() >= MASSIMO_VERIFICATI {
+                v.clear();
+            }
+            v.insert(cert_der.to_vec(), validita);
+        }
+        Ok(())
+    }
+
+    /// How many certificates this trust remembers as checked.
+    pub fn certificati_ricordati(&self) -> usize {
+        self.verificati
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
+    fn verifica_catena(
+        &self,
+        cert_der: &[u8],
+        adesso: DateTime<Utc>,
+    ) -> Result<(), ErroreSicurezza> {
         let catena = |e: webpki::Error| {
             if e == webpki::Error::CertRevoked {
                 ErroreSicurezza::messaggio(

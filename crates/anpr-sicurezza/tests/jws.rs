@@ -26,10 +26,7 @@ fn firma(m: &Mondo, cn: &str, sub: &str, iat: i64, durata: i64, corpo: &[u8]) ->
 }
 
 fn verifica(m: &Mondo, jws: &str, digest: Option<&str>, corpo: &[u8]) -> Result<(), String> {
-    let fiducia = Fiducia {
-        ca_der: m.ca.certificato_der().to_vec(),
-        crl_der: m.crl(),
-    };
+    let fiducia = Fiducia::nuova(m.ca.certificato_der().to_vec(), m.crl());
     let adesso = ora_messaggio() + Duration::seconds(10);
     verifica_richiesta(
         jws,

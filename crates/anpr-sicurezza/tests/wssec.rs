@@ -19,10 +19,7 @@ fn adesso() -> DateTime<Utc> {
 }
 
 fn verifica(m: &Mondo, xml: &[u8], quando: DateTime<Utc>) -> Result<(), String> {
-    let fiducia = Fiducia {
-        ca_der: m.ca.certificato_der().to_vec(),
-        crl_der: m.crl(),
-    };
+    let fiducia = Fiducia::nuova(m.ca.certificato_der().to_vec(), m.crl());
     verifica_messaggio(
         xml,
         &Politica::standard(&fiducia, quando),
@@ -144,10 +141,7 @@ fn only_the_municipality_s_authorised_addresses_and_algorithms_are_accepted() {
             ..Default::default()
         },
     );
-    let fiducia = Fiducia {
-        ca_der: m.ca.certificato_der().to_vec(),
-        crl_der: m.crl(),
-    };
+    let fiducia = Fiducia::nuova(m.ca.certificato_der().to_vec(), m.crl());
     let politica = Politica::standard(&fiducia, adesso());
     let da = |ip: &str| {
         verifica_messaggio(
@@ -204,10 +198,7 @@ fn verifica_postazione(
     xml: &[u8],
     quando: DateTime<Utc>,
 ) -> Result<Option<String>, (String, String)> {
-    let fiducia = Fiducia {
-        ca_der: m.ca.certificato_der().to_vec(),
-        crl_der: m.crl(),
-    };
+    let fiducia = Fiducia::nuova(m.ca.certificato_der().to_vec(), m.crl());
     verifica_messaggio(
         xml,
         &Politica::standard(&fiducia, quando),
@@ -391,4 +382,39 @@ fn a_workstation_signature_names_the_workstation_and_its_forgeries_are_refused()
         codice(verifica_postazione(&m, &solo_server, adesso())),
         Ok(None)
     );
+}
+
+/// The chain check remembers a certificate that passed, but only for the CRL it was
+/// checked against and within the certificate's own dates; failures are never
+/// remembered.
+#[test]
+fn a_checked_certificate_is_remembered_only_within_its_dates_and_crl() {
+    let mut m = Mondo::nuovo();
+    let server = m.certificato(&format!("{ROMA}-SERVER"));
+    let fiducia = Fiducia::nuova(m.ca.certificato_der().to_vec(), m.crl());
+    let codice = |r: Result<(), anpr_sicurezza::errore::ErroreSicurezza>| r.map_err(|e| e.codice());
+    assert_eq!(codice(fiducia.verifica(&server.der, adesso())), Ok(()));
+    assert_eq!(fiducia.certificati_ricordati(), 1);
+    assert_eq!(codice(fiducia.verifica(&server.der, adesso())), Ok(()));
+    assert_eq!(fiducia.certificati_ricordati(), 1);
+    // Outside its dates the remembered certificate is refused all the same.
+    let dopo = server.valido_al + Duration::seconds(1);
+    assert_eq!(codice(fiducia.verifica(&server.der, dopo)), Err("EV225"));
+    let prima = server.valido_dal - Duration::seconds(1);
+    assert_eq!(codice(fiducia.verifica(&server.der, prima)), Err("EV225"));
+    // A forged certificate (signature bytes changed) fails every time and is not kept.
+    let mut falso = server.der.clone();
+    let n = falso.len();
+    falso[n - 3] ^= 0x55;
+    for _ in 0..2 {
+        assert_eq!(codice(fiducia.verifica(&falso, adesso())), Err("EV225"));
+    }
+    assert_eq!(fiducia.certificati_ricordati(), 1);
+    // Once revoked, the trust built on the new CRL refuses it.
+    m.direttorio
+        .revoca_certificato(server.seriale, false, "ALS", ora_messaggio())
+        .unwrap();
+    let nuova = Fiducia::nuova(m.ca.certificato_der().to_vec(), m.crl());
+    assert_eq!(codice(nuova.verifica(&server.der, adesso())), Err("EV226"));
+    assert_eq!(nuova.certificati_ricordati(), 0);
 }
