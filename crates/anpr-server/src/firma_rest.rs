@@ -7,7 +7,9 @@
 
 use anpr_domain::caller::{Ambiente, CallerContext, Canale, Profilo};
 use anpr_domain::error::Anomalia;
-use anpr_sicurezza::jws::{verifica_richiesta, INTESTAZIONE_FIRMA};
+use anpr_sicurezza::jws::{
+    digest_corpo, verifica_richiesta_con_digest, DigestInCorso, INTESTAZIONE_FIRMA,
+};
 use anpr_sicurezza::wssec::{MittenteVerificato, Politica};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -20,6 +22,51 @@ use crate::caller::{
 use crate::error::ApiError;
 use crate::tls::ConnessioneTls;
 use crate::AppState;
+
+/// Largest signed subentro upload: its body is stored on disk while its digest is
+/// computed, then handed on to the upload handler from there.
+pub const MASSIMO_SUBENTRO_FIRMATO: u64 = 4 * 1024 * 1024 * 1024;
+
+static DEPOSITI: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Stores `body` in an unnamed temporary file (unlinked as soon as it is created) and
+/// computes its digest on the way; returns the digest and the body read back from the
+/// file as a stream. `Err(true)` when the body is over `massimo`, `Err(false)` when
+/// it cannot be read or stored.
+async fn deposita(body: Body, massimo: u64) -> Result<(String, Body), bool> {
+    use http_body_util::BodyExt;
+    use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+    let n = DEPOSITI.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let percorso = std::env::temp_dir().join(format!("anpr-firmato-{}-{n}", std::process::id()));
+    let mut file = tokio::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&percorso)
+        .await
+        .map_err(|_| false)?;
+    let _ = tokio::fs::remove_file(&percorso).await;
+    let mut digest = DigestInCorso::default();
+    let mut letti = 0u64;
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let Ok(dati) = frame.map_err(|_| false)?.into_data() else {
+            continue;
+        };
+        letti += dati.len() as u64;
+        if letti > massimo {
+            return Err(true);
+        }
+        digest.aggiungi(&dati);
+        file.write_all(&dati).await.map_err(|_| false)?;
+    }
+    file.flush().await.map_err(|_| false)?;
+    file.seek(std::io::SeekFrom::Start(0))
+        .await
+        .map_err(|_| false)?;
+    let flusso = tokio_util::io::ReaderStream::new(file);
+    Ok((digest.valore(), Body::from_stream(flusso)))
+}
 
 /// The sender proved by a request's JWS.
 #[derive(Debug, Clone)]
@@ -64,15 +111,31 @@ pub async fn verifica(State(state): State<AppState>, req: Request, next: Next) -
         );
     };
     let (mut parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await {
-        Ok(b) => b,
+    // The subentro upload takes files of any size: stored on disk, not in memory.
+    let caricamento =
+        parts.method == axum::http::Method::POST && parts.uri.path() == crate::PERCORSO_SUBENTRO;
+    let (limite, letto) = if caricamento {
+        (
+            MASSIMO_SUBENTRO_FIRMATO,
+            deposita(body, MASSIMO_SUBENTRO_FIRMATO).await,
+        )
+    } else {
+        let limite = crate::MAX_BODY_BYTES as u64;
+        let letto = axum::body::to_bytes(body, crate::MAX_BODY_BYTES)
+            .await
+            .map(|b| (digest_corpo(&b), Body::from(b)))
+            .map_err(|_| true);
+        (limite, letto)
+    };
+    let (calcolato, corpo) = match letto {
+        Ok(l) => l,
         Err(_) => {
             return ApiError::bad_request(
                 Anomalia::errore(
                     anpr_domain::error::CODICE_VALORE_NON_VALIDO,
                     "Corpo della richiesta illeggibile o troppo grande",
                 )
-                .atteso(format!("al massimo {} byte", crate::MAX_BODY_BYTES)),
+                .atteso(format!("al massimo {limite} byte")),
             )
             .in_ambiente(ambiente)
             .into_response()
@@ -81,10 +144,10 @@ pub async fn verifica(State(state): State<AppState>, req: Request, next: Next) -
     let fiducia = sic.fiducia();
     let adesso = state.registry.clock().now();
     // Any profile: which one the operation needs is the use case's decision (matrix).
-    let esito = verifica_richiesta(
+    let esito = verifica_richiesta_con_digest(
         &jws,
         digest.as_deref(),
-        &bytes,
+        &calcolato,
         &Politica::standard(&fiducia, adesso),
         &*sic.direttorio(),
         &Profilo::ALL,
@@ -93,8 +156,7 @@ pub async fn verifica(State(state): State<AppState>, req: Request, next: Next) -
     match esito {
         Ok(m) => {
             parts.extensions.insert(IdentitaFirmata(m));
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
+            next.run(Request::from_parts(parts, corpo)).await
         }
         Err(e) => {
             let _ = state

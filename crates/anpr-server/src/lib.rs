@@ -45,6 +45,9 @@ pub mod tls;
 /// streaming endpoints).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// The subentro upload (streamed multipart, no size limit but the signed one's).
+pub const PERCORSO_SUBENTRO: &str = "/api/v1/subentro";
+
 /// Response header naming the environment.
 pub const HEADER_AMBIENTE: &str = "x-anpr-ambiente";
 
@@ -165,7 +168,7 @@ pub fn router(registry: Arc<Registry>, config: ServerConfig) -> Router {
         .merge(rotte_sicurezza())
         .route("/ws/{servizio}", get(soap::documento).post(soap::richiesta))
         .route(
-            "/api/v1/subentro",
+            PERCORSO_SUBENTRO,
             // A municipality's files are large: this route streams them to disk, so
             // the JSON body limit does not apply (EN002 bounds each file).
             post(rest_subentro::carica).layer(DefaultBodyLimit::disable()),

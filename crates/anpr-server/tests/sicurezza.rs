@@ -28,6 +28,7 @@ const ALS: &str = "LSRMO70A01H501C0";
 const ALP: &str = "LPRMO75A01H501P0";
 const OPERATORE: &str = "PRTRMO80A01H501Q";
 const PREFETTO: &str = "PRFRMO70A01H501A";
+const SUBENTRANTE: &str = "SBNRMO85A01H501K";
 const PASSWORD: &str = "una password lunga";
 
 struct Https {
@@ -1209,6 +1210,78 @@ su_entrambi!(
     soap_forgeries_are_refused_at_the_edge
 );
 
+/// A signed subentro upload (issue 7 item 5 for REST): the body, larger than the 1 MiB
+/// any other signed request may carry, is stored on disk while its digest is computed,
+/// then streamed to the upload handler. A byte changed after signing is refused
+/// (EV223, audited) before the handler runs; the intact one is the signed user's.
+async fn a_signed_subentro_upload_is_checked_on_disk(s: Https) {
+    let m = prepara_comune(&s).await;
+    let sistema = ctx(None, "SOGEI", Profilo::GestoreSistema);
+    s.registry
+        .censisci_utente(
+            &sistema,
+            ROMA,
+            utente(SUBENTRANTE),
+            BTreeSet::from([Profilo::OperatoreSubentro]),
+        )
+        .await
+        .unwrap();
+    let via_server = s.client(Some(&identita(&m.server)));
+    // Two MiB in a file whose name breaks the naming convention (EN001).
+    let confine = "confine-firmato";
+    let mut corpo = format!(
+        "--{confine}\r\nContent-Disposition: form-data; name=\"file\"; \
+         filename=\"non_conforme.xml\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    corpo.extend(std::iter::repeat_n(b' ', 2 * 1024 * 1024));
+    corpo.extend(format!("\r\n--{confine}--\r\n").bytes());
+    let jws = anpr_sicurezza::testing::firma_jws(
+        &m.server,
+        SUBENTRANTE,
+        chrono::Utc::now().timestamp(),
+        300,
+        &corpo,
+    );
+    let invia = |corpo: Vec<u8>| {
+        via_server
+            .post(format!("{}/api/v1/subentro", s.base))
+            .header("x-anpr-ambiente", "produzione")
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={confine}"),
+            )
+            .header("agid-jwt-signature", jws.clone())
+            .body(corpo)
+            .send()
+    };
+    let mut alterato = corpo.clone();
+    let k = alterato.len() / 2;
+    alterato[k] = b'x';
+    let r = invia(alterato).await.unwrap();
+    assert_eq!(r.status(), 403);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(codici(&b), vec!["EV223".to_owned()], "{b}");
+    assert_eq!(rifiuti(&s.store, "jws:EV223").await, 1);
+
+    let r = invia(corpo).await.unwrap();
+    let (st, testo) = stato_e_testo(r).await;
+    assert_ne!(st, 403, "{testo}");
+    assert!(
+        testo.contains("EN001"),
+        "the handler read the file: {st} {testo}"
+    );
+    let audit = s.store.audit_page(0, 10_000).await.unwrap();
+    assert!(
+        audit.iter().any(|v| v.voce.utente == SUBENTRANTE
+            && v.voce
+                .oggetto
+                .as_deref()
+                .is_some_and(|o| o.contains("subentro"))),
+        "the upload is the signed user's"
+    );
+}
+
 /// As `su_entrambi!`, on a server that also serves `produzione`.
 macro_rules! su_entrambi_con_produzione {
     ($($scenario:ident),+ $(,)?) => {
@@ -1230,4 +1303,7 @@ macro_rules! su_entrambi_con_produzione {
     };
 }
 
-su_entrambi_con_produzione!(production_needs_a_proved_workstation_and_signed_rest);
+su_entrambi_con_produzione!(
+    production_needs_a_proved_workstation_and_signed_rest,
+    a_signed_subentro_upload_is_checked_on_disk
+);

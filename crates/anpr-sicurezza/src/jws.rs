@@ -38,10 +38,27 @@ fn malformato(m: impl std::fmt::Display) -> ErroreSicurezza {
 
 /// The `Digest` header value of `corpo`: `SHA-256=<base64>`.
 pub fn digest_corpo(corpo: &[u8]) -> String {
-    format!(
-        "SHA-256={}",
-        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(corpo))
-    )
+    let mut d = DigestInCorso::default();
+    d.aggiungi(corpo);
+    d.valore()
+}
+
+/// The body's digest computed piece by piece, for bodies too large to hold in memory.
+#[derive(Debug, Clone, Default)]
+pub struct DigestInCorso(Sha256);
+
+impl DigestInCorso {
+    pub fn aggiungi(&mut self, pezzo: &[u8]) {
+        self.0.update(pezzo);
+    }
+
+    /// The `Digest` header value of everything added: `SHA-256=<base64>`.
+    pub fn valore(self) -> String {
+        format!(
+            "SHA-256={}",
+            base64::engine::general_purpose::STANDARD.encode(self.0.finalize())
+        )
+    }
 }
 
 fn parte(s: &str) -> Result<Value, ErroreSicurezza> {
@@ -57,6 +74,28 @@ pub fn verifica_richiesta(
     jws: &str,
     digest: Option<&str>,
     corpo: &[u8],
+    politica: &Politica<'_>,
+    rubrica: &dyn RubricaUtenti,
+    profili_ammessi: &[Profilo],
+    ip: Option<IpAddr>,
+) -> Result<MittenteVerificato, ErroreSicurezza> {
+    verifica_richiesta_con_digest(
+        jws,
+        digest,
+        &digest_corpo(corpo),
+        politica,
+        rubrica,
+        profili_ammessi,
+        ip,
+    )
+}
+
+/// As [`verifica_richiesta`], with the digest of the body as received already computed
+/// (`SHA-256=<base64>`, e.g. by [`DigestInCorso`] while the body was stored).
+pub fn verifica_richiesta_con_digest(
+    jws: &str,
+    digest: Option<&str>,
+    calcolato: &str,
     politica: &Politica<'_>,
     rubrica: &dyn RubricaUtenti,
     profili_ammessi: &[Profilo],
@@ -119,7 +158,6 @@ pub fn verifica_richiesta(
         .as_array()
         .and_then(|a| a.iter().find_map(|h| h["digest"].as_str()))
         .ok_or_else(|| malformato("signed_headers senza digest"))?;
-    let calcolato = digest_corpo(corpo);
     if firmato != calcolato || digest.is_some_and(|d| d.trim() != calcolato) {
         return Err(ErroreSicurezza::messaggio(
             CODICE_DIGEST_ERRATO,
