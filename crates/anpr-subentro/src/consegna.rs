@@ -745,6 +745,52 @@ mod tests {
         );
     }
 
+    /// The header of a part against its name, on generated files split in two.
+    #[test]
+    fn a_part_s_header_must_match_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = anpr_generatore::genera(&anpr_generatore::Configurazione {
+            comuni: vec!["058091".parse().unwrap()],
+            persone: 40,
+            seme: 2,
+            anomalie: 0.0,
+            totali_errati: false,
+            data_estrazione: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            cartella: dir.path().to_owned(),
+        })
+        .unwrap();
+        let comune: CodiceIstatComune = "058091".parse().unwrap();
+        let parti = anpr_generatore::dividi_in_parti(&r.file[0], 2).unwrap();
+        let check = |file: &Path, nome: &str| -> Vec<String> {
+            let n = verifica_nome(nome, &comune).unwrap();
+            match controlla_testata(file, nome, &n) {
+                Ok(()) => Vec::new(),
+                Err(a) => a.into_iter().map(|a| a.codice).collect(),
+            }
+        };
+        assert!(check(&parti[0], "APR_058091_001_002.xml").is_empty());
+        assert!(check(&parti[1], "APR_058091_002_002.xml").is_empty());
+        assert!(check(&r.file[0], "APR_058091_001_001.xml").is_empty());
+        // totaleInvii 2 in a file named as one of three, 1 in a file named as one of two.
+        assert_eq!(check(&parti[0], "APR_058091_001_003.xml"), ["EN038"]);
+        assert_eq!(check(&r.file[0], "APR_058091_001_002.xml"), ["EN038"]);
+        // The second part named as the first.
+        assert_eq!(check(&parti[1], "APR_058091_001_002.xml"), ["EN008"]);
+        // A part of two without datiInvio.
+        let senza = dir.path().join("senza.xml");
+        let testo = std::fs::read_to_string(&parti[0]).unwrap();
+        let testo: String = testo
+            .lines()
+            .filter(|l| !l.starts_with("<datiInvio>"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&senza, testo).unwrap();
+        assert_eq!(check(&senza, "APR_058091_001_002.xml"), ["EN031"]);
+        // Not XML at all.
+        std::fs::write(&senza, "PK garbage").unwrap();
+        assert_eq!(check(&senza, "APR_058091_001_001.xml"), ["EN009"]);
+    }
+
     #[test]
     fn logical_names() {
         for (inviato, logico) in [

@@ -185,3 +185,41 @@ pub(crate) fn serratura(store: &Arc<dyn Store>, comune: &CodiceIstatComune) -> S
         })
         .clone()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn one_holder_per_municipality_and_data_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            anpr_store_sqlite::SqliteStore::open_in_dir(dir.path(), Ambiente::Presubentro).unwrap(),
+        );
+        let altro_dir = tempfile::tempdir().unwrap();
+        let altro: Arc<dyn Store> = Arc::new(
+            anpr_store_sqlite::SqliteStore::open_in_dir(altro_dir.path(), Ambiente::Presubentro)
+                .unwrap(),
+        );
+        let roma: CodiceIstatComune = "058091".parse().unwrap();
+        let milano: CodiceIstatComune = "015146".parse().unwrap();
+        let g = serratura(&store, &roma).prova().expect("free");
+        assert!(serratura(&store, &roma).prova().is_none());
+        // Another municipality, or the same in another data set, is independent.
+        assert!(serratura(&store, &milano).prova().is_some());
+        assert!(serratura(&altro, &roma).prova().is_some());
+        // While a load holds it, others are refused at once instead of waiting.
+        g.in_carico();
+        assert!(serratura(&store, &roma).attendi().await.is_none());
+        drop(g);
+        // A short hold (staging) is waited for.
+        let g = serratura(&store, &roma).prova().unwrap();
+        let attesa = tokio::spawn(async move {
+            let s = serratura(&store, &roma);
+            s.attendi().await.is_some()
+        });
+        tokio::task::yield_now().await;
+        drop(g);
+        assert!(attesa.await.unwrap());
+    }
+}
