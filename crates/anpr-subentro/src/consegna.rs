@@ -4,7 +4,8 @@
 //!
 //! ```text
 //!  part ─► authorised? ─► same idOperazioneComune already answered? ─► that answer
-//!       ─► name (EN001/EN008/EN038/EN039) ─► compressed size (EN002) ─► already staged (EN007)
+//!       ─► name (EN001/EN008/EN038/EN039) ─► compressed size (EN002) ─► onboarded (EN034)
+//!       ─► already staged (EN007)
 //!       ─► decompressed, bounded (EN002/EN009) ─► header: totaleInvii, datiInvio (EN038/EN031/EN008)
 //!       ─► staged ─► complete (APR 1..T and AIRE 1..T)? ─► load ─► staging emptied
 //! ```
@@ -28,7 +29,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use anpr_domain::caller::CallerContext;
+use anpr_domain::caller::{Ambiente, CallerContext};
 use anpr_domain::error::{Anomalia, Gravita, CODICE_CAMPO_OBBLIGATORIO};
 use anpr_domain::ids::{CodiceIstatComune, IdOperazioneComune};
 use anpr_service::{Registry, ServiceError};
@@ -276,6 +277,26 @@ async fn ricevi(
                 ))
                 .atteso(format!("al massimo {} byte compressi", limiti.compresso))],
         ));
+    }
+    // A municipality already onboarded in produzione sends nothing more (EN034, which
+    // the load would give anyway: said at the first part, not after the last).
+    if ctx.ambiente == Ambiente::Produzione {
+        let precedenti = registry
+            .store(ctx.ambiente)?
+            .file_subentro(comune)
+            .await
+            .map_err(|e| registry.interno(e))?;
+        if precedenti
+            .iter()
+            .any(|p| p.stato == StatoSubentro::Elaborato.as_str())
+        {
+            return Ok(rifiuto(
+                &logico,
+                vec![anomalia(tabelle, "EN034", Gravita::Errore, "comune")
+                    .valore(comune.as_str())
+                    .atteso("un comune non ancora subentrato")],
+            ));
+        }
     }
     let parti = base.join("parti");
     std::fs::create_dir_all(&parti).map_err(|e| registry.interno(e))?;
