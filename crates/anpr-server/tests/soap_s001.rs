@@ -4,7 +4,7 @@
 //! `S001subentro.xsd` (`tests/soap/subentro_s001.py`). A supply is loaded when its
 //! last part arrives (one APR and one AIRE file; an APR file in two parts), with the
 //! anomalies the generator injected; refusals carry their codes (name, compression,
-//! resent file, declared totals), hostile bodies get faults.
+//! resent file, declared totals, sizes), hostile bodies get faults.
 
 mod common;
 
@@ -14,6 +14,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use anpr_domain::caller::Ambiente;
+use base64::Engine;
 use common::Backend;
 use serde_json::{json, Value};
 
@@ -329,8 +330,9 @@ fn busta(id: u32, nome_file: &str, file_xml: &str) -> String {
 }
 
 /// Refusals with their codes: the name (EN001, EN039, EN008), no permission (EA401),
-/// an uncompressed file (EN009), a part sent twice (EN007); bad base64 (fault EV101)
-/// and a message over 64 MiB (fault EV112, HTTP 413); the server keeps serving.
+/// an uncompressed file (EN009), a part sent twice (EN007), no file (EV002); bad base64
+/// (fault EV101), a compressed file over 40 MiB (EN002) and a message over 64 MiB
+/// (fault EV112, HTTP 413); the server keeps serving.
 async fn rifiuti(backend: Backend) {
     let gen = tempfile::tempdir().unwrap();
     let r = genera(gen.path(), 60, 0.0, false);
@@ -395,6 +397,28 @@ async fn rifiuti(backend: Backend) {
     let testo = risposta.text().await.unwrap();
     assert!(
         testo.contains("EV101") && testo.contains("fileXml"),
+        "{testo}"
+    );
+    // A compressed file over 40 MiB fits the message but not the bound: EN002.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let casuali: Vec<u8> = (0..(40u64 << 20) + 1)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&casuali);
+    drop(casuali);
+    let risposta = invia(busta(13, "APR_058091_001_001.xml.zip", &b64))
+        .await
+        .unwrap();
+    drop(b64);
+    assert_eq!(risposta.status().as_u16(), 200);
+    let testo = risposta.text().await.unwrap();
+    assert!(
+        testo.contains("rispostaKO") && testo.contains("<codiceErroreAnomalia>EN002<"),
         "{testo}"
     );
     // Past 64 MiB the message is refused without being read whole.
