@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod nomi;
+mod parti;
 mod popolazione;
 mod xml;
 
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 use anpr_domain::ids::CodiceIstatComune;
 use chrono::NaiveDate;
 
+pub use parti::dividi_in_parti;
 pub use popolazione::TipoAnomalia;
 
 /// The kind of subentro file: resident registry or registry of Italians abroad.

@@ -7,6 +7,7 @@
 //! `X-ANPR-Ambiente` header (and in JSON bodies where they have an envelope).
 #![forbid(unsafe_code)]
 
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -48,6 +49,11 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The subentro upload (streamed multipart, no size limit but the signed one's).
 pub const PERCORSO_SUBENTRO: &str = "/api/v1/subentro";
 
+/// Largest message of the SOAP subentro upload (`/ws/AnprServiceS001`): one compressed
+/// file in base64 (at most `anpr_subentro::consegna::DIMENSIONE_MASSIMA_COMPRESSA`,
+/// 40 MiB, before encoding). The other SOAP endpoints keep [`MAX_BODY_BYTES`].
+pub const MAX_BODY_BYTES_S001: usize = 64 * 1024 * 1024;
+
 /// Response header naming the environment.
 pub const HEADER_AMBIENTE: &str = "x-anpr-ambiente";
 
@@ -69,6 +75,16 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub config: Arc<ServerConfig>,
     metrics: PrometheusHandle,
+    /// Where subentro outcome files and S001 staged parts live, one subdirectory per
+    /// environment.
+    pub cartella_esiti: Arc<PathBuf>,
+}
+
+/// The subentro directory of [`router`]: `ANPR_ESITI_DIR`, else `anpr-esiti` in the
+/// system's temporary directory.
+pub fn cartella_esiti_predefinita() -> PathBuf {
+    std::env::var_os("ANPR_ESITI_DIR")
+        .map_or_else(|| std::env::temp_dir().join("anpr-esiti"), PathBuf::from)
 }
 
 /// The process-wide Prometheus recorder (a recorder can be installed only once).
@@ -88,10 +104,20 @@ fn metrics_handle() -> PrometheusHandle {
 
 /// Builds the router with all routes and layers.
 pub fn router(registry: Arc<Registry>, config: ServerConfig) -> Router {
+    router_con_esiti(registry, config, cartella_esiti_predefinita())
+}
+
+/// [`router`] with the subentro directory given (tests give each server its own).
+pub fn router_con_esiti(
+    registry: Arc<Registry>,
+    config: ServerConfig,
+    cartella_esiti: PathBuf,
+) -> Router {
     let state = AppState {
         registry,
         config: Arc::new(config),
         metrics: metrics_handle(),
+        cartella_esiti: Arc::new(cartella_esiti),
     };
     Router::new()
         .route("/healthz", get(rest::healthz))
@@ -167,6 +193,13 @@ pub fn router(registry: Arc<Registry>, config: ServerConfig) -> Router {
         .merge(rotte_estrazioni())
         .merge(rotte_sicurezza())
         .route("/ws/{servizio}", get(soap::documento).post(soap::richiesta))
+        .route(
+            "/ws/AnprServiceS001",
+            // The subentro upload carries a whole compressed file: its own limit.
+            get(soap::documento_s001)
+                .post(soap::richiesta_s001)
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES_S001)),
+        )
         .route(
             PERCORSO_SUBENTRO,
             // A municipality's files are large: this route streams them to disk, so

@@ -6,8 +6,9 @@
 //! `anpr_subentro::servizio::importa_come`.
 //!
 //! Uploads are streamed to a temporary directory chunk by chunk (never held in
-//! memory); outcome files are kept under `ANPR_ESITI_DIR` (default: the system's
-//! temporary directory), one directory per environment and operation.
+//! memory); outcome files are kept under the server's subentro directory
+//! (`ANPR_ESITI_DIR`, default: the system's temporary directory), one directory per
+//! environment and operation — where S001 (`soap/subentro.rs`) leaves its loads' too.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,10 +43,8 @@ pub(crate) const ESITI: &[&str] = &[
 
 static CARICAMENTI: AtomicU64 = AtomicU64::new(0);
 
-fn base_esiti(ambiente: Ambiente) -> PathBuf {
-    std::env::var_os("ANPR_ESITI_DIR")
-        .map_or_else(|| std::env::temp_dir().join("anpr-esiti"), PathBuf::from)
-        .join(ambiente.as_str())
+fn base_esiti(state: &AppState, ambiente: Ambiente) -> PathBuf {
+    state.cartella_esiti.join(ambiente.as_str())
 }
 
 fn interno(ambiente: Ambiente, e: impl std::fmt::Display) -> ApiError {
@@ -135,7 +134,7 @@ pub async fn carica(
         )
         .await
         .map_err(|e| ApiError::from_service(e, ambiente))?;
-        let destinazione = base_esiti(ambiente).join(e.id_operazione.to_string());
+        let destinazione = base_esiti(&state, ambiente).join(e.id_operazione.to_string());
         tokio::fs::create_dir_all(&destinazione)
             .await
             .map_err(|e| interno(ambiente, e))?;
@@ -211,8 +210,12 @@ pub async fn scarica_esito(
     {
         return Err(non_trovato());
     }
-    let testo = tokio::fs::read(base_esiti(ambiente).join(id.to_string()).join(&nome))
-        .await
-        .map_err(|_| non_trovato())?;
+    let testo = tokio::fs::read(
+        base_esiti(&state, ambiente)
+            .join(id.to_string())
+            .join(&nome),
+    )
+    .await
+    .map_err(|_| non_trovato())?;
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], testo).into_response())
 }

@@ -26,6 +26,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 mod altri;
+mod subentro;
 
 use crate::caller::{ANONIMO, CODICE_IDENTITA_NON_AMMESSA};
 use crate::rest::{esegui_servizio, Dispatch};
@@ -351,6 +352,47 @@ pub async fn richiesta(
     ip: Option<axum::Extension<crate::rete::IndirizzoCliente>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    richiesta_con_limite(state, nome, headers, tls, ip, body, crate::MAX_BODY_BYTES).await
+}
+
+/// Name of the S001 endpoint, routed on its own for its message limit.
+pub const ENDPOINT_S001: &str = "AnprServiceS001";
+
+/// `POST /ws/AnprServiceS001`: the subentro upload, whose messages carry a whole
+/// compressed file ([`crate::MAX_BODY_BYTES_S001`]).
+pub async fn richiesta_s001(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    tls: Option<axum::Extension<crate::tls::ConnessioneTls>>,
+    ip: Option<axum::Extension<crate::rete::IndirizzoCliente>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    richiesta_con_limite(
+        state,
+        ENDPOINT_S001.to_owned(),
+        headers,
+        tls,
+        ip,
+        body,
+        crate::MAX_BODY_BYTES_S001,
+    )
+    .await
+}
+
+/// `GET /ws/AnprServiceS001?wsdl` and `?xsd=<file>`.
+pub async fn documento_s001(RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    documento(Path(ENDPOINT_S001.to_owned()), RawQuery(query), headers).await
+}
+
+async fn richiesta_con_limite(
+    state: AppState,
+    nome: String,
+    headers: HeaderMap,
+    tls: Option<axum::Extension<crate::tls::ConnessioneTls>>,
+    ip: Option<axum::Extension<crate::rete::IndirizzoCliente>>,
+    body: Result<Bytes, BytesRejection>,
+    limite: usize,
+) -> Response {
     let Some(servizio) = catalogo::servizio(&nome) else {
         return fault(
             &Fault::client(
@@ -362,9 +404,7 @@ pub async fn richiesta(
     };
     let body = match body {
         Ok(b) => b,
-        Err(BytesRejection::FailedToBufferBody(_)) => {
-            return fault(&Fault::troppo_grande(crate::MAX_BODY_BYTES))
-        }
+        Err(BytesRejection::FailedToBufferBody(_)) => return fault(&Fault::troppo_grande(limite)),
         Err(e) => return fault(&Fault::client(busta::CODICE_XML_NON_VALIDO, e.body_text())),
     };
     if let Err(f) = soap_action_valida(&headers) {
@@ -442,6 +482,11 @@ pub async fn richiesta(
     regole.extend(mittente_coerente(&ctx, &t));
     if !regole.is_empty() {
         return rifiuto(&state, servizio, op, &t, &regole);
+    }
+    if op.codice == "S001" {
+        // The message is no longer needed: only the file it carries.
+        drop(body);
+        return subentro::s001(&state, servizio, op, &t, &ctx, b).await;
     }
     esegui(&state, servizio, op, &t, &ctx, &b).await
 }

@@ -594,6 +594,7 @@ pub fn supportato(codice: &str) -> bool {
             | "7001"
             | "7002"
             | "7003"
+            | "S001"
     ) || gestiti(codice).is_some()
 }
 

@@ -1,5 +1,6 @@
 //! Services answered outside the registry pipeline: certificates (6001), asynchronous
-//! extractions and ISTAT tables (4001-4005) and the download of their files (7002).
+//! extractions and ISTAT tables (4001-4005) and the download of their files (7002),
+//! the subentro upload (S001).
 //!
 //! Requests are converted by hand into the input of their use case (for the 4000
 //! family the REST body, whose field names are the XSD's: see `docs/ESTRAZIONI.md`);
@@ -749,6 +750,44 @@ pub fn risposta_3004(
     }
     w.chiudi("listaProcAmm");
     w.chiudi("ns:Risposta3004_OK");
+    w.chiudi(&format!("ns:{}", op.risposta));
+    w.fine()
+}
+
+/// `RispostaS001/rispostaOK`: the header (outcome 2, or 6 when the load found
+/// anomalies) and `datiDettaglioRisposta` (the file's name, what became of it). A
+/// refusal is `risposte::ko`, which writes `RispostaS001/rispostaKO`.
+pub fn risposta_s001(
+    servizio: &Servizio,
+    op: &Operazione,
+    t: &Testata,
+    id_operazione_anpr: &str,
+    con_anomalie: bool,
+    nome_file: &str,
+    descrizione: &str,
+) -> String {
+    let mut w = Scrittore::busta();
+    w.apri_ns("ns", &op.risposta, &servizio.namespace);
+    w.apri("ns:rispostaOK");
+    scrivi_testata(
+        &mut w,
+        t,
+        &op.codice,
+        &EsitoTestata {
+            id_operazione_anpr,
+            esito: if con_anomalie {
+                ESITO_OK_CON_AVVERTIMENTI
+            } else {
+                ESITO_OK
+            },
+            ..EsitoTestata::default()
+        },
+    );
+    w.apri("datiDettaglioRisposta");
+    w.campo("nomeFile", nome_file);
+    w.campo("descrizioneEsito", descrizione);
+    w.chiudi("datiDettaglioRisposta");
+    w.chiudi("ns:rispostaOK");
     w.chiudi(&format!("ns:{}", op.risposta));
     w.fine()
 }

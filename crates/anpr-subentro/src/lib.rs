@@ -9,9 +9,13 @@
 //! - [`esiti`]: the outcome files;
 //! - [`registro_ae`]: a compact, presence-only view of a tax-agency register file, for
 //!   onboarding a big municipality from the command line in bounded memory;
-//! - [`servizio`]: the authorised entry point for the edges (REST upload, SOAP S001).
+//! - [`servizio`]: the authorised entry point for the edges (REST upload, SOAP S001),
+//!   one load at a time per municipality;
+//! - [`consegna`]: a supply delivered file by file (SOAP S001): compressed parts
+//!   checked, staged, and loaded when complete.
 #![forbid(unsafe_code)]
 
+pub mod consegna;
 pub mod controlli;
 pub mod esiti;
 pub mod importa;
