@@ -203,9 +203,13 @@ pub async fn con_postazione_tls(
             .await;
         return Err(Anomalia::errore(
             codice,
-            "In produzione il messaggio deve provare la postazione: la firma del certificato di postazione (anpr:Postazione) o il TLS reciproco con il certificato della postazione",
+            "In produzione il messaggio deve provare la postazione: la firma del certificato di postazione (anpr:Postazione nel SOAP, Anpr-Postazione-Signature nel REST) o il TLS reciproco con il certificato della postazione",
         )
-        .campo("Security/Postazione")
+        .campo(if ctx.canale == Canale::Rest {
+            anpr_sicurezza::jws::INTESTAZIONE_FIRMA_POSTAZIONE
+        } else {
+            "Security/Postazione"
+        })
         .valore(ctx.postazione.clone().unwrap_or_default())
         .atteso("una postazione ISTAT-PC-NNNN del comune"));
     }
@@ -257,6 +261,7 @@ async fn identifica(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiEr
             .cloned();
         if let Some(f) = firmata {
             return crate::firma_rest::chiamante(f, tls.as_ref(), declared, ambiente, state)
+                .await
                 .map(Caller);
         }
         if let Some(token) = token_sessione(parts)? {

@@ -1,14 +1,17 @@
 //! Signed REST requests (`Agid-JWT-Signature`, the Italian interoperability pattern):
 //! a layer that, when the header is present, reads the body (within the size limit),
 //! verifies the JWS, the body digest, the certificate (our CA, CRL) and the user
-//! (`anpr_sicurezza::jws`), and attaches the verified sender for the caller extractor.
+//! (`anpr_sicurezza::jws`), and the workstation's own signature when the request carries
+//! one ([`INTESTAZIONE_FIRMA_POSTAZIONE`]), and attaches the verified sender for the
+//! caller extractor.
 //! A refused signature is a coded 403 and a failed-login audit entry; the use case then
 //! authorises the user's profiles with the permission matrix as for every channel.
 
 use anpr_domain::caller::{Ambiente, CallerContext, Canale, Profilo};
 use anpr_domain::error::Anomalia;
 use anpr_sicurezza::jws::{
-    digest_corpo, verifica_richiesta_con_digest, DigestInCorso, INTESTAZIONE_FIRMA,
+    digest_corpo, verifica_postazione, verifica_richiesta_con_digest, DigestInCorso,
+    INTESTAZIONE_FIRMA, INTESTAZIONE_FIRMA_POSTAZIONE,
 };
 use anpr_sicurezza::wssec::{MittenteVerificato, Politica};
 use axum::body::Body;
@@ -82,16 +85,29 @@ fn rifiuto(codice: &str, testo: String, ambiente: Ambiente) -> Response {
 
 /// The layer: verifies requests carrying [`INTESTAZIONE_FIRMA`], passes the others on.
 pub async fn verifica(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(jws) = req.headers().get(INTESTAZIONE_FIRMA) else {
-        return next.run(req).await;
-    };
     let ambiente = req
         .headers()
         .get(HEADER_RICHIESTA_AMBIENTE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(state.config.ambiente_predefinito);
-    let Ok(jws) = jws.to_str().map(str::to_owned) else {
+    let postazione = req
+        .headers()
+        .get(INTESTAZIONE_FIRMA_POSTAZIONE)
+        .map(|v| v.to_str().map(str::to_owned));
+    let Some(jws) = req.headers().get(INTESTAZIONE_FIRMA) else {
+        if postazione.is_some() {
+            // The workstation endorses a signed request; alone it proves nothing.
+            return rifiuto(
+                anpr_sicurezza::errore::CODICE_SICUREZZA_MANCANTE,
+                format!("{INTESTAZIONE_FIRMA_POSTAZIONE} senza {INTESTAZIONE_FIRMA}"),
+                ambiente,
+            );
+        }
+        return next.run(req).await;
+    };
+    let (Ok(jws), Ok(postazione)) = (jws.to_str().map(str::to_owned), postazione.transpose())
+    else {
         return rifiuto(
             anpr_sicurezza::errore::CODICE_SICUREZZA_MANCANTE,
             "Intestazione non ASCII".into(),
@@ -153,6 +169,12 @@ pub async fn verifica(State(state): State<AppState>, req: Request, next: Next) -
         &Profilo::ALL,
         None,
     );
+    let esito = esito.and_then(|mut m| {
+        if let Some(p) = &postazione {
+            verifica_postazione(p, &jws, &mut m, &Politica::standard(&fiducia, adesso))?;
+        }
+        Ok(m)
+    });
     match esito {
         Ok(m) => {
             parts.extensions.insert(IdentitaFirmata(m));
@@ -168,41 +190,28 @@ pub async fn verifica(State(state): State<AppState>, req: Request, next: Next) -
     }
 }
 
-/// The caller of a signed request. A TLS client certificate on the same connection must
-/// be a workstation or server certificate of the same municipality (a workstation's
-/// names the caller's workstation when the signature does not); identity headers
-/// never mix in; `produzione` still needs TLS.
-pub fn chiamante(
+/// The caller of a signed request. Its workstation is the one its signature proves (a
+/// workstation certificate signed it, or the workstation's own JWS endorses it), else
+/// the one of the mutual-TLS connection, which must be of the same municipality; in
+/// `produzione` it needs TLS and a proved workstation, as a signed SOAP message does
+/// ([`crate::caller::con_postazione_tls`]). Identity headers never mix in.
+pub async fn chiamante(
     f: IdentitaFirmata,
     tls: Option<&ConnessioneTls>,
     dichiarata: bool,
     ambiente: Ambiente,
-    _state: &AppState,
+    state: &AppState,
 ) -> Result<CallerContext, ApiError> {
     let m = f.0;
-    let conflitto = |testo: &str| {
-        ApiError::forbidden(
-            Anomalia::errore(CODICE_IDENTITA_NON_AMMESSA, testo).campo(INTESTAZIONE_FIRMA),
-            ambiente,
-        )
-    };
     if dichiarata {
-        return Err(conflitto(
-            "Identità dichiarata tramite intestazioni su una richiesta firmata",
+        return Err(ApiError::forbidden(
+            Anomalia::errore(
+                CODICE_IDENTITA_NON_AMMESSA,
+                "Identità dichiarata tramite intestazioni su una richiesta firmata",
+            )
+            .campo(INTESTAZIONE_FIRMA),
+            ambiente,
         ));
-    }
-    let mut postazione = m.firma.postazione;
-    if let Some(der) = tls.and_then(|t| t.certificato.as_deref()) {
-        let id = anpr_sicurezza::ca::identita(der).ok();
-        if id.as_ref().and_then(|i| i.ou.as_deref()) != Some(m.firma.comune.as_str()) {
-            return Err(conflitto(
-                "Certificato TLS di un altro comune o di una carta su una richiesta firmata",
-            ));
-        }
-        // The workstation of the connection, when the signature names none.
-        if postazione.is_none() {
-            postazione = id.map(|i| i.cn).filter(|cn| cn.contains("-PC-"));
-        }
     }
     if ambiente == Ambiente::Produzione && tls.is_none() {
         return Err(ApiError::forbidden(
@@ -214,12 +223,20 @@ pub fn chiamante(
             ambiente,
         ));
     }
-    Ok(CallerContext {
+    let ctx = CallerContext {
         ambiente,
         comune: m.firma.comune.parse().ok(),
         utente: m.firma.utente,
         profili: m.profili,
-        postazione,
+        postazione: m.firma.postazione,
         canale: Canale::Rest,
-    })
+    };
+    crate::caller::con_postazione_tls(
+        state,
+        ctx,
+        tls.and_then(|t| t.certificato.as_deref())
+            .map(Vec::as_slice),
+    )
+    .await
+    .map_err(|a| ApiError::forbidden(a, ambiente))
 }

@@ -30,6 +30,17 @@ fn extend(doc: &mut Value, key: &str, extra: Value) {
     }
 }
 
+/// How callers prove who they are (docs/SICUREZZA.md).
+fn sicurezza() -> Value {
+    use anpr_sicurezza::jws::{CLAIM_RICHIESTA, INTESTAZIONE_FIRMA, INTESTAZIONE_FIRMA_POSTAZIONE};
+    json!({
+        "tlsReciproco": {"type": "mutualTLS", "description": "Certificato di postazione, del server del comune o della carta, emesso dalla nostra CA (anpr serve --tls); obbligatorio in produzione"},
+        "sessione": {"type": "http", "scheme": "bearer", "description": "Gettone di sessione (password giornaliera o passkey)"},
+        "firmaRichiesta": {"type": "apiKey", "in": "header", "name": INTESTAZIONE_FIRMA, "description": "JWS compatto (ES256/RS256, certificato in x5c) con iat, exp, sub = codice fiscale dell'utente e signed_headers[].digest = SHA-256 del corpo; obbligatorio in produzione per il software comunale"},
+        "firmaPostazione": {"type": "apiKey", "in": "header", "name": INTESTAZIONE_FIRMA_POSTAZIONE, "description": format!("JWS compatto del certificato della postazione con postazione, iat, exp e {CLAIM_RICHIESTA} = SHA-256 (base64url) della firma della richiesta; in produzione la postazione va provata così o con il TLS reciproco del suo certificato")}
+    })
+}
+
 /// The document.
 pub fn spec() -> Value {
     let mut doc = base();
@@ -67,6 +78,10 @@ pub fn spec() -> Value {
         "paths",
         crate::rest_estrazioni::paths_openapi(&ambiente_header),
     );
+    doc["components"]["securitySchemes"] = sicurezza();
+    // Without a scheme: public services, sessions (bearer) and, outside `produzione`,
+    // the development headers; the use case decides with the permission matrix.
+    doc["security"] = json!([{}, {"tlsReciproco": []}, {"sessione": []}, {"firmaRichiesta": []}, {"firmaRichiesta": [], "firmaPostazione": []}]);
     doc
 }
 

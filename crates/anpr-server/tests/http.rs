@@ -326,6 +326,18 @@ async fn every_documented_path_is_routed_and_metrics_count_requests() {
     let (status, doc, _) = s.get("/api/v1/openapi.json").await;
     assert_eq!(status, 200);
     assert_eq!(doc["openapi"], "3.1.0");
+    // Both signatures are documented, and named by the security requirements.
+    let schemi = &doc["components"]["securitySchemes"];
+    assert_eq!(schemi["firmaRichiesta"]["name"], "Agid-JWT-Signature");
+    assert_eq!(
+        schemi["firmaPostazione"]["name"],
+        "Anpr-Postazione-Signature"
+    );
+    for requisito in doc["security"].as_array().unwrap() {
+        for schema in requisito.as_object().unwrap().keys() {
+            assert!(schemi.get(schema).is_some(), "{schema}");
+        }
+    }
     let paths = doc["paths"].as_object().unwrap();
     assert!(paths.len() >= 12);
     for (path, item) in paths {

@@ -953,6 +953,66 @@ async fn production_needs_a_proved_workstation_and_signed_rest(s: Https) {
         (OPERATORE, "rest", Some("058091-PC-0001"))
     );
 
+    // Signed by the server over the server's connection: no workstation proved, EV234
+    // (audited) as for SOAP; endorsed by workstation PC-0002's own JWS it is accepted
+    // and recorded as PC-0002's; a workstation JWS endorsing another request is not.
+    let corpo = serde_json::to_vec(&iscrizione_rest("5", "Elsa")).unwrap();
+    let jws =
+        anpr_sicurezza::testing::firma_jws(&m.server, OPERATORE, adesso.timestamp(), 300, &corpo);
+    let firmata = |postazione: Option<String>| {
+        let mut r = via_server
+            .post(format!("{}/api/v1/operazioni/1002", s.base))
+            .header("x-anpr-ambiente", "produzione")
+            .header("content-type", "application/json")
+            .header("agid-jwt-signature", &jws)
+            .body(corpo.clone());
+        if let Some(p) = postazione {
+            r = r.header("anpr-postazione-signature", p);
+        }
+        r.send()
+    };
+    let r = firmata(None).await.unwrap();
+    assert_eq!(r.status(), 403);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(codici(&b), vec!["EV234".to_owned()], "{b}");
+    assert_eq!(rifiuti(&s.store, "postazione:EV234").await, 2);
+    let d_altra = anpr_sicurezza::testing::firma_jws(
+        &m.server,
+        OPERATORE,
+        adesso.timestamp() + 1,
+        300,
+        &corpo,
+    );
+    let pc2_altra = anpr_sicurezza::testing::firma_jws_postazione(
+        &m.pc2,
+        "058091-PC-0002",
+        &d_altra,
+        adesso.timestamp(),
+        300,
+    );
+    let r = firmata(Some(pc2_altra)).await.unwrap();
+    assert_eq!(r.status(), 403);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(codici(&b), vec!["EV222".to_owned()], "{b}");
+    let pc2 = anpr_sicurezza::testing::firma_jws_postazione(
+        &m.pc2,
+        "058091-PC-0002",
+        &jws,
+        adesso.timestamp(),
+        300,
+    );
+    let r = firmata(Some(pc2)).await.unwrap();
+    let st = r.status().as_u16();
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(st, 200, "{b}");
+    let op = s
+        .store
+        .operation(b["idOperazioneANPR"].as_str().unwrap().parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(op.postazione.as_deref(), Some("058091-PC-0002"));
+
     // A person's session (daily password) from the workstation: as before.
     let als = CallerContext {
         comune: Some(ROMA.parse().unwrap()),
@@ -1226,7 +1286,8 @@ async fn a_signed_subentro_upload_is_checked_on_disk(s: Https) {
         )
         .await
         .unwrap();
-    let via_server = s.client(Some(&identita(&m.server)));
+    // From workstation PC-0001 (mutual TLS): production needs a proved workstation.
+    let via_pc1 = s.client(Some(&identita(&m.pc1)));
     // Two MiB in a file whose name breaks the naming convention (EN001).
     let confine = "confine-firmato";
     let mut corpo = format!(
@@ -1244,7 +1305,7 @@ async fn a_signed_subentro_upload_is_checked_on_disk(s: Https) {
         &corpo,
     );
     let invia = |corpo: Vec<u8>| {
-        via_server
+        via_pc1
             .post(format!("{}/api/v1/subentro", s.base))
             .header("x-anpr-ambiente", "produzione")
             .header(

@@ -9,7 +9,9 @@
 //! it is fresh, the signed digest equals both the `Digest` header (when sent) and the
 //! digest of the body received, and the same sender checks as for SOAP pass (authorised
 //! IP, user known, of the certificate's municipality, with a profile for the operation).
-//! Codes are those of signed messages (EV220–EV233).
+//! Codes are those of signed messages (EV220–EV235). A request may also carry the
+//! workstation's own JWS ([`INTESTAZIONE_FIRMA_POSTAZIONE`]), checked by
+//! [`verifica_postazione`].
 
 use std::net::IpAddr;
 
@@ -20,8 +22,8 @@ use sha2::{Digest, Sha256};
 
 use crate::errore::*;
 use crate::wssec::{
-    autorizza_mittente, b64, firmatario, verifica_valore, MittenteVerificato, Politica,
-    RubricaUtenti, ALG_ECDSA_SHA256, ALG_RSA_SHA256,
+    autorizza_mittente, b64, della_postazione, firmatario, nomina_postazione, verifica_valore,
+    MittenteVerificato, Politica, RubricaUtenti, ALG_ECDSA_SHA256, ALG_RSA_SHA256,
 };
 
 /// The request header carrying the JWS.
@@ -101,10 +103,90 @@ pub fn verifica_richiesta_con_digest(
     profili_ammessi: &[Profilo],
     ip: Option<IpAddr>,
 ) -> Result<MittenteVerificato, ErroreSicurezza> {
+    let (certificato, claims) = verifica_compatta(jws, INTESTAZIONE_FIRMA, politica)?;
+    let firmato = claims["signed_headers"]
+        .as_array()
+        .and_then(|a| a.iter().find_map(|h| h["digest"].as_str()))
+        .ok_or_else(|| malformato("signed_headers senza digest"))?;
+    if firmato != calcolato || digest.is_some_and(|d| d.trim() != calcolato) {
+        return Err(ErroreSicurezza::messaggio(
+            CODICE_DIGEST_ERRATO,
+            "Il corpo della richiesta non corrisponde al digest firmato",
+        ));
+    }
+    let utente = claims["sub"]
+        .as_str()
+        .ok_or_else(|| malformato("sub (codice fiscale dell'utente) mancante"))?;
+    autorizza_mittente(
+        firmatario(&certificato, utente.to_owned())?,
+        rubrica,
+        profili_ammessi,
+        ip,
+    )
+}
+
+/// The workstation's own signature on a signed REST request, the REST form of SOAP's
+/// `anpr:Postazione` endorsing signature: a compact JWS by the workstation certificate
+/// (`x5c`) whose claims are `postazione` (the workstation id, `ISTAT-PC-NNNN`), `iat`,
+/// `exp` and [`CLAIM_RICHIESTA`], the [`impronta_richiesta`] of the request's
+/// [`INTESTAZIONE_FIRMA`] — so it endorses that request only and cannot be moved onto
+/// another one.
+pub const INTESTAZIONE_FIRMA_POSTAZIONE: &str = "Anpr-Postazione-Signature";
+/// The claim of the workstation JWS binding it to the request's JWS.
+pub const CLAIM_RICHIESTA: &str = "jws_sha256";
+
+/// The binding of a workstation JWS to request JWS `jws`: base64url (no padding) of the
+/// SHA-256 of its compact form.
+pub fn impronta_richiesta(jws: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(jws.trim().as_bytes()))
+}
+
+/// Verifies the workstation JWS `jws_postazione` endorsing request JWS `jws_richiesta`,
+/// already verified as `mittente`, and records the proved workstation in it. Same
+/// checks as for SOAP: format, algorithm, chain to our CA, not revoked, signature,
+/// freshness, binding to the request (EV222 otherwise), then a workstation certificate
+/// of the signing municipality naming itself (EV235). Every failure says it is the
+/// workstation's signature.
+pub fn verifica_postazione(
+    jws_postazione: &str,
+    jws_richiesta: &str,
+    mittente: &mut MittenteVerificato,
+    politica: &Politica<'_>,
+) -> Result<(), ErroreSicurezza> {
+    let esito = (|| {
+        let (certificato, claims) =
+            verifica_compatta(jws_postazione, INTESTAZIONE_FIRMA_POSTAZIONE, politica)?;
+        if claims[CLAIM_RICHIESTA].as_str() != Some(impronta_richiesta(jws_richiesta).as_str()) {
+            return Err(ErroreSicurezza::messaggio(
+                CODICE_RIFERIMENTO_NON_AMMESSO,
+                format!(
+                    "{INTESTAZIONE_FIRMA_POSTAZIONE}: {CLAIM_RICHIESTA} non è l'impronta di {INTESTAZIONE_FIRMA} di questa richiesta"
+                ),
+            ));
+        }
+        let nominata = claims["postazione"].as_str().ok_or_else(|| {
+            ErroreSicurezza::messaggio(
+                CODICE_SICUREZZA_MANCANTE,
+                format!("{INTESTAZIONE_FIRMA_POSTAZIONE}: postazione mancante"),
+            )
+        })?;
+        nomina_postazione(&mut mittente.firma, &certificato, nominata.to_owned())
+    })();
+    esito.map_err(della_postazione)
+}
+
+/// The checks every compact JWS of ours passes, for header `nome`: size, three parts,
+/// ES256 or RS256, `x5c` chaining to our CA and not revoked, signature, `iat`/`exp`
+/// within the policy. Returns the signing certificate and the claims.
+fn verifica_compatta(
+    jws: &str,
+    nome: &str,
+    politica: &Politica<'_>,
+) -> Result<(Vec<u8>, Value), ErroreSicurezza> {
     if jws.len() > DIMENSIONE_MASSIMA_JWS {
         return Err(ErroreSicurezza::messaggio(
             CODICE_XML_NON_AMMESSO,
-            format!("{INTESTAZIONE_FIRMA} oltre {DIMENSIONE_MASSIMA_JWS} byte"),
+            format!("{nome} oltre {DIMENSIONE_MASSIMA_JWS} byte"),
         ));
     }
     let parti: Vec<&str> = jws.trim().split('.').collect();
@@ -154,23 +236,5 @@ pub fn verifica_richiesta_con_digest(
             format!("Richiesta valida da {iat} a {exp}: fuori dal periodo ammesso"),
         ));
     }
-    let firmato = claims["signed_headers"]
-        .as_array()
-        .and_then(|a| a.iter().find_map(|h| h["digest"].as_str()))
-        .ok_or_else(|| malformato("signed_headers senza digest"))?;
-    if firmato != calcolato || digest.is_some_and(|d| d.trim() != calcolato) {
-        return Err(ErroreSicurezza::messaggio(
-            CODICE_DIGEST_ERRATO,
-            "Il corpo della richiesta non corrisponde al digest firmato",
-        ));
-    }
-    let utente = claims["sub"]
-        .as_str()
-        .ok_or_else(|| malformato("sub (codice fiscale dell'utente) mancante"))?;
-    autorizza_mittente(
-        firmatario(&certificato, utente.to_owned())?,
-        rubrica,
-        profili_ammessi,
-        ip,
-    )
+    Ok((certificato, claims))
 }

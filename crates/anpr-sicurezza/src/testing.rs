@@ -185,15 +185,38 @@ pub fn firma_jws(
     durata: i64,
     corpo: &[u8],
 ) -> String {
+    firma_compatta(
+        cert,
+        &serde_json::json!({"iat": iat, "exp": iat + durata, "sub": sub, "aud": "anpr", "signed_headers": [{"digest": crate::jws::digest_corpo(corpo)}, {"content-type": "application/json"}]}),
+    )
+}
+
+/// The workstation's own JWS (`Anpr-Postazione-Signature`) by `cert`'s key, naming
+/// workstation `postazione` and endorsing request JWS `richiesta`, valid from `iat`
+/// for `durata` seconds.
+pub fn firma_jws_postazione(
+    cert: &CertificatoEmesso,
+    postazione: &str,
+    richiesta: &str,
+    iat: i64,
+    durata: i64,
+) -> String {
+    firma_compatta(
+        cert,
+        &serde_json::json!({"iat": iat, "exp": iat + durata, "postazione": postazione, crate::jws::CLAIM_RICHIESTA: crate::jws::impronta_richiesta(richiesta)}),
+    )
+}
+
+/// A compact ES256 JWS of `claims` by `cert`'s key, the certificate in `x5c`.
+pub fn firma_compatta(cert: &CertificatoEmesso, claims: &serde_json::Value) -> String {
     use base64::Engine;
     use ring::rand::SystemRandom;
     use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
     let h = serde_json::json!({"alg": "ES256", "typ": "JWT", "x5c": [base64::engine::general_purpose::STANDARD.encode(&cert.der)]});
-    let p = serde_json::json!({"iat": iat, "exp": iat + durata, "sub": sub, "aud": "anpr", "signed_headers": [{"digest": crate::jws::digest_corpo(corpo)}, {"content-type": "application/json"}]});
     let input = format!(
         "{}.{}",
         b64u(h.to_string().as_bytes()),
-        b64u(p.to_string().as_bytes())
+        b64u(claims.to_string().as_bytes())
     );
     let rng = SystemRandom::new();
     let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &cert.chiave_pkcs8, &rng)

@@ -300,7 +300,7 @@ fn verifica_una_firma(
 }
 
 /// A failure of the workstation's signature says so (same code).
-fn della_postazione(e: ErroreSicurezza) -> ErroreSicurezza {
+pub(crate) fn della_postazione(e: ErroreSicurezza) -> ErroreSicurezza {
     match e {
         ErroreSicurezza::Messaggio { codice, messaggio } => ErroreSicurezza::Messaggio {
             codice,
@@ -427,38 +427,53 @@ pub fn verifica_firma(
         .to_owned();
     let mut verificata = firmatario(&certificato, utente)?;
     if let Some((der, nominata)) = certificato_postazione {
-        let id = crate::ca::identita(&der)?;
-        if !id.cn.contains("-PC-") {
-            return Err(postazione_non_ammessa(format!(
-                "La firma della postazione è del certificato {}, che non è un certificato di postazione",
-                id.cn
-            )));
-        }
-        if id.ou.as_deref() != Some(verificata.comune.as_str()) {
-            return Err(postazione_non_ammessa(format!(
-                "La postazione {} non è del comune {} che firma il messaggio",
-                id.cn, verificata.comune
-            )));
-        }
-        if id.cn != nominata {
-            return Err(postazione_non_ammessa(format!(
-                "Postazione dichiarata {nominata:?}, firmata dal certificato di {}",
-                id.cn
-            )));
-        }
-        if verificata
-            .postazione
-            .as_ref()
-            .is_some_and(|p| *p != nominata)
-        {
-            return Err(postazione_non_ammessa(format!(
-                "Messaggio firmato dalla postazione {}, ma dichiara la postazione {nominata}",
-                verificata.postazione.as_deref().unwrap_or("")
-            )));
-        }
-        verificata.postazione = Some(nominata);
+        nomina_postazione(&mut verificata, &der, nominata)?;
     }
     Ok(verificata)
+}
+
+/// The workstation `nominata` proved by its own signature with certificate `der`
+/// (already verified against the CA and the CRL), shared by SOAP's `anpr:Postazione`
+/// and REST's workstation JWS: `der` must be a workstation certificate
+/// (`ISTAT-PC-NNNN`) of the municipality that signed the message, its CN the named
+/// workstation, and not contradict a workstation certificate that signed the message
+/// itself (EV235).
+pub(crate) fn nomina_postazione(
+    verificata: &mut FirmaVerificata,
+    der: &[u8],
+    nominata: String,
+) -> Result<(), ErroreSicurezza> {
+    let id = crate::ca::identita(der)?;
+    if !id.cn.contains("-PC-") {
+        return Err(postazione_non_ammessa(format!(
+            "La firma della postazione è del certificato {}, che non è un certificato di postazione",
+            id.cn
+        )));
+    }
+    if id.ou.as_deref() != Some(verificata.comune.as_str()) {
+        return Err(postazione_non_ammessa(format!(
+            "La postazione {} non è del comune {} che firma il messaggio",
+            id.cn, verificata.comune
+        )));
+    }
+    if id.cn != nominata {
+        return Err(postazione_non_ammessa(format!(
+            "Postazione dichiarata {nominata:?}, firmata dal certificato di {}",
+            id.cn
+        )));
+    }
+    if verificata
+        .postazione
+        .as_ref()
+        .is_some_and(|p| *p != nominata)
+    {
+        return Err(postazione_non_ammessa(format!(
+            "Messaggio firmato dalla postazione {}, ma dichiara la postazione {nominata}",
+            verificata.postazione.as_deref().unwrap_or("")
+        )));
+    }
+    verificata.postazione = Some(nominata);
+    Ok(())
 }
 
 /// Who signed with `certificato` (already verified) on behalf of `utente`.
