@@ -728,6 +728,18 @@ async fn operazione_soap(s: &Https, testo: &str) -> anpr_store::StoredOperation 
         .unwrap()
 }
 
+/// The operation a successful REST answer reports (status 200 asserted).
+async fn operazione_rest(s: &Https, r: reqwest::Response) -> anpr_store::StoredOperation {
+    let st = r.status().as_u16();
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(st, 200, "{b}");
+    s.store
+        .operation(b["idOperazioneANPR"].as_str().unwrap().parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 async fn anonymous_tls_and_plain_http_production(s: Https) {
     // Over TLS without a certificate: public permissions only.
     let c = s.client(None);
@@ -935,15 +947,7 @@ async fn production_needs_a_proved_workstation_and_signed_rest(s: Https) {
         .send()
         .await
         .unwrap();
-    let st = r.status().as_u16();
-    let b: Value = r.json().await.unwrap();
-    assert_eq!(st, 200, "{b}");
-    let op = s
-        .store
-        .operation(b["idOperazioneANPR"].as_str().unwrap().parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let op = operazione_rest(&s, r).await;
     assert_eq!(
         (
             op.utente.as_str(),
@@ -1002,15 +1006,7 @@ async fn production_needs_a_proved_workstation_and_signed_rest(s: Https) {
         300,
     );
     let r = firmata(Some(pc2)).await.unwrap();
-    let st = r.status().as_u16();
-    let b: Value = r.json().await.unwrap();
-    assert_eq!(st, 200, "{b}");
-    let op = s
-        .store
-        .operation(b["idOperazioneANPR"].as_str().unwrap().parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let op = operazione_rest(&s, r).await;
     assert_eq!(op.postazione.as_deref(), Some("058091-PC-0002"));
 
     // A person's session (daily password) from the workstation: as before.
