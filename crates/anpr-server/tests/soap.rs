@@ -4,8 +4,10 @@
 //! request and response validated against the published XSDs (`tests/soap/gestionale.py`);
 //! the effects are then checked over REST. The services answered outside the registry
 //! pipeline (6001 certificates, 4001-4005 and 7002 extractions, 3004 proceedings) and
-//! 5010 have their own scenario. Hostile messages (XXE, entity bomb, 100 MB,
-//! invalid UTF-8, unknown elements...) get SOAP faults and the server keeps serving.
+//! 5010 have their own scenario, as do the public bodies' (E001, E002) and the
+//! consulates' (C001, C010) services with their own callers. Hostile messages (XXE,
+//! entity bomb, 100 MB, invalid UTF-8, unknown elements...) get SOAP faults and the
+//! server keeps serving.
 
 mod common;
 
