@@ -166,3 +166,36 @@ pub fn risposta_c010(
     w.chiudi(&format!("ns:{}", op.risposta));
     w.fine()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xml::parse;
+
+    #[test]
+    fn one_criterion_among_the_generalities_and_only_aire_subjects() {
+        let r = parse(b"<RichiestaC001><generalita><cognome>Neri</cognome><nome>Irene</nome>\
+            <idSchedaSoggettoANPR>7</idSchedaSoggettoANPR></generalita>\
+            <comuneIscrizioneAIRE><codiceIstat>058091</codiceIstat></comuneIscrizioneAIRE></RichiestaC001>").unwrap();
+        let c = converti(&r).unwrap();
+        assert_eq!(
+            c.corpo["criteriRicerca"],
+            serde_json::json!({"idANPR": "7"})
+        );
+        assert_eq!(c.corpo["datiRichiesta"]["comuneResidenza"], "058091");
+        assert_eq!(
+            c.corpo["datiRichiesta"]["posizioni"],
+            serde_json::json!(["aire"])
+        );
+        let r = parse(
+            b"<RichiestaC010><generalita><cognome>Neri</cognome><nome>Irene</nome>\
+            <dataNascita>1971-08-08</dataNascita><luogoNascita/></generalita></RichiestaC010>",
+        )
+        .unwrap();
+        let e = converti(&r).unwrap_err();
+        assert_eq!(
+            (e[0].codice.as_str(), e[0].campo.as_deref()),
+            ("EV105", Some("RichiestaC010/generalita/luogoNascita"))
+        );
+    }
+}

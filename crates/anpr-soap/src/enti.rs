@@ -271,3 +271,70 @@ pub fn risposta_e002(
     w.chiudi(&format!("ns:{}", op.risposta));
     w.fine()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xml::parse;
+
+    fn codici_campi(a: &[Anomalia]) -> Vec<(String, String)> {
+        a.iter()
+            .map(|a| (a.codice.clone(), a.campo.clone().unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn e001_refuses_a_compression_it_cannot_send() {
+        let r = parse(b"<RichiestaE001><datiRichiesta><idTabella>001</idTabella><compressione>0</compressione></datiRichiesta></RichiestaE001>").unwrap();
+        assert_eq!(converti_e001(&r).unwrap(), "001");
+        let r = parse(b"<RichiestaE001><datiRichiesta><idTabella>001</idTabella><compressione>1</compressione></datiRichiesta></RichiestaE001>").unwrap();
+        assert_eq!(
+            codici_campi(&converti_e001(&r).unwrap_err()),
+            [(
+                "EV118".to_owned(),
+                "RichiestaE001/datiRichiesta/compressione".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn e002_becomes_the_national_search_and_names_what_it_refuses() {
+        let r = parse(b"<RichiestaE002><criteriRicerca><cognome>Ferri</cognome><nome>Carla</nome>\
+            <datiNascita><dataEvento>1982-04-04</dataEvento></datiNascita></criteriRicerca>\
+            <datiRichiesta><schedaAnagraficaRichiesta>2</schedaAnagraficaRichiesta>\
+            <dataRiferimentoRichiesta>2026-11-23</dataRiferimentoRichiesta>\
+            <motivoRichiesta>Verifica</motivoRichiesta><casoUso>CU01</casoUso></datiRichiesta></RichiestaE002>").unwrap();
+        let c = converti_e002(&r).unwrap();
+        assert!(c.consultazione.famiglia);
+        assert_eq!(c.consultazione.corpo["criteriRicerca"]["cognome"], "Ferri");
+        assert_eq!(
+            c.consultazione.corpo["datiNascita"]["dataEvento"],
+            "1982-04-04"
+        );
+        // National: no municipality narrows the search.
+        assert!(c.consultazione.corpo["datiRichiesta"]
+            .get("comuneResidenza")
+            .is_none());
+        assert_eq!(
+            codici_campi(&c.avvertimenti),
+            [(
+                "EV105".to_owned(),
+                "RichiestaE002/datiRichiesta/motivoRichiesta".to_owned()
+            )]
+        );
+        let r = parse(b"<RichiestaE002><criteriRicerca><senzaCognome>1</senzaCognome></criteriRicerca>\
+            <verifica/><datiRichiesta><schedaAnagraficaRichiesta>1</schedaAnagraficaRichiesta>\
+            <dataRiferimentoRichiesta>2026-11-23</dataRiferimentoRichiesta><casoUso>CU01</casoUso></datiRichiesta></RichiestaE002>").unwrap();
+        let campi: Vec<_> = codici_campi(&converti_e002(&r).unwrap_err())
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
+        assert_eq!(
+            campi,
+            [
+                "RichiestaE002/verifica",
+                "RichiestaE002/criteriRicerca/senzaCognome"
+            ]
+        );
+    }
+}
