@@ -26,6 +26,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 mod altri;
+mod enti;
 mod subentro;
 
 use crate::caller::{ANONIMO, CODICE_IDENTITA_NON_AMMESSA};
@@ -478,6 +479,18 @@ async fn richiesta_con_limite(
         Ok(c) => c,
         Err(a) => return fault(&Fault::client(&a.codice, a.testo).con_status(403)),
     };
+    // The public bodies' (E001-E004) and the consulates' (CONSOLATI) services: a body
+    // or a consulate acts with national read scope and no municipality, whatever
+    // identity it signed or declared with; its `codMittente` is its own code, not an
+    // ISTAT code, so EN167 does not apply.
+    let ctx = if servizio.famiglia.starts_with('E') || servizio.famiglia == "CONSOLATI" {
+        CallerContext {
+            comune: None,
+            ..ctx
+        }
+    } else {
+        ctx
+    };
     let mut regole = richieste::controlla_testata(&t, &op.codice);
     regole.extend(mittente_coerente(&ctx, &t));
     if !regole.is_empty() {
@@ -555,29 +568,8 @@ async fn esegui(
         }
         "7001" => {
             let richiesto = b.corpo.testo_a("datiRichiesta/idTabella").unwrap_or("");
-            let numero = richiesto.parse::<u32>().ok();
-            let elenco = match registry.elenco_tabelle(ctx).await {
-                Ok(e) => e,
-                Err(e) => return errore_servizio(servizio, op, t, &e),
-            };
-            let Some((nome, numero)) = elenco
-                .iter()
-                .find(|i| i.anpr_number.is_some() && i.anpr_number == numero)
-                .map(|i| (i.name.clone(), i.anpr_number.unwrap_or_default()))
-            else {
-                let a = Anomalia::errore(
-                    anpr_service::tabelle::CODICE_TABELLA_INESISTENTE,
-                    "Tabella inesistente",
-                )
-                .campo("datiRichiesta/idTabella")
-                .valore(richiesto)
-                .atteso("il numero di una tabella ANPR (Tabella N)");
-                return rifiuto(state, servizio, op, t, &[a]);
-            };
-            match registry.righe_tabella(ctx, &nome, None).await {
-                Ok(righe) => {
-                    let file =
-                        risposte::file_tabella(&righe.nome, numero, &righe.versione, &righe.righe);
+            match tabella_richiesta(state, servizio, op, t, ctx, richiesto).await {
+                Ok((numero, file)) => {
                     let r = registry.riferimento(None);
                     let id = id_da_riferimento(&r.id);
                     xml(
@@ -585,9 +577,11 @@ async fn esegui(
                         risposte::tabella(servizio, op, t, numero, &file, &id),
                     )
                 }
-                Err(e) => errore_servizio(servizio, op, t, &e),
+                Err(risposta) => risposta,
             }
         }
+        "E001" | "E002" => enti::esegui(state, servizio, op, t, ctx, b).await,
+        "C001" | "C010" => enti::consolati(state, servizio, op, t, ctx, b).await,
         "7003" => {
             let r = registry.riferimento(None);
             let id = id_da_riferimento(&r.id);
@@ -622,6 +616,46 @@ async fn esegui(
     }
 }
 
+/// The decoding table numbered `richiesto` (ANPR's `Tabella N`) as the XML file
+/// 7001 and E001 carry; a number naming no table is refused (`rispostaKO`).
+async fn tabella_richiesta(
+    state: &AppState,
+    servizio: &Servizio,
+    op: &Operazione,
+    t: &Testata,
+    ctx: &CallerContext,
+    richiesto: &str,
+) -> Result<(u32, String), Response> {
+    let registry = &state.registry;
+    let numero = richiesto.parse::<u32>().ok();
+    let elenco = registry
+        .elenco_tabelle(ctx)
+        .await
+        .map_err(|e| errore_servizio(servizio, op, t, &e))?;
+    let Some((nome, numero)) = elenco
+        .iter()
+        .find(|i| i.anpr_number.is_some() && i.anpr_number == numero)
+        .map(|i| (i.name.clone(), i.anpr_number.unwrap_or_default()))
+    else {
+        let a = Anomalia::errore(
+            anpr_service::tabelle::CODICE_TABELLA_INESISTENTE,
+            "Tabella inesistente",
+        )
+        .campo("datiRichiesta/idTabella")
+        .valore(richiesto)
+        .atteso("il numero di una tabella ANPR (Tabella N)");
+        return Err(rifiuto(state, servizio, op, t, &[a]));
+    };
+    let righe = registry
+        .righe_tabella(ctx, &nome, None)
+        .await
+        .map_err(|e| errore_servizio(servizio, op, t, &e))?;
+    Ok((
+        numero,
+        risposte::file_tabella(&righe.nome, numero, &righe.versione, &righe.righe),
+    ))
+}
+
 /// A subject consultation (3002, 3006): the search, then — when the whole family or
 /// the family data are asked for — each subject's family or cohabitation and its
 /// members, all as at `dataRiferimentoRichiesta` and restricted to the data groups
@@ -634,16 +668,40 @@ async fn consultazione(
     ctx: &CallerContext,
     b: &Busta,
 ) -> Response {
+    let conv = match richieste::converti_ricerca(&b.corpo, t) {
+        Ok(c) => c,
+        Err(a) => return rifiuto(state, servizio, op, t, &a),
+    };
+    consulta(state, servizio, op, t, ctx, &conv, Risposta::Comune).await
+}
+
+/// Which answer a consultation's reads are written into.
+enum Risposta<'a> {
+    /// `RispostaNNNN_OK` (3002, 3006).
+    Comune,
+    /// `RispostaE002_OK`, with the conversion's warnings.
+    Ente(&'a [Anomalia]),
+    /// `RispostaC001`.
+    Consolato,
+}
+
+/// The reads of a converted consultation (the search, then the families and members
+/// asked for) and its answer.
+async fn consulta(
+    state: &AppState,
+    servizio: &Servizio,
+    op: &Operazione,
+    t: &Testata,
+    ctx: &CallerContext,
+    conv: &richieste::Consultazione,
+    risposta_di: Risposta<'_>,
+) -> Response {
     use anpr_domain::ids::{IdAnprFamiglia, IdAnprSoggetto};
     use anpr_domain::scheda::SezioneSoggetto;
     use anpr_service::consultazione::{FamigliaLetta, SchedaLetta};
     use anpr_soap::scheda::Letto;
 
     let registry = &state.registry;
-    let conv = match richieste::converti_ricerca(&b.corpo, t) {
-        Ok(c) => c,
-        Err(a) => return rifiuto(state, servizio, op, t, &a),
-    };
     let criteri = serde_json::from_value::<RichiestaRicercaSoggetti>(conv.corpo.clone())
         .map_err(|e| {
             vec![Anomalia::errore(
@@ -767,9 +825,11 @@ async fn consultazione(
         .collect();
     let r = registry.riferimento(None);
     let id = id_da_riferimento(&r.id);
-    xml(
-        StatusCode::OK,
-        risposte::consultazione(
+    let body = match risposta_di {
+        Risposta::Consolato => {
+            anpr_soap::consolati::risposta_c001(servizio, op, t, registry.tables(), &letti, &id)
+        }
+        Risposta::Comune => risposte::consultazione(
             servizio,
             op,
             t,
@@ -778,7 +838,18 @@ async fn consultazione(
             &conv.gruppi,
             &id,
         ),
-    )
+        Risposta::Ente(avvertimenti) => anpr_soap::enti::risposta_e002(
+            servizio,
+            op,
+            t,
+            registry.tables(),
+            &letti,
+            &conv.gruppi,
+            avvertimenti,
+            &id,
+        ),
+    };
+    xml(StatusCode::OK, body)
 }
 
 /// The documented answer for an operation of the WSDL without a use case in this

@@ -4,8 +4,10 @@
 //! request and response validated against the published XSDs (`tests/soap/gestionale.py`);
 //! the effects are then checked over REST. The services answered outside the registry
 //! pipeline (6001 certificates, 4001-4005 and 7002 extractions, 3004 proceedings) and
-//! 5010 have their own scenario. Hostile messages (XXE, entity bomb, 100 MB,
-//! invalid UTF-8, unknown elements...) get SOAP faults and the server keeps serving.
+//! 5010 have their own scenario, as do the public bodies' (E001, E002) and the
+//! consulates' (C001, C010) services with their own callers. Hostile messages (XXE,
+//! entity bomb, 100 MB, invalid UTF-8, unknown elements...) get SOAP faults and the
+//! server keeps serving.
 
 mod common;
 
@@ -482,8 +484,8 @@ async fn scenario_tutte(s: Server) {
 async fn scenario_non_disponibili(s: Server) {
     let out = gestionale(&s.base, "unavailable").await;
     let ops = out.as_object().unwrap();
-    // 54 operations in the WSDLs, 34 served (S001: tests/soap_s001.rs).
-    assert_eq!(ops.len(), 54 - 34, "{out}");
+    // 54 operations in the WSDLs, 38 served (S001: tests/soap_s001.rs).
+    assert_eq!(ops.len(), 54 - 38, "{out}");
     for (op, v) in ops {
         assert_eq!(v, &serde_json::json!([200, ["EV100", "EN527"]]), "{op}");
     }
@@ -883,3 +885,111 @@ async fn scenario_servizi(s: Server) {
 }
 
 on_both_backends!(scenario_servizi);
+
+/// The public bodies' services (E001 tables, E002 consultation) for a caller holding
+/// ENTE_FRUITORE, with no municipality (`codMittente` is the body's code); municipal
+/// operators, consulates and anonymous callers are refused with EA401. Every request
+/// and answer valid against `E000Vocabolario.xsd`.
+async fn scenario_enti(s: Server) {
+    let out = gestionale(&s.base, "bodies").await;
+    let ids = &out["ids"];
+    let (carla, dario) = (
+        ids["carla"].as_str().unwrap().to_owned(),
+        ids["dario"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(
+        out["E001"],
+        serde_json::json!(["2", "001", "xml", "1", true]),
+        "{out}"
+    );
+    assert_eq!(
+        out["E001_compressione"],
+        serde_json::json!(["3", ["EV118", "EN527"]])
+    );
+    assert_eq!(
+        out["E001_inesistente"],
+        serde_json::json!(["3", ["EV020", "EN527"]])
+    );
+    assert_eq!(
+        out["E002_id"],
+        serde_json::json!([["2", []], [[carla, "Ferri", "Carla"]]]),
+        "{out}"
+    );
+    assert_eq!(out["E002_residenza"], "058091", "{out}");
+    assert_eq!(
+        out["E002_generalita"],
+        serde_json::json!([["6", ["EV105"]], [[dario, "Ferri", "Dario"]]]),
+        "{out}"
+    );
+    let mut famiglia = vec![carla.clone(), dario.clone()];
+    famiglia.sort();
+    assert_eq!(
+        out["E002_famiglia"],
+        serde_json::json!([["2", []], famiglia]),
+        "{out}"
+    );
+    assert_eq!(out["E002_nessuno"], serde_json::json!(["2", []]), "{out}");
+    assert_eq!(
+        out["E002_verifica"],
+        serde_json::json!(["3", ["EV105", "EN527"]])
+    );
+    for k in ["E002_operatore", "E001_consolato", "E001_anonimo"] {
+        assert_eq!(
+            out[k],
+            serde_json::json!(["3", ["EA401", "EN527"]]),
+            "{k}: {out}"
+        );
+    }
+    assert_eq!(
+        out["validati"],
+        2 * out["chiamate"].as_u64().unwrap(),
+        "{out}"
+    );
+}
+
+on_both_backends!(scenario_enti);
+
+/// The consulates' AIRE queries (C001 records, C010 yes/no) for a caller holding
+/// CONSOLATO, with no municipality; residents are not found; municipal operators and
+/// public bodies are refused with EA401. Every message valid against
+/// `CONSOLATIServizi.xsd`.
+async fn scenario_consolati(s: Server) {
+    let out = gestionale(&s.base, "consulates").await;
+    let irene = out["ids"]["irene"].as_str().unwrap().to_owned();
+    assert_eq!(
+        out["C001_id"],
+        serde_json::json!([["2", []], [[irene, "Neri"]]]),
+        "{out}"
+    );
+    assert_eq!(out["C001_consolato"], "2810703", "{out}");
+    assert_eq!(
+        out["C001_generalita"],
+        serde_json::json!([["2", []], [[irene, "Neri"]]]),
+        "{out}"
+    );
+    assert_eq!(
+        out["C001_residente"],
+        serde_json::json!([["2", []], []]),
+        "{out}"
+    );
+    assert_eq!(
+        out["C001_per_consolato"],
+        serde_json::json!(["3", ["EV105", "EN527"]])
+    );
+    assert_eq!(out["C010_aire"], serde_json::json!([["2", []], true]));
+    assert_eq!(out["C010_residente"], serde_json::json!([["2", []], false]));
+    for k in ["C001_operatore", "C010_ente"] {
+        assert_eq!(
+            out[k],
+            serde_json::json!(["3", ["EA401", "EN527"]]),
+            "{k}: {out}"
+        );
+    }
+    assert_eq!(
+        out["validati"],
+        2 * out["chiamate"].as_u64().unwrap(),
+        "{out}"
+    );
+}
+
+on_both_backends!(scenario_consolati);

@@ -75,10 +75,18 @@ pub enum Permesso {
     /// The municipality's authorised IP addresses, enforced at the HTTP edge for its
     /// callers (local security administrator).
     IndirizziAutorizzati,
+    /// The public bodies' SOAP channel (E001-E004): a body under a data-use agreement
+    /// reads nationally, with no municipality; the reads themselves then need
+    /// [`Permesso::ConsultaScheda`]/[`Permesso::Ricerca`] as on every channel.
+    ServiziEnti,
+    /// The consulates' SOAP channel (CONSOLATI C001, C010): read-only AIRE queries
+    /// with national scope and no municipality; the reads then need
+    /// [`Permesso::Ricerca`] as on every channel.
+    ServiziConsolati,
 }
 
 impl Permesso {
-    pub const ALL: [Permesso; 26] = [
+    pub const ALL: [Permesso; 28] = [
         Permesso::ConsultaTabelle,
         Permesso::CalcoloCodiceFiscale,
         Permesso::ConsultaScheda,
@@ -105,6 +113,8 @@ impl Permesso {
         Permesso::GestionePostazioni,
         Permesso::ParametriComune,
         Permesso::IndirizziAutorizzati,
+        Permesso::ServiziEnti,
+        Permesso::ServiziConsolati,
     ];
 
     /// True when any caller, even one with no profile, holds it.
@@ -171,6 +181,8 @@ pub fn profili_abilitati(permesso: Permesso) -> &'static [Profilo] {
         Permesso::GestionePostazioni => &[AmministratorePostazioni],
         Permesso::ParametriComune => &[Sindaco, AmministratorePrimoLivello],
         Permesso::IndirizziAutorizzati => &[AmministratoreSicurezza, GestoreSistema],
+        Permesso::ServiziEnti => &[EnteFruitore],
+        Permesso::ServiziConsolati => &[Consolato],
     }
 }
 

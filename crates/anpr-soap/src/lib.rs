@@ -11,7 +11,8 @@
 //! 3. converts the request into the input of the use case ([`richieste`]) — the same
 //!    JSON document the REST edge takes, so both edges share one validation path;
 //!    certificates, extractions and proceedings, answered outside the registry
-//!    pipeline, have theirs in [`servizi`];
+//!    pipeline, have theirs in [`servizi`], the public bodies' services (E001, E002)
+//!    in [`enti`], the consulates' AIRE queries (C001, C010) in [`consolati`];
 //! 4. writes the answer in the XSD's element order ([`risposte`]): `Risposta_Comune`,
 //!    `RispostaNNNN_OK`, `RispostaMultipla7001` or `rispostaKO` with `listaErrori`, or
 //!    a `soap:Fault` for messages that are not an ANPR request at all.
@@ -22,6 +23,8 @@
 mod altre;
 pub mod busta;
 pub mod catalogo;
+pub mod consolati;
+pub mod enti;
 pub mod richieste;
 pub mod risposte;
 pub mod scheda;

@@ -594,6 +594,10 @@ pub fn supportato(codice: &str) -> bool {
             | "7001"
             | "7002"
             | "7003"
+            | "C001"
+            | "C010"
+            | "E001"
+            | "E002"
             | "S001"
     ) || gestiti(codice).is_some()
 }

@@ -162,7 +162,12 @@ fn tipo_mutazione_5021(w: &mut Scrittore, op: &Operazione, t: &Testata) {
 }
 
 /// `tipoTestataRispostaE000`: the bodies' header (`idOperazioneClient`).
-fn scrivi_testata_enti(w: &mut Scrittore, t: &Testata, codice: &str, e: &EsitoTestata<'_>) {
+pub(crate) fn scrivi_testata_enti(
+    w: &mut Scrittore,
+    t: &Testata,
+    codice: &str,
+    e: &EsitoTestata<'_>,
+) {
     w.apri("testataRisposta");
     let id = if t.id_operazione_comune.is_empty() {
         "0"

@@ -26,11 +26,15 @@ use chrono::NaiveDate;
 use crate::busta::{scrivi_anomalia, Scrittore};
 use crate::richieste::CODICE_DATO_NON_GESTITO;
 
-/// Which consultation answers: the municipalities' (3002) or the public bodies' (3006).
+/// Which consultation answers: the municipalities' (3002), the public bodies' through
+/// the municipal family (3006) or through their own channel (E002,
+/// `tipoDatiSoggettiEnte`: the 3002 order without the leading `identificativi` and the
+/// polygamy list, the national id last in `tipoIdentificativi`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Variante {
     Comune3002,
     Ente3006,
+    EnteE002,
 }
 
 /// The data groups asked for (`datiAnagraficiRichiesti`, codes of table "Dati
@@ -996,9 +1000,10 @@ impl Blocchi<'_> {
         }
     }
 
-    /// `erroriAnomalie` (3002 only): groups asked for that the registry does not hold.
+    /// `erroriAnomalie` (3002 and E002): groups asked for that the registry does not
+    /// hold.
     fn non_tenuti(&self, w: &mut Scrittore) {
-        if self.v != Variante::Comune3002 || self.g.completo() {
+        if self.v == Variante::Ente3006 || self.g.completo() {
             return;
         }
         for (codice, nome) in GRUPPI_NON_TENUTI {
@@ -1069,6 +1074,30 @@ pub fn scrivi_soggetto(w: &mut Scrittore, tabelle: &Tables, l: Letto<'_>, g: &Gr
             b.provenienza_destinazione(w);
             b.carta(w);
             b.permesso(w);
+        }
+        Variante::EnteE002 => {
+            scrivi_generalita(w, tabelle, l.id, l.scheda);
+            b.stato_civile(w);
+            b.atto_nascita(w);
+            b.cittadinanze(w);
+            b.genitori(w, false);
+            b.genitori(w, true);
+            b.residenza(w);
+            b.tutore(w);
+            b.matrimoni(w);
+            b.unione_convivenza(w, false);
+            b.carta(w);
+            b.permesso(w);
+            b.legame(w);
+            b.famiglia(w);
+            b.altri_dati(w);
+            b.iscrizione(w);
+            b.cancellazione(w);
+            b.provenienza_destinazione(w);
+            b.non_tenuti(w);
+            w.apri("tipoIdentificativi");
+            w.campo("idANPR", l.id);
+            w.chiudi("tipoIdentificativi");
         }
     }
     w.chiudi("datiSoggetto");

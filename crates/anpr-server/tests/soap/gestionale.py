@@ -9,7 +9,7 @@ request and every response body against the published XSDs (the copies under
 object with what it observed; the Rust test checks it against the registry over REST.
 
 Usage: gestionale.py BASE_URL SCENARIO   (SCENARIO: registry | table | all | unavailable |
-civil_status | groups | record | services)
+civil_status | groups | record | services | bodies | consulates)
 Needs: pip install zeep xmlschema (installed by scripts/test).
 """
 import base64
@@ -40,7 +40,9 @@ def schema(xsd):
 class Servizio:
     """One endpoint: a zeep client generated from our WSDL, with message history."""
 
-    def __init__(self, base, nome, xsd):
+    def __init__(self, base, nome, xsd, profili="OPERATORE_ANAGRAFE,OPERATORE_CONSULTAZIONE", utente="BNCLRA70A41H501X"):
+        self.profili = profili
+        self.utente = utente
         self.history = HistoryPlugin()
         self.client = zeep.Client(f"{base}/ws/{nome}?wsdl", plugins=[self.history])
         self.xsd = xsd
@@ -48,15 +50,19 @@ class Servizio:
         self.calls = 0
 
     def call(self, operation, **kwargs):
-        header = etree.Element("{urn:anpr:soap}identitaSviluppo")
-        for k, v in (
-            ("utente", "BNCLRA70A41H501X"),
-            ("postazione", "PDL-01"),
-            ("profili", "OPERATORE_ANAGRAFE,OPERATORE_CONSULTAZIONE"),
-        ):
-            etree.SubElement(header, k).text = v
+        # profili None: a message without any identity (anonymous).
+        headers = []
+        if self.profili is not None:
+            header = etree.Element("{urn:anpr:soap}identitaSviluppo")
+            for k, v in (
+                ("utente", self.utente),
+                ("postazione", "PDL-01"),
+                ("profili", self.profili),
+            ):
+                etree.SubElement(header, k).text = v
+            headers.append(header)
         with self.client.settings(raw_response=False, strict=True):
-            result = getattr(self.client.service, operation)(_soapheaders=[header], **kwargs)
+            result = getattr(self.client.service, operation)(_soapheaders=headers, **kwargs)
         self.calls += 1
         self.check("request", self.history.last_sent["envelope"])
         self.check("response", self.history.last_received["envelope"])
@@ -1270,7 +1276,7 @@ def servizi(base):
 
 
 SUPPORTATI = {
-    "1001", "1002", "1010", "1013", "1014", "2001", "2003", "2009", "2011", "3001", "3002",
+    "C001", "C010", "E001", "E002", "1001", "1002", "1010", "1013", "1014", "2001", "2003", "2009", "2011", "3001", "3002",
     "3004", "3006", "4001", "4002", "4003", "4004", "4005", "5001", "5005", "5008", "5010", "5012",
     "5013", "5014", "5021", "6001", "7001", "7002", "7003", "A001", "A002", "A006", "S001",
 }
@@ -1320,10 +1326,184 @@ def non_disponibili(base):
     return out
 
 
+def testata_ente(codice, id_client, mittente="ENTE01"):
+    """tipoTestataRichiestaE000: the body's header (idOperazioneClient, its own code)."""
+    return {
+        "idOperazioneClient": str(id_client),
+        "codMittente": mittente,
+        "codDestinatario": "999999",
+        "operazioneRichiesta": codice,
+        "dataOraRichiesta": datetime.datetime(2026, 11, 23, 10, 0, 0),
+        "tipoOperazione": "C",
+        "tipoInvio": "TEST",
+        "nomeApplicativo": "ente zeep",
+    }
+
+
+def esito_ente(r):
+    """[outcome, [codes]] of a bodies' answer (E000: listaErrori/listaAnomalie repeated)."""
+    for k, v in zeep.helpers.serialize_object(r).items():
+        if v is None:
+            continue
+        if k == "rispostaKO":
+            return [v["testataRisposta"]["esitoOperazione"], [e["codiceErroreAnomalia"] for e in v["listaErrori"]]]
+        anomalie = v.get("listaAnomalie") or []
+        return [v["testataRisposta"]["esitoOperazione"], [a["codiceErroreAnomalia"] for a in anomalie]]
+    return ["?", []]
+
+
+def enti(base):
+    """The public bodies' services E001 and E002 with a caller holding ENTE_FRUITORE
+    (no municipality: codMittente is the body's code), and the refusals of callers
+    without the profile; every request and answer validated against E000Vocabolario.xsd."""
+    s1000 = Servizio(base, "AnprService1000", "1000iscrizione.xsd")
+    s3000 = Servizio(base, "AnprService3000", "3000consultazione.xsd")
+    ENTE = ("ENTE_FRUITORE", "VRDGPP70A01H501U")
+    e1 = Servizio(base, "AnprServiceE001", "E000Vocabolario.xsd", *ENTE)
+    e2 = Servizio(base, "AnprServiceE002", "E000Vocabolario.xsd", *ENTE)
+    out = {}
+    # The municipality registers Carla and her son Dario (family of two).
+    carla = esito(iscrizione_1002(s1000, 400, "Ferri", "Carla", "F", "1982-04-04", "1"))[2][0]
+    fam = madre_famiglia(s3000, 401, carla, "Ferri", "Carla")
+    dario = esito(iscrizione_1002(s1000, 402, "Ferri", "Dario", "M", "2010-10-10", "3", fam))[2][0]
+    out["ids"] = {"carla": carla, "dario": dario, "famiglia": fam}
+
+    # E001: table 1 as an XML file (tipoFileMeta).
+    r = e1.call("scarica_tabelle", testataRichiesta=testata_ente("E001", 1), datiRichiesta={"idTabella": "001"})
+    ok = r["RispostaMultiplaE001"]
+    f = ok["datiDettaglioRisposta"]["file"]
+    data = f["contenuto"]
+    if isinstance(data, str):
+        data = base64.b64decode(data)
+    doc = etree.fromstring(data)
+    out["E001"] = [ok["testataRisposta"]["esitoOperazione"], ok["datiDettaglioRisposta"]["idTabella"], f["formato"], doc.get("numero"), len(doc.findall("riga")) > 0]
+    out["E001_compressione"] = esito_ente(e1.call("scarica_tabelle", testataRichiesta=testata_ente("E001", 2), datiRichiesta={"idTabella": "001", "compressione": "1"}))
+    out["E001_inesistente"] = esito_ente(e1.call("scarica_tabelle", testataRichiesta=testata_ente("E001", 3), datiRichiesta={"idTabella": "999"}))
+
+    def e002(id_client, criteri, **dati):
+        d = {"schedaAnagraficaRichiesta": "1", "dataRiferimentoRichiesta": datetime.date(2026, 11, 23), "casoUso": "CU01"}
+        d.update(dati)
+        return e2.call("consultazione_soggetti", testataRichiesta=testata_ente("E002", id_client), criteriRicerca=criteri, datiRichiesta=d)
+
+    def soggetti(r):
+        ok = r["RispostaE002_OK"]
+        if ok is None or ok["listaSoggetti"] is None:
+            return []
+        return [[s["tipoIdentificativi"]["idANPR"], s["generalita"]["cognome"], s["generalita"]["nome"]] for s in ok["listaSoggetti"]["datiSoggetto"]]
+
+    # E002 by national id: Carla's record, her id last (tipoIdentificativi).
+    r = e002(10, {"idANPR": carla})
+    out["E002_id"] = [esito_ente(r), soggetti(r)]
+    ok = r["RispostaE002_OK"]["listaSoggetti"]["datiSoggetto"][0]
+    out["E002_residenza"] = ok["residenza"][0]["indirizzo"]["comune"]["codiceIstat"] if ok["residenza"] else None
+    # By generalities with the reason: outcome 6, the reason not recorded (W EV105).
+    r = e002(11, {"cognome": "Ferri", "nome": "Dario", "datiNascita": {"dataEvento": datetime.date(2010, 10, 10)}}, motivoRichiesta="Verifica requisiti")
+    out["E002_generalita"] = [esito_ente(r), soggetti(r)]
+    # The whole family (schedaAnagraficaRichiesta 2), only generalities (group 2).
+    r = e002(12, {"idANPR": dario}, schedaAnagraficaRichiesta="2", datiAnagraficiRichiesti=["2"])
+    out["E002_famiglia"] = [esito_ente(r), sorted(x[0] for x in soggetti(r))]
+    # Nobody: an empty answer, outcome 2.
+    out["E002_nessuno"] = esito_ente(e002(13, {"cognome": "Inesistente", "nome": "Nessuno"}))
+    # verifica has no use case: EV105 naming it.
+    out["E002_verifica"] = esito_ente(e2.call(
+        "consultazione_soggetti", testataRichiesta=testata_ente("E002", 14), criteriRicerca={"idANPR": carla},
+        verifica={"generalita": {"cognome": "Ferri", "nome": "Carla"}},
+        datiRichiesta={"schedaAnagraficaRichiesta": "1", "dataRiferimentoRichiesta": datetime.date(2026, 11, 23), "casoUso": "CU01"},
+    ))
+
+    # Refused with EA401: a municipal operator (codMittente its ISTAT code), a
+    # consulate, a caller with no identity (even for the public tables).
+    operatore = Servizio(base, "AnprServiceE002", "E000Vocabolario.xsd", "OPERATORE_CONSULTAZIONE,SUPER_UTENTE")
+    r = operatore.call("consultazione_soggetti", testataRichiesta=testata_ente("E002", 20, "058091"), criteriRicerca={"idANPR": carla},
+                       datiRichiesta={"schedaAnagraficaRichiesta": "1", "dataRiferimentoRichiesta": datetime.date(2026, 11, 23), "casoUso": "CU01"})
+    out["E002_operatore"] = esito_ente(r)
+    consolato = Servizio(base, "AnprServiceE001", "E000Vocabolario.xsd", "CONSOLATO")
+    out["E001_consolato"] = esito_ente(consolato.call("scarica_tabelle", testataRichiesta=testata_ente("E001", 21), datiRichiesta={"idTabella": "001"}))
+    anonimo = Servizio(base, "AnprServiceE001", "E000Vocabolario.xsd", None)
+    out["E001_anonimo"] = esito_ente(anonimo.call("scarica_tabelle", testataRichiesta=testata_ente("E001", 22), datiRichiesta={"idTabella": "001"}))
+
+    tutti = [s1000, s3000, e1, e2, operatore, consolato, anonimo]
+    out["chiamate"] = sum(x.calls for x in tutti)
+    out["validati"] = sum(x.validated for x in tutti)
+    return out
+
+
+def consolati(base):
+    """The consulates' AIRE queries C001 and C010 with a caller holding CONSOLATO (no
+    municipality), and the refusals of callers without the profile; every request and
+    answer validated against CONSOLATIServizi.xsd."""
+    s3000 = Servizio(base, "AnprService3000", "3000consultazione.xsd")
+    sA000 = Servizio(base, "AnprServiceA000", "A000aire.xsd")
+    c = Servizio(base, "AnprServiceCONSOLATI", "CONSOLATIServizi.xsd", "CONSOLATO", "NRIGNN70A01H501U")
+    d = datetime.date.fromisoformat
+    out = {}
+    # Roma registers Irene in AIRE (A002); Sofia is resident (1002), not in AIRE.
+    r = sA000.call(
+        "AIRE_iscrizione_altriMotivi",
+        testataRichiesta=testata("A002", 500, "2022-06-01"),
+        generalitaA002={"generalita": generalita("Neri", "Irene", "F", "1971-08-08", annoEspatrio="2000")},
+        famiglia={"famiglia": {"tipoScheda": "1"}, "legameSoggetto": {"dataDecorrenza": d("2022-06-01"), "codiceLegame": "1"}},
+        iscrizioneAire={"motivoIscrizione": "C01", "iniziativaIscrizione": "1", "individuazioneComuneIscrizione": "1"},
+        residenzaEstera=ESTERO_NY,
+        datiControllo={"attribuzioneFamigliaAIRE": "1"},
+    )
+    irene = esito(r)[2][0]
+    s1000 = Servizio(base, "AnprService1000", "1000iscrizione.xsd")
+    sofia = esito(iscrizione_1002(s1000, 501, "Neri", "Sofia", "F", "1990-09-09", "1"))[2][0]
+    out["ids"] = {"irene": irene, "sofia": sofia}
+    richiedente = {"codMittente": "058091", "idPostazione": "CONS-NY-1", "idUtente": "NRIGNN70A01H501U"}
+
+    def testata_c(codice, n):
+        t = testata(codice, n)
+        t["codMittente"] = "CONSNY"
+        return t
+
+    def c001(n, gen, **extra):
+        return c.call("interrogazioneDatiAnagrafici", testataRichiesta=testata_c("C001", n), datiRichiedente=richiedente,
+                      generalita=gen, comuneIscrizioneAIRE=ROMA, **extra)
+
+    def soggetti(r):
+        ok = r["RispostaC001"]
+        if ok is None or ok["listaSoggetti"] is None:
+            return []
+        return [[x["identificativi"]["idANPR"], x["generalita"]["cognome"]] for x in ok["listaSoggetti"]["datiSoggetto"]]
+
+    r = c001(1, {"cognome": "Neri", "nome": "Irene", "idSchedaSoggettoANPR": irene})
+    out["C001_id"] = [esito_di(r), soggetti(r)]
+    ok = r["RispostaC001"]["listaSoggetti"]["datiSoggetto"][0]
+    out["C001_consolato"] = ok["residenza"][0]["localitaEstera"]["consolato"]["codiceConsolato"]
+    r = c001(2, {"cognome": "Neri", "nome": "Irene", "dataNascita": d("1971-08-08")})
+    out["C001_generalita"] = [esito_di(r), soggetti(r)]
+    # Sofia is not in AIRE: nobody found.
+    r = c001(3, {"cognome": "Neri", "nome": "Sofia", "idSchedaSoggettoANPR": sofia})
+    out["C001_residente"] = [esito_di(r), soggetti(r)]
+    r = c001(4, {"cognome": "Neri", "nome": "Irene"}, consolato={"codiceConsolato": "2810703", "descrizioneConsolato": "NEW YORK"})
+    out["C001_per_consolato"] = esito_di(r)
+    for k, gen in (("C010_aire", {"cognome": "Neri", "nome": "Irene", "idSchedaSoggettoANPR": irene}),
+                   ("C010_residente", {"cognome": "Neri", "nome": "Sofia", "idSchedaSoggettoANPR": sofia})):
+        r = c.call("consultazioneAire", testataRichiesta=testata_c("C010", 5), generalita=gen)
+        out[k] = [esito_di(r), r["RispostaC010"]["isAire"]]
+    # Refused with EA401: a municipal operator and a public body.
+    for k, profili in (("C001_operatore", "OPERATORE_CONSULTAZIONE,SUPER_UTENTE"), ("C010_ente", "ENTE_FRUITORE")):
+        altro = Servizio(base, "AnprServiceCONSOLATI", "CONSOLATIServizi.xsd", profili)
+        if k == "C001_operatore":
+            t = testata("C001", 6)
+            r = altro.call("interrogazioneDatiAnagrafici", testataRichiesta=t, datiRichiedente=richiedente,
+                           generalita={"cognome": "Neri", "nome": "Irene", "idSchedaSoggettoANPR": irene}, comuneIscrizioneAIRE=ROMA)
+        else:
+            r = altro.call("consultazioneAire", testataRichiesta=testata_c("C010", 7), generalita={"cognome": "Neri", "nome": "Irene", "idSchedaSoggettoANPR": irene})
+        out[k] = esito_di(r)
+        out.setdefault("_altri", []).append(altro)
+    tutti = [s3000, sA000, s1000, c] + out.pop("_altri")
+    out["chiamate"] = sum(x.calls for x in tutti)
+    out["validati"] = sum(x.validated for x in tutti)
+    return out
+
+
 
 def main():
     base, scenario = sys.argv[1], sys.argv[2]
-    result = {"registry": registry, "table": table, "all": tutte, "unavailable": non_disponibili, "civil_status": stato_civile, "groups": gruppi, "record": scheda, "services": servizi}[scenario](base)
+    result = {"registry": registry, "table": table, "all": tutte, "unavailable": non_disponibili, "civil_status": stato_civile, "groups": gruppi, "record": scheda, "services": servizi, "bodies": enti, "consulates": consolati}[scenario](base)
     print(json.dumps(result))
 
 
