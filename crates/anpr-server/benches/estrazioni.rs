@@ -89,7 +89,11 @@ async fn estrazione(registry: &Registry, r: &Richiesta4001) -> (f64, Option<u64>
 }
 
 /// The baseline: stage one's pages and one read of the output sections.
-async fn accesso_ai_dati(store: &dyn Store, q: &QueryEstrazione, sezioni: &[String]) -> (f64, usize) {
+async fn accesso_ai_dati(
+    store: &dyn Store,
+    q: &QueryEstrazione,
+    sezioni: &[String],
+) -> (f64, usize) {
     let t = Instant::now();
     let mut q = q.clone();
     let mut ids = Vec::new();

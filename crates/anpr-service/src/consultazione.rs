@@ -160,7 +160,9 @@ impl Registry {
         data: Option<NaiveDate>,
         azione: &str,
     ) -> Result<Option<RecordSections>, ServiceError> {
-        let (record, voce) = self.leggi_record_da_registrare(ctx, entity, data, azione).await?;
+        let (record, voce) = self
+            .leggi_record_da_registrare(ctx, entity, data, azione)
+            .await?;
         self.store(ctx.ambiente)?
             .append_audit(voce)
             .await

@@ -941,9 +941,15 @@ pub async fn audit_chain_spans_operations_and_reads(store: Arc<impl Store>) {
         ])
         .await
         .unwrap();
-    assert_eq!(batch.iter().map(|v| v.seq).collect::<Vec<_>>(), vec![3, 4, 5]);
+    assert_eq!(
+        batch.iter().map(|v| v.seq).collect::<Vec<_>>(),
+        vec![3, 4, 5]
+    );
     assert_eq!(batch[0].hash_precedente, read.hash);
-    assert_eq!(batch[0].voce.oggetto.as_deref(), Some("criterio:codiceFiscale"));
+    assert_eq!(
+        batch[0].voce.oggetto.as_deref(),
+        Some("criterio:codiceFiscale")
+    );
     assert_eq!(store.audit_page(2, 100).await.unwrap(), batch);
     let page = store.audit_page(0, 100).await.unwrap();
     let head = store.audit_head().await.unwrap();
@@ -961,7 +967,10 @@ pub async fn audit_chain_spans_operations_and_reads(store: Arc<impl Store>) {
                     .await
                     .unwrap()
             } else {
-                vec![store.append_audit(voce(format!("singola:{i}"))).await.unwrap()]
+                vec![store
+                    .append_audit(voce(format!("singola:{i}")))
+                    .await
+                    .unwrap()]
             }
         }));
     }
