@@ -6,144 +6,29 @@
 //! cargo bench -p anpr-server --bench consultazione -- --persone 1000000 --secondi 20 --connessioni 16
 //! ```
 //!
-//! The database is built once with the production path (synthetic population from
-//! `anpr-generatore`, loaded by the subentro pipeline into `presubentro`) and kept in
-//! `--dati` (default `target/bench-consultazione-<persone>`) for later runs; a sample of
-//! the tax codes the generator issued is kept beside it. Each request is
+//! The database is built once with the production path and kept for later runs
+//! (`support`: shared with the `estrazioni` bench); a sample of the tax codes the
+//! generator issued is kept beside it. Each request is
 //! `POST /api/v1/soggetti/ricerca` with `criteriRicerca.codiceFiscale` — search, audited
 //! read of the whole record, audit entries, JSON — over keep-alive connections from a
 //! minimal HTTP/1.1 client (so the client costs little of the 2 cores). Every answer
 //! is checked (status 200, exactly one record). Under `cargo test --all-targets` (no
 //! `--bench` argument) a smoke run: 2,000 persons in a temporary directory, 1 second.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anpr_domain::caller::Ambiente;
 use anpr_server::ServerConfig;
-use anpr_service::clock::SystemClock;
-use anpr_service::Registry;
-use anpr_store::Store;
-use anpr_subentro::{importa, FileIngresso, Opzioni, StatoSubentro};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-struct Argomenti {
-    persone: u64,
-    secondi: f64,
-    connessioni: usize,
-    dati: Option<PathBuf>,
-    smoke: bool,
-}
+mod support;
 
-fn argomenti() -> Argomenti {
-    let v: Vec<String> = std::env::args().collect();
-    let smoke = !v.iter().any(|x| x == "--bench");
-    let mut a = Argomenti {
-        persone: if smoke { 2_000 } else { 1_000_000 },
-        secondi: if smoke { 1.0 } else { 15.0 },
-        connessioni: if smoke { 4 } else { 16 },
-        dati: None,
-        smoke,
-    };
-    let mut i = 1;
-    while i < v.len() {
-        let val = || v.get(i + 1).cloned().unwrap_or_default();
-        match v[i].as_str() {
-            "--persone" => a.persone = val().parse().expect("--persone N"),
-            "--secondi" => a.secondi = val().parse().expect("--secondi S"),
-            "--connessioni" => a.connessioni = val().parse().expect("--connessioni N"),
-            "--dati" => a.dati = Some(PathBuf::from(val())),
-            _ => {
-                i += 1;
-                continue;
-            }
-        }
-        i += 2;
-    }
-    a
-}
-
-/// Builds (or finds) the database and the tax-code sample; returns the store.
-async fn database(dir: &Path, persone: u64) -> (Arc<dyn Store>, Vec<String>) {
-    let db = dir.join("presubentro.sqlite3");
-    let campione = dir.join("codici-fiscali.txt");
-    if !campione.exists() {
-        let _ = std::fs::remove_file(&db);
-        std::fs::create_dir_all(dir).unwrap();
-        let gen = dir.join("gen");
-        let t = Instant::now();
-        let r = anpr_generatore::genera(&anpr_generatore::Configurazione {
-            comuni: vec!["015146".parse().unwrap()],
-            persone,
-            seme: 1,
-            anomalie: 0.0,
-            totali_errati: false,
-            data_estrazione: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
-            cartella: gen.clone(),
-        })
-        .unwrap();
-        println!(
-            "generate: {} subjects in {:.1} s",
-            r.soggetti,
-            t.elapsed().as_secs_f64()
-        );
-        let ae = anpr_ae::Simulatore::new();
-        ae.carica_csv_file(&r.registro_ae).unwrap();
-        ae.imposta_sola_lettura(true);
-        let store: Arc<dyn Store> = Arc::new(anpr_store_sqlite::SqliteStore::open(&db).unwrap());
-        let t = Instant::now();
-        let e = importa(
-            store,
-            Some(Arc::new(ae)),
-            Opzioni {
-                comune: "015146".parse().unwrap(),
-                ambiente: Ambiente::Presubentro,
-                oggi: chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
-                utente: "bench".into(),
-                canale: "bench".into(),
-                dimensione_massima: u64::MAX,
-                cartella_esiti: dir.join("esiti"),
-            },
-            r.file
-                .iter()
-                .map(|p| FileIngresso::da_percorso(p))
-                .collect(),
-            Arc::new(|_, _| {}),
-        )
-        .await
-        .unwrap();
-        assert_eq!(e.stato, StatoSubentro::Elaborato, "{:?}", e.bloccanti);
-        println!(
-            "subentro: {} subjects loaded in {:.1} s",
-            e.soggetti_letti,
-            t.elapsed().as_secs_f64()
-        );
-        // A sample of the codes the agency register holds (one in every few, spread
-        // over the whole population), then the generated files go.
-        let registro = std::fs::read_to_string(&r.registro_ae).unwrap();
-        let passo = (persone / 20_000).max(1) as usize;
-        let codici: Vec<&str> = registro
-            .lines()
-            .skip(1)
-            .step_by(passo)
-            .filter_map(|l| l.split(',').next())
-            .filter(|c| c.len() == 16)
-            .collect();
-        std::fs::write(&campione, codici.join("\n")).unwrap();
-        std::fs::remove_dir_all(&gen).unwrap();
-    }
-    let store: Arc<dyn Store> = Arc::new(anpr_store_sqlite::SqliteStore::open(&db).unwrap());
-    let codici = std::fs::read_to_string(&campione)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    (store, codici)
-}
+// As `anpr serve`: mimalloc, which also serves SQLite's allocations.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// One request's bytes.
 fn richiesta(path: &str, body: &str) -> Vec<u8> {
@@ -291,7 +176,7 @@ async fn servi(app: axum::Router) -> SocketAddr {
 }
 
 fn main() {
-    let a = argomenti();
+    let a = support::argomenti();
     // The server's runtime: two workers, like `anpr serve` on this machine. The client
     // runs on its own single thread.
     let server_rt = tokio::runtime::Builder::new_multi_thread()
@@ -300,15 +185,9 @@ fn main() {
         .build()
         .unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let dir = match (&a.dati, a.smoke) {
-        (Some(d), _) => d.clone(),
-        (None, true) => tmp.path().to_owned(),
-        (None, false) => PathBuf::from(format!("target/bench-consultazione-{}", a.persone)),
-    };
-    let (store, codici) = server_rt.block_on(database(&dir, a.persone));
-    let mut stores: BTreeMap<Ambiente, Arc<dyn Store>> = BTreeMap::new();
-    stores.insert(Ambiente::Presubentro, store);
-    let registry = Arc::new(Registry::new(stores, Arc::new(SystemClock)));
+    let dir = support::cartella(&a, tmp.path());
+    let (store, codici) = server_rt.block_on(support::database(&dir, a.persone));
+    let registry = support::registry(store);
     let app = anpr_server::router(
         registry,
         ServerConfig {

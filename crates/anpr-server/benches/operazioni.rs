@@ -452,6 +452,12 @@ impl Store for Cronometrato {
     async fn append_audit(&self, entry: NuovaVoceAudit) -> Result<VoceAudit, StoreError> {
         self.inner.append_audit(entry).await
     }
+    async fn append_audit_batch(
+        &self,
+        entries: Vec<NuovaVoceAudit>,
+    ) -> Result<Vec<VoceAudit>, StoreError> {
+        self.inner.append_audit_batch(entries).await
+    }
     async fn audit_page(&self, after: u64, limit: u32) -> Result<Vec<VoceAudit>, StoreError> {
         self.inner.audit_page(after, limit).await
     }

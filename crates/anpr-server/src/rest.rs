@@ -37,6 +37,42 @@ pub(crate) fn ok<T: Serialize>(ambiente: anpr_domain::caller::Ambiente, body: T)
     Ok(Json(v).into_response())
 }
 
+/// Like [`ok`], but the payload (a struct, serialised as a JSON object) is written
+/// straight into the body with `ambiente` first, with no intermediate
+/// [`serde_json::Value`]: for the hot read paths (searches and consultation), where
+/// building and then re-walking a `Value` tree of whole records cost more than the
+/// serialisation itself. The object's other keys keep the payload's field order.
+pub(crate) fn ok_diretto<T: Serialize>(
+    ambiente: anpr_domain::caller::Ambiente,
+    body: &T,
+) -> ApiResult {
+    #[derive(Serialize)]
+    struct ConAmbiente<'a, T> {
+        ambiente: anpr_domain::caller::Ambiente,
+        #[serde(flatten)]
+        corpo: &'a T,
+    }
+    let bytes = serde_json::to_vec(&ConAmbiente {
+        ambiente,
+        corpo: body,
+    })
+    .map_err(|e| {
+        tracing::error!(error = %e, "response serialisation failed");
+        ApiError::bad_request(Anomalia::errore(
+            anpr_service::error::CODICE_ERRORE_INTERNO,
+            "Errore interno",
+        ))
+    })?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        )],
+        bytes,
+    )
+        .into_response())
+}
+
 fn parse_date(campo: &str, s: &str) -> Result<NaiveDate, ApiError> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
         ApiError::bad_request(

@@ -14,11 +14,13 @@ use anpr_service::ricerca::{
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::Json;
+use chrono::NaiveDate;
+use serde::Serialize;
 use serde_json::json;
 
 use crate::caller::Caller;
 use crate::error::ApiError;
-use crate::rest::{ok, ApiResult};
+use crate::rest::{ok, ok_diretto, ApiResult};
 use crate::AppState;
 
 /// `POST /api/v1/soggetti/ricerca`: individual records matching one family of criteria,
@@ -36,14 +38,24 @@ pub async fn ricerca_soggetti(
         .ricerca_soggetti(&ctx, &criteri)
         .await
         .map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
-    ok(
+    // The hot consultation path (search by tax code): serialised straight to the body.
+    ok_diretto(
         ctx.ambiente,
-        json!({
-            "totale": soggetti.len(),
-            "dataRiferimento": criteri.data_riferimento,
-            "soggetti": soggetti,
-        }),
+        &RispostaRicerca {
+            totale: soggetti.len(),
+            data_riferimento: criteri.data_riferimento,
+            soggetti: &soggetti,
+        },
     )
+}
+
+/// The answer to a subject search.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RispostaRicerca<'a, T> {
+    totale: usize,
+    data_riferimento: Option<NaiveDate>,
+    soggetti: &'a [T],
 }
 
 /// `POST /api/v1/famiglie/ricerca`: family and cohabitation records with their members,

@@ -4,7 +4,7 @@
 //! national id, never by personal data) before the data are returned: a read whose audit
 //! entry cannot be written is not served.
 
-use anpr_domain::audit::TipoEvento;
+use anpr_domain::audit::{NuovaVoceAudit, TipoEvento};
 use anpr_domain::caller::CallerContext;
 use anpr_domain::error::{Anomalia, CODICE_VALORE_NON_VALIDO};
 use anpr_domain::ids::{IdAnprFamiglia, IdAnprSoggetto};
@@ -160,6 +160,27 @@ impl Registry {
         data: Option<NaiveDate>,
         azione: &str,
     ) -> Result<Option<RecordSections>, ServiceError> {
+        let (record, voce) = self
+            .leggi_record_da_registrare(ctx, entity, data, azione)
+            .await?;
+        self.store(ctx.ambiente)?
+            .append_audit(voce)
+            .await
+            .map_err(|e| self.interno(e))?;
+        Ok(record)
+    }
+
+    /// Reads a record at `data` (or now) and returns it with the audit entry that must
+    /// be appended before anything of it is returned to the caller. For use cases that
+    /// read several records (searches): they append all their entries with one
+    /// [`anpr_store::Store::append_audit_batch`] and answer only when it succeeded.
+    pub(crate) async fn leggi_record_da_registrare(
+        &self,
+        ctx: &CallerContext,
+        entity: EntityRef,
+        data: Option<NaiveDate>,
+        azione: &str,
+    ) -> Result<(Option<RecordSections>, NuovaVoceAudit), ServiceError> {
         let store = self.store(ctx.ambiente)?;
         let record = store
             .record(entity, data)
@@ -182,11 +203,7 @@ impl Registry {
             Some(oggetto),
             esito.into(),
         );
-        store
-            .append_audit(voce)
-            .await
-            .map_err(|e| self.interno(e))?;
-        Ok(record)
+        Ok((record, voce))
     }
 }
 

@@ -793,21 +793,22 @@ impl Registry {
         } else {
             criteri.limit + 1
         };
-        let mut found: Vec<SubjectIndex> = Vec::new();
-        let mut incompleto = false;
-        for posizione in criteri.posizioni_cercate() {
-            let query = SubjectQuery {
-                posizione: Some(posizione.code().to_owned()),
-                limit: fetch,
-                ..base.clone()
-            };
-            let rows = store
-                .find_subjects(&query)
-                .await
-                .map_err(|e| self.interno(e))?;
-            incompleto |= esatto.attivo() && rows.len() >= fetch as usize;
-            found.extend(rows.into_iter().filter(|r| esatto.accetta(r)));
-        }
+        // Every position searched in one index query (rows come ordered by id).
+        let query = SubjectQuery {
+            posizioni: criteri
+                .posizioni_cercate()
+                .iter()
+                .map(|p| p.code().to_owned())
+                .collect(),
+            limit: fetch,
+            ..base
+        };
+        let rows = store
+            .find_subjects(&query)
+            .await
+            .map_err(|e| self.interno(e))?;
+        let incompleto = esatto.attivo() && rows.len() >= fetch as usize;
+        let mut found: Vec<SubjectIndex> = rows.into_iter().filter(|r| esatto.accetta(r)).collect();
         found.sort_by_key(|r| r.id);
         found.dedup_by_key(|r| r.id);
         let criterio = criteri.criterio.nome();
@@ -816,20 +817,24 @@ impl Registry {
                 .await?;
             return Err(self.troppi_risultati(criteri.limit));
         }
-        self.registra_ricerca(
+        // The search's own entry, then one per record read, appended in one batch (one
+        // durable write) before anything is returned: if it fails, nothing is served.
+        let mut voci = Vec::with_capacity(found.len() + 1);
+        voci.push(self.voce_audit(
             ctx,
+            TipoEvento::Lettura,
             AZIONE_SOGGETTI,
-            criterio,
+            Some(format!("criterio:{criterio}")),
             format!("{} trovati", found.len()),
-        )
-        .await?;
+        ));
         let mut schede = Vec::with_capacity(found.len());
         for row in found {
             let entity = EntityRef::Soggetto(row.id);
-            if let Some(record) = self
-                .leggi_record_registrando(ctx, entity, criteri.data_riferimento, AZIONE_SOGGETTI)
-                .await?
-            {
+            let (record, voce) = self
+                .leggi_record_da_registrare(ctx, entity, criteri.data_riferimento, AZIONE_SOGGETTI)
+                .await?;
+            voci.push(voce);
+            if let Some(record) = record {
                 schede.push(self.scheda_letta(
                     row.id,
                     criteri.data_riferimento,
@@ -838,6 +843,10 @@ impl Registry {
                 )?);
             }
         }
+        store
+            .append_audit_batch(voci)
+            .await
+            .map_err(|e| self.interno(e))?;
         Ok(schede)
     }
 
@@ -951,22 +960,30 @@ impl Registry {
                 .await?;
             return Err(self.troppi_risultati(criteri.limit));
         }
-        self.registra_ricerca(
+        // As for subjects: the search's entry and one per record read, in one batch
+        // appended before anything is returned.
+        let mut voci = Vec::with_capacity(ids.len() + 1);
+        voci.push(self.voce_audit(
             ctx,
+            TipoEvento::Lettura,
             AZIONE_FAMIGLIE,
-            criterio,
+            Some(format!("criterio:{criterio}")),
             format!("{} trovate", ids.len()),
-        )
-        .await?;
+        ));
         let mut famiglie = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(record) = self
-                .leggi_record_registrando(ctx, EntityRef::Famiglia(id), data, AZIONE_FAMIGLIE)
-                .await?
-            {
+            let (record, voce) = self
+                .leggi_record_da_registrare(ctx, EntityRef::Famiglia(id), data, AZIONE_FAMIGLIE)
+                .await?;
+            voci.push(voce);
+            if let Some(record) = record {
                 famiglie.push(self.famiglia_letta(ctx, id, data, &record).await?);
             }
         }
+        store
+            .append_audit_batch(voci)
+            .await
+            .map_err(|e| self.interno(e))?;
         Ok(famiglie)
     }
 }

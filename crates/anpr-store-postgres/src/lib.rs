@@ -468,6 +468,13 @@ impl Store for PostgresStore {
         write::append_audit(self, entry).await
     }
 
+    async fn append_audit_batch(
+        &self,
+        entries: Vec<NuovaVoceAudit>,
+    ) -> Result<Vec<VoceAudit>, StoreError> {
+        write::append_audit_batch(self, entries).await
+    }
+
     async fn audit_page(&self, after: u64, limit: u32) -> Result<Vec<VoceAudit>, StoreError> {
         read::audit_page(self, after, limit)
             .await

@@ -429,6 +429,7 @@ pub(crate) async fn find_subjects(
     if texts
         .iter()
         .any(|t| t.as_deref().is_some_and(|s| s.contains('\0')))
+        || q.posizioni.iter().any(|p| p.contains('\0'))
     {
         return Ok(Vec::new());
     }
@@ -459,6 +460,9 @@ pub(crate) async fn find_subjects(
     }
     if let Some(p) = &q.posizione {
         f.add("posizione = $?", p.clone());
+    }
+    if !q.posizioni.is_empty() {
+        f.add("posizione = ANY($?)", q.posizioni.clone());
     }
     if let Some(fam) = q.id_famiglia {
         f.add("id_famiglia = $?", to_i64(fam.get(), "family id")?);

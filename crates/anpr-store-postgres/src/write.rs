@@ -384,6 +384,50 @@ pub(crate) async fn append_audit(
     }
 }
 
+/// `Store::append_audit_batch`: the entries chained one after the other under one lock
+/// of the audit head, in one transaction.
+pub(crate) async fn append_audit_batch(
+    store: &PostgresStore,
+    entries: Vec<NuovaVoceAudit>,
+) -> Result<Vec<VoceAudit>, StoreError> {
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let entries: Vec<NuovaVoceAudit> = entries.into_iter().map(normalised).collect();
+    let outcome = with_retries("append_audit_batch", 0, || async {
+        let mut client = store.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .ctx("append_audit_batch: begin")?;
+        let st = Statements::prepare(&tx).await?;
+        let (relaxed, head) = tokio::join!(relax_commit(&tx), lock_audit_head(&tx, &st));
+        relaxed?;
+        let mut head = head?;
+        let mut voci = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            let voce = append_chained(&tx, &st, head, entry.clone(), None).await?;
+            head = Some(TestaCatena {
+                seq: voce.seq,
+                hash: voce.hash.clone(),
+            });
+            voci.push(voce);
+        }
+        tx.commit().await.ctx("append_audit_batch: commit")?;
+        confirm_durable(&client, "append_audit_batch").await?;
+        Ok(voci)
+    })
+    .await;
+    match outcome {
+        Ok(v) => Ok(v),
+        Err(Verdict::Fail(e)) => Err(e),
+        Err(Verdict::Unique(c)) => Err(StoreError::Backend(format!(
+            "append_audit_batch: unique violation on {c}"
+        ))),
+        Err(Verdict::Retry(why)) => Err(StoreError::Backend(why)),
+    }
+}
+
 /// The statements of the write path, prepared (or taken from the connection's cache)
 /// up front. Besides saving the parse, this is what makes pipelining safe: a pipelined
 /// future then sends its request on its first poll, so requests reach the server in

@@ -413,6 +413,25 @@ impl Store for SqliteStore {
         self.write_audited(Job::AppendAudit(entry)).await
     }
 
+    async fn append_audit_batch(
+        &self,
+        entries: Vec<NuovaVoceAudit>,
+    ) -> Result<Vec<VoceAudit>, StoreError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let entries = entries
+            .into_iter()
+            .map(write::prepare_audit)
+            .collect::<Result<Vec<_>, _>>()?;
+        // One job: the writer runs it inside one transaction (or one savepoint when its
+        // group falls back), so the entries are chained consecutively, all or none.
+        match self.write(Job::AppendAuditBatch(entries)).await? {
+            Done::AuditBatch(v) => Ok(v),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     async fn audit_page(&self, after: u64, limit: u32) -> Result<Vec<VoceAudit>, StoreError> {
         self.readers
             .run(move |c| read::audit_page(c, after, limit))

@@ -359,7 +359,10 @@ pub(crate) fn record(
     let sections = raw
         .into_iter()
         .map(|(section, value)| {
-            let value = json_from_sql(&value, &format!("{entity}, section {section}"))?;
+            // The error's context is formatted only on failure: this runs for every
+            // section of every record read.
+            let value = serde_json::from_str(&value)
+                .map_err(|e| StoreError::Corrupt(format!("{entity}, section {section}: {e}")))?;
             Ok((section, value))
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -500,6 +503,15 @@ pub(crate) fn find_subjects(
     }
     if let Some(chiave) = &q.chiave_indirizzo {
         equals("chiave_indirizzo", SqlValue::Text(chiave.clone()));
+    }
+    if !q.posizioni.is_empty() {
+        // A short list of constants (at most the handful of positions there are).
+        sql.push_str(" AND posizione IN (");
+        for (i, posizione) in q.posizioni.iter().enumerate() {
+            sql.push_str(if i == 0 { "?" } else { ", ?" });
+            params.push(SqlValue::Text(posizione.clone()));
+        }
+        sql.push(')');
     }
     if let Some(genitore) = q.genitore {
         // Written as the partial expression indexes of migration 6 are, so that each

@@ -49,6 +49,7 @@ pub(crate) enum Job {
         annulment: PreparedOp,
     },
     AppendAudit(NuovaVoceAudit),
+    AppendAuditBatch(Vec<NuovaVoceAudit>),
     SalvaSospesa(PreparedSospesa),
     EliminaSospesa {
         id: u64,
@@ -74,6 +75,7 @@ pub(crate) enum Job {
 #[derive(Debug)]
 pub(crate) enum Done {
     Audit(VoceAudit),
+    AuditBatch(Vec<VoceAudit>),
     Ids { start: u64, end: u64 },
     Sospesa(anpr_store::OperazioneSospesa),
     Eliminata(bool),
@@ -348,6 +350,11 @@ fn run_job(conn: &Connection, job: &Job) -> Result<Done, StoreError> {
         Job::Apply(op) => write::apply(conn, op).map(Done::Audit),
         Job::Annul { target, annulment } => write::annul(conn, *target, annulment).map(Done::Audit),
         Job::AppendAudit(voce) => write::chain_audit(conn, voce.clone()).map(Done::Audit),
+        Job::AppendAuditBatch(voci) => voci
+            .iter()
+            .map(|voce| write::chain_audit(conn, voce.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Done::AuditBatch),
         Job::SalvaSospesa(s) => write::salva_sospesa(conn, s).map(Done::Sospesa),
         Job::EliminaSospesa { id, audit } => {
             write::elimina_sospesa(conn, *id, audit).map(Done::Eliminata)

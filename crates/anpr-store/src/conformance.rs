@@ -831,6 +831,34 @@ pub async fn subject_search_by_keys(store: Arc<impl Store>) {
             .unwrap()),
         vec![]
     );
+    // Several positions in one query: any of them.
+    assert_eq!(
+        ids(store
+            .find_subjects(&q(|q| q.posizioni = vec!["R".into(), "A".into()]))
+            .await
+            .unwrap()),
+        vec![a, b, c]
+    );
+    assert_eq!(
+        ids(store
+            .find_subjects(&q(|q| {
+                q.posizioni = vec!["A".into(), "C".into()];
+                q.comune = Some("015146".parse().unwrap());
+            }))
+            .await
+            .unwrap()),
+        vec![]
+    );
+    assert_eq!(
+        ids(store
+            .find_subjects(&q(|q| {
+                q.posizioni = vec!["R".into()];
+                q.codice_fiscale = Some("VRDMRA80A01F205X".into());
+            }))
+            .await
+            .unwrap()),
+        vec![c]
+    );
     // Prefix search must not treat LIKE wildcards in the input as wildcards.
     assert_eq!(
         ids(store
@@ -889,7 +917,71 @@ pub async fn audit_chain_spans_operations_and_reads(store: Arc<impl Store>) {
     assert_eq!(page[1], read);
     let head = store.audit_head().await.unwrap();
     assert_eq!(verifica_catena(&page, head.as_ref()), Ok(2));
-    assert_eq!(store.audit_page(1, 100).await.unwrap(), vec![read]);
+    assert_eq!(store.audit_page(1, 100).await.unwrap(), vec![read.clone()]);
+
+    // A batch: chained in order after the head, in one go; an empty one writes nothing.
+    assert_eq!(store.append_audit_batch(Vec::new()).await.unwrap(), vec![]);
+    let voce = |oggetto: String| NuovaVoceAudit {
+        istante: now(),
+        evento: TipoEvento::Lettura,
+        azione: "ricercaSoggetti".into(),
+        utente: "BNCLGU80A01H501X".into(),
+        comune: Some("058091".into()),
+        postazione: None,
+        canale: "rest".into(),
+        oggetto: Some(oggetto),
+        id_operazione_anpr: None,
+        esito: "ok".into(),
+    };
+    let batch = store
+        .append_audit_batch(vec![
+            voce("criterio:codiceFiscale".into()),
+            voce(format!("soggetto:{s}")),
+            voce(format!("soggetto:{s}")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        batch.iter().map(|v| v.seq).collect::<Vec<_>>(),
+        vec![3, 4, 5]
+    );
+    assert_eq!(batch[0].hash_precedente, read.hash);
+    assert_eq!(
+        batch[0].voce.oggetto.as_deref(),
+        Some("criterio:codiceFiscale")
+    );
+    assert_eq!(store.audit_page(2, 100).await.unwrap(), batch);
+    let page = store.audit_page(0, 100).await.unwrap();
+    let head = store.audit_head().await.unwrap();
+    assert_eq!(head.as_ref().map(|h| h.seq), Some(5));
+    assert_eq!(verifica_catena(&page, head.as_ref()), Ok(5));
+    // Concurrent batches and single entries interleave only between batches.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        let voce = voce.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                store
+                    .append_audit_batch((0..3).map(|_| voce(format!("lotto:{i}"))).collect())
+                    .await
+                    .unwrap()
+            } else {
+                vec![store
+                    .append_audit(voce(format!("singola:{i}")))
+                    .await
+                    .unwrap()]
+            }
+        }));
+    }
+    for t in tasks {
+        let voci = t.await.unwrap();
+        let seqs: Vec<u64> = voci.iter().map(|v| v.seq).collect();
+        assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    }
+    let page = store.audit_page(0, 100).await.unwrap();
+    let head = store.audit_head().await.unwrap();
+    assert_eq!(verifica_catena(&page, head.as_ref()), Ok(5 + 4 * 3 + 4));
 }
 
 pub async fn outbox_delivery_is_recorded(store: Arc<impl Store>) {

@@ -358,6 +358,9 @@ pub struct SubjectQuery {
     pub data_nascita: Option<NaiveDate>,
     pub sesso: Option<String>,
     pub posizione: Option<String>,
+    /// Any of these positions (empty: no restriction). With [`SubjectQuery::posizione`]
+    /// both must hold. One query for several positions instead of one query each.
+    pub posizioni: Vec<String>,
     pub id_famiglia: Option<IdAnprFamiglia>,
     pub chiave_indirizzo: Option<String>,
     /// Children of this parent: subjects whose current `genitori` section names it as
@@ -830,6 +833,16 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Appends an audit entry that belongs to no operation (e.g. a read).
     async fn append_audit(&self, entry: NuovaVoceAudit) -> Result<VoceAudit, StoreError>;
+
+    /// Appends several audit entries that belong to no operation, chained in the order
+    /// given, in one transaction: all of them or none. What one request reads (a search
+    /// and every record it returns) is audited with one durable write instead of one
+    /// per record. Returns the chained entries in the same order; an empty batch
+    /// writes nothing.
+    async fn append_audit_batch(
+        &self,
+        entries: Vec<NuovaVoceAudit>,
+    ) -> Result<Vec<VoceAudit>, StoreError>;
 
     /// Audit entries with `seq > after`, ascending, at most `limit`.
     async fn audit_page(&self, after: u64, limit: u32) -> Result<Vec<VoceAudit>, StoreError>;

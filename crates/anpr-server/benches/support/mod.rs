@@ -1,0 +1,171 @@
+//! What the large-database benches share (`consultazione`, `estrazioni`): their
+//! arguments, and the database built once with the production path — a synthetic
+//! population from `anpr-generatore` for Milan (015146), loaded by the subentro
+//! pipeline into `presubentro` — with a sample of the tax codes the generator issued.
+//!
+//! The database and the sample are kept in `--dati` (default
+//! `target/bench-consultazione-<persone>` under the package directory, the same for
+//! both benches) and reused by later runs: building a million persons takes minutes.
+//! Under `cargo test --all-targets` (no `--bench` argument) the benches run as a smoke
+//! test on a small population in a temporary directory.
+
+// Each bench uses part of this module.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anpr_domain::caller::Ambiente;
+use anpr_service::clock::SystemClock;
+use anpr_service::Registry;
+use anpr_store::Store;
+use anpr_subentro::{importa, FileIngresso, Opzioni, StatoSubentro};
+
+/// The municipality the population lives in.
+pub const COMUNE: &str = "015146";
+
+/// Command-line arguments common to the benches (unknown ones, like cargo's `--bench`,
+/// are skipped).
+#[derive(Debug)]
+pub struct Argomenti {
+    pub persone: u64,
+    pub secondi: f64,
+    pub connessioni: usize,
+    pub ripetizioni: usize,
+    pub dati: Option<PathBuf>,
+    /// No `--bench` argument: `cargo test --all-targets` runs the bench as a test.
+    pub smoke: bool,
+}
+
+pub fn argomenti() -> Argomenti {
+    let v: Vec<String> = std::env::args().collect();
+    let smoke = !v.iter().any(|x| x == "--bench");
+    let mut a = Argomenti {
+        persone: if smoke { 2_000 } else { 1_000_000 },
+        secondi: if smoke { 1.0 } else { 15.0 },
+        connessioni: if smoke { 4 } else { 16 },
+        ripetizioni: if smoke { 2 } else { 11 },
+        dati: None,
+        smoke,
+    };
+    let mut i = 1;
+    while i < v.len() {
+        let val = || v.get(i + 1).cloned().unwrap_or_default();
+        match v[i].as_str() {
+            "--persone" => a.persone = val().parse().expect("--persone N"),
+            "--secondi" => a.secondi = val().parse().expect("--secondi S"),
+            "--connessioni" => a.connessioni = val().parse().expect("--connessioni N"),
+            "--ripetizioni" => a.ripetizioni = val().parse().expect("--ripetizioni N"),
+            "--dati" => a.dati = Some(PathBuf::from(val())),
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    a
+}
+
+/// The data directory: `--dati`, a temporary one for the smoke run, or the default
+/// kept under `target/`.
+pub fn cartella(a: &Argomenti, tmp: &Path) -> PathBuf {
+    match (&a.dati, a.smoke) {
+        (Some(d), _) => d.clone(),
+        (None, true) => tmp.to_owned(),
+        (None, false) => PathBuf::from(format!("target/bench-consultazione-{}", a.persone)),
+    }
+}
+
+/// Builds (or finds) the database and the tax-code sample; returns the store.
+pub async fn database(dir: &Path, persone: u64) -> (Arc<dyn Store>, Vec<String>) {
+    let db = dir.join("presubentro.sqlite3");
+    let campione = dir.join("codici-fiscali.txt");
+    if !campione.exists() {
+        let _ = std::fs::remove_file(&db);
+        std::fs::create_dir_all(dir).unwrap();
+        let gen = dir.join("gen");
+        let t = Instant::now();
+        let r = anpr_generatore::genera(&anpr_generatore::Configurazione {
+            comuni: vec![COMUNE.parse().unwrap()],
+            persone,
+            seme: 1,
+            anomalie: 0.0,
+            totali_errati: false,
+            data_estrazione: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            cartella: gen.clone(),
+        })
+        .unwrap();
+        println!(
+            "generate: {} subjects in {:.1} s",
+            r.soggetti,
+            t.elapsed().as_secs_f64()
+        );
+        let ae = anpr_ae::Simulatore::new();
+        ae.carica_csv_file(&r.registro_ae).unwrap();
+        ae.imposta_sola_lettura(true);
+        let store: Arc<dyn Store> = Arc::new(anpr_store_sqlite::SqliteStore::open(&db).unwrap());
+        let t = Instant::now();
+        let e = importa(
+            store,
+            Some(Arc::new(ae)),
+            Opzioni {
+                comune: COMUNE.parse().unwrap(),
+                ambiente: Ambiente::Presubentro,
+                oggi: chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+                utente: "bench".into(),
+                canale: "bench".into(),
+                dimensione_massima: u64::MAX,
+                cartella_esiti: dir.join("esiti"),
+            },
+            r.file
+                .iter()
+                .map(|p| FileIngresso::da_percorso(p))
+                .collect(),
+            Arc::new(|_, _| {}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(e.stato, StatoSubentro::Elaborato, "{:?}", e.bloccanti);
+        println!(
+            "subentro: {} subjects loaded in {:.1} s",
+            e.soggetti_letti,
+            t.elapsed().as_secs_f64()
+        );
+        // A sample of the codes the agency register holds (one in every few, spread
+        // over the whole population), then the generated files go.
+        let registro = std::fs::read_to_string(&r.registro_ae).unwrap();
+        let passo = (persone / 20_000).max(1) as usize;
+        let codici: Vec<&str> = registro
+            .lines()
+            .skip(1)
+            .step_by(passo)
+            .filter_map(|l| l.split(',').next())
+            .filter(|c| c.len() == 16)
+            .collect();
+        std::fs::write(&campione, codici.join("\n")).unwrap();
+        std::fs::remove_dir_all(&gen).unwrap();
+    }
+    let store: Arc<dyn Store> = Arc::new(anpr_store_sqlite::SqliteStore::open(&db).unwrap());
+    let codici = std::fs::read_to_string(&campione)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    (store, codici)
+}
+
+/// The registry over the one `presubentro` store, with the system clock.
+pub fn registry(store: Arc<dyn Store>) -> Arc<Registry> {
+    let mut stores: BTreeMap<Ambiente, Arc<dyn Store>> = BTreeMap::new();
+    stores.insert(Ambiente::Presubentro, store);
+    Arc::new(Registry::new(stores, Arc::new(SystemClock)))
+}
+
+/// The median of some durations, in milliseconds.
+pub fn mediana_ms(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
