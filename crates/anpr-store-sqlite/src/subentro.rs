@@ -63,11 +63,8 @@ pub(crate) fn carica(
         if inizio.azzera_comune {
             azzera(&conn, &comune)?;
         }
-        let sospesi = IndiciSospesi::sospendi(
-            &conn,
-            inizio.soggetti_previsti,
-            inizio.famiglie_previste,
-        )?;
+        let sospesi =
+            IndiciSospesi::sospendi(&conn, inizio.soggetti_previsti, inizio.famiglie_previste)?;
         let ordine = write::insert_operation(&conn, &op, None)?;
         let op_id = op_id_sql(op_id_of(&intestazione));
         let mut inseritore = Inseritore::new(&conn, op_id, ordine)?;
@@ -246,14 +243,22 @@ impl IndiciSospesi {
                 )
                 .ctx("listing the indexes to rebuild")?;
             let indici = stmt
-                .query_map([tabella], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .query_map([tabella], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
                 .and_then(Iterator::collect::<Result<Vec<_>, _>>)
                 .ctx("listing the indexes to rebuild")?;
             for (nome, _) in &indici {
                 conn.execute_batch(&format!("DROP INDEX \"{nome}\""))
                     .ctx(&format!("dropping index {nome} for the load"))?;
             }
-            tracing::debug!(tabella = *tabella, presenti, previsti, indici = indici.len(), "indexes rebuilt after the load");
+            tracing::debug!(
+                tabella = *tabella,
+                presenti,
+                previsti,
+                indici = indici.len(),
+                "indexes rebuilt after the load"
+            );
             sospesi.indici.extend(indici);
         }
         Ok(sospesi)

@@ -538,7 +538,10 @@ async fn sqlite_load_keeps_the_projection_indexes_and_their_statistics() {
         )
         .unwrap();
     // `analysis_limit` makes ANALYZE estimate on large tables; here it counts.
-    assert!(soggetti > 0 && u64::try_from(soggetti).unwrap() <= r.soggetti, "{soggetti}");
+    assert!(
+        soggetti > 0 && u64::try_from(soggetti).unwrap() <= r.soggetti,
+        "{soggetti}"
+    );
 
     // The subject search by tax code, as `find_subjects` writes it.
     let per_cf = piano(
@@ -554,5 +557,8 @@ async fn sqlite_load_keeps_the_projection_indexes_and_their_statistics() {
         "SELECT entity FROM versioni WHERE section = 'genitori' AND valido_al IS NULL
            AND json_extract(value, '$.padre.idAnpr') = '1'",
     );
-    assert!(per_genitore.contains("USING INDEX versioni_padre"), "{per_genitore}");
+    assert!(
+        per_genitore.contains("USING INDEX versioni_padre"),
+        "{per_genitore}"
+    );
 }
