@@ -9,6 +9,14 @@
 //!
 //! While the load runs it holds the database's write lock; other writers wait up to the
 //! busy timeout and then fail, readers are never blocked (WAL).
+//!
+//! The rows of a load are new by construction (their ids were reserved for it), so the
+//! search projections are written with plain `INSERT`s, not the read-then-write upsert of
+//! ordinary operations. When a load brings at least as many records as a table already
+//! holds, the table's secondary indexes are dropped at the start and built again at the
+//! end (one sort per index instead of a B-tree insertion per row and index), with their
+//! planner statistics: all inside the load's transaction, so a crash still leaves the
+//! indexes as they were (see [`IndiciSospesi`]).
 
 use std::path::Path;
 
@@ -23,7 +31,7 @@ use rusqlite::{params, Connection, Statement};
 use tokio::sync::mpsc;
 
 use crate::codec::{date_to_sql, json_to_sql, timestamp_to_sql, Context};
-use crate::write::{self, entity_sql, op_id_sql, PreparedOp, INDEX_SECTION};
+use crate::write::{self, domain_id_sql, entity_sql, op_id_sql, PreparedOp, INDEX_SECTION};
 
 /// Page cache of the bulk connection: large enough to keep the index pages being
 /// appended to hot, far below the memory bound of the whole load.
@@ -38,6 +46,10 @@ pub(crate) fn carica(
     let conn = crate::schema::open_writer(path)?;
     conn.pragma_update(None, "cache_size", -BULK_CACHE_KIB)
         .ctx("setting cache_size")?;
+    // Rebuilding an index sorts all its entries: in temporary files, not in memory
+    // (the writer's `temp_store = MEMORY` would hold a whole sort of `versioni` in RAM).
+    conn.pragma_update(None, "temp_store", "FILE")
+        .ctx("setting temp_store")?;
     let comune = inizio
         .operazione
         .comune
@@ -51,6 +63,8 @@ pub(crate) fn carica(
         if inizio.azzera_comune {
             azzera(&conn, &comune)?;
         }
+        let sospesi =
+            IndiciSospesi::sospendi(&conn, inizio.soggetti_previsti, inizio.famiglie_previste)?;
         let ordine = write::insert_operation(&conn, &op, None)?;
         let op_id = op_id_sql(op_id_of(&intestazione));
         let mut inseritore = Inseritore::new(&conn, op_id, ordine)?;
@@ -73,7 +87,14 @@ pub(crate) fn carica(
                     }
                     inseritore.versioni(&righe)?;
                 }
-                Some(MessaggioSubentro::Fine(fine)) => return Ok(Some(fine)),
+                Some(MessaggioSubentro::Fine(fine)) => {
+                    drop(inseritore);
+                    // A refused load is rolled back whole: rebuilding would be wasted.
+                    if fine.esito_positivo {
+                        sospesi.ricrea(&conn)?;
+                    }
+                    return Ok(Some(fine));
+                }
                 None => return Ok(None),
             }
         }
@@ -166,6 +187,95 @@ fn azzera(conn: &Connection, comune: &CodiceIstatComune) -> Result<(), StoreErro
     Ok(())
 }
 
+/// Tables whose secondary indexes a load may rebuild instead of maintaining, and what
+/// their size is compared with: `versioni` grows with the records, so its existing size
+/// is measured in records too (subjects plus families).
+const TABELLE_RICOSTRUIBILI: &[&str] = &["indice_soggetti", "indice_famiglie", "versioni"];
+
+/// The secondary indexes dropped for a load, with the SQL that creates them again.
+///
+/// Dropping and creating indexes are schema changes inside the load's transaction:
+/// until the commit other connections keep seeing the committed schema, indexes
+/// included, and a rollback or a crash restores it with the data. The definitions are
+/// read from `sqlite_schema`, so an index added by a later migration is rebuilt as it
+/// was declared. Dropping an index also removes its `sqlite_stat1` rows; the rebuild
+/// runs `ANALYZE` on each index it creates, so the planner (whose plans are kept
+/// stable per connection, see `schema::stable_plans`) does not find the indexes of a
+/// freshly loaded table without statistics next to analysed ones.
+#[derive(Debug, Default)]
+struct IndiciSospesi {
+    /// `(name, CREATE INDEX statement)` in creation order.
+    indici: Vec<(String, String)>,
+}
+
+impl IndiciSospesi {
+    /// Drops the secondary indexes of the tables that the load at least doubles.
+    fn sospendi(
+        conn: &Connection,
+        soggetti_previsti: u64,
+        famiglie_previste: u64,
+    ) -> Result<Self, StoreError> {
+        let conta = |tabella: &str| -> Result<u64, StoreError> {
+            let n: i64 = conn
+                .query_row(&format!("SELECT count(*) FROM {tabella}"), [], |r| r.get(0))
+                .ctx(&format!("counting the rows of {tabella}"))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        };
+        let soggetti = conta("indice_soggetti")?;
+        let famiglie = conta("indice_famiglie")?;
+        let mut sospesi = Self::default();
+        for tabella in TABELLE_RICOSTRUIBILI {
+            let (presenti, previsti) = match *tabella {
+                "indice_soggetti" => (soggetti, soggetti_previsti),
+                "indice_famiglie" => (famiglie, famiglie_previste),
+                _ => (
+                    soggetti.saturating_add(famiglie),
+                    soggetti_previsti.saturating_add(famiglie_previste),
+                ),
+            };
+            if previsti == 0 || previsti < presenti {
+                continue;
+            }
+            let mut stmt = conn
+                .prepare(
+                    "SELECT name, sql FROM sqlite_schema
+                     WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL ORDER BY rowid",
+                )
+                .ctx("listing the indexes to rebuild")?;
+            let indici = stmt
+                .query_map([tabella], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                .ctx("listing the indexes to rebuild")?;
+            for (nome, _) in &indici {
+                conn.execute_batch(&format!("DROP INDEX \"{nome}\""))
+                    .ctx(&format!("dropping index {nome} for the load"))?;
+            }
+            tracing::debug!(
+                tabella = *tabella,
+                presenti,
+                previsti,
+                indici = indici.len(),
+                "indexes rebuilt after the load"
+            );
+            sospesi.indici.extend(indici);
+        }
+        Ok(sospesi)
+    }
+
+    /// Creates the dropped indexes again and gathers their statistics.
+    fn ricrea(self, conn: &Connection) -> Result<(), StoreError> {
+        for (nome, sql) in &self.indici {
+            conn.execute_batch(sql)
+                .ctx(&format!("rebuilding index {nome}"))?;
+            conn.execute_batch(&format!("ANALYZE \"{nome}\""))
+                .ctx(&format!("analysing index {nome}"))?;
+        }
+        Ok(())
+    }
+}
+
 /// Rows of `versioni` per multi-row `INSERT`: one statement step for many rows.
 const RIGHE_PER_INSERT: usize = 32;
 
@@ -180,7 +290,8 @@ struct Riga<'a> {
 
 /// The load's inserts, with their statements prepared once: `versioni` rows go in
 /// multi-row statements (a batch's rows in order, [`RIGHE_PER_INSERT`] at a time), index
-/// rows through the projection upsert every write uses, links one by one.
+/// rows with plain inserts (the records are new: an id already present is an error that
+/// fails the load), links one by one.
 struct Inseritore<'c> {
     conn: &'c Connection,
     op_id: i64,
@@ -188,6 +299,8 @@ struct Inseritore<'c> {
     /// Statement for `n` rows at index `n - 1`, prepared on first use.
     versioni: Vec<Option<Statement<'c>>>,
     legame: Statement<'c>,
+    indice_soggetto: Statement<'c>,
+    indice_famiglia: Statement<'c>,
 }
 
 impl<'c> Inseritore<'c> {
@@ -202,7 +315,61 @@ impl<'c> Inseritore<'c> {
                     "INSERT INTO operazioni_entita (kind, entity, ordine, op) VALUES (?1, ?2, ?3, ?4)",
                 )
                 .ctx("preparing links")?,
+            indice_soggetto: conn
+                .prepare(
+                    "INSERT INTO indice_soggetti (id, comune, posizione, codice_fiscale, cognome_key, nome_key,
+                                                  sesso, data_nascita, id_comunale, id_famiglia, chiave_indirizzo)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )
+                .ctx("preparing the subject index")?,
+            indice_famiglia: conn
+                .prepare(
+                    "INSERT INTO indice_famiglie (id, comune, tipo, stato, id_comunale, chiave_indirizzo)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .ctx("preparing the family index")?,
         })
+    }
+
+    fn indice(&mut self, index: &IndexWrite) -> Result<(), StoreError> {
+        match index {
+            IndexWrite::Soggetto(s) => {
+                let data_nascita = s.data_nascita.map(date_to_sql).transpose()?;
+                self.indice_soggetto
+                    .execute(params![
+                        domain_id_sql(s.id.get()),
+                        s.comune.as_str(),
+                        s.posizione,
+                        s.codice_fiscale,
+                        s.cognome_key,
+                        s.nome_key,
+                        s.sesso,
+                        data_nascita,
+                        s.id_comunale,
+                        s.id_famiglia.map(|f| domain_id_sql(f.get())),
+                        s.chiave_indirizzo,
+                    ])
+                    .ctx("writing the subject index")?;
+            }
+            IndexWrite::Famiglia(f) => {
+                self.indice_famiglia
+                    .execute(params![
+                        domain_id_sql(f.id.get()),
+                        f.comune.as_str(),
+                        f.tipo,
+                        f.stato,
+                        f.id_comunale,
+                        f.chiave_indirizzo,
+                    ])
+                    .ctx("writing the family index")?;
+            }
+            IndexWrite::Procedimento(_) => {
+                return Err(StoreError::Invalid(
+                    "a subentro loads subjects and families only".into(),
+                ))
+            }
+        }
+        Ok(())
     }
 
     fn lotto(&mut self, lotto: &[RecordSubentro]) -> Result<(), StoreError> {
@@ -252,7 +419,7 @@ impl<'c> Inseritore<'c> {
         }
         self.versioni(&righe)?;
         for r in lotto {
-            write::upsert_projection(self.conn, &r.index)?;
+            self.indice(&r.index)?;
             self.legame
                 .execute(params![
                     r.entity.kind(),

@@ -616,12 +616,17 @@ pub struct FileSubentro {
 }
 
 /// The start of a bulk load: the subentro operation (without writes or index rows; its
-/// response, outbox and audit come with [`FineSubentro`]) and whether the
-/// municipality's earlier data must be removed first (a repeated pre-subentro).
+/// response, outbox and audit come with [`FineSubentro`]), whether the
+/// municipality's earlier data must be removed first (a repeated pre-subentro), and how
+/// many subjects and families the supply declares. The expected counts only guide how
+/// the store loads (e.g. whether rebuilding an index at the end is cheaper than keeping
+/// it up to date row by row); they are never checked against what arrives.
 #[derive(Debug, Clone)]
 pub struct InizioSubentro {
     pub operazione: NewOperation,
     pub azzera_comune: bool,
+    pub soggetti_previsti: u64,
+    pub famiglie_previste: u64,
 }
 
 /// The end of a bulk load. With `esito_positivo` the records sent are committed

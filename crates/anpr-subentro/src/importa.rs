@@ -262,6 +262,8 @@ pub async fn importa(
         let inizio = InizioSubentro {
             operazione,
             azzera_comune: azzera,
+            soggetti_previsti: u64::try_from(ids_s.len()).unwrap_or(u64::MAX),
+            famiglie_previste: u64::try_from(ids_f.len()).unwrap_or(u64::MAX),
         };
         tokio::spawn(async move { store.carica_subentro(inizio, rx).await })
     };

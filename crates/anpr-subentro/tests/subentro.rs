@@ -443,3 +443,123 @@ async fn postgres_xsd_violation_is_refused_with_the_element_path() {
     };
     xsd_violato(Arc::new(store)).await;
 }
+
+/// `(type, name, table, sql)` of every index and table of a SQLite file, sorted.
+fn schema_sqlite(path: &Path) -> Vec<(String, String, String, Option<String>)> {
+    let c = rusqlite::Connection::open(path).unwrap();
+    let mut st = c
+        .prepare(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master
+             WHERE type IN ('index', 'table') AND name NOT LIKE 'sqlite_stat%' ORDER BY type, name",
+        )
+        .unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// The detail lines of `EXPLAIN QUERY PLAN`, on a connection set up as the store's are
+/// (query planner stability guarantee on).
+fn piano(c: &rusqlite::Connection, sql: &str) -> String {
+    let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let righe: Vec<String> = st
+        .query_map([], |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    righe.join(" | ")
+}
+
+/// A load into an empty database drops the secondary indexes of the projections and of
+/// `versioni` and builds them again at its end: afterwards the schema is exactly the
+/// migrated one, each rebuilt index has its planner statistics, and the searches use
+/// the indexes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_load_keeps_the_projection_indexes_and_their_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = genera_in(&dir.path().join("gen"), 400, 0.0, false);
+    let caricato = dir.path().join("produzione.sqlite3");
+    let store = sqlite(dir.path(), "produzione.sqlite3");
+    let e = esegui(
+        &store,
+        Some(ae(&r)),
+        Ambiente::Produzione,
+        &r.file,
+        &dir.path().join("esiti"),
+    )
+    .await;
+    assert_eq!(e.stato, StatoSubentro::Elaborato, "{:?}", e.bloccanti);
+    drop(store);
+    let vuoto = dir.path().join("vuoto.sqlite3");
+    drop(sqlite(dir.path(), "vuoto.sqlite3"));
+
+    let dopo = schema_sqlite(&caricato);
+    assert_eq!(dopo, schema_sqlite(&vuoto));
+    for indice in [
+        "indice_soggetti_cf",
+        "indice_soggetti_nome",
+        "indice_famiglie_comune",
+        "versioni_timeline",
+        "versioni_padre",
+    ] {
+        assert!(
+            dopo.iter().any(|(t, n, _, _)| t == "index" && n == indice),
+            "{indice} missing after the load"
+        );
+    }
+
+    let c = rusqlite::Connection::open(&caricato).unwrap();
+    c.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .unwrap();
+    // Every index of the rebuilt tables has its statistics (the rows of a loaded table).
+    let senza_statistiche: Vec<String> = c
+        .prepare(
+            "SELECT name FROM sqlite_master
+             WHERE type = 'index' AND sql IS NOT NULL
+               AND tbl_name IN ('indice_soggetti', 'indice_famiglie', 'versioni')
+               AND name NOT IN (SELECT idx FROM sqlite_stat1 WHERE idx IS NOT NULL)",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(senza_statistiche.is_empty(), "{senza_statistiche:?}");
+    let soggetti: i64 = c
+        .query_row(
+            "SELECT CAST(substr(stat, 1, instr(stat, ' ') - 1) AS INTEGER) FROM sqlite_stat1
+             WHERE idx = 'indice_soggetti_cf'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    // `analysis_limit` makes ANALYZE estimate on large tables; here it counts.
+    assert!(
+        soggetti > 0 && u64::try_from(soggetti).unwrap() <= r.soggetti,
+        "{soggetti}"
+    );
+
+    // The subject search by tax code, as `find_subjects` writes it.
+    let per_cf = piano(
+        &c,
+        "SELECT id FROM indice_soggetti WHERE 1 = 1 AND codice_fiscale = 'RSSMRA80A01H501U' ORDER BY id LIMIT 10",
+    );
+    assert!(
+        per_cf.starts_with("SEARCH indice_soggetti USING")
+            && per_cf.contains("INDEX indice_soggetti_cf (codice_fiscale=?)"),
+        "{per_cf}"
+    );
+    let per_genitore = piano(
+        &c,
+        "SELECT entity FROM versioni WHERE section = 'genitori' AND valido_al IS NULL
+           AND json_extract(value, '$.padre.idAnpr') = '1'",
+    );
+    assert!(
+        per_genitore.contains("USING INDEX versioni_padre"),
+        "{per_genitore}"
+    );
+}

@@ -148,6 +148,26 @@ async fn sqlite_kill_9_during_a_production_subentro_leaves_nothing_and_the_rerun
     );
     nulla_del_comune(&store).await;
     drop(store);
+    // The load into the empty file had dropped the secondary indexes of the projections
+    // and of `versioni` in its transaction: the crash left them as migrated.
+    let indici = |path: &Path| -> Vec<String> {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL
+                   AND tbl_name IN ('indice_soggetti', 'indice_famiglie', 'versioni') ORDER BY name",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let dopo = indici(&data.path().join("produzione.sqlite3"));
+    let vuoto = tempfile::tempdir().unwrap();
+    drop(anpr_store_sqlite::SqliteStore::open(&vuoto.path().join("v.sqlite3")).unwrap());
+    assert_eq!(dopo, indici(&vuoto.path().join("v.sqlite3")));
+    assert!(dopo.iter().any(|i| i == "indice_soggetti_cf"), "{dopo:?}");
     let verify = anpr()
         .args(["audit", "verify", "--ambiente", "produzione", "--data-dir"])
         .arg(data.path())
