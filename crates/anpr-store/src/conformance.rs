@@ -959,7 +959,6 @@ pub async fn audit_chain_spans_operations_and_reads(store: Arc<impl Store>) {
     let mut tasks = Vec::new();
     for i in 0..8 {
         let store = store.clone();
-        let voce = voce.clone();
         tasks.push(tokio::spawn(async move {
             if i % 2 == 0 {
                 store
