@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use crate::busta::Scrittore;
 use crate::catalogo::{Operazione, Servizio};
 use crate::richieste::{data_xsd, put, testo, Consultazione, Testata, CODICE_DATO_NON_GESTITO};
-use crate::risposte::{scrivi_testata, EsitoTestata, ESITO_OK};
+use crate::risposte::{scrivi_testata, EsitoTestata};
 use crate::scheda::{scrivi_soggetto, Gruppi, Letto, Variante};
 
 /// The children of `tipoGeneralita` this release searches by.
@@ -112,16 +112,7 @@ pub fn risposta_c001(
     let mut w = Scrittore::busta();
     w.apri_ns("ns", &op.risposta, &servizio.namespace);
     w.apri("ns:RispostaC001");
-    scrivi_testata(
-        &mut w,
-        t,
-        &op.codice,
-        &EsitoTestata {
-            id_operazione_anpr: riferimento_id,
-            esito: ESITO_OK,
-            ..EsitoTestata::default()
-        },
-    );
+    scrivi_testata(&mut w, t, &op.codice, &EsitoTestata::ok(riferimento_id));
     if !soggetti.is_empty() {
         w.apri("listaSoggetti");
         for l in soggetti {
@@ -151,16 +142,7 @@ pub fn risposta_c010(
     let mut w = Scrittore::busta();
     w.apri_ns("ns", &op.risposta, &servizio.namespace);
     w.apri("ns:RispostaC010");
-    scrivi_testata(
-        &mut w,
-        t,
-        &op.codice,
-        &EsitoTestata {
-            id_operazione_anpr: riferimento_id,
-            esito: ESITO_OK,
-            ..EsitoTestata::default()
-        },
-    );
+    scrivi_testata(&mut w, t, &op.codice, &EsitoTestata::ok(riferimento_id));
     w.campo("isAire", if aire { "true" } else { "false" });
     w.chiudi("ns:RispostaC010");
     w.chiudi(&format!("ns:{}", op.risposta));

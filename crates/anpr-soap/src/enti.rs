@@ -51,16 +51,7 @@ pub fn risposta_e001(
     let mut w = Scrittore::busta();
     w.apri_ns("ns", &op.risposta, &servizio.namespace);
     w.apri("ns:RispostaMultiplaE001");
-    scrivi_testata_enti(
-        &mut w,
-        t,
-        &op.codice,
-        &EsitoTestata {
-            id_operazione_anpr: riferimento_id,
-            esito: ESITO_OK,
-            ..EsitoTestata::default()
-        },
-    );
+    scrivi_testata_enti(&mut w, t, &op.codice, &EsitoTestata::ok(riferimento_id));
     w.apri("datiDettaglioRisposta");
     w.campo("idTabella", &format!("{id_tabella:03}"));
     w.apri("file");

@@ -38,6 +38,17 @@ pub struct EsitoTestata<'a> {
     pub id_operazione_comune: Option<&'a str>,
 }
 
+impl<'a> EsitoTestata<'a> {
+    /// A plain success (`esito` 1) under ANPR's id `id_operazione_anpr`.
+    pub fn ok(id_operazione_anpr: &'a str) -> Self {
+        Self {
+            id_operazione_anpr,
+            esito: ESITO_OK,
+            ..Self::default()
+        }
+    }
+}
+
 fn data_ora_valida(s: &str) -> bool {
     chrono::DateTime::parse_from_rfc3339(s).is_ok()
         || chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
@@ -287,16 +298,7 @@ pub fn consultazione(
     let mut w = Scrittore::busta();
     w.apri_ns("ns", &op.risposta, &servizio.namespace);
     w.apri(&format!("ns:{}_OK", op.risposta));
-    scrivi_testata(
-        &mut w,
-        t,
-        &op.codice,
-        &EsitoTestata {
-            id_operazione_anpr: riferimento_id,
-            esito: ESITO_OK,
-            ..EsitoTestata::default()
-        },
-    );
+    scrivi_testata(&mut w, t, &op.codice, &EsitoTestata::ok(riferimento_id));
     if !soggetti.is_empty() {
         w.apri("listaSoggetti");
         for l in soggetti {
@@ -323,16 +325,7 @@ pub fn genitori<'a>(
     let mut w = Scrittore::busta();
     w.apri_ns("ns", &op.risposta, &servizio.namespace);
     w.apri("ns:Risposta3001_OK");
-    scrivi_testata(
-        &mut w,
-        t,
-        &op.codice,
-        &EsitoTestata {
-            id_operazione_anpr: riferimento_id,
-            esito: ESITO_OK,
-            ..EsitoTestata::default()
-        },
-    );
+    scrivi_testata(&mut w, t, &op.codice, &EsitoTestata::ok(riferimento_id));
     for (tag, elenco) in [
         ("elencoSoggettiPadre", padri),
         ("elencoSoggettiMadre", madri),
@@ -426,16 +419,7 @@ pub fn tabella(
     let mut w = Scrittore::busta();
     w.apri_ns("ns", &op.risposta, &servizio.namespace);
     w.apri("ns:RispostaMultipla7001");
-    scrivi_testata(
-        &mut w,
-        t,
-        &op.codice,
-        &EsitoTestata {
-            id_operazione_anpr: riferimento_id,
-            esito: ESITO_OK,
-            ..EsitoTestata::default()
-        },
-    );
+    scrivi_testata(&mut w, t, &op.codice, &EsitoTestata::ok(riferimento_id));
     w.apri("datiDettaglioRisposta");
     w.campo("idTabella", &format!("{id_tabella:03}"));
     w.campo(
@@ -460,16 +444,7 @@ pub fn versioni(
     let mut w = Scrittore::busta();
     w.apri_ns("ns", &op.risposta, &servizio.namespace);
     w.apri("ns:RispostaMultipla7003");
-    scrivi_testata(
-        &mut w,
-        t,
-        &op.codice,
-        &EsitoTestata {
-            id_operazione_anpr: riferimento_id,
-            esito: ESITO_OK,
-            ..EsitoTestata::default()
-        },
-    );
+    scrivi_testata(&mut w, t, &op.codice, &EsitoTestata::ok(riferimento_id));
     let mut parti = versione.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     w.apri("statoVersioni");
     w.apri("versioneCorrente");

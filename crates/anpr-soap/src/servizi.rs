@@ -97,16 +97,7 @@ pub fn accettata_4000(
     w.apri_ns("ns", &op.risposta, &servizio.namespace);
     let multipla = format!("ns:RispostaMultipla{}", op.codice);
     w.apri(&multipla);
-    scrivi_testata(
-        &mut w,
-        t,
-        &op.codice,
-        &EsitoTestata {
-            id_operazione_anpr,
-            esito: ESITO_OK,
-            ..EsitoTestata::default()
-        },
-    );
+    scrivi_testata(&mut w, t, &op.codice, &EsitoTestata::ok(id_operazione_anpr));
     match op.codice.as_str() {
         "4001" => {
             if let Some(c) = r.figlio("criteriRicerca") {
@@ -249,16 +240,7 @@ pub fn risposta_4005(
     let mut w = Scrittore::busta();
     w.apri_ns("ns", &op.risposta, &servizio.namespace);
     w.apri("ns:RispostaMultipla4005");
-    scrivi_testata(
-        &mut w,
-        t,
-        &op.codice,
-        &EsitoTestata {
-            id_operazione_anpr: riferimento_id,
-            esito: ESITO_OK,
-            ..EsitoTestata::default()
-        },
-    );
+    scrivi_testata(&mut w, t, &op.codice, &EsitoTestata::ok(riferimento_id));
     w.campo("statoRichiesta", stato);
     w.campo("idOperazioneANPR", id);
     w.campo("dataDisponibilita", disponibile);
@@ -305,16 +287,7 @@ pub fn risposta_7002(
     let mut w = Scrittore::busta();
     w.apri_ns("ns", &op.risposta, &servizio.namespace);
     w.apri("ns:RispostaMultipla7002");
-    scrivi_testata(
-        &mut w,
-        t,
-        &op.codice,
-        &EsitoTestata {
-            id_operazione_anpr: riferimento_id,
-            esito: ESITO_OK,
-            ..EsitoTestata::default()
-        },
-    );
+    scrivi_testata(&mut w, t, &op.codice, &EsitoTestata::ok(riferimento_id));
     match r.figlio("datiRichiesta") {
         Some(d) => w.copia("datiRichiesta", d),
         None => {
@@ -686,16 +659,7 @@ pub fn risposta_3004(
     let mut w = Scrittore::busta();
     w.apri_ns("ns", &op.risposta, &servizio.namespace);
     w.apri("ns:Risposta3004_OK");
-    scrivi_testata(
-        &mut w,
-        t,
-        &op.codice,
-        &EsitoTestata {
-            id_operazione_anpr: riferimento_id,
-            esito: ESITO_OK,
-            ..EsitoTestata::default()
-        },
-    );
+    scrivi_testata(&mut w, t, &op.codice, &EsitoTestata::ok(riferimento_id));
     if let Some(p) = r.figlio("parametriRicerca3004") {
         w.copia("parametriRicerca3004", p);
     }
