@@ -294,6 +294,12 @@ fn id_da_riferimento(id: &str) -> String {
     }
 }
 
+/// The `idOperazioneANPR` of an answer that registers no operation: the digits of a
+/// fresh support reference.
+fn id_risposta(registry: &anpr_service::Registry) -> String {
+    id_da_riferimento(&registry.riferimento(None).id)
+}
+
 /// A refusal answer (`rispostaKO`) with a fresh support reference.
 fn rifiuto(
     state: &AppState,
@@ -546,8 +552,7 @@ async fn esegui(
                     Err(e) => return errore_servizio(servizio, op, t, &e),
                 }
             }
-            let r = registry.riferimento(None);
-            let id = id_da_riferimento(&r.id);
+            let id = id_risposta(registry);
             fn elenco(
                 v: &[anpr_service::consultazione::SchedaLetta],
             ) -> Vec<(String, &anpr_domain::scheda::SchedaSoggetto)> {
@@ -570,8 +575,7 @@ async fn esegui(
             let richiesto = b.corpo.testo_a("datiRichiesta/idTabella").unwrap_or("");
             match tabella_richiesta(state, servizio, op, t, ctx, richiesto).await {
                 Ok((numero, file)) => {
-                    let r = registry.riferimento(None);
-                    let id = id_da_riferimento(&r.id);
+                    let id = id_risposta(registry);
                     xml(
                         StatusCode::OK,
                         risposte::tabella(servizio, op, t, numero, &file, &id),
@@ -583,8 +587,7 @@ async fn esegui(
         "E001" | "E002" => enti::esegui(state, servizio, op, t, ctx, b).await,
         "C001" | "C010" => enti::consolati(state, servizio, op, t, ctx, b).await,
         "7003" => {
-            let r = registry.riferimento(None);
-            let id = id_da_riferimento(&r.id);
+            let id = id_risposta(registry);
             xml(
                 StatusCode::OK,
                 risposte::versioni(
@@ -823,8 +826,7 @@ async fn consulta(
             }
         })
         .collect();
-    let r = registry.riferimento(None);
-    let id = id_da_riferimento(&r.id);
+    let id = id_risposta(registry);
     let body = match risposta_di {
         Risposta::Consolato => {
             anpr_soap::consolati::risposta_c001(servizio, op, t, registry.tables(), &letti, &id)

@@ -20,7 +20,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::NaiveDate;
 
-use super::{errore_servizio, id_da_riferimento, rifiuto, xml};
+use super::{errore_servizio, id_risposta, rifiuto, xml};
 use crate::AppState;
 
 fn invalido(campo: &str, valore: &str, atteso: &str) -> Anomalia {
@@ -129,8 +129,7 @@ pub(super) async fn certificato(
         .await
     {
         Ok((emesso, pdf)) => {
-            let rif = registry.riferimento(None);
-            let id = id_da_riferimento(&rif.id);
+            let id = id_risposta(registry);
             let e = servizi::Emesso {
                 numero_protocollo: emesso.numero_protocollo,
                 bollo: emesso.importi.bollo,
@@ -220,8 +219,7 @@ pub(super) async fn verifica(
 ) -> Response {
     let registry = &state.registry;
     let r = &b.corpo;
-    let rif = registry.riferimento(None);
-    let rid = id_da_riferimento(&rif.id);
+    let rid = id_risposta(registry);
     match servizi::converti_4005(r) {
         Err(a) => rifiuto(state, servizio, op, t, &a),
         Ok(Richiesta4005::Stato(id)) => {
@@ -305,8 +303,7 @@ pub(super) async fn scarica(
     let id = r.testo_a("datiRichiesta/idOperazioneANPR").unwrap_or("");
     match registry.scarica_file(ctx, id).await {
         Ok(f) => {
-            let rif = registry.riferimento(None);
-            let rid = id_da_riferimento(&rif.id);
+            let rid = id_risposta(registry);
             xml(
                 StatusCode::OK,
                 servizi::risposta_7002(servizio, op, t, r, &f.contenuto, &f.formato, &rid),
@@ -352,8 +349,7 @@ pub(super) async fn procedimenti(
         return rifiuto(state, servizio, op, t, &[a]);
     }
     let v = serde_json::to_value(&esito).unwrap_or_default();
-    let rif = registry.riferimento(None);
-    let rid = id_da_riferimento(&rif.id);
+    let rid = id_risposta(registry);
     xml(
         StatusCode::OK,
         servizi::risposta_3004(servizio, op, t, r, &v, &rid),

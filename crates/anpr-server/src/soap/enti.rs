@@ -22,10 +22,26 @@ use anpr_soap::richieste::Testata;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::{
-    consulta, errore_servizio, id_da_riferimento, rifiuto, tabella_richiesta, xml, Risposta,
-};
+use super::{consulta, errore_servizio, id_risposta, rifiuto, tabella_richiesta, xml, Risposta};
 use crate::AppState;
+
+/// The channel's permission (`permesso`), checked before anything is read: the refusal
+/// (EA401, audited as action `<azione><codice>`) is the answer to send.
+async fn canale(
+    state: &AppState,
+    servizio: &Servizio,
+    op: &Operazione,
+    t: &Testata,
+    ctx: &CallerContext,
+    permesso: Permesso,
+    azione: &str,
+) -> Result<(), Response> {
+    state
+        .registry
+        .autorizza(ctx, permesso, &format!("{azione}{}", op.codice))
+        .await
+        .map_err(|e| errore_servizio(servizio, op, t, &e))
+}
 
 /// E001 and E002, after the channel's permission.
 pub(super) async fn esegui(
@@ -37,12 +53,18 @@ pub(super) async fn esegui(
     b: &Busta,
 ) -> Response {
     let registry = &state.registry;
-    let azione = format!("serviziEnti{}", op.codice);
-    if let Err(e) = registry
-        .autorizza(ctx, Permesso::ServiziEnti, &azione)
-        .await
+    if let Err(r) = canale(
+        state,
+        servizio,
+        op,
+        t,
+        ctx,
+        Permesso::ServiziEnti,
+        "serviziEnti",
+    )
+    .await
     {
-        return errore_servizio(servizio, op, t, &e);
+        return r;
     }
     if op.codice == "E001" {
         let richiesto = match enti::converti_e001(&b.corpo) {
@@ -51,8 +73,7 @@ pub(super) async fn esegui(
         };
         return match tabella_richiesta(state, servizio, op, t, ctx, &richiesto).await {
             Ok((numero, file)) => {
-                let r = registry.riferimento(None);
-                let id = id_da_riferimento(&r.id);
+                let id = id_risposta(registry);
                 xml(
                     StatusCode::OK,
                     enti::risposta_e001(servizio, op, t, numero, &file, &id),
@@ -90,12 +111,18 @@ pub(super) async fn consolati(
     b: &Busta,
 ) -> Response {
     let registry = &state.registry;
-    let azione = format!("serviziConsolati{}", op.codice);
-    if let Err(e) = registry
-        .autorizza(ctx, Permesso::ServiziConsolati, &azione)
-        .await
+    if let Err(r) = canale(
+        state,
+        servizio,
+        op,
+        t,
+        ctx,
+        Permesso::ServiziConsolati,
+        "serviziConsolati",
+    )
+    .await
     {
-        return errore_servizio(servizio, op, t, &e);
+        return r;
     }
     let conv = match anpr_soap::consolati::converti(&b.corpo) {
         Ok(c) => c,
@@ -119,8 +146,7 @@ pub(super) async fn consolati(
     };
     match registry.ricerca_soggetti(ctx, &criteri).await {
         Ok(trovati) => {
-            let r = registry.riferimento(None);
-            let id = id_da_riferimento(&r.id);
+            let id = id_risposta(registry);
             xml(
                 StatusCode::OK,
                 anpr_soap::consolati::risposta_c010(servizio, op, t, !trovati.is_empty(), &id),
