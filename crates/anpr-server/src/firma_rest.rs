@@ -158,20 +158,20 @@ pub async fn verifica(State(state): State<AppState>, req: Request, next: Next) -
         }
     };
     let fiducia = sic.fiducia();
-    let adesso = state.registry.clock().now();
+    let politica = Politica::standard(&fiducia, state.registry.clock().now());
     // Any profile: which one the operation needs is the use case's decision (matrix).
     let esito = verifica_richiesta_con_digest(
         &jws,
         digest.as_deref(),
         &calcolato,
-        &Politica::standard(&fiducia, adesso),
+        &politica,
         &*sic.direttorio(),
         &Profilo::ALL,
         None,
     );
     let esito = esito.and_then(|mut m| {
         if let Some(p) = &postazione {
-            verifica_postazione(p, &jws, &mut m, &Politica::standard(&fiducia, adesso))?;
+            verifica_postazione(p, &jws, &mut m, &politica)?;
         }
         Ok(m)
     });

@@ -31,11 +31,9 @@ pub const INTESTAZIONE_FIRMA: &str = "Agid-JWT-Signature";
 /// Longest JWS accepted (a certificate and a few claims fit in a few KiB).
 pub const DIMENSIONE_MASSIMA_JWS: usize = 64 * 1024;
 
-fn malformato(m: impl std::fmt::Display) -> ErroreSicurezza {
-    ErroreSicurezza::messaggio(
-        CODICE_SICUREZZA_MANCANTE,
-        format!("{INTESTAZIONE_FIRMA}: {m}"),
-    )
+/// EV221 for header `nome` (the request's or the workstation's JWS).
+fn malformato(nome: &str, m: impl std::fmt::Display) -> ErroreSicurezza {
+    ErroreSicurezza::messaggio(CODICE_SICUREZZA_MANCANTE, format!("{nome}: {m}"))
 }
 
 /// The `Digest` header value of `corpo`: `SHA-256=<base64>`.
@@ -63,11 +61,11 @@ impl DigestInCorso {
     }
 }
 
-fn parte(s: &str) -> Result<Value, ErroreSicurezza> {
+fn parte(nome: &str, s: &str) -> Result<Value, ErroreSicurezza> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(s)
-        .map_err(|_| malformato("base64url non valido"))?;
-    serde_json::from_slice(&bytes).map_err(|_| malformato("JSON non valido"))
+        .map_err(|_| malformato(nome, "base64url non valido"))?;
+    serde_json::from_slice(&bytes).map_err(|_| malformato(nome, "JSON non valido"))
 }
 
 /// Verifies a signed REST request: `jws` from [`INTESTAZIONE_FIRMA`], `digest` from the
@@ -107,16 +105,19 @@ pub fn verifica_richiesta_con_digest(
     let firmato = claims["signed_headers"]
         .as_array()
         .and_then(|a| a.iter().find_map(|h| h["digest"].as_str()))
-        .ok_or_else(|| malformato("signed_headers senza digest"))?;
+        .ok_or_else(|| malformato(INTESTAZIONE_FIRMA, "signed_headers senza digest"))?;
     if firmato != calcolato || digest.is_some_and(|d| d.trim() != calcolato) {
         return Err(ErroreSicurezza::messaggio(
             CODICE_DIGEST_ERRATO,
             "Il corpo della richiesta non corrisponde al digest firmato",
         ));
     }
-    let utente = claims["sub"]
-        .as_str()
-        .ok_or_else(|| malformato("sub (codice fiscale dell'utente) mancante"))?;
+    let utente = claims["sub"].as_str().ok_or_else(|| {
+        malformato(
+            INTESTAZIONE_FIRMA,
+            "sub (codice fiscale dell'utente) mancante",
+        )
+    })?;
     autorizza_mittente(
         firmatario(&certificato, utente.to_owned())?,
         rubrica,
@@ -164,12 +165,9 @@ pub fn verifica_postazione(
                 ),
             ));
         }
-        let nominata = claims["postazione"].as_str().ok_or_else(|| {
-            ErroreSicurezza::messaggio(
-                CODICE_SICUREZZA_MANCANTE,
-                format!("{INTESTAZIONE_FIRMA_POSTAZIONE}: postazione mancante"),
-            )
-        })?;
+        let nominata = claims["postazione"]
+            .as_str()
+            .ok_or_else(|| malformato(INTESTAZIONE_FIRMA_POSTAZIONE, "postazione mancante"))?;
         nomina_postazione(&mut mittente.firma, &certificato, nominata.to_owned())
     })();
     esito.map_err(della_postazione)
@@ -191,9 +189,9 @@ fn verifica_compatta(
     }
     let parti: Vec<&str> = jws.trim().split('.').collect();
     let [h, p, s] = parti.as_slice() else {
-        return Err(malformato("attese tre parti separate da punti"));
+        return Err(malformato(nome, "attese tre parti separate da punti"));
     };
-    let intestazione = parte(h)?;
+    let intestazione = parte(nome, h)?;
     let alg = match intestazione["alg"].as_str() {
         Some("ES256") => ALG_ECDSA_SHA256,
         Some("RS256") => ALG_RSA_SHA256,
@@ -206,14 +204,14 @@ fn verifica_compatta(
     };
     let certificato = b64(intestazione["x5c"][0]
         .as_str()
-        .ok_or_else(|| malformato("x5c mancante"))?)?;
+        .ok_or_else(|| malformato(nome, "x5c mancante"))?)?;
     politica.fiducia.verifica(&certificato, politica.adesso)?;
     let firma = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(s)
-        .map_err(|_| malformato("firma non in base64url"))?;
+        .map_err(|_| malformato(nome, "firma non in base64url"))?;
     verifica_valore(alg, &certificato, format!("{h}.{p}").as_bytes(), &firma)?;
 
-    let claims = parte(p)?;
+    let claims = parte(nome, p)?;
     let istante = |nome: &str| {
         claims[nome]
             .as_i64()
