@@ -177,13 +177,8 @@ async fn servi(app: axum::Router) -> SocketAddr {
 
 fn main() {
     let a = support::argomenti();
-    // The server's runtime: two workers, like `anpr serve` on this machine. The client
-    // runs on its own single thread.
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    // The client runs on its own single thread.
+    let server_rt = support::runtime();
     let tmp = tempfile::tempdir().unwrap();
     let dir = support::cartella(&a, tmp.path());
     let (store, codici) = server_rt.block_on(support::database(&dir, a.persone));

@@ -116,11 +116,7 @@ async fn accesso_ai_dati(
 
 fn main() {
     let a = support::argomenti();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = support::runtime();
     let tmp = tempfile::tempdir().unwrap();
     let dir = support::cartella(&a, tmp.path());
     rt.block_on(async {

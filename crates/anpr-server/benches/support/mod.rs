@@ -71,6 +71,15 @@ pub fn argomenti() -> Argomenti {
 
 /// The data directory: `--dati`, a temporary one for the smoke run, or the default
 /// kept under `target/`.
+/// The server's runtime: two workers, like `anpr serve` on this machine.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 pub fn cartella(a: &Argomenti, tmp: &Path) -> PathBuf {
     match (&a.dati, a.smoke) {
         (Some(d), _) => d.clone(),
