@@ -7,7 +7,7 @@
 //! decoding tables as 7001 does, E002 the subject consultation as 3002 does, both
 //! with the bodies' header (`tipoTestataRispostaE000`, `idOperazioneClient`).
 
-use anpr_domain::error::{Anomalia, CODICE_VALORE_NON_VALIDO};
+use anpr_domain::error::Anomalia;
 use anpr_tables::Tables;
 use base64::Engine;
 use serde_json::{json, Map, Value};
@@ -156,33 +156,7 @@ pub fn converti_e002(r: &crate::xml::Elemento) -> Result<ConsultazioneEnte, Vec<
     let mut dm = Map::new();
     if let Some(d) = r.figlio("datiRichiesta") {
         let p = "RichiestaE002/datiRichiesta";
-        match d.testo_di("schedaAnagraficaRichiesta").map(str::trim) {
-            Some("1") | None => {}
-            Some("2") => famiglia = true,
-            Some(altro) => anomalie.push(
-                Anomalia::errore(
-                    CODICE_VALORE_NON_VALIDO,
-                    "Scheda anagrafica richiesta non prevista",
-                )
-                .campo(format!("{p}/schedaAnagraficaRichiesta"))
-                .valore(altro)
-                .atteso("1 (scheda individuale) o 2 (scheda di famiglia o convivenza)"),
-            ),
-        }
-        for (i, e) in d.figli_nominati("datiAnagraficiRichiesti").enumerate() {
-            match e.testo.trim().parse::<u8>() {
-                Ok(c @ 1..=30) => gruppi.push(c),
-                _ => anomalie.push(
-                    Anomalia::errore(
-                        CODICE_VALORE_NON_VALIDO,
-                        "Dato richiesto non presente nella tabella Dati richiesti",
-                    )
-                    .campo(format!("{p}/datiAnagraficiRichiesti[{}]", i + 1))
-                    .valore(e.testo.trim())
-                    .atteso("un codice da 1 a 30"),
-                ),
-            }
-        }
+        crate::richieste::dati_richiesti(d, p, &mut famiglia, &mut gruppi, &mut anomalie);
         put(
             &mut dm,
             "dataRiferimentoRichiesta",

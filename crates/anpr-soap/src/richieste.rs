@@ -1098,33 +1098,7 @@ pub fn converti_ricerca(r: &Elemento, t: &Testata) -> Result<Consultazione, Vec<
                 anomalie.push(non_gestito(format!("{p}/parametriANPR")));
             }
         }
-        match d.testo_di("schedaAnagraficaRichiesta") {
-            Some("1") | None => {}
-            Some("2") => famiglia = true,
-            Some(altro) => anomalie.push(
-                Anomalia::errore(
-                    anpr_domain::error::CODICE_VALORE_NON_VALIDO,
-                    "Scheda anagrafica richiesta non prevista",
-                )
-                .campo(format!("{p}/schedaAnagraficaRichiesta"))
-                .valore(altro)
-                .atteso("1 (scheda individuale) o 2 (scheda di famiglia o convivenza)"),
-            ),
-        }
-        for (i, e) in d.figli_nominati("datiAnagraficiRichiesti").enumerate() {
-            match e.testo.trim().parse::<u8>() {
-                Ok(c @ 1..=30) => gruppi.push(c),
-                _ => anomalie.push(
-                    Anomalia::errore(
-                        anpr_domain::error::CODICE_VALORE_NON_VALIDO,
-                        "Dato richiesto non presente nella tabella Dati richiesti",
-                    )
-                    .campo(format!("{p}/datiAnagraficiRichiesti[{}]", i + 1))
-                    .valore(e.testo.trim())
-                    .atteso("un codice da 1 a 30"),
-                ),
-            }
-        }
+        dati_richiesti(d, &p, &mut famiglia, &mut gruppi, &mut anomalie);
         put(
             &mut dm,
             "dataRiferimentoRichiesta",
@@ -1152,6 +1126,46 @@ pub fn converti_ricerca(r: &Elemento, t: &Testata) -> Result<Consultazione, Vec<
         })
     } else {
         Err(anomalie)
+    }
+}
+
+/// `schedaAnagraficaRichiesta` (1 individual, 2 family: sets `famiglia`) and the
+/// `datiAnagraficiRichiesti` codes (1–30, into `gruppi`) of a consultation's
+/// `datiRichiesta` at path `p` (3002/3006 and E002); any other value is refused with
+/// `CODICE_VALORE_NON_VALIDO` naming its element.
+pub(crate) fn dati_richiesti(
+    d: &Elemento,
+    p: &str,
+    famiglia: &mut bool,
+    gruppi: &mut Vec<u8>,
+    anomalie: &mut Vec<Anomalia>,
+) {
+    match d.testo_di("schedaAnagraficaRichiesta") {
+        Some("1") | None => {}
+        Some("2") => *famiglia = true,
+        Some(altro) => anomalie.push(
+            Anomalia::errore(
+                anpr_domain::error::CODICE_VALORE_NON_VALIDO,
+                "Scheda anagrafica richiesta non prevista",
+            )
+            .campo(format!("{p}/schedaAnagraficaRichiesta"))
+            .valore(altro)
+            .atteso("1 (scheda individuale) o 2 (scheda di famiglia o convivenza)"),
+        ),
+    }
+    for (i, e) in d.figli_nominati("datiAnagraficiRichiesti").enumerate() {
+        match e.testo.trim().parse::<u8>() {
+            Ok(c @ 1..=30) => gruppi.push(c),
+            _ => anomalie.push(
+                Anomalia::errore(
+                    anpr_domain::error::CODICE_VALORE_NON_VALIDO,
+                    "Dato richiesto non presente nella tabella Dati richiesti",
+                )
+                .campo(format!("{p}/datiAnagraficiRichiesti[{}]", i + 1))
+                .valore(e.testo.trim())
+                .atteso("un codice da 1 a 30"),
+            ),
+        }
     }
 }
 
