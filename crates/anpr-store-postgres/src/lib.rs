@@ -36,8 +36,9 @@ use anpr_domain::caller::Ambiente;
 use anpr_domain::ids::{CodiceIstatComune, IdAnprFamiglia, IdOperazioneAnpr, IdOperazioneComune};
 use anpr_store::{
     Backend, EntityRef, FamilyIndex, NewOperation, NuovaSospesa, OperationQuery, OperazioneSospesa,
-    OutboxMessage, ProcedimentoIndex, ProcedimentoQuery, QuerySospese, RecordSections, Sequence,
-    Store, StoreError, StoredOperation, StoredVersion, SubjectIndex, SubjectQuery,
+    OutboxMessage, ProcedimentoIndex, ProcedimentoQuery, QueryNotifiche, QuerySospese,
+    RecordSections, Sequence, Store, StoreError, StoredOperation, StoredVersion, SubjectIndex,
+    SubjectQuery,
 };
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -489,6 +490,12 @@ impl Store for PostgresStore {
 
     async fn outbox_pending(&self, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
         read::outbox_pending(self, limit)
+            .await
+            .map_err(Failure::into_store_error)
+    }
+
+    async fn notifiche(&self, query: &QueryNotifiche) -> Result<Vec<OutboxMessage>, StoreError> {
+        read::notifiche(self, query)
             .await
             .map_err(Failure::into_store_error)
     }

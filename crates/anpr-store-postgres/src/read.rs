@@ -13,7 +13,7 @@ use anpr_domain::ids::{
 use anpr_domain::operazione::{CodiceServizio, StatoOperazione};
 use anpr_store::{
     EntityRef, FamilyIndex, NewOutboxMessage, OperationQuery, OperazioneSospesa, OutboxMessage,
-    ProcedimentoIndex, ProcedimentoQuery, QuerySospese, RecordSections, StoreError,
+    ProcedimentoIndex, ProcedimentoQuery, QueryNotifiche, QuerySospese, RecordSections, StoreError,
     StoredOperation, StoredVersion, SubjectIndex, SubjectQuery,
 };
 use chrono::{DateTime, NaiveDate, Utc};
@@ -774,22 +774,75 @@ pub(crate) async fn audit_head(store: &PostgresStore) -> Result<Option<TestaCate
     }))
 }
 
+const OUTBOX_COLUMNS: &str =
+    "id, id_operazione_anpr, tipo, destinatario, payload, creato_il, tentativi, consegnato_il";
+
 pub(crate) async fn outbox_pending(
     store: &PostgresStore,
     limit: u32,
 ) -> Result<Vec<OutboxMessage>, Failure> {
     let client = store.client().await?;
     let stmt = client
-        .prepare_cached(
-            "SELECT id, id_operazione_anpr, tipo, destinatario, payload, creato_il, tentativi, consegnato_il \
-             FROM outbox WHERE consegnato_il IS NULL ORDER BY id LIMIT $1",
-        )
+        .prepare_cached(&format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE consegnato_il IS NULL ORDER BY id LIMIT $1"
+        ))
         .await
         .ctx("reading the outbox")?;
     let rows = client
         .query(&stmt, &[&capped(limit, MAX_ROWS)])
         .await
         .ctx("reading the outbox")?;
+    outbox_rows(&rows)
+}
+
+/// `Store::notifiche`.
+pub(crate) async fn notifiche(
+    store: &PostgresStore,
+    q: &QueryNotifiche,
+) -> Result<Vec<OutboxMessage>, Failure> {
+    let mut f = Filter::default();
+    f.add("destinatario = $?", q.destinatario.clone());
+    if let Some(tipo) = &q.tipo {
+        f.add("tipo = $?", tipo.clone());
+    }
+    match q.prese {
+        Some(true) => f.clauses.push("consegnato_il IS NOT NULL".into()),
+        Some(false) => f.clauses.push("consegnato_il IS NULL".into()),
+        None => {}
+    }
+    if let Some(dal) = q.dal {
+        f.add("creato_il >= $?", dal);
+    }
+    if let Some(al) = q.al {
+        f.add("creato_il < $?", al);
+    }
+    if let Some(da) = q.operazione_da {
+        f.add(
+            "id_operazione_anpr >= $?",
+            to_i64(da.get(), "operation id")?,
+        );
+    }
+    if let Some(a) = q.operazione_a {
+        f.add("id_operazione_anpr <= $?", to_i64(a.get(), "operation id")?);
+    }
+    if let Some(dopo) = q.dopo {
+        f.add("id > $?", i64::try_from(dopo).unwrap_or(i64::MAX));
+    }
+    f.params.push(Box::new(capped(q.limit, MAX_ROWS)));
+    let sql = format!(
+        "SELECT {OUTBOX_COLUMNS} FROM outbox{} ORDER BY id LIMIT ${}",
+        f.where_clause(),
+        f.params.len()
+    );
+    let client = store.client().await?;
+    let rows = client
+        .query(&sql, &f.params())
+        .await
+        .ctx("reading the notifications")?;
+    outbox_rows(&rows)
+}
+
+fn outbox_rows(rows: &[Row]) -> Result<Vec<OutboxMessage>, Failure> {
     let messages = rows
         .iter()
         .map(|r| {

@@ -50,6 +50,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "estrazioni",
         include_str!("../migrations/0007_estrazioni.sql"),
     ),
+    (
+        8,
+        "notifiche",
+        include_str!("../migrations/0008_notifiche.sql"),
+    ),
 ];
 
 /// First key of the advisory lock taken by migrations ("ANPR" in ASCII); the second key

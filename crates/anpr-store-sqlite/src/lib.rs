@@ -45,8 +45,9 @@ use anpr_store::sicurezza::{
 };
 use anpr_store::{
     Backend, EntityRef, FamilyIndex, NewOperation, NuovaSospesa, OperationQuery, OperazioneSospesa,
-    OutboxMessage, ProcedimentoIndex, ProcedimentoQuery, QuerySospese, RecordSections, Sequence,
-    Store, StoreError, StoredOperation, StoredVersion, SubjectIndex, SubjectQuery,
+    OutboxMessage, ProcedimentoIndex, ProcedimentoQuery, QueryNotifiche, QuerySospese,
+    RecordSections, Sequence, Store, StoreError, StoredOperation, StoredVersion, SubjectIndex,
+    SubjectQuery,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -450,6 +451,11 @@ impl Store for SqliteStore {
 
     async fn outbox_mark(&self, id: u64, delivered: bool) -> Result<(), StoreError> {
         self.write_unit(Job::OutboxMark { id, delivered }).await
+    }
+
+    async fn notifiche(&self, query: &QueryNotifiche) -> Result<Vec<OutboxMessage>, StoreError> {
+        let query = query.clone();
+        self.readers.run(move |c| read::notifiche(c, &query)).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -15,7 +15,7 @@ use anpr_domain::ids::{
 use anpr_domain::operazione::StatoOperazione;
 use anpr_store::{
     EntityRef, FamilyIndex, NewOutboxMessage, OperationQuery, OperazioneSospesa, OutboxMessage,
-    ProcedimentoIndex, ProcedimentoQuery, QuerySospese, RecordSections, StoreError,
+    ProcedimentoIndex, ProcedimentoQuery, QueryNotifiche, QuerySospese, RecordSections, StoreError,
     StoredOperation, StoredVersion, SubjectIndex, SubjectQuery,
 };
 use chrono::NaiveDate;
@@ -702,16 +702,66 @@ pub(crate) fn audit_head(conn: &Connection) -> Result<Option<TestaCatena>, Store
     .transpose()
 }
 
+const OUTBOX_COLUMNS: &str =
+    "id, id_operazione_anpr, tipo, destinatario, payload, creato_il, tentativi, consegnato_il";
+
 pub(crate) fn outbox_pending(
     conn: &Connection,
     limit: u32,
 ) -> Result<Vec<OutboxMessage>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT id, id_operazione_anpr, tipo, destinatario, payload, creato_il, tentativi, consegnato_il
-             FROM outbox WHERE consegnato_il IS NULL ORDER BY id LIMIT ?1",
-        )
-        .ctx("preparing an outbox read")?;
+    let sql = format!(
+        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE consegnato_il IS NULL ORDER BY id LIMIT ?"
+    );
+    load_outbox(conn, &sql, &[SqlValue::Integer(i64::from(limit))])
+}
+
+/// `Store::notifiche`.
+pub(crate) fn notifiche(
+    conn: &Connection,
+    q: &QueryNotifiche,
+) -> Result<Vec<OutboxMessage>, StoreError> {
+    let mut sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE destinatario = ?");
+    let mut params = vec![SqlValue::Text(q.destinatario.clone())];
+    if let Some(tipo) = &q.tipo {
+        sql.push_str(" AND tipo = ?");
+        params.push(SqlValue::Text(tipo.clone()));
+    }
+    match q.prese {
+        Some(true) => sql.push_str(" AND consegnato_il IS NOT NULL"),
+        Some(false) => sql.push_str(" AND consegnato_il IS NULL"),
+        None => {}
+    }
+    if let Some(dal) = q.dal {
+        sql.push_str(" AND creato_il >= ?");
+        params.push(SqlValue::Text(timestamp_bound(dal)));
+    }
+    if let Some(al) = q.al {
+        sql.push_str(" AND creato_il < ?");
+        params.push(SqlValue::Text(timestamp_bound(al)));
+    }
+    if let Some(da) = q.operazione_da {
+        sql.push_str(" AND id_operazione_anpr >= ?");
+        params.push(SqlValue::Integer(op_id_sql(da)));
+    }
+    if let Some(a) = q.operazione_a {
+        sql.push_str(" AND id_operazione_anpr <= ?");
+        params.push(SqlValue::Integer(op_id_sql(a)));
+    }
+    if let Some(dopo) = q.dopo {
+        sql.push_str(" AND id > ?");
+        params.push(SqlValue::Integer(i64::try_from(dopo).unwrap_or(i64::MAX)));
+    }
+    sql.push_str(" ORDER BY id LIMIT ?");
+    params.push(SqlValue::Integer(i64::from(q.limit.min(MAX_ROWS))));
+    load_outbox(conn, &sql, &params)
+}
+
+fn load_outbox(
+    conn: &Connection,
+    sql: &str,
+    params: &[SqlValue],
+) -> Result<Vec<OutboxMessage>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).ctx("preparing an outbox read")?;
     type RawMessage = (
         i64,
         Option<i64>,
@@ -723,7 +773,7 @@ pub(crate) fn outbox_pending(
         Option<String>,
     );
     let raw = stmt
-        .query_map([i64::from(limit)], |r| {
+        .query_map(params_from_iter(params.iter()), |r| {
             Ok::<RawMessage, _>((
                 r.get(0)?,
                 r.get(1)?,

@@ -66,6 +66,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "controlli_senza_effimere",
         sql: include_str!("../migrations/0008_controlli_senza_effimere.sql"),
     },
+    Migration {
+        version: 9,
+        name: "notifiche",
+        sql: include_str!("../migrations/0009_notifiche.sql"),
+    },
 ];
 
 /// A migration step written in Rust, run inside the migration's transaction.

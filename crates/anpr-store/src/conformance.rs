@@ -18,8 +18,8 @@ use serde_json::json;
 
 use crate::{
     EntityRef, FamilyIndex, IndexWrite, NewOperation, NewOutboxMessage, NuovaSospesa,
-    OperationQuery, ProcedimentoIndex, ProcedimentoQuery, QuerySospese, SectionWrite, Sequence,
-    Store, StoreError, SubjectIndex, SubjectQuery,
+    OperationQuery, ProcedimentoIndex, ProcedimentoQuery, QueryNotifiche, QuerySospese,
+    SectionWrite, Sequence, Store, StoreError, SubjectIndex, SubjectQuery,
 };
 
 /// Instantiates every conformance check as a `#[tokio::test]`. `$fresh` is an async
@@ -41,7 +41,7 @@ macro_rules! conformance_tests {
             suspended_operations_are_saved_listed_updated_and_deleted, completing_a_suspended_operation_is_atomic,
             proceedings_are_versioned_records_with_a_searchable_projection, new_sequences_are_independent,
             documents_have_protocols_filters_and_annulment, municipality_parameters_are_saved_whole_and_audited,
-            children_by_parent_and_proceedings_by_subject
+            children_by_parent_and_proceedings_by_subject, notifications_are_read_by_recipient
         );
     };
     (@each $fresh:expr; $($name:ident),* $(,)?) => {
@@ -1015,6 +1015,165 @@ pub async fn outbox_delivery_is_recorded(store: Arc<impl Store>) {
         (pending[0].message.tipo.as_str(), pending[0].tentativi),
         ("N010", 1)
     );
+}
+
+/// The notifications addressed to a municipality are read by recipient, kind, state,
+/// queuing period, originating operation and page, and taking one shows in the state.
+pub async fn notifications_are_read_by_recipient(store: Arc<impl Store>) {
+    let prima = now() - chrono::Duration::seconds(5);
+    let mut ids = Vec::new();
+    for (destinatario, tipo) in [
+        ("015146", "N010"),
+        ("058091", "N010"),
+        ("015146", "N031"),
+        ("015146", "N010"),
+    ] {
+        let id = op_id(&store).await;
+        let mut op = operation(id, "5005", "001272", None, day(2020, 1, 1));
+        op.outbox.push(NewOutboxMessage {
+            tipo: tipo.into(),
+            destinatario: destinatario.into(),
+            payload: json!({"idOperazioneANPR": id.to_string()}),
+        });
+        op.outbox.push(NewOutboxMessage {
+            tipo: "mail".into(),
+            destinatario: "ufficio@example.org".into(),
+            payload: json!({"testo": "ciao"}),
+        });
+        store.apply(op).await.unwrap();
+        ids.push(id);
+    }
+    let dopo = now() + chrono::Duration::seconds(5);
+    let query = |q: QueryNotifiche| {
+        let store = store.clone();
+        async move {
+            store
+                .notifiche(&q)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|m| (m.id_operazione_anpr.unwrap(), m.message.tipo))
+                .collect::<Vec<_>>()
+        }
+    };
+    let milano = || QueryNotifiche {
+        destinatario: "015146".into(),
+        limit: 100,
+        ..QueryNotifiche::default()
+    };
+    let tutte = query(milano()).await;
+    assert_eq!(
+        tutte,
+        vec![
+            (ids[0], "N010".to_owned()),
+            (ids[2], "N031".to_owned()),
+            (ids[3], "N010".to_owned())
+        ]
+    );
+    assert_eq!(
+        query(QueryNotifiche {
+            tipo: Some("N010".into()),
+            ..milano()
+        })
+        .await,
+        vec![(ids[0], "N010".to_owned()), (ids[3], "N010".to_owned())]
+    );
+    assert_eq!(
+        query(QueryNotifiche {
+            operazione_da: Some(ids[1]),
+            operazione_a: Some(ids[2]),
+            ..milano()
+        })
+        .await,
+        vec![(ids[2], "N031".to_owned())]
+    );
+    assert_eq!(
+        query(QueryNotifiche {
+            dal: Some(prima),
+            al: Some(dopo),
+            ..milano()
+        })
+        .await
+        .len(),
+        3
+    );
+    assert!(query(QueryNotifiche {
+        dal: Some(dopo),
+        ..milano()
+    })
+    .await
+    .is_empty());
+    assert!(query(QueryNotifiche {
+        al: Some(prima),
+        ..milano()
+    })
+    .await
+    .is_empty());
+    // Pages.
+    let prima_pagina = store
+        .notifiche(&QueryNotifiche {
+            limit: 2,
+            ..milano()
+        })
+        .await
+        .unwrap();
+    assert_eq!(prima_pagina.len(), 2);
+    let seconda = store
+        .notifiche(&QueryNotifiche {
+            dopo: Some(prima_pagina[1].id),
+            ..milano()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        seconda
+            .iter()
+            .map(|m| m.id_operazione_anpr)
+            .collect::<Vec<_>>(),
+        vec![Some(ids[3])]
+    );
+    // Taking one.
+    store.outbox_mark(prima_pagina[0].id, true).await.unwrap();
+    assert_eq!(
+        query(QueryNotifiche {
+            prese: Some(true),
+            ..milano()
+        })
+        .await,
+        vec![(ids[0], "N010".to_owned())]
+    );
+    assert_eq!(
+        query(QueryNotifiche {
+            prese: Some(false),
+            ..milano()
+        })
+        .await,
+        vec![(ids[2], "N031".to_owned()), (ids[3], "N010".to_owned())]
+    );
+    let presa = store
+        .notifiche(&QueryNotifiche {
+            prese: Some(true),
+            ..milano()
+        })
+        .await
+        .unwrap();
+    assert!(presa[0].consegnato_il.is_some());
+    // Another recipient, or nobody.
+    assert_eq!(
+        query(QueryNotifiche {
+            destinatario: "058091".into(),
+            limit: 10,
+            ..QueryNotifiche::default()
+        })
+        .await,
+        vec![(ids[1], "N010".to_owned())]
+    );
+    assert!(query(QueryNotifiche {
+        limit: 0,
+        ..milano()
+    })
+    .await
+    .is_empty());
 }
 
 pub async fn operation_log_queries(store: Arc<impl Store>) {

@@ -385,6 +385,30 @@ pub struct OperationQuery {
     pub limit: u32,
 }
 
+/// Filter for the notifications addressed to a municipality (outbox messages whose
+/// recipient is its ISTAT code: N010 and the like), as services 3003/3007/3005 and
+/// the web application's "Notifiche" read them. All given criteria must match;
+/// results are in ascending message id order (the order they were queued in).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueryNotifiche {
+    /// The recipient, exactly as queued (an ISTAT code).
+    pub destinatario: String,
+    /// Only this kind (`N010`...).
+    pub tipo: Option<String>,
+    /// `Some(false)`: not yet taken (delivered); `Some(true)`: taken; `None`: both.
+    pub prese: Option<bool>,
+    /// Queuing time range, inclusive start, exclusive end.
+    pub dal: Option<DateTime<Utc>>,
+    pub al: Option<DateTime<Utc>>,
+    /// Range of the ids of the operations that produced them, both ends inclusive.
+    pub operazione_da: Option<IdOperazioneAnpr>,
+    pub operazione_a: Option<IdOperazioneAnpr>,
+    /// Keyset pagination: only message ids greater than this.
+    pub dopo: Option<u64>,
+    /// At most this many rows (the store caps it at 1000; `0` returns none).
+    pub limit: u32,
+}
+
 /// Filter for proceeding searches (current projection); all given criteria must match.
 /// Results are ordered by id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -859,6 +883,12 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Records a delivery attempt: delivered, or failed (attempt counted).
     async fn outbox_mark(&self, id: u64, delivered: bool) -> Result<(), StoreError>;
+
+    /// The outbox messages addressed to a municipality that match `query` (see
+    /// [`QueryNotifiche`]), delivered or not.
+    async fn notifiche(&self, _query: &QueryNotifiche) -> Result<Vec<OutboxMessage>, StoreError> {
+        Err(non_supportato("notifications by recipient"))
+    }
 
     /// Cheap liveness check of the backend.
     async fn ping(&self) -> Result<(), StoreError>;
