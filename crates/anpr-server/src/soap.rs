@@ -27,6 +27,7 @@ use axum::response::{IntoResponse, Response};
 
 mod altri;
 mod enti;
+mod gestione;
 mod subentro;
 
 use crate::caller::{ANONIMO, CODICE_IDENTITA_NON_AMMESSA};
@@ -522,7 +523,9 @@ async fn esegui(
     let registry = &state.registry;
     match op.codice.as_str() {
         "3002" | "3006" => consultazione(state, servizio, op, t, ctx, b).await,
+        "3003" | "3007" => gestione::richieste(state, servizio, op, t, ctx, b).await,
         "3004" => altri::procedimenti(state, servizio, op, t, ctx, b).await,
+        "3005" => gestione::elaborato(state, servizio, op, t, ctx, b).await,
         "6001" => altri::certificato(state, servizio, op, t, ctx, b).await,
         "4001" | "4002" | "4003" | "4004" => {
             altri::estrazione(state, servizio, op, t, ctx, b).await

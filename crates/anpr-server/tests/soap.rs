@@ -484,8 +484,8 @@ async fn scenario_tutte(s: Server) {
 async fn scenario_non_disponibili(s: Server) {
     let out = gestionale(&s.base, "unavailable").await;
     let ops = out.as_object().unwrap();
-    // 54 operations in the WSDLs, 38 served (S001: tests/soap_s001.rs).
-    assert_eq!(ops.len(), 54 - 38, "{out}");
+    // 54 operations in the WSDLs, 41 served (S001: tests/soap_s001.rs).
+    assert_eq!(ops.len(), 54 - 41, "{out}");
     for (op, v) in ops {
         assert_eq!(v, &serde_json::json!([200, ["EV100", "EN527"]]), "{op}");
     }
@@ -993,3 +993,151 @@ async fn scenario_consolati(s: Server) {
 }
 
 on_both_backends!(scenario_consolati);
+
+/// 3007, 3003, 3005: Roma reads back its requests by processing state, service, id
+/// ranges and subject, with ANPR's answers (each validated against its XSD by the
+/// gestionale), and the N010 notification of Milano's transfer of one of its residents,
+/// which 3003 takes (7 -> 8); refusals are coded; Milano sees only its own.
+async fn scenario_richieste(s: Server) {
+    let out = gestionale(&s.base, "requests").await;
+    let ops = &out["operazioni"];
+    let id = |k: &str| ops[k][1].as_str().unwrap().to_owned();
+    let (anna, marco, cambio, rifiuto) = (id("anna"), id("marco"), id("cambio"), id("rifiuto"));
+    let (annullato, annullamento) = (id("annullato"), id("annullamento"));
+    let trasferimento = out["trasferimento"][1].as_str().unwrap().to_owned();
+    let soggetto_anna = ops["anna"][2][0].as_str().unwrap().to_owned();
+    // What happened: two registrations, a change with a warning, a refusal, a change
+    // annulled, Milano's transfer.
+    assert_eq!(ops["cambio"][0], "6", "{out}");
+    assert_eq!(ops["rifiuto"][0], "3", "{out}");
+    assert_eq!(out["trasferimento"][0], "2", "{out}");
+    let voce = |stato: &str, tipo: &str, id: &str| serde_json::json!([stato, tipo, id]);
+    let attesi = [
+        (
+            "3007_2",
+            vec![
+                voce("2", "1002", &anna),
+                voce("2", "1002", &marco),
+                voce("2", "5012", &annullamento),
+            ],
+        ),
+        ("3007_3", vec![voce("3", "5008", &rifiuto)]),
+        ("3007_4", vec![voce("4", "5008", &annullato)]),
+        ("3007_5", vec![]),
+        ("3007_6", vec![voce("6", "5008", &cambio)]),
+        ("3007_7", vec![voce("7", "N010", &trasferimento)]),
+        ("3007_9", vec![voce("7", "N010", &trasferimento)]),
+        (
+            "3007_1002",
+            vec![voce("2", "1002", &anna), voce("2", "1002", &marco)],
+        ),
+        (
+            "3007_intervallo",
+            vec![voce("2", "1002", &marco), voce("2", "5012", &annullamento)],
+        ),
+        ("3007_id_comune", vec![voce("2", "1002", &anna)]),
+        ("3007_periodo_vuoto", vec![]),
+        ("3007_soggetto", vec![voce("6", "5008", &cambio)]),
+        ("3007_altro_soggetto", vec![]),
+        // Taken by 3003: no longer to take, now taken.
+        ("3007_7_dopo", vec![]),
+        ("3007_8_dopo", vec![voce("8", "N010", &trasferimento)]),
+        ("3007_milano", vec![voce("2", "5005", &trasferimento)]),
+    ];
+    for (k, v) in attesi {
+        assert_eq!(out[k], serde_json::json!(v), "{k}: {out}");
+    }
+    // 3003: each answer is the XSD-valid RispostaNNNN the municipality had, with its
+    // outcome and ids; the notification names its operation and subjects.
+    let risposta = |stato: &str, tipo: &str, esito: &str, id: &str| {
+        serde_json::json!([stato, tipo, [format!("Risposta{tipo}"), esito, id]])
+    };
+    let notifica = serde_json::json!([
+        "8",
+        "N010",
+        ["notifica", "N010", trasferimento, [soggetto_anna]]
+    ]);
+    assert_eq!(
+        out["3003_2"],
+        serde_json::json!([
+            risposta("2", "1002", "2", &anna),
+            risposta("2", "1002", "2", &marco),
+            risposta("2", "5012", "2", &annullamento)
+        ]),
+        "{out}"
+    );
+    assert_eq!(out["3003_7"], serde_json::json!([notifica]), "{out}");
+    assert_eq!(
+        out["3003_singola_notifica"],
+        serde_json::json!([notifica]),
+        "{out}"
+    );
+    assert_eq!(
+        out["3003_singola"],
+        serde_json::json!([risposta("2", "1002", "2", &marco)]),
+        "{out}"
+    );
+    assert_eq!(
+        out["3003_singola_comune"],
+        serde_json::json!([risposta("6", "5008", "6", &cambio)]),
+        "{out}"
+    );
+    // 3005: by id.
+    let f = &out["3005"];
+    assert_eq!(
+        f["marco"],
+        serde_json::json!(["Risposta1002", "2", marco]),
+        "{out}"
+    );
+    assert_eq!(f["notifica"], notifica[2], "{out}");
+    assert_eq!(
+        f["milano"],
+        serde_json::json!(["Risposta5005", "2", trasferimento]),
+        "{out}"
+    );
+    for k in ["ignoto", "milano_di_roma"] {
+        assert_eq!(
+            f[k],
+            serde_json::json!(["3", ["EV404", "EN527"]]),
+            "{k}: {out}"
+        );
+    }
+    // Refusals.
+    for (k, codice) in [
+        ("3007_altro_comune", "EN167"),
+        ("3007_stato_errato", "EV001"),
+        ("3007_due_modi", "EV050"),
+        ("3007_protocollo", "EV105"),
+        ("3007_periodo_rovesciato", "EN478"),
+        ("3007_certificazione", "EA401"),
+    ] {
+        assert_eq!(
+            out[k],
+            serde_json::json!(["3", [codice, "EN527"]]),
+            "{k}: {out}"
+        );
+    }
+    assert_eq!(
+        out["validati"],
+        2 * out["chiamate"].as_u64().unwrap(),
+        "{out}"
+    );
+    // The reads are audited: the listings, and each content returned.
+    let audit = s.store.audit_page(0, 1000).await.unwrap();
+    let letture: Vec<_> = audit
+        .iter()
+        .filter(|v| v.voce.azione == "richiesteNotifiche")
+        .filter_map(|v| v.voce.oggetto.clone())
+        .collect();
+    assert!(letture.contains(&"comune:058091".to_owned()), "{letture:?}");
+    assert!(
+        letture.contains(&format!("notifica:N010:{trasferimento}")),
+        "{letture:?}"
+    );
+    assert!(
+        letture.contains(&format!("operazione:{marco}")),
+        "{letture:?}"
+    );
+}
+
+on_both_backends!(scenario_richieste);

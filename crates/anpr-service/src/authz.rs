@@ -83,10 +83,14 @@ pub enum Permesso {
     /// with national scope and no municipality; the reads then need
     /// [`Permesso::Ricerca`] as on every channel.
     ServiziConsolati,
+    /// The municipality's own requests with ANPR's answers and the notifications
+    /// addressed to it, read back to align the local database (services 3003, 3005,
+    /// 3007; the web application's "Notifiche"); own municipality only.
+    Notifiche,
 }
 
 impl Permesso {
-    pub const ALL: [Permesso; 28] = [
+    pub const ALL: [Permesso; 29] = [
         Permesso::ConsultaTabelle,
         Permesso::CalcoloCodiceFiscale,
         Permesso::ConsultaScheda,
@@ -115,6 +119,7 @@ impl Permesso {
         Permesso::IndirizziAutorizzati,
         Permesso::ServiziEnti,
         Permesso::ServiziConsolati,
+        Permesso::Notifiche,
     ];
 
     /// True when any caller, even one with no profile, holds it.
@@ -183,6 +188,13 @@ pub fn profili_abilitati(permesso: Permesso) -> &'static [Profilo] {
         Permesso::IndirizziAutorizzati => &[AmministratoreSicurezza, GestoreSistema],
         Permesso::ServiziEnti => &[EnteFruitore],
         Permesso::ServiziConsolati => &[Consolato],
+        Permesso::Notifiche => &[
+            OperatoreAnagrafe,
+            OperatoreConsultazione,
+            OperatoreMonitoraggio,
+            SuperUtente,
+            Sindaco,
+        ],
     }
 }
 

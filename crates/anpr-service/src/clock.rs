@@ -6,7 +6,7 @@
 //! Sunday of October; CET, UTC+1, otherwise), which is computed here rather than pulling
 //! in a time-zone database for one zone.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday};
 
 /// Source of the current time; tests use a fixed one.
 pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
@@ -52,19 +52,35 @@ fn last_sunday(year: i32, month: u32) -> NaiveDate {
     d
 }
 
-/// The civil date in Italy at instant `t`.
-pub fn italian_date(t: DateTime<Utc>) -> NaiveDate {
+/// Italy's offset from UTC at instant `t`, in hours (2 in summer time, else 1).
+fn offset_italiano(t: DateTime<Utc>) -> i64 {
     let year = t.year();
     let at_one_utc =
         |d: NaiveDate| Utc.from_utc_datetime(&d.and_hms_opt(1, 0, 0).expect("valid time"));
     let summer_start = at_one_utc(last_sunday(year, 3));
     let summer_end = at_one_utc(last_sunday(year, 10));
-    let offset = if t >= summer_start && t < summer_end {
+    if t >= summer_start && t < summer_end {
         2
     } else {
         1
-    };
-    (t + Duration::hours(offset)).date_naive()
+    }
+}
+
+/// The civil date in Italy at instant `t`.
+pub fn italian_date(t: DateTime<Utc>) -> NaiveDate {
+    (t + Duration::hours(offset_italiano(t))).date_naive()
+}
+
+/// The instant of Italian civil time `n` (a date and time read in Rome), in UTC. In
+/// the hour repeated when summer time ends, the first (summer) one; a time skipped
+/// when it starts is read with the winter offset.
+pub fn istante_italiano(n: NaiveDateTime) -> DateTime<Utc> {
+    let summer = Utc.from_utc_datetime(&n) - Duration::hours(2);
+    if offset_italiano(summer) == 2 {
+        summer
+    } else {
+        Utc.from_utc_datetime(&n) - Duration::hours(1)
+    }
 }
 
 /// The instant Italian civil date `d` begins (midnight in Rome), in UTC. Summer time
@@ -87,6 +103,17 @@ mod tests {
     fn check(utc: &str, expected: &str) {
         let t: DateTime<Utc> = utc.parse().unwrap();
         assert_eq!(italian_date(t).to_string(), expected, "at {utc}");
+    }
+
+    #[test]
+    fn rome_civil_times_to_instants() {
+        let at = |s: &str| istante_italiano(s.parse().unwrap()).to_rfc3339();
+        assert_eq!(at("2026-01-15T10:00:00"), "2026-01-15T09:00:00+00:00");
+        assert_eq!(at("2026-07-15T10:00:00"), "2026-07-15T08:00:00+00:00");
+        assert_eq!(at("2026-03-29T01:59:59"), "2026-03-29T00:59:59+00:00");
+        assert_eq!(at("2026-03-29T03:00:00"), "2026-03-29T01:00:00+00:00");
+        assert_eq!(at("2026-10-25T02:30:00"), "2026-10-25T00:30:00+00:00");
+        assert_eq!(at("2026-10-25T03:00:00"), "2026-10-25T02:00:00+00:00");
     }
 
     #[test]

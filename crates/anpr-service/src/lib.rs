@@ -36,6 +36,7 @@ pub mod iscrizione;
 pub mod lavoro;
 pub mod monitoraggio;
 pub mod mutazione;
+pub mod notifiche;
 pub mod operazioni;
 pub mod parametri;
 pub mod poligamia;

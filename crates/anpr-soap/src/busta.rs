@@ -191,6 +191,21 @@ impl Scrittore {
         s
     }
 
+    /// Starts a standalone XML document (no envelope), finished by
+    /// [`Scrittore::fine_documento`].
+    pub fn documento() -> Self {
+        let mut s = Self {
+            out: String::with_capacity(1024),
+        };
+        s.out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
+        s
+    }
+
+    /// Returns a standalone document started by [`Scrittore::documento`].
+    pub fn fine_documento(self) -> String {
+        self.out
+    }
+
     /// Opens a qualified global element declaring its namespace on a prefix.
     pub fn apri_ns(&mut self, prefisso: &str, nome: &str, ns: &str) {
         self.out.push('<');

@@ -12,7 +12,9 @@
 //!    JSON document the REST edge takes, so both edges share one validation path;
 //!    certificates, extractions and proceedings, answered outside the registry
 //!    pipeline, have theirs in [`servizi`], the public bodies' services (E001, E002)
-//!    in [`enti`], the consulates' AIRE queries (C001, C010) in [`consolati`];
+//!    in [`enti`], the consulates' AIRE queries (C001, C010) in [`consolati`], the
+//!    municipality's requests and notifications read back (3003, 3005, 3007) in
+//!    [`gestione`];
 //! 4. writes the answer in the XSD's element order ([`risposte`]): `Risposta_Comune`,
 //!    `RispostaNNNN_OK`, `RispostaMultipla7001` or `rispostaKO` with `listaErrori`, or
 //!    a `soap:Fault` for messages that are not an ANPR request at all.
@@ -25,6 +27,7 @@ pub mod busta;
 pub mod catalogo;
 pub mod consolati;
 pub mod enti;
+pub mod gestione;
 pub mod richieste;
 pub mod risposte;
 pub mod scheda;

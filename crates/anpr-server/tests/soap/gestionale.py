@@ -9,7 +9,7 @@ request and every response body against the published XSDs (the copies under
 object with what it observed; the Rust test checks it against the registry over REST.
 
 Usage: gestionale.py BASE_URL SCENARIO   (SCENARIO: registry | table | all | unavailable |
-civil_status | groups | record | services | bodies | consulates)
+civil_status | groups | record | services | bodies | consulates | requests)
 Needs: pip install zeep xmlschema (installed by scripts/test).
 """
 import base64
@@ -1277,7 +1277,7 @@ def servizi(base):
 
 SUPPORTATI = {
     "C001", "C010", "E001", "E002", "1001", "1002", "1010", "1013", "1014", "2001", "2003", "2009", "2011", "3001", "3002",
-    "3004", "3006", "4001", "4002", "4003", "4004", "4005", "5001", "5005", "5008", "5010", "5012",
+    "3003", "3004", "3005", "3006", "3007", "4001", "4002", "4003", "4004", "4005", "5001", "5005", "5008", "5010", "5012",
     "5013", "5014", "5021", "6001", "7001", "7002", "7003", "A001", "A002", "A006", "S001",
 }
 
@@ -1500,10 +1500,191 @@ def consolati(base):
     return out
 
 
+MILANO = {"nomeComune": "MILANO", "codiceIstat": "015146", "siglaProvinciaIstat": "MI"}
+
+
+def richieste(base):
+    """3007, 3003 and 3005: Roma reads back its requests with ANPR's answers and the
+    notification N010 prepared for it when Milano registers the transfer of one of its
+    residents; every request and answer validated against 3000consultazione.xsd, and
+    every document carried base64 (xmlRisposta, xmlFile) against its own XSD."""
+    s1000 = Servizio(base, "AnprService1000", "1000iscrizione.xsd")
+    s3000 = Servizio(base, "AnprService3000", "3000consultazione.xsd", "OPERATORE_ANAGRAFE")
+    s5000 = Servizio(base, "AnprService5000", "5000mutazione.xsd")
+    out = {}
+    d = datetime.date.fromisoformat
+    # Roma: two registrations, a change (answered with a warning), a refusal.
+    anna = esito(iscrizione_1002(s1000, 1, "Rossi", "Anna", "F", "1980-01-01", "1"))
+    marco = esito(iscrizione_1002(s1000, 2, "Bianchi", "Marco", "M", "1978-06-15", "1"))
+    r = s5000.call(
+        "mutazione_scheda",
+        testataRichiesta=testata("5008", 3, "2023-07-01"),
+        generalitaPerRicerca=per_ricerca(marco[2][0], "Bianchi", "Marco"),
+        generalitaDaModificare={"generalita": {"cognome": "Bianchi", "nome": "Marco Aurelio"}},
+        datiControllo={"tipoMutazione": ["01"]},
+    )
+    cambio = esito(r)
+    r = s5000.call(
+        "mutazione_scheda",
+        testataRichiesta=testata("5008", 4, "2023-07-01"),
+        generalitaPerRicerca=per_ricerca("999999999", "Nessuno", "Nessuno"),
+        generalitaDaModificare={"generalita": {"cognome": "Nessuno", "nome": "Altro"}},
+        datiControllo={"tipoMutazione": ["01"]},
+    )
+    rifiuto = esito(r)
+    # A second change, annulled (5012): the change is then "annullata" (4).
+    r = s5000.call(
+        "mutazione_scheda",
+        testataRichiesta=testata("5008", 5, "2023-08-01"),
+        generalitaPerRicerca=per_ricerca(marco[2][0], "Bianchi", "Marco Aurelio"),
+        generalitaDaModificare={"generalita": {"cognome": "Bianchi", "nome": "Marco Tullio"}},
+        datiControllo={"tipoMutazione": ["01"]},
+    )
+    annullato = esito(r)
+    r = s5000.call(
+        "annullamento_mutazione",
+        testataRichiesta=testata("5012", 6),
+        datiOperazioneDaAnnullare={
+            "operazioneRichiesta": "5008",
+            "idOperazioneComune": "5",
+            "idOperazioneANPR": annullato[1],
+            "noteOperazione": "errore materiale",
+        },
+        datiSchedaSoggettoFamigliaConvivenza={"soggetto": per_ricerca(marco[2][0], "Bianchi", "Marco")},
+        datiControllo={"tipoScheda": "1", "annullamentoAttribuzioneCF": "N"},
+    )
+    annullamento = esito(r)
+    out["operazioni"] = {"anna": anna, "marco": marco, "cambio": cambio, "rifiuto": rifiuto,
+                         "annullato": annullato, "annullamento": annullamento}
+    # Milano registers Anna's transfer: N010 for Roma.
+    t = testata("5005", 1, "2024-02-01")
+    t["codMittente"] = "015146"
+    indirizzo = residenza("Manzoni", "3", "2024-02-01")
+    indirizzo["indirizzo"]["comune"] = MILANO
+    indirizzo["indirizzo"]["cap"] = "20121"
+    r = s5000.call(
+        "mutazione_residenza",
+        testataRichiesta=t,
+        generalitaSchedaFamiglia={"tipoScheda": "1"},
+        residenzaFamiglia=[indirizzo],
+        elencoSoggettiFamiglia=[{
+            "generalita": per_ricerca(anna[2][0], "Rossi", "Anna"),
+            "legameSoggetto": {"dataDecorrenza": d("2024-02-01"), "codiceLegame": "1"},
+        }],
+        datiControllo={"tipoMutazione": "02", "tipoScheda": "1"},
+    )
+    out["trasferimento"] = esito(r)
+
+    n = [100]
+
+    def chiama(codice, **kw):
+        n[0] += 1
+        op = {"3003": "gestione_richieste", "3007": "ricerca_identificativi_anpr"}[codice]
+        return s3000.call(op, testataRichiesta=testata(codice, n[0]), **kw)
+
+    def ids(r):
+        ok = r["Risposta3007_OK"]
+        if ok is None:
+            return esito_di(r)
+        lista = ok["listaOperazioniAnpr"]
+        voci = [] if lista is None else lista["operazioneANPR"]
+        return [[v["statoLavorazione"], v["tipoOperazione"], v["idOperazioneANPR"]] for v in voci]
+
+    def documenti(r):
+        ok = r["Risposta3003_OK"]
+        if ok is None:
+            return esito_di(r)
+        res = []
+        for v in ok["elencoRisposte"]:
+            doc = v["xmlRisposta"]
+            res.append([v["statoLavorazione"], v["tipoOperazione"], valida_documento(v["tipoOperazione"], doc)])
+        return res
+
+    for stato in ("2", "3", "4", "5", "6", "7", "9"):
+        out[f"3007_{stato}"] = ids(chiama("3007", ricercaElenchiRichieste={"statoLavorazione": stato}))
+    out["3007_1002"] = ids(chiama("3007", ricercaElenchiRichieste={"statoLavorazione": "2", "operazioneRichiesta": "1002"}))
+    primo = int(anna[1])
+    out["3007_intervallo"] = ids(chiama("3007", ricercaElenchiRichieste={
+        "statoLavorazione": "2", "identificativiANPR": {"protocolloANPRDa": str(primo + 1), "protocolloANPRA": str(primo + 1000)}}))
+    out["3007_id_comune"] = ids(chiama("3007", ricercaElenchiRichieste={
+        "statoLavorazione": "2", "identificativiComune": {"idOperazioneComuneDa": "1", "idOperazioneComuneA": "1"}}))
+    out["3007_periodo_vuoto"] = ids(chiama("3007", ricercaElenchiRichieste={
+        "statoLavorazione": "2", "periodoRiferimentoRichieste": {
+            "dataOraIniziale": datetime.datetime(2001, 1, 1, 0, 0), "dataOraFinale": datetime.datetime(2001, 12, 31, 23, 59)}}))
+    out["3007_soggetto"] = ids(chiama("3007", ricercaElenchiRichieste={"statoLavorazione": "6"},
+                                      parametriRicercaSoggetto={"datiSoggetto": {"idSchedaSoggettoANPR": marco[2][0]}}))
+    out["3007_altro_soggetto"] = ids(chiama("3007", ricercaElenchiRichieste={"statoLavorazione": "6"},
+                                            parametriRicercaSoggetto={"datiSoggetto": {"idSchedaSoggettoANPR": anna[2][0]}}))
+    # 3003: the answers; the notification is taken (7 -> 8).
+    out["3003_2"] = documenti(chiama("3003", ricercaElenchiRichieste={"statoLavorazione": "2"}))
+    out["3003_7"] = documenti(chiama("3003", ricercaElenchiRichieste={"statoLavorazione": "7"}))
+    out["3007_7_dopo"] = ids(chiama("3007", ricercaElenchiRichieste={"statoLavorazione": "7"}))
+    out["3007_8_dopo"] = ids(chiama("3007", ricercaElenchiRichieste={"statoLavorazione": "8"}))
+    out["3003_singola"] = documenti(chiama("3003", ricercaSingolaRichiesta={"idOperazioneANPR": marco[1], "tipoOperazione": "1"}))
+    out["3003_singola_comune"] = documenti(chiama("3003", ricercaSingolaRichiesta={"idOperazioneComune": "3", "tipoOperazione": "1"}))
+    out["3003_singola_notifica"] = documenti(chiama("3003", ricercaSingolaRichiesta={"idOperazioneANPR": out["trasferimento"][1], "tipoOperazione": "2"}))
+    # Refusals: another municipality, bad state, both search modes, unsupported criteria.
+    out["3007_altro_comune"] = ids(chiama("3007", comuneRichiesta=MILANO, ricercaElenchiRichieste={"statoLavorazione": "2"}))
+    out["3007_stato_errato"] = ids(chiama("3007", ricercaElenchiRichieste={"statoLavorazione": "12"}))
+    out["3007_due_modi"] = ids(chiama("3007", ricercaSingolaRichiesta={"idOperazioneANPR": "1", "tipoOperazione": "1"},
+                                      ricercaElenchiRichieste={"statoLavorazione": "2"}))
+    out["3007_protocollo"] = ids(chiama("3007", ricercaSingolaRichiesta={"protocolloComune": "12345678901234567890", "tipoOperazione": "1"}))
+    out["3007_periodo_rovesciato"] = ids(chiama("3007", ricercaElenchiRichieste={
+        "statoLavorazione": "2", "periodoRiferimentoRichieste": {
+            "dataOraIniziale": datetime.datetime(2026, 1, 2, 0, 0), "dataOraFinale": datetime.datetime(2026, 1, 1, 0, 0)}}))
+    # Milano cannot read Roma's requests: its own 3007 lists only its transfer.
+    tm = testata("3007", 200)
+    tm["codMittente"] = "015146"
+    out["3007_milano"] = ids(s3000.call("ricerca_identificativi_anpr", testataRichiesta=tm, ricercaElenchiRichieste={"statoLavorazione": "2"}))
+    # 3005: one document by id; an unknown id and another municipality's are EV404.
+    s3005 = {}
+    for k, ident in (("marco", marco[1]), ("notifica", out["trasferimento"][1]), ("ignoto", "987654321"),
+                     ("milano", out["trasferimento"][1]), ("milano_di_roma", marco[1])):
+        t = testata("3005", 300 + len(s3005))
+        if k.startswith("milano"):
+            # Milano's own 5005: its answer; Roma's registration: not Milano's.
+            t["codMittente"] = "015146"
+        r = s3000.call("visualizzazione_eleaborati", testataRichiesta=t, datiRichiesta={"idOperazioneANPR": ident})
+        ok = r["Risposta3005_OK"]
+        if ok is None:
+            s3005[k] = esito_di(r)
+        else:
+            tipo = "N010" if k == "notifica" else ("5005" if k == "milano" else "1002")
+            s3005[k] = valida_documento(tipo, ok["file"]["xmlFile"])
+    out["3005"] = s3005
+    # A profile without the permission: EA401.
+    altro = Servizio(base, "AnprService3000", "3000consultazione.xsd", "OPERATORE_CERTIFICAZIONE")
+    out["3007_certificazione"] = ids(altro.call("ricerca_identificativi_anpr", testataRichiesta=testata("3007", 400),
+                                                ricercaElenchiRichieste={"statoLavorazione": "2"}))
+    tutti = [s1000, s3000, s5000, altro]
+    out["chiamate"] = sum(x.calls for x in tutti)
+    out["validati"] = sum(x.validated for x in tutti)
+    return out
+
+
+XSD_SERVIZIO = {"1": "1000iscrizione.xsd", "2": "2000cancellazione.xsd", "3": "3000consultazione.xsd", "5": "5000mutazione.xsd", "A": "A000aire.xsd"}
+
+
+def valida_documento(tipo, contenuto):
+    """A document carried base64: an answer validated against its service's XSD (its
+    root and outcome returned), or a notification (its kind, operation and subjects)."""
+    doc = etree.fromstring(contenuto)
+    if tipo.startswith("N"):
+        ns = "{urn:anpr:notifiche}"
+        assert doc.tag == ns + "notifica", doc.tag
+        return [etree.QName(doc).localname, doc.findtext("tipoNotifica"), doc.findtext("idOperazioneANPR"),
+                [s.text for s in doc.find("contenuto").findall("soggetti")]]
+    try:
+        schema(XSD_SERVIZIO[tipo[0]]).validate(doc)
+    except xmlschema.XMLSchemaValidationError as e:
+        sys.exit(f"document of {tipo} not valid: {e.reason} at {e.path}\n{contenuto!r}")
+    esiti = [e.text for e in doc.iter("esitoOperazione")]
+    return [etree.QName(doc).localname, esiti[0] if esiti else None, doc.findtext(".//idOperazioneANPR")]
+
 
 def main():
     base, scenario = sys.argv[1], sys.argv[2]
-    result = {"registry": registry, "table": table, "all": tutte, "unavailable": non_disponibili, "civil_status": stato_civile, "groups": gruppi, "record": scheda, "services": servizi, "bodies": enti, "consulates": consolati}[scenario](base)
+    result = {"registry": registry, "table": table, "all": tutte, "unavailable": non_disponibili, "civil_status": stato_civile, "groups": gruppi, "record": scheda, "services": servizi, "bodies": enti, "consulates": consolati, "requests": richieste}[scenario](base)
     print(json.dumps(result))
 
 

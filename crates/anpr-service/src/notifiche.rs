@@ -1,0 +1,633 @@
+//! The municipality's requests and the notifications addressed to it, read back
+//! (SPEC M-5.5; services 3003, 3005 and 3007; the web application's "Utilità e
+//! notifiche"). A gestionale that exposes no endpoint for ANPR's notifications keeps
+//! its local database aligned by polling: 3007 lists the ids of its requests and of the
+//! notifications prepared for it, 3003 returns them with ANPR's answers, 3005 one of
+//! them by id.
+//!
+//! **What is listed** depends on the processing state asked for
+//! (`tab_stati_di_lavorazione`):
+//!
+//! | code | state | what |
+//! |---|---|---|
+//! | 1 | in elaborazione | the municipality's asynchronous requests (4001-4004) a worker is running |
+//! | 2 | completata con esito positivo | its registry operations applied without warnings (annulled ones are 4) |
+//! | 3 | completata con esito negativo | its refused operations (stored for replay) |
+//! | 4 | annullata | its operations annulled since |
+//! | 5 | richieste di estrazione da elaborare | its asynchronous requests still queued |
+//! | 6 | completata con esito positivo e warning | its operations applied with warnings |
+//! | 7 | notifiche da prendere in carico | the notifications addressed to it not yet taken |
+//! | 8 | notifiche fruite | the notifications it has taken |
+//! | 9 | tutte le notifiche | both |
+//!
+//! Registry operations are synchronous, so none of them is ever "in elaborazione".
+//!
+//! **A notification** is identified, as in ANPR, by the `idOperazioneANPR` of the
+//! operation that produced it (e.g. the 5005 of the destination municipality for
+//! N010); one operation notifies a municipality at most once per kind. Returning its
+//! content (3003, 3005) **takes** it (*presa in carico*): it moves from state 7 to 8.
+//! Listing ids (3007) takes nothing.
+//!
+//! **Availability** (DPCM 194/2014, annex D, A.1): the outcome of a registration is
+//! available for one year, the events notified for 180 days; older ones are not
+//! returned, whatever period is asked for.
+//!
+//! **Scope and audit**: only the caller's own municipality ([`Permesso::Notifiche`]);
+//! the listing is audited once, and each request or notification whose content is
+//! returned gets its own entry (the contents carry personal data), in one durable write.
+
+use anpr_domain::audit::TipoEvento;
+use anpr_domain::caller::CallerContext;
+use anpr_domain::error::{Anomalia, CODICE_CAMPO_OBBLIGATORIO};
+use anpr_domain::ids::{CodiceIstatComune, IdAnprSoggetto, IdOperazioneAnpr, IdOperazioneComune};
+use anpr_domain::operazione::{CodiceServizio, StatoOperazione};
+use anpr_store::elaborazioni::{Elaborazione, QueryElaborazioni, StatoElaborazione};
+use anpr_store::{
+    EntityRef, OperationQuery, OutboxMessage, QueryNotifiche, Store, StoredOperation, SubjectQuery,
+};
+use chrono::{DateTime, Duration, Utc};
+
+use crate::authz::Permesso;
+use crate::{Registry, ServiceError};
+
+/// Audit action of the reads.
+const AZIONE: &str = "richiesteNotifiche";
+
+/// Days the outcome of a municipality's request stays available.
+pub const GIORNI_RICHIESTE: i64 = 365;
+/// Days a notification stays available.
+pub const GIORNI_NOTIFICHE: i64 = 180;
+
+/// Rows read from the store per page while filtering in memory.
+const PAGINA: u32 = 500;
+/// Most store pages one selection scans (bounds the work of a broad request).
+const MAX_PAGINE: usize = 20;
+
+/// Processing state (`tab_stati_di_lavorazione`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatoLavorazione {
+    InElaborazione,
+    Positiva,
+    Negativa,
+    Annullata,
+    DaElaborare,
+    PositivaConAvvertimenti,
+    NotificheDaPrendere,
+    NotificheFruite,
+    TutteLeNotifiche,
+}
+
+impl StatoLavorazione {
+    pub const ALL: [StatoLavorazione; 9] = [
+        StatoLavorazione::InElaborazione,
+        StatoLavorazione::Positiva,
+        StatoLavorazione::Negativa,
+        StatoLavorazione::Annullata,
+        StatoLavorazione::DaElaborare,
+        StatoLavorazione::PositivaConAvvertimenti,
+        StatoLavorazione::NotificheDaPrendere,
+        StatoLavorazione::NotificheFruite,
+        StatoLavorazione::TutteLeNotifiche,
+    ];
+
+    /// The table's code.
+    pub fn codice(self) -> &'static str {
+        match self {
+            StatoLavorazione::InElaborazione => "1",
+            StatoLavorazione::Positiva => "2",
+            StatoLavorazione::Negativa => "3",
+            StatoLavorazione::Annullata => "4",
+            StatoLavorazione::DaElaborare => "5",
+            StatoLavorazione::PositivaConAvvertimenti => "6",
+            StatoLavorazione::NotificheDaPrendere => "7",
+            StatoLavorazione::NotificheFruite => "8",
+            StatoLavorazione::TutteLeNotifiche => "9",
+        }
+    }
+
+    /// From the table's code (`"02"` and `"2"` alike).
+    pub fn da_codice(s: &str) -> Option<Self> {
+        let n = s.trim().trim_start_matches('0');
+        Self::ALL.into_iter().find(|st| st.codice() == n)
+    }
+
+    /// True for the notification states (7, 8, 9).
+    pub fn di_notifiche(self) -> bool {
+        matches!(
+            self,
+            StatoLavorazione::NotificheDaPrendere
+                | StatoLavorazione::NotificheFruite
+                | StatoLavorazione::TutteLeNotifiche
+        )
+    }
+}
+
+/// What a single search looks for (`tipoOperazione3003`: 1 a request of the
+/// municipality, 2 a notification addressed to it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Genere {
+    Richiesta,
+    Notifica,
+}
+
+impl Genere {
+    pub fn da_codice(s: &str) -> Option<Self> {
+        match s.trim() {
+            "1" => Some(Genere::Richiesta),
+            "2" => Some(Genere::Notifica),
+            _ => None,
+        }
+    }
+}
+
+/// The key of a single search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chiave {
+    /// ANPR's id (of the request, or of the operation that produced the notification).
+    Anpr(IdOperazioneAnpr),
+    /// The municipality's own id of a request (`idOperazioneComune`).
+    Comune(IdOperazioneComune),
+}
+
+/// The selection of a 3003/3007 request, validated by the edge. All given criteria
+/// must match; results are in ascending id order, at most `limite`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selezione {
+    pub stato: StatoLavorazione,
+    /// Service code of the requests, or kind of the notifications (`N010`).
+    pub tipo: Option<String>,
+    /// Registration (or queuing) period, both ends included.
+    pub dal: Option<DateTime<Utc>>,
+    pub al: Option<DateTime<Utc>>,
+    /// ANPR id range, both ends included (for notifications: of the operation that
+    /// produced them).
+    pub id_da: Option<IdOperazioneAnpr>,
+    pub id_a: Option<IdOperazioneAnpr>,
+    /// The municipality's own id range (`idOperazioneComune`), both ends included;
+    /// only requests carry one.
+    pub id_comune_da: Option<IdOperazioneComune>,
+    pub id_comune_a: Option<IdOperazioneComune>,
+    /// Only what concerns this subject.
+    pub soggetto: Option<IdAnprSoggetto>,
+    /// Only what concerns the subject with this tax code (none when nobody has it).
+    pub codice_fiscale: Option<String>,
+    pub limite: u32,
+}
+
+impl Selezione {
+    /// Everything in state `stato`, up to `limite`.
+    pub fn di_stato(stato: StatoLavorazione, limite: u32) -> Self {
+        Self {
+            stato,
+            tipo: None,
+            dal: None,
+            al: None,
+            id_da: None,
+            id_a: None,
+            id_comune_da: None,
+            id_comune_a: None,
+            soggetto: None,
+            codice_fiscale: None,
+            limite,
+        }
+    }
+}
+
+/// What an item is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Contenuto {
+    /// A registry operation of the municipality, with its stored documents.
+    Operazione(Box<StoredOperation>),
+    /// An asynchronous request of the municipality (4001-4004).
+    Elaborazione(Box<Elaborazione>),
+    /// A notification addressed to the municipality.
+    Notifica(Box<OutboxMessage>),
+}
+
+/// One request or notification.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Voce {
+    pub id_operazione_anpr: IdOperazioneAnpr,
+    /// `tipoOperazione`: the service code, or the notification's kind.
+    pub tipo: String,
+    pub stato: StatoLavorazione,
+    pub contenuto: Contenuto,
+}
+
+/// Whether a stored response document carries warnings.
+fn con_avvertimenti(risposta: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(risposta)
+        .ok()
+        .and_then(|d| d["anomalie"].as_array().map(|a| !a.is_empty()))
+        .unwrap_or(false)
+}
+
+fn voce_operazione(op: StoredOperation) -> Voce {
+    let stato = match op.stato {
+        StatoOperazione::Rifiutata => StatoLavorazione::Negativa,
+        StatoOperazione::Annullata => StatoLavorazione::Annullata,
+        StatoOperazione::Eseguita if con_avvertimenti(&op.risposta) => {
+            StatoLavorazione::PositivaConAvvertimenti
+        }
+        StatoOperazione::Eseguita => StatoLavorazione::Positiva,
+    };
+    Voce {
+        id_operazione_anpr: op.id,
+        tipo: op.codice_servizio.to_string(),
+        stato,
+        contenuto: Contenuto::Operazione(Box::new(op)),
+    }
+}
+
+fn voce_notifica(m: OutboxMessage) -> Option<Voce> {
+    let id = m.id_operazione_anpr?;
+    let stato = if m.consegnato_il.is_some() {
+        StatoLavorazione::NotificheFruite
+    } else {
+        StatoLavorazione::NotificheDaPrendere
+    };
+    Some(Voce {
+        id_operazione_anpr: id,
+        tipo: m.message.tipo.clone(),
+        stato,
+        contenuto: Contenuto::Notifica(Box::new(m)),
+    })
+}
+
+fn voce_elaborazione(e: Elaborazione) -> Option<Voce> {
+    let stato = match e.stato {
+        StatoElaborazione::Inserita => StatoLavorazione::DaElaborare,
+        StatoElaborazione::InElaborazione => StatoLavorazione::InElaborazione,
+        StatoElaborazione::Completata => StatoLavorazione::Positiva,
+        StatoElaborazione::Rifiutata | StatoElaborazione::Errore => StatoLavorazione::Negativa,
+    };
+    Some(Voce {
+        id_operazione_anpr: IdOperazioneAnpr::new(e.id).ok()?,
+        tipo: e.servizio.clone(),
+        stato,
+        contenuto: Contenuto::Elaborazione(Box::new(e)),
+    })
+}
+
+/// Whether notification `m` names subject `s`.
+fn nomina(m: &OutboxMessage, s: IdAnprSoggetto) -> bool {
+    let s = s.to_string();
+    m.message.payload["soggetti"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(s.as_str())))
+}
+
+impl Registry {
+    /// The caller's municipality, which these reads need.
+    fn comune_richieste(&self, ctx: &CallerContext) -> Result<CodiceIstatComune, ServiceError> {
+        ctx.comune.clone().ok_or_else(|| {
+            self.rifiuto(vec![Anomalia::errore(
+                CODICE_CAMPO_OBBLIGATORIO,
+                "Comune mittente non indicato",
+            )
+            .campo("codMittente")
+            .atteso(
+                "il codice ISTAT del comune di cui leggere richieste e notifiche",
+            )])
+        })
+    }
+
+    /// The earliest instant still available for requests or notifications.
+    fn disponibili_dal(&self, notifiche: bool) -> DateTime<Utc> {
+        let giorni = if notifiche {
+            GIORNI_NOTIFICHE
+        } else {
+            GIORNI_RICHIESTE
+        };
+        self.clock().now() - Duration::days(giorni)
+    }
+
+    /// The requests or notifications of `sel` (see the module documentation). With
+    /// `contenuti`, their contents are returned to the caller: each one is audited and
+    /// the notifications among them are taken.
+    pub async fn richieste_notifiche(
+        &self,
+        ctx: &CallerContext,
+        sel: &Selezione,
+        contenuti: bool,
+    ) -> Result<Vec<Voce>, ServiceError> {
+        self.autorizza(ctx, Permesso::Notifiche, AZIONE).await?;
+        let comune = self.comune_richieste(ctx)?;
+        let store = self.store(ctx.ambiente)?;
+        let mut sel = sel.clone();
+        if let Some(cf) = sel.codice_fiscale.take() {
+            let q = SubjectQuery {
+                codice_fiscale: Some(cf.trim().to_uppercase()),
+                limit: 1,
+                ..SubjectQuery::default()
+            };
+            let trovati = store.find_subjects(&q).await.map_err(|e| self.interno(e))?;
+            match (trovati.first(), sel.soggetto) {
+                (Some(s), None) => sel.soggetto = Some(s.id),
+                (Some(s), Some(id)) if s.id == id => {}
+                // Nobody has it, or not the subject also named: nothing concerns both.
+                _ => {
+                    return self
+                        .consegna(ctx, store.as_ref(), &comune, Vec::new(), contenuti)
+                        .await
+                }
+            }
+        }
+        let sel = &sel;
+        let voci = if sel.stato.di_notifiche() {
+            self.seleziona_notifiche(store.as_ref(), &comune, sel)
+                .await?
+        } else if matches!(
+            sel.stato,
+            StatoLavorazione::InElaborazione | StatoLavorazione::DaElaborare
+        ) {
+            self.seleziona_elaborazioni(store.as_ref(), &comune, sel)
+                .await?
+        } else {
+            self.seleziona_operazioni(store.as_ref(), &comune, sel)
+                .await?
+        };
+        self.consegna(ctx, store.as_ref(), &comune, voci, contenuti)
+            .await
+    }
+
+    /// One request or notification by id: the municipality's own request
+    /// (operation, or asynchronous request) first, else a notification addressed to it
+    /// (`genere` narrows the search). With `contenuti`, as
+    /// [`Registry::richieste_notifiche`].
+    pub async fn richiesta_notifica(
+        &self,
+        ctx: &CallerContext,
+        chiave: Chiave,
+        genere: Option<Genere>,
+        contenuti: bool,
+    ) -> Result<Option<Voce>, ServiceError> {
+        self.autorizza(ctx, Permesso::Notifiche, AZIONE).await?;
+        let comune = self.comune_richieste(ctx)?;
+        let store = self.store(ctx.ambiente)?;
+        let mut trovata = None;
+        let id = match chiave {
+            Chiave::Anpr(id) => id,
+            Chiave::Comune(id) => {
+                // Only requests carry the municipality's id.
+                if genere != Some(Genere::Notifica) {
+                    let op = store
+                        .operation_by_comune_id(&comune, id)
+                        .await
+                        .map_err(|e| self.interno(e))?;
+                    trovata = op
+                        .filter(|o| o.registrata_il >= self.disponibili_dal(false))
+                        .map(voce_operazione);
+                }
+                let voci = trovata.into_iter().collect();
+                let mut voci = self
+                    .consegna(ctx, store.as_ref(), &comune, voci, contenuti)
+                    .await?;
+                return Ok(voci.pop());
+            }
+        };
+        if genere != Some(Genere::Notifica) {
+            let op = store.operation(id).await.map_err(|e| self.interno(e))?;
+            trovata = op
+                .filter(|o| {
+                    o.comune.as_ref() == Some(&comune)
+                        && o.registrata_il >= self.disponibili_dal(false)
+                })
+                .map(voce_operazione);
+            if trovata.is_none() {
+                let e = store
+                    .elaborazione(id.get())
+                    .await
+                    .map_err(|e| self.interno(e))?;
+                trovata = e
+                    .filter(|e| e.comune == comune && e.creata_il >= self.disponibili_dal(false))
+                    .and_then(voce_elaborazione);
+            }
+        }
+        if trovata.is_none() && genere != Some(Genere::Richiesta) {
+            let q = QueryNotifiche {
+                destinatario: comune.to_string(),
+                dal: Some(self.disponibili_dal(true)),
+                operazione_da: Some(id),
+                operazione_a: Some(id),
+                limit: 1,
+                ..QueryNotifiche::default()
+            };
+            let m = store.notifiche(&q).await.map_err(|e| self.interno(e))?;
+            trovata = m.into_iter().next().and_then(voce_notifica);
+        }
+        let mut voci = self
+            .consegna(
+                ctx,
+                store.as_ref(),
+                &comune,
+                trovata.into_iter().collect(),
+                contenuti,
+            )
+            .await?;
+        Ok(voci.pop())
+    }
+
+    async fn seleziona_operazioni(
+        &self,
+        store: &dyn Store,
+        comune: &CodiceIstatComune,
+        sel: &Selezione,
+    ) -> Result<Vec<Voce>, ServiceError> {
+        let stato = match sel.stato {
+            StatoLavorazione::Negativa => StatoOperazione::Rifiutata,
+            StatoLavorazione::Annullata => StatoOperazione::Annullata,
+            _ => StatoOperazione::Eseguita,
+        };
+        let codice_servizio = match &sel.tipo {
+            Some(t) => match t.parse::<CodiceServizio>() {
+                Ok(c) => Some(c),
+                // No operation has a code that is not one.
+                Err(_) => return Ok(Vec::new()),
+            },
+            None => None,
+        };
+        let dal = sel.dal.max(Some(self.disponibili_dal(false)));
+        let mut query = OperationQuery {
+            comune: Some(comune.clone()),
+            codice_servizio,
+            stato: Some(stato),
+            entity: sel.soggetto.map(EntityRef::Soggetto),
+            dal,
+            al: sel.al.map(|a| a + Duration::microseconds(1)),
+            dopo: sel
+                .id_da
+                .and_then(|d| d.get().checked_sub(1))
+                .and_then(|d| IdOperazioneAnpr::new(d).ok()),
+            limit: PAGINA,
+        };
+        let mut voci = Vec::new();
+        for _ in 0..MAX_PAGINE {
+            let rows = store
+                .operations(&query)
+                .await
+                .map_err(|e| self.interno(e))?;
+            let fine = rows.len() < PAGINA as usize;
+            query.dopo = rows.last().map(|o| o.id).or(query.dopo);
+            for op in rows {
+                if sel.id_a.is_some_and(|a| op.id > a) {
+                    return Ok(voci);
+                }
+                let id_comune = op.id_operazione_comune.map(|i| i.get());
+                if sel
+                    .id_comune_da
+                    .is_some_and(|d| id_comune.is_none_or(|i| i < d.get()))
+                    || sel
+                        .id_comune_a
+                        .is_some_and(|a| id_comune.is_none_or(|i| i > a.get()))
+                {
+                    continue;
+                }
+                let v = voce_operazione(op);
+                if v.stato == sel.stato {
+                    voci.push(v);
+                    if voci.len() >= sel.limite as usize {
+                        return Ok(voci);
+                    }
+                }
+            }
+            if fine {
+                break;
+            }
+        }
+        Ok(voci)
+    }
+
+    async fn seleziona_elaborazioni(
+        &self,
+        store: &dyn Store,
+        comune: &CodiceIstatComune,
+        sel: &Selezione,
+    ) -> Result<Vec<Voce>, ServiceError> {
+        // Asynchronous requests concern no single subject, nor carry a municipal id
+        // range the store could apply: such criteria select none of them.
+        if sel.soggetto.is_some() || sel.id_comune_da.is_some() || sel.id_comune_a.is_some() {
+            return Ok(Vec::new());
+        }
+        let stato = if sel.stato == StatoLavorazione::InElaborazione {
+            StatoElaborazione::InElaborazione
+        } else {
+            StatoElaborazione::Inserita
+        };
+        let q = QueryElaborazioni {
+            comune: Some(comune.clone()),
+            servizio: sel.tipo.clone(),
+            stato: Some(stato),
+            dal: sel.dal.max(Some(self.disponibili_dal(false))),
+            al: sel.al.map(|a| a + Duration::microseconds(1)),
+            id_da: sel.id_da.map(IdOperazioneAnpr::get),
+            id_a: sel.id_a.map(IdOperazioneAnpr::get),
+            dopo: None,
+            limit: sel.limite,
+        };
+        let rows = store.elaborazioni(&q).await.map_err(|e| self.interno(e))?;
+        Ok(rows.into_iter().filter_map(voce_elaborazione).collect())
+    }
+
+    async fn seleziona_notifiche(
+        &self,
+        store: &dyn Store,
+        comune: &CodiceIstatComune,
+        sel: &Selezione,
+    ) -> Result<Vec<Voce>, ServiceError> {
+        // Notifications carry no municipal id.
+        if sel.id_comune_da.is_some() || sel.id_comune_a.is_some() {
+            return Ok(Vec::new());
+        }
+        let prese = match sel.stato {
+            StatoLavorazione::NotificheDaPrendere => Some(false),
+            StatoLavorazione::NotificheFruite => Some(true),
+            _ => None,
+        };
+        let mut query = QueryNotifiche {
+            destinatario: comune.to_string(),
+            tipo: sel.tipo.clone(),
+            prese,
+            dal: sel.dal.max(Some(self.disponibili_dal(true))),
+            al: sel.al.map(|a| a + Duration::microseconds(1)),
+            operazione_da: sel.id_da,
+            operazione_a: sel.id_a,
+            dopo: None,
+            limit: PAGINA,
+        };
+        let mut voci = Vec::new();
+        for _ in 0..MAX_PAGINE {
+            let rows = store.notifiche(&query).await.map_err(|e| self.interno(e))?;
+            let fine = rows.len() < PAGINA as usize;
+            query.dopo = rows.last().map(|m| m.id).or(query.dopo);
+            for m in rows {
+                if sel.soggetto.is_some_and(|s| !nomina(&m, s)) {
+                    continue;
+                }
+                voci.extend(voce_notifica(m));
+                if voci.len() >= sel.limite as usize {
+                    return Ok(voci);
+                }
+            }
+            if fine {
+                break;
+            }
+        }
+        Ok(voci)
+    }
+
+    /// Audits what is returned and, when contents are, takes the notifications among
+    /// them (their state in the answer becomes 8).
+    async fn consegna(
+        &self,
+        ctx: &CallerContext,
+        store: &dyn Store,
+        comune: &CodiceIstatComune,
+        mut voci: Vec<Voce>,
+        contenuti: bool,
+    ) -> Result<Vec<Voce>, ServiceError> {
+        let mut audit = vec![self.voce_audit(
+            ctx,
+            TipoEvento::Lettura,
+            AZIONE,
+            Some(format!("comune:{comune}")),
+            format!("{} voci", voci.len()),
+        )];
+        if contenuti {
+            for v in &mut voci {
+                let oggetto = match &v.contenuto {
+                    Contenuto::Notifica(_) => {
+                        format!("notifica:{}:{}", v.tipo, v.id_operazione_anpr)
+                    }
+                    _ => format!("operazione:{}", v.id_operazione_anpr),
+                };
+                audit.push(self.voce_audit(
+                    ctx,
+                    TipoEvento::Lettura,
+                    AZIONE,
+                    Some(oggetto),
+                    "contenuto".into(),
+                ));
+            }
+        }
+        store
+            .append_audit_batch(audit)
+            .await
+            .map_err(|e| self.interno(e))?;
+        if contenuti {
+            for v in &mut voci {
+                if let Contenuto::Notifica(m) = &mut v.contenuto {
+                    if m.consegnato_il.is_none() {
+                        store
+                            .outbox_mark(m.id, true)
+                            .await
+                            .map_err(|e| self.interno(e))?;
+                        m.consegnato_il = Some(self.clock().now());
+                        v.stato = StatoLavorazione::NotificheFruite;
+                    }
+                }
+            }
+        }
+        Ok(voci)
+    }
+}
