@@ -839,6 +839,7 @@ async fn scenario_servizi(s: Server) {
     assert_eq!(e[3], 2, "header and one row: {out}");
     assert_eq!(out["7002"], serde_json::json!(["2", "csv", true]));
     assert_eq!(out["7002_ko"], serde_json::json!(["3", ["EV404", "EN527"]]));
+    assert_eq!(out["3005"], serde_json::json!(["2", true]), "{out}");
     assert_eq!(out["4002"][0], "2");
     assert_eq!(out["4002"][1], "2", "{out}");
     assert_eq!(out["4003"], serde_json::json!(["2", "2"]));

@@ -631,3 +631,38 @@ impl Registry {
         Ok(voci)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processing_states_read_as_the_table_codes() {
+        for s in StatoLavorazione::ALL {
+            assert_eq!(StatoLavorazione::da_codice(s.codice()), Some(s));
+            assert_eq!(
+                StatoLavorazione::da_codice(&format!("0{}", s.codice())),
+                Some(s)
+            );
+        }
+        for bad in ["0", "10", "", "x", "12"] {
+            assert_eq!(StatoLavorazione::da_codice(bad), None, "{bad}");
+        }
+        let notifiche: Vec<_> = StatoLavorazione::ALL
+            .into_iter()
+            .filter(|s| s.di_notifiche())
+            .map(StatoLavorazione::codice)
+            .collect();
+        assert_eq!(notifiche, ["7", "8", "9"]);
+    }
+
+    #[test]
+    fn an_answer_with_anomalies_is_a_success_with_warnings() {
+        assert!(con_avvertimenti(
+            r#"{"esito":"OK","anomalie":[{"codice":"EA044"}]}"#
+        ));
+        assert!(!con_avvertimenti(r#"{"esito":"OK","anomalie":[]}"#));
+        assert!(!con_avvertimenti(r#"{"esito":"OK"}"#));
+        assert!(!con_avvertimenti("not json"));
+    }
+}

@@ -1139,6 +1139,10 @@ def servizi(base):
     out["7002"] = [m["testataRisposta"]["esitoOperazione"], m["formato"], m["file"]["contenutoFile"] == voce["contenutoRisposta"]]
     r = s["7001"].call("download_file", testataRichiesta=testata("7002", 208), datiRichiesta={"idOperazioneANPR": "999999"})
     out["7002_ko"] = ko(r["rispostaKO"])
+    # 3005 gives the same file (visualizzazione elaborati).
+    r = s["3000"].call("visualizzazione_eleaborati", testataRichiesta=testata("3005", 209), datiRichiesta={"idOperazioneANPR": id4001})
+    m = r["Risposta3005_OK"]
+    out["3005"] = [m["testataRisposta"]["esitoOperazione"], m["file"]["xmlFile"] == voce["contenutoRisposta"]]
 
     # 4002: a file of codici fiscali (Sara's, read with 3002).
     r = s["3000"].call(
