@@ -32,6 +32,7 @@ mod rest;
 mod rest_certificati;
 mod rest_documenti;
 mod rest_estrazioni;
+mod rest_notifiche;
 mod rest_procedimenti;
 mod rest_ricerca;
 mod rest_sicurezza;
@@ -143,6 +144,11 @@ pub fn router_con_esiti(
             post(rest_ricerca::ricerca_famiglie),
         )
         .route("/api/v1/operazioni", get(rest_ricerca::elenco_operazioni))
+        .route("/api/v1/notifiche", get(rest_notifiche::elenco))
+        .route(
+            "/api/v1/notifiche/presa-in-carico",
+            post(rest_notifiche::presa_in_carico),
+        )
         .route("/api/v1/audit/verifica", post(rest::verifica_audit))
         .route("/api/v1/operazioni/{codice}", post(rest::operazione))
         .route(

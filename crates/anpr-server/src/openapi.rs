@@ -3,7 +3,7 @@
 //! so a route missing from either side fails the build.
 
 use anpr_domain::scheda::SezioneSoggetto;
-use anpr_service::{monitoraggio, ricerca};
+use anpr_service::{monitoraggio, notifiche, ricerca};
 use axum::Json;
 use serde_json::{json, Value};
 
@@ -111,7 +111,21 @@ fn paths_ricerca(ambiente_header: &Value) -> Value {
                     query("documenti", json!({"type": "boolean", "default": false}), "Includere i documenti di richiesta e risposta (richiede anche il permesso di consultazione delle schede)")
                 ],
                 "responses": {"200": ok_ref("ElencoOperazioni"), "400": errore_ref(), "403": errore_ref(), "422": errore_ref()}
-            }}
+            }},
+            "/api/v1/notifiche": {"get": {
+                "summary": "Notifiche indirizzate al comune dell'utente (es. N010: soggetti trasferiti in altro comune), in ordine di idOperazioneANPR dell'operazione che le ha prodotte, con il contenuto; disponibili per 180 giorni. La lettura non le prende in carico (vedi presa-in-carico). Permesso Notifiche; lettura registrata nel log di audit, una voce per notifica.",
+                "parameters": [
+                    ambiente_header,
+                    query("stato", json!({"type": "string", "enum": ["daPrendere", "prese", "tutte"], "default": "daPrendere"}), "Notifiche da prendere in carico, gia' prese, o tutte"),
+                    query("tipo", json!({"type": "string", "pattern": "^[A-Z0-9]{4}$"}), "Tipo di notifica, es. N010"),
+                    query("dal", json!({"type": "string", "format": "date"}), "Primo giorno (data civile italiana, incluso)"),
+                    query("al", json!({"type": "string", "format": "date"}), "Ultimo giorno (incluso); non anteriore a dal (EN478)"),
+                    query("dopo", json!({"type": "string", "pattern": "^[0-9]{1,18}$"}), "Paginazione: notifiche di operazioni con idOperazioneANPR maggiore (prossimaPagina della pagina precedente)"),
+                    query("limit", json!({"type": "integer", "minimum": 1, "maximum": notifiche::LIMITE_MASSIMO, "default": notifiche::LIMITE_PREDEFINITO}), "Notifiche per pagina")
+                ],
+                "responses": {"200": ok_ref("ElencoNotifiche"), "400": errore_ref(), "403": errore_ref()}
+            }},
+            "/api/v1/notifiche/presa-in-carico": post("Presa in carico delle notifiche memorizzate dal software comunale (stato 7 -> 8): quelle gia' prese restano tali; gli identificativi che non indicano notifiche del comune sono elencati in nonTrovate. Da 1 a 100 identificativi.", "PresaInCarico", "EsitoPresaInCarico")
     })
 }
 
@@ -172,6 +186,15 @@ fn schemas_ricerca() -> Value {
                 "richiesta": {"description": "Documento di richiesta memorizzato (solo con documenti=true)"},
                 "risposta": {"description": "Documento di risposta memorizzato (solo con documenti=true)"}
             }},
+            "Notifica": {"type": "object", "required": ["idOperazioneANPR", "tipo", "stato", "creataIl", "contenuto"], "properties": {
+                "idOperazioneANPR": {"type": "string", "description": "L'operazione che ha prodotto la notifica"},
+                "tipo": {"type": "string"}, "stato": {"type": "string", "enum": ["daPrendere", "presa"]},
+                "creataIl": {"type": "string", "format": "date-time"}, "presaIl": {"type": ["string", "null"], "format": "date-time"},
+                "contenuto": {"type": "object", "description": "Per N010: comuneProvenienza, comuneDestinazione, dataDecorrenza, soggetti (idANPR), famigliaProvenienza"}
+            }},
+            "ElencoNotifiche": {"type": "object", "required": ["notifiche"], "properties": {"notifiche": {"type": "array", "items": {"$ref": "#/components/schemas/Notifica"}}, "prossimaPagina": {"type": ["string", "null"]}, "ambiente": {"type": "string"}}},
+            "PresaInCarico": {"type": "object", "required": ["idOperazioneANPR"], "additionalProperties": false, "properties": {"idOperazioneANPR": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "string", "pattern": "^[0-9]{1,18}$"}}}},
+            "EsitoPresaInCarico": {"type": "object", "required": ["prese", "nonTrovate"], "properties": {"prese": {"type": "array", "items": {"type": "string"}}, "nonTrovate": {"type": "array", "items": {"type": "string"}}, "ambiente": {"type": "string"}}},
             "ElencoOperazioni": {"type": "object", "required": ["operazioni"], "properties": {"operazioni": {"type": "array", "items": {"$ref": "#/components/schemas/SintesiOperazione"}}, "prossimaPagina": {"type": "string", "description": "Valore di dopo per la pagina successiva; assente all'ultima"}, "ambiente": {"type": "string"}}}
     })
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{famiglia, soggetto, start, Backend, Server};
+use common::{famiglia, soggetto, start, Backend, Server, OPERATORE};
 use serde_json::{json, Value};
 
 fn indirizzo(via: &str, numero: &str) -> Value {
@@ -338,6 +338,52 @@ async fn trasferimento_tra_comuni(backend: Backend) {
         })
         .collect();
     assert_eq!(comuni, vec!["058091", "015146"]);
+    // Rome reads the notification over REST, acknowledges it, and it is taken.
+    let id_t = t["idOperazioneANPR"].as_str().unwrap().to_owned();
+    let milano = [
+        ("x-anpr-utente", "BNCLRA70A41H501X"),
+        ("x-anpr-comune", "015146"),
+        ("x-anpr-profili", "OPERATORE_ANAGRAFE"),
+    ];
+    let (status, elenco, _) = s.get_id("/api/v1/notifiche", &OPERATORE).await;
+    assert_eq!(status, 200, "{elenco}");
+    let n = &elenco["notifiche"];
+    assert_eq!(n.as_array().unwrap().len(), 1, "{elenco}");
+    assert_eq!(n[0]["idOperazioneANPR"], id_t.as_str());
+    assert_eq!(n[0]["tipo"], "N010");
+    assert_eq!(n[0]["stato"], "daPrendere");
+    assert_eq!(n[0]["contenuto"]["soggetti"][0], giulia.as_str());
+    assert_eq!(n[0]["contenuto"]["comuneDestinazione"], "015146");
+    // Milan, the sender, has no notification; reading took nothing.
+    let (_, altro, _) = s.get_id("/api/v1/notifiche?stato=tutte", &milano).await;
+    assert_eq!(altro["notifiche"], json!([]), "{altro}");
+    let (status, ack) = s
+        .post(
+            "/api/v1/notifiche/presa-in-carico",
+            &json!({"idOperazioneANPR": [id_t, "999999"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{ack}");
+    assert_eq!(ack["prese"], json!([id_t]));
+    assert_eq!(ack["nonTrovate"], json!(["999999"]));
+    let (_, vuoto, _) = s.get_id("/api/v1/notifiche", &OPERATORE).await;
+    assert_eq!(vuoto["notifiche"], json!([]), "{vuoto}");
+    let (_, prese, _) = s
+        .get_id("/api/v1/notifiche?stato=prese&tipo=N010", &OPERATORE)
+        .await;
+    assert_eq!(prese["notifiche"][0]["stato"], "presa", "{prese}");
+    assert!(prese["notifiche"][0]["presaIl"].is_string(), "{prese}");
+    // Malformed filters: every one coded.
+    let (status, err, _) = s
+        .get_id(
+            "/api/v1/notifiche?stato=lette&dal=2024-13-01&limit=0",
+            &OPERATORE,
+        )
+        .await;
+    assert_eq!(status, 400);
+    let mut c = common::codes(&err);
+    c.sort();
+    assert_eq!(c, vec!["EV001", "EV001", "EV001"], "{err}");
 }
 
 #[tokio::test]

@@ -38,16 +38,18 @@
 
 use anpr_domain::audit::TipoEvento;
 use anpr_domain::caller::CallerContext;
-use anpr_domain::error::{Anomalia, CODICE_CAMPO_OBBLIGATORIO};
+use anpr_domain::error::{Anomalia, CODICE_CAMPO_OBBLIGATORIO, CODICE_VALORE_NON_VALIDO};
 use anpr_domain::ids::{CodiceIstatComune, IdAnprSoggetto, IdOperazioneAnpr, IdOperazioneComune};
 use anpr_domain::operazione::{CodiceServizio, StatoOperazione};
 use anpr_store::elaborazioni::{Elaborazione, QueryElaborazioni, StatoElaborazione};
 use anpr_store::{
     EntityRef, OperationQuery, OutboxMessage, QueryNotifiche, Store, StoredOperation, SubjectQuery,
 };
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::Deserialize;
 
 use crate::authz::Permesso;
+use crate::clock::inizio_giorno_italiano;
 use crate::{Registry, ServiceError};
 
 /// Audit action of the reads.
@@ -193,6 +195,150 @@ impl Selezione {
     }
 }
 
+/// Notifications per REST page when the request does not say.
+pub const LIMITE_PREDEFINITO: u32 = 100;
+/// Most notifications per REST page.
+pub const LIMITE_MASSIMO: u32 = 500;
+
+/// The REST filters of the notifications (`GET /api/v1/notifiche`), as received.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ParametriNotifiche {
+    /// `daPrendere` (default), `prese` or `tutte`.
+    pub stato: Option<String>,
+    /// The kind, e.g. `N010`.
+    pub tipo: Option<String>,
+    /// First and last day of queuing (Italian civil dates, both included).
+    pub dal: Option<String>,
+    pub al: Option<String>,
+    /// Keyset pagination: notifications of operations with a greater id.
+    pub dopo: Option<String>,
+    /// Page size, 1 to [`LIMITE_MASSIMO`].
+    pub limit: Option<String>,
+}
+
+impl Selezione {
+    /// The selection of a REST notifications page, reporting every malformed filter
+    /// (EV001, EN478 for `dal` after `al`). The page asks for one more than `limit`,
+    /// so the caller can tell whether another follows.
+    pub fn da_parametri(p: &ParametriNotifiche) -> Result<Self, Vec<Anomalia>> {
+        let mut e = Vec::new();
+        let stato = match p.stato.as_deref().map(str::trim) {
+            None | Some("daPrendere") => StatoLavorazione::NotificheDaPrendere,
+            Some("prese") => StatoLavorazione::NotificheFruite,
+            Some("tutte") => StatoLavorazione::TutteLeNotifiche,
+            Some(altro) => {
+                e.push(
+                    Anomalia::errore(CODICE_VALORE_NON_VALIDO, "Stato delle notifiche non valido")
+                        .campo("stato")
+                        .valore(altro)
+                        .atteso("daPrendere, prese o tutte"),
+                );
+                StatoLavorazione::NotificheDaPrendere
+            }
+        };
+        let data = |campo: &str, v: &Option<String>, e: &mut Vec<Anomalia>| {
+            v.as_deref().and_then(|s| {
+                NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+                    .map_err(|_| {
+                        e.push(
+                            Anomalia::errore(CODICE_VALORE_NON_VALIDO, "Data non valida")
+                                .campo(campo)
+                                .valore(s)
+                                .atteso("una data AAAA-MM-GG"),
+                        );
+                    })
+                    .ok()
+            })
+        };
+        let dal = data("dal", &p.dal, &mut e);
+        let al = data("al", &p.al, &mut e);
+        if let (Some(d), Some(a)) = (dal, al) {
+            if a < d {
+                e.push(
+                    Anomalia::errore(
+                        "EN478",
+                        "La data riferimento finale non puo' essere minore della data riferimento iniziale",
+                    )
+                    .campo("al")
+                    .valore(a.to_string())
+                    .atteso(format!("una data non anteriore a dal ({d})")),
+                );
+            }
+        }
+        let dopo = p
+            .dopo
+            .as_deref()
+            .and_then(|s| crate::ricerca::parsed::<IdOperazioneAnpr>("dopo", s, &mut e));
+        let limite = match p.limit.as_deref().map(str::trim) {
+            None => LIMITE_PREDEFINITO,
+            Some(s) => match s.parse::<u32>() {
+                Ok(n) if (1..=LIMITE_MASSIMO).contains(&n) => n,
+                _ => {
+                    e.push(
+                        Anomalia::errore(
+                            CODICE_VALORE_NON_VALIDO,
+                            "Numero di notifiche per pagina non valido",
+                        )
+                        .campo("limit")
+                        .valore(s)
+                        .atteso(format!("un numero da 1 a {LIMITE_MASSIMO}")),
+                    );
+                    LIMITE_PREDEFINITO
+                }
+            },
+        };
+        if !e.is_empty() {
+            return Err(e);
+        }
+        Ok(Selezione {
+            tipo: p
+                .tipo
+                .as_deref()
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty()),
+            dal: dal.map(inizio_giorno_italiano),
+            al: al
+                .and_then(|a| a.succ_opt())
+                .map(|a| inizio_giorno_italiano(a) - Duration::microseconds(1)),
+            id_da: dopo.and_then(|d| IdOperazioneAnpr::new(d.get() + 1).ok()),
+            ..Selezione::di_stato(stato, limite + 1)
+        })
+    }
+}
+
+/// What a read returns and does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lettura {
+    /// The contents are returned (each one audited).
+    pub contenuti: bool,
+    /// The notifications among the items are taken (7 -> 8).
+    pub prendi: bool,
+}
+
+impl Lettura {
+    /// Ids and states only (3007).
+    pub const IDENTIFICATIVI: Lettura = Lettura {
+        contenuti: false,
+        prendi: false,
+    };
+    /// Contents, and the notifications taken (3003, 3005: delivery by polling).
+    pub const CONSEGNA: Lettura = Lettura {
+        contenuti: true,
+        prendi: true,
+    };
+    /// Contents without taking anything (REST: the client acknowledges apart).
+    pub const CONTENUTI: Lettura = Lettura {
+        contenuti: true,
+        prendi: false,
+    };
+    /// Taking only (REST acknowledgement).
+    pub const PRESA: Lettura = Lettura {
+        contenuti: false,
+        prendi: true,
+    };
+}
+
 /// What an item is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Contenuto {
@@ -302,14 +448,14 @@ impl Registry {
         self.clock().now() - Duration::days(giorni)
     }
 
-    /// The requests or notifications of `sel` (see the module documentation). With
-    /// `contenuti`, their contents are returned to the caller: each one is audited and
-    /// the notifications among them are taken.
+    /// The requests or notifications of `sel` (see the module documentation), read as
+    /// `lettura` says: ids only, contents (each one audited), and/or the notifications
+    /// among them taken.
     pub async fn richieste_notifiche(
         &self,
         ctx: &CallerContext,
         sel: &Selezione,
-        contenuti: bool,
+        lettura: Lettura,
     ) -> Result<Vec<Voce>, ServiceError> {
         self.autorizza(ctx, Permesso::Notifiche, AZIONE).await?;
         let comune = self.comune_richieste(ctx)?;
@@ -328,7 +474,7 @@ impl Registry {
                 // Nobody has it, or not the subject also named: nothing concerns both.
                 _ => {
                     return self
-                        .consegna(ctx, store.as_ref(), &comune, Vec::new(), contenuti)
+                        .consegna(ctx, store.as_ref(), &comune, Vec::new(), lettura)
                         .await
                 }
             }
@@ -347,20 +493,20 @@ impl Registry {
             self.seleziona_operazioni(store.as_ref(), &comune, sel)
                 .await?
         };
-        self.consegna(ctx, store.as_ref(), &comune, voci, contenuti)
+        self.consegna(ctx, store.as_ref(), &comune, voci, lettura)
             .await
     }
 
     /// One request or notification by id: the municipality's own request
     /// (operation, or asynchronous request) first, else a notification addressed to it
-    /// (`genere` narrows the search). With `contenuti`, as
-    /// [`Registry::richieste_notifiche`].
+    /// (`genere` narrows the search), read as `lettura` says (see
+    /// [`Registry::richieste_notifiche`]).
     pub async fn richiesta_notifica(
         &self,
         ctx: &CallerContext,
         chiave: Chiave,
         genere: Option<Genere>,
-        contenuti: bool,
+        lettura: Lettura,
     ) -> Result<Option<Voce>, ServiceError> {
         self.autorizza(ctx, Permesso::Notifiche, AZIONE).await?;
         let comune = self.comune_richieste(ctx)?;
@@ -381,7 +527,7 @@ impl Registry {
                 }
                 let voci = trovata.into_iter().collect();
                 let mut voci = self
-                    .consegna(ctx, store.as_ref(), &comune, voci, contenuti)
+                    .consegna(ctx, store.as_ref(), &comune, voci, lettura)
                     .await?;
                 return Ok(voci.pop());
             }
@@ -422,7 +568,7 @@ impl Registry {
                 store.as_ref(),
                 &comune,
                 trovata.into_iter().collect(),
-                contenuti,
+                lettura,
             )
             .await?;
         Ok(voci.pop())
@@ -576,15 +722,16 @@ impl Registry {
         Ok(voci)
     }
 
-    /// Audits what is returned and, when contents are, takes the notifications among
-    /// them (their state in the answer becomes 8).
+    /// Audits what is returned and takes the notifications among them when `lettura`
+    /// says so (their state in the answer becomes 8): each content returned and each
+    /// notification taken gets its own entry.
     async fn consegna(
         &self,
         ctx: &CallerContext,
         store: &dyn Store,
         comune: &CodiceIstatComune,
         mut voci: Vec<Voce>,
-        contenuti: bool,
+        lettura: Lettura,
     ) -> Result<Vec<Voce>, ServiceError> {
         let mut audit = vec![self.voce_audit(
             ctx,
@@ -593,39 +740,49 @@ impl Registry {
             Some(format!("comune:{comune}")),
             format!("{} voci", voci.len()),
         )];
-        if contenuti {
-            for v in &mut voci {
-                let oggetto = match &v.contenuto {
-                    Contenuto::Notifica(_) => {
-                        format!("notifica:{}:{}", v.tipo, v.id_operazione_anpr)
-                    }
-                    _ => format!("operazione:{}", v.id_operazione_anpr),
-                };
-                audit.push(self.voce_audit(
-                    ctx,
-                    TipoEvento::Lettura,
-                    AZIONE,
-                    Some(oggetto),
-                    "contenuto".into(),
-                ));
-            }
+        let da_prendere: Vec<usize> = if lettura.prendi {
+            voci.iter()
+                .enumerate()
+                .filter(|(_, v)| {
+                    matches!(&v.contenuto, Contenuto::Notifica(m) if m.consegnato_il.is_none())
+                })
+                .map(|(i, _)| i)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for (i, v) in voci.iter().enumerate() {
+            let oggetto = match &v.contenuto {
+                Contenuto::Notifica(_) => format!("notifica:{}:{}", v.tipo, v.id_operazione_anpr),
+                _ => format!("operazione:{}", v.id_operazione_anpr),
+            };
+            let esito = match (lettura.contenuti, da_prendere.contains(&i)) {
+                (true, true) => "contenuto, presa in carico",
+                (true, false) => "contenuto",
+                (false, true) => "presa in carico",
+                (false, false) => continue,
+            };
+            audit.push(self.voce_audit(
+                ctx,
+                TipoEvento::Lettura,
+                AZIONE,
+                Some(oggetto),
+                esito.into(),
+            ));
         }
         store
             .append_audit_batch(audit)
             .await
             .map_err(|e| self.interno(e))?;
-        if contenuti {
-            for v in &mut voci {
-                if let Contenuto::Notifica(m) = &mut v.contenuto {
-                    if m.consegnato_il.is_none() {
-                        store
-                            .outbox_mark(m.id, true)
-                            .await
-                            .map_err(|e| self.interno(e))?;
-                        m.consegnato_il = Some(self.clock().now());
-                        v.stato = StatoLavorazione::NotificheFruite;
-                    }
-                }
+        for i in da_prendere {
+            let v = &mut voci[i];
+            if let Contenuto::Notifica(m) = &mut v.contenuto {
+                store
+                    .outbox_mark(m.id, true)
+                    .await
+                    .map_err(|e| self.interno(e))?;
+                m.consegnato_il = Some(self.clock().now());
+                v.stato = StatoLavorazione::NotificheFruite;
             }
         }
         Ok(voci)

@@ -7,7 +7,9 @@ use anpr_domain::caller::CallerContext;
 use anpr_domain::error::Anomalia;
 use anpr_domain::ids::{IdAnprSoggetto, IdOperazioneAnpr, IdOperazioneComune};
 use anpr_service::clock::istante_italiano;
-use anpr_service::notifiche::{Chiave, Contenuto, Genere, Selezione, StatoLavorazione, Voce};
+use anpr_service::notifiche::{
+    Chiave, Contenuto, Genere, Lettura, Selezione, StatoLavorazione, Voce,
+};
 use anpr_soap::busta::Busta;
 use anpr_soap::catalogo::{Operazione, Servizio};
 use anpr_soap::gestione::{self, ComuneRichiesta, DataOra, Ricerca, VoceRisposta};
@@ -103,6 +105,11 @@ pub(super) async fn richieste(
         }
     }
     let contenuti = op.codice == "3003";
+    let lettura = if contenuti {
+        Lettura::CONSEGNA
+    } else {
+        Lettura::IDENTIFICATIVI
+    };
     let limite = if contenuti {
         MAX_RISPOSTE
     } else {
@@ -122,7 +129,7 @@ pub(super) async fn richieste(
             };
             match chiave {
                 Some(chiave) => registry
-                    .richiesta_notifica(ctx, chiave, Genere::da_codice(genere), contenuti)
+                    .richiesta_notifica(ctx, chiave, Genere::da_codice(genere), lettura)
                     .await
                     .map(|v| v.into_iter().collect::<Vec<_>>()),
                 None => Ok(Vec::new()),
@@ -163,7 +170,7 @@ pub(super) async fn richieste(
                 codice_fiscale: conv.codice_fiscale.clone(),
                 ..Selezione::di_stato(stato, limite)
             };
-            registry.richieste_notifiche(ctx, &sel, contenuti).await
+            registry.richieste_notifiche(ctx, &sel, lettura).await
         }
     };
     let voci = match esito {
@@ -219,7 +226,7 @@ pub(super) async fn elaborato(
         return rifiuto(state, servizio, op, t, &[a]);
     };
     let voce = match registry
-        .richiesta_notifica(ctx, Chiave::Anpr(id), None, true)
+        .richiesta_notifica(ctx, Chiave::Anpr(id), None, Lettura::CONSEGNA)
         .await
     {
         Ok(v) => v,

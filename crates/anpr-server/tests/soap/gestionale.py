@@ -1520,31 +1520,20 @@ def richieste(base):
     # Roma: two registrations, a change (answered with a warning), a refusal.
     anna = esito(iscrizione_1002(s1000, 1, "Rossi", "Anna", "F", "1980-01-01", "1"))
     marco = esito(iscrizione_1002(s1000, 2, "Bianchi", "Marco", "M", "1978-06-15", "1"))
-    r = s5000.call(
-        "mutazione_scheda",
-        testataRichiesta=testata("5008", 3, "2023-07-01"),
-        generalitaPerRicerca=per_ricerca(marco[2][0], "Bianchi", "Marco"),
-        generalitaDaModificare={"generalita": {"cognome": "Bianchi", "nome": "Marco Aurelio"}},
-        datiControllo={"tipoMutazione": ["01"]},
-    )
-    cambio = esito(r)
-    r = s5000.call(
-        "mutazione_scheda",
-        testataRichiesta=testata("5008", 4, "2023-07-01"),
-        generalitaPerRicerca=per_ricerca("999999999", "Nessuno", "Nessuno"),
-        generalitaDaModificare={"generalita": {"cognome": "Nessuno", "nome": "Altro"}},
-        datiControllo={"tipoMutazione": ["01"]},
-    )
-    rifiuto = esito(r)
+
+    def nome_nuovo(n, decorrenza, id_anpr, cognome, nome, nuovo):
+        return esito(s5000.call(
+            "mutazione_scheda",
+            testataRichiesta=testata("5008", n, decorrenza),
+            generalitaPerRicerca=per_ricerca(id_anpr, cognome, nome),
+            generalitaDaModificare={"generalita": {"cognome": cognome, "nome": nuovo}},
+            datiControllo={"tipoMutazione": ["01"]},
+        ))
+
+    cambio = nome_nuovo(3, "2023-07-01", marco[2][0], "Bianchi", "Marco", "Marco Aurelio")
+    rifiuto = nome_nuovo(4, "2023-07-01", "999999999", "Nessuno", "Nessuno", "Altro")
     # A second change, annulled (5012): the change is then "annullata" (4).
-    r = s5000.call(
-        "mutazione_scheda",
-        testataRichiesta=testata("5008", 5, "2023-08-01"),
-        generalitaPerRicerca=per_ricerca(marco[2][0], "Bianchi", "Marco Aurelio"),
-        generalitaDaModificare={"generalita": {"cognome": "Bianchi", "nome": "Marco Tullio"}},
-        datiControllo={"tipoMutazione": ["01"]},
-    )
-    annullato = esito(r)
+    annullato = nome_nuovo(5, "2023-08-01", marco[2][0], "Bianchi", "Marco Aurelio", "Marco Tullio")
     r = s5000.call(
         "annullamento_mutazione",
         testataRichiesta=testata("5012", 6),
