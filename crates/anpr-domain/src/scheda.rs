@@ -646,7 +646,9 @@ macro_rules! sezioni {
                 for (key, value) in sections {
                     match $kind::from_key(key) {
                         $(Some($kind::$variant) => {
-                            out.$field = Some(serde_json::from_value(value.clone()).map_err(|e| SectionError { section: key.to_owned(), reason: e.to_string() })?);
+                            // Deserialised from the borrowed value: no copy of the section's tree
+                            // (this runs for every section of every record read).
+                            out.$field = Some(<$ty as Deserialize>::deserialize(value).map_err(|e| SectionError { section: key.to_owned(), reason: e.to_string() })?);
                         })*
                         None => return Err(SectionError { section: key.to_owned(), reason: "unknown section".into() }),
                     }

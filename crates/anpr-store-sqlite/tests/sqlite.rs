@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anpr_domain::audit::verifica_catena;
+use anpr_domain::audit::{verifica_catena, NuovaVoceAudit, TipoEvento};
 use anpr_domain::caller::Ambiente;
 use anpr_domain::ids::{IdAnprSoggetto, IdOperazioneAnpr};
 use anpr_domain::operazione::StatoOperazione;
@@ -333,6 +333,90 @@ async fn many_concurrent_applies_are_group_committed_and_all_succeed() {
             .unwrap()
             .is_some());
     }
+}
+
+fn read_entry(oggetto: String) -> NuovaVoceAudit {
+    NuovaVoceAudit {
+        istante: chrono::Utc::now(),
+        evento: TipoEvento::Lettura,
+        azione: "ricercaSoggetti".into(),
+        utente: "BNCLGU80A01H501X".into(),
+        comune: Some("058091".into()),
+        postazione: None,
+        canale: "rest".into(),
+        oggetto: Some(oggetto),
+        id_operazione_anpr: None,
+        esito: "ok".into(),
+    }
+}
+
+/// Audit batches (a search's entries), single entries and operations (which chain their
+/// own entry) interleave in the writer's groups: every entry a caller was given must be
+/// the one stored, each batch consecutive, the whole chain intact — also after
+/// reopening, and the chain goes on from the stored head.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_entries_and_operations_interleaved_in_groups_keep_one_chain() {
+    let (store, dir) = fresh();
+    let path = store.path().to_owned();
+    let store = Arc::new(store);
+    let mut tasks = Vec::new();
+    for i in 0..300u32 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            match i % 3 {
+                0 => store
+                    .append_audit_batch(vec![
+                        read_entry(format!("criterio:{i}")),
+                        read_entry(format!("soggetto:{i}")),
+                    ])
+                    .await
+                    .unwrap(),
+                1 => vec![store
+                    .append_audit(read_entry(format!("soggetto:{i}")))
+                    .await
+                    .unwrap()],
+                _ => {
+                    let s = subject_id(&*store).await;
+                    let id = op_id(&*store).await;
+                    vec![store
+                        .apply(registration(id, s, None, day(2000, 1, 1)))
+                        .await
+                        .unwrap()]
+                }
+            }
+        }));
+    }
+    let mut given = Vec::new();
+    for t in tasks {
+        let entries = t.await.unwrap();
+        let seqs: Vec<u64> = entries.iter().map(|v| v.seq).collect();
+        assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+        given.extend(entries);
+    }
+    given.sort_by_key(|v| v.seq);
+    let expected = 100 * 2 + 100 + 100;
+    let page = store.audit_page(0, 1000).await.unwrap();
+    assert_eq!(page, given, "the entries returned are the entries stored");
+    assert_eq!(
+        verifica_catena(&page, store.audit_head().await.unwrap().as_ref()),
+        Ok(expected)
+    );
+    let stats = store.writer_stats();
+    assert!(
+        stats.groups < stats.requests / 2,
+        "no group commit happened: {stats:?}"
+    );
+    drop(store);
+    let store = SqliteStore::open(&path).unwrap();
+    let head = store.audit_head().await.unwrap();
+    assert_eq!(head.as_ref().map(|h| h.seq), Some(expected));
+    let page = store.audit_page(0, 1000).await.unwrap();
+    assert_eq!(verifica_catena(&page, head.as_ref()), Ok(expected));
+    // And the chain goes on from the stored head.
+    let next = store.append_audit(read_entry("dopo".into())).await.unwrap();
+    assert_eq!(next.seq, expected + 1);
+    assert_eq!(next.hash_precedente, head.unwrap().hash);
+    drop(dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
