@@ -21,6 +21,10 @@ use anpr_store::Store;
 use anpr_subentro::parser::{Elemento, LettoreSubentro};
 use anpr_subentro::{importa, FileIngresso, Opzioni, StatoSubentro};
 
+// As `anpr subentro import`: mimalloc, which also serves SQLite's allocations.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Argomenti {
     persone: u64,
     ripetizioni: usize,
