@@ -547,9 +547,10 @@ const UPSERT_PROCEDIMENTI: &str = "INSERT INTO indice_procedimenti (id, comune, 
 const LINK: &str = "INSERT INTO operazioni_entita (op, kind, entita) \
      SELECT $1, x.kind, x.entita FROM unnest($2::text[], $3::bigint[]) AS x(kind, entita)";
 
-// In the operation's order: the worker delivers oldest (lowest id) first.
-const OUTBOX: &str = "INSERT INTO outbox (id_operazione_anpr, tipo, destinatario, payload) \
-     SELECT $1, x.tipo, x.destinatario, x.payload \
+// In the operation's order: the worker delivers oldest (lowest id) first. Queued at the
+// operation's registration time, so a notification's age is the operation's.
+const OUTBOX: &str = "INSERT INTO outbox (id_operazione_anpr, tipo, destinatario, payload, creato_il) \
+     SELECT $1, x.tipo, x.destinatario, x.payload, $5 \
      FROM unnest($2::text[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS x(tipo, destinatario, payload, n) \
      ORDER BY x.n";
 
@@ -629,7 +630,7 @@ async fn apply_once(
         upsert_families(&tx, &st, &plan.families),
         upsert_procedimenti(&tx, &st, &plan.procedimenti),
         link_entities(&tx, &st, plan.op_id, &plan.entities),
-        queue_outbox(&tx, &st, plan.op_id, &op.outbox),
+        queue_outbox(&tx, &st, plan.op_id, &plan.registrata_il, &op.outbox),
         relax_commit(&tx),
         lock_audit_head(&tx, &st),
     );
@@ -1047,6 +1048,7 @@ async fn queue_outbox(
     tx: &Transaction<'_>,
     st: &Statements,
     op: i64,
+    registrata_il: &DateTime<Utc>,
     messages: &[NewOutboxMessage],
 ) -> Result<(), Failure> {
     if messages.is_empty() {
@@ -1055,9 +1057,12 @@ async fn queue_outbox(
     let tipi: Vec<&str> = messages.iter().map(|m| m.tipo.as_str()).collect();
     let destinatari: Vec<&str> = messages.iter().map(|m| m.destinatario.as_str()).collect();
     let payloads: Vec<&serde_json::Value> = messages.iter().map(|m| &m.payload).collect();
-    tx.execute(&st.outbox, &[&op, &tipi, &destinatari, &payloads])
-        .await
-        .ctx("queueing outbox messages")?;
+    tx.execute(
+        &st.outbox,
+        &[&op, &tipi, &destinatari, &payloads, registrata_il],
+    )
+    .await
+    .ctx("queueing outbox messages")?;
     Ok(())
 }
 
@@ -1292,7 +1297,7 @@ async fn annul_once(
     )
     .await?;
     link_entities(&tx, &st, plan.op_id, &entities).await?;
-    queue_outbox(&tx, &st, plan.op_id, &ann.outbox).await?;
+    queue_outbox(&tx, &st, plan.op_id, &plan.registrata_il, &ann.outbox).await?;
     relax_commit(&tx).await?;
     let head = lock_audit_head(&tx, &st).await?;
     let voce = append_chained(&tx, &st, head, plan.audit.clone(), Some(plan.op_id)).await?;

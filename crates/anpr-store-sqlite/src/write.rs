@@ -822,7 +822,9 @@ pub(crate) fn insert_outbox(conn: &Connection, op: &PreparedOp) -> Result<(), St
     if op.outbox.is_empty() {
         return Ok(());
     }
-    let now = timestamp_to_sql(Utc::now())?;
+    // Queued at the operation's registration time: a notification's age is the
+    // operation's.
+    let now = &op.registrata_il;
     let mut stmt = conn
         .prepare_cached(
             "INSERT INTO outbox (id_operazione_anpr, tipo, destinatario, payload, creato_il) VALUES (?1, ?2, ?3, ?4, ?5)",
