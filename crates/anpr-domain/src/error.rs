@@ -88,6 +88,24 @@ impl Anomalia {
         self.gravita == Gravita::Errore
     }
 
+    /// ANPR's EN478 on field `campo`: a period whose end (`finale`) comes before its
+    /// start (`iniziale`).
+    pub fn periodo_invertito(
+        campo: impl Into<String>,
+        iniziale: impl fmt::Display,
+        finale: impl fmt::Display,
+    ) -> Self {
+        Self::errore(
+            CODICE_PERIODO_INVERTITO,
+            "La data riferimento finale non puo' essere minore della data riferimento iniziale",
+        )
+        .campo(campo)
+        .valore(finale.to_string())
+        .atteso(format!(
+            "una data non anteriore a quella iniziale ({iniziale})"
+        ))
+    }
+
     /// A malformed value in field `campo`. Uses our code `EV001` ("valore non valido"):
     /// ANPR answers schema violations with a SOAP fault and has no dedicated code.
     pub fn from_invalid(campo: impl Into<String>, err: &InvalidValue) -> Self {
@@ -101,6 +119,8 @@ impl Anomalia {
     }
 }
 
+/// ANPR's code: the final date of a period is before the initial one.
+pub const CODICE_PERIODO_INVERTITO: &str = "EN478";
 /// Our code for a syntactically invalid field value.
 pub const CODICE_VALORE_NON_VALIDO: &str = "EV001";
 /// Our code for a mandatory field that is missing.

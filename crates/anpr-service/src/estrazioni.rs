@@ -760,12 +760,7 @@ impl Registry {
         });
         if let (Some(a), Some(b)) = (f.dal, f.al) {
             if a > b {
-                e.push(
-                    Anomalia::errore("EN478", "La data riferimento finale non puo' essere minore della data riferimento iniziale")
-                        .campo("al")
-                        .valore(b.to_string())
-                        .atteso(format!("una data non anteriore a {a}")),
-                );
+                e.push(Anomalia::periodo_invertito("al", a, b));
             }
         }
         let dopo = f

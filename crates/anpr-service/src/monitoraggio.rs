@@ -206,15 +206,7 @@ impl FiltroOperazioni {
         }
         if let (Some(dal), Some(al)) = (self.dal, self.al) {
             if dal > al {
-                e.push(
-                    Anomalia::errore(
-                        "EN478",
-                        "La data riferimento finale non puo' essere minore della data riferimento iniziale",
-                    )
-                    .campo("al")
-                    .valore(al.to_string())
-                    .atteso(format!("una data non anteriore a dal ({dal})")),
-                );
+                e.push(Anomalia::periodo_invertito("al", dal, al));
             }
         }
         e
