@@ -8,7 +8,7 @@
 use anpr_domain::error::{Anomalia, CODICE_CAMPO_OBBLIGATORIO, CODICE_VALORE_NON_VALIDO};
 use anpr_domain::ids::IdOperazioneAnpr;
 use anpr_service::notifiche::{
-    Chiave, Contenuto, Genere, Lettura, ParametriNotifiche, Selezione, StatoLavorazione, Voce,
+    Contenuto, Lettura, ParametriNotifiche, Selezione, StatoLavorazione, Voce,
 };
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
@@ -111,23 +111,18 @@ pub async fn presa_in_carico(
     if !errori.is_empty() {
         return Err(ApiError::bad_request_all(errori).in_ambiente(ctx.ambiente));
     }
-    let (mut prese, mut non_trovate) = (Vec::new(), Vec::new());
-    for id in ids {
-        let v = state
-            .registry
-            .richiesta_notifica(
-                &ctx,
-                Chiave::Anpr(id),
-                Some(Genere::Notifica),
-                Lettura::PRESA,
-            )
-            .await
-            .map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
-        match v {
-            Some(_) => prese.push(id.to_string()),
-            None => non_trovate.push(id.to_string()),
-        }
-    }
+    let esiti = state
+        .registry
+        .prendi_notifiche(&ctx, &ids)
+        .await
+        .map_err(|e| ApiError::from_service(e, ctx.ambiente))?;
+    let (prese, non_trovate): (Vec<_>, Vec<_>) = esiti.into_iter().partition(|(_, t)| *t);
+    let testo = |v: Vec<(IdOperazioneAnpr, bool)>| {
+        v.into_iter()
+            .map(|(id, _)| id.to_string())
+            .collect::<Vec<_>>()
+    };
+    let (prese, non_trovate) = (testo(prese), testo(non_trovate));
     ok(
         ctx.ambiente,
         json!({"prese": prese, "nonTrovate": non_trovate}),

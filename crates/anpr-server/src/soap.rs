@@ -273,15 +273,24 @@ async fn chiamante_firmato(
 /// `codMittente` must be the caller's municipality (EN167) when the caller has one.
 fn mittente_coerente(ctx: &CallerContext, t: &Testata) -> Option<Anomalia> {
     let comune = ctx.comune.as_ref()?;
-    (comune.as_str() != t.cod_mittente).then(|| {
-        Anomalia::errore(
-            CODICE_MITTENTE_NON_COMPETENTE,
-            "Operazione non effettuabile: il mittente non e' competente sul comune indicato nella richiesta",
-        )
-        .campo("testataRichiesta/codMittente")
-        .valore(t.cod_mittente.clone())
-        .atteso(comune.to_string())
-    })
+    (comune.as_str() != t.cod_mittente)
+        .then(|| non_competente("testataRichiesta/codMittente", &t.cod_mittente, comune))
+}
+
+/// EN167 on `campo`: the request names municipality `ricevuto`, the caller acts for
+/// `comune`.
+fn non_competente(
+    campo: impl Into<String>,
+    ricevuto: &str,
+    comune: &CodiceIstatComune,
+) -> Anomalia {
+    Anomalia::errore(
+        CODICE_MITTENTE_NON_COMPETENTE,
+        "Operazione non effettuabile: il mittente non e' competente sul comune indicato nella richiesta",
+    )
+    .campo(campo)
+    .valore(ricevuto)
+    .atteso(comune.to_string())
 }
 
 /// Digits of a support reference, as the `idOperazioneANPR` of answers that register

@@ -255,15 +255,7 @@ impl Selezione {
         let al = data("al", &p.al, &mut e);
         if let (Some(d), Some(a)) = (dal, al) {
             if a < d {
-                e.push(
-                    Anomalia::errore(
-                        "EN478",
-                        "La data riferimento finale non puo' essere minore della data riferimento iniziale",
-                    )
-                    .campo("al")
-                    .valore(a.to_string())
-                    .atteso(format!("una data non anteriore a dal ({d})")),
-                );
+                e.push(Anomalia::periodo_invertito("al", d, a));
             }
         }
         let dopo = p
@@ -511,57 +503,7 @@ impl Registry {
         self.autorizza(ctx, Permesso::Notifiche, AZIONE).await?;
         let comune = self.comune_richieste(ctx)?;
         let store = self.store(ctx.ambiente)?;
-        let mut trovata = None;
-        let id = match chiave {
-            Chiave::Anpr(id) => id,
-            Chiave::Comune(id) => {
-                // Only requests carry the municipality's id.
-                if genere != Some(Genere::Notifica) {
-                    let op = store
-                        .operation_by_comune_id(&comune, id)
-                        .await
-                        .map_err(|e| self.interno(e))?;
-                    trovata = op
-                        .filter(|o| o.registrata_il >= self.disponibili_dal(false))
-                        .map(voce_operazione);
-                }
-                let voci = trovata.into_iter().collect();
-                let mut voci = self
-                    .consegna(ctx, store.as_ref(), &comune, voci, lettura)
-                    .await?;
-                return Ok(voci.pop());
-            }
-        };
-        if genere != Some(Genere::Notifica) {
-            let op = store.operation(id).await.map_err(|e| self.interno(e))?;
-            trovata = op
-                .filter(|o| {
-                    o.comune.as_ref() == Some(&comune)
-                        && o.registrata_il >= self.disponibili_dal(false)
-                })
-                .map(voce_operazione);
-            if trovata.is_none() {
-                let e = store
-                    .elaborazione(id.get())
-                    .await
-                    .map_err(|e| self.interno(e))?;
-                trovata = e
-                    .filter(|e| e.comune == comune && e.creata_il >= self.disponibili_dal(false))
-                    .and_then(voce_elaborazione);
-            }
-        }
-        if trovata.is_none() && genere != Some(Genere::Richiesta) {
-            let q = QueryNotifiche {
-                destinatario: comune.to_string(),
-                dal: Some(self.disponibili_dal(true)),
-                operazione_da: Some(id),
-                operazione_a: Some(id),
-                limit: 1,
-                ..QueryNotifiche::default()
-            };
-            let m = store.notifiche(&q).await.map_err(|e| self.interno(e))?;
-            trovata = m.into_iter().next().and_then(voce_notifica);
-        }
+        let trovata = self.trova(store.as_ref(), &comune, chiave, genere).await?;
         let mut voci = self
             .consegna(
                 ctx,
@@ -572,6 +514,97 @@ impl Registry {
             )
             .await?;
         Ok(voci.pop())
+    }
+
+    /// Takes the notifications addressed to the caller's municipality that `ids` name
+    /// (the REST acknowledgement), in one audited write; returns each id with whether it
+    /// named one (already taken ones stay taken).
+    pub async fn prendi_notifiche(
+        &self,
+        ctx: &CallerContext,
+        ids: &[IdOperazioneAnpr],
+    ) -> Result<Vec<(IdOperazioneAnpr, bool)>, ServiceError> {
+        self.autorizza(ctx, Permesso::Notifiche, AZIONE).await?;
+        let comune = self.comune_richieste(ctx)?;
+        let store = self.store(ctx.ambiente)?;
+        let mut trovate = Vec::new();
+        let mut esiti = Vec::with_capacity(ids.len());
+        for &id in ids {
+            // Named twice: taken once.
+            if trovate.iter().any(|v: &Voce| v.id_operazione_anpr == id) {
+                esiti.push((id, true));
+                continue;
+            }
+            let v = self
+                .trova(
+                    store.as_ref(),
+                    &comune,
+                    Chiave::Anpr(id),
+                    Some(Genere::Notifica),
+                )
+                .await?;
+            esiti.push((id, v.is_some()));
+            trovate.extend(v);
+        }
+        self.consegna(ctx, store.as_ref(), &comune, trovate, Lettura::PRESA)
+            .await?;
+        Ok(esiti)
+    }
+
+    /// The request or notification `chiave` names, still available (see
+    /// [`Registry::richiesta_notifica`]).
+    async fn trova(
+        &self,
+        store: &dyn Store,
+        comune: &CodiceIstatComune,
+        chiave: Chiave,
+        genere: Option<Genere>,
+    ) -> Result<Option<Voce>, ServiceError> {
+        let id = match chiave {
+            // Only requests carry the municipality's id.
+            Chiave::Comune(_) if genere == Some(Genere::Notifica) => return Ok(None),
+            Chiave::Comune(id) => {
+                let op = store
+                    .operation_by_comune_id(comune, id)
+                    .await
+                    .map_err(|e| self.interno(e))?;
+                return Ok(op
+                    .filter(|o| o.registrata_il >= self.disponibili_dal(false))
+                    .map(voce_operazione));
+            }
+            Chiave::Anpr(id) => id,
+        };
+        if genere != Some(Genere::Notifica) {
+            let op = store.operation(id).await.map_err(|e| self.interno(e))?;
+            if let Some(op) = op.filter(|o| {
+                o.comune.as_ref() == Some(comune) && o.registrata_il >= self.disponibili_dal(false)
+            }) {
+                return Ok(Some(voce_operazione(op)));
+            }
+            let e = store
+                .elaborazione(id.get())
+                .await
+                .map_err(|e| self.interno(e))?;
+            if let Some(v) = e
+                .filter(|e| &e.comune == comune && e.creata_il >= self.disponibili_dal(false))
+                .and_then(voce_elaborazione)
+            {
+                return Ok(Some(v));
+            }
+        }
+        if genere == Some(Genere::Richiesta) {
+            return Ok(None);
+        }
+        let q = QueryNotifiche {
+            destinatario: comune.to_string(),
+            dal: Some(self.disponibili_dal(true)),
+            operazione_da: Some(id),
+            operazione_a: Some(id),
+            limit: 1,
+            ..QueryNotifiche::default()
+        };
+        let m = store.notifiche(&q).await.map_err(|e| self.interno(e))?;
+        Ok(m.into_iter().next().and_then(voce_notifica))
     }
 
     async fn seleziona_operazioni(

@@ -6,7 +6,11 @@
 //! (`RispostaNNNN`, regenerated from the stored response document), a notification as
 //! the XML of [`notifica_xml`].
 
+use std::fmt::Display;
+use std::str::FromStr;
+
 use anpr_domain::error::{Anomalia, CODICE_CAMPO_OBBLIGATORIO, CODICE_VALORE_NON_VALIDO};
+use anpr_domain::ids::{IdAnprSoggetto, IdOperazioneAnpr, IdOperazioneComune, InvalidValue};
 use base64::Engine;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
@@ -20,8 +24,6 @@ use crate::xml::Elemento;
 /// Namespace of the notification documents (ANPR publishes no schema for them).
 pub const NS_NOTIFICHE: &str = "urn:anpr:notifiche";
 
-/// ANPR's code: the final date of a period before the initial one.
-const CODICE_PERIODO: &str = "EN478";
 /// Code for two criteria the XSD admits together but that exclude each other.
 const CODICE_CRITERI_INCOMPATIBILI: &str = "EV050";
 
@@ -38,8 +40,7 @@ pub enum Ricerca {
     /// `ricercaSingolaRichiesta`: one request (`genere` 1) or notification (2), by
     /// ANPR's id or by the municipality's.
     Singola {
-        id_anpr: Option<u64>,
-        id_comune: Option<u64>,
+        chiave: ChiaveSingola,
         genere: &'static str,
     },
     /// `ricercaElenchiRichieste`.
@@ -49,11 +50,18 @@ pub enum Ricerca {
         tipo: Option<String>,
         dal: Option<DataOra>,
         al: Option<DataOra>,
-        id_da: Option<u64>,
-        id_a: Option<u64>,
-        id_comune_da: Option<u64>,
-        id_comune_a: Option<u64>,
+        id_da: Option<IdOperazioneAnpr>,
+        id_a: Option<IdOperazioneAnpr>,
+        id_comune_da: Option<IdOperazioneComune>,
+        id_comune_a: Option<IdOperazioneComune>,
     },
+}
+
+/// The id of a single search: ANPR's when given, else the municipality's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChiaveSingola {
+    Anpr(IdOperazioneAnpr),
+    Comune(IdOperazioneComune),
 }
 
 /// A converted 3003/3007 request.
@@ -63,7 +71,7 @@ pub struct Richiesta3003 {
     pub comune: Option<String>,
     pub ricerca: Ricerca,
     /// `parametriRicercaSoggetto/datiSoggetto`: `idSchedaSoggettoANPR`, `codiceFiscale`.
-    pub id_soggetto: Option<u64>,
+    pub id_soggetto: Option<IdAnprSoggetto>,
     pub codice_fiscale: Option<String>,
 }
 
@@ -89,19 +97,39 @@ fn data_ora(
     None
 }
 
-/// A `numericoMax30` id; beyond `u64` no id of ours can match, so it reads as invalid.
-fn numero(e: &Elemento, nome: &str, percorso: &str, errori: &mut Vec<Anomalia>) -> Option<u64> {
+/// The id in child `nome` as the registry's type: the XSD admits up to 30 digits, an
+/// id out of the registry's range is refused (EV001) rather than dropped, which would
+/// widen the selection.
+fn identificativo<T: FromStr<Err = InvalidValue>>(
+    e: &Elemento,
+    nome: &str,
+    percorso: &str,
+    errori: &mut Vec<Anomalia>,
+) -> Option<T> {
     let v = e.testo_di(nome)?.trim();
-    match v.parse::<u64>() {
-        Ok(n) if n > 0 => Some(n),
-        _ => {
+    v.parse::<T>()
+        .map_err(|x| errori.push(Anomalia::from_invalid(format!("{percorso}/{nome}"), &x)))
+        .ok()
+}
+
+/// EV001 on `campo` (the range's end) when range `da`..=`a` is empty.
+fn intervallo<T: Ord + Display>(
+    da: Option<T>,
+    a: Option<T>,
+    campo: String,
+    errori: &mut Vec<Anomalia>,
+) {
+    if let (Some(da), Some(a)) = (da, a) {
+        if a < da {
             errori.push(
-                Anomalia::errore(CODICE_VALORE_NON_VALIDO, "Identificativo non valido")
-                    .campo(format!("{percorso}/{nome}"))
-                    .valore(v)
-                    .atteso("un identificativo numerico positivo"),
+                Anomalia::errore(
+                    CODICE_VALORE_NON_VALIDO,
+                    "Intervallo di identificativi vuoto",
+                )
+                .campo(campo)
+                .valore(a.to_string())
+                .atteso(format!("non minore di {da}")),
             );
-            None
         }
     }
 }
@@ -169,7 +197,7 @@ pub fn converti_3003(r: &Elemento) -> Result<Richiesta3003, Vec<Anomalia>> {
         }
         if let Some(d) = p.figlio("datiSoggetto") {
             let percorso = format!("{percorso}/datiSoggetto");
-            id_soggetto = numero(d, "idSchedaSoggettoANPR", &percorso, &mut e);
+            id_soggetto = identificativo(d, "idSchedaSoggettoANPR", &percorso, &mut e);
             codice_fiscale = d.testo_di("codiceFiscale").map(str::to_owned);
             for f in &d.figli {
                 if matches!(f.nome.as_str(), "cognome" | "nome" | "datiNascitaSoggetto") {
@@ -220,8 +248,8 @@ fn singola_richiesta(s: &Elemento, radice: &str, e: &mut Vec<Anomalia>) -> Optio
         ));
         return None;
     }
-    let id_anpr = numero(s, "idOperazioneANPR", &percorso, e);
-    let id_comune = numero(s, "idOperazioneComune", &percorso, e);
+    let id_anpr = identificativo(s, "idOperazioneANPR", &percorso, e);
+    let id_comune = identificativo(s, "idOperazioneComune", &percorso, e);
     if s.figlio("idOperazioneANPR").is_none() && s.figlio("idOperazioneComune").is_none() {
         e.push(
             Anomalia::errore(
@@ -232,6 +260,9 @@ fn singola_richiesta(s: &Elemento, radice: &str, e: &mut Vec<Anomalia>) -> Optio
             .atteso("idOperazioneANPR o idOperazioneComune"),
         );
     }
+    let chiave = id_anpr
+        .map(ChiaveSingola::Anpr)
+        .or(id_comune.map(ChiaveSingola::Comune));
     if genere == "2"
         && s.figlio("idOperazioneComune").is_some()
         && s.figlio("idOperazioneANPR").is_none()
@@ -245,11 +276,8 @@ fn singola_richiesta(s: &Elemento, radice: &str, e: &mut Vec<Anomalia>) -> Optio
             .atteso("idOperazioneANPR dell'operazione notificata"),
         );
     }
-    e.is_empty().then_some(Ricerca::Singola {
-        id_anpr,
-        id_comune,
-        genere,
-    })
+    let chiave = chiave.filter(|_| e.is_empty())?;
+    Some(Ricerca::Singola { chiave, genere })
 }
 
 fn elenco_richieste(l: &Elemento, radice: &str, e: &mut Vec<Anomalia>) -> Option<Ricerca> {
@@ -278,23 +306,20 @@ fn elenco_richieste(l: &Elemento, radice: &str, e: &mut Vec<Anomalia>) -> Option
         };
         if let Some((d, a)) = confrontabili {
             if a < d {
-                e.push(
-                    Anomalia::errore(
-                        CODICE_PERIODO,
-                        "La data riferimento finale non puo' essere minore della data riferimento iniziale",
-                    )
-                    .campo(format!("{pp}/dataOraFinale"))
-                    .valore(a.to_string())
-                    .atteso(format!("non anteriore a {d}")),
-                );
+                e.push(Anomalia::periodo_invertito(
+                    format!("{pp}/dataOraFinale"),
+                    d,
+                    a,
+                ));
             }
         }
     }
     let (mut id_da, mut id_a) = (None, None);
     if let Some(i) = l.figlio("identificativiANPR") {
         let pi = format!("{percorso}/identificativiANPR");
-        id_da = numero(i, "protocolloANPRDa", &pi, e);
-        id_a = numero(i, "protocolloANPRA", &pi, e);
+        id_da = identificativo(i, "protocolloANPRDa", &pi, e);
+        id_a = identificativo(i, "protocolloANPRA", &pi, e);
+        intervallo(id_da, id_a, format!("{pi}/protocolloANPRA"), e);
     }
     let (mut id_comune_da, mut id_comune_a) = (None, None);
     if let Some(i) = l.figlio("identificativiComune") {
@@ -307,30 +332,14 @@ fn elenco_richieste(l: &Elemento, radice: &str, e: &mut Vec<Anomalia>) -> Option
                 ));
             }
         }
-        id_comune_da = numero(i, "idOperazioneComuneDa", &pi, e);
-        id_comune_a = numero(i, "idOperazioneComuneA", &pi, e);
-    }
-    for (da, a, nome) in [
-        (id_da, id_a, "identificativiANPR/protocolloANPRA"),
-        (
+        id_comune_da = identificativo(i, "idOperazioneComuneDa", &pi, e);
+        id_comune_a = identificativo(i, "idOperazioneComuneA", &pi, e);
+        intervallo(
             id_comune_da,
             id_comune_a,
-            "identificativiComune/idOperazioneComuneA",
-        ),
-    ] {
-        if let (Some(da), Some(a)) = (da, a) {
-            if a < da {
-                e.push(
-                    Anomalia::errore(
-                        CODICE_VALORE_NON_VALIDO,
-                        "Intervallo di identificativi vuoto",
-                    )
-                    .campo(format!("{percorso}/{nome}"))
-                    .valore(a.to_string())
-                    .atteso(format!("non minore di {da}")),
-                );
-            }
-        }
+            format!("{pi}/idOperazioneComuneA"),
+            e,
+        );
     }
     e.is_empty().then(|| Ricerca::Elenco {
         stato: stato.to_owned(),

@@ -5,20 +5,20 @@
 
 use anpr_domain::caller::CallerContext;
 use anpr_domain::error::Anomalia;
-use anpr_domain::ids::{IdAnprSoggetto, IdOperazioneAnpr, IdOperazioneComune};
+use anpr_domain::ids::IdOperazioneAnpr;
 use anpr_service::clock::istante_italiano;
 use anpr_service::notifiche::{
     Chiave, Contenuto, Genere, Lettura, Selezione, StatoLavorazione, Voce,
 };
 use anpr_soap::busta::Busta;
 use anpr_soap::catalogo::{Operazione, Servizio};
-use anpr_soap::gestione::{self, ComuneRichiesta, DataOra, Ricerca, VoceRisposta};
+use anpr_soap::gestione::{self, ChiaveSingola, ComuneRichiesta, DataOra, Ricerca, VoceRisposta};
 use anpr_soap::richieste::Testata;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 
-use super::{errore_servizio, id_risposta, rifiuto, xml, CODICE_MITTENTE_NON_COMPETENTE};
+use super::{errore_servizio, id_risposta, non_competente, rifiuto, xml};
 use crate::AppState;
 
 /// Most items one 3007 answer lists (ids only).
@@ -94,13 +94,8 @@ pub(super) async fn richieste(
     };
     if let (Some(chiesto), Some(proprio)) = (&conv.comune, &ctx.comune) {
         if chiesto.trim() != proprio.as_str() {
-            let a = Anomalia::errore(
-                CODICE_MITTENTE_NON_COMPETENTE,
-                "Operazione non effettuabile: il mittente non e' competente sul comune indicato nella richiesta",
-            )
-            .campo(format!("{}/comuneRichiesta/codiceIstat", r.nome))
-            .valore(chiesto.clone())
-            .atteso(proprio.to_string());
+            let campo = format!("{}/comuneRichiesta/codiceIstat", r.nome);
+            let a = non_competente(campo, chiesto, proprio);
             return rifiuto(state, servizio, op, t, &[a]);
         }
     }
@@ -115,25 +110,16 @@ pub(super) async fn richieste(
     } else {
         MAX_IDENTIFICATIVI
     };
-    let soggetto = conv.id_soggetto.and_then(|i| IdAnprSoggetto::new(i).ok());
     let esito = match conv.ricerca {
-        Ricerca::Singola {
-            id_anpr,
-            id_comune,
-            genere,
-        } => {
-            let chiave = match (id_anpr, id_comune) {
-                (Some(i), _) => IdOperazioneAnpr::new(i).ok().map(Chiave::Anpr),
-                (None, Some(i)) => IdOperazioneComune::new(i).ok().map(Chiave::Comune),
-                (None, None) => None,
+        Ricerca::Singola { chiave, genere } => {
+            let chiave = match chiave {
+                ChiaveSingola::Anpr(id) => Chiave::Anpr(id),
+                ChiaveSingola::Comune(id) => Chiave::Comune(id),
             };
-            match chiave {
-                Some(chiave) => registry
-                    .richiesta_notifica(ctx, chiave, Genere::da_codice(genere), lettura)
-                    .await
-                    .map(|v| v.into_iter().collect::<Vec<_>>()),
-                None => Ok(Vec::new()),
-            }
+            registry
+                .richiesta_notifica(ctx, chiave, Genere::da_codice(genere), lettura)
+                .await
+                .map(|v| v.into_iter().collect::<Vec<_>>())
         }
         Ricerca::Elenco {
             stato,
@@ -162,11 +148,11 @@ pub(super) async fn richieste(
                 tipo,
                 dal: dal.map(istante),
                 al: al.map(istante),
-                id_da: id_da.and_then(|i| IdOperazioneAnpr::new(i).ok()),
-                id_a: id_a.and_then(|i| IdOperazioneAnpr::new(i).ok()),
-                id_comune_da: id_comune_da.and_then(|i| IdOperazioneComune::new(i).ok()),
-                id_comune_a: id_comune_a.and_then(|i| IdOperazioneComune::new(i).ok()),
-                soggetto,
+                id_da,
+                id_a,
+                id_comune_da,
+                id_comune_a,
+                soggetto: conv.id_soggetto,
                 codice_fiscale: conv.codice_fiscale.clone(),
                 ..Selezione::di_stato(stato, limite)
             };
