@@ -1109,6 +1109,7 @@ async fn scenario_richieste(s: Server) {
         ("3007_stato_errato", "EV001"),
         ("3007_due_modi", "EV050"),
         ("3007_protocollo", "EV105"),
+        ("3007_id_fuori", "EV001"),
         ("3007_periodo_rovesciato", "EN478"),
         ("3007_certificazione", "EA401"),
     ] {

@@ -1621,6 +1621,9 @@ def richieste(base):
     out["3007_stato_errato"] = ids(chiama("3007", ricercaElenchiRichieste={"statoLavorazione": "12"}))
     out["3007_due_modi"] = ids(chiama("3007", ricercaSingolaRichiesta={"idOperazioneANPR": "1", "tipoOperazione": "1"},
                                       ricercaElenchiRichieste={"statoLavorazione": "2"}))
+    # An id beyond the registry's range (the XSD admits 30 digits): refused, not dropped.
+    out["3007_id_fuori"] = ids(chiama("3007", ricercaElenchiRichieste={
+        "statoLavorazione": "2", "identificativiANPR": {"protocolloANPRDa": "1", "protocolloANPRA": "9" * 19}}))
     out["3007_protocollo"] = ids(chiama("3007", ricercaSingolaRichiesta={"protocolloComune": "12345678901234567890", "tipoOperazione": "1"}))
     out["3007_periodo_rovesciato"] = ids(chiama("3007", ricercaElenchiRichieste={
         "statoLavorazione": "2", "periodoRiferimentoRichieste": {
