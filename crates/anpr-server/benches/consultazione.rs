@@ -233,8 +233,14 @@ fn main() {
         println!("warm-up: {} requests checked", warm.richieste);
         let base = carico(addr_vuoto, vuote.clone(), a.connessioni, a.secondi, false).await;
         stampa("baseline: empty handler", &base, &base);
+        let prima = support::cpu_per_thread();
         let cf = carico(addr, richieste.clone(), a.connessioni, a.secondi, true).await;
+        let dopo = support::cpu_per_thread();
         stampa("consultation by CF (SQLite)", &cf, &base);
+        println!(
+            "  {}",
+            support::cpu_per_richiesta(&prima, &dopo, cf.richieste)
+        );
         // Latency at a lighter load: one connection (no queueing).
         let uno = carico(addr, richieste.clone(), 1, a.secondi.min(5.0), true).await;
         stampa("consultation by CF, 1 connection", &uno, &base);

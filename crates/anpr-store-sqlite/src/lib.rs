@@ -123,7 +123,7 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", 0)
             .ctx("setting wal_autocheckpoint")?;
         let checkpointer = Checkpointer::start(path)?;
-        let writer = Writer::start(conn)?;
+        let writer = Writer::start(conn, path)?;
         tracing::info!(path = %path.display(), "SQLite store open");
         Ok(Self {
             path: path.to_owned(),

@@ -197,8 +197,10 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
             "journal_mode WAL refused (got {mode})"
         )));
     }
-    // FULL: the WAL is synced at every commit, so an acknowledged operation survives a
-    // power loss, not just a process crash (NORMAL would only guarantee the latter).
+    // FULL: the WAL is synced at every commit, so an acknowledged write survives a power
+    // loss, not just a process crash (NORMAL alone would only guarantee the latter). The
+    // store's writer thread switches its connection to NORMAL and has the WAL synced by
+    // its syncer thread before it acknowledges anything (see `writer`).
     conn.pragma_update(None, "synchronous", "FULL")
         .ctx("setting synchronous")?;
     conn.pragma_update(None, "foreign_keys", "ON")

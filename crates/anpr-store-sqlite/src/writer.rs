@@ -1,22 +1,44 @@
-//! The single writer thread and its group commit.
+//! The single writer thread, its group commit, and the syncer thread that makes each
+//! group durable.
 //!
 //! SQLite allows one writer at a time, so instead of having every task fight for the
 //! write lock, one dedicated thread owns the only write connection and receives write
 //! requests over a channel, each with a oneshot for its reply.
 //!
-//! **Group commit.** The cost of a durable write is the `fsync` at commit, not the SQL.
-//! So the thread takes whatever requests are queued (up to [`GROUP_MAX`]), opens one
-//! transaction, runs each request inside its own `SAVEPOINT` (a failing request rolls
-//! back only its savepoint and gets its own error), then commits once and only then
-//! replies to all of them. Every `Ok` reply therefore still means "durable", but one
-//! `fsync` pays for the whole group. Under load, requests queue up during the previous
-//! commit's `fsync` and form the next group by themselves; when the previous group had
-//! more than one request, the thread also waits [`LINGER`] (0.5 ms) for a few more to
-//! join before starting the next. With a single caller every group has one request and
-//! nothing waits for a timer.
+//! **Group commit.** The cost of a durable write is the `fsync`, not the SQL. So the
+//! thread takes whatever requests are queued (up to [`GROUP_MAX`]), opens one
+//! transaction, runs them (each in its own `SAVEPOINT` when one of them fails, so a
+//! failing request rolls back alone and gets its own error), and commits once. When the
+//! previous group had more than one request, the thread also waits [`LINGER`] for a few
+//! more to join before starting the next. With a single caller every group has one
+//! request and nothing waits for a timer.
+//!
+//! **Pipelined durability.** The writer connection commits with `synchronous=NORMAL`:
+//! the commit appends the group's frames to the WAL without syncing it. The group's
+//! replies then go to the syncer thread, which `fdatasync`s the WAL file and only then
+//! answers them; meanwhile the writer already runs the next group. One sync covers
+//! every group committed before it (the WAL is appended in order, and a sync covers the
+//! whole file), so under load one `fdatasync` serves several groups, and the writer's
+//! cycle is the SQL alone instead of SQL + sync. Every `Ok` reply still means "durable
+//! against power loss", exactly as with `synchronous=FULL`:
+//!
+//! - a reply is sent only after a sync that started after its group's commit returned;
+//! - checkpoints sync the WAL before copying it into the database file and the file
+//!   after (SQLite does so at `synchronous=NORMAL` too), and the WAL is restarted only
+//!   once wholly copied, so frames never leave the WAL unsynced;
+//! - another connection may see a committed group before its sync, but whatever it
+//!   answers with data read from it is audited first, and its audit entry's commit
+//!   comes later in the same WAL: the sync that acknowledges the entry covers the data.
+//!
+//! If a sync fails, what reached the disk is unknown (after a failed `fsync` the kernel
+//! may have dropped the dirty pages): every reply waiting for it gets an error, and the
+//! store refuses all further writes until it is reopened, as PostgreSQL does.
 
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -41,15 +63,15 @@ const QUEUE: usize = 4 * GROUP_MAX;
 /// How long the writer waits for more requests to join a group before running it, when
 /// the previous group had more than one request (callers are concurrent).
 ///
-/// Each group costs a transaction, its WAL writes and an `fsync` — and each commit
-/// empties the page cache of every reader connection that reads after it (WAL mode), so
-/// the next reads fetch their pages from the OS again. Under a load of consultations,
-/// whose audit entries are most of the writes, groups formed only during the previous
-/// `fsync` held about 5 requests on the 2-core VM; waiting 0.5 ms more lets about twice
-/// as many share one commit and cuts the writer's CPU per request (BENCHMARKS.md). The
+/// Each group costs a transaction and its WAL writes (every page it changed, once), and
+/// each commit empties the page cache of every reader connection that reads after it
+/// (WAL mode), so the next reads fetch their pages from the OS again. Under a load of
+/// consultations, whose audit entries are most of the writes, waiting 0.5 ms lets about
+/// twice as many requests share one commit and halves the writer's CPU per request;
+/// without it, throughput and p99 were both worse on the 2-core VM (BENCHMARKS.md). The
 /// cost is at most this much added latency per write, and only under concurrency: a
 /// lone caller (previous group of one) is never delayed, and the reply still comes only
-/// after the commit, so an `Ok` still means durable.
+/// after the sync, so an `Ok` still means durable.
 const LINGER: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// Groups between two refreshes of the planner statistics (`PRAGMA optimize`), so that
@@ -118,13 +140,22 @@ pub struct WriterStats {
     pub groups: u64,
     /// Requests run, successful or not.
     pub requests: u64,
+    /// `fdatasync` calls of the WAL by the syncer thread: at most one per group, fewer
+    /// when several groups were committed during one sync.
+    pub syncs: u64,
 }
 
 #[derive(Debug, Default)]
 struct Counters {
     groups: AtomicU64,
     requests: AtomicU64,
+    syncs: AtomicU64,
+    /// Set when a sync failed: durability is unknown, so no further write is accepted.
+    broken: AtomicBool,
 }
+
+/// The replies of one committed group, with their outcomes, waiting for the sync.
+type Replies = Vec<(Reply, Result<Done, StoreError>)>;
 
 /// Handle to the writer thread. Dropping it closes the queue and waits for the thread
 /// to finish what was queued and close the connection.
@@ -136,13 +167,33 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn start(conn: Connection) -> Result<Self, StoreError> {
+    /// Starts the writer thread on `conn` (the database at `path`) and its syncer. Sets
+    /// the connection's `synchronous` to `NORMAL`: the syncer makes the commits durable.
+    pub(crate) fn start(conn: Connection, path: &Path) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .ctx("setting synchronous")?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
         let (tx, rx) = mpsc::channel(QUEUE);
+        let (to_syncer, syncer_rx) = std::sync::mpsc::channel::<Replies>();
         let counters = Arc::new(Counters::default());
+        let syncer_counters = Arc::clone(&counters);
+        let syncer = std::thread::Builder::new()
+            .name("anpr-sqlite-sync".into())
+            .spawn(move || sincronizza(&wal, &syncer_rx, &syncer_counters))
+            .map_err(|e| StoreError::Backend(format!("starting the syncer thread: {e}")))?;
         let thread_counters = Arc::clone(&counters);
         let thread = std::thread::Builder::new()
             .name("anpr-sqlite-writer".into())
-            .spawn(move || run(conn, rx, &thread_counters))
+            .spawn(move || {
+                run(conn, rx, &to_syncer, &thread_counters);
+                // The syncer answers what is left, then ends with the channel.
+                drop(to_syncer);
+                if syncer.join().is_err() {
+                    tracing::error!("the SQLite syncer thread panicked");
+                }
+            })
             .map_err(|e| StoreError::Backend(format!("starting the writer thread: {e}")))?;
         Ok(Self {
             queue: Some(tx),
@@ -155,6 +206,7 @@ impl Writer {
         WriterStats {
             groups: self.counters.groups.load(Ordering::Relaxed),
             requests: self.counters.requests.load(Ordering::Relaxed),
+            syncs: self.counters.syncs.load(Ordering::Relaxed),
         }
     }
 
@@ -183,7 +235,12 @@ impl Drop for Writer {
     }
 }
 
-fn run(conn: Connection, mut queue: mpsc::Receiver<Request>, counters: &Counters) {
+fn run(
+    conn: Connection,
+    mut queue: mpsc::Receiver<Request>,
+    syncer: &std::sync::mpsc::Sender<Replies>,
+    counters: &Counters,
+) {
     tracing::debug!("SQLite writer started");
     let mut group = Vec::with_capacity(GROUP_MAX);
     // Size of the previous group: more than one request means callers are concurrent.
@@ -201,7 +258,22 @@ fn run(conn: Connection, mut queue: mpsc::Receiver<Request>, counters: &Counters
         counters
             .requests
             .fetch_add(group.len() as u64, Ordering::Relaxed);
-        commit_group(&conn, &mut group);
+        let replies = if counters.broken.load(Ordering::Acquire) {
+            // A sync failed: nothing more is written (see the module's documentation).
+            group
+                .drain(..)
+                .map(|r| (r.reply, Err(sync_failed())))
+                .collect()
+        } else {
+            commit_group(&conn, &mut group)
+        };
+        if let Err(std::sync::mpsc::SendError(replies)) = syncer.send(replies) {
+            // The syncer is gone (it panicked): nobody can vouch for durability.
+            counters.broken.store(true, Ordering::Release);
+            for (reply, _) in replies {
+                let _ = reply.send(Err(sync_failed()));
+            }
+        }
         if groups.is_multiple_of(OPTIMIZE_EVERY) {
             schema::optimize(&conn);
         }
@@ -220,16 +292,72 @@ fn take_queued(queue: &mut mpsc::Receiver<Request>, group: &mut Vec<Request>) {
     }
 }
 
-/// Runs a group of requests in one transaction and replies to each after the commit.
-fn commit_group(conn: &Connection, group: &mut Vec<Request>) {
+/// Runs a group of requests in one transaction; returns each reply with its outcome,
+/// to be sent once the commit is synced.
+fn commit_group(conn: &Connection, group: &mut Vec<Request>) -> Replies {
     let outcomes = match group_without_savepoints(conn, group) {
         Some(outcomes) => outcomes,
         None => group_with_savepoints(conn, group),
     };
-    for (request, outcome) in group.drain(..).zip(outcomes) {
-        // The caller may have gone away (cancelled future); the write stands regardless.
-        let _ = request.reply.send(outcome);
+    group
+        .drain(..)
+        .zip(outcomes)
+        .map(|(request, outcome)| (request.reply, outcome))
+        .collect()
+}
+
+/// The error of every write once a sync has failed.
+fn sync_failed() -> StoreError {
+    StoreError::Backend(
+        "a sync of the SQLite WAL failed: durability is unknown and writes are refused until the store is reopened"
+            .into(),
+    )
+}
+
+/// The syncer thread: for each batch of committed groups, one `fdatasync` of the WAL,
+/// then the replies. Groups that arrive while it syncs form the next batch.
+fn sincronizza(wal: &Path, groups: &std::sync::mpsc::Receiver<Replies>, counters: &Counters) {
+    let mut file: Option<File> = None;
+    while let Ok(first) = groups.recv() {
+        let mut batch = first;
+        while let Ok(more) = groups.try_recv() {
+            batch.extend(more);
+        }
+        // Only committed work needs the sync; a batch of failures is answered at once.
+        let synced = if batch.iter().any(|(_, outcome)| outcome.is_ok()) {
+            counters.syncs.fetch_add(1, Ordering::Relaxed);
+            sync_wal(wal, &mut file)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = &synced {
+            tracing::error!(error = %e, wal = %wal.display(), "syncing the WAL failed; the store refuses further writes");
+            counters.broken.store(true, Ordering::Release);
+        }
+        for (reply, outcome) in batch {
+            let outcome = match &synced {
+                Ok(()) => outcome,
+                Err(_) => outcome.and(Err(sync_failed())),
+            };
+            // The caller may have gone away (cancelled future); the write stands.
+            let _ = reply.send(outcome);
+        }
     }
+}
+
+/// `fdatasync` of the WAL file (which also covers its size). The file is opened once and
+/// again if it was replaced (removed while open: no links left).
+fn sync_wal(wal: &Path, file: &mut Option<File>) -> std::io::Result<()> {
+    if let Some(f) = file.as_ref() {
+        if f.metadata()?.nlink() == 0 {
+            *file = None;
+        }
+    }
+    let f = match file {
+        Some(f) => f,
+        None => file.insert(File::open(wal)?),
+    };
+    f.sync_data()
 }
 
 /// The common case, tried first: every request of the group succeeds, so none needs a

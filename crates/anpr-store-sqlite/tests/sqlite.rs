@@ -311,12 +311,17 @@ async fn many_concurrent_applies_are_group_committed_and_all_succeed() {
         verifica_catena(&page, store.audit_head().await.unwrap().as_ref()),
         Ok(500)
     );
-    // 500 applies plus the id reservations, in far fewer transactions.
+    // 500 applies plus the id reservations, in far fewer transactions, each made
+    // durable by a sync of the WAL (one sync may cover several groups).
     let stats = store.writer_stats();
     assert!(stats.requests >= 500, "{stats:?}");
     assert!(
         stats.groups < stats.requests / 2,
         "no group commit happened: {stats:?}"
+    );
+    assert!(
+        stats.syncs >= 1 && stats.syncs <= stats.groups,
+        "every acknowledged group is synced, at most once per group: {stats:?}"
     );
     let found = store
         .find_subjects(&SubjectQuery {
@@ -811,6 +816,48 @@ async fn the_background_checkpointer_copies_the_wal_into_the_database_file() {
         cambiato,
         "the database file was not checkpointed within 5 s"
     );
+    drop(store);
+}
+
+/// The writer commits without syncing and its syncer thread syncs the WAL before any
+/// reply. When that sync cannot be done (here: the WAL file was removed behind the
+/// store's back, so it can no longer be opened), durability is unknown: the write
+/// waiting for it gets an error, and every later write is refused without being run;
+/// reads still work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_wal_sync_fails_the_write_and_refuses_the_next_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.sqlite3");
+    let store = SqliteStore::open(&path).unwrap();
+    let first = store
+        .append_audit(read_entry("prima".into()))
+        .await
+        .unwrap();
+    let synced = store.writer_stats().syncs;
+    assert!(synced >= 1, "an acknowledged write was synced");
+    // Reopened by the syncer at its next sync (no links left), which then fails.
+    std::fs::remove_file(dir.path().join("t.sqlite3-wal")).unwrap();
+    let err = store
+        .append_audit(read_entry("dopo".into()))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("sync of the SQLite WAL failed"),
+        "{err}"
+    );
+    let requests = store.writer_stats().requests;
+    let err = store.baseline_raw_insert(1).await.unwrap_err();
+    assert!(err.to_string().contains("writes are refused"), "{err}");
+    let stats = store.writer_stats();
+    assert_eq!(
+        stats.syncs,
+        synced + 1,
+        "nothing more was synced: {stats:?}"
+    );
+    assert_eq!(stats.requests, requests + 1, "{stats:?}");
+    // What was acknowledged before is still there for readers.
+    let page = store.audit_page(first.seq - 1, 10).await.unwrap();
+    assert_eq!(page.first().map(|v| v.seq), Some(first.seq));
     drop(store);
 }
 

@@ -178,3 +178,48 @@ pub fn mediana_ms(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
+
+/// CPU time used so far by the process's live threads, summed by thread name, with
+/// nanosecond precision (`/proc/self/task/*/schedstat`). Empty off Linux.
+pub fn cpu_per_thread() -> BTreeMap<String, std::time::Duration> {
+    let mut per_nome = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return per_nome;
+    };
+    for task in tasks.flatten() {
+        let nome = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let ns = std::fs::read_to_string(task.path().join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        *per_nome
+            .entry(nome.trim_end().to_owned())
+            .or_insert(std::time::Duration::ZERO) += std::time::Duration::from_nanos(ns);
+    }
+    per_nome
+}
+
+/// CPU microseconds per request spent between two [`cpu_per_thread`] readings, in total
+/// and by thread name (threads that used less than 1 % of the total are left out).
+pub fn cpu_per_richiesta(
+    prima: &BTreeMap<String, std::time::Duration>,
+    dopo: &BTreeMap<String, std::time::Duration>,
+    richieste: usize,
+) -> String {
+    let per_req = |d: std::time::Duration| d.as_secs_f64() * 1e6 / richieste.max(1) as f64;
+    let delta: Vec<(&String, std::time::Duration)> = dopo
+        .iter()
+        .map(|(nome, d)| {
+            let prima = prima.get(nome).copied().unwrap_or_default();
+            (nome, d.saturating_sub(prima))
+        })
+        .collect();
+    let totale: std::time::Duration = delta.iter().map(|(_, d)| *d).sum();
+    let mut parti = vec![format!("CPU {:.0} µs/req", per_req(totale))];
+    for (nome, d) in delta {
+        if d.as_secs_f64() >= totale.as_secs_f64() * 0.01 {
+            parti.push(format!("{nome} {:.0}", per_req(d)));
+        }
+    }
+    parti.join(", ")
+}
