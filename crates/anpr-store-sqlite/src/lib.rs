@@ -86,7 +86,7 @@ pub struct SqliteStore {
     // Field order is drop order: the checkpointer stops, then the writer finishes and
     // closes (the last connection to close checkpoints what remains).
     // Held for its `Drop`, which stops the thread.
-    _checkpointer: Checkpointer,
+    checkpointer: Checkpointer,
     writer: Writer,
     readers: Arc<Readers>,
     /// One block per sequence, each behind its own async lock (held across the rare
@@ -122,12 +122,12 @@ impl SqliteStore {
         // Checkpoints run on their own thread (see `checkpoint`), never inside a commit.
         conn.pragma_update(None, "wal_autocheckpoint", 0)
             .ctx("setting wal_autocheckpoint")?;
-        let checkpointer = Checkpointer::start(path)?;
+        let checkpointer = Checkpointer::start(path, checkpoint::RIAVVIO_FRAMES)?;
         let writer = Writer::start(conn, path)?;
         tracing::info!(path = %path.display(), "SQLite store open");
         Ok(Self {
             path: path.to_owned(),
-            _checkpointer: checkpointer,
+            checkpointer,
             writer,
             readers,
             sequences: Default::default(),
@@ -147,9 +147,15 @@ impl SqliteStore {
         &self.path
     }
 
-    /// What the writer thread has done so far (groups committed, requests run).
+    /// What the writer thread has done so far (groups committed, requests run, syncs).
     pub fn writer_stats(&self) -> WriterStats {
         self.writer.stats()
+    }
+
+    /// Restarts of the WAL forced by the checkpointer so far (see `checkpoint`), for
+    /// monitoring: under a steady load they keep the WAL file bounded.
+    pub fn wal_restarts(&self) -> u64 {
+        self.checkpointer.riavvii()
     }
 
     async fn write(&self, job: Job) -> Result<Done, StoreError> {
