@@ -655,6 +655,23 @@ macro_rules! sezioni {
                 }
                 Ok(out)
             }
+
+            /// As [`Self::from_sections`], from each section's stored JSON text,
+            /// deserialised straight into its type (no intermediate JSON tree).
+            pub fn from_sections_testo<'a>(
+                sections: impl IntoIterator<Item = (&'a str, &'a str)>,
+            ) -> Result<Self, SectionError> {
+                let mut out = Self::default();
+                for (key, testo) in sections {
+                    match $kind::from_key(key) {
+                        $(Some($kind::$variant) => {
+                            out.$field = Some(serde_json::from_str::<$ty>(testo).map_err(|e| SectionError { section: key.to_owned(), reason: e.to_string() })?);
+                        })*
+                        None => return Err(SectionError { section: key.to_owned(), reason: "unknown section".into() }),
+                    }
+                }
+                Ok(out)
+            }
         }
     };
 }
@@ -800,6 +817,15 @@ mod tests {
             SchedaSoggetto::from_sections(sections.iter().map(|(k, v)| (k.key(), v))).unwrap();
         assert_eq!(back, s);
         assert_eq!(back.generalita.unwrap().nome.unwrap().as_str(), "Nicolò");
+        // From the stored text, straight into the types: the same record.
+        let testi: Vec<(&str, String)> = sections
+            .iter()
+            .map(|(k, v)| (k.key(), v.to_string()))
+            .collect();
+        let dal_testo =
+            SchedaSoggetto::from_sections_testo(testi.iter().map(|(k, t)| (*k, t.as_str())))
+                .unwrap();
+        assert_eq!(dal_testo, s);
     }
 
     #[test]
@@ -821,6 +847,12 @@ mod tests {
         assert_eq!(err.section, "nonEsiste");
         let err = SchedaSoggetto::from_sections([("generalita", &v)]).unwrap_err();
         assert_eq!(err.section, "generalita");
+        let err = SchedaSoggetto::from_sections_testo([("nonEsiste", "{}")]).unwrap_err();
+        assert_eq!(err.section, "nonEsiste");
+        let err = SchedaSoggetto::from_sections_testo([("generalita", r#"{"x":1}"#)]).unwrap_err();
+        assert_eq!(err.section, "generalita");
+        let err = SchedaSoggetto::from_sections_testo([("competenza", "{troncato")]).unwrap_err();
+        assert_eq!(err.section, "competenza");
     }
 
     #[test]

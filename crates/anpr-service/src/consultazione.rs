@@ -9,7 +9,7 @@ use anpr_domain::caller::CallerContext;
 use anpr_domain::error::{Anomalia, CODICE_VALORE_NON_VALIDO};
 use anpr_domain::ids::{IdAnprFamiglia, IdAnprSoggetto};
 use anpr_domain::scheda::{SchedaFamiglia, SchedaSoggetto, SezioneSoggetto};
-use anpr_store::{EntityRef, RecordSections};
+use anpr_store::{EntityRef, RecordSections, RecordTesto};
 use chrono::NaiveDate;
 use serde::Serialize;
 
@@ -88,6 +88,24 @@ impl Registry {
     ) -> Result<SchedaLetta, ServiceError> {
         let wanted = |key: &str| sezioni.is_none_or(|s| s.iter().any(|k| k.key() == key));
         let scheda = SchedaSoggetto::from_sections(record.iter().filter(|(k, _)| wanted(k)))
+            .map_err(|e| self.interno(e))?;
+        Ok(SchedaLetta {
+            id_anpr: id,
+            data_riferimento: data,
+            scheda,
+        })
+    }
+
+    /// As [`Self::scheda_letta`], from the record's stored text.
+    pub(crate) fn scheda_letta_testo(
+        &self,
+        id: IdAnprSoggetto,
+        data: Option<NaiveDate>,
+        record: &RecordTesto,
+        sezioni: Option<&[SezioneSoggetto]>,
+    ) -> Result<SchedaLetta, ServiceError> {
+        let wanted = |key: &str| sezioni.is_none_or(|s| s.iter().any(|k| k.key() == key));
+        let scheda = SchedaSoggetto::from_sections_testo(record.iter().filter(|(k, _)| wanted(k)))
             .map_err(|e| self.interno(e))?;
         Ok(SchedaLetta {
             id_anpr: id,
@@ -186,24 +204,31 @@ impl Registry {
             .record(entity, data)
             .await
             .map_err(|e| self.interno(e))?;
+        let voce = self.voce_lettura(ctx, entity, record.is_some(), azione);
+        Ok((record, voce))
+    }
+
+    /// The audit entry of reading `entity`'s record (found or not) for `azione`.
+    pub(crate) fn voce_lettura(
+        &self,
+        ctx: &CallerContext,
+        entity: EntityRef,
+        trovato: bool,
+        azione: &str,
+    ) -> NuovaVoceAudit {
         let oggetto = match entity {
             EntityRef::Soggetto(id) => format!("soggetto:{id}"),
             EntityRef::Famiglia(id) => format!("famiglia:{id}"),
             EntityRef::Procedimento(id) => format!("procedimento:{id}"),
         };
-        let esito = if record.is_some() {
-            "ok"
-        } else {
-            "non trovato"
-        };
-        let voce = self.voce_audit(
+        let esito = if trovato { "ok" } else { "non trovato" };
+        self.voce_audit(
             ctx,
             TipoEvento::Lettura,
             azione,
             Some(oggetto),
             esito.into(),
-        );
-        Ok((record, voce))
+        )
     }
 }
 

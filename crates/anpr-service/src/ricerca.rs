@@ -21,7 +21,7 @@
 //! its values) and how many records matched, so a probe that finds nothing leaves a
 //! trace too.
 
-use anpr_domain::audit::TipoEvento;
+use anpr_domain::audit::{NuovaVoceAudit, TipoEvento};
 use anpr_domain::caller::CallerContext;
 use anpr_domain::codice_fiscale::CodiceFiscaleSoggetto;
 use anpr_domain::error::{Anomalia, CODICE_CAMPO_OBBLIGATORIO, CODICE_VALORE_NON_VALIDO};
@@ -803,44 +803,74 @@ impl Registry {
             limit: fetch,
             ..base
         };
-        let rows = store
-            .find_subjects(&query)
-            .await
-            .map_err(|e| self.interno(e))?;
-        let incompleto = esatto.attivo() && rows.len() >= fetch as usize;
-        let mut found: Vec<SubjectIndex> = rows.into_iter().filter(|r| esatto.accetta(r)).collect();
-        found.sort_by_key(|r| r.id);
-        found.dedup_by_key(|r| r.id);
         let criterio = criteri.criterio.nome();
-        if incompleto || found.len() > criteri.limit as usize {
-            self.registra_ricerca(ctx, AZIONE_SOGGETTI, criterio, "troppi risultati".into())
-                .await?;
-            return Err(self.troppi_risultati(criteri.limit));
-        }
         // The search's own entry, then one per record read, appended in one batch (one
         // durable write) before anything is returned: if it fails, nothing is served.
-        let mut voci = Vec::with_capacity(found.len() + 1);
-        voci.push(self.voce_audit(
-            ctx,
-            TipoEvento::Lettura,
-            AZIONE_SOGGETTI,
-            Some(format!("criterio:{criterio}")),
-            format!("{} trovati", found.len()),
-        ));
-        let mut schede = Vec::with_capacity(found.len());
-        for row in found {
-            let entity = EntityRef::Soggetto(row.id);
-            let (record, voce) = self
-                .leggi_record_da_registrare(ctx, entity, criteri.data_riferimento, AZIONE_SOGGETTI)
-                .await?;
-            voci.push(voce);
-            if let Some(record) = record {
-                schede.push(self.scheda_letta(
-                    row.id,
-                    criteri.data_riferimento,
-                    &record,
-                    criteri.sezioni.as_deref(),
-                )?);
+        let mut voci = Vec::with_capacity(2);
+        let mut schede = Vec::new();
+        if esatto.attivo() {
+            let rows = store
+                .find_subjects(&query)
+                .await
+                .map_err(|e| self.interno(e))?;
+            let incompleto = rows.len() >= fetch as usize;
+            let mut found: Vec<SubjectIndex> =
+                rows.into_iter().filter(|r| esatto.accetta(r)).collect();
+            found.sort_by_key(|r| r.id);
+            found.dedup_by_key(|r| r.id);
+            if incompleto || found.len() > criteri.limit as usize {
+                return Err(self
+                    .troppi(ctx, AZIONE_SOGGETTI, criterio, criteri.limit)
+                    .await);
+            }
+            voci.push(self.voce_ricerca(ctx, criterio, found.len()));
+            for row in found {
+                let entity = EntityRef::Soggetto(row.id);
+                let (record, voce) = self
+                    .leggi_record_da_registrare(
+                        ctx,
+                        entity,
+                        criteri.data_riferimento,
+                        AZIONE_SOGGETTI,
+                    )
+                    .await?;
+                voci.push(voce);
+                if let Some(record) = record {
+                    schede.push(self.scheda_letta(
+                        row.id,
+                        criteri.data_riferimento,
+                        &record,
+                        criteri.sezioni.as_deref(),
+                    )?);
+                }
+            }
+        } else {
+            // No filter after the index query (identifiers, parents): the index rows
+            // and their records come from one snapshot, as stored text deserialised
+            // straight into the answer's types — the consultation's hot path.
+            let mut found = store
+                .find_subject_records(&query, criteri.data_riferimento)
+                .await
+                .map_err(|e| self.interno(e))?;
+            found.sort_by_key(|(r, _)| r.id);
+            found.dedup_by_key(|(r, _)| r.id);
+            if found.len() > criteri.limit as usize {
+                return Err(self
+                    .troppi(ctx, AZIONE_SOGGETTI, criterio, criteri.limit)
+                    .await);
+            }
+            voci.push(self.voce_ricerca(ctx, criterio, found.len()));
+            for (row, record) in &found {
+                let entity = EntityRef::Soggetto(row.id);
+                voci.push(self.voce_lettura(ctx, entity, record.is_some(), AZIONE_SOGGETTI));
+                if let Some(record) = record {
+                    schede.push(self.scheda_letta_testo(
+                        row.id,
+                        criteri.data_riferimento,
+                        record,
+                        criteri.sezioni.as_deref(),
+                    )?);
+                }
             }
         }
         store
@@ -848,6 +878,34 @@ impl Registry {
             .await
             .map_err(|e| self.interno(e))?;
         Ok(schede)
+    }
+
+    /// The audit entry of a subject search that found `trovati` records.
+    fn voce_ricerca(&self, ctx: &CallerContext, criterio: &str, trovati: usize) -> NuovaVoceAudit {
+        self.voce_audit(
+            ctx,
+            TipoEvento::Lettura,
+            AZIONE_SOGGETTI,
+            Some(format!("criterio:{criterio}")),
+            format!("{trovati} trovati"),
+        )
+    }
+
+    /// A search with more results than its limit: audited, then EN115.
+    async fn troppi(
+        &self,
+        ctx: &CallerContext,
+        azione: &str,
+        criterio: &str,
+        limit: u32,
+    ) -> ServiceError {
+        if let Err(e) = self
+            .registra_ricerca(ctx, azione, criterio, "troppi risultati".into())
+            .await
+        {
+            return e;
+        }
+        self.troppi_risultati(limit)
     }
 
     /// Searches family and cohabitation records (M-5.2) and returns them with their
@@ -927,14 +985,9 @@ impl Registry {
                     .await
                     .map_err(|e| self.interno(e))?;
                 if residenti.len() >= RIGHE_MASSIME_INDICE as usize {
-                    self.registra_ricerca(
-                        ctx,
-                        AZIONE_FAMIGLIE,
-                        criterio,
-                        "troppi risultati".into(),
-                    )
-                    .await?;
-                    return Err(self.troppi_risultati(criteri.limit));
+                    return Err(self
+                        .troppi(ctx, AZIONE_FAMIGLIE, criterio, criteri.limit)
+                        .await);
                 }
                 let mut candidate: Vec<IdAnprFamiglia> =
                     residenti.iter().filter_map(|r| r.id_famiglia).collect();
@@ -956,9 +1009,9 @@ impl Registry {
         ids.sort();
         ids.dedup();
         if ids.len() > criteri.limit as usize {
-            self.registra_ricerca(ctx, AZIONE_FAMIGLIE, criterio, "troppi risultati".into())
-                .await?;
-            return Err(self.troppi_risultati(criteri.limit));
+            return Err(self
+                .troppi(ctx, AZIONE_FAMIGLIE, criterio, criteri.limit)
+                .await);
         }
         // As for subjects: the search's entry and one per record read, in one batch
         // appended before anything is returned.

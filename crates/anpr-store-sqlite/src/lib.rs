@@ -46,8 +46,8 @@ use anpr_store::sicurezza::{
 use anpr_store::{
     Backend, EntityRef, FamilyIndex, NewOperation, NuovaSospesa, OperationQuery, OperazioneSospesa,
     OutboxMessage, ProcedimentoIndex, ProcedimentoQuery, QueryNotifiche, QuerySospese,
-    RecordSections, Sequence, Store, StoreError, StoredOperation, StoredVersion, SubjectIndex,
-    SubjectQuery,
+    RecordSections, RecordTesto, Sequence, Store, StoreError, StoredOperation, StoredVersion,
+    SubjectIndex, SubjectQuery,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -299,6 +299,17 @@ impl Store for SqliteStore {
         let (section, key) = (section.to_owned(), key.to_owned());
         self.readers
             .run(move |c| read::by_section_key(c, &section, &key, at))
+            .await
+    }
+
+    async fn find_subject_records(
+        &self,
+        query: &SubjectQuery,
+        at: Option<NaiveDate>,
+    ) -> Result<Vec<(SubjectIndex, Option<RecordTesto>)>, StoreError> {
+        let query = query.clone();
+        self.readers
+            .run_inline(move |c| read::find_subject_records(c, &query, at))
             .await
     }
 

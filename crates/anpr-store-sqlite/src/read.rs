@@ -15,8 +15,8 @@ use anpr_domain::ids::{
 use anpr_domain::operazione::StatoOperazione;
 use anpr_store::{
     EntityRef, FamilyIndex, NewOutboxMessage, OperationQuery, OperazioneSospesa, OutboxMessage,
-    ProcedimentoIndex, ProcedimentoQuery, QueryNotifiche, QuerySospese, RecordSections, StoreError,
-    StoredOperation, StoredVersion, SubjectIndex, SubjectQuery,
+    ProcedimentoIndex, ProcedimentoQuery, QueryNotifiche, QuerySospese, RecordSections,
+    RecordTesto, StoreError, StoredOperation, StoredVersion, SubjectIndex, SubjectQuery,
 };
 use chrono::NaiveDate;
 use rusqlite::types::Value as SqlValue;
@@ -333,6 +333,48 @@ pub(crate) fn record(
     entity: EntityRef,
     at: Option<NaiveDate>,
 ) -> Result<Option<RecordSections>, StoreError> {
+    let Some(raw) = record_testo(conn, entity, at)? else {
+        return Ok(None);
+    };
+    let sections = raw
+        .sections
+        .into_iter()
+        .map(|(section, value)| {
+            // The error's context is formatted only on failure: this runs for every
+            // section of every record read.
+            let value = serde_json::from_str(&value)
+                .map_err(|e| StoreError::Corrupt(format!("{entity}, section {section}: {e}")))?;
+            Ok((section, value))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Some(RecordSections { sections }))
+}
+
+/// The subjects `q` finds, each with its record as at `at` as stored text, in one read
+/// transaction (one snapshot, one lock of the WAL index instead of one per query).
+pub(crate) fn find_subject_records(
+    conn: &Connection,
+    q: &SubjectQuery,
+    at: Option<NaiveDate>,
+) -> Result<Vec<(SubjectIndex, Option<RecordTesto>)>, StoreError> {
+    snapshot(conn, |c| {
+        find_subjects(c, q)?
+            .into_iter()
+            .map(|row| {
+                let record = record_testo(c, EntityRef::Soggetto(row.id), at)?;
+                Ok((row, record))
+            })
+            .collect()
+    })
+}
+
+/// The record's sections in force at `at` (or now) as stored JSON text; `None` when
+/// none is.
+pub(crate) fn record_testo(
+    conn: &Connection,
+    entity: EntityRef,
+    at: Option<NaiveDate>,
+) -> Result<Option<RecordTesto>, StoreError> {
     let (condition, date) = in_force(at);
     let sql = format!(
         "SELECT section, value FROM versioni
@@ -353,20 +395,7 @@ pub(crate) fn record(
         })
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)
         .ctx("reading a record")?;
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    let sections = raw
-        .into_iter()
-        .map(|(section, value)| {
-            // The error's context is formatted only on failure: this runs for every
-            // section of every record read.
-            let value = serde_json::from_str(&value)
-                .map_err(|e| StoreError::Corrupt(format!("{entity}, section {section}: {e}")))?;
-            Ok((section, value))
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    Ok(Some(RecordSections { sections }))
+    Ok((!raw.is_empty()).then_some(RecordTesto { sections: raw }))
 }
 
 pub(crate) fn history(

@@ -313,6 +313,26 @@ pub async fn as_at_reads_follow_the_reference_model(store: Arc<impl Store>) {
             model.al(edge),
             "residenza as at {edge}"
         );
+        // The consultation's path: the index row and the same record, as stored text.
+        let found = store
+            .find_subject_records(
+                &SubjectQuery {
+                    codice_fiscale: Some("RSSMRA80A01H501U".into()),
+                    limit: 10,
+                    ..SubjectQuery::default()
+                },
+                Some(edge),
+            )
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1, "as at {edge}");
+        assert_eq!(found[0].0.id, s);
+        let testo = found[0].1.as_ref().map(|r| {
+            r.iter()
+                .map(|(k, v)| (k.to_owned(), serde_json::from_str(v).unwrap()))
+                .collect::<Vec<(String, serde_json::Value)>>()
+        });
+        assert_eq!(testo, rec.map(|r| r.sections), "record text as at {edge}");
     }
     assert!(
         store

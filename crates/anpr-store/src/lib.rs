@@ -313,6 +313,19 @@ impl RecordSections {
     }
 }
 
+/// A record's sections as stored: the JSON text of each section, for readers that
+/// deserialise them straight into their own types (no intermediate JSON tree).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RecordTesto {
+    pub sections: Vec<(String, String)>,
+}
+
+impl RecordTesto {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.sections.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
 /// Id sequences.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Sequence {
@@ -784,6 +797,34 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         entity: EntityRef,
         at: Option<NaiveDate>,
     ) -> Result<Option<RecordSections>, StoreError>;
+
+    /// The subjects `query` finds (as [`Store::find_subjects`]), each with its record as
+    /// at `at` (as [`Store::record`], `None` when nothing is in force then) as stored
+    /// JSON text: the consultation's hot path. A backend that can reads both in one
+    /// snapshot (SQLite: one read transaction); this default reads them one after the
+    /// other.
+    async fn find_subject_records(
+        &self,
+        query: &SubjectQuery,
+        at: Option<NaiveDate>,
+    ) -> Result<Vec<(SubjectIndex, Option<RecordTesto>)>, StoreError> {
+        let rows = self.find_subjects(query).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let record = self
+                .record(EntityRef::Soggetto(row.id), at)
+                .await?
+                .map(|r| RecordTesto {
+                    sections: r
+                        .sections
+                        .into_iter()
+                        .map(|(k, v)| (k, v.to_string()))
+                        .collect(),
+                });
+            out.push((row, record));
+        }
+        Ok(out)
+    }
 
     /// The full timeline of one section of a record, in record order (annulled versions
     /// are gone).
