@@ -8,7 +8,7 @@ use anpr_domain::audit::{NuovaVoceAudit, TipoEvento};
 use anpr_domain::caller::CallerContext;
 use anpr_domain::error::{Anomalia, CODICE_VALORE_NON_VALIDO};
 use anpr_domain::ids::{IdAnprFamiglia, IdAnprSoggetto};
-use anpr_domain::scheda::{SchedaFamiglia, SchedaSoggetto, SezioneSoggetto};
+use anpr_domain::scheda::{SchedaFamiglia, SchedaSoggetto, SectionError, SezioneSoggetto};
 use anpr_store::{EntityRef, RecordSections, RecordTesto};
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -86,13 +86,8 @@ impl Registry {
         record: &RecordSections,
         sezioni: Option<&[SezioneSoggetto]>,
     ) -> Result<SchedaLetta, ServiceError> {
-        let wanted = |key: &str| sezioni.is_none_or(|s| s.iter().any(|k| k.key() == key));
-        let scheda = SchedaSoggetto::from_sections(record.iter().filter(|(k, _)| wanted(k)))
-            .map_err(|e| self.interno(e))?;
-        Ok(SchedaLetta {
-            id_anpr: id,
-            data_riferimento: data,
-            scheda,
+        self.scheda_con(id, data, sezioni, |voluta| {
+            SchedaSoggetto::from_sections(record.iter().filter(|(k, _)| voluta(k)))
         })
     }
 
@@ -104,9 +99,21 @@ impl Registry {
         record: &RecordTesto,
         sezioni: Option<&[SezioneSoggetto]>,
     ) -> Result<SchedaLetta, ServiceError> {
-        let wanted = |key: &str| sezioni.is_none_or(|s| s.iter().any(|k| k.key() == key));
-        let scheda = SchedaSoggetto::from_sections_testo(record.iter().filter(|(k, _)| wanted(k)))
-            .map_err(|e| self.interno(e))?;
+        self.scheda_con(id, data, sezioni, |voluta| {
+            SchedaSoggetto::from_sections_testo(record.iter().filter(|(k, _)| voluta(k)))
+        })
+    }
+
+    /// The answer built by `costruisci` from the sections it is told are wanted.
+    fn scheda_con(
+        &self,
+        id: IdAnprSoggetto,
+        data: Option<NaiveDate>,
+        sezioni: Option<&[SezioneSoggetto]>,
+        costruisci: impl FnOnce(&dyn Fn(&str) -> bool) -> Result<SchedaSoggetto, SectionError>,
+    ) -> Result<SchedaLetta, ServiceError> {
+        let voluta = |key: &str| sezioni.is_none_or(|s| s.iter().any(|k| k.key() == key));
+        let scheda = costruisci(&voluta).map_err(|e| self.interno(e))?;
         Ok(SchedaLetta {
             id_anpr: id,
             data_riferimento: data,

@@ -62,12 +62,7 @@ const RIAVVIO_POLL: Duration = Duration::from_micros(100);
 /// Busy handler of the checkpointer's connection: polls every [`RIAVVIO_POLL`] up to
 /// [`RIAVVIO_ATTESA`].
 fn attesa_riavvio(attempts: i32) -> bool {
-    let waited = RIAVVIO_POLL * u32::try_from(attempts).unwrap_or(u32::MAX);
-    if waited >= RIAVVIO_ATTESA {
-        return false;
-    }
-    std::thread::sleep(RIAVVIO_POLL);
-    true
+    crate::schema::poll_busy(attempts, RIAVVIO_POLL, RIAVVIO_ATTESA)
 }
 
 /// Stop flag and the condition the thread sleeps on.

@@ -175,11 +175,17 @@ const BUSY_POLL: Duration = Duration::from_micros(100);
 /// Busy handler of the writer connection: polls every [`BUSY_POLL`] up to
 /// [`BUSY_TIMEOUT`], then lets SQLite report `SQLITE_BUSY`.
 fn writer_busy(attempts: i32) -> bool {
-    let waited = BUSY_POLL * u32::try_from(attempts).unwrap_or(u32::MAX);
-    if waited >= BUSY_TIMEOUT {
+    poll_busy(attempts, BUSY_POLL, BUSY_TIMEOUT)
+}
+
+/// A busy handler's step: sleeps `poll` and returns `true` (try again) until `attempts`
+/// polls have waited `limit`, then `false` (SQLite reports `SQLITE_BUSY`).
+pub(crate) fn poll_busy(attempts: i32, poll: Duration, limit: Duration) -> bool {
+    let waited = poll * u32::try_from(attempts).unwrap_or(u32::MAX);
+    if waited >= limit {
         return false;
     }
-    std::thread::sleep(BUSY_POLL);
+    std::thread::sleep(poll);
     true
 }
 
