@@ -330,6 +330,10 @@ impl Store for Cronometrato {
     ) -> Result<Option<anpr_store::StoredOperation>, StoreError> {
         self.inner.operation(id).await
     }
+    async fn conferma_durevole(&self) -> Result<(), StoreError> {
+        self.misura("conferma_durevole", self.inner.conferma_durevole())
+            .await
+    }
     async fn operation_by_comune_id(
         &self,
         comune: &CodiceIstatComune,

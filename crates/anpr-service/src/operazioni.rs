@@ -150,6 +150,12 @@ impl Registry {
                 .await
                 .map_err(|e| self.interno(e))?
             {
+                // The stored operation may be another request's, committed but not yet
+                // on disk (a retry racing its original): answer only once it is durable.
+                store
+                    .conferma_durevole()
+                    .await
+                    .map_err(|e| self.interno(e))?;
                 return self.replay(previous, &codice);
             }
         }

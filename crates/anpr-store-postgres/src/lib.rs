@@ -325,6 +325,14 @@ impl Store for PostgresStore {
             .map_err(Failure::into_store_error)
     }
 
+    async fn conferma_durevole(&self) -> Result<(), StoreError> {
+        let run = async {
+            let client = self.client().await?;
+            write::confirm_durable(&client, "confirming durability").await
+        };
+        run.await.map_err(Failure::into_store_error)
+    }
+
     async fn operation_by_comune_id(
         &self,
         comune: &CodiceIstatComune,

@@ -253,6 +253,10 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn conferma_durevole(&self) -> Result<(), StoreError> {
+        self.write_unit(Job::Barriera).await
+    }
+
     async fn operation_by_comune_id(
         &self,
         comune: &CodiceIstatComune,

@@ -107,6 +107,9 @@ pub(crate) enum Job {
     },
     BaselineInsert,
     Sicurezza(crate::sicurezza::Scrittura),
+    /// Writes nothing: its reply comes after the sync that follows its group, so after
+    /// every commit made before it was queued is durable.
+    Barriera,
 }
 
 /// A write request's successful result.
@@ -530,6 +533,7 @@ fn run_job(conn: &Connection, job: &Job) -> Result<Done, StoreError> {
         }
         Job::BaselineInsert => write::baseline_insert(conn).map(|()| Done::Nothing),
         Job::Sicurezza(s) => crate::sicurezza::scrivi(conn, s).map(Done::Sicurezza),
+        Job::Barriera => Ok(Done::Nothing),
     }
 }
 

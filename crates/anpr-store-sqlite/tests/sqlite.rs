@@ -845,6 +845,9 @@ async fn a_failed_wal_sync_fails_the_write_and_refuses_the_next_ones() {
         err.to_string().contains("sync of the SQLite WAL failed"),
         "{err}"
     );
+    // Nor can durability be confirmed any more.
+    let err = store.conferma_durevole().await.unwrap_err();
+    assert!(err.to_string().contains("writes are refused"), "{err}");
     let requests = store.writer_stats().requests;
     let err = store.baseline_raw_insert(1).await.unwrap_err();
     assert!(err.to_string().contains("writes are refused"), "{err}");
@@ -859,6 +862,28 @@ async fn a_failed_wal_sync_fails_the_write_and_refuses_the_next_ones() {
     let page = store.audit_page(first.seq - 1, 10).await.unwrap();
     assert_eq!(page.first().map(|v| v.seq), Some(first.seq));
     drop(store);
+}
+
+/// The durability barrier goes through the writer, writes nothing, and answers after
+/// a sync of the WAL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_durability_barrier_waits_for_a_sync_and_writes_nothing() {
+    let (store, _dir) = fresh();
+    store
+        .append_audit(read_entry("prima".into()))
+        .await
+        .unwrap();
+    let head = store.audit_head().await.unwrap();
+    let before = store.writer_stats();
+    store.conferma_durevole().await.unwrap();
+    let after = store.writer_stats();
+    assert_eq!(after.requests, before.requests + 1, "{after:?}");
+    assert_eq!(after.syncs, before.syncs + 1, "{after:?}");
+    assert_eq!(
+        store.audit_head().await.unwrap(),
+        head,
+        "nothing was written"
+    );
 }
 
 /// Migration 8 rewrote the CHECK constraints of the hot tables without IN lists: the

@@ -252,6 +252,11 @@ pub async fn apply_then_read_current(store: Arc<impl Store>) {
         .await
         .unwrap();
     assert_eq!(by_comune.map(|o| o.id), Some(op));
+    // A reader may confirm that what it read is durable (the replay of an operation);
+    // nothing is written by it.
+    let head = store.audit_head().await.unwrap();
+    store.conferma_durevole().await.unwrap();
+    assert_eq!(store.audit_head().await.unwrap(), head);
     assert!(store
         .record(
             EntityRef::Soggetto(IdAnprSoggetto::new(999_999).unwrap()),

@@ -780,6 +780,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     async fn operation(&self, id: IdOperazioneAnpr) -> Result<Option<StoredOperation>, StoreError>;
 
+    /// Returns once everything committed before the call is durable. Both backends let
+    /// other readers see a commit a moment before it is on disk (the writer is answered
+    /// only after); a use case that answers with data it only read, without a write of
+    /// its own that would confirm it (the replay of an operation already received),
+    /// calls this first, so that its answer too means "durable".
+    async fn conferma_durevole(&self) -> Result<(), StoreError>;
+
     async fn operation_by_comune_id(
         &self,
         comune: &CodiceIstatComune,
