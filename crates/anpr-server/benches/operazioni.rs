@@ -495,8 +495,9 @@ struct Misura {
     wall: Duration,
     /// Microseconds, sorted.
     latencies: Vec<u32>,
-    /// Average SQLite group-commit size during the phase, when known.
-    group: Option<f64>,
+    /// SQLite during the phase, when known: the average group-commit size, and groups
+    /// per WAL sync (more than one when groups were committed during a sync).
+    group: Option<(f64, f64)>,
     cpu: Cpu,
 }
 
@@ -769,7 +770,11 @@ async fn registra_e_sposta(
         let cpu = cpu.since();
         let group = store.sqlite.as_ref().zip(stats_before).map(|(s, b)| {
             let a = s.writer_stats();
-            (a.requests - b.requests) as f64 / (a.groups - b.groups).max(1) as f64
+            let groups = (a.groups - b.groups).max(1) as f64;
+            (
+                (a.requests - b.requests) as f64 / groups,
+                groups / (a.syncs - b.syncs).max(1) as f64,
+            )
         });
         for (k, r) in registered.into_iter().enumerate() {
             pop.soggetti[k].extend(r);
@@ -965,7 +970,7 @@ fn report(cfg: &Config, misure: &[Misura]) {
         if cfg.smoke { ", SMOKE RUN" } else { "" }
     );
     println!(
-        "| backend | layer | operation | ops | ops/s | p50 ms | p99 ms | max ms | ratio to baseline | CPU µs/op | writer µs/op | avg group |"
+        "| backend | layer | operation | ops | ops/s | p50 ms | p99 ms | max ms | ratio to baseline | CPU µs/op | writer µs/op | avg group / groups per sync |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for backend in [Backend::Sqlite, Backend::Postgres] {
@@ -999,7 +1004,7 @@ fn report(cfg: &Config, misure: &[Misura]) {
                     "—".to_owned()
                 },
                 m.group
-                    .map_or_else(|| "—".to_owned(), |g| format!("{g:.1}")),
+                    .map_or_else(|| "—".to_owned(), |(g, s)| format!("{g:.1} / {s:.2}")),
             );
         }
     }
