@@ -677,15 +677,8 @@ impl Registry {
         esito: String,
     ) -> Result<(), ServiceError> {
         let store = self.store(ctx.ambiente)?;
-        let voce = self.voce_audit(
-            ctx,
-            TipoEvento::Lettura,
-            azione,
-            Some(format!("criterio:{criterio}")),
-            esito,
-        );
         store
-            .append_audit(voce)
+            .append_audit(self.voce_ricerca(ctx, azione, criterio, esito))
             .await
             .map(|_| ())
             .map_err(|e| self.interno(e))
@@ -823,7 +816,12 @@ impl Registry {
                     .troppi(ctx, AZIONE_SOGGETTI, criterio, criteri.limit)
                     .await);
             }
-            voci.push(self.voce_ricerca(ctx, criterio, found.len()));
+            voci.push(self.voce_ricerca(
+                ctx,
+                AZIONE_SOGGETTI,
+                criterio,
+                format!("{} trovati", found.len()),
+            ));
             for row in found {
                 let entity = EntityRef::Soggetto(row.id);
                 let (record, voce) = self
@@ -859,7 +857,12 @@ impl Registry {
                     .troppi(ctx, AZIONE_SOGGETTI, criterio, criteri.limit)
                     .await);
             }
-            voci.push(self.voce_ricerca(ctx, criterio, found.len()));
+            voci.push(self.voce_ricerca(
+                ctx,
+                AZIONE_SOGGETTI,
+                criterio,
+                format!("{} trovati", found.len()),
+            ));
             for (row, record) in &found {
                 let entity = EntityRef::Soggetto(row.id);
                 voci.push(self.voce_lettura(ctx, entity, record.is_some(), AZIONE_SOGGETTI));
@@ -880,14 +883,20 @@ impl Registry {
         Ok(schede)
     }
 
-    /// The audit entry of a subject search that found `trovati` records.
-    fn voce_ricerca(&self, ctx: &CallerContext, criterio: &str, trovati: usize) -> NuovaVoceAudit {
+    /// The audit entry of a search itself: which kind of criterion, and its outcome.
+    fn voce_ricerca(
+        &self,
+        ctx: &CallerContext,
+        azione: &str,
+        criterio: &str,
+        esito: String,
+    ) -> NuovaVoceAudit {
         self.voce_audit(
             ctx,
             TipoEvento::Lettura,
-            AZIONE_SOGGETTI,
+            azione,
             Some(format!("criterio:{criterio}")),
-            format!("{trovati} trovati"),
+            esito,
         )
     }
 
@@ -1016,11 +1025,10 @@ impl Registry {
         // As for subjects: the search's entry and one per record read, in one batch
         // appended before anything is returned.
         let mut voci = Vec::with_capacity(ids.len() + 1);
-        voci.push(self.voce_audit(
+        voci.push(self.voce_ricerca(
             ctx,
-            TipoEvento::Lettura,
             AZIONE_FAMIGLIE,
-            Some(format!("criterio:{criterio}")),
+            criterio,
             format!("{} trovate", ids.len()),
         ));
         let mut famiglie = Vec::with_capacity(ids.len());

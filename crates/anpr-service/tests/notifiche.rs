@@ -8,23 +8,29 @@ mod common;
 
 use anpr_domain::caller::Profilo;
 use anpr_service::notifiche::{Chiave, Contenuto, Lettura, Selezione, StatoLavorazione};
+use anpr_service::operazioni::RispostaOperazione;
 use common::{ctx, ids, iscrivi, iscrizione, operatore, Fixture, MILANO};
 use serde_json::json;
 
-async fn finestre_di_disponibilita(f: Fixture) {
-    let roma = &operatore();
+/// Rome registers a woman (on 2024-12-01), then Milan registers her transfer there
+/// (on 2025-01-02): N010 for Rome, queued at the operation's time. Returns the
+/// subject's `idANPR` and the transfer's answer.
+async fn trasferita_a_milano(
+    f: &Fixture,
+    cognome: &str,
+    nome: &str,
+) -> (String, RispostaOperazione) {
     let r = iscrivi(
-        &f,
-        roma,
-        &iscrizione(1, "Verdi", "Giulia", "F", "1990-03-03", "2024-12-01"),
+        f,
+        &operatore(),
+        &iscrizione(1, cognome, nome, "F", "1990-03-03", "2024-12-01"),
     )
     .await;
-    let (giulia, _) = ids(&r);
-    // Milan registers her transfer: N010 for Rome, queued at the operation's time.
+    let (soggetto, _) = ids(&r);
     let milano = ctx(Some(MILANO), &[Profilo::OperatoreAnagrafe]);
     let body = json!({
         "idOperazioneComune": "1", "dataDecorrenza": "2025-01-02",
-        "soggetti": [{"idSchedaSoggettoANPR": giulia}],
+        "soggetti": [{"idSchedaSoggettoANPR": soggetto}],
         "residenza": {"comune": MILANO, "cap": "20121", "toponimo": {"specie": "VIA", "denominazioneToponimo": "Manzoni"}, "numeroCivico": {"numero": "3"}}
     });
     let req = serde_json::from_value(body.clone()).unwrap();
@@ -34,6 +40,12 @@ async fn finestre_di_disponibilita(f: Fixture) {
         .await
         .unwrap();
     assert!(t.eseguita, "{}", t.documento);
+    (soggetto, t)
+}
+
+async fn finestre_di_disponibilita(f: Fixture) {
+    let roma = &operatore();
+    let (_, t) = trasferita_a_milano(&f, "Verdi", "Giulia").await;
     let registry = &f.registry;
     let notifiche = || Selezione::di_stato(StatoLavorazione::TutteLeNotifiche, 10);
     let richieste = || Selezione::di_stato(StatoLavorazione::Positiva, 10);
@@ -69,25 +81,8 @@ async fn finestre_di_disponibilita(f: Fixture) {
 
 async fn prendere_una_notifica(f: Fixture) {
     let roma = operatore();
-    let r = iscrivi(
-        &f,
-        &roma,
-        &iscrizione(1, "Neri", "Sara", "F", "1985-05-05", "2024-12-01"),
-    )
-    .await;
-    let (sara, _) = ids(&r);
+    let (sara, t) = trasferita_a_milano(&f, "Neri", "Sara").await;
     let milano = ctx(Some(MILANO), &[Profilo::OperatoreAnagrafe]);
-    let body = json!({
-        "idOperazioneComune": "1", "dataDecorrenza": "2025-01-02",
-        "soggetti": [{"idSchedaSoggettoANPR": sara}],
-        "residenza": {"comune": MILANO, "cap": "20121", "toponimo": {"specie": "VIA", "denominazioneToponimo": "Dante"}, "numeroCivico": {"numero": "1"}}
-    });
-    let req = serde_json::from_value(body.clone()).unwrap();
-    let t = f
-        .registry
-        .mutazione_residenza(&milano, &req, &body)
-        .await
-        .unwrap();
     let registry = &f.registry;
     let da_prendere = Selezione::di_stato(StatoLavorazione::NotificheDaPrendere, 10);
     // Contents without taking (REST): still to take.

@@ -48,8 +48,9 @@ use crate::codec::Context;
 const INTERVALLO: Duration = Duration::from_millis(200);
 
 /// Frames in the WAL above which a passive round is followed by a restart: 256 MiB of
-/// 4 KiB pages, about 15 s of the heaviest registration load measured, under the
-/// `journal_size_limit` the file is truncated back to (so the file keeps its pages).
+/// 4 KiB pages, 3 to 5 s of the heaviest registration load measured (4 restarts in a
+/// 12 s bench), under the `journal_size_limit` the file is truncated back to (so the
+/// file keeps its pages).
 /// Each restart stalls the writer for the sync of the last copy (8–80 ms measured on
 /// the 2-core VM's disk, BENCHMARKS.md), so restarts are kept rare.
 pub(crate) const RIAVVIO_FRAMES: i64 = 65536;

@@ -4,11 +4,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anpr_domain::audit::{verifica_catena, NuovaVoceAudit, TipoEvento};
+use anpr_domain::audit::verifica_catena;
 use anpr_domain::caller::Ambiente;
 use anpr_domain::ids::{IdAnprSoggetto, IdOperazioneAnpr};
 use anpr_domain::operazione::StatoOperazione;
 use anpr_store::conformance::operation;
+use anpr_store::conformance::voce_lettura;
 use anpr_store::{
     EntityRef, IndexWrite, NewOperation, SectionWrite, Sequence, Store, StoreError, SubjectIndex,
     SubjectQuery,
@@ -340,21 +341,6 @@ async fn many_concurrent_applies_are_group_committed_and_all_succeed() {
     }
 }
 
-fn read_entry(oggetto: String) -> NuovaVoceAudit {
-    NuovaVoceAudit {
-        istante: chrono::Utc::now(),
-        evento: TipoEvento::Lettura,
-        azione: "ricercaSoggetti".into(),
-        utente: "BNCLGU80A01H501X".into(),
-        comune: Some("058091".into()),
-        postazione: None,
-        canale: "rest".into(),
-        oggetto: Some(oggetto),
-        id_operazione_anpr: None,
-        esito: "ok".into(),
-    }
-}
-
 /// Audit batches (a search's entries), single entries and operations (which chain their
 /// own entry) interleave in the writer's groups: every entry a caller was given must be
 /// the one stored, each batch consecutive, the whole chain intact — also after
@@ -371,13 +357,13 @@ async fn audit_entries_and_operations_interleaved_in_groups_keep_one_chain() {
             match i % 3 {
                 0 => store
                     .append_audit_batch(vec![
-                        read_entry(format!("criterio:{i}")),
-                        read_entry(format!("soggetto:{i}")),
+                        voce_lettura(format!("criterio:{i}")),
+                        voce_lettura(format!("soggetto:{i}")),
                     ])
                     .await
                     .unwrap(),
                 1 => vec![store
-                    .append_audit(read_entry(format!("soggetto:{i}")))
+                    .append_audit(voce_lettura(format!("soggetto:{i}")))
                     .await
                     .unwrap()],
                 _ => {
@@ -418,7 +404,10 @@ async fn audit_entries_and_operations_interleaved_in_groups_keep_one_chain() {
     let page = store.audit_page(0, 1000).await.unwrap();
     assert_eq!(verifica_catena(&page, head.as_ref()), Ok(expected));
     // And the chain goes on from the stored head.
-    let next = store.append_audit(read_entry("dopo".into())).await.unwrap();
+    let next = store
+        .append_audit(voce_lettura("dopo".into()))
+        .await
+        .unwrap();
     assert_eq!(next.seq, expected + 1);
     assert_eq!(next.hash_precedente, head.unwrap().hash);
     drop(dir);
@@ -830,7 +819,7 @@ async fn a_failed_wal_sync_fails_the_write_and_refuses_the_next_ones() {
     let path = dir.path().join("t.sqlite3");
     let store = SqliteStore::open(&path).unwrap();
     let first = store
-        .append_audit(read_entry("prima".into()))
+        .append_audit(voce_lettura("prima".into()))
         .await
         .unwrap();
     let synced = store.writer_stats().syncs;
@@ -838,7 +827,7 @@ async fn a_failed_wal_sync_fails_the_write_and_refuses_the_next_ones() {
     // Reopened by the syncer at its next sync (no links left), which then fails.
     std::fs::remove_file(dir.path().join("t.sqlite3-wal")).unwrap();
     let err = store
-        .append_audit(read_entry("dopo".into()))
+        .append_audit(voce_lettura("dopo".into()))
         .await
         .unwrap_err();
     assert!(
@@ -870,7 +859,7 @@ async fn a_failed_wal_sync_fails_the_write_and_refuses_the_next_ones() {
 async fn the_durability_barrier_waits_for_a_sync_and_writes_nothing() {
     let (store, _dir) = fresh();
     store
-        .append_audit(read_entry("prima".into()))
+        .append_audit(voce_lettura("prima".into()))
         .await
         .unwrap();
     let head = store.audit_head().await.unwrap();

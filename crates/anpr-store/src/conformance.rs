@@ -71,6 +71,22 @@ fn comune(code: &str) -> CodiceIstatComune {
     code.parse().expect("valid test ISTAT code")
 }
 
+/// The audit entry of a search's read of `oggetto` (for the stores' own tests too).
+pub fn voce_lettura(oggetto: String) -> NuovaVoceAudit {
+    NuovaVoceAudit {
+        istante: now(),
+        evento: TipoEvento::Lettura,
+        azione: "ricercaSoggetti".into(),
+        utente: "BNCLGU80A01H501X".into(),
+        comune: Some("058091".into()),
+        postazione: None,
+        canale: "rest".into(),
+        oggetto: Some(oggetto),
+        id_operazione_anpr: None,
+        esito: "ok".into(),
+    }
+}
+
 fn now() -> DateTime<Utc> {
     Utc::now()
 }
@@ -946,23 +962,11 @@ pub async fn audit_chain_spans_operations_and_reads(store: Arc<impl Store>) {
 
     // A batch: chained in order after the head, in one go; an empty one writes nothing.
     assert_eq!(store.append_audit_batch(Vec::new()).await.unwrap(), vec![]);
-    let voce = |oggetto: String| NuovaVoceAudit {
-        istante: now(),
-        evento: TipoEvento::Lettura,
-        azione: "ricercaSoggetti".into(),
-        utente: "BNCLGU80A01H501X".into(),
-        comune: Some("058091".into()),
-        postazione: None,
-        canale: "rest".into(),
-        oggetto: Some(oggetto),
-        id_operazione_anpr: None,
-        esito: "ok".into(),
-    };
     let batch = store
         .append_audit_batch(vec![
-            voce("criterio:codiceFiscale".into()),
-            voce(format!("soggetto:{s}")),
-            voce(format!("soggetto:{s}")),
+            voce_lettura("criterio:codiceFiscale".into()),
+            voce_lettura(format!("soggetto:{s}")),
+            voce_lettura(format!("soggetto:{s}")),
         ])
         .await
         .unwrap();
@@ -987,12 +991,14 @@ pub async fn audit_chain_spans_operations_and_reads(store: Arc<impl Store>) {
         tasks.push(tokio::spawn(async move {
             if i % 2 == 0 {
                 store
-                    .append_audit_batch((0..3).map(|_| voce(format!("lotto:{i}"))).collect())
+                    .append_audit_batch(
+                        (0..3).map(|_| voce_lettura(format!("lotto:{i}"))).collect(),
+                    )
                     .await
                     .unwrap()
             } else {
                 vec![store
-                    .append_audit(voce(format!("singola:{i}")))
+                    .append_audit(voce_lettura(format!("singola:{i}")))
                     .await
                     .unwrap()]
             }
