@@ -811,17 +811,10 @@ impl Registry {
                 rows.into_iter().filter(|r| esatto.accetta(r)).collect();
             found.sort_by_key(|r| r.id);
             found.dedup_by_key(|r| r.id);
-            if incompleto || found.len() > criteri.limit as usize {
-                return Err(self
-                    .troppi(ctx, AZIONE_SOGGETTI, criterio, criteri.limit)
-                    .await);
-            }
-            voci.push(self.voce_ricerca(
-                ctx,
-                AZIONE_SOGGETTI,
-                criterio,
-                format!("{} trovati", found.len()),
-            ));
+            voci.push(
+                self.esito_ricerca(ctx, criterio, found.len(), incompleto, criteri.limit)
+                    .await?,
+            );
             for row in found {
                 let entity = EntityRef::Soggetto(row.id);
                 let (record, voce) = self
@@ -852,17 +845,10 @@ impl Registry {
                 .map_err(|e| self.interno(e))?;
             found.sort_by_key(|(r, _)| r.id);
             found.dedup_by_key(|(r, _)| r.id);
-            if found.len() > criteri.limit as usize {
-                return Err(self
-                    .troppi(ctx, AZIONE_SOGGETTI, criterio, criteri.limit)
-                    .await);
-            }
-            voci.push(self.voce_ricerca(
-                ctx,
-                AZIONE_SOGGETTI,
-                criterio,
-                format!("{} trovati", found.len()),
-            ));
+            voci.push(
+                self.esito_ricerca(ctx, criterio, found.len(), false, criteri.limit)
+                    .await?,
+            );
             for (row, record) in &found {
                 let entity = EntityRef::Soggetto(row.id);
                 voci.push(self.voce_lettura(ctx, entity, record.is_some(), AZIONE_SOGGETTI));
@@ -881,6 +867,23 @@ impl Registry {
             .await
             .map_err(|e| self.interno(e))?;
         Ok(schede)
+    }
+
+    /// A subject search that found `trovati` records (`incompleto`: the index gave its
+    /// cap before filtering, so there may be more): over `limit`, audited and refused
+    /// (EN115); otherwise the search's own audit entry, to append with its reads.
+    async fn esito_ricerca(
+        &self,
+        ctx: &CallerContext,
+        criterio: &str,
+        trovati: usize,
+        incompleto: bool,
+        limit: u32,
+    ) -> Result<NuovaVoceAudit, ServiceError> {
+        if incompleto || trovati > limit as usize {
+            return Err(self.troppi(ctx, AZIONE_SOGGETTI, criterio, limit).await);
+        }
+        Ok(self.voce_ricerca(ctx, AZIONE_SOGGETTI, criterio, format!("{trovati} trovati")))
     }
 
     /// The audit entry of a search itself: which kind of criterion, and its outcome.
