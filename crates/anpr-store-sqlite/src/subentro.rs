@@ -35,7 +35,7 @@ use crate::write::{self, domain_id_sql, entity_sql, op_id_sql, PreparedOp, INDEX
 
 /// Page cache of the bulk connection: large enough to keep the index pages being
 /// appended to hot, far below the memory bound of the whole load.
-const BULK_CACHE_KIB: i64 = 256 * 1024;
+const BULK_CACHE_KIB: i64 = 64 * 1024;
 
 /// Runs a whole load; blocking (call it from `spawn_blocking`).
 pub(crate) fn carica(
@@ -50,6 +50,16 @@ pub(crate) fn carica(
     // (the writer's `temp_store = MEMORY` would hold a whole sort of `versioni` in RAM).
     conn.pragma_update(None, "temp_store", "FILE")
         .ctx("setting temp_store")?;
+    // The commit must not copy the whole load from the WAL into the database file before
+    // answering: the store's checkpointer does that in the background, as for every
+    // other write (a commit is durable once its WAL is synced).
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .ctx("setting wal_autocheckpoint")?;
+    // Every row of the load references the load's own operation, inserted first in the
+    // same transaction: checking that parent key again for each of millions of rows is
+    // a B-tree lookup per row for nothing (about 9% of the inserts' time).
+    conn.pragma_update(None, "foreign_keys", "OFF")
+        .ctx("setting foreign_keys")?;
     let comune = inizio
         .operazione
         .comune
@@ -59,6 +69,7 @@ pub(crate) fn carica(
     let op = PreparedOp::new(inizio.operazione, false)?;
     conn.execute_batch("BEGIN IMMEDIATE")
         .ctx("starting the load")?;
+    let mut tempi = Tempi::default();
     let esito = (|| {
         if inizio.azzera_comune {
             azzera(&conn, &comune)?;
@@ -69,8 +80,15 @@ pub(crate) fn carica(
         let op_id = op_id_sql(op_id_of(&intestazione));
         let mut inseritore = Inseritore::new(&conn, op_id, ordine)?;
         loop {
-            match records.blocking_recv() {
-                Some(MessaggioSubentro::Lotto(lotto)) => inseritore.lotto(&lotto)?,
+            let t = std::time::Instant::now();
+            let messaggio = records.blocking_recv();
+            tempi.attesa += t.elapsed();
+            let t = std::time::Instant::now();
+            match messaggio {
+                Some(MessaggioSubentro::Lotto(lotto)) => {
+                    inseritore.lotto(&lotto)?;
+                    tempi.inserimento += t.elapsed();
+                }
                 Some(MessaggioSubentro::Sezioni(sezioni)) => {
                     let mut righe = Vec::with_capacity(sezioni.len());
                     for (entity, dal, s) in &sezioni {
@@ -86,6 +104,7 @@ pub(crate) fn carica(
                         });
                     }
                     inseritore.versioni(&righe)?;
+                    tempi.inserimento += t.elapsed();
                 }
                 Some(MessaggioSubentro::Fine(fine)) => {
                     drop(inseritore);
@@ -93,6 +112,7 @@ pub(crate) fn carica(
                     if fine.esito_positivo {
                         sospesi.ricrea(&conn)?;
                     }
+                    tempi.indici = t.elapsed();
                     return Ok(Some(fine));
                 }
                 None => return Ok(None),
@@ -104,7 +124,16 @@ pub(crate) fn carica(
             let done = concludi(&conn, intestazione, fine, true);
             match done {
                 Ok(audit) => {
+                    let t = std::time::Instant::now();
                     conn.execute_batch("COMMIT").ctx("committing the load")?;
+                    tempi.commit = t.elapsed();
+                    tracing::info!(
+                        attesa_ms = tempi.attesa.as_millis(),
+                        inserimento_ms = tempi.inserimento.as_millis(),
+                        indici_ms = tempi.indici.as_millis(),
+                        commit_ms = tempi.commit.as_millis(),
+                        "subentro load committed"
+                    );
                     Ok(audit)
                 }
                 Err(e) => {
@@ -145,6 +174,16 @@ pub(crate) fn carica(
             Err(e)
         }
     }
+}
+
+/// Where a load's time went (logged at its commit): waiting for the producer,
+/// inserting, rebuilding the indexes, committing.
+#[derive(Debug, Default)]
+struct Tempi {
+    attesa: std::time::Duration,
+    inserimento: std::time::Duration,
+    indici: std::time::Duration,
+    commit: std::time::Duration,
 }
 
 fn op_id_of(op: &NewOperation) -> anpr_domain::ids::IdOperazioneAnpr {
@@ -191,6 +230,13 @@ fn azzera(conn: &Connection, comune: &CodiceIstatComune) -> Result<(), StoreErro
 /// their size is compared with: `versioni` grows with the records, so its existing size
 /// is measured in records too (subjects plus families).
 const TABELLE_RICOSTRUIBILI: &[&str] = &["indice_soggetti", "indice_famiglie", "versioni"];
+
+/// Indexes of those tables that a load keeps up to date instead of rebuilding: their
+/// keys arrive in almost ascending order (a load's ids are reserved in one ascending
+/// block per kind, and its records are sent in id order), so each insertion lands on the
+/// rightmost leaf of its kind. Measured on 200,000 persons: maintaining the timeline
+/// costs about 1.0 s of inserts, rebuilding it 1.3 s plus a sort of 2.3 M keys in memory.
+const INDICI_IN_ORDINE: &[&str] = &["versioni_timeline"];
 
 /// The secondary indexes dropped for a load, with the SQL that creates them again.
 ///
@@ -248,6 +294,10 @@ impl IndiciSospesi {
                 })
                 .and_then(Iterator::collect::<Result<Vec<_>, _>>)
                 .ctx("listing the indexes to rebuild")?;
+            let indici: Vec<(String, String)> = indici
+                .into_iter()
+                .filter(|(nome, _)| !INDICI_IN_ORDINE.contains(&nome.as_str()))
+                .collect();
             for (nome, _) in &indici {
                 conn.execute_batch(&format!("DROP INDEX \"{nome}\""))
                     .ctx(&format!("dropping index {nome} for the load"))?;
@@ -267,10 +317,13 @@ impl IndiciSospesi {
     /// Creates the dropped indexes again and gathers their statistics.
     fn ricrea(self, conn: &Connection) -> Result<(), StoreError> {
         for (nome, sql) in &self.indici {
+            let t = std::time::Instant::now();
             conn.execute_batch(sql)
                 .ctx(&format!("rebuilding index {nome}"))?;
+            let t1 = t.elapsed();
             conn.execute_batch(&format!("ANALYZE \"{nome}\""))
                 .ctx(&format!("analysing index {nome}"))?;
+            tracing::debug!(indice = %nome, crea_ms = t1.as_millis(), analizza_ms = (t.elapsed() - t1).as_millis(), "index rebuilt");
         }
         Ok(())
     }
@@ -438,8 +491,11 @@ impl<'c> Inseritore<'c> {
             let n = pezzo.len();
             if self.versioni[n - 1].is_none() {
                 let valori = vec!["(?, ?, ?, ?, NULL, ?, NULL, ?, ?)"; n].join(", ");
+                // OR FAIL: a statement that may abort half-way makes SQLite copy every
+                // page it touches into a statement journal first; a failed row fails
+                // (and rolls back) the whole load anyway.
                 let sql = format!(
-                    "INSERT INTO versioni (kind, entity, section, valido_dal, valido_al, creata_da, chiusa_da, value, chiave) VALUES {valori}"
+                    "INSERT OR FAIL INTO versioni (kind, entity, section, valido_dal, valido_al, creata_da, chiusa_da, value, chiave) VALUES {valori}"
                 );
                 self.versioni[n - 1] = Some(self.conn.prepare(&sql).ctx("preparing versions")?);
             }

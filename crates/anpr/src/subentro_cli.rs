@@ -110,6 +110,14 @@ pub(crate) fn generate(args: GenerateArgs) -> ExitCode {
 
 pub(crate) async fn subentro(cmd: SubentroCommand) -> ExitCode {
     let SubentroCommand::Import(args) = cmd;
+    // Warnings by default; `RUST_LOG=info` adds the store's phase timings of the load.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .try_init();
     if !matches!(args.ambiente, Ambiente::Presubentro | Ambiente::Produzione) {
         eprintln!("errore: --ambiente deve essere presubentro o produzione");
         return ExitCode::from(2);
