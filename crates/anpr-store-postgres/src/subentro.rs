@@ -248,6 +248,7 @@ pub(crate) async fn carica(
         azzera(&tx, &comune).await?;
     }
     inserisci_operazione(&tx, &op, "eseguita").await?;
+    let senza_verifiche = sospendi_verifiche(&tx).await?;
     // Double buffering: while one full buffer is being copied (the server parses and
     // indexes it), the next one is filled from the channel, so the server, this task's
     // encoding and the checker thread work at the same time.
@@ -271,6 +272,13 @@ pub(crate) async fn carica(
     match fine {
         Some(fine) if fine.esito_positivo => {
             buffer.scrivi(&tx).await?;
+            if senza_verifiche {
+                // The operation, file, outbox and audit rows below are checked as usual
+                // (and the audit table's append-only triggers are on again).
+                tx.batch_execute("SET LOCAL session_replication_role = origin")
+                    .await
+                    .map_err(pg("subentro: restoring the checks"))?;
+            }
             let voce = concludi(&tx, &op, fine, true).await?;
             tx.commit().await.map_err(pg("subentro: commit"))?;
             Ok(voce)
@@ -292,6 +300,40 @@ pub(crate) async fn carica(
             Err(StoreError::Invalid(
                 "the subentro load was interrupted before its end: nothing was written".into(),
             ))
+        }
+    }
+}
+
+/// Turns off, for the load's records only, the foreign-key triggers that PostgreSQL runs
+/// for every row: each is a query on `operazioni` (about a third of the server's time
+/// in a load, measured), and every row of a load references the load's own operation,
+/// inserted just before in the same transaction, so the check cannot fail. Needs the
+/// right to set `session_replication_role` (a superuser, or on PostgreSQL 15+
+/// `GRANT SET ON PARAMETER session_replication_role TO <role>`); without it the load
+/// runs with the checks, only slower. Returns whether they were turned off.
+async fn sospendi_verifiche(tx: &Transaction<'_>) -> Result<bool, StoreError> {
+    tx.batch_execute("SAVEPOINT verifiche")
+        .await
+        .map_err(pg("subentro: savepoint"))?;
+    match tx
+        .batch_execute("SET LOCAL session_replication_role = replica")
+        .await
+    {
+        Ok(()) => {
+            tx.batch_execute("RELEASE SAVEPOINT verifiche")
+                .await
+                .map_err(pg("subentro: savepoint"))?;
+            Ok(true)
+        }
+        Err(e) => {
+            tracing::info!(
+                error = %describe("session_replication_role", &e),
+                "subentro: foreign keys checked row by row (the role may not turn them off)"
+            );
+            tx.batch_execute("ROLLBACK TO SAVEPOINT verifiche; RELEASE SAVEPOINT verifiche")
+                .await
+                .map_err(pg("subentro: savepoint"))?;
+            Ok(false)
         }
     }
 }

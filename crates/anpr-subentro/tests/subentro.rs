@@ -563,3 +563,114 @@ async fn sqlite_load_keeps_the_projection_indexes_and_their_statistics() {
         "{per_genitore}"
     );
 }
+
+/// Runs SQL as the test server's superuser.
+async fn come_superuser(url: &str, sql: &str) {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let conn = tokio::spawn(conn);
+    client.batch_execute(sql).await.unwrap();
+    drop(client);
+    let _ = conn.await;
+}
+
+/// The PostgreSQL load turns the per-row foreign-key triggers off when the role may set
+/// `session_replication_role`, and runs with them otherwise: an ordinary role (not a
+/// superuser, no grant on the parameter) onboards the same municipality, with the same
+/// outcome, and its foreign keys hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_role_that_may_not_skip_the_key_checks_still_onboards() {
+    let Some((store, _guard)) = anpr_store_postgres::testing::fresh().await else {
+        return;
+    };
+    let url = anpr_store_postgres::testing::test_url().unwrap();
+    let schema = store.schema().to_owned();
+    drop(store);
+    let ruolo = format!("anpr_t_ruolo_{:016x}", rand::random::<u64>());
+    let config: tokio_postgres::Config = url.parse().unwrap();
+    let db = config.get_dbname().unwrap().to_owned();
+    come_superuser(
+        &url,
+        &format!(
+            "CREATE ROLE {ruolo} LOGIN NOSUPERUSER;
+             GRANT CONNECT, CREATE ON DATABASE \"{db}\" TO {ruolo};
+             GRANT USAGE, CREATE ON SCHEMA {schema} TO {ruolo};
+             GRANT ALL ON ALL TABLES IN SCHEMA {schema} TO {ruolo};
+             GRANT ALL ON ALL SEQUENCES IN SCHEMA {schema} TO {ruolo};"
+        ),
+    )
+    .await;
+    let host = match &config.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(h) => h.clone(),
+        tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let url_ruolo = format!("host={host} port={port} dbname={db} user={ruolo}");
+    // The role really may not turn the checks off.
+    let (c, conn) = tokio_postgres::connect(&url_ruolo, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let conn_task = tokio::spawn(conn);
+    let rifiuto = c
+        .batch_execute("SET session_replication_role = replica")
+        .await
+        .expect_err("an ordinary role may not set session_replication_role");
+    assert!(
+        rifiuto.to_string().contains("permission denied")
+            || format!("{rifiuto:?}").contains("42501"),
+        "{rifiuto:?}"
+    );
+    drop(c);
+    let _ = conn_task.await;
+
+    let store: Arc<dyn Store> = Arc::new(
+        anpr_store_postgres::PostgresStore::connect(&url_ruolo, &schema)
+            .await
+            .unwrap(),
+    );
+    let gen = tempfile::tempdir().unwrap();
+    let r = genera_in(gen.path(), 300, 0.0, false);
+    let esiti = tempfile::tempdir().unwrap();
+    let e = esegui(
+        &store,
+        Some(ae(&r)),
+        Ambiente::Produzione,
+        &r.file,
+        esiti.path(),
+    )
+    .await;
+    assert_eq!(e.stato, StatoSubentro::Elaborato, "{:?}", e.bloccanti);
+    assert_eq!(contate(&e), attese(&r));
+    assert!(e.soggetti_caricati > 250, "{}", e.soggetti_caricati);
+    assert_eq!(
+        righe_esiti(esiti.path()).len() as u64,
+        e.soggetti_letti + e.famiglie_caricate,
+        "one outcome row per record"
+    );
+    drop(store);
+    // Every version row references an existing operation.
+    let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let conn_task = tokio::spawn(conn);
+    let orfane: i64 = c
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM {schema}.versioni v
+                 WHERE NOT EXISTS (SELECT 1 FROM {schema}.operazioni o WHERE o.id = v.creata_da)"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(orfane, 0);
+    drop(c);
+    let _ = conn_task.await;
+    come_superuser(
+        &url,
+        &format!("DROP OWNED BY {ruolo} CASCADE; REVOKE ALL ON DATABASE \"{db}\" FROM {ruolo}; DROP ROLE {ruolo};"),
+    )
+    .await;
+}
