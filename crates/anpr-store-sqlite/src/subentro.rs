@@ -252,6 +252,10 @@ const INDICI_IN_ORDINE: &[&str] = &["versioni_timeline"];
 struct IndiciSospesi {
     /// `(name, CREATE INDEX statement)` in creation order.
     indici: Vec<(String, String)>,
+    /// Indexes of the same tables kept up to date during the load
+    /// ([`INDICI_IN_ORDINE`]): analysed again at the end with the rebuilt ones, so the
+    /// planner does not weigh the table's indexes on statistics of different ages.
+    mantenuti: Vec<String>,
 }
 
 impl IndiciSospesi {
@@ -294,10 +298,12 @@ impl IndiciSospesi {
                 })
                 .and_then(Iterator::collect::<Result<Vec<_>, _>>)
                 .ctx("listing the indexes to rebuild")?;
-            let indici: Vec<(String, String)> = indici
+            let (mantenuti, indici): (Vec<_>, Vec<_>) = indici
                 .into_iter()
-                .filter(|(nome, _)| !INDICI_IN_ORDINE.contains(&nome.as_str()))
-                .collect();
+                .partition(|(nome, _)| INDICI_IN_ORDINE.contains(&nome.as_str()));
+            sospesi
+                .mantenuti
+                .extend(mantenuti.into_iter().map(|(nome, _)| nome));
             for (nome, _) in &indici {
                 conn.execute_batch(&format!("DROP INDEX \"{nome}\""))
                     .ctx(&format!("dropping index {nome} for the load"))?;
@@ -323,7 +329,16 @@ impl IndiciSospesi {
             let t1 = t.elapsed();
             conn.execute_batch(&format!("ANALYZE \"{nome}\""))
                 .ctx(&format!("analysing index {nome}"))?;
-            tracing::debug!(indice = %nome, crea_ms = t1.as_millis(), analizza_ms = (t.elapsed() - t1).as_millis(), "index rebuilt");
+            tracing::debug!(
+                indice = %nome,
+                crea_ms = t1.as_millis(),
+                analizza_ms = (t.elapsed() - t1).as_millis(),
+                "index rebuilt"
+            );
+        }
+        for nome in &self.mantenuti {
+            conn.execute_batch(&format!("ANALYZE \"{nome}\""))
+                .ctx(&format!("analysing index {nome}"))?;
         }
         Ok(())
     }
