@@ -139,7 +139,39 @@ impl SqliteStore {
     pub fn open_in_dir(data_dir: &Path, ambiente: Ambiente) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| StoreError::Backend(format!("creating {}: {e}", data_dir.display())))?;
-        Self::open(&data_dir.join(format!("{}.sqlite3", ambiente.as_str())))
+        Self::open(&Self::path_in_dir(data_dir, ambiente))
+    }
+
+    /// The database file of `ambiente` in `data_dir`.
+    pub fn path_in_dir(data_dir: &Path, ambiente: Ambiente) -> PathBuf {
+        data_dir.join(format!("{}.sqlite3", ambiente.as_str()))
+    }
+
+    /// Copies the whole WAL of the database at `path` into the database file and empties
+    /// it (a `TRUNCATE` checkpoint), for the end of a one-shot command that leaves a large
+    /// WAL behind, such as a subentro import: a server's checkpointer does the same in the
+    /// background. Blocking; waits up to 30 s for readers to let go. Returns the size of
+    /// the WAL it emptied, in bytes.
+    pub fn checkpoint_completo(path: &Path) -> Result<u64, StoreError> {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let dimensione = std::fs::metadata(PathBuf::from(wal)).map_or(0, |m| m.len());
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .ctx(&format!("opening {}", path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .ctx("setting the busy timeout")?;
+        let occupato: i64 = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+            .ctx("checkpointing the WAL")?;
+        if occupato != 0 {
+            return Err(StoreError::Backend(
+                "the WAL could not be emptied: readers kept it busy".into(),
+            ));
+        }
+        Ok(dimensione)
     }
 
     /// The database file.

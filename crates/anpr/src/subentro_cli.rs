@@ -226,6 +226,30 @@ pub(crate) async fn subentro(cmd: SubentroCommand) -> ExitCode {
                 eprintln!("errore: {a}");
             }
             println!("esiti in {}", args.esiti.display());
+            if args.storage.database_url.is_none() {
+                // The load answered once its WAL was synced; a one-shot command then
+                // leaves the database file complete, not a WAL as large as the supply.
+                let percorso = anpr_store_sqlite::SqliteStore::path_in_dir(
+                    &args.storage.data_dir,
+                    args.ambiente,
+                );
+                let t = Instant::now();
+                let copia = tokio::task::spawn_blocking(move || {
+                    anpr_store_sqlite::SqliteStore::checkpoint_completo(&percorso)
+                })
+                .await;
+                match copia {
+                    Ok(Ok(byte)) => println!(
+                        "WAL di {} MiB copiato nel database in {:.1} s",
+                        byte >> 20,
+                        t.elapsed().as_secs_f64()
+                    ),
+                    Ok(Err(e)) => eprintln!(
+                        "avviso: il WAL non è stato copiato nel database ({e}); lo farà il server all'avvio"
+                    ),
+                    Err(e) => eprintln!("avviso: copia del WAL interrotta: {e}"),
+                }
+            }
             if e.stato == StatoSubentro::Elaborato {
                 ExitCode::SUCCESS
             } else {

@@ -186,6 +186,16 @@ async fn sqlite_kill_9_during_a_production_subentro_leaves_nothing_and_the_rerun
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // The command leaves the load in the database file, not in a WAL as large as it.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("copiato nel database"), "{stdout}");
+    assert_eq!(std::fs::metadata(&wal).map_or(0, |m| m.len()), 0);
+    assert!(
+        std::fs::metadata(data.path().join("produzione.sqlite3"))
+            .unwrap()
+            .len()
+            > 4 << 20
+    );
     let store: Arc<dyn Store> = Arc::new(
         anpr_store_sqlite::SqliteStore::open(&data.path().join("produzione.sqlite3")).unwrap(),
     );
