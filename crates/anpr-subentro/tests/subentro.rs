@@ -529,14 +529,17 @@ async fn sqlite_load_keeps_the_projection_indexes_and_their_statistics() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert!(senza_statistiche.is_empty(), "{senza_statistiche:?}");
-    let soggetti: i64 = c
-        .query_row(
+    // The row count an index's statistics give (the first number of `stat`).
+    let righe_stimate = |indice: &str| -> i64 {
+        c.query_row(
             "SELECT CAST(substr(stat, 1, instr(stat, ' ') - 1) AS INTEGER) FROM sqlite_stat1
-             WHERE idx = 'indice_soggetti_cf'",
-            [],
+             WHERE idx = ?1",
+            [indice],
             |r| r.get(0),
         )
-        .unwrap();
+        .unwrap()
+    };
+    let soggetti = righe_stimate("indice_soggetti_cf");
     // `analysis_limit` makes ANALYZE estimate on large tables; here it counts.
     assert!(
         soggetti > 0 && u64::try_from(soggetti).unwrap() <= r.soggetti,
@@ -545,14 +548,7 @@ async fn sqlite_load_keeps_the_projection_indexes_and_their_statistics() {
 
     // The index kept up to date during the load (not rebuilt) is analysed again too:
     // its statistics describe the loaded table, not the empty one.
-    let stima_timeline: i64 = c
-        .query_row(
-            "SELECT CAST(substr(stat, 1, instr(stat, ' ') - 1) AS INTEGER) FROM sqlite_stat1
-             WHERE idx = 'versioni_timeline'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let stima_timeline = righe_stimate("versioni_timeline");
     let versioni: i64 = c
         .query_row("SELECT count(*) FROM versioni", [], |r| r.get(0))
         .unwrap();
