@@ -148,10 +148,12 @@ impl SqliteStore {
     }
 
     /// Copies the whole WAL of the database at `path` into the database file and empties
-    /// it (a `TRUNCATE` checkpoint), for the end of a one-shot command that leaves a large
-    /// WAL behind, such as a subentro import: a server's checkpointer does the same in the
-    /// background. Blocking; waits up to 30 s for readers to let go. Returns the size of
-    /// the WAL it emptied, in bytes.
+    /// it, for the end of a one-shot command that leaves a large WAL behind, such as a
+    /// subentro import (a server's checkpointer does the same in the background).
+    /// Blocking. A `PASSIVE` checkpoint copies first (it never holds up the writers of a
+    /// server that may be running on the same file); the `TRUNCATE` that follows only
+    /// empties the file, and waits at most a second for readers, since while it waits no
+    /// one may write. Returns the size of the WAL it emptied, in bytes.
     pub fn checkpoint_completo(path: &Path) -> Result<u64, StoreError> {
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
@@ -161,14 +163,24 @@ impl SqliteStore {
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .ctx(&format!("opening {}", path.display()))?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))
+        conn.busy_timeout(std::time::Duration::from_secs(1))
             .ctx("setting the busy timeout")?;
+        let (occupato, frame, copiati): (i64, i64, i64) = conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .ctx("copying the WAL")?;
+        if occupato != 0 || copiati < frame {
+            return Err(StoreError::Backend(format!(
+                "{copiati} of {frame} WAL frames copied: other connections are using the database"
+            )));
+        }
         let occupato: i64 = conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
-            .ctx("checkpointing the WAL")?;
+            .ctx("emptying the WAL")?;
         if occupato != 0 {
             return Err(StoreError::Backend(
-                "the WAL could not be emptied: readers kept it busy".into(),
+                "the WAL was copied but not emptied: readers are using it".into(),
             ));
         }
         Ok(dimensione)

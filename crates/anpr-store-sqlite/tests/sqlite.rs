@@ -927,3 +927,58 @@ async fn the_hot_tables_check_their_codes_without_ephemeral_tables() {
     assert!(errore.to_string().contains("CHECK"), "{errore}");
     assert_eq!(operazione("eseguita").unwrap(), 1);
 }
+
+/// `checkpoint_completo` (the end of `anpr subentro import`) copies the WAL into the
+/// database file and empties it; while a reader still holds an older snapshot it gives up
+/// within about a second with an error, instead of holding up the writers, and loses
+/// nothing.
+#[test]
+fn the_full_checkpoint_empties_the_wal_and_gives_way_to_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.sqlite3");
+    drop(SqliteStore::open(&path).unwrap());
+    let wal = dir.path().join("c.sqlite3-wal");
+    let scrittore = raw(&path);
+    scrittore
+        .execute_batch(
+            "PRAGMA wal_autocheckpoint = 0;
+             CREATE TABLE prova (x TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+             INSERT INTO prova SELECT hex(randomblob(200)) FROM n;",
+        )
+        .unwrap();
+    // A reader keeps the snapshot of before the next write.
+    let lettore = raw(&path);
+    lettore.execute_batch("BEGIN").unwrap();
+    let prima: i64 = lettore
+        .query_row("SELECT count(*) FROM prova", [], |r| r.get(0))
+        .unwrap();
+    scrittore
+        .execute_batch("INSERT INTO prova SELECT x FROM prova LIMIT 500")
+        .unwrap();
+    assert!(std::fs::metadata(&wal).unwrap().len() > 100_000);
+    let t = std::time::Instant::now();
+    let errore = SqliteStore::checkpoint_completo(&path).unwrap_err();
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(errore.to_string().contains("frames copied"), "{errore}");
+    // The writer was not held up meanwhile.
+    scrittore
+        .execute_batch("INSERT INTO prova VALUES ('dopo')")
+        .unwrap();
+    lettore.execute_batch("COMMIT").unwrap();
+    assert_eq!(prima, 2000);
+
+    let dimensione = SqliteStore::checkpoint_completo(&path).unwrap();
+    assert!(dimensione > 100_000, "{dimensione}");
+    assert_eq!(std::fs::metadata(&wal).map_or(0, |m| m.len()), 0);
+    drop(lettore);
+    drop(scrittore);
+    let righe: i64 = raw(&path)
+        .query_row("SELECT count(*) FROM prova", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(righe, 2501);
+}
