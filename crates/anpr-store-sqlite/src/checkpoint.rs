@@ -83,12 +83,7 @@ impl Checkpointer {
     /// caller turns the writer's automatic checkpoint off (`wal_autocheckpoint=0`).
     /// The log is restarted when it holds more than `soglia` frames ([`RIAVVIO_FRAMES`]).
     pub(crate) fn start(path: &Path, soglia: i64) -> Result<Self, StoreError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = Connection::open_with_flags(path, flags)
-            .ctx(&format!("opening {} for checkpoints", path.display()))?;
-        // The database file is synced after each copy, as with the automatic checkpoint.
-        conn.pragma_update(None, "synchronous", "FULL")
-            .ctx("setting synchronous")?;
+        let mut conn = apri(path)?;
         conn.busy_handler(Some(attesa_riavvio))
             .ctx("setting the busy handler")?;
         let segnale: Segnale = Arc::new((Mutex::new(false), Condvar::new()));
@@ -158,6 +153,46 @@ fn run(conn: &Connection, segnale: &Segnale, soglia: i64, riavvii: &std::sync::a
         }
         fermo = stop.lock().unwrap_or_else(PoisonError::into_inner);
     }
+}
+
+/// A connection for checkpoints to the database at `path`.
+fn apri(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .ctx(&format!("opening {} for checkpoints", path.display()))?;
+    // The database file is synced after each copy (before the log may be reused or
+    // truncated), as with the automatic checkpoint.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .ctx("setting synchronous")?;
+    Ok(conn)
+}
+
+/// `SqliteStore::checkpoint_completo`: a `PASSIVE` copy of the whole log, then a
+/// `TRUNCATE` that empties it, waiting at most a second for readers.
+pub(crate) fn completo(path: &Path) -> Result<u64, StoreError> {
+    let dimensione = std::fs::metadata(crate::schema::wal_path(path)).map_or(0, |m| m.len());
+    let conn = apri(path)?;
+    conn.busy_timeout(Duration::from_secs(1))
+        .ctx("setting the busy timeout")?;
+    let (occupato, frame, copiati): (i64, i64, i64) = conn
+        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .ctx("copying the WAL")?;
+    if occupato != 0 || copiati < frame {
+        return Err(StoreError::Backend(format!(
+            "{copiati} of {frame} WAL frames copied: other connections are using the database"
+        )));
+    }
+    let occupato: i64 = conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+        .ctx("emptying the WAL")?;
+    if occupato != 0 {
+        return Err(StoreError::Backend(
+            "the WAL was copied but not emptied: readers are using it".into(),
+        ));
+    }
+    Ok(dimensione)
 }
 
 /// One `RESTART` checkpoint (see the module's documentation). Returns whether the log

@@ -155,35 +155,7 @@ impl SqliteStore {
     /// empties the file, and waits at most a second for readers, since while it waits no
     /// one may write. Returns the size of the WAL it emptied, in bytes.
     pub fn checkpoint_completo(path: &Path) -> Result<u64, StoreError> {
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        let dimensione = std::fs::metadata(PathBuf::from(wal)).map_or(0, |m| m.len());
-        let conn = rusqlite::Connection::open_with_flags(
-            path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .ctx(&format!("opening {}", path.display()))?;
-        conn.busy_timeout(std::time::Duration::from_secs(1))
-            .ctx("setting the busy timeout")?;
-        let (occupato, frame, copiati): (i64, i64, i64) = conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .ctx("copying the WAL")?;
-        if occupato != 0 || copiati < frame {
-            return Err(StoreError::Backend(format!(
-                "{copiati} of {frame} WAL frames copied: other connections are using the database"
-            )));
-        }
-        let occupato: i64 = conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
-            .ctx("emptying the WAL")?;
-        if occupato != 0 {
-            return Err(StoreError::Backend(
-                "the WAL was copied but not emptied: readers are using it".into(),
-            ));
-        }
-        Ok(dimensione)
+        checkpoint::completo(path)
     }
 
     /// The database file.

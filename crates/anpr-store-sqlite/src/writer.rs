@@ -37,7 +37,7 @@
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -175,9 +175,7 @@ impl Writer {
     pub(crate) fn start(conn: Connection, path: &Path) -> Result<Self, StoreError> {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .ctx("setting synchronous")?;
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        let wal = PathBuf::from(wal);
+        let wal = crate::schema::wal_path(path);
         let (tx, rx) = mpsc::channel(QUEUE);
         let (to_syncer, syncer_rx) = std::sync::mpsc::channel::<Replies>();
         let counters = Arc::new(Counters::default());
