@@ -7,11 +7,19 @@
 //! database file and syncs the file. For our single writer that is a stall of several
 //! milliseconds every ~50 ms under load, charged to every request queued behind it — it
 //! was the whole of the p99 (see BENCHMARKS.md). Here the writer's automatic checkpoint
-//! is off and this thread runs a `PASSIVE` checkpoint every [`INTERVALLO`]: passive means
-//! it never waits for, nor blocks, the writer or the readers (it copies what no reader
-//! still needs and leaves the rest for the next round), so commits go on appending to
-//! the WAL while it works. Once the WAL is wholly copied, the writer's next transaction
-//! starts it again from the beginning, so the file does not grow without bound.
+//! is off and this thread runs `PASSIVE` checkpoints: passive means it never waits for,
+//! nor blocks, the writer or the readers (it copies what no reader still needs and leaves
+//! the rest for the next round), so commits go on appending to the WAL while it works.
+//!
+//! **Small copies.** Each round ends with an `fsync` of the database file, and on this
+//! kind of disk the syncer's `fdatasync` of the WAL waits behind it (one device cache
+//! flush, one ext4 journal). Copying every 200 ms meant thousands of pages per `fsync`
+//! under load and WAL syncs of 30–100 ms behind them, the tail of every write's latency.
+//! So the writer's connection reports the size of the WAL after each commit (a WAL
+//! hook, [`FramesWal`]), and the thread, looking every [`INTERVALLO`], runs a round as
+//! soon as [`FRAMES_ROUND`] new frames are there, and in any case every
+//! [`INTERVALLO_MAX`] (which also catches frames written by other connections, such as
+//! a subentro load's). Each `fsync` then carries about a megabyte.
 //!
 //! **Restarting the WAL.** A passive checkpoint alone never lets the WAL start again
 //! under a steady load: the log restarts only when a writer begins while every frame has
@@ -33,6 +41,7 @@
 //! after copying, as SQLite always does.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -42,10 +51,20 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::codec::Context;
 
-/// Time between two checkpoints. At 2,000 operations/s the WAL then holds a few
-/// thousand frames at most, and a page rewritten many times in that interval (index
-/// roots, the audit head) is copied once.
-const INTERVALLO: Duration = Duration::from_millis(200);
+/// How often the thread looks at the size of the WAL.
+const INTERVALLO: Duration = Duration::from_millis(5);
+
+/// New frames (4 KiB pages) in the WAL that start a round at once: about a megabyte
+/// for each `fsync` of the database file.
+pub(crate) const FRAMES_ROUND: i64 = 256;
+
+/// Longest time between two rounds: fewer new frames than [`FRAMES_ROUND`] are copied
+/// after this long, and so are frames that the writer's hook does not see.
+const INTERVALLO_MAX: Duration = Duration::from_millis(200);
+
+/// The number of frames in the WAL after the writer's latest commit, as its WAL hook
+/// reports it (0 until the first commit).
+pub(crate) type FramesWal = Arc<AtomicI64>;
 
 /// Frames in the WAL above which a passive round is followed by a restart: 256 MiB of
 /// 4 KiB pages, 3 to 5 s of the heaviest registration load measured (4 restarts in a
@@ -74,7 +93,7 @@ type Segnale = Arc<(Mutex<bool>, Condvar)>;
 #[derive(Debug)]
 pub(crate) struct Checkpointer {
     segnale: Segnale,
-    riavvii: Arc<std::sync::atomic::AtomicU64>,
+    conteggi: Arc<Conteggi>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -82,28 +101,47 @@ impl Checkpointer {
     /// Opens the checkpointer's own connection to `path` and starts the thread. The
     /// caller turns the writer's automatic checkpoint off (`wal_autocheckpoint=0`).
     /// The log is restarted when it holds more than `soglia` frames ([`RIAVVIO_FRAMES`]).
-    pub(crate) fn start(path: &Path, soglia: i64) -> Result<Self, StoreError> {
+    /// `frames` is the writer's report of the WAL's size ([`FramesWal`]); a round starts
+    /// when `per_round` frames were added since the previous one.
+    pub(crate) fn start(
+        path: &Path,
+        soglia: i64,
+        frames: FramesWal,
+        per_round: i64,
+    ) -> Result<Self, StoreError> {
         let mut conn = apri(path)?;
         conn.busy_handler(Some(attesa_riavvio))
             .ctx("setting the busy handler")?;
         let segnale: Segnale = Arc::new((Mutex::new(false), Condvar::new()));
         let del_thread = Arc::clone(&segnale);
-        let riavvii = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let contati = Arc::clone(&riavvii);
+        let conteggi = Arc::new(Conteggi::default());
+        let contati = Arc::clone(&conteggi);
         let thread = std::thread::Builder::new()
             .name("anpr-sqlite-checkpoint".into())
-            .spawn(move || run(&conn, &del_thread, soglia, &contati))
+            .spawn(move || {
+                let politica = Politica {
+                    frames,
+                    per_round,
+                    soglia,
+                };
+                run(&conn, &del_thread, &politica, &contati);
+            })
             .map_err(|e| StoreError::Backend(format!("starting the checkpointer: {e}")))?;
         Ok(Self {
             segnale,
-            riavvii,
+            conteggi,
             thread: Some(thread),
         })
     }
 
     /// Restarts of the log done so far.
     pub(crate) fn riavvii(&self) -> u64 {
-        self.riavvii.load(std::sync::atomic::Ordering::Relaxed)
+        self.conteggi.riavvii.load(Ordering::Relaxed)
+    }
+
+    /// Checkpoint rounds run so far.
+    pub(crate) fn round(&self) -> u64 {
+        self.conteggi.round.load(Ordering::Relaxed)
     }
 }
 
@@ -119,10 +157,29 @@ impl Drop for Checkpointer {
     }
 }
 
-/// Sleeps [`INTERVALLO`], checkpoints, until told to stop.
-fn run(conn: &Connection, segnale: &Segnale, soglia: i64, riavvii: &std::sync::atomic::AtomicU64) {
+/// What the thread has done so far.
+#[derive(Debug, Default)]
+struct Conteggi {
+    round: AtomicU64,
+    riavvii: AtomicU64,
+}
+
+/// When the thread checkpoints and restarts the log.
+struct Politica {
+    frames: FramesWal,
+    per_round: i64,
+    /// Frames above which a round is followed by a restart.
+    soglia: i64,
+}
+
+/// Looks at the WAL every [`INTERVALLO`] and checkpoints when [`round_dovuto`] says so,
+/// until told to stop.
+fn run(conn: &Connection, segnale: &Segnale, politica: &Politica, conteggi: &Conteggi) {
     let (stop, cond) = &**segnale;
     let mut fermo = stop.lock().unwrap_or_else(PoisonError::into_inner);
+    // Frames in the WAL after the previous round, and when it ran.
+    let mut copiati = 0;
+    let mut ultimo = std::time::Instant::now();
     loop {
         let (guardia, _) = cond
             .wait_timeout(fermo, INTERVALLO)
@@ -131,16 +188,25 @@ fn run(conn: &Connection, segnale: &Segnale, soglia: i64, riavvii: &std::sync::a
         if *fermo {
             return;
         }
+        let frames = politica.frames.load(Ordering::Relaxed);
+        if !round_dovuto(frames, copiati, politica.per_round, ultimo.elapsed()) {
+            continue;
+        }
         // Checkpoint without holding the lock, so that a stop request never waits for it.
         drop(fermo);
-        match checkpoint(conn) {
-            Ok((frames, _)) if frames >= soglia => {
+        ultimo = std::time::Instant::now();
+        let esito = checkpoint(conn);
+        conteggi.round.fetch_add(1, Ordering::Relaxed);
+        // After a failed round the next one waits for more frames or the longest interval.
+        copiati = esito.as_ref().map_or(frames, |&(nel_wal, _)| nel_wal);
+        match esito {
+            Ok((frames, _)) if frames >= politica.soglia => {
                 let inizio = std::time::Instant::now();
                 let r = riavvia(conn);
                 tracing::debug!(frames, durata = ?inizio.elapsed(), riavviato = ?r.as_ref().ok(), "WAL restart");
                 match r {
                     Ok(true) => {
-                        riavvii.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        conteggi.riavvii.fetch_add(1, Ordering::Relaxed);
                     }
                     Ok(false) => {}
                     Err(e) => tracing::warn!(error = %e, frames, "WAL restart failed"),
@@ -153,6 +219,18 @@ fn run(conn: &Connection, segnale: &Segnale, soglia: i64, riavvii: &std::sync::a
         }
         fermo = stop.lock().unwrap_or_else(PoisonError::into_inner);
     }
+}
+
+/// Whether a round is due: `per_round` frames were added since the previous round left
+/// `copiati` in the WAL (a smaller count means the log has restarted: all its frames
+/// are new), or [`INTERVALLO_MAX`] has passed since it ran.
+fn round_dovuto(frames: i64, copiati: i64, per_round: i64, trascorso: Duration) -> bool {
+    let nuovi = if frames >= copiati {
+        frames - copiati
+    } else {
+        frames
+    };
+    nuovi >= per_round || trascorso >= INTERVALLO_MAX
 }
 
 /// A connection for checkpoints to the database at `path`.
@@ -218,6 +296,82 @@ mod tests {
 
     use super::*;
 
+    /// A round starts once enough frames were added, counting all of them after a
+    /// restart of the log, and after the longest interval whatever the count.
+    #[test]
+    fn a_round_is_due_after_enough_frames_or_time() {
+        let poco = Duration::from_millis(5);
+        assert!(!round_dovuto(1000, 1000, 256, poco));
+        assert!(!round_dovuto(1255, 1000, 256, poco));
+        assert!(round_dovuto(1256, 1000, 256, poco));
+        // The log restarted: 300 frames since, all new.
+        assert!(round_dovuto(300, 70_000, 256, poco));
+        assert!(!round_dovuto(200, 70_000, 256, poco));
+        // Nothing the hook saw, but frames of other connections may be there.
+        assert!(round_dovuto(1000, 1000, 256, INTERVALLO_MAX));
+    }
+
+    /// A writer connection on a new database at `path` with one table, its automatic
+    /// checkpoint off and a WAL hook reporting the WAL's size, as the store's writer.
+    fn scrittore(path: &Path) -> (Connection, FramesWal) {
+        let mut writer = crate::schema::open_writer(path).unwrap();
+        writer
+            .execute_batch("CREATE TABLE t (x BLOB); PRAGMA wal_autocheckpoint = 0;")
+            .unwrap();
+        let frames = FramesWal::default();
+        let riferiti = Arc::clone(&frames);
+        writer
+            .wal_hook(Some(
+                move |_: &mut rusqlite::hooks::Wal, pagine: std::ffi::c_int| {
+                    riferiti.store(i64::from(pagine), Ordering::Relaxed);
+                    Ok(())
+                },
+            ))
+            .unwrap();
+        (writer, frames)
+    }
+
+    /// Once the writer reports enough new frames, a round follows within a few
+    /// milliseconds, not at the next 200 ms tick.
+    #[test]
+    fn enough_new_frames_start_a_round_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite3");
+        let (writer, frames) = scrittore(&path);
+        let checkpointer =
+            Checkpointer::start(&path, RIAVVIO_FRAMES, Arc::clone(&frames), FRAMES_ROUND).unwrap();
+        // Right after a round (the first one comes at the longest interval), the next
+        // timed one is 200 ms away.
+        let attendi_round = |dopo: u64| {
+            let inizio = std::time::Instant::now();
+            while checkpointer.round() <= dopo {
+                assert!(inizio.elapsed() < Duration::from_secs(5), "no round came");
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            inizio.elapsed()
+        };
+        attendi_round(0);
+        let dopo = checkpointer.round();
+        // 300 one-page rows, reported as the store's writer hook would.
+        let blob = vec![7u8; 3000];
+        let tx = writer.unchecked_transaction().unwrap();
+        for _ in 0..300 {
+            tx.execute("INSERT INTO t (x) VALUES (?1)", [&blob])
+                .unwrap();
+        }
+        tx.commit().unwrap();
+        let nel_wal = frames.load(Ordering::Relaxed);
+        assert!(
+            nel_wal >= FRAMES_ROUND,
+            "the hook reported {nel_wal} frames"
+        );
+        let attesa = attendi_round(dopo);
+        assert!(
+            attesa < Duration::from_millis(100),
+            "the round came after {attesa:?}"
+        );
+    }
+
     /// Under a writer that commits without pause and readers that always have a read
     /// open, passive checkpoints alone never let the log start again; with the restart
     /// the WAL file stays near the threshold instead of holding everything written.
@@ -225,13 +379,10 @@ mod tests {
     fn the_wal_is_restarted_under_a_steady_load() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.sqlite3");
-        let writer = crate::schema::open_writer(&path).unwrap();
-        writer
-            .execute_batch("CREATE TABLE t (x BLOB); PRAGMA wal_autocheckpoint = 0;")
-            .unwrap();
+        let (writer, frames) = scrittore(&path);
         writer.pragma_update(None, "synchronous", "NORMAL").unwrap();
         let soglia = 500;
-        let checkpointer = Checkpointer::start(&path, soglia).unwrap();
+        let checkpointer = Checkpointer::start(&path, soglia, frames, FRAMES_ROUND).unwrap();
         let fine = Arc::new(AtomicBool::new(false));
         let lettori: Vec<_> = (0..2)
             .map(|_| {

@@ -87,6 +87,8 @@ pub struct SqliteStore {
     // closes (the last connection to close checkpoints what remains).
     // Held for its `Drop`, which stops the thread.
     checkpointer: Checkpointer,
+    /// The WAL's size as the writer's hook last reported it (shared with the checkpointer).
+    frames: checkpoint::FramesWal,
     writer: Writer,
     readers: Arc<Readers>,
     /// One block per sequence, each behind its own async lock (held across the rare
@@ -122,12 +124,29 @@ impl SqliteStore {
         // Checkpoints run on their own thread (see `checkpoint`), never inside a commit.
         conn.pragma_update(None, "wal_autocheckpoint", 0)
             .ctx("setting wal_autocheckpoint")?;
-        let checkpointer = Checkpointer::start(path, checkpoint::RIAVVIO_FRAMES)?;
+        // After the pragma, which replaces any WAL hook: each commit tells the
+        // checkpointer how large the WAL is, so it copies as soon as there is enough.
+        let frames = checkpoint::FramesWal::default();
+        let riferiti = Arc::clone(&frames);
+        conn.wal_hook(Some(
+            move |_: &mut rusqlite::hooks::Wal, pagine: std::ffi::c_int| {
+                riferiti.store(i64::from(pagine), std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            },
+        ))
+        .ctx("setting the WAL hook")?;
+        let checkpointer = Checkpointer::start(
+            path,
+            checkpoint::RIAVVIO_FRAMES,
+            Arc::clone(&frames),
+            checkpoint::FRAMES_ROUND,
+        )?;
         let writer = Writer::start(conn, path)?;
         tracing::info!(path = %path.display(), "SQLite store open");
         Ok(Self {
             path: path.to_owned(),
             checkpointer,
+            frames,
             writer,
             readers,
             sequences: Default::default(),
@@ -172,6 +191,18 @@ impl SqliteStore {
     /// monitoring: under a steady load they keep the WAL file bounded.
     pub fn wal_restarts(&self) -> u64 {
         self.checkpointer.riavvii()
+    }
+
+    /// Checkpoint rounds run so far by the checkpointer, for monitoring: one per
+    /// 256 frames (1 MiB) written under load, one per 200 ms otherwise.
+    pub fn checkpoint_rounds(&self) -> u64 {
+        self.checkpointer.round()
+    }
+
+    /// Frames in the WAL after the writer's latest commit, as its WAL hook reported it
+    /// to the checkpointer (0 before the first commit), for monitoring.
+    pub fn wal_frames(&self) -> i64 {
+        self.frames.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn write(&self, job: Job) -> Result<Done, StoreError> {

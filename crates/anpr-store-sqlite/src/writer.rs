@@ -66,13 +66,15 @@ const QUEUE: usize = 4 * GROUP_MAX;
 /// Each group costs a transaction and its WAL writes (every page it changed, once), and
 /// each commit empties the page cache of every reader connection that reads after it
 /// (WAL mode), so the next reads fetch their pages from the OS again. Under a load of
-/// consultations, whose audit entries are most of the writes, waiting 0.5 ms lets about
-/// twice as many requests share one commit and halves the writer's CPU per request;
-/// without it, throughput and p99 were both worse on the 2-core VM (BENCHMARKS.md). The
-/// cost is at most this much added latency per write, and only under concurrency: a
-/// lone caller (previous group of one) is never delayed, and the reply still comes only
-/// after the sync, so an `Ok` still means durable.
-const LINGER: std::time::Duration = std::time::Duration::from_micros(500);
+/// consultations, whose audit entries are most of the writes, a short wait lets several
+/// requests share one commit; without any wait the writer's and the syncer's CPU per
+/// request doubled and the p99 tripled on the 2-core VM. But every request of the group
+/// waits too, and a closed-loop caller's throughput is its concurrency divided by its
+/// latency: at 0.5 ms, 16 connections got 9,000–10,200 consultations/s, at 0.2 ms
+/// 11,500–13,300 with the same p99 and no change to the registrations
+/// (BENCHMARKS.md, session 11). A lone caller (previous group of one) is never delayed,
+/// and the reply still comes only after the sync, so an `Ok` still means durable.
+const LINGER: std::time::Duration = std::time::Duration::from_micros(200);
 
 /// Groups between two refreshes of the planner statistics (`PRAGMA optimize`), so that
 /// a long-running store keeps good plans as its tables grow.

@@ -982,3 +982,27 @@ fn the_full_checkpoint_empties_the_wal_and_gives_way_to_readers() {
         .unwrap();
     assert_eq!(righe, 2501);
 }
+
+/// The store's writer reports the WAL's size after each commit (its WAL hook), which is
+/// what lets the checkpointer copy every 256 frames instead of every 200 ms: a later
+/// `wal_autocheckpoint` pragma on the writer would silently remove the hook, and the
+/// report would stay 0.
+#[tokio::test]
+async fn the_writer_reports_the_size_of_the_wal() {
+    let (store, _dir) = fresh();
+    let prima = store.wal_frames();
+    store.baseline_raw_insert(3).await.unwrap();
+    let dopo = store.wal_frames();
+    assert!(dopo > 0, "no report after three commits (before: {prima})");
+    store
+        .append_audit_batch((0..300).map(|i| voce_lettura(format!("v{i}"))).collect())
+        .await
+        .unwrap();
+    let ancora = store.wal_frames();
+    // 300 entries fill several pages; unless the checkpointer restarted the log
+    // meanwhile (it does so only past 65,536 frames), the WAL only grew.
+    assert!(
+        ancora > dopo,
+        "{ancora} frames after the batch, {dopo} before"
+    );
+}
