@@ -286,8 +286,9 @@ pub async fn importa(
             .zip(testate.iter().cloned())
             .collect();
         let tx2 = tx.clone();
+        let deposito = Deposito::nuovo(&opzioni.cartella_esiti)?;
         let risultato = tokio::task::spawn_blocking(move || {
-            let mut p = Produttore::new(ctx, ids_s, ids_f, tx2, esiti);
+            let mut p = Produttore::new(ctx, ids_s, ids_f, tx2, esiti, deposito);
             let r = p.esegui(&files);
             (p.prodotto, p.esiti, r)
         })
@@ -582,10 +583,89 @@ struct Nucleo {
     membri_file: u32,
     origine: NaiveDate,
     intestatario: Option<(IdAnprSoggetto, NaiveDate)>,
-    /// The head's residence, as the text of its section (the family's is the same).
-    residenza: Option<Box<str>>,
-    /// The building key of that residence (the family index row's).
-    chiave_indirizzo: Option<Box<str>>,
+    /// The head's residence, as the text of its section (the family's is the same),
+    /// in the [`Deposito`].
+    residenza: Option<Posto>,
+    /// The building key of that residence (the family index row's), in the deposit.
+    chiave_indirizzo: Option<Posto>,
+}
+
+/// Where a text is in the [`Deposito`].
+#[derive(Debug, Clone, Copy)]
+struct Posto {
+    inizio: u64,
+    lunghezza: u32,
+}
+
+/// Bytes of the [`Deposito`] kept in memory before they are written to its file.
+const CODA_DEPOSITO: usize = 1 << 20;
+
+/// The heads' residences, from the head's record to the family's, which may come much
+/// later in the supply (the families are listed after the subjects). Kept in memory
+/// they were the largest part of the per-family state — about 250 bytes a family, over
+/// 100 MB for a million persons — so they go to an anonymous temporary file in the
+/// outcome directory (the page cache holds it while there is room; nothing is left
+/// behind, even after a crash) and only their place stays in memory.
+struct Deposito {
+    file: std::fs::File,
+    /// Texts not yet written: they start at `su_file`, the file's length.
+    coda: Vec<u8>,
+    su_file: u64,
+    /// For errors: the directory holding the file.
+    cartella: PathBuf,
+}
+
+impl Deposito {
+    fn nuovo(cartella: &Path) -> Result<Self, ErroreSubentro> {
+        let file = tempfile::tempfile_in(cartella)
+            .map_err(|e| ErroreSubentro::Io(cartella.to_owned(), e))?;
+        Ok(Self {
+            file,
+            coda: Vec::with_capacity(CODA_DEPOSITO),
+            su_file: 0,
+            cartella: cartella.to_owned(),
+        })
+    }
+
+    fn metti(&mut self, testo: &str) -> Result<Posto, ErroreSubentro> {
+        let lunghezza = u32::try_from(testo.len())
+            .map_err(|_| ErroreSubentro::Interno("a residence of over 4 GB".into()))?;
+        let posto = Posto {
+            inizio: self.su_file + self.coda.len() as u64,
+            lunghezza,
+        };
+        self.coda.extend_from_slice(testo.as_bytes());
+        if self.coda.len() >= CODA_DEPOSITO {
+            use std::os::unix::fs::FileExt;
+            self.file
+                .write_all_at(&self.coda, self.su_file)
+                .map_err(|e| ErroreSubentro::Io(self.cartella.clone(), e))?;
+            self.su_file += self.coda.len() as u64;
+            self.coda.clear();
+        }
+        Ok(posto)
+    }
+
+    /// The text at `posto` (each text is wholly in the file or wholly in the queue).
+    fn leggi(&self, posto: Posto) -> Result<String, ErroreSubentro> {
+        let mut testo = vec![0; posto.lunghezza as usize];
+        if posto.inizio >= self.su_file {
+            let da = usize::try_from(posto.inizio - self.su_file)
+                .map_err(|_| ErroreSubentro::Interno("deposit offset".into()))?;
+            let parte = self
+                .coda
+                .get(da..da + testo.len())
+                .ok_or_else(|| ErroreSubentro::Interno("deposit offset past its end".into()))?;
+            testo.copy_from_slice(parte);
+        } else {
+            use std::os::unix::fs::FileExt;
+            self.file
+                .read_exact_at(&mut testo, posto.inizio)
+                .map_err(|e| ErroreSubentro::Io(self.cartella.clone(), e))?;
+        }
+        String::from_utf8(testo)
+            .map_err(|_| ErroreSubentro::Interno("deposit text not UTF-8".into()))
+    }
 }
 
 struct Produttore {
@@ -606,6 +686,8 @@ struct Produttore {
     /// only once the families have been read).
     anomalie_differite: BTreeMap<IdAnprSoggetto, (NaiveDate, Vec<Anomalia>)>,
     lotto: Vec<RecordSubentro>,
+    /// The heads' residences until their families are read.
+    deposito: Deposito,
     ids_esauriti: bool,
     byte_precedenti: u64,
 }
@@ -617,6 +699,7 @@ impl Produttore {
         ids_f: Vec<u64>,
         tx: mpsc::Sender<MessaggioSubentro>,
         esiti: ScrittoreEsiti,
+        deposito: Deposito,
     ) -> Self {
         Self {
             ctx,
@@ -631,6 +714,7 @@ impl Produttore {
             visti: HashMap::new(),
             anomalie_differite: BTreeMap::new(),
             lotto: Vec::with_capacity(LOTTO),
+            deposito,
             ids_esauriti: false,
             byte_precedenti: 0,
         }
@@ -1045,18 +1129,18 @@ impl Produttore {
                 if capo {
                     // The family's residence is its head's: kept as text until the
                     // family record is read.
+                    let residenza = match scheda.residenza.as_ref().map(testo).transpose()? {
+                        Some(t) => Some(self.deposito.metti(&t)?),
+                        None => None,
+                    };
+                    let chiave = match scheda.residenza.as_ref().and_then(|r| r.indirizzo.as_ref())
+                    {
+                        Some(i) => Some(self.deposito.metti(&i.chiave_edificio())?),
+                        None => None,
+                    };
                     let n = &mut self.nuclei[indice as usize];
-                    n.residenza = scheda
-                        .residenza
-                        .as_ref()
-                        .map(testo)
-                        .transpose()?
-                        .map(String::into_boxed_str);
-                    n.chiave_indirizzo = scheda
-                        .residenza
-                        .as_ref()
-                        .and_then(|r| r.indirizzo.as_ref())
-                        .map(|i| i.chiave_edificio().into_boxed_str());
+                    n.residenza = residenza;
+                    n.chiave_indirizzo = chiave;
                 }
             }
             if !c.anomalie.is_empty() {
@@ -1181,12 +1265,17 @@ impl Produttore {
             stato: Some(StatoFamiglia::Attiva),
         };
         let id = n.id;
+        let residenza = n.residenza.map(|p| self.deposito.leggi(p)).transpose()?;
+        let chiave = n
+            .chiave_indirizzo
+            .map(|p| self.deposito.leggi(p))
+            .transpose()?;
         let record = record_famiglia(
             id,
             &scheda,
             origine,
-            n.residenza.as_deref(),
-            n.chiave_indirizzo.as_deref(),
+            residenza.as_deref(),
+            chiave.as_deref(),
         )?;
         self.esiti
             .famiglia(file, id_comunale, f.convivenza, Some(id))?;
@@ -1374,4 +1463,38 @@ fn record_famiglia(
         sections,
         index: IndexWrite::Famiglia(index),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Texts come back exactly, whether they were already written to the file or still
+    /// queued in memory, in any order; the file holds them and nothing else.
+    #[test]
+    fn the_deposit_gives_back_what_it_was_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut deposito = Deposito::nuovo(dir.path()).unwrap();
+        // Over three times the queue: three flushes or more, then a partly filled queue.
+        let testi: Vec<String> = (0..30_000)
+            .map(|i| {
+                format!("{{\"indirizzo\":\"via è{i}\",\"numero\":{}}}", i * 7).repeat(1 + i % 5)
+            })
+            .collect();
+        let posti: Vec<Posto> = testi.iter().map(|t| deposito.metti(t).unwrap()).collect();
+        let totale: usize = testi.iter().map(String::len).sum();
+        assert!(totale > 3 * CODA_DEPOSITO, "{totale} bytes");
+        assert!(deposito.su_file > 0 && !deposito.coda.is_empty());
+        assert_eq!(deposito.su_file + deposito.coda.len() as u64, totale as u64);
+        assert_eq!(deposito.file.metadata().unwrap().len(), deposito.su_file);
+        // Backwards, then every seventh: from the queue and from the file.
+        for (t, p) in testi.iter().zip(&posti).rev() {
+            assert_eq!(&deposito.leggi(*p).unwrap(), t);
+        }
+        for (t, p) in testi.iter().zip(&posti).step_by(7) {
+            assert_eq!(&deposito.leggi(*p).unwrap(), t);
+        }
+        // The file is anonymous: nothing appears in the directory.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
 }
