@@ -136,10 +136,16 @@ async fn sqlite_kill_9_during_a_production_subentro_leaves_nothing_and_the_rerun
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // The WAL grows only while the load's transaction writes pages.
+    // The outcome rows stream into `esiti.csv.tmp` while the records are read, before
+    // the load can commit (it needs them all; the file is renamed after the commit):
+    // 64 KiB of them (about a seventh of this supply's) means the load is under way.
+    // The size of the WAL said so only while the load's pages fitted in its cache: the
+    // commit writes them all at once, and then the CLI's final checkpoint keeps the WAL
+    // large, so a kill could land after the commit.
+    let in_scrittura = esiti.path().join("esiti.csv.tmp");
     uccidi_durante(child, || {
-        std::fs::metadata(&wal)
-            .map(|m| m.len() > 2 << 20)
+        std::fs::metadata(&in_scrittura)
+            .map(|m| m.len() > 64 << 10)
             .unwrap_or(false)
     });
 
