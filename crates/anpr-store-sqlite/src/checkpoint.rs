@@ -66,6 +66,22 @@ const INTERVALLO_MAX: Duration = Duration::from_millis(200);
 /// reports it (0 until the first commit).
 pub(crate) type FramesWal = Arc<AtomicI64>;
 
+/// Installs on the writer's connection the WAL hook that reports the WAL's size after
+/// each commit; returns the report. Call it after any `wal_autocheckpoint` pragma, which
+/// replaces the connection's WAL hook.
+pub(crate) fn riferisci_frames(conn: &mut Connection) -> Result<FramesWal, StoreError> {
+    let frames = FramesWal::default();
+    let riferiti = Arc::clone(&frames);
+    conn.wal_hook(Some(
+        move |_: &mut rusqlite::hooks::Wal, pagine: std::ffi::c_int| {
+            riferiti.store(i64::from(pagine), Ordering::Relaxed);
+            Ok(())
+        },
+    ))
+    .ctx("setting the WAL hook")?;
+    Ok(frames)
+}
+
 /// Frames in the WAL above which a passive round is followed by a restart: 256 MiB of
 /// 4 KiB pages, 3 to 5 s of the heaviest registration load measured (4 restarts in a
 /// 12 s bench), under the `journal_size_limit` the file is truncated back to (so the
@@ -318,16 +334,7 @@ mod tests {
         writer
             .execute_batch("CREATE TABLE t (x BLOB); PRAGMA wal_autocheckpoint = 0;")
             .unwrap();
-        let frames = FramesWal::default();
-        let riferiti = Arc::clone(&frames);
-        writer
-            .wal_hook(Some(
-                move |_: &mut rusqlite::hooks::Wal, pagine: std::ffi::c_int| {
-                    riferiti.store(i64::from(pagine), Ordering::Relaxed);
-                    Ok(())
-                },
-            ))
-            .unwrap();
+        let frames = riferisci_frames(&mut writer).unwrap();
         (writer, frames)
     }
 

@@ -126,15 +126,7 @@ impl SqliteStore {
             .ctx("setting wal_autocheckpoint")?;
         // After the pragma, which replaces any WAL hook: each commit tells the
         // checkpointer how large the WAL is, so it copies as soon as there is enough.
-        let frames = checkpoint::FramesWal::default();
-        let riferiti = Arc::clone(&frames);
-        conn.wal_hook(Some(
-            move |_: &mut rusqlite::hooks::Wal, pagine: std::ffi::c_int| {
-                riferiti.store(i64::from(pagine), std::sync::atomic::Ordering::Relaxed);
-                Ok(())
-            },
-        ))
-        .ctx("setting the WAL hook")?;
+        let frames = checkpoint::riferisci_frames(&mut conn)?;
         let checkpointer = Checkpointer::start(
             path,
             checkpoint::RIAVVIO_FRAMES,

@@ -201,7 +201,6 @@ const STATEMENT_CACHE: usize = 128;
 /// Size the WAL file is truncated to after a checkpoint, in bytes.
 const WAL_SIZE_LIMIT: i64 = 384 * 1024 * 1024;
 
-/// Opens (creating it if missing) the database for writing and sets the connection up.
 /// The WAL file of the database at `path` (SQLite's own naming: the path plus `-wal`).
 pub(crate) fn wal_path(path: &Path) -> std::path::PathBuf {
     let mut wal = path.as_os_str().to_owned();
@@ -209,6 +208,7 @@ pub(crate) fn wal_path(path: &Path) -> std::path::PathBuf {
     wal.into()
 }
 
+/// Opens (creating it if missing) the database for writing and sets the connection up.
 pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
