@@ -19,6 +19,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufReader, Read};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -607,7 +608,7 @@ const CODA_DEPOSITO: usize = 1 << 20;
 /// outcome directory (the page cache holds it while there is room; nothing is left
 /// behind, even after a crash) and only their place stays in memory.
 struct Deposito {
-    file: std::fs::File,
+    file: File,
     /// Texts not yet written: they start at `su_file`, the file's length.
     coda: Vec<u8>,
     su_file: u64,
@@ -636,7 +637,6 @@ impl Deposito {
         };
         self.coda.extend_from_slice(testo.as_bytes());
         if self.coda.len() >= CODA_DEPOSITO {
-            use std::os::unix::fs::FileExt;
             self.file
                 .write_all_at(&self.coda, self.su_file)
                 .map_err(|e| ErroreSubentro::Io(self.cartella.clone(), e))?;
@@ -658,7 +658,6 @@ impl Deposito {
                 .ok_or_else(|| ErroreSubentro::Interno("deposit offset past its end".into()))?;
             testo.copy_from_slice(parte);
         } else {
-            use std::os::unix::fs::FileExt;
             self.file
                 .read_exact_at(&mut testo, posto.inizio)
                 .map_err(|e| ErroreSubentro::Io(self.cartella.clone(), e))?;
@@ -1127,8 +1126,8 @@ impl Produttore {
                     data_decorrenza: dal.max(c.valido_dal),
                 });
                 if capo {
-                    // The family's residence is its head's: kept as text until the
-                    // family record is read.
+                    // The family's residence is its head's: its text waits in the
+                    // deposit until the family record is read.
                     let residenza = match scheda.residenza.as_ref().map(testo).transpose()? {
                         Some(t) => Some(self.deposito.metti(&t)?),
                         None => None,
