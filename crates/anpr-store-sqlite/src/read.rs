@@ -493,80 +493,7 @@ pub(crate) fn find_subjects(
     conn: &Connection,
     q: &SubjectQuery,
 ) -> Result<Vec<SubjectIndex>, StoreError> {
-    let mut sql = String::from(
-        "SELECT id, comune, posizione, codice_fiscale, cognome_key, nome_key, sesso, data_nascita, id_comunale,
-                id_famiglia, chiave_indirizzo
-         FROM indice_soggetti WHERE 1 = 1",
-    );
-    let mut params: Vec<SqlValue> = Vec::new();
-    let mut equals = |column: &str, value: SqlValue| {
-        sql.push_str(&format!(" AND {column} = ?"));
-        params.push(value);
-    };
-    if let Some(id) = q.id {
-        equals("id", SqlValue::Integer(domain_id_sql(id.get())));
-    }
-    if let Some(cf) = &q.codice_fiscale {
-        equals("codice_fiscale", SqlValue::Text(cf.clone()));
-    }
-    if let Some(comune) = &q.comune {
-        equals("comune", SqlValue::Text(comune.as_str().to_owned()));
-    }
-    if let Some(id_comunale) = &q.id_comunale {
-        equals("id_comunale", SqlValue::Text(id_comunale.clone()));
-    }
-    if let Some(data) = q.data_nascita {
-        equals("data_nascita", SqlValue::Text(date_bound(data)));
-    }
-    if let Some(sesso) = &q.sesso {
-        equals("sesso", SqlValue::Text(sesso.clone()));
-    }
-    if let Some(posizione) = &q.posizione {
-        equals("posizione", SqlValue::Text(posizione.clone()));
-    }
-    if let Some(famiglia) = q.id_famiglia {
-        equals(
-            "id_famiglia",
-            SqlValue::Integer(domain_id_sql(famiglia.get())),
-        );
-    }
-    if let Some(chiave) = &q.chiave_indirizzo {
-        equals("chiave_indirizzo", SqlValue::Text(chiave.clone()));
-    }
-    if !q.posizioni.is_empty() {
-        // A short list of constants (at most the handful of positions there are).
-        sql.push_str(" AND posizione IN (");
-        for (i, posizione) in q.posizioni.iter().enumerate() {
-            sql.push_str(if i == 0 { "?" } else { ", ?" });
-            params.push(SqlValue::Text(posizione.clone()));
-        }
-        sql.push(')');
-    }
-    if let Some(genitore) = q.genitore {
-        // Written as the partial expression indexes of migration 6 are, so that each
-        // branch is one index lookup.
-        sql.push_str(
-            " AND id IN (SELECT entity FROM versioni WHERE section = 'genitori' AND valido_al IS NULL
-                         AND json_extract(value, '$.padre.idAnpr') = ?
-                       UNION
-                       SELECT entity FROM versioni WHERE section = 'genitori' AND valido_al IS NULL
-                         AND json_extract(value, '$.madre.idAnpr') = ?)",
-        );
-        params.push(SqlValue::Text(genitore.to_string()));
-        params.push(SqlValue::Text(genitore.to_string()));
-    }
-    for (column, prefix) in [
-        ("cognome_key", &q.cognome_prefix),
-        ("nome_key", &q.nome_prefix),
-    ] {
-        if let Some(prefix) = prefix {
-            sql.push_str(&format!(" AND {column} >= ? AND {column} < ?"));
-            params.push(SqlValue::Text(prefix.clone()));
-            params.push(SqlValue::Text(prefix_end(prefix)));
-        }
-    }
-    sql.push_str(" ORDER BY id LIMIT ?");
-    params.push(SqlValue::Integer(i64::from(q.limit.min(MAX_ROWS))));
+    let (sql, params) = subject_search_sql(q);
     let mut stmt = conn
         .prepare_cached(&sql)
         .ctx("preparing a subject search")?;
@@ -638,6 +565,89 @@ pub(crate) fn find_subjects(
             },
         )
         .collect()
+}
+
+/// The SQL and parameters of a subject search.
+fn subject_search_sql(q: &SubjectQuery) -> (String, Vec<SqlValue>) {
+    let mut sql = String::from(
+        "SELECT id, comune, posizione, codice_fiscale, cognome_key, nome_key, sesso, data_nascita, id_comunale,
+                id_famiglia, chiave_indirizzo
+         FROM indice_soggetti WHERE 1 = 1",
+    );
+    let mut params: Vec<SqlValue> = Vec::new();
+    let mut equals = |column: &str, value: SqlValue| {
+        sql.push_str(&format!(" AND {column} = ?"));
+        params.push(value);
+    };
+    if let Some(id) = q.id {
+        equals("id", SqlValue::Integer(domain_id_sql(id.get())));
+    }
+    if let Some(cf) = &q.codice_fiscale {
+        equals("codice_fiscale", SqlValue::Text(cf.clone()));
+    }
+    if let Some(comune) = &q.comune {
+        equals("comune", SqlValue::Text(comune.as_str().to_owned()));
+    }
+    if let Some(id_comunale) = &q.id_comunale {
+        // In the terms of `indice_soggetti_id_comunale_ordine` (comune, length, id): a
+        // municipal id is searched together with its municipality.
+        let lunghezza = i64::try_from(id_comunale.chars().count()).unwrap_or(i64::MAX);
+        equals("length(id_comunale)", SqlValue::Integer(lunghezza));
+        equals("id_comunale", SqlValue::Text(id_comunale.clone()));
+    }
+    if let Some(data) = q.data_nascita {
+        equals("data_nascita", SqlValue::Text(date_bound(data)));
+    }
+    if let Some(sesso) = &q.sesso {
+        equals("sesso", SqlValue::Text(sesso.clone()));
+    }
+    if let Some(posizione) = &q.posizione {
+        equals("posizione", SqlValue::Text(posizione.clone()));
+    }
+    if let Some(famiglia) = q.id_famiglia {
+        equals(
+            "id_famiglia",
+            SqlValue::Integer(domain_id_sql(famiglia.get())),
+        );
+    }
+    if let Some(chiave) = &q.chiave_indirizzo {
+        equals("chiave_indirizzo", SqlValue::Text(chiave.clone()));
+    }
+    if !q.posizioni.is_empty() {
+        // A short list of constants (at most the handful of positions there are).
+        sql.push_str(" AND posizione IN (");
+        for (i, posizione) in q.posizioni.iter().enumerate() {
+            sql.push_str(if i == 0 { "?" } else { ", ?" });
+            params.push(SqlValue::Text(posizione.clone()));
+        }
+        sql.push(')');
+    }
+    if let Some(genitore) = q.genitore {
+        // Written as the partial expression indexes of migration 6 are, so that each
+        // branch is one index lookup.
+        sql.push_str(
+            " AND id IN (SELECT entity FROM versioni WHERE section = 'genitori' AND valido_al IS NULL
+                         AND json_extract(value, '$.padre.idAnpr') = ?
+                       UNION
+                       SELECT entity FROM versioni WHERE section = 'genitori' AND valido_al IS NULL
+                         AND json_extract(value, '$.madre.idAnpr') = ?)",
+        );
+        params.push(SqlValue::Text(genitore.to_string()));
+        params.push(SqlValue::Text(genitore.to_string()));
+    }
+    for (column, prefix) in [
+        ("cognome_key", &q.cognome_prefix),
+        ("nome_key", &q.nome_prefix),
+    ] {
+        if let Some(prefix) = prefix {
+            sql.push_str(&format!(" AND {column} >= ? AND {column} < ?"));
+            params.push(SqlValue::Text(prefix.clone()));
+            params.push(SqlValue::Text(prefix_end(prefix)));
+        }
+    }
+    sql.push_str(" ORDER BY id LIMIT ?");
+    params.push(SqlValue::Integer(i64::from(q.limit.min(MAX_ROWS))));
+    (sql, params)
 }
 
 /// Parses a stored registry id through its `FromStr` (which checks its range).
@@ -717,9 +727,14 @@ pub(crate) fn audit_page(
     Ok(out)
 }
 
+/// The head of the audit chain: its last entry (entries are never deleted), found by
+/// one descent of the table's B-tree.
+pub(crate) const AUDIT_HEAD: &str = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
+
+/// The head of the audit chain ([`AUDIT_HEAD`]).
 pub(crate) fn audit_head(conn: &Connection) -> Result<Option<TestaCatena>, StoreError> {
     let raw: Option<(i64, String)> = conn
-        .prepare_cached("SELECT seq, hash FROM audit_testa WHERE id = 1")
+        .prepare_cached(AUDIT_HEAD)
         .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
         .ctx("reading the audit head")?;
     raw.map(|(seq, hash)| {
@@ -1055,4 +1070,128 @@ pub(crate) fn sospese(
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)
         .ctx("reading suspended operations")?;
     raw.into_iter().map(RawSospesa::parse).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::params;
+
+    use super::*;
+    use crate::schema::{migrate, open_writer};
+    use crate::write::LAST_ID_OPERAZIONE_COMUNE;
+
+    /// The detail lines of `EXPLAIN QUERY PLAN` for `sql` with `params` bound.
+    fn piano(conn: &Connection, sql: &str, params: &[SqlValue]) -> String {
+        let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let righe: Vec<String> = st
+            .query_map(params_from_iter(params.iter()), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        righe.join(" | ")
+    }
+
+    /// The lookups that replaced dropped indexes and tables (migration 10) are index
+    /// searches, not scans, on a fresh database and once the planner has statistics.
+    #[test]
+    fn lookups_without_the_dropped_indexes_still_search_an_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open_writer(&dir.path().join("t.sqlite3")).unwrap();
+        migrate(&mut conn).unwrap();
+        conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        // Two municipalities, a few thousand subjects and operations, audit entries.
+        for i in 0..4000_i64 {
+            let comune = if i % 2 == 0 { "015146" } else { "058091" };
+            conn.execute(
+                "INSERT INTO indice_soggetti (id, comune, posizione, id_comunale, id_famiglia)
+                 VALUES (?1, ?2, 'R', ?3, ?1)",
+                params![i + 1, comune, (i / 2).to_string()],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO indice_famiglie (id, comune, tipo, stato, id_comunale)
+                 VALUES (?1, ?2, 'F', 'A', ?3)",
+                params![i + 1, comune, (i / 2).to_string()],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO operazioni (id, ordine, codice_servizio, comune, id_operazione_comune, utente,
+                                         canale, decorrenza, registrata_il, stato, richiesta, risposta)
+                 VALUES (?1, ?1, '1002', ?2, ?3, 'u', 'rest', '2026-01-01', '2026-01-01', 'eseguita', '{}', '{}')",
+                params![i + 1, comune, i / 2 + 1],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO audit (seq, istante, evento, azione, utente, canale, esito, hash_precedente, hash)
+                 VALUES (?1, '2026-01-01', 'operazione', 'a', 'u', 'rest', 'ok', '', '')",
+                [i + 1],
+            )
+            .unwrap();
+        }
+        let per_id_comunale = SubjectQuery {
+            comune: Some("015146".parse().unwrap()),
+            id_comunale: Some("1234".into()),
+            limit: 10,
+            ..SubjectQuery::default()
+        };
+        let per_comune = SubjectQuery {
+            comune: Some("015146".parse().unwrap()),
+            limit: 10,
+            ..SubjectQuery::default()
+        };
+        for statistiche in [false, true] {
+            if statistiche {
+                conn.execute_batch("ANALYZE").unwrap();
+                // New statistics are read by statements prepared afterwards.
+                conn.flush_prepared_statement_cache();
+            }
+            let (sql, p) = subject_search_sql(&per_id_comunale);
+            let plan = piano(&conn, &sql, &p);
+            assert_eq!(
+                plan,
+                "SEARCH indice_soggetti USING INDEX indice_soggetti_id_comunale_ordine \
+                 (comune=? AND <expr>=? AND id_comunale=?)",
+                "municipal id, statistics {statistiche}"
+            );
+            let (sql, p) = subject_search_sql(&per_comune);
+            let plan = piano(&conn, &sql, &p);
+            assert!(
+                plan.contains("SEARCH indice_soggetti USING INDEX indice_soggetti_estrazione"),
+                "municipality, statistics {statistiche}: {plan}"
+            );
+            let plan = piano(
+                &conn,
+                LAST_ID_OPERAZIONE_COMUNE,
+                &[SqlValue::Text("015146".into())],
+            );
+            assert!(
+                plan.contains(
+                    "SEARCH operazioni USING COVERING INDEX sqlite_autoindex_operazioni_2"
+                ) && !plan.contains("TEMP B-TREE"),
+                "last idOperazioneComune, statistics {statistiche}: {plan}"
+            );
+            let plan = piano(&conn, AUDIT_HEAD, &[]);
+            assert_eq!(plan, "SCAN audit", "audit head, statistics {statistiche}");
+            let plan = piano(
+                &conn,
+                "SELECT id FROM indice_famiglie WHERE comune = ?1",
+                &[SqlValue::Text("015146".into())],
+            );
+            assert!(
+                plan.contains("USING COVERING INDEX indice_famiglie_comune"),
+                "families of a municipality, statistics {statistiche}: {plan}"
+            );
+        }
+        // And they find what the dropped tables held.
+        assert_eq!(
+            conn.query_row(LAST_ID_OPERAZIONE_COMUNE, ["058091"], |r| r
+                .get::<_, i64>(0))
+                .unwrap(),
+            2000
+        );
+        assert_eq!(audit_head(&conn).unwrap().unwrap().seq, 4000);
+        let trovati = find_subjects(&conn, &per_id_comunale).unwrap();
+        assert_eq!(trovati.len(), 1);
+        assert_eq!(trovati[0].id.get(), 2469);
+    }
 }

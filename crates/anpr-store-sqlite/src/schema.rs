@@ -71,6 +71,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "notifiche",
         sql: include_str!("../migrations/0009_notifiche.sql"),
     },
+    Migration {
+        version: 10,
+        name: "meno_pagine_per_commit",
+        sql: include_str!("../migrations/0010_meno_pagine_per_commit.sql"),
+    },
 ];
 
 /// A migration step written in Rust, run inside the migration's transaction.

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use anpr_domain::audit::{concatena, NuovaVoceAudit, TestaCatena, VoceAudit};
+use anpr_domain::audit::{concatena, NuovaVoceAudit, VoceAudit};
 use anpr_domain::ids::{CodiceIstatComune, IdOperazioneAnpr, IdOperazioneComune};
 use anpr_domain::operazione::StatoOperazione;
 use anpr_store::{
@@ -395,6 +395,13 @@ pub(crate) fn annul(
     chain_audit(conn, annulment.audit.clone())
 }
 
+/// The last `idOperazioneComune` of a municipality: the municipality's last entry in the
+/// UNIQUE (comune, id_operazione_comune) index, one descent (and no row of its own to
+/// rewrite at every operation).
+pub(crate) const LAST_ID_OPERAZIONE_COMUNE: &str = "SELECT id_operazione_comune FROM operazioni
+     WHERE comune = ?1 AND id_operazione_comune IS NOT NULL
+     ORDER BY id_operazione_comune DESC LIMIT 1";
+
 /// Checks the operation id and `idOperazioneComune` and appends the operation to the
 /// log. Returns its order of application.
 pub(crate) fn insert_operation(
@@ -407,7 +414,7 @@ pub(crate) fn insert_operation(
         (Some(comune), Some(id)) => {
             let id_sql = u64_to_sql(id.get(), "idOperazioneComune")?;
             let last: Option<i64> = conn
-                .prepare_cached("SELECT ultimo FROM ultimo_id_comune WHERE comune = ?1")
+                .prepare_cached(LAST_ID_OPERAZIONE_COMUNE)
                 .and_then(|mut s| s.query_row([comune.as_str()], |r| r.get(0)).optional())
                 .ctx("reading the last idOperazioneComune")?;
             if let Some(last) = last.filter(|&last| id_sql <= last) {
@@ -436,12 +443,6 @@ pub(crate) fn insert_operation(
                     })?;
                 return Err(StoreError::IdOperazioneComuneNotIncreasing { id, last });
             }
-            conn.prepare_cached(
-                "INSERT INTO ultimo_id_comune (comune, ultimo) VALUES (?1, ?2)
-                 ON CONFLICT (comune) DO UPDATE SET ultimo = excluded.ultimo",
-            )
-            .and_then(|mut s| s.execute(params![comune.as_str(), id_sql]))
-            .ctx("recording the last idOperazioneComune")?;
             Some(id_sql)
         }
         _ => None,
@@ -844,23 +845,12 @@ pub(crate) fn insert_outbox(conn: &Connection, op: &PreparedOp) -> Result<(), St
 }
 
 /// Chains an audit entry (already normalised by [`prepare_audit`]) after the current
-/// head and moves the head.
+/// head, the chain's last entry.
 pub(crate) fn chain_audit(
     conn: &Connection,
     voce: NuovaVoceAudit,
 ) -> Result<VoceAudit, StoreError> {
-    let head: Option<(i64, String)> = conn
-        .prepare_cached("SELECT seq, hash FROM audit_testa WHERE id = 1")
-        .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
-        .ctx("reading the audit head")?;
-    let head = head
-        .map(|(seq, hash)| {
-            Ok::<_, StoreError>(TestaCatena {
-                seq: crate::codec::u64_from_sql(seq, "audit head")?,
-                hash,
-            })
-        })
-        .transpose()?;
+    let head = crate::read::audit_head(conn)?;
     let entry = concatena(head.as_ref(), voce);
     let v = &entry.voce;
     let id_op = v
@@ -892,12 +882,6 @@ pub(crate) fn chain_audit(
         ])
     })
     .ctx("appending the audit entry")?;
-    conn.prepare_cached(
-        "INSERT INTO audit_testa (id, seq, hash) VALUES (1, ?1, ?2)
-         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-    )
-    .and_then(|mut s| s.execute(params![seq, entry.hash]))
-    .ctx("moving the audit head")?;
     Ok(entry)
 }
 

@@ -365,6 +365,8 @@ pub struct SubjectQuery {
     pub id: Option<IdAnprSoggetto>,
     pub codice_fiscale: Option<String>,
     pub comune: Option<CodiceIstatComune>,
+    /// A municipal id (`idSchedaSoggettoComune`) is unique only within its municipality:
+    /// search it with `comune` (the stores' indexes are by municipality, then id).
     pub id_comunale: Option<String>,
     pub cognome_prefix: Option<String>,
     pub nome_prefix: Option<String>,
