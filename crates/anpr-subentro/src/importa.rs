@@ -288,8 +288,9 @@ pub async fn importa(
             .collect();
         let tx2 = tx.clone();
         let deposito = Deposito::nuovo(&opzioni.cartella_esiti)?;
+        let membri = Membri::nuovo(&opzioni.cartella_esiti)?;
         let risultato = tokio::task::spawn_blocking(move || {
-            let mut p = Produttore::new(ctx, ids_s, ids_f, tx2, esiti, deposito);
+            let mut p = Produttore::new(ctx, ids_s, ids_f, tx2, esiti, deposito, membri);
             let r = p.esegui(&files);
             (p.prodotto, p.esiti, r)
         })
@@ -667,10 +668,106 @@ impl Deposito {
     }
 }
 
+/// Ids reserved for the run, as runs of consecutive values: the store hands them out
+/// in blocks (SQLite always one block), so a million ids take a few bytes instead of
+/// eight megabytes for the whole run.
+#[derive(Debug, Default)]
+struct IdRiservati {
+    /// (first, one past the last), in the order given.
+    blocchi: std::collections::VecDeque<(u64, u64)>,
+}
+
+impl IdRiservati {
+    fn da(ids: Vec<u64>) -> Self {
+        let mut blocchi: std::collections::VecDeque<(u64, u64)> = Default::default();
+        for id in ids {
+            match blocchi.back_mut() {
+                Some((_, fine)) if *fine == id && id < u64::MAX => *fine = id + 1,
+                _ => blocchi.push_back((id, id.saturating_add(1))),
+            }
+        }
+        Self { blocchi }
+    }
+
+    fn prossimo(&mut self) -> Option<u64> {
+        let (inizio, fine) = self.blocchi.front_mut()?;
+        let id = *inizio;
+        *inizio += 1;
+        if inizio == fine {
+            self.blocchi.pop_front();
+        }
+        Some(id)
+    }
+}
+
+/// Bytes of one entry of the [`Membri`] file: the family's index and the subject's id.
+const VOCE_MEMBRO: usize = 4 + 8;
+
+/// The loaded subjects with the family each points to, needed only at the end of the
+/// run (EN063: the members of families missing from the file). Sixteen bytes a person
+/// in memory, so they are appended to an anonymous temporary file in the outcome
+/// directory instead and read back once, in loading order.
+struct Membri {
+    file: std::io::BufWriter<File>,
+    /// For errors: the directory holding the file.
+    cartella: PathBuf,
+}
+
+impl Membri {
+    fn nuovo(cartella: &Path) -> Result<Self, ErroreSubentro> {
+        let file = tempfile::tempfile_in(cartella)
+            .map_err(|e| ErroreSubentro::Io(cartella.to_owned(), e))?;
+        Ok(Self {
+            file: std::io::BufWriter::with_capacity(1 << 16, file),
+            cartella: cartella.to_owned(),
+        })
+    }
+
+    fn aggiungi(
+        &mut self,
+        nucleo: IndiceNucleo,
+        soggetto: IdAnprSoggetto,
+    ) -> Result<(), ErroreSubentro> {
+        let mut voce = [0; VOCE_MEMBRO];
+        voce[..4].copy_from_slice(&nucleo.to_le_bytes());
+        voce[4..].copy_from_slice(&soggetto.get().to_le_bytes());
+        std::io::Write::write_all(&mut self.file, &voce)
+            .map_err(|e| ErroreSubentro::Io(self.cartella.clone(), e))
+    }
+
+    /// Every entry so far, in the order given.
+    fn per_ognuno(
+        &mut self,
+        mut f: impl FnMut(IndiceNucleo, IdAnprSoggetto),
+    ) -> Result<(), ErroreSubentro> {
+        let io = |e| ErroreSubentro::Io(self.cartella.clone(), e);
+        std::io::Write::flush(&mut self.file).map_err(io)?;
+        let mut lettore = BufReader::with_capacity(1 << 16, self.file.get_ref());
+        std::io::Seek::seek(&mut lettore, std::io::SeekFrom::Start(0)).map_err(io)?;
+        let mut voce = [0; VOCE_MEMBRO];
+        loop {
+            match lettore.read_exact(&mut voce) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(io(e)),
+            }
+            let nucleo = IndiceNucleo::from_le_bytes([voce[0], voce[1], voce[2], voce[3]]);
+            let mut id = [0; 8];
+            id.copy_from_slice(&voce[4..]);
+            let soggetto = IdAnprSoggetto::new(u64::from_le_bytes(id))
+                .map_err(|e| ErroreSubentro::Interno(format!("members' file: {e}")))?;
+            f(nucleo, soggetto);
+        }
+        // Appending resumes at the end.
+        std::io::Seek::seek(self.file.get_mut(), std::io::SeekFrom::End(0)).map_err(io)?;
+        Ok(())
+    }
+}
+
 struct Produttore {
     ctx: Contesto,
-    ids_s: std::vec::IntoIter<u64>,
-    ids_f: std::vec::IntoIter<u64>,
+    ids_s: IdRiservati,
+    ids_f: IdRiservati,
     tx: mpsc::Sender<MessaggioSubentro>,
     esiti: ScrittoreEsiti,
     prodotto: Prodotto,
@@ -678,7 +775,7 @@ struct Produttore {
     per_id_comunale: HashMap<Box<str>, IndiceNucleo>,
     nuclei: Vec<Nucleo>,
     /// Loaded subjects with the family they point to (EN063 needs them at the end).
-    membri: Vec<(IndiceNucleo, IdAnprSoggetto)>,
+    membri: Membri,
     /// Tax codes seen in this supply (fixed-size keys), with the position (`R`/`A`).
     visti: HashMap<[u8; 16], u8>,
     /// Non-blocking anomalies of loaded subjects, written at the end (EN063 is known
@@ -699,17 +796,18 @@ impl Produttore {
         tx: mpsc::Sender<MessaggioSubentro>,
         esiti: ScrittoreEsiti,
         deposito: Deposito,
+        membri: Membri,
     ) -> Self {
         Self {
             ctx,
-            ids_s: ids_s.into_iter(),
-            ids_f: ids_f.into_iter(),
+            ids_s: IdRiservati::da(ids_s),
+            ids_f: IdRiservati::da(ids_f),
             tx,
             esiti,
             prodotto: Prodotto::default(),
             per_id_comunale: HashMap::new(),
             nuclei: Vec::new(),
-            membri: Vec::new(),
+            membri,
             visti: HashMap::new(),
             anomalie_differite: BTreeMap::new(),
             lotto: Vec::with_capacity(LOTTO),
@@ -941,7 +1039,10 @@ impl Produttore {
     }
 
     fn prossimo_soggetto(&mut self) -> Option<IdAnprSoggetto> {
-        let id = self.ids_s.next().and_then(|i| IdAnprSoggetto::new(i).ok());
+        let id = self
+            .ids_s
+            .prossimo()
+            .and_then(|i| IdAnprSoggetto::new(i).ok());
         if id.is_none() {
             self.ids_esauriti = true;
         }
@@ -949,7 +1050,10 @@ impl Produttore {
     }
 
     fn prossima_famiglia(&mut self) -> Option<IdAnprFamiglia> {
-        let id = self.ids_f.next().and_then(|i| IdAnprFamiglia::new(i).ok());
+        let id = self
+            .ids_f
+            .prossimo()
+            .and_then(|i| IdAnprFamiglia::new(i).ok());
         if id.is_none() {
             self.ids_esauriti = true;
         }
@@ -1118,7 +1222,7 @@ impl Produttore {
                 ..SchedaSoggetto::default()
             };
             if let Some((indice, id_f, tipo, codice, dal, capo)) = nucleo {
-                self.membri.push((indice, id));
+                self.membri.aggiungi(indice, id)?;
                 scheda.legame = Some(Legame {
                     id_famiglia_convivenza_anpr: id_f,
                     tipo_legame: tipo,
@@ -1304,11 +1408,11 @@ impl Produttore {
         // Their loaded members, in loading order.
         let mut membri: HashMap<IndiceNucleo, Vec<IdAnprSoggetto>> =
             mancanti.iter().map(|(_, i)| (*i, Vec::new())).collect();
-        for (i, m) in &self.membri {
-            if let Some(v) = membri.get_mut(i) {
-                v.push(*m);
+        self.membri.per_ognuno(|i, m| {
+            if let Some(v) = membri.get_mut(&i) {
+                v.push(m);
             }
-        }
+        })?;
         for (id_comunale, indice) in mancanti {
             let convivenza = self.nuclei[indice as usize].tipo == TipoScheda::Convivenza;
             let campo = if convivenza {
@@ -1494,6 +1598,63 @@ mod tests {
             assert_eq!(&deposito.leggi(*p).unwrap(), t);
         }
         // The file is anonymous: nothing appears in the directory.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    /// Reserved ids come out in the order given, whether in one block or scattered (as
+    /// a sequence shared with concurrent sessions may hand them out), and then run out.
+    #[test]
+    fn reserved_ids_come_out_in_order_and_run_out() {
+        let dati: Vec<u64> = (100..100_000)
+            .chain([7, 8, 9, 3, 200_000, 200_001])
+            .chain(500..510)
+            .collect();
+        let mut ids = IdRiservati::da(dati.clone());
+        // Consecutive values are kept as one block each.
+        assert_eq!(ids.blocchi.len(), 5);
+        let usciti: Vec<u64> = std::iter::from_fn(|| ids.prossimo()).collect();
+        assert_eq!(usciti, dati);
+        assert_eq!(ids.prossimo(), None);
+        assert_eq!(IdRiservati::da(Vec::new()).prossimo(), None);
+    }
+
+    /// The members come back exactly and in order, across the write buffer, also when
+    /// more are added after a reading; the file leaves nothing in the directory.
+    #[test]
+    fn the_members_file_gives_back_every_member_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut membri = Membri::nuovo(dir.path()).unwrap();
+        let voce = |k: u64| {
+            (
+                u32::try_from(k % 70_001).unwrap(),
+                IdAnprSoggetto::new(k * 3 + 1).unwrap(),
+            )
+        };
+        for k in 0..20_000 {
+            let (n, m) = voce(k);
+            membri.aggiungi(n, m).unwrap();
+        }
+        let leggi = |membri: &mut Membri| {
+            let mut letti = Vec::new();
+            membri.per_ognuno(|n, m| letti.push((n, m))).unwrap();
+            letti
+        };
+        assert_eq!(
+            leggi(&mut membri),
+            (0..20_000).map(voce).collect::<Vec<_>>()
+        );
+        for k in 20_000..30_000 {
+            let (n, m) = voce(k);
+            membri.aggiungi(n, m).unwrap();
+        }
+        assert_eq!(
+            leggi(&mut membri),
+            (0..30_000).map(voce).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            membri.file.get_ref().metadata().unwrap().len(),
+            30_000 * VOCE_MEMBRO as u64
+        );
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }
