@@ -489,84 +489,6 @@ fn prefix_end(prefix: &str) -> String {
     end
 }
 
-pub(crate) fn find_subjects(
-    conn: &Connection,
-    q: &SubjectQuery,
-) -> Result<Vec<SubjectIndex>, StoreError> {
-    let (sql, params) = subject_search_sql(q);
-    let mut stmt = conn
-        .prepare_cached(&sql)
-        .ctx("preparing a subject search")?;
-    type RawSubject = (
-        i64,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<i64>,
-        Option<String>,
-    );
-    let raw = stmt
-        .query_map(params_from_iter(params.iter()), |r| {
-            Ok::<RawSubject, _>((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-                r.get(8)?,
-                r.get(9)?,
-                r.get(10)?,
-            ))
-        })
-        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-        .ctx("searching subjects")?;
-    raw.into_iter()
-        .map(
-            |(
-                id,
-                comune,
-                posizione,
-                cf,
-                cognome,
-                nome,
-                sesso,
-                nascita,
-                id_comunale,
-                famiglia,
-                indirizzo,
-            )| {
-                let what = format!("subject index {id}");
-                Ok(SubjectIndex {
-                    id: parse_id::<IdAnprSoggetto>(id, &what)?,
-                    comune: parse_stored(&comune, &what)?,
-                    posizione,
-                    codice_fiscale: cf,
-                    cognome_key: cognome,
-                    nome_key: nome,
-                    sesso,
-                    data_nascita: nascita
-                        .as_deref()
-                        .map(|d| date_from_sql(d, &what))
-                        .transpose()?,
-                    id_comunale,
-                    id_famiglia: famiglia
-                        .map(|f| parse_id::<IdAnprFamiglia>(f, &what))
-                        .transpose()?,
-                    chiave_indirizzo: indirizzo,
-                })
-            },
-        )
-        .collect()
-}
-
 /// The SQL and parameters of a subject search.
 fn subject_search_sql(q: &SubjectQuery) -> (String, Vec<SqlValue>) {
     let mut sql = String::from(
@@ -648,6 +570,84 @@ fn subject_search_sql(q: &SubjectQuery) -> (String, Vec<SqlValue>) {
     sql.push_str(" ORDER BY id LIMIT ?");
     params.push(SqlValue::Integer(i64::from(q.limit.min(MAX_ROWS))));
     (sql, params)
+}
+
+pub(crate) fn find_subjects(
+    conn: &Connection,
+    q: &SubjectQuery,
+) -> Result<Vec<SubjectIndex>, StoreError> {
+    let (sql, params) = subject_search_sql(q);
+    let mut stmt = conn
+        .prepare_cached(&sql)
+        .ctx("preparing a subject search")?;
+    type RawSubject = (
+        i64,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+    );
+    let raw = stmt
+        .query_map(params_from_iter(params.iter()), |r| {
+            Ok::<RawSubject, _>((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+                r.get(10)?,
+            ))
+        })
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .ctx("searching subjects")?;
+    raw.into_iter()
+        .map(
+            |(
+                id,
+                comune,
+                posizione,
+                cf,
+                cognome,
+                nome,
+                sesso,
+                nascita,
+                id_comunale,
+                famiglia,
+                indirizzo,
+            )| {
+                let what = format!("subject index {id}");
+                Ok(SubjectIndex {
+                    id: parse_id::<IdAnprSoggetto>(id, &what)?,
+                    comune: parse_stored(&comune, &what)?,
+                    posizione,
+                    codice_fiscale: cf,
+                    cognome_key: cognome,
+                    nome_key: nome,
+                    sesso,
+                    data_nascita: nascita
+                        .as_deref()
+                        .map(|d| date_from_sql(d, &what))
+                        .transpose()?,
+                    id_comunale,
+                    id_famiglia: famiglia
+                        .map(|f| parse_id::<IdAnprFamiglia>(f, &what))
+                        .transpose()?,
+                    chiave_indirizzo: indirizzo,
+                })
+            },
+        )
+        .collect()
 }
 
 /// Parses a stored registry id through its `FromStr` (which checks its range).

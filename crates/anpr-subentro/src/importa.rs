@@ -617,12 +617,16 @@ struct Deposito {
     cartella: PathBuf,
 }
 
+/// An anonymous temporary file in `cartella` (no name: nothing is left behind, even
+/// after a crash).
+fn file_anonimo(cartella: &Path) -> Result<File, ErroreSubentro> {
+    tempfile::tempfile_in(cartella).map_err(|e| ErroreSubentro::Io(cartella.to_owned(), e))
+}
+
 impl Deposito {
     fn nuovo(cartella: &Path) -> Result<Self, ErroreSubentro> {
-        let file = tempfile::tempfile_in(cartella)
-            .map_err(|e| ErroreSubentro::Io(cartella.to_owned(), e))?;
         Ok(Self {
-            file,
+            file: file_anonimo(cartella)?,
             coda: Vec::with_capacity(CODA_DEPOSITO),
             su_file: 0,
             cartella: cartella.to_owned(),
@@ -715,10 +719,8 @@ struct Membri {
 
 impl Membri {
     fn nuovo(cartella: &Path) -> Result<Self, ErroreSubentro> {
-        let file = tempfile::tempfile_in(cartella)
-            .map_err(|e| ErroreSubentro::Io(cartella.to_owned(), e))?;
         Ok(Self {
-            file: std::io::BufWriter::with_capacity(1 << 16, file),
+            file: std::io::BufWriter::with_capacity(1 << 16, file_anonimo(cartella)?),
             cartella: cartella.to_owned(),
         })
     }
