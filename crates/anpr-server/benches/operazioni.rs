@@ -43,6 +43,9 @@
 //!   latency goes: reads before the decision, or `apply`, that is the write queue, the
 //!   group's SQL and its durable commit).
 //!
+//! On SQLite the table also gives the WAL pages (frames) the writer appended per
+//! operation during each phase, from `SqliteStore::wal_frames_written`.
+//!
 //! Without `--bench` on the command line (that is, under `cargo test --all-targets` or
 //! `cargo test --benches`) it does a smoke run of a few operations per phase, which still
 //! checks that every operation succeeds.
@@ -498,6 +501,9 @@ struct Misura {
     /// SQLite during the phase, when known: the average group-commit size, and groups
     /// per WAL sync (more than one when groups were committed during a sync).
     group: Option<(f64, f64)>,
+    /// SQLite during the phase, when known: WAL frames (4 KiB pages) the writer's
+    /// commits appended, per operation — the write volume behind each one.
+    pagine_wal: Option<f64>,
     cpu: Cpu,
 }
 
@@ -822,8 +828,9 @@ async fn registra_e_sposta(
             "1002" => lavoro_1002(pop, ops),
             _ => lavoro_5005(pop, &from),
         };
-        let n = lavoro.iter().map(Vec::len).sum();
+        let n: usize = lavoro.iter().map(Vec::len).sum();
         let stats_before = store.sqlite.as_ref().map(|s| s.writer_stats());
+        let frames_before = store.sqlite.as_ref().map(|s| s.wal_frames_written());
         let cpu = Cpu::start();
         let (wall, latencies, registered) = esegui(via, lavoro, interval).await;
         let cpu = cpu.since();
@@ -835,6 +842,11 @@ async fn registra_e_sposta(
                 groups / (a.syncs - b.syncs).max(1) as f64,
             )
         });
+        let pagine_wal = store
+            .sqlite
+            .as_ref()
+            .zip(frames_before)
+            .map(|(s, b)| (s.wal_frames_written().saturating_sub(b)) as f64 / n.max(1) as f64);
         for (k, r) in registered.into_iter().enumerate() {
             pop.soggetti[k].extend(r);
         }
@@ -846,6 +858,7 @@ async fn registra_e_sposta(
             wall,
             latencies,
             group,
+            pagine_wal,
             cpu,
         };
         eprintln!(
@@ -899,6 +912,7 @@ async fn baseline(cfg: &Config, backend: Backend, store: &FreshStore, ops: usize
         wall,
         latencies,
         group: None,
+        pagine_wal: None,
         cpu,
     };
     eprintln!(
@@ -1029,9 +1043,9 @@ fn report(cfg: &Config, misure: &[Misura]) {
         if cfg.smoke { ", SMOKE RUN" } else { "" }
     );
     println!(
-        "| backend | layer | operation | ops | ops/s | p50 ms | p99 ms | max ms | ratio to baseline | CPU µs/op | writer µs/op | avg group / groups per sync |"
+        "| backend | layer | operation | ops | ops/s | p50 ms | p99 ms | max ms | ratio to baseline | CPU µs/op | writer µs/op | avg group / groups per sync | WAL pages/op |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let baselines: Vec<f64> = misure
             .iter()
@@ -1046,7 +1060,7 @@ fn report(cfg: &Config, misure: &[Misura]) {
             let (cpu, writer) = m.cpu_us();
             let us = |v: Option<f64>| v.map_or_else(|| "—".to_owned(), |v| format!("{v:.0}"));
             println!(
-                "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.3} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.3} | {} | {} | {} | {} |",
                 backend.name(),
                 m.layer,
                 m.op,
@@ -1064,6 +1078,8 @@ fn report(cfg: &Config, misure: &[Misura]) {
                 },
                 m.group
                     .map_or_else(|| "—".to_owned(), |(g, s)| format!("{g:.1} / {s:.2}")),
+                m.pagine_wal
+                    .map_or_else(|| "—".to_owned(), |p| format!("{p:.1}")),
             );
         }
     }

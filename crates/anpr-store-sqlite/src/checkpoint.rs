@@ -66,20 +66,43 @@ const INTERVALLO_MAX: Duration = Duration::from_millis(200);
 /// reports it (0 until the first commit).
 pub(crate) type FramesWal = Arc<AtomicI64>;
 
+/// What the writer's WAL hook reports.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RapportoWal {
+    /// The WAL's size after the latest commit (what the checkpointer looks at).
+    pub(crate) frames: FramesWal,
+    /// Frames appended by the writer's commits so far, across restarts of the log: the
+    /// write volume of the store's operations, in pages.
+    pub(crate) scritti: Arc<AtomicU64>,
+}
+
+/// Frames a commit appended, from the WAL's size before and after it: a smaller size
+/// after means the log had restarted, and all of its frames are the commit's.
+fn frames_del_commit(prima: i64, dopo: i64) -> i64 {
+    if dopo >= prima {
+        dopo - prima
+    } else {
+        dopo
+    }
+}
+
 /// Installs on the writer's connection the WAL hook that reports the WAL's size after
 /// each commit; returns the report. Call it after any `wal_autocheckpoint` pragma, which
 /// replaces the connection's WAL hook.
-pub(crate) fn riferisci_frames(conn: &mut Connection) -> Result<FramesWal, StoreError> {
-    let frames = FramesWal::default();
-    let riferiti = Arc::clone(&frames);
+pub(crate) fn riferisci_frames(conn: &mut Connection) -> Result<RapportoWal, StoreError> {
+    let rapporto = RapportoWal::default();
+    let (frames, scritti) = (Arc::clone(&rapporto.frames), Arc::clone(&rapporto.scritti));
     conn.wal_hook(Some(
         move |_: &mut rusqlite::hooks::Wal, pagine: std::ffi::c_int| {
-            riferiti.store(i64::from(pagine), Ordering::Relaxed);
+            let dopo = i64::from(pagine);
+            let prima = frames.swap(dopo, Ordering::Relaxed);
+            let nuovi = u64::try_from(frames_del_commit(prima, dopo)).unwrap_or(0);
+            scritti.fetch_add(nuovi, Ordering::Relaxed);
             Ok(())
         },
     ))
     .ctx("setting the WAL hook")?;
-    Ok(frames)
+    Ok(rapporto)
 }
 
 /// Frames in the WAL above which a passive round is followed by a restart: 256 MiB of
@@ -312,6 +335,15 @@ mod tests {
 
     use super::*;
 
+    /// A commit's frames are the growth of the log, or all of it after a restart.
+    #[test]
+    fn a_commits_frames_count_from_the_restart() {
+        assert_eq!(frames_del_commit(100, 130), 30);
+        assert_eq!(frames_del_commit(0, 7), 7);
+        assert_eq!(frames_del_commit(70_000, 12), 12);
+        assert_eq!(frames_del_commit(50, 50), 0);
+    }
+
     /// A round starts once enough frames were added, counting all of them after a
     /// restart of the log, and after the longest interval whatever the count.
     #[test]
@@ -329,7 +361,7 @@ mod tests {
 
     /// A writer connection on a new database at `path` with one table, its automatic
     /// checkpoint off and a WAL hook reporting the WAL's size, as the store's writer.
-    fn scrittore(path: &Path) -> (Connection, FramesWal) {
+    fn scrittore(path: &Path) -> (Connection, RapportoWal) {
         let mut writer = crate::schema::open_writer(path).unwrap();
         writer
             .execute_batch("CREATE TABLE t (x BLOB); PRAGMA wal_autocheckpoint = 0;")
@@ -344,7 +376,8 @@ mod tests {
     fn enough_new_frames_start_a_round_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.sqlite3");
-        let (writer, frames) = scrittore(&path);
+        let (writer, rapporto) = scrittore(&path);
+        let frames = rapporto.frames;
         let checkpointer =
             Checkpointer::start(&path, RIAVVIO_FRAMES, Arc::clone(&frames), FRAMES_ROUND).unwrap();
         // Right after a round (the first one comes at the longest interval), the next
@@ -386,10 +419,11 @@ mod tests {
     fn the_wal_is_restarted_under_a_steady_load() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.sqlite3");
-        let (writer, frames) = scrittore(&path);
+        let (writer, rapporto) = scrittore(&path);
         writer.pragma_update(None, "synchronous", "NORMAL").unwrap();
         let soglia = 500;
-        let checkpointer = Checkpointer::start(&path, soglia, frames, FRAMES_ROUND).unwrap();
+        let checkpointer =
+            Checkpointer::start(&path, soglia, Arc::clone(&rapporto.frames), FRAMES_ROUND).unwrap();
         let fine = Arc::new(AtomicBool::new(false));
         let lettori: Vec<_> = (0..2)
             .map(|_| {
@@ -426,6 +460,15 @@ mod tests {
             .unwrap()
             .len();
         assert!(checkpointer.riavvii() >= 2, "the log was not restarted");
+        // The count of frames written goes on across the restarts: at least the two
+        // pages of each commit's row (the deletes write more), far more than the log
+        // holds now.
+        let scritti = rapporto.scritti.load(Ordering::Relaxed);
+        let nel_wal = u64::try_from(rapporto.frames.load(Ordering::Relaxed)).unwrap();
+        assert!(
+            scritti >= 2 * commits && scritti > nel_wal + soglia as u64,
+            "{scritti} frames counted after {commits} commits, {nel_wal} in the log"
+        );
         // Without restarts the file holds everything: 116 MB in this test on the
         // 2-core VM (at least 3,000 commits: over 70 MB); with them, 27 MB.
         assert!(

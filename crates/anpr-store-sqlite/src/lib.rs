@@ -87,8 +87,9 @@ pub struct SqliteStore {
     // closes (the last connection to close checkpoints what remains).
     // Held for its `Drop`, which stops the thread.
     checkpointer: Checkpointer,
-    /// The WAL's size as the writer's hook last reported it (shared with the checkpointer).
-    frames: checkpoint::FramesWal,
+    /// What the writer's WAL hook reports: the WAL's size (shared with the checkpointer)
+    /// and the frames written so far.
+    wal: checkpoint::RapportoWal,
     writer: Writer,
     readers: Arc<Readers>,
     /// One block per sequence, each behind its own async lock (held across the rare
@@ -126,11 +127,11 @@ impl SqliteStore {
             .ctx("setting wal_autocheckpoint")?;
         // After the pragma, which replaces any WAL hook: each commit tells the
         // checkpointer how large the WAL is, so it copies as soon as there is enough.
-        let frames = checkpoint::riferisci_frames(&mut conn)?;
+        let wal = checkpoint::riferisci_frames(&mut conn)?;
         let checkpointer = Checkpointer::start(
             path,
             checkpoint::RIAVVIO_FRAMES,
-            Arc::clone(&frames),
+            Arc::clone(&wal.frames),
             checkpoint::FRAMES_ROUND,
         )?;
         let writer = Writer::start(conn, path)?;
@@ -138,7 +139,7 @@ impl SqliteStore {
         Ok(Self {
             path: path.to_owned(),
             checkpointer,
-            frames,
+            wal,
             writer,
             readers,
             sequences: Default::default(),
@@ -194,7 +195,14 @@ impl SqliteStore {
     /// Frames in the WAL after the writer's latest commit, as its WAL hook reported it
     /// to the checkpointer (0 before the first commit), for monitoring.
     pub fn wal_frames(&self) -> i64 {
-        self.frames.load(std::sync::atomic::Ordering::Relaxed)
+        self.wal.frames.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Frames (pages) the writer's commits have appended to the WAL since the store
+    /// opened, across restarts of the log: the store's write volume, for monitoring
+    /// (the bench reports it per operation).
+    pub fn wal_frames_written(&self) -> u64 {
+        self.wal.scritti.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn write(&self, job: Job) -> Result<Done, StoreError> {

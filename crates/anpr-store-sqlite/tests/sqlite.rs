@@ -1005,4 +1005,10 @@ async fn the_writer_reports_the_size_of_the_wal() {
         ancora > dopo,
         "{ancora} frames after the batch, {dopo} before"
     );
+    // And the count of frames written since the store opened holds them all.
+    let scritti = store.wal_frames_written();
+    assert!(
+        scritti >= u64::try_from(ancora - prima).unwrap() && scritti > 0,
+        "{scritti} frames counted, the log went from {prima} to {ancora}"
+    );
 }
