@@ -123,11 +123,40 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
-        .into_response()
+    let mut testo = state.metrics.render();
+    testo.push_str(&metriche_store(&state.registry));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], testo).into_response()
+}
+
+/// The storage backends' own figures (`Store::metriche`) in the Prometheus text
+/// format: one series per environment, labelled `ambiente`.
+fn metriche_store(registry: &anpr_service::Registry) -> String {
+    use std::fmt::Write as _;
+    let mut per_nome: std::collections::BTreeMap<&'static str, (&'static str, bool, String)> =
+        std::collections::BTreeMap::new();
+    for a in registry.ambienti() {
+        let Ok(store) = registry.store(a) else {
+            continue;
+        };
+        for m in store.metriche() {
+            let voce = per_nome
+                .entry(m.nome)
+                .or_insert_with(|| (m.aiuto, m.contatore, String::new()));
+            let _ = writeln!(
+                voce.2,
+                "{}{{ambiente=\"{}\"}} {}",
+                m.nome,
+                a.as_str(),
+                m.valore
+            );
+        }
+    }
+    let mut out = String::new();
+    for (nome, (aiuto, contatore, righe)) in per_nome {
+        let tipo = if contatore { "counter" } else { "gauge" };
+        let _ = write!(out, "# HELP {nome} {aiuto}\n# TYPE {nome} {tipo}\n{righe}");
+    }
+    out
 }
 
 pub async fn not_found(State(state): State<AppState>, Caller(ctx): Caller) -> ApiError {

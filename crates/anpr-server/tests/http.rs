@@ -370,3 +370,67 @@ async fn every_documented_path_is_routed_and_metrics_count_requests() {
     let text = r.text().await.unwrap();
     assert!(text.contains("anpr_http_requests_total"), "{text}");
 }
+
+/// `/metrics` also carries the SQLite store's own figures, one series per environment:
+/// a write through the API moves the test environment's counters and no other's.
+#[tokio::test]
+async fn metrics_carry_the_stores_figures_per_environment() {
+    let s = start(true).await;
+    let valore = |testo: &str, serie: &str| -> f64 {
+        testo
+            .lines()
+            .find_map(|l| l.strip_prefix(serie))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{serie} missing:\n{testo}"))
+    };
+    let leggi = || async {
+        s.client
+            .get(format!("{}/metrics", s.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let prima = leggi().await;
+    assert!(
+        prima.contains("# TYPE anpr_sqlite_wal_frames_written_total counter")
+            && prima.contains("# TYPE anpr_sqlite_wal_frames gauge"),
+        "{prima}"
+    );
+    for a in ["test", "presubentro", "produzione"] {
+        valore(
+            &prima,
+            &format!("anpr_sqlite_writer_groups_total{{ambiente=\"{a}\"}}"),
+        );
+    }
+    // A search in the test environment writes its audit entry.
+    let r = s
+        .client
+        .post(format!("{}/api/v1/soggetti/ricerca", s.base))
+        .header("x-anpr-utente", "RSSMRA80A01H501U")
+        .header("x-anpr-comune", "015146")
+        .header("x-anpr-profili", "OPERATORE_ANAGRAFE")
+        .json(&json!({"criteriRicerca": {"cognome": "ROSSI"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    let dopo = leggi().await;
+    let serie = |a: &str, n: &str| format!("{n}{{ambiente=\"{a}\"}}");
+    for n in [
+        "anpr_sqlite_writer_requests_total",
+        "anpr_sqlite_wal_frames_written_total",
+    ] {
+        assert!(
+            valore(&dopo, &serie("test", n)) > valore(&prima, &serie("test", n)),
+            "{n} did not move in test"
+        );
+        assert_eq!(
+            valore(&dopo, &serie("produzione", n)),
+            valore(&prima, &serie("produzione", n)),
+            "{n} moved in produzione"
+        );
+    }
+}

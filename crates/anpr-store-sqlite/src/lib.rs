@@ -44,10 +44,10 @@ use anpr_store::sicurezza::{
     StatoMail,
 };
 use anpr_store::{
-    Backend, EntityRef, FamilyIndex, NewOperation, NuovaSospesa, OperationQuery, OperazioneSospesa,
-    OutboxMessage, ProcedimentoIndex, ProcedimentoQuery, QueryNotifiche, QuerySospese,
-    RecordSections, RecordTesto, Sequence, Store, StoreError, StoredOperation, StoredVersion,
-    SubjectIndex, SubjectQuery,
+    Backend, EntityRef, FamilyIndex, MetricaStore, NewOperation, NuovaSospesa, OperationQuery,
+    OperazioneSospesa, OutboxMessage, ProcedimentoIndex, ProcedimentoQuery, QueryNotifiche,
+    QuerySospese, RecordSections, RecordTesto, Sequence, Store, StoreError, StoredOperation,
+    StoredVersion, SubjectIndex, SubjectQuery,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -528,6 +528,60 @@ impl Store for SqliteStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.readers.run_inline(read::ping).await
+    }
+
+    fn metriche(&self) -> Vec<MetricaStore> {
+        let w = self.writer_stats();
+        let m = |nome, aiuto, contatore, valore: f64| MetricaStore {
+            nome,
+            aiuto,
+            contatore,
+            valore,
+        };
+        vec![
+            m(
+                "anpr_sqlite_writer_groups_total",
+                "Group commits of the SQLite writer thread.",
+                true,
+                w.groups as f64,
+            ),
+            m(
+                "anpr_sqlite_writer_requests_total",
+                "Write requests run by the SQLite writer thread.",
+                true,
+                w.requests as f64,
+            ),
+            m(
+                "anpr_sqlite_wal_syncs_total",
+                "fdatasync calls of the WAL by the syncer thread.",
+                true,
+                w.syncs as f64,
+            ),
+            m(
+                "anpr_sqlite_wal_frames_written_total",
+                "WAL frames (pages) appended by the writer's commits.",
+                true,
+                self.wal_frames_written() as f64,
+            ),
+            m(
+                "anpr_sqlite_wal_frames",
+                "Frames in the WAL after the writer's latest commit.",
+                false,
+                self.wal_frames() as f64,
+            ),
+            m(
+                "anpr_sqlite_checkpoint_rounds_total",
+                "Passive checkpoint rounds run by the checkpointer.",
+                true,
+                self.checkpoint_rounds() as f64,
+            ),
+            m(
+                "anpr_sqlite_wal_restarts_total",
+                "Restarts of the WAL forced by the checkpointer.",
+                true,
+                self.wal_restarts() as f64,
+            ),
+        ]
     }
 
     /// Each row is its own request to the writer and its own durable transaction, like

@@ -752,6 +752,19 @@ pub enum StoreError {
 }
 
 /// The storage contract of one environment's data set.
+/// A figure of a storage backend for monitoring (`GET /metrics`, one series per
+/// environment).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricaStore {
+    /// Prometheus metric name.
+    pub nome: &'static str,
+    /// Its help text.
+    pub aiuto: &'static str,
+    /// A counter (grows for the store's life) rather than a gauge (a current value).
+    pub contatore: bool,
+    pub valore: f64,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + fmt::Debug + 'static {
     fn backend(&self) -> Backend;
@@ -942,6 +955,11 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Cheap liveness check of the backend.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The backend's own figures for monitoring; none unless the backend has some.
+    fn metriche(&self) -> Vec<MetricaStore> {
+        Vec::new()
+    }
 
     /// Allocates `count` ids of a sequence at once (bulk loads). The default asks one
     /// at a time; backends reserve a block.
