@@ -532,56 +532,60 @@ impl Store for SqliteStore {
 
     fn metriche(&self) -> Vec<MetricaStore> {
         let w = self.writer_stats();
-        let m = |nome, aiuto, contatore, valore: f64| MetricaStore {
-            nome,
-            aiuto,
-            contatore,
-            valore,
-        };
-        vec![
-            m(
+        // (name, help, counter, value)
+        let figure: [(&'static str, &'static str, bool, f64); 7] = [
+            (
                 "anpr_sqlite_writer_groups_total",
                 "Group commits of the SQLite writer thread.",
                 true,
                 w.groups as f64,
             ),
-            m(
+            (
                 "anpr_sqlite_writer_requests_total",
                 "Write requests run by the SQLite writer thread.",
                 true,
                 w.requests as f64,
             ),
-            m(
+            (
                 "anpr_sqlite_wal_syncs_total",
                 "fdatasync calls of the WAL by the syncer thread.",
                 true,
                 w.syncs as f64,
             ),
-            m(
+            (
                 "anpr_sqlite_wal_frames_written_total",
                 "WAL frames (pages) appended by the writer's commits.",
                 true,
                 self.wal_frames_written() as f64,
             ),
-            m(
+            (
                 "anpr_sqlite_wal_frames",
                 "Frames in the WAL after the writer's latest commit.",
                 false,
                 self.wal_frames() as f64,
             ),
-            m(
+            (
                 "anpr_sqlite_checkpoint_rounds_total",
                 "Passive checkpoint rounds run by the checkpointer.",
                 true,
                 self.checkpoint_rounds() as f64,
             ),
-            m(
+            (
                 "anpr_sqlite_wal_restarts_total",
                 "Restarts of the WAL forced by the checkpointer.",
                 true,
                 self.wal_restarts() as f64,
             ),
-        ]
+        ];
+        figure
+            .into_iter()
+            .map(|(nome, aiuto, contatore, valore)| MetricaStore {
+                nome,
+                aiuto,
+                contatore,
+                valore,
+            })
+            .collect()
     }
 
     /// Each row is its own request to the writer and its own durable transaction, like
