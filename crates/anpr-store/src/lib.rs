@@ -751,7 +751,6 @@ pub enum StoreError {
     Backend(String),
 }
 
-/// The storage contract of one environment's data set.
 /// A figure of a storage backend for monitoring (`GET /metrics`, one series per
 /// environment).
 #[derive(Debug, Clone, PartialEq)]
@@ -765,6 +764,7 @@ pub struct MetricaStore {
     pub valore: f64,
 }
 
+/// The storage contract of one environment's data set.
 #[async_trait]
 pub trait Store: Send + Sync + fmt::Debug + 'static {
     fn backend(&self) -> Backend;
