@@ -76,8 +76,9 @@ pub(crate) struct RapportoWal {
     pub(crate) scritti: Arc<AtomicU64>,
 }
 
-/// Frames a commit appended, from the WAL's size before and after it: a smaller size
-/// after means the log had restarted, and all of its frames are the commit's.
+/// Frames added to the WAL between two readings of its size (before and after a
+/// commit, or since a checkpoint round): a smaller size after means the log had
+/// restarted, and all of its frames are new.
 fn frames_del_commit(prima: i64, dopo: i64) -> i64 {
     if dopo >= prima {
         dopo - prima
@@ -264,12 +265,7 @@ fn run(conn: &Connection, segnale: &Segnale, politica: &Politica, conteggi: &Con
 /// `copiati` in the WAL (a smaller count means the log has restarted: all its frames
 /// are new), or [`INTERVALLO_MAX`] has passed since it ran.
 fn round_dovuto(frames: i64, copiati: i64, per_round: i64, trascorso: Duration) -> bool {
-    let nuovi = if frames >= copiati {
-        frames - copiati
-    } else {
-        frames
-    };
-    nuovi >= per_round || trascorso >= INTERVALLO_MAX
+    frames_del_commit(copiati, frames) >= per_round || trascorso >= INTERVALLO_MAX
 }
 
 /// A connection for checkpoints to the database at `path`.
