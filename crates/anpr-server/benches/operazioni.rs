@@ -699,8 +699,8 @@ fn lavoro_5005(pop: &mut Popolazione, from: &[usize]) -> Lavoro {
 }
 
 /// The open loop's clock: an OS thread that sleeps until each operation's due time
-/// (`start + (j * clients + k) * every` for client `k`'s operation `j`) and then tells
-/// that client to go. tokio's own timer has a 1 ms grain: with it the clients started
+/// (`start + (j * clients + k) * every` for client `k`'s operation `j`) and then sends
+/// that client the due time, its signal to go. tokio's own timer has a 1 ms grain: with it the clients started
 /// their operations 0.8 ms late at the median and 1.7 ms late at p99, all of which was
 /// counted as the server's latency (BENCHMARKS.md, session 11); a thread's sleep is
 /// tens of microseconds late. Latencies are still counted from the due time, so a
@@ -709,7 +709,7 @@ fn orologio(
     start: Instant,
     every: Duration,
     ops_per_client: &[usize],
-) -> Vec<tokio::sync::mpsc::UnboundedReceiver<()>> {
+) -> Vec<tokio::sync::mpsc::UnboundedReceiver<Instant>> {
     let (tx, rx): (Vec<_>, Vec<_>) = ops_per_client
         .iter()
         .map(|_| tokio::sync::mpsc::unbounded_channel())
@@ -730,7 +730,7 @@ fn orologio(
                         std::thread::sleep(wait);
                     }
                     // A client that stopped (it panicked) no longer listens.
-                    let _ = tx.send(());
+                    let _ = tx.send(due);
                 }
             }
         })
@@ -762,15 +762,14 @@ async fn esegui(
             let mut latencies = Vec::with_capacity(ops.len());
             let mut ritardi = Vec::new();
             let mut registered = Vec::new();
-            for (j, (codice, body)) in ops.into_iter().enumerate() {
-                let begin = match (interval, segnale.as_mut()) {
-                    (Some(every), Some(segnale)) => {
-                        let due = start + every * (j * clients + k) as u32;
-                        segnale.recv().await.expect("the bench clock");
+            for (codice, body) in ops {
+                let begin = match segnale.as_mut() {
+                    Some(segnale) => {
+                        let due = segnale.recv().await.expect("the bench clock");
                         ritardi.push(u32::try_from(due.elapsed().as_micros()).unwrap_or(u32::MAX));
                         due
                     }
-                    _ => Instant::now(),
+                    None => Instant::now(),
                 };
                 let doc = via.run(k, codice, body).await;
                 let micros = begin.elapsed().as_micros();
