@@ -12,14 +12,13 @@
 //! ```
 //!
 //! Three stages over bounded channels keep both cores busy and memory bounded: a few
-//! chunks and batches in flight, plus a compact entry per family (id, head, the head's
-//! residence as text), a 16-byte key per tax code of the supply (duplicates) and the
-//! anomalies of the records that have some.
+//! chunks and batches in flight. What the run must remember until its end (the tax
+//! codes seen, the families and their members, the heads' residences, the anomalies of
+//! loaded records) is on disk, with capped caches (`crate::appoggio`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufReader, Read};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -45,6 +44,7 @@ use chrono::{NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use crate::appoggio::{Appoggio, Deposito, IndiceNucleo, Nucleo};
 use crate::controlli::{anomalia, controlla, SoggettoControllato, CODICE_CF_DUPLICATO_FORNITURA};
 use crate::esiti::{RigaAnomalia, ScrittoreEsiti};
 use crate::nome_file::{verifica_nome, NomeFile};
@@ -52,6 +52,8 @@ use crate::parser::{data, Elemento, LettoreSubentro, Testata, Totali};
 
 /// Records per batch sent to the store (and per tax-code lookup).
 const LOTTO: usize = 2048;
+/// Families missing from the file listed at a time, at the end of a run.
+const MANCANTI_PER_PAGINA: u32 = 1024;
 /// Batches in flight between the reader and the store.
 const LOTTI_IN_VOLO: usize = 4;
 /// Service code of the onboarding in the operation log.
@@ -288,9 +290,12 @@ pub async fn importa(
             .collect();
         let tx2 = tx.clone();
         let deposito = Deposito::nuovo(&opzioni.cartella_esiti)?;
-        let membri = Membri::nuovo(&opzioni.cartella_esiti)?;
         let risultato = tokio::task::spawn_blocking(move || {
-            let mut p = Produttore::new(ctx, ids_s, ids_f, tx2, esiti, deposito, membri);
+            let appoggio = match Appoggio::nuovo() {
+                Ok(a) => a,
+                Err(e) => return (Prodotto::default(), esiti, Err(e)),
+            };
+            let mut p = Produttore::new(ctx, ids_s, ids_f, tx2, esiti, deposito, appoggio);
             let r = p.esegui(&files);
             (p.prodotto, p.esiti, r)
         })
@@ -570,108 +575,6 @@ fn leggi_in_parallelo(
     Ok((rx, thread))
 }
 
-/// A family (or cohabitation) of the supply, by its position in `Produttore::nuclei`.
-type IndiceNucleo = u32;
-
-/// Everything about a family learnt while streaming, compact: one is kept per family
-/// until the end of the run.
-#[derive(Debug)]
-struct Nucleo {
-    id: IdAnprFamiglia,
-    tipo: TipoScheda,
-    aire: bool,
-    nel_file: bool,
-    /// Subjects of the file pointing to it (loaded or not).
-    membri_file: u32,
-    origine: NaiveDate,
-    intestatario: Option<(IdAnprSoggetto, NaiveDate)>,
-    /// The head's residence, as the text of its section (the family's is the same),
-    /// in the [`Deposito`].
-    residenza: Option<Posto>,
-    /// The building key of that residence (the family index row's), in the deposit.
-    chiave_indirizzo: Option<Posto>,
-}
-
-/// Where a text is in the [`Deposito`].
-#[derive(Debug, Clone, Copy)]
-struct Posto {
-    inizio: u64,
-    lunghezza: u32,
-}
-
-/// Bytes of the [`Deposito`] kept in memory before they are written to its file.
-const CODA_DEPOSITO: usize = 1 << 20;
-
-/// The heads' residences, from the head's record to the family's, which may come much
-/// later in the supply (the families are listed after the subjects). Kept in memory
-/// they were the largest part of the per-family state — about 250 bytes a family, over
-/// 100 MB for a million persons — so they go to an anonymous temporary file in the
-/// outcome directory (the page cache holds it while there is room; nothing is left
-/// behind, even after a crash) and only their place stays in memory.
-struct Deposito {
-    file: File,
-    /// Texts not yet written: they start at `su_file`, the file's length.
-    coda: Vec<u8>,
-    su_file: u64,
-    /// For errors: the directory holding the file.
-    cartella: PathBuf,
-}
-
-/// An anonymous temporary file in `cartella` (no name: nothing is left behind, even
-/// after a crash).
-fn file_anonimo(cartella: &Path) -> Result<File, ErroreSubentro> {
-    tempfile::tempfile_in(cartella).map_err(|e| ErroreSubentro::Io(cartella.to_owned(), e))
-}
-
-impl Deposito {
-    fn nuovo(cartella: &Path) -> Result<Self, ErroreSubentro> {
-        Ok(Self {
-            file: file_anonimo(cartella)?,
-            coda: Vec::with_capacity(CODA_DEPOSITO),
-            su_file: 0,
-            cartella: cartella.to_owned(),
-        })
-    }
-
-    fn metti(&mut self, testo: &str) -> Result<Posto, ErroreSubentro> {
-        let lunghezza = u32::try_from(testo.len())
-            .map_err(|_| ErroreSubentro::Interno("a residence of over 4 GB".into()))?;
-        let posto = Posto {
-            inizio: self.su_file + self.coda.len() as u64,
-            lunghezza,
-        };
-        self.coda.extend_from_slice(testo.as_bytes());
-        if self.coda.len() >= CODA_DEPOSITO {
-            self.file
-                .write_all_at(&self.coda, self.su_file)
-                .map_err(|e| ErroreSubentro::Io(self.cartella.clone(), e))?;
-            self.su_file += self.coda.len() as u64;
-            self.coda.clear();
-        }
-        Ok(posto)
-    }
-
-    /// The text at `posto` (each text is wholly in the file or wholly in the queue).
-    fn leggi(&self, posto: Posto) -> Result<String, ErroreSubentro> {
-        let mut testo = vec![0; posto.lunghezza as usize];
-        if posto.inizio >= self.su_file {
-            let da = usize::try_from(posto.inizio - self.su_file)
-                .map_err(|_| ErroreSubentro::Interno("deposit offset".into()))?;
-            let parte = self
-                .coda
-                .get(da..da + testo.len())
-                .ok_or_else(|| ErroreSubentro::Interno("deposit offset past its end".into()))?;
-            testo.copy_from_slice(parte);
-        } else {
-            self.file
-                .read_exact_at(&mut testo, posto.inizio)
-                .map_err(|e| ErroreSubentro::Io(self.cartella.clone(), e))?;
-        }
-        String::from_utf8(testo)
-            .map_err(|_| ErroreSubentro::Interno("deposit text not UTF-8".into()))
-    }
-}
-
 /// Ids reserved for the run, as runs of consecutive values: the store hands them out
 /// in blocks (SQLite always one block), so a million ids take a few bytes instead of
 /// eight megabytes for the whole run.
@@ -704,68 +607,6 @@ impl IdRiservati {
     }
 }
 
-/// Bytes of one entry of the [`Membri`] file: the family's index and the subject's id.
-const VOCE_MEMBRO: usize = 4 + 8;
-
-/// The loaded subjects with the family each points to, needed only at the end of the
-/// run (EN063: the members of families missing from the file). Sixteen bytes a person
-/// in memory, so they are appended to an anonymous temporary file in the outcome
-/// directory instead and read back once, in loading order.
-struct Membri {
-    file: std::io::BufWriter<File>,
-    /// For errors: the directory holding the file.
-    cartella: PathBuf,
-}
-
-impl Membri {
-    fn nuovo(cartella: &Path) -> Result<Self, ErroreSubentro> {
-        Ok(Self {
-            file: std::io::BufWriter::with_capacity(1 << 16, file_anonimo(cartella)?),
-            cartella: cartella.to_owned(),
-        })
-    }
-
-    fn aggiungi(
-        &mut self,
-        nucleo: IndiceNucleo,
-        soggetto: IdAnprSoggetto,
-    ) -> Result<(), ErroreSubentro> {
-        let mut voce = [0; VOCE_MEMBRO];
-        voce[..4].copy_from_slice(&nucleo.to_le_bytes());
-        voce[4..].copy_from_slice(&soggetto.get().to_le_bytes());
-        std::io::Write::write_all(&mut self.file, &voce)
-            .map_err(|e| ErroreSubentro::Io(self.cartella.clone(), e))
-    }
-
-    /// Every entry so far, in the order given.
-    fn per_ognuno(
-        &mut self,
-        mut f: impl FnMut(IndiceNucleo, IdAnprSoggetto),
-    ) -> Result<(), ErroreSubentro> {
-        let io = |e| ErroreSubentro::Io(self.cartella.clone(), e);
-        std::io::Write::flush(&mut self.file).map_err(io)?;
-        let mut lettore = BufReader::with_capacity(1 << 16, self.file.get_ref());
-        std::io::Seek::seek(&mut lettore, std::io::SeekFrom::Start(0)).map_err(io)?;
-        let mut voce = [0; VOCE_MEMBRO];
-        loop {
-            match lettore.read_exact(&mut voce) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-                Err(e) => return Err(io(e)),
-            }
-            let nucleo = IndiceNucleo::from_le_bytes([voce[0], voce[1], voce[2], voce[3]]);
-            let mut id = [0; 8];
-            id.copy_from_slice(&voce[4..]);
-            let soggetto = IdAnprSoggetto::new(u64::from_le_bytes(id))
-                .map_err(|e| ErroreSubentro::Interno(format!("members' file: {e}")))?;
-            f(nucleo, soggetto);
-        }
-        // Appending resumes at the end.
-        std::io::Seek::seek(self.file.get_mut(), std::io::SeekFrom::End(0)).map_err(io)?;
-        Ok(())
-    }
-}
-
 struct Produttore {
     ctx: Contesto,
     ids_s: IdRiservati,
@@ -773,16 +614,10 @@ struct Produttore {
     tx: mpsc::Sender<MessaggioSubentro>,
     esiti: ScrittoreEsiti,
     prodotto: Prodotto,
-    /// Families by id in the file; their state in `nuclei`.
-    per_id_comunale: HashMap<Box<str>, IndiceNucleo>,
-    nuclei: Vec<Nucleo>,
-    /// Loaded subjects with the family they point to (EN063 needs them at the end).
-    membri: Membri,
-    /// Tax codes seen in this supply (fixed-size keys), with the position (`R`/`A`).
-    visti: HashMap<[u8; 16], u8>,
-    /// Non-blocking anomalies of loaded subjects, written at the end (EN063 is known
-    /// only once the families have been read).
-    anomalie_differite: BTreeMap<IdAnprSoggetto, (NaiveDate, Vec<Anomalia>)>,
+    /// What the run remembers until its end, on disk: the tax codes seen, the
+    /// families and their loaded members, the non-blocking anomalies of loaded subjects
+    /// (written with them at the end: EN063 is known only once the families are read).
+    appoggio: Appoggio,
     lotto: Vec<RecordSubentro>,
     /// The heads' residences until their families are read.
     deposito: Deposito,
@@ -798,7 +633,7 @@ impl Produttore {
         tx: mpsc::Sender<MessaggioSubentro>,
         esiti: ScrittoreEsiti,
         deposito: Deposito,
-        membri: Membri,
+        appoggio: Appoggio,
     ) -> Self {
         Self {
             ctx,
@@ -807,11 +642,7 @@ impl Produttore {
             tx,
             esiti,
             prodotto: Prodotto::default(),
-            per_id_comunale: HashMap::new(),
-            nuclei: Vec::new(),
-            membri,
-            visti: HashMap::new(),
-            anomalie_differite: BTreeMap::new(),
+            appoggio,
             lotto: Vec::with_capacity(LOTTO),
             deposito,
             ids_esauriti: false,
@@ -860,10 +691,12 @@ impl Produttore {
         }
         self.famiglie_mancanti()?;
         self.svuota()?;
-        let differite = std::mem::take(&mut self.anomalie_differite);
         let mut sezioni = Vec::with_capacity(LOTTO);
-        for (id, (dal, anomalie)) in differite {
-            let json = testo(&anomalie)?;
+        let invia = |tx: &mpsc::Sender<MessaggioSubentro>, sezioni| {
+            tx.blocking_send(MessaggioSubentro::Sezioni(sezioni))
+                .map_err(|_| ErroreSubentro::Interno("the store stopped receiving records".into()))
+        };
+        self.appoggio.per_ogni_differita(|id, dal, json| {
             sezioni.push((
                 EntityRef::Soggetto(id),
                 dal,
@@ -874,11 +707,12 @@ impl Produttore {
                 },
             ));
             if sezioni.len() == LOTTO {
-                self.invia(MessaggioSubentro::Sezioni(std::mem::take(&mut sezioni)))?;
+                invia(&self.tx, std::mem::take(&mut sezioni))?;
             }
-        }
+            Ok(())
+        })?;
         if !sezioni.is_empty() {
-            self.invia(MessaggioSubentro::Sezioni(sezioni))?;
+            invia(&self.tx, sezioni)?;
         }
         if self.ids_esauriti && self.prodotto.bloccanti.is_empty() {
             let a = anomalia(self.ctx.tabelle, "EV152", Gravita::Errore, "datiFornitura");
@@ -1142,8 +976,11 @@ impl Produttore {
                                 "un soggetto non iscritto anche nel comune {comune}"
                             )),
                     );
-                } else if let Some(pos) = chiave.and_then(|k| self.visti.get(&k)) {
-                    let codice = if *pos != posizione {
+                } else if let Some(pos) = match chiave {
+                    Some(k) => self.appoggio.codice(&k, posizione)?,
+                    None => None,
+                } {
+                    let codice = if pos != posizione {
                         "EA031"
                     } else {
                         CODICE_CF_DUPLICATO_FORNITURA
@@ -1153,8 +990,6 @@ impl Produttore {
                             .valore(cf.as_str())
                             .atteso("un codice fiscale presente una sola volta"),
                     );
-                } else if let Some(k) = chiave {
-                    self.visti.insert(k, posizione);
                 }
                 if c.cf_da_validare && self.ctx.ae.is_some() {
                     match risposte.as_mut().map(Iterator::next) {
@@ -1183,17 +1018,17 @@ impl Produttore {
             // The family link is known from the file whether or not the subject loads.
             let nucleo = match &c.legame {
                 Some((fam, tipo, codice, dal)) => {
-                    let indice = match self.per_id_comunale.get(fam.as_str()) {
-                        Some(i) => *i,
+                    let indice = match self.appoggio.cerca_nucleo(fam.as_str())? {
+                        Some(i) => i,
                         None => {
                             let Some(id_f) = self.prossima_famiglia() else {
                                 self.esiti.soggetto(file, &letto, None)?;
                                 continue;
                             };
-                            self.nuovo_nucleo(fam, id_f, *tipo, posizione == b'A', *dal)
+                            self.nuovo_nucleo(fam, id_f, *tipo, posizione == b'A', *dal)?
                         }
                     };
-                    let n = &mut self.nuclei[indice as usize];
+                    let n = self.appoggio.nucleo_mut(indice)?;
                     n.membri_file += 1;
                     n.origine = n.origine.min(*dal);
                     let capo = id.is_some() && codice == "1" && n.intestatario.is_none();
@@ -1224,7 +1059,7 @@ impl Produttore {
                 ..SchedaSoggetto::default()
             };
             if let Some((indice, id_f, tipo, codice, dal, capo)) = nucleo {
-                self.membri.aggiungi(indice, id)?;
+                self.appoggio.membro(indice, id)?;
                 scheda.legame = Some(Legame {
                     id_famiglia_convivenza_anpr: id_f,
                     tipo_legame: tipo,
@@ -1243,14 +1078,13 @@ impl Produttore {
                         Some(i) => Some(self.deposito.metti(&i.chiave_edificio())?),
                         None => None,
                     };
-                    let n = &mut self.nuclei[indice as usize];
+                    let n = self.appoggio.nucleo_mut(indice)?;
                     n.residenza = residenza;
                     n.chiave_indirizzo = chiave;
                 }
             }
-            if !c.anomalie.is_empty() {
-                self.anomalie_differite
-                    .insert(id, (c.valido_dal, c.anomalie));
+            for a in &c.anomalie {
+                self.appoggio.differita(id, c.valido_dal, &testo(a)?)?;
             }
             let record = record_soggetto(id, &scheda, c.valido_dal)?;
             self.lotto.push(record);
@@ -1270,9 +1104,8 @@ impl Produttore {
         tipo: TipoScheda,
         aire: bool,
         origine: NaiveDate,
-    ) -> IndiceNucleo {
-        let indice = IndiceNucleo::try_from(self.nuclei.len()).unwrap_or(IndiceNucleo::MAX);
-        self.nuclei.push(Nucleo {
+    ) -> Result<IndiceNucleo, ErroreSubentro> {
+        let nucleo = Nucleo {
             id,
             tipo,
             aire,
@@ -1282,9 +1115,8 @@ impl Produttore {
             intestatario: None,
             residenza: None,
             chiave_indirizzo: None,
-        });
-        self.per_id_comunale.insert(id_comunale.into(), indice);
-        indice
+        };
+        self.appoggio.nuovo_nucleo(id_comunale, nucleo)
     }
 
     fn famiglia(
@@ -1300,8 +1132,8 @@ impl Produttore {
         } else {
             TipoScheda::Famiglia
         };
-        let indice = match self.per_id_comunale.get(id_comunale) {
-            Some(i) => *i,
+        let indice = match self.appoggio.cerca_nucleo(id_comunale)? {
+            Some(i) => i,
             None => {
                 let Some(id) = self.prossima_famiglia() else {
                     return Ok(());
@@ -1311,11 +1143,11 @@ impl Produttore {
                     .as_deref()
                     .and_then(data)
                     .unwrap_or(self.ctx.oggi);
-                self.nuovo_nucleo(id_comunale, id, tipo, f.aire, origine)
+                self.nuovo_nucleo(id_comunale, id, tipo, f.aire, origine)?
             }
         };
         let (id, membri) = {
-            let n = &mut self.nuclei[indice as usize];
+            let n = self.appoggio.nucleo_mut(indice)?;
             n.nel_file = true;
             n.aire |= f.aire;
             (n.id, n.membri_file)
@@ -1348,7 +1180,7 @@ impl Produttore {
         origine: Option<NaiveDate>,
         f: &crate::parser::FamigliaLetta,
     ) -> Result<(), ErroreSubentro> {
-        let n = &self.nuclei[indice as usize];
+        let n = self.appoggio.nucleo(indice)?;
         let origine = origine.unwrap_or(n.origine).min(self.ctx.oggi);
         let scheda = SchedaFamiglia {
             dati: Some(DatiFamiglia {
@@ -1397,54 +1229,50 @@ impl Produttore {
     /// subject gets the anomaly, and the family is created from what its members say,
     /// so that the loaded subjects are never left pointing nowhere.
     fn famiglie_mancanti(&mut self) -> Result<(), ErroreSubentro> {
-        let mut mancanti: Vec<(Box<str>, IndiceNucleo)> = self
-            .per_id_comunale
-            .iter()
-            .filter(|(_, i)| !self.nuclei[**i as usize].nel_file)
-            .map(|(k, i)| (k.clone(), *i))
-            .collect();
-        if mancanti.is_empty() {
-            return Ok(());
-        }
-        mancanti.sort();
-        // Their loaded members, in loading order.
-        let mut membri: HashMap<IndiceNucleo, Vec<IdAnprSoggetto>> =
-            mancanti.iter().map(|(_, i)| (*i, Vec::new())).collect();
-        self.membri.per_ognuno(|i, m| {
-            if let Some(v) = membri.get_mut(&i) {
-                v.push(m);
-            }
-        })?;
-        for (id_comunale, indice) in mancanti {
-            let convivenza = self.nuclei[indice as usize].tipo == TipoScheda::Convivenza;
-            let campo = if convivenza {
-                "convivenza/idFamConvComune"
-            } else {
-                "famiglia/idFamConvComune"
+        // A page at a time, in the order of their municipal ids.
+        let mut dopo: Option<Box<str>> = None;
+        loop {
+            let pagina = self
+                .appoggio
+                .mancanti(dopo.as_deref(), MANCANTI_PER_PAGINA)?;
+            let Some((ultimo, _)) = pagina.last() else {
+                return Ok(());
             };
-            for m in membri.remove(&indice).unwrap_or_default() {
-                let a = anomalia(self.ctx.tabelle, "EN063", Gravita::Avvertimento, campo)
-                    .valore(&*id_comunale)
-                    .atteso("una scheda famiglia/convivenza presente nello stesso file");
-                self.conta(&a);
-                self.esiti.anomalia(
-                    &RigaAnomalia::famiglia("", &id_comunale, None, &a).con_soggetto(m),
-                )?;
-                let dal = self.nuclei[indice as usize].origine;
-                self.anomalie_differite
-                    .entry(m)
-                    .or_insert_with(|| (dal, Vec::new()))
-                    .1
-                    .push(a);
+            dopo = Some(ultimo.clone());
+            for (id_comunale, indice) in pagina {
+                self.famiglia_mancante(&id_comunale, indice)?;
             }
-            let finta = crate::parser::FamigliaLetta {
-                convivenza,
-                id: Some(id_comunale.to_string()),
-                ..Default::default()
-            };
-            self.emetti_famiglia("", indice, &id_comunale, None, &finta)?;
         }
-        Ok(())
+    }
+
+    fn famiglia_mancante(
+        &mut self,
+        id_comunale: &str,
+        indice: IndiceNucleo,
+    ) -> Result<(), ErroreSubentro> {
+        let nucleo = self.appoggio.nucleo(indice)?;
+        let convivenza = nucleo.tipo == TipoScheda::Convivenza;
+        let campo = if convivenza {
+            "convivenza/idFamConvComune"
+        } else {
+            "famiglia/idFamConvComune"
+        };
+        // Its loaded members, in loading order.
+        for m in self.appoggio.membri_di(indice)? {
+            let a = anomalia(self.ctx.tabelle, "EN063", Gravita::Avvertimento, campo)
+                .valore(id_comunale)
+                .atteso("una scheda famiglia/convivenza presente nello stesso file");
+            self.conta(&a);
+            self.esiti
+                .anomalia(&RigaAnomalia::famiglia("", id_comunale, None, &a).con_soggetto(m))?;
+            self.appoggio.differita(m, nucleo.origine, &testo(&a)?)?;
+        }
+        let finta = crate::parser::FamigliaLetta {
+            convivenza,
+            id: Some(id_comunale.to_owned()),
+            ..Default::default()
+        };
+        self.emetti_famiglia("", indice, id_comunale, None, &finta)
     }
 }
 
@@ -1574,35 +1402,6 @@ fn record_famiglia(
 mod tests {
     use super::*;
 
-    /// Texts come back exactly, whether they were already written to the file or still
-    /// queued in memory, in any order; the file holds them and nothing else.
-    #[test]
-    fn the_deposit_gives_back_what_it_was_given() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut deposito = Deposito::nuovo(dir.path()).unwrap();
-        // Over three times the queue: three flushes or more, then a partly filled queue.
-        let testi: Vec<String> = (0..30_000)
-            .map(|i| {
-                format!("{{\"indirizzo\":\"via è{i}\",\"numero\":{}}}", i * 7).repeat(1 + i % 5)
-            })
-            .collect();
-        let posti: Vec<Posto> = testi.iter().map(|t| deposito.metti(t).unwrap()).collect();
-        let totale: usize = testi.iter().map(String::len).sum();
-        assert!(totale > 3 * CODA_DEPOSITO, "{totale} bytes");
-        assert!(deposito.su_file > 0 && !deposito.coda.is_empty());
-        assert_eq!(deposito.su_file + deposito.coda.len() as u64, totale as u64);
-        assert_eq!(deposito.file.metadata().unwrap().len(), deposito.su_file);
-        // Backwards, then every seventh: from the queue and from the file.
-        for (t, p) in testi.iter().zip(&posti).rev() {
-            assert_eq!(&deposito.leggi(*p).unwrap(), t);
-        }
-        for (t, p) in testi.iter().zip(&posti).step_by(7) {
-            assert_eq!(&deposito.leggi(*p).unwrap(), t);
-        }
-        // The file is anonymous: nothing appears in the directory.
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-    }
-
     /// Reserved ids come out in the order given, whether in one block or scattered (as
     /// a sequence shared with concurrent sessions may hand them out), and then run out.
     #[test]
@@ -1618,45 +1417,5 @@ mod tests {
         assert_eq!(usciti, dati);
         assert_eq!(ids.prossimo(), None);
         assert_eq!(IdRiservati::da(Vec::new()).prossimo(), None);
-    }
-
-    /// The members come back exactly and in order, across the write buffer, also when
-    /// more are added after a reading; the file leaves nothing in the directory.
-    #[test]
-    fn the_members_file_gives_back_every_member_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut membri = Membri::nuovo(dir.path()).unwrap();
-        let voce = |k: u64| {
-            (
-                u32::try_from(k % 70_001).unwrap(),
-                IdAnprSoggetto::new(k * 3 + 1).unwrap(),
-            )
-        };
-        for k in 0..20_000 {
-            let (n, m) = voce(k);
-            membri.aggiungi(n, m).unwrap();
-        }
-        let leggi = |membri: &mut Membri| {
-            let mut letti = Vec::new();
-            membri.per_ognuno(|n, m| letti.push((n, m))).unwrap();
-            letti
-        };
-        assert_eq!(
-            leggi(&mut membri),
-            (0..20_000).map(voce).collect::<Vec<_>>()
-        );
-        for k in 20_000..30_000 {
-            let (n, m) = voce(k);
-            membri.aggiungi(n, m).unwrap();
-        }
-        assert_eq!(
-            leggi(&mut membri),
-            (0..30_000).map(voce).collect::<Vec<_>>()
-        );
-        assert_eq!(
-            membri.file.get_ref().metadata().unwrap().len(),
-            30_000 * VOCE_MEMBRO as u64
-        );
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

@@ -4,6 +4,8 @@
 //!   paths in errors);
 //! - [`nome_file`]: the file name convention and its checks;
 //! - [`controlli`]: per-record checks and conversion to registry records;
+//! - `appoggio`: the run's working state on disk (tax codes seen, families, deferred
+//!   anomalies), so that a run's memory does not grow with the supply;
 //! - [`importa`]: the pipeline (file checks, declared vs counted totals, batches to the
 //!   store's all-or-nothing bulk load, tax agency and cross-municipality checks);
 //! - [`esiti`]: the outcome files;
@@ -15,6 +17,7 @@
 //!   checked, staged, and loaded when complete.
 #![forbid(unsafe_code)]
 
+mod appoggio;
 pub mod consegna;
 pub mod controlli;
 pub mod esiti;

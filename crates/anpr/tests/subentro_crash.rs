@@ -202,6 +202,11 @@ async fn sqlite_kill_9_during_a_production_subentro_leaves_nothing_and_the_rerun
             .len()
             > 4 << 20
     );
+    // The completed load rebuilt every index it had dropped, and kept the others.
+    assert_eq!(
+        indici(&data.path().join("produzione.sqlite3")),
+        indici(&vuoto.path().join("v.sqlite3"))
+    );
     let store: Arc<dyn Store> = Arc::new(
         anpr_store_sqlite::SqliteStore::open(&data.path().join("produzione.sqlite3")).unwrap(),
     );
