@@ -72,7 +72,9 @@ pub(crate) fn carica(
     let mut tempi = Tempi::default();
     let esito = (|| {
         if inizio.azzera_comune {
+            let t = std::time::Instant::now();
             azzera(&conn, &comune)?;
+            tracing::info!(ms = t.elapsed().as_millis(), "rehearsal data reset");
         }
         let sospesi =
             IndiciSospesi::sospendi(&conn, inizio.soggetti_previsti, inizio.famiglie_previste)?;
@@ -196,9 +198,25 @@ fn rollback(conn: &Connection) {
     }
 }
 
+/// Records reset per statement. A `DELETE` collects the rowids it removes in memory
+/// before removing them (SQLite's RowSet), so resetting a whole municipality in one
+/// statement took memory in proportion to its records: peak RSS 488 MB instead of
+/// ~310 MB for a repeated pre-subentro of a million persons (BENCHMARKS.md, session
+/// 13). 65,536 records (about 720,000 versions) a step keep it to some 17 MB, in the
+/// same transaction; 4,096 a step made the reset a third slower (40 s against 31 s).
+const AZZERA_PER_PASSO: i64 = 65_536;
+
 /// Removes a municipality's records, index rows and files (repeated pre-subentro).
 /// The operation log keeps its entries: it is append-only.
 fn azzera(conn: &Connection, comune: &CodiceIstatComune) -> Result<(), StoreError> {
+    azzera_a_passi(conn, comune, AZZERA_PER_PASSO)
+}
+
+fn azzera_a_passi(
+    conn: &Connection,
+    comune: &CodiceIstatComune,
+    passo: i64,
+) -> Result<(), StoreError> {
     conn.execute_batch(
         "CREATE TEMP TABLE IF NOT EXISTS azzera (kind TEXT NOT NULL, entity INTEGER NOT NULL);
          DELETE FROM azzera;",
@@ -211,16 +229,46 @@ fn azzera(conn: &Connection, comune: &CodiceIstatComune) -> Result<(), StoreErro
         [c],
     )
     .ctx("listing the records to reset")?;
-    conn.execute_batch(
-        "DELETE FROM versioni WHERE (kind, entity) IN (SELECT kind, entity FROM azzera);
-         DELETE FROM operazioni_entita WHERE (kind, entity) IN (SELECT kind, entity FROM azzera);
-         DELETE FROM azzera;",
-    )
-    .ctx("removing the previous records")?;
-    conn.execute("DELETE FROM indice_soggetti WHERE comune = ?1", [c])
-        .ctx("removing the previous subject index")?;
-    conn.execute("DELETE FROM indice_famiglie WHERE comune = ?1", [c])
-        .ctx("removing the previous family index")?;
+    let (primo, ultimo): (i64, i64) = conn
+        .query_row(
+            "SELECT coalesce(min(rowid), 1), coalesce(max(rowid), 0) FROM azzera",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .ctx("counting the records to reset")?;
+    let mut da = primo;
+    while da <= ultimo {
+        let a = da.saturating_add(passo.max(1) - 1);
+        for (sql, cosa) in [
+            (
+                "DELETE FROM versioni WHERE (kind, entity) IN
+                   (SELECT kind, entity FROM azzera WHERE rowid BETWEEN ?1 AND ?2)",
+                "removing the previous records",
+            ),
+            (
+                "DELETE FROM operazioni_entita WHERE (kind, entity) IN
+                   (SELECT kind, entity FROM azzera WHERE rowid BETWEEN ?1 AND ?2)",
+                "removing the previous records' links",
+            ),
+            (
+                "DELETE FROM indice_soggetti WHERE id IN
+                   (SELECT entity FROM azzera WHERE kind = 'S' AND rowid BETWEEN ?1 AND ?2)",
+                "removing the previous subject index",
+            ),
+            (
+                "DELETE FROM indice_famiglie WHERE id IN
+                   (SELECT entity FROM azzera WHERE kind = 'F' AND rowid BETWEEN ?1 AND ?2)",
+                "removing the previous family index",
+            ),
+        ] {
+            conn.prepare_cached(sql)
+                .and_then(|mut s| s.execute([da, a]))
+                .ctx(cosa)?;
+        }
+        da = a.saturating_add(1);
+    }
+    conn.execute_batch("DELETE FROM azzera;")
+        .ctx("ending the reset")?;
     conn.execute("DELETE FROM subentro_file WHERE comune = ?1", [c])
         .ctx("removing the previous files")?;
     Ok(())
@@ -662,4 +710,96 @@ pub(crate) fn codici_fiscali_presenti(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::params;
+
+    use super::*;
+    use crate::schema::{migrate, open_writer};
+
+    /// Rows of `tabella` matching `filtro`.
+    fn righe(conn: &Connection, tabella: &str, filtro: &str) -> i64 {
+        conn.query_row(
+            &format!("SELECT count(*) FROM {tabella} WHERE {filtro}"),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    /// A reset removes every record of the municipality, across several of its steps
+    /// and at their boundaries, and nothing of another municipality.
+    #[test]
+    fn a_reset_removes_the_whole_municipality_step_by_step_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open_writer(&dir.path().join("t.sqlite3")).unwrap();
+        migrate(&mut conn).unwrap();
+        conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        // Subjects and families of two municipalities, interleaved, more than two steps'
+        // worth of the first one; three versions and a link per record.
+        const PASSO: i64 = 100;
+        let n = 2 * PASSO + 7;
+        conn.execute_batch("BEGIN").unwrap();
+        for i in 1..=2 * n {
+            let comune = if i % 2 == 0 { "015146" } else { "058091" };
+            conn.execute(
+                "INSERT INTO indice_soggetti (id, comune, posizione) VALUES (?1, ?2, 'R')",
+                params![i, comune],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO indice_famiglie (id, comune, tipo, stato) VALUES (?1, ?2, 'F', 'A')",
+                params![i, comune],
+            )
+            .unwrap();
+            for kind in ["S", "F"] {
+                for section in ["a", "b", "c"] {
+                    conn.execute(
+                        "INSERT INTO versioni (kind, entity, section, valido_dal, creata_da, value)
+                         VALUES (?1, ?2, ?3, '2026-01-01', 1, '{}')",
+                        params![kind, i, section],
+                    )
+                    .unwrap();
+                }
+                conn.execute(
+                    "INSERT INTO operazioni_entita (kind, entity, ordine, op) VALUES (?1, ?2, 1, 1)",
+                    params![kind, i],
+                )
+                .unwrap();
+            }
+        }
+        conn.execute_batch("COMMIT").unwrap();
+        conn.execute(
+            "INSERT INTO subentro_file (comune, nome_file, sha256, stato, registrato_il, soggetti, famiglie)
+             VALUES ('015146', 'APR_015146_001_001.xml', 'x', 'ELABORATO', '2026-01-01', 1, 1)",
+            [],
+        )
+        .unwrap();
+        azzera_a_passi(&conn, &"015146".parse().unwrap(), PASSO).unwrap();
+        let pari = "entity % 2 = 0";
+        let dispari = "entity % 2 = 1";
+        for (tabella, filtro, per_record) in [
+            ("versioni", pari, 0),
+            ("operazioni_entita", pari, 0),
+            ("versioni", dispari, 6),
+            ("operazioni_entita", dispari, 2),
+        ] {
+            assert_eq!(
+                righe(&conn, tabella, filtro),
+                per_record * n,
+                "{tabella} {filtro}"
+            );
+        }
+        for tabella in ["indice_soggetti", "indice_famiglie"] {
+            assert_eq!(righe(&conn, tabella, "comune = '015146'"), 0, "{tabella}");
+            assert_eq!(righe(&conn, tabella, "comune = '058091'"), n, "{tabella}");
+        }
+        assert_eq!(righe(&conn, "subentro_file", "1"), 0);
+        assert_eq!(righe(&conn, "temp.azzera", "1"), 0);
+        // Again, on a municipality with nothing left: nothing to do, nothing removed.
+        azzera(&conn, &"015146".parse().unwrap()).unwrap();
+        assert_eq!(righe(&conn, "versioni", "1"), 6 * n);
+    }
 }
