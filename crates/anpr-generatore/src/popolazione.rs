@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use anpr_domain::codice_fiscale::{calcola, omocodice, DatiCalcolo};
+use anpr_domain::codice_fiscale::{calcola, omocodice, CodiceFiscale, DatiCalcolo};
 use anpr_domain::ids::{CodiceCatastale, CodiceIstatComune, Sesso};
 use anpr_tables::Tables;
 use anpr_tables::{Comune, Consolato, StatoEstero};
@@ -138,10 +138,10 @@ pub(crate) struct Mondo<'t> {
     duplicati_pendenti: Vec<Persona>,
     /// Residents of this municipality to repeat in its AIRE file (EA031).
     duplicati_aire: Vec<Persona>,
-    /// Every tax code issued, to keep codes unique (omocodia when two collide), as its
-    /// 16 bytes: a `String` each took about three times the memory (the set is the
-    /// generator's only state that grows with the population).
-    cf_emessi: std::collections::HashSet<[u8; 16]>,
+    /// Every tax code issued, to keep codes unique (omocodia when two collide): a
+    /// `CodiceFiscale` is its 16 bytes, a `String` each took about three times the
+    /// memory (the set is the generator's only state that grows with the population).
+    cf_emessi: std::collections::HashSet<CodiceFiscale>,
     prossimo_id: u64,
 }
 
@@ -319,16 +319,17 @@ impl<'t> Mondo<'t> {
         };
         let base = calcola(&dati).expect("generated data always give a code");
         // Two people with the same five data: the agency issues omocodes in order.
-        let mut cf = base.as_str().to_owned();
+        let mut codice = base;
         let mut livello = 1;
-        while self.cf_emessi.contains(&chiave_cf(&cf)) {
+        while self.cf_emessi.contains(&codice) {
             match omocodice(&base, livello) {
-                Some(o) => cf = o.as_str().to_owned(),
+                Some(o) => codice = o,
                 None => break,
             }
             livello += 1;
         }
-        self.cf_emessi.insert(chiave_cf(&cf));
+        self.cf_emessi.insert(codice);
+        let cf = codice.as_str().to_owned();
         Persona {
             cognome,
             nome,
@@ -766,14 +767,4 @@ impl<'t> Mondo<'t> {
         }
         Ok(())
     }
-}
-
-/// A tax code as a fixed-size key (codes are 16 ASCII characters; anything longer is
-/// cut, which only a broken code could be).
-fn chiave_cf(cf: &str) -> [u8; 16] {
-    let mut k = [0u8; 16];
-    for (d, b) in k.iter_mut().zip(cf.bytes()) {
-        *d = b;
-    }
-    k
 }
