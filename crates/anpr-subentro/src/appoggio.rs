@@ -42,7 +42,7 @@ pub(crate) type IndiceNucleo = u32;
 
 /// Page cache of the scratch database (KiB): its tables and indexes beyond this are
 /// read back from its file (that is, from the operating system's page cache).
-pub(crate) const CACHE_APPOGGIO_KIB: i64 = 16 * 1024;
+const CACHE_APPOGGIO_KIB: i64 = 16 * 1024;
 
 /// Everything about a family learnt while streaming.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -515,7 +515,7 @@ pub(crate) struct Posto {
 }
 
 /// Bytes of the [`Deposito`] kept in memory before they are written to its file.
-pub(crate) const CODA_DEPOSITO: usize = 1 << 20;
+const CODA_DEPOSITO: usize = 1 << 20;
 
 /// The heads' residences, from the head's record to the family's, which may come much
 /// later in the supply (the families are listed after the subjects). Kept in memory

@@ -607,6 +607,12 @@ impl IdRiservati {
     }
 }
 
+/// Sends a message to the store's load.
+fn invia(tx: &mpsc::Sender<MessaggioSubentro>, m: MessaggioSubentro) -> Result<(), ErroreSubentro> {
+    tx.blocking_send(m)
+        .map_err(|_| ErroreSubentro::Interno("the store stopped receiving records".into()))
+}
+
 struct Produttore {
     ctx: Contesto,
     ids_s: IdRiservati,
@@ -651,9 +657,7 @@ impl Produttore {
     }
 
     fn invia(&mut self, m: MessaggioSubentro) -> Result<(), ErroreSubentro> {
-        self.tx
-            .blocking_send(m)
-            .map_err(|_| ErroreSubentro::Interno("the store stopped receiving records".into()))
+        invia(&self.tx, m)
     }
 
     fn svuota(&mut self) -> Result<(), ErroreSubentro> {
@@ -692,10 +696,8 @@ impl Produttore {
         self.famiglie_mancanti()?;
         self.svuota()?;
         let mut sezioni = Vec::with_capacity(LOTTO);
-        let invia = |tx: &mpsc::Sender<MessaggioSubentro>, sezioni| {
-            tx.blocking_send(MessaggioSubentro::Sezioni(sezioni))
-                .map_err(|_| ErroreSubentro::Interno("the store stopped receiving records".into()))
-        };
+        // The deferred anomalies are read from the scratch database while they are
+        // sent: the sender is borrowed apart from it.
         self.appoggio.per_ogni_differita(|id, dal, json| {
             sezioni.push((
                 EntityRef::Soggetto(id),
@@ -707,12 +709,15 @@ impl Produttore {
                 },
             ));
             if sezioni.len() == LOTTO {
-                invia(&self.tx, std::mem::take(&mut sezioni))?;
+                invia(
+                    &self.tx,
+                    MessaggioSubentro::Sezioni(std::mem::take(&mut sezioni)),
+                )?;
             }
             Ok(())
         })?;
         if !sezioni.is_empty() {
-            invia(&self.tx, sezioni)?;
+            self.invia(MessaggioSubentro::Sezioni(sezioni))?;
         }
         if self.ids_esauriti && self.prodotto.bloccanti.is_empty() {
             let a = anomalia(self.ctx.tabelle, "EV152", Gravita::Errore, "datiFornitura");
